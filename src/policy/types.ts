@@ -1,0 +1,34 @@
+// Normalized policy rules: what backends and the proxy consume. Never raw YAML.
+export type WorkspaceMode = 'overlay' | 'ro' | 'rw' | 'none';
+
+export interface MountRule {
+  /** Absolute, symlink-free host path (realpath), checked against the deny list. */
+  host: string;
+  /** Absolute path inside the pod. */
+  path: string;
+  mode: 'ro' | 'rw';
+}
+
+export interface SecretRule {
+  name: string;
+  from: { kind: 'env' | 'file'; ref: string };
+  hosts: string[];
+}
+
+export interface Rules {
+  resources: {
+    cpus: number;
+    memoryBytes: number;
+    pids: number;
+    timeoutMs: number;
+    diskBytes: number;
+  };
+  workspace: WorkspaceMode;
+  mounts: MountRule[];
+  network: { allow: string[]; deny: string[]; hosts: Record<string, string> };
+  secrets: SecretRule[];
+  env: Record<string, string>;
+  tools: { allow?: string[]; deny?: string[]; approve?: string[] };
+  /** Where the rules came from: a file path or "builtin:strict". */
+  source: string;
+}
