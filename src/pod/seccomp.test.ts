@@ -1,0 +1,285 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  AUDIT_ARCH, DENIED_SYSCALLS, SECCOMP_RET, buildSeccompProgram, hostArch, runSeccomp,
+  type Arch,
+} from './seccomp.js';
+import { knownSyscalls, syscallNumber } from './syscalls.js';
+
+const ARCHES: readonly Arch[] = ['x86_64', 'aarch64'];
+const ALLOW = SECCOMP_RET.ALLOW;
+const KILL = SECCOMP_RET.KILL_PROCESS;
+const EPERM = SECCOMP_RET.ERRNO | 1;
+const ENOSYS = SECCOMP_RET.ERRNO | 38;
+
+// The policy, written out independently of DENIED_SYSCALLS so that dropping a name from the
+// implementation makes a test fail.
+const MUST_DENY = [
+  'ptrace', 'mount', 'umount2', 'unshare', 'setns', 'pivot_root', 'chroot', 'bpf', 'keyctl',
+  'add_key', 'request_key', 'kexec_load', 'kexec_file_load', 'init_module', 'finit_module',
+  'delete_module', 'swapon', 'swapoff', 'reboot', 'acct', 'quotactl', 'open_by_handle_at',
+  'name_to_handle_at', 'perf_event_open', 'userfaultfd', 'process_vm_readv',
+  'process_vm_writev', 'move_mount', 'open_tree', 'fsopen', 'fsconfig', 'fsmount', 'fspick',
+  'mount_setattr', 'syslog', 'iopl', 'ioperm', 'settimeofday', 'clock_settime',
+  'clock_adjtime', 'adjtimex', 'lookup_dcookie', 'vhangup', 'kcmp', 'pidfd_getfd', 'uselib',
+  'nfsservctl', '_sysctl', 'create_module', 'get_kernel_syms', 'query_module', 'afs_syscall',
+  'io_uring_setup', 'io_uring_enter', 'io_uring_register', 'fanotify_init',
+];
+const X86_ONLY = ['iopl', 'ioperm', 'uselib', '_sysctl', 'create_module', 'get_kernel_syms',
+  'query_module', 'afs_syscall'];
+const MUST_ALLOW = ['read', 'write', 'openat', 'execve', 'getpid', 'landlock_create_ruleset',
+  'landlock_add_rule', 'landlock_restrict_self'];
+
+function nrOf(arch: Arch, name: string): number {
+  const nr = syscallNumber(arch, name);
+  assert.ok(nr !== undefined, `${name} has no number on ${arch}`);
+  return nr;
+}
+
+function verdict(arch: Arch, name: string, args: bigint[] = []): number {
+  const data = { nr: nrOf(arch, name), arch: AUDIT_ARCH[arch], args };
+  return runSeccomp(buildSeccompProgram(arch), data);
+}
+
+test('first instruction loads seccomp_data.arch (BPF_LD|BPF_W|BPF_ABS, k=4)', () => {
+  const program = buildSeccompProgram('x86_64');
+  assert.deepEqual([...program.subarray(0, 8)], [0x20, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00]);
+  // Then JEQ #AUDIT_ARCH_X86_64, jt=1, jf=0 (k little-endian).
+  assert.deepEqual([...program.subarray(8, 16)], [0x15, 0x00, 0x01, 0x00, 0x3e, 0x00, 0x00, 0xc0]);
+  assert.deepEqual([...buildSeccompProgram('aarch64').subarray(12, 16)], [0xb7, 0x00, 0x00, 0xc0]);
+});
+
+test('programs are well-formed: size, final return, every jump inside the program', () => {
+  for (const arch of ARCHES) {
+    const program = buildSeccompProgram(arch);
+    assert.equal(program.length % 8, 0);
+    const count = program.length / 8;
+    assert.ok(count > 100 && count < 4096, `${arch}: ${count} instructions`);
+    assert.equal(program.readUInt16LE(program.length - 8), 0x06, `${arch}: last is not RET K`);
+    for (let pc = 0; pc < count; pc++) {
+      const code = program.readUInt16LE(pc * 8);
+      if ((code & 0x07) !== 0x05) continue;
+      const reach = code === 0x05
+        ? program.readUInt32LE(pc * 8 + 4)
+        : Math.max(program[pc * 8 + 2], program[pc * 8 + 3]);
+      assert.ok(pc + 1 + reach < count, `${arch}: jump at ${pc} leaves the program`);
+    }
+  }
+});
+
+test('the default architecture is the host one', () => {
+  assert.deepEqual(buildSeccompProgram(), buildSeccompProgram(hostArch()));
+  assert.equal(hostArch('x64'), 'x86_64');
+  assert.equal(hostArch('arm64'), 'aarch64');
+  assert.throws(() => hostArch('ia32'), /ia32/);
+});
+
+test('every policy syscall is known, and DENIED_SYSCALLS covers the policy', () => {
+  for (const name of MUST_DENY) {
+    assert.ok(knownSyscalls().includes(name), `${name} missing from the syscall table`);
+    assert.ok(DENIED_SYSCALLS.includes(name), `${name} missing from DENIED_SYSCALLS`);
+  }
+  for (const name of X86_ONLY) assert.equal(syscallNumber('aarch64', name), undefined, name);
+});
+
+for (const arch of ARCHES) {
+  test(`${arch}: every denied syscall returns EPERM`, () => {
+    const present = MUST_DENY.filter((name) => syscallNumber(arch, name) !== undefined);
+    assert.equal(present.length, MUST_DENY.length - (arch === 'aarch64' ? X86_ONLY.length : 0));
+    for (const name of present) assert.equal(verdict(arch, name), EPERM, `${arch} ${name}`);
+    assert.equal(verdict(arch, 'open_tree_attr'), EPERM);
+    assert.equal(verdict(arch, 'quotactl_fd'), EPERM);
+  });
+
+  test(`${arch}: ordinary syscalls are allowed`, () => {
+    for (const name of MUST_ALLOW) assert.equal(verdict(arch, name), ALLOW, `${arch} ${name}`);
+  });
+
+  test(`${arch}: clone is refused only with a namespace flag; clone3 gets ENOSYS`, () => {
+    const SIGCHLD = 17n;
+    const threadFlags = 0x3d0f00n; // what glibc's pthread_create passes
+    assert.equal(verdict(arch, 'clone', [SIGCHLD]), ALLOW);
+    assert.equal(verdict(arch, 'clone', [threadFlags]), ALLOW);
+    assert.equal(verdict(arch, 'clone', [0x10000000n | SIGCHLD]), EPERM);
+    for (const flag of [0x80n, 0x20000n, 0x2000000n, 0x4000000n, 0x8000000n, 0x10000000n,
+      0x20000000n, 0x40000000n]) {
+      assert.equal(verdict(arch, 'clone', [flag]), EPERM, `${arch} clone 0x${flag.toString(16)}`);
+    }
+    assert.equal(verdict(arch, 'clone', [0xffffffff_00000000n | SIGCHLD]), ALLOW);
+    assert.equal(verdict(arch, 'clone3'), ENOSYS);
+  });
+
+  test(`${arch}: ioctl TIOCSTI/TIOCLINUX refused, TCGETS allowed`, () => {
+    assert.equal(verdict(arch, 'ioctl', [0n, 0x5412n]), EPERM);
+    assert.equal(verdict(arch, 'ioctl', [0n, 0x541cn]), EPERM);
+    // The kernel truncates the request to 32 bits, so high bits must not hide TIOCSTI.
+    assert.equal(verdict(arch, 'ioctl', [0n, 0xdead0000_00005412n]), EPERM);
+    assert.equal(verdict(arch, 'ioctl', [0x5412n, 0x5401n]), ALLOW);
+    assert.equal(verdict(arch, 'ioctl', [0n, 0x541bn]), ALLOW);
+  });
+
+  test(`${arch}: socket refuses netlink, packet and vsock but keeps unix and inet`, () => {
+    for (const domain of [1n, 2n, 10n]) assert.equal(verdict(arch, 'socket', [domain]), ALLOW);
+    for (const domain of [16n, 17n, 40n]) assert.equal(verdict(arch, 'socket', [domain]), EPERM);
+  });
+
+  test(`${arch}: personality allows only PER_LINUX and the query`, () => {
+    assert.equal(verdict(arch, 'personality', [0n]), ALLOW);
+    assert.equal(verdict(arch, 'personality', [0xffffffffn]), ALLOW);
+    assert.equal(verdict(arch, 'personality', [0x0040000n]), EPERM); // ADDR_NO_RANDOMIZE
+    assert.equal(verdict(arch, 'personality', [0x8n]), EPERM); // PER_LINUX32
+  });
+}
+
+test('syscall numbers are per architecture', () => {
+  // 101 is ptrace on x86_64 but nanosleep on aarch64; 117 is ptrace on aarch64 but setresuid
+  // on x86_64.
+  const run = (arch: Arch, nr: number) =>
+    runSeccomp(buildSeccompProgram(arch), { nr, arch: AUDIT_ARCH[arch] });
+  assert.equal(run('x86_64', 101), EPERM);
+  assert.equal(run('aarch64', 101), ALLOW);
+  assert.equal(run('aarch64', 117), EPERM);
+  assert.equal(run('x86_64', 117), ALLOW); // setresuid
+});
+
+test('x32 syscalls and foreign architectures are killed', () => {
+  const x86 = buildSeccompProgram('x86_64');
+  for (const nr of [0x40000000, 0x40000000 | 101, 0x40000000 | 0x200, 0xffffffff]) {
+    assert.equal(runSeccomp(x86, { nr, arch: AUDIT_ARCH.x86_64 }), KILL, `nr 0x${nr.toString(16)}`);
+  }
+  assert.equal(runSeccomp(x86, { nr: 0, arch: 0x40000003 }), KILL); // i386 compat
+  assert.equal(runSeccomp(x86, { nr: 0, arch: AUDIT_ARCH.aarch64 }), KILL);
+  const arm = buildSeccompProgram('aarch64');
+  assert.equal(runSeccomp(arm, { nr: 63, arch: 0x40000028 }), KILL); // 32-bit ARM compat
+  assert.equal(runSeccomp(arm, { nr: 63, arch: AUDIT_ARCH.x86_64 }), KILL);
+  assert.equal(runSeccomp(arm, { nr: 63, arch: AUDIT_ARCH.aarch64 }), ALLOW);
+});
+
+test('runSeccomp executes hand-written programs and refuses broken ones', () => {
+  const insn = (code: number, jt: number, jf: number, k: number) => {
+    const b = Buffer.alloc(8);
+    b.writeUInt16LE(code, 0); b[2] = jt; b[3] = jf; b.writeUInt32LE(k, 4);
+    return b;
+  };
+  // A = nr; if (A == 5) return 7; else return 9;
+  const program = Buffer.concat([insn(0x20, 0, 0, 0), insn(0x15, 0, 1, 5), insn(0x06, 0, 0, 7),
+    insn(0x06, 0, 0, 9)]);
+  assert.equal(runSeccomp(program, { nr: 5, arch: 0 }), 7);
+  assert.equal(runSeccomp(program, { nr: 6, arch: 0 }), 9);
+  // Arg 1's high word sits at offset 28: read it back through RET A.
+  const high = Buffer.concat([insn(0x20, 0, 0, 28), insn(0x16, 0, 0, 0)]);
+  assert.equal(runSeccomp(high, { nr: 0, arch: 0, args: [0n, 0x12345678_00000000n] }), 0x12345678);
+  assert.throws(() => runSeccomp(program.subarray(0, 16), { nr: 6, arch: 0 }), /past its last/);
+  assert.throws(() => runSeccomp(insn(0x28, 0, 0, 0), { nr: 0, arch: 0 }), /unsupported opcode/);
+  assert.throws(() => runSeccomp(insn(0x20, 0, 0, 2), { nr: 0, arch: 0 }), /bad load/);
+  assert.throws(() => runSeccomp(Buffer.alloc(12), { nr: 0, arch: 0 }), /not 1\.\.4096/);
+});
+
+// ---- Integration: the real kernel, through bubblewrap (skipped only if bwrap is absent). ----
+
+const BWRAP = '/usr/bin/bwrap';
+const POD_ARGS = ['--unshare-all', '--die-with-parent', '--ro-bind', '/usr', '/usr',
+  '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64',
+  '/lib64', '--proc', '/proc', '--dev', '/dev'];
+
+// bwrap must not run as host root (the pod would keep capabilities), so drop to nobody.
+function runInPod(command: string[], filterPath: string | null) {
+  const fd = filterPath === null ? 'ignore' : openSync(filterPath, 'r');
+  try {
+    const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    const seccomp = filterPath === null ? [] : ['--seccomp', '3'];
+    const result = spawnSync(BWRAP, [...POD_ARGS, ...seccomp, ...command], {
+      stdio: ['ignore', 'pipe', 'pipe', fd], env: { PATH: '/usr/bin:/bin' }, cwd: '/',
+      timeout: 20_000, ...asNobody,
+    });
+    assert.equal(result.error, undefined);
+    return { status: result.status, stdout: String(result.stdout), stderr: String(result.stderr) };
+  } finally {
+    if (typeof fd === 'number') closeSync(fd); // each spawn needs its own fd: bwrap reads to EOF
+  }
+}
+
+function withFilterFile(body: (path: string) => void): void {
+  const dir = mkdtempSync(join(tmpdir(), 'clawpod-seccomp-'));
+  try {
+    const path = join(dir, 'filter.bpf');
+    writeFileSync(path, buildSeccompProgram());
+    body(path);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('bwrap: the filter refuses unshare -U, which works without it', (t) => {
+  if (!existsSync(BWRAP)) return t.skip('bwrap not installed');
+  const control = runInPod(['/usr/bin/unshare', '-U', 'true'], null);
+  assert.equal(control.status, 0, `unfiltered unshare failed: ${control.stderr}`);
+  withFilterFile((path) => {
+    const denied = runInPod(['/usr/bin/unshare', '-U', 'true'], path);
+    assert.notEqual(denied.status, 0);
+    assert.match(denied.stderr, /Operation not permitted/);
+  });
+});
+
+test('bwrap: /bin/true runs normally under the filter', (t) => {
+  if (!existsSync(BWRAP)) return t.skip('bwrap not installed');
+  withFilterFile((path) => {
+    const ok = runInPod(['/bin/true'], path);
+    assert.equal(ok.status, 0, ok.stderr);
+  });
+});
+
+// Checks the argument offsets against the kernel itself, which the interpreter cannot do.
+// Each probe picks arguments whose errno differs between "filtered" (EPERM/ENOSYS) and
+// "reached the kernel" (EINVAL/ENOTTY/success), so no probe ever creates a process.
+const PROBE = `
+import ctypes, fcntl, json, socket, sys
+libc = ctypes.CDLL(None, use_errno=True)
+nr = json.loads(sys.argv[1])
+def call(name, *args):
+    r = libc.syscall(ctypes.c_long(nr[name]), *[ctypes.c_ulong(a) for a in args])
+    return 0 if r >= 0 else ctypes.get_errno()
+def attempt(fn):
+    try:
+        fn(); return 0
+    except OSError as e:
+        return e.errno
+print(json.dumps({
+  "clone_newuser": call("clone", 0x10000000 | 0x200),
+  "clone_thread": call("clone", 0x10000),
+  "clone3": call("clone3", 0, 0),
+  "tiocsti": attempt(lambda: fcntl.ioctl(0, 0x5412, b"x")),
+  "tcgets": attempt(lambda: fcntl.ioctl(0, 0x5401, bytes(64))),
+  "netlink": attempt(lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW).close()),
+  "unix": attempt(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).close()),
+  "personality_query": call("personality", 0xffffffff),
+  "personality_norandom": call("personality", 0x0040000),
+}))
+`;
+
+test('bwrap: the kernel applies the argument checks as runSeccomp does', (t) => {
+  if (!existsSync(BWRAP)) return t.skip('bwrap not installed');
+  if (!existsSync('/usr/bin/python3')) return t.skip('python3 not installed');
+  const arch = hostArch();
+  const numbers = JSON.stringify(Object.fromEntries(
+    ['clone', 'clone3', 'personality'].map((name) => [name, nrOf(arch, name)])));
+  withFilterFile((path) => {
+    const probe = runInPod(['/usr/bin/python3', '-c', PROBE, numbers], path);
+    assert.equal(probe.status, 0, probe.stderr);
+    assert.deepEqual(JSON.parse(probe.stdout), {
+      clone_newuser: 1, // EPERM from the filter (EINVAL from the kernel otherwise)
+      clone_thread: 22, // EINVAL: CLONE_THREAD without CLONE_SIGHAND reached the kernel
+      clone3: 38,
+      tiocsti: 1, // ENOTTY (25) if the call had reached /dev/null
+      tcgets: 25,
+      netlink: 1,
+      unix: 0,
+      personality_query: 0,
+      personality_norandom: 1,
+    });
+  });
+});
