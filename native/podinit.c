@@ -1,0 +1,343 @@
+/*
+ * clawpod-podinit: the privileged prelude and supervisor of one pod.
+ *
+ * Why a small C program: these steps need system calls Node cannot make (unshare, mount,
+ * open_tree/mount_setattr for idmapped mounts, setuid) and they must happen in one process,
+ * before bwrap starts, so nothing the pod can touch runs with privilege. Doing them here
+ * instead of through unshare+sh+mount+setpriv saves four execs per pod.
+ *
+ * Steps: join the pod's cgroups (before any fork, so every descendant is charged);
+ * enter a private mount namespace (so every mount below dies with the pod: a killed clawpod
+ * leaves no mount behind); mount a sized tmpfs "stage" (the pod's whole writable space:
+ * overlay upper, /tmp, home: this is the disk cap); attach the workspace and extra mounts
+ * there, idmapped so the workspace owner's files appear owned by the pod's uid; mount the
+ * overlay; fork; the child drops to the pod uid and execs bwrap; the parent waits and then
+ * harvests the overlay upper dir into a change set on the host disk.
+ *
+ * Usage: clawpod-podinit [options] -- bwrap ARGS...
+ *   --cgroup-procs FILE     write our pid into FILE (repeatable)
+ *   --stage DIR             mountpoint for the stage tmpfs   --stage-size BYTES
+ *   --userns                unprivileged mode: own user+mount namespace, no uid change
+ *   --uid U --gid G         pod uid/gid (privileged mode)
+ *   --idmap-owner UID:GID   on-disk owner shown as the pod uid inside idmapped mounts
+ *   --workspace SRC:MODE    MODE is overlay|ro|rw; attached at STAGE/lower (overlay at STAGE/ws)
+ *   --attach SRC:ro|rw      extra mount, attached at STAGE/mnt/N (N counts from 0)
+ *   --harvest DIR           write the change set (tree/, deleted.lst, opaque.lst) to DIR
+ *   --status-fd FD          write "key=value" lines about the pod's end to FD
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#define MAXN 64
+static const char *cgroup_files[MAXN];
+static int n_cgroups;
+static const char *attach_src[MAXN], *attach_mode[MAXN];
+static int n_attach;
+static const char *stage, *ws_src, *ws_mode, *harvest_dir;
+static unsigned long long stage_size;
+static int userns_mode, status_fd = -1;
+static long pod_uid = -1, pod_gid = -1, owner_uid = -1, owner_gid = -1;
+static pid_t child = -1;
+
+static void die(const char *what, const char *arg) {
+  fprintf(stderr, "clawpod: pod set-up failed: %s %s: %s\n", what, arg ? arg : "", strerror(errno));
+  exit(125);
+}
+
+static void write_file(const char *path, const char *text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) die("open", path);
+  if (write(fd, text, strlen(text)) != (ssize_t)strlen(text)) die("write", path);
+  close(fd);
+}
+
+static void path_join(char *out, size_t n, const char *a, const char *b) {
+  if ((size_t)snprintf(out, n, "%s/%s", a, b) >= n) { errno = ENAMETOOLONG; die("path", a); }
+}
+
+static void mkdir_owned(const char *path, mode_t mode, long uid, long gid) {
+  if (mkdir(path, mode) != 0 && errno != EEXIST) die("mkdir", path);
+  if (chmod(path, mode) != 0) die("chmod", path);
+  if (uid >= 0 && chown(path, (uid_t)uid, (gid_t)gid) != 0) die("chown", path);
+}
+
+/* A user namespace mapping the workspace owner (as seen on disk) to the pod uid. An idmapped mount
+ * through it shows the owner's files as the pod's own, and stores the pod's new files as the
+ * owner's, so the host workspace never gains files owned by a stranger uid. */
+static int idmap_userns(void) {
+  int sync_pipe[2];
+  if (pipe2(sync_pipe, O_CLOEXEC) != 0) die("pipe", NULL);
+  pid_t pid = fork();
+  if (pid < 0) die("fork", NULL);
+  if (pid == 0) {
+    char c;
+    if (unshare(CLONE_NEWUSER) != 0) _exit(1);
+    close(sync_pipe[1]);
+    while (read(sync_pipe[0], &c, 1) < 0 && errno == EINTR) {}
+    _exit(0);
+  }
+  close(sync_pipe[0]);
+  char path[64], map[128], nspath[64];
+  /* Wait until the child has unshared: its ns link then differs from ours. */
+  char self_ns[64] = "", child_ns[64] = "";
+  snprintf(nspath, sizeof nspath, "/proc/%d/ns/user", pid);
+  if (readlink("/proc/self/ns/user", self_ns, sizeof self_ns - 1) < 0) die("readlink", "ns");
+  for (int i = 0; i < 100000; i++) {
+    memset(child_ns, 0, sizeof child_ns);
+    if (readlink(nspath, child_ns, sizeof child_ns - 1) < 0) die("readlink", nspath);
+    if (strcmp(self_ns, child_ns) != 0) break;
+    usleep(50);
+  }
+  snprintf(path, sizeof path, "/proc/%d/uid_map", pid);
+  snprintf(map, sizeof map, "%ld %ld 1\n", owner_uid, pod_uid);
+  write_file(path, map);
+  snprintf(path, sizeof path, "/proc/%d/gid_map", pid);
+  snprintf(map, sizeof map, "%ld %ld 1\n", owner_gid, pod_gid);
+  write_file(path, map);
+  int fd = open(nspath, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) die("open", nspath);
+  close(sync_pipe[1]);
+  waitpid(pid, NULL, 0);
+  return fd;
+}
+
+/* Attach SRC at DEST: idmapped in privileged mode, a plain bind in unprivileged mode. */
+static void attach(const char *src, const char *dest, int readonly, int userns_fd) {
+  mkdir_owned(dest, 0755, -1, -1);
+  if (userns_fd < 0) {
+    if (mount(src, dest, NULL, MS_BIND | MS_REC, NULL) != 0) die("bind", src);
+    if (readonly && mount(NULL, dest, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, NULL) != 0)
+      die("remount ro", src);
+    return;
+  }
+  int fd = open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+  if (fd < 0) die("open_tree", src);
+  struct mount_attr attr = {0};
+  attr.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (readonly ? MOUNT_ATTR_RDONLY : 0);
+  attr.userns_fd = (unsigned long long)userns_fd;
+  if (mount_setattr(fd, "", AT_EMPTY_PATH, &attr, sizeof attr) != 0) die("idmapped mount of", src);
+  if (move_mount(fd, "", AT_FDCWD, dest, MOVE_MOUNT_F_EMPTY_PATH) != 0) die("move_mount", src);
+  close(fd);
+}
+
+static void enter_userns(void) {
+  char map[64];
+  uid_t uid = getuid();
+  gid_t gid = getgid();
+  if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) die("unshare user+mount namespace", NULL);
+  write_file("/proc/self/setgroups", "deny");
+  snprintf(map, sizeof map, "%u %u 1\n", uid, uid);
+  write_file("/proc/self/uid_map", map);
+  snprintf(map, sizeof map, "%u %u 1\n", gid, gid);
+  write_file("/proc/self/gid_map", map);
+}
+
+static void setup_stage(void) {
+  char opts[128], p[4096];
+  int userns_fd = -1;
+  if (userns_mode) enter_userns();
+  else if (unshare(CLONE_NEWNS) != 0) die("unshare mount namespace", NULL);
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) die("make mounts private", NULL);
+  snprintf(opts, sizeof opts, "size=%llu,mode=0755", stage_size);
+  if (mount("clawpod-stage", stage, "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0) die("mount stage tmpfs", stage);
+  long u = userns_mode ? -1 : pod_uid, g = userns_mode ? -1 : pod_gid;
+  path_join(p, sizeof p, stage, "tmp");  mkdir_owned(p, 01777, -1, -1);
+  path_join(p, sizeof p, stage, "home"); mkdir_owned(p, 0700, u, g);
+  path_join(p, sizeof p, stage, "mnt");  mkdir_owned(p, 0755, -1, -1);
+  if (!userns_mode && owner_uid >= 0 && (ws_src || n_attach)) userns_fd = idmap_userns();
+  if (ws_src) {
+    int overlay = strcmp(ws_mode, "overlay") == 0;
+    path_join(p, sizeof p, stage, "lower");
+    attach(ws_src, p, overlay || strcmp(ws_mode, "ro") == 0, userns_fd);
+    if (overlay) {
+      char upper[4096], work[4096], merged[4096], lower[4096];
+      snprintf(lower, sizeof lower, "%s", p);
+      path_join(upper, sizeof upper, stage, "upper");  mkdir_owned(upper, 0755, u, g);
+      path_join(work, sizeof work, stage, "work");     mkdir_owned(work, 0700, -1, -1);
+      path_join(merged, sizeof merged, stage, "ws");   mkdir_owned(merged, 0755, -1, -1);
+      char ovl[16384];
+      snprintf(ovl, sizeof ovl,
+               "lowerdir=%s,upperdir=%s,workdir=%s,redirect_dir=off,metacopy=off,index=off,xino=off%s",
+               lower, upper, work, userns_mode ? ",userxattr" : "");
+      if (mount("overlay", merged, "overlay", MS_NOSUID | MS_NODEV, ovl) != 0) die("mount overlay on", ws_src);
+    }
+  }
+  for (int i = 0; i < n_attach; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "mnt/%d", i);
+    path_join(p, sizeof p, stage, name);
+    attach(attach_src[i], p, strcmp(attach_mode[i], "rw") != 0, userns_fd);
+  }
+  if (userns_fd >= 0) close(userns_fd);
+}
+
+/* ---- harvest: overlay upper dir -> change set on the host disk ---- */
+static char upper_root[4096];
+static size_t upper_len;
+static FILE *deleted_f, *opaque_f;
+
+static int copy_file(const char *src, const char *dest, mode_t mode) {
+  int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (in < 0) return -1;
+  int out = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777);
+  if (out < 0) { close(in); return -1; }
+  struct stat st;
+  fstat(in, &st);
+  off_t left = st.st_size;
+  while (left > 0) {
+    ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
+    if (n <= 0) n = sendfile(out, in, NULL, (size_t)left);
+    if (n <= 0) { close(in); close(out); return -1; }
+    left -= n;
+  }
+  fchmod(out, mode & 07777);
+  close(in);
+  return close(out);
+}
+
+static int harvest_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)flag; (void)ftw;
+  const char *rel = path + upper_len;
+  if (*rel == '/') rel++;
+  if (*rel == 0) return 0;
+  char dest[8192];
+  snprintf(dest, sizeof dest, "%s/tree/%s", harvest_dir, rel);
+  if (S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0)) {
+    fwrite(rel, 1, strlen(rel) + 1, deleted_f);
+  } else if (S_ISDIR(st->st_mode)) {
+    char v[8];
+    ssize_t n = getxattr(path, userns_mode ? "user.overlay.opaque" : "trusted.overlay.opaque", v, sizeof v);
+    if (n == 1 && v[0] == 'y') fwrite(rel, 1, strlen(rel) + 1, opaque_f);
+    if (mkdir(dest, st->st_mode & 07777) != 0 && errno != EEXIST) return -1;
+  } else if (S_ISLNK(st->st_mode)) {
+    char target[4096];
+    ssize_t n = readlink(path, target, sizeof target - 1);
+    if (n < 0) return -1;
+    target[n] = 0;
+    if (symlink(target, dest) != 0) return -1;
+  } else if (S_ISREG(st->st_mode)) {
+    if (copy_file(path, dest, st->st_mode) != 0) return -1;
+  }
+  return 0;
+}
+
+static int harvest(void) {
+  char p[8192];
+  path_join(upper_root, sizeof upper_root, stage, "upper");
+  upper_len = strlen(upper_root);
+  path_join(p, sizeof p, harvest_dir, "tree");
+  if (mkdir(p, 0700) != 0 && errno != EEXIST) return -1;
+  path_join(p, sizeof p, harvest_dir, "deleted.lst");
+  deleted_f = fopen(p, "we");
+  path_join(p, sizeof p, harvest_dir, "opaque.lst");
+  opaque_f = fopen(p, "we");
+  if (!deleted_f || !opaque_f) return -1;
+  int rc = nftw(upper_root, harvest_entry, 64, FTW_PHYS);
+  if (fclose(deleted_f) != 0 || fclose(opaque_f) != 0) rc = -1;
+  return rc;
+}
+
+static void forward_signal(int sig) {
+  (void)sig;
+  /* Any stop request kills the pod outright: bwrap's --die-with-parent then takes down
+   * the pod's pid namespace, and with it every process in it. */
+  if (child > 0) kill(child, SIGKILL);
+}
+
+static void parse_args(int argc, char **argv, int *cmd_start) {
+  int i;
+  for (i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strcmp(a, "--") == 0) { i++; break; }
+    if (strcmp(a, "--userns") == 0) { userns_mode = 1; continue; }
+    if (!v) { fprintf(stderr, "clawpod-podinit: %s needs a value\n", a); exit(125); }
+    i++;
+    if (strcmp(a, "--cgroup-procs") == 0 && n_cgroups < MAXN) cgroup_files[n_cgroups++] = v;
+    else if (strcmp(a, "--stage") == 0) stage = v;
+    else if (strcmp(a, "--stage-size") == 0) stage_size = strtoull(v, NULL, 10);
+    else if (strcmp(a, "--uid") == 0) pod_uid = strtol(v, NULL, 10);
+    else if (strcmp(a, "--gid") == 0) pod_gid = strtol(v, NULL, 10);
+    else if (strcmp(a, "--idmap-owner") == 0) sscanf(v, "%ld:%ld", &owner_uid, &owner_gid);
+    else if (strcmp(a, "--harvest") == 0) harvest_dir = v;
+    else if (strcmp(a, "--status-fd") == 0) status_fd = atoi(v);
+    else if (strcmp(a, "--workspace") == 0) {
+      char *c = strrchr(v, ':');
+      if (!c) { fprintf(stderr, "clawpod-podinit: bad --workspace\n"); exit(125); }
+      *c = 0; ws_src = v; ws_mode = c + 1;
+    } else if (strcmp(a, "--attach") == 0 && n_attach < MAXN) {
+      char *c = strrchr(v, ':');
+      if (!c) { fprintf(stderr, "clawpod-podinit: bad --attach\n"); exit(125); }
+      *c = 0; attach_src[n_attach] = v; attach_mode[n_attach++] = c + 1;
+    } else { fprintf(stderr, "clawpod-podinit: unknown option %s\n", a); exit(125); }
+  }
+  if (i >= argc || !stage) { fprintf(stderr, "clawpod-podinit: usage: [options] --stage DIR -- bwrap ...\n"); exit(125); }
+  if (!userns_mode && (pod_uid <= 0 || pod_gid <= 0)) { fprintf(stderr, "clawpod-podinit: refusing to run a pod as root\n"); exit(125); }
+  *cmd_start = i;
+}
+
+int main(int argc, char **argv) {
+  int cmd_start;
+  parse_args(argc, argv, &cmd_start);
+  pid_t parent = getppid();
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) die("prctl", NULL);
+  if (getppid() != parent) exit(125);
+  if (status_fd >= 0) fcntl(status_fd, F_SETFD, FD_CLOEXEC);
+  for (int i = 0; i < n_cgroups; i++) {
+    char pid[32];
+    snprintf(pid, sizeof pid, "%d\n", getpid());
+    write_file(cgroup_files[i], pid);
+  }
+  setup_stage();
+  struct sigaction sa = {0};
+  sa.sa_handler = forward_signal;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
+  child = fork();
+  if (child < 0) die("fork", NULL);
+  if (child == 0) {
+    if (!userns_mode) {
+      if (setgroups(0, NULL) != 0) die("setgroups", NULL);
+      if (setresgid((gid_t)pod_gid, (gid_t)pod_gid, (gid_t)pod_gid) != 0) die("setgid", NULL);
+      if (setresuid((uid_t)pod_uid, (uid_t)pod_uid, (uid_t)pod_uid) != 0) die("setuid", NULL);
+    }
+    /* bwrap's own --die-with-parent ties it to us from here on. */
+    execv(argv[cmd_start], argv + cmd_start);
+    fprintf(stderr, "clawpod: cannot start %s: %s (install bubblewrap: apt-get install bubblewrap)\n",
+            argv[cmd_start], strerror(errno));
+    _exit(125);
+  }
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+  struct statfs sf;
+  if (status_fd >= 0) {
+    char line[128];
+    int full = statfs(stage, &sf) == 0 && sf.f_bavail == 0;
+    int n = snprintf(line, sizeof line, "stage_full=%d\n", full);
+    if (write(status_fd, line, (size_t)n) < 0) {}
+  }
+  if (harvest_dir && ws_mode && strcmp(ws_mode, "overlay") == 0 && harvest() != 0) {
+    fprintf(stderr, "clawpod: could not save the pod's workspace changes: %s\n", strerror(errno));
+    exit(125);
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + WTERMSIG(status);
+}

@@ -1,0 +1,54 @@
+// `clawpod demo`: the offline main job. A scripted session through the real pod: build and test
+// a small program in the workspace, try what an overrun agent would try, and leave the diff.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Context } from '../core/context.js';
+import { runExec } from '../core/exec.js';
+import { auditVerify, runDiff } from '../core/runs.js';
+
+const STEPS: { title: string; script: string }[] = [
+  {
+    title: 'write a small program and its test in the workspace',
+    script: `cat > fizz.sh <<'EOF'
+#!/bin/sh
+# fizzbuzz N: prints 1..N
+i=1; while [ $i -le "$1" ]; do
+  if [ $((i % 15)) -eq 0 ]; then echo FizzBuzz; elif [ $((i % 3)) -eq 0 ]; then echo Fizz;
+  elif [ $((i % 5)) -eq 0 ]; then echo Buzz; else echo $i; fi; i=$((i + 1)); done
+EOF
+chmod +x fizz.sh
+printf '%s\\n' '[ "$(./fizz.sh 15 | tail -n 1)" = FizzBuzz ] && echo "test: ok"' > test.sh
+sh test.sh`,
+  },
+  { title: 'try to read the host user\'s SSH keys', script: `ls -la ${process.env.HOME ?? '/root'}/.ssh 2>&1 || echo "blocked: no such path in the pod"` },
+  { title: 'try to reach the network', script: 'echo "interfaces: $(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " " | tr "\\n" " ")"; getent hosts example.com || echo "blocked: no network, no DNS"' },
+  { title: 'try to wreck the system', script: 'rm -rf /usr/bin 2>&1 | head -n 2; echo "/usr is read-only: $(ls /usr/bin | wc -l) files still there"' },
+  { title: 'look around: who am I, what can I see', script: 'id; echo "processes visible: $(ls -d /proc/[0-9]* | wc -l)"; echo "env: $(env | cut -d= -f1 | sort | tr "\\n" " ")"' },
+];
+
+function say(s: string): void { process.stdout.write(`${s}\n`); }
+
+export async function demo(ctx: Context): Promise<number> {
+  const ws = path.join(ctx.clawpodHome, 'demo-workspace');
+  fs.rmSync(ws, { recursive: true, force: true });
+  fs.mkdirSync(ws, { recursive: true });
+  fs.writeFileSync(path.join(ws, 'README.md'), '# demo project\n\nA workspace the demo pods work on.\n');
+  say('clawpod demo: each step runs in its own fresh pod (bubblewrap, seccomp, cgroups,');
+  say(`no network, copy-on-write workspace). Workspace: ${ws}\n`);
+  let lastRun = '';
+  for (const [i, step] of STEPS.entries()) {
+    say(`── step ${i + 1}: ${step.title}`);
+    const s = await runExec(ctx, {
+      workspace: ws, command: ['/bin/sh', '-c', step.script], allowDegraded: false, stdio: 'inherit', cwd: ws,
+    });
+    if (i === 0) lastRun = s.run;
+    say(`   exit ${s.exitCode}, ${s.durationMs} ms, ${s.filesChanged} file change(s) kept for review\n`);
+  }
+  say(`── the first run's changes, waiting for review (the workspace itself is untouched):`);
+  process.stdout.write(runDiff(ctx, lastRun));
+  const [ok, text] = auditVerify(ctx, lastRun, false);
+  say(`\n── audit chain: ${text}`);
+  say(`\nApply with: ./bin/clawpod runs apply ${lastRun}   or discard: ./bin/clawpod runs discard ${lastRun}`);
+  say('Workspace files now: ' + fs.readdirSync(ws).join(', '));
+  return ok ? 0 : 1;
+}

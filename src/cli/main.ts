@@ -1,0 +1,162 @@
+// The command line: a thin face over src/core. Every failure a user can cause is one line on
+// stderr and exit 125; nothing here prints a stack trace.
+import { parseArgs } from 'node:util';
+import { createContext, type Context } from '../core/context.js';
+import { UserError } from '../core/errors.js';
+import { PolicyError } from '../policy/index.js';
+import { PodError } from '../pod/types.js';
+
+const USAGE = `usage:
+  clawpod exec [--policy FILE] [--workspace DIR] [--backend NAME] [--json] [--allow-degraded] -- CMD [ARG...]
+  clawpod run  [--policy FILE] [--workspace DIR] [--backend NAME] [--model NAME] "TASK"
+  clawpod runs list | show ID | diff ID | apply ID [--force] | discard ID
+  clawpod audit show ID | verify ID | verify --all
+  clawpod policy check FILE | policy explain [FILE]
+  clawpod doctor
+  clawpod demo`;
+
+const EXEC_OPTS = { policy: 'string', workspace: 'string', backend: 'string', json: 'boolean', 'allow-degraded': 'boolean' } as const;
+
+/** Splits exec's own options from the command: at "--", or at the first non-option word. */
+export function splitExecArgs(args: string[]): { opts: string[]; command: string[] } {
+  const dd = args.indexOf('--');
+  if (dd >= 0) return { opts: args.slice(0, dd), command: args.slice(dd + 1) };
+  const opts: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (!a.startsWith('-')) return { opts, command: args.slice(i) };
+    opts.push(a);
+    const name = a.replace(/^--?/, '').split('=')[0];
+    if (!a.includes('=') && (EXEC_OPTS as Record<string, string>)[name] === 'string' && i + 1 < args.length) opts.push(args[++i]);
+  }
+  return { opts, command: [] };
+}
+
+function parse<T extends Record<string, { type: 'string' | 'boolean' }>>(args: string[], options: T, positionals = true) {
+  try {
+    return parseArgs({ args, options, allowPositionals: positionals, strict: true });
+  } catch (e) {
+    throw new UserError(`${(e as Error).message.split('\n')[0]} (see clawpod --help)`);
+  }
+}
+
+async function cmdExec(ctx: Context, args: string[]): Promise<number> {
+  const { opts, command } = splitExecArgs(args);
+  const spec = Object.fromEntries(Object.entries(EXEC_OPTS).map(([k, t]) => [k, { type: t }])) as Record<string, { type: 'string' | 'boolean' }>;
+  const { values, positionals } = parse(opts, spec);
+  if (positionals.length) throw new UserError(`unexpected "${positionals[0]}" (put the command after --)`);
+  const { runExec } = await import('../core/exec.js');
+  const summary = await runExec(ctx, {
+    policy: values.policy as string | undefined,
+    workspace: values.workspace as string | undefined,
+    backend: values.backend as string | undefined,
+    command,
+    allowDegraded: Boolean(values['allow-degraded']),
+    stdio: 'inherit',
+    cwd: process.cwd(),
+  });
+  if (summary.limitHit) process.stderr.write(`clawpod: ${summary.limitHit} limit hit: pod killed\n`);
+  if (summary.filesChanged > 0) {
+    process.stderr.write(`clawpod: ${summary.filesChanged} change(s) waiting: clawpod runs diff ${summary.run} (then apply or discard)\n`);
+  }
+  if (values.json) process.stderr.write(`${JSON.stringify(summary)}\n`);
+  return summary.exitCode;
+}
+
+async function cmdRuns(ctx: Context, args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parse(rest, { force: { type: 'boolean' }, limit: { type: 'string' } });
+  const r = await import('../core/runs.js');
+  const { reapInterrupted } = await import('../core/exec.js');
+  reapInterrupted(ctx);
+  const id = positionals[0];
+  switch (sub) {
+    case 'list': case undefined: print(r.runsList(ctx, values.limit ? Number(values.limit) : 50)); return 0;
+    case 'show': print(r.runShow(ctx, id)); return 0;
+    case 'diff': process.stdout.write(r.runDiff(ctx, id)); return 0;
+    case 'apply': print(r.runApply(ctx, id, Boolean(values.force))); return 0;
+    case 'discard': print(r.runDiscard(ctx, id)); return 0;
+    default: throw new UserError(`unknown runs command "${sub}" (use list, show, diff, apply or discard)`);
+  }
+}
+
+async function cmdAudit(ctx: Context, args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parse(rest, { all: { type: 'boolean' } });
+  const r = await import('../core/runs.js');
+  if (sub === 'show') { print(r.auditShow(ctx, positionals[0])); return 0; }
+  if (sub === 'verify') {
+    if (!values.all && !positionals[0]) throw new UserError('audit verify needs a run id or --all');
+    const [ok, text] = r.auditVerify(ctx, positionals[0], Boolean(values.all));
+    print(text);
+    return ok ? 0 : 1;
+  }
+  throw new UserError(`unknown audit command "${sub ?? ''}" (use show or verify)`);
+}
+
+async function cmdPolicy(ctx: Context, args: string[]): Promise<number> {
+  const [sub, file, ...extra] = args;
+  if (extra.length) throw new UserError(`unexpected "${extra[0]}"`);
+  const { resolveRules } = await import('../core/exec.js');
+  const { explainPolicy } = await import('../policy/index.js');
+  if (sub === 'check') {
+    if (!file) throw new UserError('policy check needs a FILE');
+    const rules = resolveRules(ctx, file);
+    print(`policy ${rules.source}: ok`);
+    return 0;
+  }
+  if (sub === 'explain') {
+    const rules = resolveRules(ctx, file);
+    print([`policy ${rules.source}:`, ...explainPolicy(rules).map((l) => `  ${l}`)].join('\n'));
+    return 0;
+  }
+  throw new UserError(`unknown policy command "${sub ?? ''}" (use check or explain)`);
+}
+
+async function cmdDoctor(ctx: Context): Promise<number> {
+  const guards = ctx.backend('bwrap').probe();
+  const mark = { active: 'active  ', degraded: 'degraded', missing: 'MISSING ' };
+  const lines = ['clawpod doctor: bwrap backend on this host', ''];
+  for (const g of guards) {
+    lines.push(`  ${mark[g.state]}  ${g.name.padEnd(18)} ${g.detail}`);
+    if (g.fix) lines.push(`  ${' '.repeat(10)}${' '.repeat(19)}fix: ${g.fix}`);
+  }
+  const refuse = guards.filter((g) => g.state === 'missing');
+  lines.push('', refuse.length
+    ? `${refuse.length} guard(s) missing: pods refuse to start${refuse.every((g) => g.cap) ? ' unless --allow-degraded' : ''}`
+    : 'all guards a pod needs are active');
+  print(lines.join('\n'));
+  return refuse.some((g) => !g.cap) ? 1 : 0;
+}
+
+function print(s: string): void { process.stdout.write(s.endsWith('\n') || s === '' ? s : `${s}\n`); }
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...args] = argv;
+  const ctx = createContext();
+  try {
+    switch (cmd) {
+      case 'exec': return await cmdExec(ctx, args);
+      case 'runs': return await cmdRuns(ctx, args);
+      case 'audit': return await cmdAudit(ctx, args);
+      case 'policy': return await cmdPolicy(ctx, args);
+      case 'doctor': return await cmdDoctor(ctx);
+      case 'demo': return await (await import('./demo.js')).demo(ctx);
+      case 'run': throw new UserError('clawpod run (the agent) is not available yet; use clawpod exec -- CMD');
+      case 'serve': throw new UserError('clawpod serve is not available yet');
+      case undefined: case '-h': case '--help': case 'help': print(USAGE); return cmd ? 0 : 125;
+      default: throw new UserError(`unknown command "${cmd}" (see clawpod --help)`);
+    }
+  } catch (e) {
+    if (e instanceof UserError || e instanceof PolicyError || e instanceof PodError) {
+      process.stderr.write(`clawpod: ${e.message}\n`);
+      return (e as { exitCode?: number }).exitCode ?? 125;
+    }
+    const err = e as NodeJS.ErrnoException;
+    process.stderr.write(`clawpod: internal error: ${err.message ?? String(e)}${err.code ? ` (${err.code})` : ''}\n`);
+    if (process.env.CLAWPOD_DEBUG) process.stderr.write(`${err.stack}\n`);
+    return 125;
+  } finally {
+    ctx.close();
+  }
+}

@@ -1,0 +1,163 @@
+// `clawpod exec`: one command in one fresh pod, recorded as a run with an audit chain and,
+// in overlay mode, a change set waiting for review.
+import fs from 'node:fs';
+import path from 'node:path';
+import { AuditWriter } from '../audit/chain.js';
+import { loadPolicy, normalizePolicy, checkHostPath, PolicyError } from '../policy/index.js';
+import type { Rules } from '../policy/types.js';
+import { checkGuards } from '../pod/guards.js';
+import { PodError, type PodOutcome, type RunningPod } from '../pod/types.js';
+import { newRunId } from '../store/runs.js';
+import { loadManifest, readChangeSet, saveManifest, takeManifest } from '../workspace/index.js';
+import type { Context } from './context.js';
+import { UserError } from './errors.js';
+
+export interface ExecOptions {
+  policy?: string;
+  workspace?: string;
+  backend?: string;
+  command: string[];
+  allowDegraded: boolean;
+  stdio: 'inherit' | 'pipe';
+  cwd: string;
+}
+
+export interface ExecSummary {
+  run: string;
+  exitCode: number;
+  status: string;
+  limitHit: string | null;
+  durationMs: number;
+  filesChanged: number;
+  auditPath: string;
+}
+
+export function resolveRules(ctx: Context, policy: string | undefined): Rules {
+  const raw = loadPolicy(policy, { readFile: (p) => fs.readFileSync(p, 'utf8'), env: ctx.env });
+  const source = policy && policy !== 'strict' ? path.resolve(policy) : 'builtin:strict';
+  return normalizePolicy(raw, source, { home: ctx.home, clawpodHome: ctx.clawpodHome, realpath: (p) => fs.realpathSync(p) });
+}
+
+/** The workspace directory, resolved and checked with the same deny rule as mounts. */
+export function resolveWorkspace(ctx: Context, rules: Rules, dir: string | undefined, cwd: string): string | null {
+  if (rules.workspace === 'none') return null;
+  const given = path.resolve(cwd, dir ?? '.');
+  let real: string;
+  try { real = fs.realpathSync(given); } catch {
+    throw new UserError(`workspace ${given} does not exist (pass an existing directory to --workspace)`);
+  }
+  if (!fs.statSync(real).isDirectory()) throw new UserError(`workspace ${given} is not a directory (pass a directory to --workspace)`);
+  const denied = checkHostPath(real, { home: ctx.home, clawpodHome: ctx.clawpodHome, realpath: (p) => fs.realpathSync(p) });
+  if (denied) throw new UserError(`workspace ${real}: ${denied}`);
+  return real;
+}
+
+/** Everything a user can get wrong is checked here, before any run record or directory exists. */
+export function prepareExec(ctx: Context, opts: ExecOptions) {
+  if (opts.command.length === 0) throw new UserError('no command given (usage: clawpod exec [OPTIONS] -- CMD [ARG...])');
+  const rules = resolveRules(ctx, opts.policy);
+  const workspace = resolveWorkspace(ctx, rules, opts.workspace, opts.cwd);
+  const backend = ctx.backend(opts.backend);
+  const degraded = checkGuards(backend.probe(rules), rules, opts.allowDegraded);
+  return { rules, workspace, backend, degraded };
+}
+
+export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: string, pod: RunningPod) => void): Promise<ExecSummary> {
+  const { rules, workspace, backend, degraded } = prepareExec(ctx, opts);
+  const store = ctx.store();
+  reapInterrupted(ctx);
+  const id = newRunId();
+  const dir = ctx.runDir(id);
+  fs.mkdirSync(dir, { mode: 0o700 });
+  const auditPath = path.join(dir, 'audit.jsonl');
+  const audit = AuditWriter.create(auditPath, id);
+  const changesDir = rules.workspace === 'overlay' && workspace ? path.join(dir, 'changes') : null;
+  store.createRun({
+    id, kind: 'exec', status: 'running', command: opts.command, workspace: workspace ?? '', workspaceMode: rules.workspace,
+    policySource: rules.source, backend: backend.name, pid: process.pid, auditPath, runDir: dir,
+  });
+  audit.append('run.start', { kind: 'exec', command: opts.command, workspace, workspaceMode: rules.workspace, policy: rules.source, backend: backend.name, resources: rules.resources });
+  for (const e of degraded) audit.append(e.type, e.data);
+  let outcome: PodOutcome;
+  try {
+    if (changesDir && workspace) saveManifest(path.join(dir, 'base.json'), takeManifest(workspace));
+    const pod = await backend.start(
+      { id, rules, workspace, command: opts.command, changesDir, allowDegraded: opts.allowDegraded, stdio: opts.stdio },
+      (e) => { if (e.type !== 'guard.degraded') audit.append(e.type, e.data); },
+    );
+    audit.append('exec.start', { command: opts.command, pid: pod.pid });
+    process.stderr.write(`clawpod: run ${id}\n`);
+    onStart?.(id, pod);
+    outcome = await withStopSignals(pod);
+  } catch (err) {
+    finishFailed(ctx, id, audit, err);
+    throw err;
+  }
+  audit.append('exec.exit', { exitCode: outcome.exitCode, durationMs: Math.round(outcome.durationMs), limitHit: outcome.limitHit, stoppedBy: outcome.stoppedBy ?? null });
+  const filesChanged = recordChanges(audit, dir, changesDir, workspace);
+  const status = outcome.limitHit === 'timeout' ? 'timeout' : outcome.limitHit || outcome.stoppedBy ? 'killed' : 'done';
+  audit.append('run.end', { status, exitCode: outcome.exitCode, limitHit: outcome.limitHit, filesChanged });
+  audit.close();
+  store.updateRun(id, {
+    status, endedAt: new Date().toISOString(), exitCode: outcome.exitCode, limitHit: outcome.limitHit,
+    diffState: filesChanged > 0 ? 'pending' : 'none', filesChanged,
+  });
+  return { run: id, exitCode: outcome.exitCode, status, limitHit: outcome.limitHit, durationMs: Math.round(outcome.durationMs), filesChanged, auditPath };
+}
+
+/** Ctrl-C, SIGTERM or SIGHUP to clawpod stop the pod, then clawpod exits normally. */
+async function withStopSignals(pod: RunningPod): Promise<PodOutcome> {
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  const handlers = signals.map((s) => { const h = () => pod.stop(s); process.on(s, h); return [s, h] as const; });
+  try { return await pod.wait(); } finally { for (const [s, h] of handlers) process.off(s, h); }
+}
+
+/** file.write events from the change set; returns how many paths changed. */
+function recordChanges(audit: AuditWriter, dir: string, changesDir: string | null, workspace: string | null): number {
+  if (!changesDir || !workspace) return 0;
+  const changes = readChangeSet(changesDir, workspace, loadManifest(path.join(dir, 'base.json')));
+  for (const c of changes) {
+    audit.append('file.write', c.kind === 'deleted'
+      ? { path: c.path, kind: c.kind, deleted: true }
+      : { path: c.path, kind: c.kind, bytes: c.bytes ?? 0, sha256: c.sha256 ?? null });
+  }
+  if (changes.length === 0) fs.rmSync(changesDir, { recursive: true, force: true });
+  return changes.length;
+}
+
+function finishFailed(ctx: Context, id: string, audit: AuditWriter, err: unknown): void {
+  const message = err instanceof Error ? err.message : String(err);
+  try {
+    audit.append('run.end', { status: 'failed', exitCode: 125, error: message });
+    audit.close();
+  } finally {
+    ctx.store().updateRun(id, { status: 'failed', endedAt: new Date().toISOString(), exitCode: 125, diffState: 'none' });
+  }
+}
+
+/** Runs left 'running' by a clawpod that died: their pods are reaped, their chains closed. */
+export function reapInterrupted(ctx: Context): string[] {
+  for (const name of ['bwrap']) { try { ctx.backend(name).reap(); } catch { /* backend absent */ } }
+  const store = ctx.store();
+  const done: string[] = [];
+  for (const run of store.runningRuns()) {
+    if (run.pid && processAlive(run.pid)) continue;
+    try {
+      if (!run.auditPath) throw new Error('no audit path');
+      const audit = AuditWriter.resume(run.auditPath, run.id);
+      audit.append('run.end', { status: 'interrupted', exitCode: null, reason: 'clawpod exited before the run finished' });
+      audit.close();
+    } catch { /* the chain's file is gone; the store still says what happened */ }
+    if (run.runDir) fs.rmSync(path.join(run.runDir, 'changes'), { recursive: true, force: true });
+    store.updateRun(run.id, { status: 'interrupted', endedAt: new Date().toISOString(), diffState: 'none' });
+    done.push(run.id);
+  }
+  return done;
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+}
+
+export { PolicyError, PodError };

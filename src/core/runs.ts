@@ -1,0 +1,129 @@
+// Reviewing a finished run: list, show, diff, apply, discard. Apply and discard are the only
+// ways a pod's work reaches (or leaves) the user's workspace.
+import fs from 'node:fs';
+import path from 'node:path';
+import { readAudit, verifyAudit, type AuditEvent } from '../audit/chain.js';
+import type { RunRecord } from '../store/runs.js';
+import { applyChangeSet, diffStat, loadManifest, readChangeSet, renderDiff } from '../workspace/index.js';
+import type { Context } from './context.js';
+import { UserError } from './errors.js';
+
+export function findRun(ctx: Context, idOrPrefix: string | undefined): RunRecord {
+  if (!idOrPrefix) throw new UserError('no run id given (see clawpod runs list)');
+  let run: RunRecord | undefined | null;
+  try { run = ctx.store().getRun(idOrPrefix); } catch (e) { throw new UserError((e as Error).message); }
+  if (!run) throw new UserError(`no run "${idOrPrefix}" (see clawpod runs list)`);
+  return run;
+}
+
+function runDirOf(run: RunRecord): string { return run.runDir ?? ''; }
+function auditPathOf(run: RunRecord): string { return run.auditPath ?? path.join(runDirOf(run), 'audit.jsonl'); }
+
+function changesOf(run: RunRecord) {
+  const cs = path.join(runDirOf(run), 'changes');
+  if (run.diffState !== 'pending' || !run.workspace || !fs.existsSync(cs)) return null;
+  const manifest = loadManifest(path.join(runDirOf(run), 'base.json'));
+  return { cs, manifest, workspace: run.workspace, changes: readChangeSet(cs, run.workspace, manifest) };
+}
+
+export function runDiff(ctx: Context, id: string | undefined): string {
+  const run = findRun(ctx, id);
+  const c = changesOf(run);
+  if (!c) return '';
+  return renderDiff(c.changes, c.cs, c.workspace);
+}
+
+export function runApply(ctx: Context, id: string | undefined, force: boolean): string {
+  const run = findRun(ctx, id);
+  if (run.diffState === 'applied') throw new UserError(`run ${run.id} was already applied`);
+  if (run.diffState === 'discarded') throw new UserError(`run ${run.id} was discarded; its changes are gone`);
+  const c = changesOf(run);
+  if (!c) return `run ${run.id} changed nothing; nothing to apply`;
+  if (!fs.existsSync(c.workspace)) throw new UserError(`workspace ${c.workspace} no longer exists; cannot apply run ${run.id}`);
+  const { applied } = applyChangeSet(c.cs, c.workspace, c.manifest, { force });
+  ctx.store().updateRun(run.id, { diffState: 'applied' });
+  fs.rmSync(c.cs, { recursive: true, force: true });
+  return `applied run ${run.id}: ${applied} change(s) written to ${c.workspace}`;
+}
+
+export function runDiscard(ctx: Context, id: string | undefined): string {
+  const run = findRun(ctx, id);
+  if (run.diffState === 'applied') throw new UserError(`run ${run.id} was already applied; discard it with your version control`);
+  fs.rmSync(path.join(runDirOf(run), 'changes'), { recursive: true, force: true });
+  ctx.store().updateRun(run.id, { diffState: run.diffState === 'none' ? 'none' : 'discarded' });
+  return `discarded run ${run.id}`;
+}
+
+export function runsList(ctx: Context, limit = 50): string {
+  const rows = ctx.store().listRuns({ limit });
+  if (rows.length === 0) return 'no runs yet (try: clawpod exec -- echo hello)';
+  const lines = [pad(['RUN', 'STATUS', 'EXIT', 'FILES', 'DIFF', 'STARTED', 'COMMAND'])];
+  for (const r of rows) {
+    lines.push(pad([r.id, r.status, r.exitCode ?? '-', r.filesChanged ?? 0, r.diffState ?? '-', r.startedAt.replace('T', ' ').slice(0, 19), shortCommand(r.command)]));
+  }
+  return lines.join('\n');
+}
+
+function pad(cols: unknown[]): string {
+  const widths = [24, 11, 5, 6, 10, 20];
+  return cols.map((c, i) => (i < widths.length ? String(c).padEnd(widths[i]) : String(c))).join(' ');
+}
+
+function shortCommand(cmd: string[]): string {
+  const s = cmd.map((a) => (/^[\w./:=@-]+$/.test(a) ? a : JSON.stringify(a))).join(' ');
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+export function runShow(ctx: Context, id: string | undefined): string {
+  const run = findRun(ctx, id);
+  const lines = [
+    `run:        ${run.id} (${run.kind})`,
+    `status:     ${run.status}${run.limitHit ? ` (limit hit: ${run.limitHit})` : ''}`,
+    `exit code:  ${run.exitCode ?? '-'}`,
+    `command:    ${shortCommand(run.command)}`,
+    `workspace:  ${run.workspace || '(none)'} [${run.workspaceMode}]`,
+    `policy:     ${run.policySource}`,
+    `backend:    ${run.backend}`,
+    `started:    ${run.startedAt}`,
+    `ended:      ${run.endedAt ?? '-'}`,
+    `audit:      ${auditPathOf(run)}`,
+  ];
+  const c = changesOf(run);
+  if (c) {
+    const st = diffStat(c.changes);
+    lines.push(`changes:    ${st.files} file(s), +${st.insertions} -${st.deletions}, waiting: clawpod runs diff ${run.id} | apply | discard`);
+  } else lines.push(`changes:    ${run.diffState === 'applied' ? 'applied' : run.diffState === 'discarded' ? 'discarded' : 'none'}`);
+  let events: AuditEvent[] = [];
+  try { events = readAudit(auditPathOf(run)); } catch { /* shown by audit verify */ }
+  const degraded = events.filter((e) => e.type === 'guard.degraded').map((e) => String(e.data.guard));
+  if (degraded.length) lines.push(`degraded:   ${degraded.join(', ')}`);
+  const net = events.filter((e) => e.type === 'net.allow' || e.type === 'net.deny');
+  lines.push(`outbound:   ${net.filter((e) => e.type === 'net.allow').length} allowed, ${net.filter((e) => e.type === 'net.deny').length} denied`);
+  return lines.join('\n');
+}
+
+export function auditShow(ctx: Context, id: string | undefined): string {
+  const run = findRun(ctx, id);
+  return readAudit(auditPathOf(run))
+    .map((e) => `${String(e.seq).padStart(4)} ${e.ts} ${e.type.padEnd(14)} ${JSON.stringify(e.data)}`)
+    .join('\n');
+}
+
+/** Returns [ok, text]. */
+export function auditVerify(ctx: Context, id: string | undefined, all: boolean): [boolean, string] {
+  const runs = all ? ctx.store().listRuns({ limit: 1_000_000 }) : [findRun(ctx, id)];
+  const out: string[] = [];
+  let ok = true;
+  for (const run of runs) {
+    let r: ReturnType<typeof verifyAudit>;
+    try { r = verifyAudit(auditPathOf(run), { runId: run.id }); } catch (e) {
+      ok = false;
+      out.push(`${run.id}: audit log missing: ${auditPathOf(run)}`);
+      continue;
+    }
+    if (r.ok) out.push(`${run.id}: ok, ${r.count} events, chain head ${r.lastHash.slice(0, 16)}`);
+    else { ok = false; out.push(`${run.id}: BROKEN at line ${r.line}: ${r.reason} (${auditPathOf(run)})`); }
+  }
+  if (all && runs.length === 0) out.push('no runs to verify');
+  return [ok, out.join('\n')];
+}

@@ -1,0 +1,112 @@
+// Pure builders of the two command lines that start a pod: the prelude's (clawpod-podinit)
+// and bubblewrap's. No I/O here, so unit tests check every flag without spawning anything.
+import type { Rules } from '../policy/types.js';
+
+/** Facts about the host that shape the command line, gathered once by the backend. */
+export interface HostLayout {
+  bwrap: string;
+  podinit: string;
+  /** Privileged mode: clawpod is root, each pod gets its own uid. Otherwise: user namespace. */
+  privileged: boolean;
+  /** Mountpoint of the pod's private stage tmpfs (inside the prelude's mount namespace). */
+  stage: string;
+  /** Top-level symlinks into /usr that this host has (/bin -> usr/bin, /lib64 -> usr/lib64...). */
+  usrLinks: Record<string, string>;
+  /** Read-only host files the pod needs from /etc (that exist here). */
+  etcBinds: string[];
+}
+
+export interface PodIdentity { uid: number; gid: number; ownerUid: number; ownerGid: number }
+
+/** File descriptors (in the spawned process) that carry data into bwrap. */
+export const FD = { seccomp: 3, passwd: 4, group: 5, hosts: 6, status: 7 } as const;
+
+export const POD_UID = 1000;
+export const POD_HOME = '/home/pod';
+export const POD_PATH = '/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin';
+
+export interface PodArgvInput {
+  rules: Rules;
+  workspace: string | null;
+  command: string[];
+  changesDir: string | null;
+  cgroupProcs: string[];
+  identity: PodIdentity | null;
+  env: Record<string, string>;
+}
+
+export function buildPodinitArgv(host: HostLayout, p: PodArgvInput): string[] {
+  const a: string[] = [];
+  for (const f of p.cgroupProcs) a.push('--cgroup-procs', f);
+  a.push('--stage', host.stage, '--stage-size', String(p.rules.resources.diskBytes));
+  if (host.privileged) {
+    if (!p.identity) throw new Error('privileged pods need an identity');
+    a.push('--uid', String(p.identity.uid), '--gid', String(p.identity.gid));
+    a.push('--idmap-owner', `${p.identity.ownerUid}:${p.identity.ownerGid}`);
+  } else {
+    a.push('--userns');
+  }
+  if (p.workspace && p.rules.workspace !== 'none') a.push('--workspace', `${p.workspace}:${p.rules.workspace}`);
+  for (const m of p.rules.mounts) a.push('--attach', `${m.host}:${m.mode}`);
+  if (p.changesDir && p.rules.workspace === 'overlay') a.push('--harvest', p.changesDir);
+  a.push('--status-fd', String(FD.status));
+  return [...a, '--', host.bwrap, ...buildBwrapArgs(host, p)];
+}
+
+function workspaceBinds(host: HostLayout, p: PodArgvInput): string[] {
+  if (!p.workspace || p.rules.workspace === 'none') return ['--dir', '/workspace'];
+  switch (p.rules.workspace) {
+    case 'overlay': return ['--bind', `${host.stage}/ws`, '/workspace'];
+    case 'ro': return ['--ro-bind', `${host.stage}/lower`, '/workspace'];
+    case 'rw': return ['--bind', `${host.stage}/lower`, '/workspace'];
+  }
+}
+
+export function podEnv(rules: Rules, extra: Record<string, string>): Record<string, string> {
+  return {
+    PATH: POD_PATH,
+    HOME: POD_HOME,
+    USER: 'pod',
+    LOGNAME: 'pod',
+    SHELL: '/bin/sh',
+    LANG: 'C.UTF-8',
+    TMPDIR: '/tmp',
+    TERM: 'xterm-256color',
+    ...rules.env,
+    ...extra,
+  };
+}
+
+export function buildBwrapArgs(host: HostLayout, p: PodArgvInput): string[] {
+  const a = [
+    '--unshare-all', '--unshare-user', '--disable-userns', '--die-with-parent', '--new-session',
+    '--clearenv', '--uid', String(POD_UID), '--gid', String(POD_UID), '--hostname', 'pod',
+    '--ro-bind', '/usr', '/usr',
+  ];
+  for (const [link, target] of Object.entries(host.usrLinks)) a.push('--symlink', target, link);
+  a.push('--proc', '/proc', '--dev', '/dev');
+  a.push('--bind', `${host.stage}/tmp`, '/tmp', '--bind', `${host.stage}/home`, POD_HOME);
+  a.push('--dir', '/etc');
+  a.push('--perms', '0444', '--ro-bind-data', String(FD.passwd), '/etc/passwd');
+  a.push('--perms', '0444', '--ro-bind-data', String(FD.group), '/etc/group');
+  a.push('--perms', '0444', '--ro-bind-data', String(FD.hosts), '/etc/hosts');
+  for (const f of host.etcBinds) a.push('--ro-bind', f, f);
+  a.push(...workspaceBinds(host, p));
+  p.rules.mounts.forEach((m, i) => {
+    a.push(m.mode === 'rw' ? '--bind' : '--ro-bind', `${host.stage}/mnt/${i}`, m.path);
+  });
+  a.push('--remount-ro', '/');
+  a.push('--chdir', '/workspace');
+  for (const [k, v] of Object.entries(podEnv(p.rules, p.env))) a.push('--setenv', k, v);
+  a.push('--seccomp', String(FD.seccomp));
+  return [...a, '--', ...p.command];
+}
+
+/** The synthetic /etc: only the pod user, no host accounts, no host names. */
+export function syntheticEtc(): { passwd: string; group: string; hosts: string } {
+  return {
+    passwd: `root:x:0:0:root:/root:/usr/sbin/nologin\npod:x:${POD_UID}:${POD_UID}:clawpod pod:${POD_HOME}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`,
+    group: `root:x:0:\npod:x:${POD_UID}:\nnogroup:x:65534:\n`,
+    hosts: '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\tpod\n',
+  };
+}

@@ -1,0 +1,176 @@
+// The bubblewrap backend: one pod = clawpod-podinit (cgroups, private mounts, uid drop) then
+// bwrap (namespaces, seccomp, read-only system) then the command.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import type { Rules } from '../policy/types.js';
+import { buildPodinitArgv, syntheticEtc, FD } from './bwrap-argv.js';
+import { capsHit, createPodCgroup, killPodCgroup, listPodCgroups, removePodCgroup, type PodCgroup } from './cgroups.js';
+import { checkGuards } from './guards.js';
+import { hostGuards, probeHost, type HostFacts } from './host.js';
+import { PodState } from './podstate.js';
+import { buildSeccompProgram } from './seccomp.js';
+import { PodError, type Backend, type Guard, type LimitName, type PodEvent, type PodOutcome, type PodSpec, type RunningPod } from './types.js';
+
+const POLL_MS = 100;
+
+export interface BwrapDeps { clawpodHome: string; host?: HostFacts }
+
+export function createBwrapBackend(deps: BwrapDeps): Backend {
+  const host = deps.host ?? probeHost(deps.clawpodHome);
+  let state: PodState | null = null;
+  const podState = () => (state ??= new PodState(host.stateDir));
+  const seccomp = buildSeccompProgram();
+  return {
+    name: 'bwrap',
+    probe: () => hostGuards(host),
+    start: (spec, onEvent) => startPod(host, podState(), seccomp, spec, onEvent),
+    reap: () => reapOrphans(host, podState()),
+  };
+}
+
+async function startPod(host: HostFacts, state: PodState, seccomp: Buffer, spec: PodSpec, onEvent: (e: PodEvent) => void): Promise<RunningPod> {
+  const guards = hostGuards(host);
+  for (const e of checkGuards(guards, spec.rules, spec.allowDegraded)) onEvent(e);
+  if (spec.command.length === 0) throw new PodError('no command given (usage: clawpod exec -- CMD [ARG...])');
+  fs.mkdirSync(host.layout.stage, { recursive: true, mode: 0o755 });
+  const owner = spec.workspace ? fs.statSync(spec.workspace) : null;
+  const uid = host.layout.privileged ? state.allocateUid(spec.id) : null;
+  let cg: PodCgroup | null = null;
+  try {
+    // The record goes first so a concurrent reaper never mistakes our new groups for orphans.
+    state.save({ id: spec.id, uid, cgroupDirs: [] });
+    cg = createPodCgroup(host.cgroups, spec.id, spec.rules.resources);
+    state.save({ id: spec.id, uid, cgroupDirs: cg.dirs });
+    if (spec.changesDir) fs.mkdirSync(spec.changesDir, { recursive: true, mode: 0o700 });
+    const argv = buildPodinitArgv(host.layout, {
+      rules: spec.rules,
+      workspace: spec.workspace,
+      command: ['/bin/sh', '-c', 'exec "$0" "$@"', ...spec.command],
+      changesDir: spec.changesDir,
+      cgroupProcs: cg.procsFiles,
+      identity: uid === null ? null : { uid, gid: uid, ownerUid: owner?.uid ?? host.uid, ownerGid: owner?.gid ?? host.gid },
+      env: spec.env ?? {},
+    });
+    const child = spawn(host.layout.podinit, argv, {
+      env: {},
+      stdio: [spec.stdio === 'inherit' ? 'inherit' : 'ignore', spec.stdio, spec.stdio, 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
+    });
+    feedFds(child, seccomp);
+    return supervise(child, spec, host, state, cg, uid, guards, onEvent);
+  } catch (err) {
+    if (cg) { killPodCgroup(cg); removePodCgroup(cg); }
+    state.remove(spec.id);
+    state.releaseUid(uid);
+    throw err;
+  }
+}
+
+function feedFds(child: ChildProcess, seccomp: Buffer): void {
+  const etc = syntheticEtc();
+  const data: [number, Buffer | string][] = [[FD.seccomp, seccomp], [FD.passwd, etc.passwd], [FD.group, etc.group], [FD.hosts, etc.hosts]];
+  for (const [fd, content] of data) {
+    const s = (child.stdio as unknown as (Writable | null)[])[fd];
+    s?.on('error', () => { /* pod died before reading: its exit status tells why */ });
+    s?.end(content);
+  }
+}
+
+function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: PodState, cg: PodCgroup,
+  uid: number | null, guards: Guard[], onEvent: (e: PodEvent) => void): RunningPod {
+  const started = performance.now();
+  let limitHit: LimitName | null = null;
+  let stoppedBy: string | undefined;
+  let statusText = '';
+  ((child.stdio as unknown as (Readable | null)[])[FD.status])?.on('data', (b: Buffer) => { statusText += b.toString(); });
+  const kill = () => { try { child.kill('SIGKILL'); } catch { /* gone */ } killPodCgroup(cg); };
+  const fire = (cap: LimitName) => {
+    if (limitHit || stoppedBy) return;
+    limitHit = cap;
+    kill();
+  };
+  const timeout = setTimeout(() => fire('timeout'), spec.rules.resources.timeoutMs);
+  const poll = setInterval(() => {
+    const hit = capsHit(cg);
+    if (hit.length) fire(hit[0] as LimitName);
+    else if (stageFull(child.pid, host)) fire('disk');
+  }, POLL_MS);
+  const done = new Promise<PodOutcome>((resolve, reject) => {
+    child.on('error', (e) => reject(new PodError(`cannot start the pod prelude ${host.layout.podinit}: ${e.message} (run npm run build)`)));
+    child.on('close', (code, signal) => {
+      clearTimeout(timeout);
+      clearInterval(poll);
+      if (!limitHit && !stoppedBy) {
+        const hit = capsHit(cg);
+        if (hit.length) limitHit = hit[0] as LimitName;
+        else if (/stage_full=1/.test(statusText)) limitHit = 'disk';
+      }
+      killPodCgroup(cg);
+      removePodCgroup(cg);
+      state.remove(spec.id);
+      state.releaseUid(uid);
+      if (limitHit) onEvent({ type: 'limit.hit', data: { cap: limitHit, limit: limitValue(limitHit, spec.rules) } });
+      const raw = code ?? (signal ? 128 + (signalNumber(signal) ?? 9) : 1);
+      const exitCode = limitHit === 'timeout' ? 124 : limitHit || stoppedBy ? 137 : raw;
+      resolve({ exitCode, limitHit, durationMs: performance.now() - started, stoppedBy });
+    });
+  });
+  return {
+    id: spec.id,
+    pid: child.pid ?? -1,
+    guards,
+    stdout: child.stdout,
+    stderr: child.stderr,
+    wait: () => done,
+    stop: (reason: string) => { if (!limitHit && !stoppedBy) { stoppedBy = reason; kill(); } },
+  };
+}
+
+function stageFull(pid: number | undefined, host: HostFacts): boolean {
+  if (!pid) return false;
+  try {
+    const s = fs.statfsSync(path.join(`/proc/${pid}/root`, host.layout.stage));
+    return s.type === 0x01021994 && s.bavail === 0;
+  } catch { return false; }
+}
+
+function limitValue(cap: LimitName, rules: Rules): number {
+  switch (cap) {
+    case 'memory': return rules.resources.memoryBytes;
+    case 'pids': return rules.resources.pids;
+    case 'timeout': return rules.resources.timeoutMs;
+    case 'disk': return rules.resources.diskBytes;
+  }
+}
+
+function signalNumber(sig: NodeJS.Signals): number | undefined {
+  return (fs.constants as unknown as Record<string, number>)[sig] ?? ({ SIGKILL: 9, SIGTERM: 15, SIGINT: 2 } as Record<string, number>)[sig];
+}
+
+/** Pods of dead clawpod processes: kill what is left, remove their cgroups and uid locks. */
+function reapOrphans(host: HostFacts, state: PodState): string[] {
+  const reaped: string[] = [];
+  for (const rec of state.orphans()) {
+    const cg: PodCgroup = { layout: host.cgroups, dirs: rec.cgroupDirs, procsFiles: [], enforced: [] };
+    killPodCgroup(cg);
+    removePodCgroup(cg);
+    state.releaseUid(rec.uid);
+    state.remove(rec.id);
+    reaped.push(rec.id);
+  }
+  for (const uid of state.strayUids()) state.releaseUid(uid);
+  // Groups whose record was never written (killed between mkdir and save).
+  const live = new Set(fs.readdirSync(state.podsDir).map((n) => n.replace(/\.json$/, '')));
+  for (const [id, dirs] of listPodCgroups(host.cgroups)) {
+    if (live.has(id)) continue;
+    const cg: PodCgroup = { layout: host.cgroups, dirs, procsFiles: [], enforced: [] };
+    if (dirs.some((d) => { try { return fs.readFileSync(path.join(d, 'cgroup.procs'), 'utf8').trim() !== ''; } catch { return false; } })) {
+      // Processes without a record: only reap once their pod record is missing for good.
+      killPodCgroup(cg);
+    }
+    removePodCgroup(cg);
+    if (!reaped.includes(id)) reaped.push(id);
+  }
+  return reaped;
+}

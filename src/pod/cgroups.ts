@@ -1,0 +1,225 @@
+// Resource caps through cgroups, v1 (hybrid hosts like ours) and v2 (most users).
+// The pod's prelude writes its own pid into every `procsFiles` entry before it forks, so the
+// whole pod tree is charged from its first instruction.
+import fs from 'node:fs';
+import path from 'node:path';
+
+export type CgroupMode = 'v1' | 'v2' | 'none';
+export type Cap = 'memory' | 'cpu' | 'pids';
+
+export interface CgroupLayout {
+  mode: CgroupMode;
+  /** Directory per controller under which pods get their own group (v1), or the one v2 parent. */
+  parents: Partial<Record<Cap | 'kill', string>>;
+  /** Why a cap is missing, for doctor and refusal messages. */
+  missing: Partial<Record<Cap, string>>;
+}
+
+export interface PodCgroup {
+  layout: CgroupLayout;
+  dirs: string[];
+  procsFiles: string[];
+  enforced: Cap[];
+}
+
+export interface CapLimits { memoryBytes: number; cpus: number; pids: number }
+
+const CPU_PERIOD_US = 100_000;
+const V1_ROOT = '/sys/fs/cgroup';
+const GROUP = 'clawpod';
+
+function writable(dir: string): boolean {
+  try { fs.accessSync(dir, fs.constants.W_OK); return true; } catch { return false; }
+}
+
+function isCgroup2(dir: string): boolean {
+  try { return fs.statfsSync(dir).type === 0x63677270; } catch { return false; }
+}
+
+function ownV2Cgroup(): string | null {
+  try {
+    const line = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => l.startsWith('0::'));
+    return line ? line.slice(3) : null;
+  } catch { return null; }
+}
+
+/** Finds where this process may create pod cgroups. Pure probing: creates nothing. */
+export function detectCgroups(root = V1_ROOT): CgroupLayout {
+  if (isCgroup2(root)) return detectV2(root);
+  const parents: CgroupLayout['parents'] = {};
+  const missing: CgroupLayout['missing'] = {};
+  const v1 = { memory: 'memory', cpu: 'cpu', pids: 'pids' } as const;
+  for (const [cap, ctl] of Object.entries(v1) as [Cap, string][]) {
+    const dir = path.join(root, ctl);
+    if (!fs.existsSync(path.join(dir, 'cgroup.procs'))) missing[cap] = `no cgroup v1 ${ctl} controller mounted`;
+    else if (!writable(dir)) missing[cap] = `cgroup v1 ${ctl} is not writable by this user (run as root, or use a cgroup v2 host with delegation)`;
+    else parents[cap] = path.join(dir, GROUP);
+  }
+  const unified = path.join(root, 'unified');
+  if (isCgroup2(unified) && writable(unified)) parents.kill = path.join(unified, GROUP);
+  const any = Object.keys(parents).length > 0;
+  return { mode: any ? 'v1' : 'none', parents, missing };
+}
+
+function detectV2(root: string): CgroupLayout {
+  const missing: CgroupLayout['missing'] = {};
+  let base: string | null = null;
+  if (writable(root) && process.getuid?.() === 0) base = path.join(root, GROUP);
+  else {
+    // Unprivileged: use the delegated subtree that systemd gives the user's service manager.
+    const own = ownV2Cgroup();
+    const parent = own ? path.join(root, path.dirname(own)) : null;
+    if (parent && writable(parent) && writable(path.join(parent, 'cgroup.procs'))) base = path.join(parent, GROUP);
+  }
+  const avail = base ? readControllers(path.dirname(base)) : [];
+  const parents: CgroupLayout['parents'] = {};
+  for (const cap of ['memory', 'cpu', 'pids'] as Cap[]) {
+    if (!base) missing[cap] = 'no writable cgroup v2 subtree (run as root, or enable systemd user delegation)';
+    else if (!avail.includes(cap)) missing[cap] = `cgroup v2 controller "${cap}" is not delegated here`;
+    else parents[cap] = base;
+  }
+  if (base) parents.kill = base;
+  return { mode: base ? 'v2' : 'none', parents, missing };
+}
+
+function readControllers(dir: string): string[] {
+  try { return fs.readFileSync(path.join(dir, 'cgroup.controllers'), 'utf8').trim().split(/\s+/); } catch { return []; }
+}
+
+function ensureV2Parent(base: string, caps: Cap[]): void {
+  if (!fs.existsSync(base)) fs.mkdirSync(base, { recursive: true });
+  const ctl = fs.readFileSync(path.join(base, 'cgroup.subtree_control'), 'utf8');
+  const want = caps.filter((c) => !ctl.includes(c));
+  if (want.length) {
+    fs.writeFileSync(path.join(path.dirname(base), 'cgroup.subtree_control'), want.map((c) => `+${c}`).join(' '));
+    fs.writeFileSync(path.join(base, 'cgroup.subtree_control'), want.map((c) => `+${c}`).join(' '));
+  }
+}
+
+/** Creates the pod's groups and writes its limits. Throws on any failure (fail closed). */
+export function createPodCgroup(layout: CgroupLayout, podId: string, limits: CapLimits): PodCgroup {
+  const cg: PodCgroup = { layout, dirs: [], procsFiles: [], enforced: [] };
+  const make = (dir: string) => {
+    fs.mkdirSync(dir, { recursive: true });
+    cg.dirs.push(dir);
+    cg.procsFiles.push(path.join(dir, 'cgroup.procs'));
+    return dir;
+  };
+  try {
+    if (layout.mode === 'v2') {
+      const caps = (['memory', 'cpu', 'pids'] as Cap[]).filter((c) => layout.parents[c]);
+      ensureV2Parent(layout.parents.kill!, caps);
+      const dir = make(path.join(layout.parents.kill!, podId));
+      if (layout.parents.memory) {
+        fs.writeFileSync(path.join(dir, 'memory.max'), String(limits.memoryBytes));
+        trySet(path.join(dir, 'memory.swap.max'), '0');
+      }
+      if (layout.parents.cpu) fs.writeFileSync(path.join(dir, 'cpu.max'), `${Math.max(1000, Math.round(limits.cpus * CPU_PERIOD_US))} ${CPU_PERIOD_US}`);
+      if (layout.parents.pids) fs.writeFileSync(path.join(dir, 'pids.max'), String(limits.pids));
+      cg.enforced = caps;
+      return cg;
+    }
+    if (layout.parents.memory) {
+      const dir = make(path.join(layout.parents.memory, podId));
+      fs.writeFileSync(path.join(dir, 'memory.limit_in_bytes'), String(limits.memoryBytes));
+      // Without swap accounting memsw does not exist; the host then has no swap to escape to
+      // only if swap is off, which doctor reports.
+      trySet(path.join(dir, 'memory.memsw.limit_in_bytes'), String(limits.memoryBytes));
+      cg.enforced.push('memory');
+    }
+    if (layout.parents.cpu) {
+      const dir = make(path.join(layout.parents.cpu, podId));
+      fs.writeFileSync(path.join(dir, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
+      fs.writeFileSync(path.join(dir, 'cpu.cfs_quota_us'), String(Math.max(1000, Math.round(limits.cpus * CPU_PERIOD_US))));
+      cg.enforced.push('cpu');
+    }
+    if (layout.parents.pids) {
+      const dir = make(path.join(layout.parents.pids, podId));
+      fs.writeFileSync(path.join(dir, 'pids.max'), String(limits.pids));
+      cg.enforced.push('pids');
+    }
+    if (layout.parents.kill) make(path.join(layout.parents.kill, podId));
+    return cg;
+  } catch (err) {
+    removePodCgroup(cg);
+    throw err;
+  }
+}
+
+function trySet(file: string, value: string): void {
+  try { fs.writeFileSync(file, value); } catch { /* optional knob */ }
+}
+
+function readNum(file: string, key: string): number {
+  try {
+    const m = fs.readFileSync(file, 'utf8').match(new RegExp(`^${key} (\\d+)`, 'm'));
+    return m ? Number(m[1]) : 0;
+  } catch { return 0; }
+}
+
+/** Which caps fired: the OOM killer ran, or a fork was refused at the pids limit. */
+export function capsHit(cg: PodCgroup): ('memory' | 'pids')[] {
+  const hit: ('memory' | 'pids')[] = [];
+  for (const dir of cg.dirs) {
+    if (cg.layout.mode === 'v2' || dir.includes('/memory/')) {
+      const oom = cg.layout.mode === 'v2' ? readNum(path.join(dir, 'memory.events'), 'oom_kill')
+        : readNum(path.join(dir, 'memory.oom_control'), 'oom_kill');
+      if (oom > 0 && !hit.includes('memory')) hit.push('memory');
+    }
+    if (cg.layout.mode === 'v2' || dir.includes('/pids/')) {
+      if (readNum(path.join(dir, 'pids.events'), 'max') > 0 && !hit.includes('pids')) hit.push('pids');
+    }
+  }
+  return hit;
+}
+
+function pidsIn(dir: string): number[] {
+  try {
+    return fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+  } catch { return []; }
+}
+
+/** Kills every process in the pod's groups. cgroup.kill where the kernel has it, else a sweep. */
+export function killPodCgroup(cg: PodCgroup): void {
+  for (const dir of cg.dirs) {
+    const killFile = path.join(dir, 'cgroup.kill');
+    if (fs.existsSync(killFile)) { trySet(killFile, '1'); continue; }
+  }
+  for (let round = 0; round < 50; round++) {
+    const pids = new Set(cg.dirs.flatMap(pidsIn));
+    if (pids.size === 0) return;
+    for (const pid of pids) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  }
+}
+
+/** Removes the pod's groups; waits briefly for the kernel to release exiting tasks. */
+export function removePodCgroup(cg: PodCgroup): boolean {
+  let ok = true;
+  for (const dir of [...cg.dirs].reverse()) {
+    let removed = false;
+    for (let i = 0; i < 200 && !removed; i++) {
+      try { fs.rmdirSync(dir); removed = true; } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') removed = true;
+        else if (code === 'EBUSY') { killPodCgroup({ ...cg, dirs: [dir] }); Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5); }
+        else break;
+      }
+    }
+    ok &&= removed;
+  }
+  return ok;
+}
+
+/** All pod groups left on this host (for the reaper). */
+export function listPodCgroups(layout: CgroupLayout): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const seen = new Set<string>();
+  for (const parent of Object.values(layout.parents)) {
+    if (!parent || seen.has(parent)) continue;
+    seen.add(parent);
+    let names: string[] = [];
+    try { names = fs.readdirSync(parent, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name); } catch { continue; }
+    for (const n of names) out.set(n, [...(out.get(n) ?? []), path.join(parent, n)]);
+  }
+  return out;
+}

@@ -1,0 +1,99 @@
+// Per-host bookkeeping of live pods: which uid each holds and which cgroups, owned by which
+// clawpod process. A clawpod killed with SIGKILL leaves a record; the next clawpod reaps it.
+import fs from 'node:fs';
+import path from 'node:path';
+import crypto from 'node:crypto';
+
+/** Pod uids live far above any account and any subuid range a distribution hands out. */
+export const UID_BASE = 1_800_000_000;
+export const UID_COUNT = 1_000_000;
+
+export interface PodRecord {
+  id: string;
+  ownerPid: number;
+  ownerStart: string;
+  uid: number | null;
+  cgroupDirs: string[];
+  runDir?: string;
+}
+
+export function processStartTime(pid: number): string | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch { return null; }
+}
+
+/** Alive and the same process (not a recycled pid). */
+export function ownerAlive(pid: number, start: string): boolean {
+  return processStartTime(pid) === start;
+}
+
+export class PodState {
+  readonly uidsDir: string;
+  readonly podsDir: string;
+  private readonly selfStart: string;
+
+  constructor(readonly dir: string) {
+    this.uidsDir = path.join(dir, 'uids');
+    this.podsDir = path.join(dir, 'pods');
+    fs.mkdirSync(this.uidsDir, { recursive: true, mode: 0o700 });
+    fs.mkdirSync(this.podsDir, { recursive: true, mode: 0o700 });
+    this.selfStart = processStartTime(process.pid) ?? '0';
+  }
+
+  /** Claims a free uid with an O_EXCL lock file: unique across concurrent clawpod processes. */
+  allocateUid(podId: string): number {
+    for (let i = 0; i < 1000; i++) {
+      const uid = UID_BASE + crypto.randomInt(UID_COUNT);
+      try {
+        fs.writeFileSync(path.join(this.uidsDir, String(uid)), `${podId} ${process.pid} ${this.selfStart}`, { flag: 'wx', mode: 0o600 });
+        return uid;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+    }
+    throw new Error('no free pod uid (too many pods, or stale locks: run clawpod doctor)');
+  }
+
+  releaseUid(uid: number | null): void {
+    if (uid !== null) fs.rmSync(path.join(this.uidsDir, String(uid)), { force: true });
+  }
+
+  save(rec: Omit<PodRecord, 'ownerPid' | 'ownerStart'>): PodRecord {
+    const full = { ...rec, ownerPid: process.pid, ownerStart: this.selfStart };
+    const file = path.join(this.podsDir, `${rec.id}.json`);
+    fs.writeFileSync(`${file}.tmp`, JSON.stringify(full), { mode: 0o600 });
+    fs.renameSync(`${file}.tmp`, file);
+    return full;
+  }
+
+  remove(id: string): void {
+    fs.rmSync(path.join(this.podsDir, `${id}.json`), { force: true });
+  }
+
+  /** Records whose owning clawpod is gone. */
+  orphans(): PodRecord[] {
+    const out: PodRecord[] = [];
+    for (const name of fs.readdirSync(this.podsDir)) {
+      if (!name.endsWith('.json')) continue;
+      try {
+        const rec = JSON.parse(fs.readFileSync(path.join(this.podsDir, name), 'utf8')) as PodRecord;
+        if (!ownerAlive(rec.ownerPid, rec.ownerStart)) out.push(rec);
+      } catch { fs.rmSync(path.join(this.podsDir, name), { force: true }); }
+    }
+    return out;
+  }
+
+  /** uid locks whose owning clawpod is gone. */
+  strayUids(): number[] {
+    const out: number[] = [];
+    for (const name of fs.readdirSync(this.uidsDir)) {
+      try {
+        const [, pid, start] = fs.readFileSync(path.join(this.uidsDir, name), 'utf8').split(' ');
+        if (!ownerAlive(Number(pid), start ?? '')) out.push(Number(name));
+      } catch { /* released meanwhile */ }
+    }
+    return out;
+  }
+}

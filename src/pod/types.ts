@@ -1,0 +1,66 @@
+// The seam between pods and everything else: the agent and CLI see only these types.
+import type { Rules } from '../policy/types.js';
+
+export type GuardState = 'active' | 'degraded' | 'missing';
+
+export interface Guard {
+  name: string;
+  state: GuardState;
+  detail: string;
+  /** How to make a missing or degraded guard active. */
+  fix?: string;
+  /** A cap the policy asks for: missing here means refuse unless --allow-degraded. */
+  cap?: boolean;
+}
+
+export type LimitName = 'memory' | 'pids' | 'timeout' | 'disk';
+
+export interface PodSpec {
+  id: string;
+  rules: Rules;
+  /** realpath of the host workspace; null when the policy says workspace: none. */
+  workspace: string | null;
+  command: string[];
+  /** Where the overlay's change set is saved when the pod ends (overlay mode). */
+  changesDir: string | null;
+  allowDegraded: boolean;
+  /** inherit: the pod shares clawpod's terminal streams; pipe: the caller reads them. */
+  stdio: 'inherit' | 'pipe';
+  /** Extra variables set by clawpod itself (never secrets). */
+  env?: Record<string, string>;
+}
+
+export interface PodOutcome {
+  exitCode: number;
+  limitHit: LimitName | null;
+  durationMs: number;
+  /** Set when clawpod stopped the pod (Ctrl-C, SIGTERM, caller's stop()). */
+  stoppedBy?: string;
+}
+
+export interface PodEvent { type: 'limit.hit' | 'guard.degraded' | 'exec.start'; data: Record<string, unknown> }
+
+export interface RunningPod {
+  id: string;
+  pid: number;
+  guards: Guard[];
+  stdout: NodeJS.ReadableStream | null;
+  stderr: NodeJS.ReadableStream | null;
+  wait(): Promise<PodOutcome>;
+  /** Kills the whole pod tree now. */
+  stop(reason: string): void;
+}
+
+export interface Backend {
+  name: string;
+  /** Every guard and its state on this host, for doctor and for refusing to run. */
+  probe(rules?: Rules): Guard[];
+  start(spec: PodSpec, onEvent: (e: PodEvent) => void): Promise<RunningPod>;
+  /** Cleans state of pods whose clawpod process died. Returns the pod ids reaped. */
+  reap(): string[];
+}
+
+/** A failure to set a pod up: clawpod's own fault or the host's, exit 125, one line. */
+export class PodError extends Error {
+  constructor(message: string, readonly exitCode = 125) { super(message); this.name = 'PodError'; }
+}
