@@ -1,0 +1,104 @@
+// `clawpod policy explain`: what normalized rules grant, in plain words, one fact per line.
+// It reads Rules (not YAML) so it describes exactly what the backends will enforce.
+import { matchHost, parseHostPattern } from './hostpattern.js';
+import type { Rules, SecretRule } from './types.js';
+import { formatBytes, formatDuration } from './units.js';
+
+const WORKSPACE_TEXT: Record<Rules['workspace'], string> = {
+  overlay:
+    'Workspace: copy-on-write overlay of the workspace at /workspace; changes are kept as a diff you apply or discard',
+  ro: 'Workspace: the workspace is mounted read-only at /workspace; the pod cannot change it',
+  rw: 'Workspace: the workspace is mounted read-write at /workspace; changes go straight to your files, with no diff to review',
+  none: 'Workspace: not mounted; the pod sees none of your files',
+};
+
+function describePattern(p: string): string {
+  const parsed = parseHostPattern(p);
+  const ports = parsed.port === undefined ? 'ports 80, 443' : `port ${parsed.port}`;
+  const what = parsed.kind === 'wildcard' ? `any subdomain of ${parsed.host}` : p.replace(/:\d+$/, '');
+  return `${what} (${ports})`;
+}
+
+function networkLines(rules: Rules): string[] {
+  const { allow, deny, hosts } = rules.network;
+  if (allow.length === 0) return ['Network: none (no network at all)'];
+  let line = `Network: only through the clawpod egress proxy to: ${allow.map(describePattern).join(', ')}`;
+  if (deny.length > 0) line += `; denied: ${deny.map(describePattern).join(', ')}`;
+  const lines = [line];
+  const overrides = Object.entries(hosts);
+  if (overrides.length > 0) {
+    lines.push(`Name overrides: ${overrides.map(([n, ip]) => `${n} -> ${ip}`).join(', ')} (used by the proxy's resolver)`);
+  }
+  return lines;
+}
+
+/**
+ * Whether the proxy would ever let a request reach this secret host. Only exact and IP hosts
+ * can be checked against the allow/deny lists; a wildcard is reported as reachable if the same
+ * wildcard is allowed.
+ */
+function secretHostReachable(host: string, rules: Rules): boolean {
+  const p = parseHostPattern(host);
+  const { allow, deny } = rules.network;
+  if (p.kind === 'wildcard') return allow.includes(host) && !deny.includes(host);
+  const ports = p.port === undefined ? [443, 80] : [p.port];
+  const name = p.kind === 'ip' && p.host.includes(':') ? `[${p.host}]` : p.host;
+  return ports.some((port) => allow.some((a) => matchHost(a, name, port)) && !deny.some((d) => matchHost(d, name, port)));
+}
+
+function secretLine(s: SecretRule, rules: Rules): string {
+  const from = s.from.kind === 'env' ? `env ${s.from.ref}` : `file ${s.from.ref}`;
+  let line = `Secrets: ${s.name} (from ${from}) is injected by the host proxy only on requests to ${s.hosts.join(', ')}; the pod sees a placeholder`;
+  const unreachable = s.hosts.filter((h) => !secretHostReachable(h, rules));
+  if (unreachable.length > 0) {
+    line += ` (note: ${unreachable.join(', ')} not allowed by network.allow, so it is never sent there)`;
+  }
+  return line;
+}
+
+function toolsLine(tools: Rules['tools']): string {
+  const parts: string[] = [];
+  parts.push(tools.allow ? `allowed: ${listOrNone(tools.allow)}` : 'all agent tools allowed');
+  if (tools.deny?.length) parts.push(`denied: ${tools.deny.join(', ')}`);
+  if (tools.approve?.length) parts.push(`need your approval: ${tools.approve.join(', ')}`);
+  return `Tools: ${parts.join('; ')}`;
+}
+
+function listOrNone(xs: string[]): string {
+  return xs.length === 0 ? 'none' : xs.join(', ');
+}
+
+function limitsLine(r: Rules['resources']): string {
+  const cpus = `${r.cpus} CPU${r.cpus > 1 ? 's' : ''}`;
+  const procs = `${r.pids} process${r.pids === 1 ? '' : 'es'}`;
+  return `Limits: ${cpus}, ${formatBytes(r.memoryBytes)} memory, ${procs}, ${formatDuration(r.timeoutMs)} wall clock, ${formatBytes(r.diskBytes)} disk`;
+}
+
+/** Plain-words lines saying what a pod under these rules can read, write, reach and use. */
+export function explainPolicy(rules: Rules): string[] {
+  const lines: string[] = [`Policy: ${rules.source}`];
+  lines.push(
+    `Reads: a read-only system (/usr), its own /tmp and home (${formatBytes(rules.resources.diskBytes)} total writable)`,
+  );
+  lines.push(WORKSPACE_TEXT[rules.workspace]);
+  if (rules.mounts.length === 0) lines.push('Mounts: none (no other host files)');
+  for (const m of rules.mounts) {
+    const mode = m.mode === 'ro' ? 'ro, read-only' : 'rw, read-write: the pod can change these host files';
+    lines.push(`Mount: ${m.host} at ${m.path} (${mode})`);
+  }
+  lines.push(...networkLines(rules));
+  if (rules.secrets.length === 0) lines.push('Secrets: none');
+  for (const s of rules.secrets) lines.push(secretLine(s, rules));
+  const envNames = Object.keys(rules.env);
+  lines.push(
+    envNames.length === 0
+      ? 'Environment: no extra variables'
+      : `Environment: ${envNames.join(', ')} (plain values the pod can read)`,
+  );
+  lines.push(toolsLine(rules.tools));
+  lines.push(limitsLine(rules.resources));
+  lines.push(
+    'Credentials: none of yours (~/.ssh, ~/.aws, cloud and Docker configs, the container sockets and clawpod\'s own state can never be mounted; the model API key stays on the host)',
+  );
+  return lines;
+}

@@ -1,0 +1,198 @@
+// Raw policy -> Rules, done once: paths expanded and resolved through symlinks, every host path
+// checked against the credential deny list, units converted. Backends see only the result.
+import { posix } from 'node:path';
+import { PolicyError } from './load.js';
+import { formatHostPattern, parseHostPattern } from './hostpattern.js';
+import type { RawPolicy } from './schema.js';
+import type { MountRule, Rules, SecretRule } from './types.js';
+import { parseDuration, parseSize } from './units.js';
+
+export interface NormalizeDeps {
+  home: string;
+  /** $CLAWPOD_HOME: run store, audit logs and diffs must never be reachable from a pod. */
+  clawpodHome: string;
+  /** Like fs.realpathSync: resolves every symlink; throws if the path does not exist. */
+  realpath(p: string): string;
+}
+
+// Where credentials and host control live. Written with ~ for the user's home so messages
+// show the path the way the user knows it.
+export const DENIED_HOME_PATHS: readonly string[] = [
+  '~/.ssh', '~/.aws', '~/.gnupg', '~/.config/clawpod', '~/.kube', '~/.docker', '~/.netrc',
+  '~/.azure', '~/.config/gcloud',
+];
+export const DENIED_SYSTEM_PATHS: readonly string[] = [
+  '/var/run/docker.sock', '/run/docker.sock', '/run/podman', '/run/containerd', '/var/run/containerd',
+  '/etc/shadow', '/etc/gshadow', '/etc/sudoers', '/etc/sudoers.d', '/root/.ssh', '/proc', '/sys', '/dev', '/boot',
+];
+
+// Pod paths the pod's own system layout owns; a mount there would shadow or subvert it.
+export const RESERVED_POD_PATHS: readonly string[] = [
+  '/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/etc', '/proc', '/dev', '/sys',
+  '/tmp', '/workspace', '/home', '/run', '/memory', '/skills',
+];
+
+/** child is strictly below parent (both absolute, normalized). */
+function isInside(child: string, parent: string): boolean {
+  if (parent === '/') return child !== '/';
+  return child.startsWith(`${parent}/`);
+}
+
+/** "~", "~/x" -> under home; other paths unchanged. "~user" is not expanded (and later refused). */
+export function expandHome(p: string, home: string): string {
+  if (p === '~') return home;
+  if (p.startsWith('~/')) return posix.join(home, p.slice(2));
+  return p;
+}
+
+/**
+ * A path with symlinks resolved as far as it exists: a denied path that does not exist yet
+ * (no ~/.aws today) is still resolved through its existing parents, so a symlinked home
+ * (/home -> /var/home) cannot hide it from the ancestor check.
+ */
+function resolveExisting(p: string, realpath: (p: string) => string): string {
+  try {
+    return realpath(p);
+  } catch {
+    const parent = posix.dirname(p);
+    if (parent === p) return p;
+    return posix.join(resolveExisting(parent, realpath), posix.basename(p));
+  }
+}
+
+interface DeniedPath {
+  /** How messages show it (~/.ssh). */
+  display: string;
+  /** Every absolute form it may take: as written and as resolved. */
+  forms: string[];
+}
+
+function deniedPaths(deps: NormalizeDeps): DeniedPath[] {
+  const entries: Array<[string, string]> = [
+    ...DENIED_HOME_PATHS.map((d): [string, string] => [d, expandHome(d, deps.home)]),
+    [`clawpod's state directory ${deps.clawpodHome}`, deps.clawpodHome],
+    ...DENIED_SYSTEM_PATHS.map((d): [string, string] => [d, d]),
+  ];
+  return entries.map(([display, abs]) => {
+    const lexical = posix.normalize(abs);
+    const resolved = resolveExisting(lexical, deps.realpath);
+    return { display, forms: lexical === resolved ? [lexical] : [lexical, resolved] };
+  });
+}
+
+/**
+ * Why a pod may not see realPath (an absolute, symlink-free host path), or null if it may.
+ * Refused when it is a denied path, is inside one, or contains one: mounting ~ or / would
+ * expose ~/.ssh just as surely as mounting ~/.ssh. Used for mounts and for the workspace.
+ */
+export function checkHostPath(realPath: string, deps: NormalizeDeps): string | null {
+  const p = posix.normalize(realPath);
+  for (const denied of deniedPaths(deps)) {
+    for (const form of denied.forms) {
+      if (p === form) return `${p} is ${denied.display}, which a pod may never see`;
+      if (isInside(p, form)) return `${p} is inside ${denied.display}, which a pod may never see`;
+      if (isInside(form, p)) {
+        return `${p} contains ${denied.display}, which a pod may never see (mount a narrower directory)`;
+      }
+    }
+  }
+  return null;
+}
+
+/** Why a pod-side mount path is unusable, or null when it is fine. */
+export function podPathError(p: string): string | null {
+  if (!p.startsWith('/')) return `${JSON.stringify(p)} must be an absolute path inside the pod, e.g. /data`;
+  if (/[\x00-\x1f\x7f]/.test(p)) return `${JSON.stringify(p)} contains control characters`;
+  if (posix.normalize(p) !== p || p.split('/').includes('..') || (p.length > 1 && p.endsWith('/'))) {
+    return `${JSON.stringify(p)} must be a normalized path (no "..", ".", "//" or trailing "/")`;
+  }
+  if (p === '/') return '"/" cannot be a mount point (pick a directory such as /data)';
+  for (const r of RESERVED_POD_PATHS) {
+    if (p === r || isInside(p, r)) {
+      return `${p} is reserved for the pod's own ${r} (pick another directory such as /data or /mnt/NAME)`;
+    }
+  }
+  return null;
+}
+
+function normalizeMounts(raw: RawPolicy, fail: (where: string, msg: string) => never, deps: NormalizeDeps): MountRule[] {
+  const podPaths = new Set<string>();
+  return raw.filesystem.mounts.map((m, i): MountRule => {
+    const where = `filesystem.mounts[${i}]`;
+    const podProblem = podPathError(m.path);
+    if (podProblem) fail(`${where}.path`, podProblem);
+    if (podPaths.has(m.path)) fail(`${where}.path`, `${m.path} is mounted twice (each pod path may appear once)`);
+    podPaths.add(m.path);
+    const expanded = expandHome(m.host, deps.home);
+    if (!expanded.startsWith('/')) {
+      fail(`${where}.host`, `${JSON.stringify(m.host)} must be an absolute path or start with ~/`);
+    }
+    let real: string;
+    try {
+      real = deps.realpath(expanded);
+    } catch {
+      const shown = expanded === m.host ? m.host : `${m.host} (${expanded})`;
+      fail(`${where}.host`, `${shown} does not exist (create it, or remove this mount)`);
+    }
+    const denied = checkHostPath(real, deps);
+    if (denied) fail(`${where}.host`, denied);
+    return { host: real, path: m.path, mode: m.mode };
+  });
+}
+
+function normalizeSecrets(raw: RawPolicy, fail: (where: string, msg: string) => never, home: string): SecretRule[] {
+  return raw.secrets.map((s, i): SecretRule => {
+    const colon = s.from.indexOf(':');
+    const kind = s.from.slice(0, colon) === 'env' ? 'env' : 'file';
+    let ref = s.from.slice(colon + 1);
+    if (kind === 'file') {
+      // Only the path is fixed here; the file is read by the host proxy when it needs the value.
+      ref = expandHome(ref, home);
+      if (!ref.startsWith('/')) fail(`secrets[${i}].from`, `file path ${JSON.stringify(ref)} must be absolute or start with ~/`);
+      ref = posix.normalize(ref);
+    }
+    return { name: s.name, from: { kind, ref }, hosts: s.hosts.map(canonicalPattern) };
+  });
+}
+
+function canonicalPattern(p: string): string {
+  return formatHostPattern(parseHostPattern(p));
+}
+
+/** Turn a validated policy into the Rules backends and the proxy consume. */
+export function normalizePolicy(raw: RawPolicy, source: string, deps: NormalizeDeps): Rules {
+  const fail = (where: string, msg: string): never => {
+    throw new PolicyError(`policy ${source}: ${where}: ${msg}`);
+  };
+  const r = raw.resources;
+  const hosts: Record<string, string> = {};
+  for (const [name, ip] of Object.entries(raw.network.hosts)) hosts[name.toLowerCase()] = ip;
+  return {
+    resources: {
+      cpus: r.cpus,
+      memoryBytes: parseSize(r.memory),
+      pids: r.pids,
+      timeoutMs: parseDuration(r.timeout),
+      diskBytes: parseSize(r.disk),
+    },
+    workspace: raw.filesystem.workspace,
+    mounts: normalizeMounts(raw, fail, deps),
+    network: {
+      allow: raw.network.allow.map(canonicalPattern),
+      deny: raw.network.deny.map(canonicalPattern),
+      hosts,
+    },
+    secrets: normalizeSecrets(raw, fail, deps.home),
+    env: { ...raw.env },
+    tools: copyTools(raw.tools),
+    source,
+  };
+}
+
+function copyTools(t: RawPolicy['tools']): Rules['tools'] {
+  const out: Rules['tools'] = {};
+  if (t.allow) out.allow = [...t.allow];
+  if (t.deny) out.deny = [...t.deny];
+  if (t.approve) out.approve = [...t.approve];
+  return out;
+}

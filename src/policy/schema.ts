@@ -1,0 +1,217 @@
+// The policy file's one schema: every key, default and limit lives here, and the RawPolicy
+// type is inferred from it. Objects are strict so a misspelt key is an error, not a silent
+// no-op that leaves a guard at some other value than the user meant.
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { hostPatternError, parseHostPattern } from './hostpattern.js';
+import { parseDuration, parseSize } from './units.js';
+
+const MIB = 1024 * 1024;
+const SECOND_MS = 1000;
+const WEEK_MS = 7 * 24 * 3600 * SECOND_MS;
+
+export const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+// Variables the dynamic loader reads to pull code into every process, and clawpod's own
+// namespace: letting a policy set these would let it reconfigure the guard from inside.
+const RESERVED_ENV = new Set(['LD_PRELOAD', 'LD_LIBRARY_PATH', 'LD_AUDIT']);
+
+/** Why name may not be set in the pod's environment, or null when it may. */
+export function envNameError(name: string): string | null {
+  if (!ENV_NAME_RE.test(name)) {
+    return `${JSON.stringify(name)} is not an environment variable name (letters, digits and _, not starting with a digit)`;
+  }
+  if (name.startsWith('CLAWPOD_')) return `${name} is reserved for clawpod itself (CLAWPOD_* cannot be set by a policy)`;
+  if (RESERVED_ENV.has(name)) return `${name} cannot be set by a policy (it would load code into every process)`;
+  return null;
+}
+
+/** A zod error callback: the requirement, then what was actually written (when there was one). */
+function expected(requirement: string) {
+  return (iss: { input?: unknown }): string =>
+    iss.input === undefined ? requirement : `${requirement} (got ${JSON.stringify(iss.input)})`;
+}
+
+function sizeField(fallback: string, minBytes: number, minText: string) {
+  return z
+    .union([z.string(), z.number()], { error: expected(`must be a size such as ${fallback}`) })
+    .superRefine((v, ctx) => {
+      let bytes: number;
+      try {
+        bytes = parseSize(v);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        return;
+      }
+      if (bytes < minBytes) ctx.addIssue({ code: 'custom', message: `must be at least ${minText} (got ${JSON.stringify(v)})` });
+    })
+    .default(fallback);
+}
+
+const timeoutField = z
+  .union([z.string(), z.number()], { error: expected('must be a duration such as 10m') })
+  .superRefine((v, ctx) => {
+    let ms: number;
+    try {
+      ms = parseDuration(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+      return;
+    }
+    if (ms < SECOND_MS || ms > WEEK_MS) ctx.addIssue({ code: 'custom', message: `must be between 1s and 7d (got ${JSON.stringify(v)})` });
+  })
+  .default('10m')
+  .describe('Wall-clock limit for the whole run, e.g. 30s, 10m, 1h30m (plain numbers are seconds); 1s to 7d');
+
+const PIDS_RULE = expected('must be a whole number from 1 to 65536');
+
+const resources = z
+  .object({
+    cpus: z
+      .number({ error: expected('must be a number of cores, e.g. 1 or 0.5') })
+      .positive({ error: expected('must be more than 0') })
+      .max(1024, { error: expected('must be at most 1024') })
+      .default(1)
+      .describe('CPU quota in cores; fractions such as 0.5 are allowed'),
+    memory: sizeField('512Mi', 4 * MIB, '4Mi').describe('Memory cap, e.g. 512Mi or 2Gi; at least 4Mi'),
+    pids: z
+      .number({ error: PIDS_RULE })
+      .int({ error: PIDS_RULE })
+      .min(1, { error: PIDS_RULE })
+      .max(65536, { error: PIDS_RULE })
+      .default(256)
+      .describe('Most processes and threads the pod may have at once'),
+    timeout: timeoutField,
+    disk: sizeField('1Gi', MIB, '1Mi').describe('Size of the writable layers (tmpfs and overlay upper dir); at least 1Mi'),
+  })
+  .strict()
+  .describe('Resource caps; every one is enforced or the run refuses to start');
+
+const mount = z
+  .object({
+    host: z.string({ error: expected('must be a host path') }).min(1, { error: 'must not be empty' }).describe('Host path, absolute or starting with ~/'),
+    path: z.string({ error: expected('must be a path inside the pod') }).min(1, { error: 'must not be empty' }).describe('Absolute path inside the pod, e.g. /data'),
+    mode: z
+      .enum(['ro', 'rw'], { error: expected('must be ro or rw') })
+      .default('ro')
+      .describe('ro (the default) or rw'),
+  })
+  .strict()
+  .describe('An extra host directory or file made visible in the pod');
+
+const filesystem = z
+  .object({
+    workspace: z
+      .enum(['overlay', 'ro', 'rw', 'none'], { error: expected('must be one of overlay, ro, rw, none') })
+      .default('overlay')
+      .describe('overlay: copy-on-write with a reviewable diff; ro: read-only; rw: live writes; none: not mounted'),
+    mounts: z.array(mount).default([]).describe('Extra host paths; read-only unless mode: rw'),
+  })
+  .strict()
+  .describe('What host files the pod sees');
+
+const hostPattern = z
+  .string({ error: expected('must be a host pattern such as api.github.com') })
+  .superRefine((p, ctx) => {
+    const problem = hostPatternError(p);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+const hostName = z.string().superRefine((name, ctx) => {
+  let ok = false;
+  try {
+    const p = parseHostPattern(name);
+    ok = p.kind === 'exact' && p.port === undefined;
+  } catch {
+    ok = false;
+  }
+  if (!ok) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(name)} is not a plain host name (no port, no wildcard)` });
+});
+
+const ipAddress = z.string({ error: expected('must be an IP address such as 127.0.0.1') }).superRefine((ip, ctx) => {
+  if (isIP(ip) === 0) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(ip)} is not an IP address (use e.g. 127.0.0.1 or ::1)` });
+});
+
+const network = z
+  .object({
+    allow: z.array(hostPattern).default([]).describe('Host patterns the pod may reach through the egress proxy; empty means no network'),
+    deny: z.array(hostPattern).default([]).describe('Host patterns always refused; deny wins over allow'),
+    hosts: z.record(hostName, ipAddress).default({}).describe("Name -> IP address overrides for the proxy's resolver"),
+  })
+  .strict()
+  .describe('Egress: the pod has no network interface, only the host proxy enforcing these rules');
+
+const envName = z.string().superRefine((name, ctx) => {
+  const problem = envNameError(name);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+const SECRET_FROM_RE = /^(?:env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/;
+
+const secret = z
+  .object({
+    name: envName.describe('Variable name the pod sees (holding only a placeholder)'),
+    from: z
+      .string({ error: expected('must be env:NAME or file:PATH') })
+      .regex(SECRET_FROM_RE, { error: expected('must be env:NAME or file:PATH, e.g. env:GITHUB_TOKEN') })
+      .describe('Where the host reads the real value: env:NAME or file:PATH'),
+    hosts: z
+      .array(hostPattern)
+      .min(1, { error: 'must list at least one host the secret may be sent to' })
+      .describe('The only hosts whose requests get the real value injected by the proxy'),
+  })
+  .strict()
+  .describe('A credential the pod never sees: the proxy swaps its placeholder on the wire');
+
+// YAML turns `DEBUG: 1` into a number; the environment is strings, so scalars are accepted and
+// spelt as strings rather than making the user quote every value.
+const envValue = z
+  .union([z.string(), z.number(), z.boolean()], { error: expected('must be a string') })
+  .transform((v) => String(v))
+  .refine((v) => !v.includes('\0'), { error: 'must not contain NUL bytes' });
+
+const toolNames = z.array(z.string({ error: expected('must be a tool name') }).min(1, { error: 'must not be empty' }));
+
+const tools = z
+  .object({
+    allow: toolNames.optional().describe('Only these agent tools may be used (absent: all)'),
+    deny: toolNames.optional().describe('These agent tools may never be used; wins over allow'),
+    approve: toolNames.optional().describe('These agent tools need the user to approve each call'),
+  })
+  .strict()
+  .describe('Agent tool rules');
+
+const policyObject = z
+  .object({
+    version: z.literal(1, { error: expected('must be 1') }).default(1).describe('Policy format version; only 1 exists'),
+    resources: resources.prefault({}),
+    filesystem: filesystem.prefault({}),
+    network: network.prefault({}),
+    secrets: z.array(secret).default([]).describe('Credentials injected by the egress proxy, never visible in the pod'),
+    env: z.record(envName, envValue).default({}).describe('Plain environment variables for the pod (visible to it)'),
+    tools: tools.prefault({}),
+  })
+  .strict();
+
+type Parsed = z.output<typeof policyObject>;
+
+export const policySchema = policyObject
+  .superRefine(checkCrossFields)
+  .describe('A clawpod policy: what a pod may read, write, reach and use');
+
+export type RawPolicy = z.infer<typeof policySchema>;
+/** What a policy file may contain (before defaults are filled in). */
+export type PolicyInput = z.input<typeof policySchema>;
+
+function checkCrossFields(p: Parsed, ctx: z.RefinementCtx): void {
+  const seen = new Set<string>();
+  p.secrets.forEach((s, i) => {
+    if (seen.has(s.name)) {
+      ctx.addIssue({ code: 'custom', path: ['secrets', i, 'name'], message: `${s.name} is listed twice` });
+    }
+    seen.add(s.name);
+    // A plain variable of the same name would replace the placeholder the proxy looks for.
+    if (Object.hasOwn(p.env, s.name)) {
+      ctx.addIssue({ code: 'custom', path: ['env', s.name], message: `${s.name} is also a secret; remove one of them` });
+    }
+  });
+}
