@@ -1,0 +1,270 @@
+// The run store: one SQLite row per exec/run, so `runs list/show`, crash recovery (which runs were
+// still `running` when their supervisor died) and the server all read the same state.
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+
+export type RunKind = 'exec' | 'run';
+export type RunStatus = 'running' | 'done' | 'failed' | 'interrupted' | 'timeout' | 'killed';
+export type DiffState = 'none' | 'pending' | 'applied' | 'discarded';
+
+export interface RunRecord {
+  id: string;
+  kind: RunKind;
+  status: RunStatus;
+  /** argv of an exec, or the task text of a run as a one-element array. */
+  command: string[];
+  workspace: string;
+  workspaceMode: string;
+  policySource: string;
+  backend: string;
+  /** Pid of the clawpod process supervising the run; with hostBootId, tells a live run from a dead one. */
+  pid: number | null;
+  hostBootId: string | null;
+  /** ISO-8601 UTC (Date.toISOString), so text order is time order. */
+  startedAt: string;
+  endedAt: string | null;
+  exitCode: number | null;
+  limitHit: string | null;
+  diffState: DiffState;
+  filesChanged: number;
+  auditPath: string | null;
+  runDir: string | null;
+  summary: Record<string, unknown> | null;
+}
+
+type Required_ = 'id' | 'kind' | 'command' | 'workspace' | 'workspaceMode' | 'policySource' | 'backend';
+export type NewRun = Pick<RunRecord, Required_> & Partial<Omit<RunRecord, Required_>>;
+export type RunPatch = Partial<Omit<RunRecord, 'id' | 'kind'>>;
+
+export interface RunStore {
+  createRun(rec: NewRun): RunRecord;
+  updateRun(id: string, patch: RunPatch): RunRecord;
+  /** Exact id, or a unique prefix of at least 4 characters; throws StoreError if ambiguous. */
+  getRun(idOrPrefix: string): RunRecord | undefined;
+  /** Newest first. */
+  listRuns(opts?: { limit?: number }): RunRecord[];
+  runningRuns(): RunRecord[];
+  close(): void;
+}
+
+export class StoreError extends Error {
+  override name = 'StoreError';
+}
+
+export const MIN_PREFIX = 4;
+const DEFAULT_LIST_LIMIT = 50;
+const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$/;
+
+// Index i upgrades a database from user_version i to i + 1. Append only; never edit a shipped one.
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('exec', 'run')),
+    status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed', 'interrupted', 'timeout', 'killed')),
+    command TEXT NOT NULL CHECK (json_valid(command) AND json_type(command) = 'array'),
+    workspace TEXT NOT NULL,
+    workspace_mode TEXT NOT NULL,
+    policy_source TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    pid INTEGER,
+    host_boot_id TEXT,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    exit_code INTEGER,
+    limit_hit TEXT,
+    diff_state TEXT NOT NULL DEFAULT 'none' CHECK (diff_state IN ('none', 'pending', 'applied', 'discarded')),
+    files_changed INTEGER NOT NULL DEFAULT 0,
+    audit_path TEXT,
+    run_dir TEXT,
+    summary TEXT CHECK (summary IS NULL OR json_valid(summary))
+  ) STRICT;
+  CREATE INDEX runs_by_start ON runs (started_at DESC, id DESC);
+  CREATE INDEX runs_by_status ON runs (status);`,
+];
+
+/** TS field -> column. Also the whitelist that keeps patch keys out of SQL unless known. */
+const COLUMNS: { readonly [K in keyof RunRecord]: string } = {
+  id: 'id',
+  kind: 'kind',
+  status: 'status',
+  command: 'command',
+  workspace: 'workspace',
+  workspaceMode: 'workspace_mode',
+  policySource: 'policy_source',
+  backend: 'backend',
+  pid: 'pid',
+  hostBootId: 'host_boot_id',
+  startedAt: 'started_at',
+  endedAt: 'ended_at',
+  exitCode: 'exit_code',
+  limitHit: 'limit_hit',
+  diffState: 'diff_state',
+  filesChanged: 'files_changed',
+  auditPath: 'audit_path',
+  runDir: 'run_dir',
+  summary: 'summary',
+};
+const FIELDS = Object.keys(COLUMNS) as (keyof RunRecord)[];
+
+type Row = Record<string, string | number | null>;
+
+/** Sortable run id: `r-YYYYMMDD-HHMMSS-xxxxxx` (UTC time + 6 random hex characters). */
+export function newRunId(now: Date = new Date()): string {
+  const iso = now.toISOString(); // 2026-11-27T16:35:12.345Z
+  const date = iso.slice(0, 10).replaceAll('-', '');
+  const time = iso.slice(11, 19).replaceAll(':', '');
+  return `r-${date}-${time}-${randomBytes(3).toString('hex')}`;
+}
+
+export function openStore(dbPath: string): RunStore {
+  if (dbPath !== ':memory:') {
+    mkdirSync(dirname(dbPath), { recursive: true, mode: 0o700 });
+    // Create the file 0600 ourselves: SQLite gives the -wal/-shm files the database's mode, and
+    // the store holds commands and paths that are nobody else's business.
+    closeSync(openSync(dbPath, 'a', 0o600));
+  }
+  const db = new Database(dbPath);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('busy_timeout = 5000');
+    migrate(db);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  return new SqliteRunStore(db);
+}
+
+function migrate(db: Database.Database): void {
+  // IMMEDIATE takes the write lock first, so two processes opening a fresh store cannot both
+  // run migration 0.
+  db.transaction(() => {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version > MIGRATIONS.length) {
+      throw new StoreError(
+        `run store schema version ${version} is newer than this clawpod understands (${MIGRATIONS.length}); upgrade clawpod`,
+      );
+    }
+    for (let v = version; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v]);
+    db.pragma(`user_version = ${MIGRATIONS.length}`);
+  }).immediate();
+}
+
+class SqliteRunStore implements RunStore {
+  private readonly statements = new Map<string, Database.Statement>();
+
+  constructor(private readonly db: Database.Database) {}
+
+  createRun(rec: NewRun): RunRecord {
+    const full: RunRecord = {
+      status: 'running',
+      pid: null,
+      hostBootId: null,
+      startedAt: new Date().toISOString(),
+      endedAt: null,
+      exitCode: null,
+      limitHit: null,
+      diffState: 'none',
+      filesChanged: 0,
+      auditPath: null,
+      runDir: null,
+      summary: null,
+      ...stripUndefined(rec),
+    };
+    const cols = FIELDS.map((f) => COLUMNS[f]);
+    const sql = `INSERT INTO runs (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`;
+    this.stmt(sql).run(toRow(full, FIELDS));
+    return this.getExact(full.id) as RunRecord;
+  }
+
+  updateRun(id: string, patch: RunPatch): RunRecord {
+    const fields = Object.keys(stripUndefined(patch)) as (keyof RunRecord)[];
+    for (const f of fields) {
+      if (!(f in COLUMNS) || f === 'id' || f === 'kind') throw new StoreError(`cannot update run field "${f}"`);
+    }
+    if (fields.length > 0) {
+      const sets = fields.map((f) => `${COLUMNS[f]} = @${COLUMNS[f]}`).join(', ');
+      const row = toRow(patch, fields);
+      const res = this.stmt(`UPDATE runs SET ${sets} WHERE id = @id`).run({ ...row, id });
+      if (res.changes === 0) throw new StoreError(`no run ${id}`);
+    }
+    const updated = this.getExact(id);
+    if (!updated) throw new StoreError(`no run ${id}`);
+    return updated;
+  }
+
+  getRun(idOrPrefix: string): RunRecord | undefined {
+    const exact = this.getExact(idOrPrefix);
+    if (exact || idOrPrefix.length < MIN_PREFIX) return exact;
+    // substr, not LIKE: a user-typed prefix may contain % or _.
+    const rows = this.stmt('SELECT * FROM runs WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT 6').all(
+      idOrPrefix.length,
+      idOrPrefix,
+    ) as Row[];
+    if (rows.length > 1) {
+      const shown = rows.slice(0, 5).map((r) => r.id).join(', ');
+      throw new StoreError(`run id prefix "${idOrPrefix}" is ambiguous (${shown}${rows.length > 5 ? ', ...' : ''}); give more characters`);
+    }
+    return rows.length === 1 ? fromRow(rows[0]) : undefined;
+  }
+
+  listRuns(opts: { limit?: number } = {}): RunRecord[] {
+    const limit = opts.limit ?? DEFAULT_LIST_LIMIT;
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new StoreError(`list limit must be a positive integer, got ${limit}`);
+    const rows = this.stmt('SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?').all(limit) as Row[];
+    return rows.map(fromRow);
+  }
+
+  runningRuns(): RunRecord[] {
+    const rows = this.stmt("SELECT * FROM runs WHERE status = 'running' ORDER BY started_at, id").all() as Row[];
+    return rows.map(fromRow);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  private getExact(id: string): RunRecord | undefined {
+    const row = this.stmt('SELECT * FROM runs WHERE id = ?').get(id) as Row | undefined;
+    return row && fromRow(row);
+  }
+
+  private stmt(sql: string): Database.Statement {
+    let s = this.statements.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.statements.set(sql, s);
+    }
+    return s;
+  }
+}
+
+function stripUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+function toRow(rec: Partial<RunRecord>, fields: (keyof RunRecord)[]): Row {
+  const row: Row = {};
+  for (const f of fields) {
+    const v = rec[f];
+    if ((f === 'startedAt' || f === 'endedAt') && v !== null && !ISO_UTC.test(String(v))) {
+      // Text order must be time order for listRuns, so only toISOString's form is accepted.
+      throw new StoreError(`${f} must be an ISO-8601 UTC timestamp, got ${String(v)}`);
+    }
+    if (f === 'command' && !(Array.isArray(v) && v.every((a) => typeof a === 'string'))) {
+      throw new StoreError('command must be an array of strings');
+    }
+    row[COLUMNS[f]] = f === 'command' || (f === 'summary' && v !== null) ? JSON.stringify(v) : (v as Row[string]);
+  }
+  return row;
+}
+
+function fromRow(r: Row): RunRecord {
+  const rec = {} as Record<keyof RunRecord, unknown>;
+  for (const f of FIELDS) rec[f] = r[COLUMNS[f]];
+  rec.command = JSON.parse(r.command as string);
+  rec.summary = r.summary === null ? null : JSON.parse(r.summary as string);
+  return rec as RunRecord;
+}
