@@ -16,6 +16,8 @@
  *
  * Usage: clawpod-podinit [options] -- bwrap ARGS...
  *   --cgroup-procs FILE     write our pid into FILE (repeatable)
+ *   --cgroup-leave FILE     after forking, move ourselves into FILE (the caller's groups), so
+ *                           killing the pod's groups kills the pod and spares this supervisor
  *   --stage DIR             mountpoint for the stage tmpfs   --stage-size BYTES
  *   --userns                unprivileged mode: own user+mount namespace, no uid change
  *   --uid U --gid G         pod uid/gid (privileged mode)
@@ -47,8 +49,8 @@
 #include <unistd.h>
 
 #define MAXN 64
-static const char *cgroup_files[MAXN];
-static int n_cgroups;
+static const char *cgroup_files[MAXN], *leave_files[MAXN];
+static int n_cgroups, n_leave;
 static const char *attach_src[MAXN], *attach_mode[MAXN];
 static int n_attach;
 static const char *stage, *ws_src, *ws_mode, *harvest_dir;
@@ -271,6 +273,7 @@ static void parse_args(int argc, char **argv, int *cmd_start) {
     if (!v) { fprintf(stderr, "clawpod-podinit: %s needs a value\n", a); exit(125); }
     i++;
     if (strcmp(a, "--cgroup-procs") == 0 && n_cgroups < MAXN) cgroup_files[n_cgroups++] = v;
+    else if (strcmp(a, "--cgroup-leave") == 0 && n_leave < MAXN) leave_files[n_leave++] = v;
     else if (strcmp(a, "--stage") == 0) stage = v;
     else if (strcmp(a, "--stage-size") == 0) stage_size = strtoull(v, NULL, 10);
     else if (strcmp(a, "--uid") == 0) pod_uid = strtol(v, NULL, 10);
@@ -297,7 +300,11 @@ int main(int argc, char **argv) {
   int cmd_start;
   parse_args(argc, argv, &cmd_start);
   pid_t parent = getppid();
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) die("prctl", NULL);
+  /* clawpod gone: SIGTERM, handled below by killing the pod and reaping it before we exit. */
+  if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) die("prctl", NULL);
+  /* Orphaned pod processes (bwrap's pid-1 child when bwrap dies first) come back to us to be
+   * reaped, instead of lingering as zombies under the host's init. */
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) die("prctl", NULL);
   if (getppid() != parent) exit(125);
   if (status_fd >= 0) fcntl(status_fd, F_SETFD, FD_CLOEXEC);
   for (int i = 0; i < n_cgroups; i++) {
@@ -325,8 +332,17 @@ int main(int argc, char **argv) {
             argv[cmd_start], strerror(errno));
     _exit(125);
   }
+  for (int i = 0; i < n_leave; i++) {
+    /* Best effort: if this fails we stay in the pod's groups and die with the pod instead. */
+    char pid[32];
+    int fd = open(leave_files[i], O_WRONLY | O_CLOEXEC);
+    int n = snprintf(pid, sizeof pid, "%d\n", getpid());
+    if (fd >= 0) { if (write(fd, pid, (size_t)n) < 0) {} close(fd); }
+  }
   int status = 0;
   while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+  /* The pod's pid namespace dies with bwrap; reap whatever of it was handed to us. */
+  while (waitpid(-1, NULL, 0) > 0 || errno == EINTR) {}
   struct statfs sf;
   if (status_fd >= 0) {
     char line[128];

@@ -31,6 +31,7 @@ export interface PodArgvInput {
   command: string[];
   changesDir: string | null;
   cgroupProcs: string[];
+  cgroupLeave: string[];
   identity: PodIdentity | null;
   env: Record<string, string>;
 }
@@ -38,6 +39,7 @@ export interface PodArgvInput {
 export function buildPodinitArgv(host: HostLayout, p: PodArgvInput): string[] {
   const a: string[] = [];
   for (const f of p.cgroupProcs) a.push('--cgroup-procs', f);
+  for (const f of p.cgroupLeave) a.push('--cgroup-leave', f);
   a.push('--stage', host.stage, '--stage-size', String(p.rules.resources.diskBytes));
   if (host.privileged) {
     if (!p.identity) throw new Error('privileged pods need an identity');

@@ -50,6 +50,7 @@ async function startPod(host: HostFacts, state: PodState, seccomp: Buffer, spec:
       command: ['/bin/sh', '-c', 'exec "$0" "$@"', ...spec.command],
       changesDir: spec.changesDir,
       cgroupProcs: cg.procsFiles,
+      cgroupLeave: cg.leaveFiles,
       identity: uid === null ? null : { uid, gid: uid, ownerUid: owner?.uid ?? host.uid, ownerGid: owner?.gid ?? host.gid },
       env: spec.env ?? {},
     });
@@ -84,7 +85,15 @@ function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: P
   let stoppedBy: string | undefined;
   let statusText = '';
   ((child.stdio as unknown as (Readable | null)[])[FD.status])?.on('data', (b: Buffer) => { statusText += b.toString(); });
-  const kill = () => { try { child.kill('SIGKILL'); } catch { /* gone */ } killPodCgroup(cg); };
+  // The pod's groups hold only the pod: killing them leaves the supervisor alive to save the
+  // change set. SIGTERM makes the supervisor kill its bwrap child too (the path without cgroups),
+  // and SIGKILL is the backstop if it does not exit.
+  let backstop: NodeJS.Timeout | undefined;
+  const kill = () => {
+    killPodCgroup(cg);
+    try { child.kill('SIGTERM'); } catch { /* gone */ }
+    backstop ??= setTimeout(() => { try { child.kill('SIGKILL'); } catch { /* gone */ } }, 10_000);
+  };
   const fire = (cap: LimitName) => {
     if (limitHit || stoppedBy) return;
     limitHit = cap;
@@ -100,6 +109,7 @@ function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: P
     child.on('error', (e) => reject(new PodError(`cannot start the pod prelude ${host.layout.podinit}: ${e.message} (run npm run build)`)));
     child.on('close', (code, signal) => {
       clearTimeout(timeout);
+      clearTimeout(backstop);
       clearInterval(poll);
       if (!limitHit && !stoppedBy) {
         const hit = capsHit(cg);
@@ -152,7 +162,7 @@ function signalNumber(sig: NodeJS.Signals): number | undefined {
 function reapOrphans(host: HostFacts, state: PodState): string[] {
   const reaped: string[] = [];
   for (const rec of state.orphans()) {
-    const cg: PodCgroup = { layout: host.cgroups, dirs: rec.cgroupDirs, procsFiles: [], enforced: [] };
+    const cg: PodCgroup = { layout: host.cgroups, dirs: rec.cgroupDirs, procsFiles: [], leaveFiles: [], enforced: [] };
     killPodCgroup(cg);
     removePodCgroup(cg);
     state.releaseUid(rec.uid);
@@ -164,7 +174,7 @@ function reapOrphans(host: HostFacts, state: PodState): string[] {
   const live = new Set(fs.readdirSync(state.podsDir).map((n) => n.replace(/\.json$/, '')));
   for (const [id, dirs] of listPodCgroups(host.cgroups)) {
     if (live.has(id)) continue;
-    const cg: PodCgroup = { layout: host.cgroups, dirs, procsFiles: [], enforced: [] };
+    const cg: PodCgroup = { layout: host.cgroups, dirs, procsFiles: [], leaveFiles: [], enforced: [] };
     if (dirs.some((d) => { try { return fs.readFileSync(path.join(d, 'cgroup.procs'), 'utf8').trim() !== ''; } catch { return false; } })) {
       // Processes without a record: only reap once their pod record is missing for good.
       killPodCgroup(cg);
