@@ -176,9 +176,10 @@ static void setup_stage(void) {
       path_join(work, sizeof work, stage, "work");     mkdir_owned(work, 0700, -1, -1);
       path_join(merged, sizeof merged, stage, "ws");   mkdir_owned(merged, 0755, -1, -1);
       char ovl[16384];
-      snprintf(ovl, sizeof ovl,
-               "lowerdir=%s,upperdir=%s,workdir=%s,redirect_dir=off,metacopy=off,index=off,xino=off%s",
-               lower, upper, work, userns_mode ? ",userxattr" : "");
+      /* No redirects, metacopy or index: the upper dir then holds whole files and plain
+       * whiteouts, so it is exactly the change set. userxattr implies redirect_dir=nofollow. */
+      snprintf(ovl, sizeof ovl, "lowerdir=%s,upperdir=%s,workdir=%s,%s,metacopy=off,index=off,xino=off",
+               lower, upper, work, userns_mode ? "userxattr" : "redirect_dir=off");
       if (mount("overlay", merged, "overlay", MS_NOSUID | MS_NODEV, ovl) != 0) die("mount overlay on", ws_src);
     }
   }
@@ -313,6 +314,7 @@ int main(int argc, char **argv) {
     write_file(cgroup_files[i], pid);
   }
   setup_stage();
+  if (status_fd >= 0 && write(status_fd, "started=1\n", 10) < 0) {}
   struct sigaction sa = {0};
   sa.sa_handler = forward_signal;
   sigaction(SIGTERM, &sa, NULL);

@@ -85,7 +85,7 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
       { id, rules, workspace, command: opts.command, changesDir, allowDegraded: opts.allowDegraded, stdio: opts.stdio },
       (e) => { if (e.type !== 'guard.degraded') audit.append(e.type, e.data); },
     );
-    audit.append('exec.start', { command: opts.command, pid: pod.pid });
+    audit.append('exec.start', { command: opts.command, pid: pod.pid, uid: pod.uid });
     process.stderr.write(`clawpod: run ${id}\n`);
     onStart?.(id, pod);
     outcome = await withStopSignals(pod);

@@ -121,6 +121,10 @@ function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: P
       state.remove(spec.id);
       state.releaseUid(uid);
       if (limitHit) onEvent({ type: 'limit.hit', data: { cap: limitHit, limit: limitValue(limitHit, spec.rules) } });
+      if (!/started=1/.test(statusText) && !limitHit && !stoppedBy) {
+        reject(new PodError(`the pod could not be set up (see the message above; clawpod doctor shows what this host supports)`));
+        return;
+      }
       const raw = code ?? (signal ? 128 + (signalNumber(signal) ?? 9) : 1);
       const exitCode = limitHit === 'timeout' ? 124 : limitHit || stoppedBy ? 137 : raw;
       resolve({ exitCode, limitHit, durationMs: performance.now() - started, stoppedBy });
@@ -129,6 +133,7 @@ function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: P
   return {
     id: spec.id,
     pid: child.pid ?? -1,
+    uid,
     guards,
     stdout: child.stdout,
     stderr: child.stderr,

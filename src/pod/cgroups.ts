@@ -78,7 +78,7 @@ export function detectCgroups(root = V1_ROOT): CgroupLayout {
   for (const [cap, ctl] of Object.entries(v1) as [Cap, string][]) {
     const dir = path.join(root, ctl);
     if (!fs.existsSync(path.join(dir, 'cgroup.procs'))) missing[cap] = `no cgroup v1 ${ctl} controller mounted`;
-    else if (!writable(dir)) missing[cap] = `cgroup v1 ${ctl} is not writable by this user (run as root, or use a cgroup v2 host with delegation)`;
+    else if (!writable(dir)) missing[cap] = `cgroup v1 ${ctl} is not writable by this user`;
     else parents[cap] = path.join(dir, GROUP);
   }
   const unified = path.join(root, 'unified');
@@ -100,7 +100,7 @@ function detectV2(root: string): CgroupLayout {
   const avail = base ? readControllers(path.dirname(base)) : [];
   const parents: CgroupLayout['parents'] = {};
   for (const cap of ['memory', 'cpu', 'pids'] as Cap[]) {
-    if (!base) missing[cap] = 'no writable cgroup v2 subtree (run as root, or enable systemd user delegation)';
+    if (!base) missing[cap] = 'no writable cgroup v2 subtree';
     else if (!avail.includes(cap)) missing[cap] = `cgroup v2 controller "${cap}" is not delegated here`;
     else parents[cap] = base;
   }

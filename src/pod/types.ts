@@ -43,6 +43,8 @@ export interface PodEvent { type: 'limit.hit' | 'guard.degraded' | 'exec.start';
 export interface RunningPod {
   id: string;
   pid: number;
+  /** The pod's host uid (privileged mode), or null when pods run as the invoking user. */
+  uid: number | null;
   guards: Guard[];
   stdout: NodeJS.ReadableStream | null;
   stderr: NodeJS.ReadableStream | null;
