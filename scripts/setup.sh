@@ -27,4 +27,5 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error
 fi
 npx tsc -p tsconfig.json
+node scripts/bundle.mjs
 sh scripts/build-native.sh

@@ -7,7 +7,15 @@ import { detectCgroups, type CgroupLayout } from './cgroups.js';
 import type { HostLayout } from './bwrap-argv.js';
 import type { Guard } from './types.js';
 
-const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+/** The checkout: found upward from this module, which is either dist/src/pod/ or the bundle in dist/. */
+function packageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    if (fs.existsSync(path.join(dir, 'native', 'podinit.c'))) return dir;
+    dir = path.dirname(dir);
+  }
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+}
 const ETC_FILES = ['/etc/ssl/certs', '/etc/ld.so.cache', '/etc/alternatives', '/etc/localtime', '/etc/nsswitch.conf'];
 
 export interface HostFacts {
@@ -54,7 +62,7 @@ export function probeHost(clawpodHome: string): HostFacts {
   const privileged = uid === 0;
   const stateDir = privileged ? '/run/clawpod' : path.join(clawpodHome, 'rt');
   const bwrap = findOnPath('bwrap');
-  const podinit = process.env.CLAWPOD_PODINIT ?? path.join(PACKAGE_ROOT, 'build', 'clawpod-podinit');
+  const podinit = process.env.CLAWPOD_PODINIT ?? path.join(packageRoot(), 'build', 'clawpod-podinit');
   return {
     layout: {
       bwrap: bwrap ?? '/usr/bin/bwrap',
