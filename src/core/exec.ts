@@ -100,7 +100,7 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
   audit.close();
   store.updateRun(id, {
     status, endedAt: new Date().toISOString(), exitCode: outcome.exitCode, limitHit: outcome.limitHit,
-    diffState: filesChanged > 0 ? 'pending' : 'none', filesChanged,
+    diffState: filesChanged > 0 ? 'pending' : 'none', filesChanged, summary: chainHead(audit),
   });
   return { run: id, exitCode: outcome.exitCode, status, limitHit: outcome.limitHit, durationMs: Math.round(outcome.durationMs), filesChanged, auditPath };
 }
@@ -125,13 +125,19 @@ function recordChanges(audit: AuditWriter, dir: string, changesDir: string | nul
   return changes.length;
 }
 
+/** The chain's head, kept in the store: a log cut short at a line boundary still verifies on
+ *  its own, but no longer matches the head recorded when the run ended. */
+function chainHead(audit: AuditWriter): Record<string, unknown> {
+  return { auditEvents: audit.seq, auditHead: audit.lastHash };
+}
+
 function finishFailed(ctx: Context, id: string, audit: AuditWriter, err: unknown): void {
   const message = err instanceof Error ? err.message : String(err);
   try {
     audit.append('run.end', { status: 'failed', exitCode: 125, error: message });
     audit.close();
   } finally {
-    ctx.store().updateRun(id, { status: 'failed', endedAt: new Date().toISOString(), exitCode: 125, diffState: 'none' });
+    ctx.store().updateRun(id, { status: 'failed', endedAt: new Date().toISOString(), exitCode: 125, diffState: 'none', summary: chainHead(audit) });
   }
 }
 
@@ -142,14 +148,17 @@ export function reapInterrupted(ctx: Context): string[] {
   const done: string[] = [];
   for (const run of store.runningRuns()) {
     if (run.pid && processAlive(run.pid)) continue;
+    let summary: Record<string, unknown> | null = null;
     try {
       if (!run.auditPath) throw new Error('no audit path');
       const audit = AuditWriter.resume(run.auditPath, run.id);
       audit.append('run.end', { status: 'interrupted', exitCode: null, reason: 'clawpod exited before the run finished' });
       audit.close();
+      summary = chainHead(audit);
     } catch { /* the chain's file is gone; the store still says what happened */ }
+    // A change set harvested while clawpod was dying may be partial: never offer it for apply.
     if (run.runDir) fs.rmSync(path.join(run.runDir, 'changes'), { recursive: true, force: true });
-    store.updateRun(run.id, { status: 'interrupted', endedAt: new Date().toISOString(), diffState: 'none' });
+    store.updateRun(run.id, { status: 'interrupted', endedAt: new Date().toISOString(), diffState: 'none', summary });
     done.push(run.id);
   }
   return done;

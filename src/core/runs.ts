@@ -121,7 +121,11 @@ export function auditVerify(ctx: Context, id: string | undefined, all: boolean):
       out.push(`${run.id}: audit log missing: ${auditPathOf(run)}`);
       continue;
     }
-    if (r.ok) out.push(`${run.id}: ok, ${r.count} events, chain head ${r.lastHash.slice(0, 16)}`);
+    const head = run.summary?.auditHead;
+    if (r.ok && head && (head !== r.lastHash || run.summary?.auditEvents !== r.count)) {
+      ok = false;
+      out.push(`${run.id}: BROKEN: the log has ${r.count} events but the run ended with ${String(run.summary?.auditEvents)} (lines removed from the end) (${auditPathOf(run)})`);
+    } else if (r.ok) out.push(`${run.id}: ok, ${r.count} events, chain head ${r.lastHash.slice(0, 16)}`);
     else { ok = false; out.push(`${run.id}: BROKEN at line ${r.line}: ${r.reason} (${auditPathOf(run)})`); }
   }
   if (all && runs.length === 0) out.push('no runs to verify');
