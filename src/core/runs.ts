@@ -40,7 +40,7 @@ export function runApply(ctx: Context, id: string | undefined, force: boolean): 
   const c = changesOf(run);
   if (!c) return `run ${run.id} changed nothing; nothing to apply`;
   if (!fs.existsSync(c.workspace)) throw new UserError(`workspace ${c.workspace} no longer exists; cannot apply run ${run.id}`);
-  const { applied } = applyChangeSet(c.cs, c.workspace, c.manifest, { force });
+  const { applied } = applyChangeSet(c.cs, c.workspace, c.manifest, { force, runId: run.id });
   ctx.store().updateRun(run.id, { diffState: 'applied' });
   fs.rmSync(c.cs, { recursive: true, force: true });
   return `applied run ${run.id}: ${applied} change(s) written to ${c.workspace}`;

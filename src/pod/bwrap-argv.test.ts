@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { Rules } from '../policy/types.js';
+import { buildBwrapArgs, buildPodinitArgv, FD, podEnv, syntheticEtc, type HostLayout, type PodArgvInput } from './bwrap-argv.js';
+
+const host: HostLayout = {
+  bwrap: '/usr/bin/bwrap',
+  podinit: '/opt/clawpod/build/clawpod-podinit',
+  privileged: true,
+  stage: '/run/clawpod/stage',
+  usrLinks: { '/bin': 'usr/bin', '/lib64': 'usr/lib64' },
+  etcBinds: ['/etc/ssl/certs'],
+};
+
+function rules(over: Partial<Rules> = {}): Rules {
+  return {
+    resources: { cpus: 1, memoryBytes: 512 << 20, pids: 256, timeoutMs: 600_000, diskBytes: 1 << 30 },
+    workspace: 'overlay', mounts: [], network: { allow: [], deny: [], hosts: {} }, secrets: [], env: {}, tools: {},
+    source: 'builtin:strict', ...over,
+  };
+}
+
+function input(over: Partial<PodArgvInput> = {}): PodArgvInput {
+  return {
+    rules: rules(), workspace: '/home/u/proj', command: ['make', 'test'], changesDir: '/x/runs/r1/changes',
+    cgroupProcs: ['/sys/fs/cgroup/memory/clawpod/r1/cgroup.procs'], cgroupLeave: [],
+    identity: { uid: 1_800_000_123, gid: 1_800_000_123, ownerUid: 1000, ownerGid: 1000 }, env: {}, ...over,
+  };
+}
+
+/** The value following a flag (first occurrence). */
+const after = (argv: string[], flag: string, n = 1) => argv.slice(argv.indexOf(flag) + 1, argv.indexOf(flag) + 1 + n);
+
+describe('bwrap argv', () => {
+  test('hardening flags are always there, and the command comes last after --', () => {
+    const a = buildBwrapArgs(host, input());
+    for (const f of ['--unshare-all', '--unshare-user', '--disable-userns', '--die-with-parent', '--new-session', '--clearenv']) {
+      assert.ok(a.includes(f), f);
+    }
+    assert.deepEqual(a.slice(-3), ['--', 'make', 'test']);
+    assert.deepEqual(after(a, '--seccomp'), [String(FD.seccomp)]);
+    assert.ok(!a.includes('--share-net'));
+    assert.ok(a.indexOf('--remount-ro') > a.indexOf('/workspace'), 'root made read-only after every mount');
+  });
+
+  test('system is read-only, /etc is synthetic, /tmp and home come from the stage', () => {
+    const a = buildBwrapArgs(host, input());
+    assert.deepEqual(after(a, '--ro-bind', 2), ['/usr', '/usr']);
+    assert.ok(!a.some((x, i) => x === '--bind' && a[i + 1] === '/etc'), 'host /etc never bound');
+    assert.ok(!a.some((x, i) => x === '--ro-bind' && a[i + 1] === '/etc'));
+    assert.deepEqual(after(a, '--bind', 2), ['/run/clawpod/stage/tmp', '/tmp']);
+    const i = a.indexOf('/etc/passwd');
+    assert.deepEqual(a.slice(i - 4, i + 1), ['--perms', '0444', '--ro-bind-data', String(FD.passwd), '/etc/passwd']);
+    assert.deepEqual(a.slice(a.indexOf('/etc/ssl/certs') - 1, a.indexOf('/etc/ssl/certs') + 2), ['--ro-bind', '/etc/ssl/certs', '/etc/ssl/certs']);
+    assert.deepEqual(a.slice(a.indexOf('usr/bin') - 1, a.indexOf('usr/bin') + 2), ['--symlink', 'usr/bin', '/bin']);
+  });
+
+  test('workspace modes map to the right binds', () => {
+    const bind = (m: Rules['workspace']) => {
+      const a = buildBwrapArgs(host, input({ rules: rules({ workspace: m }) }));
+      const i = a.indexOf('/workspace');
+      return a.slice(i - 2, i + 1);
+    };
+    assert.deepEqual(bind('overlay'), ['--bind', '/run/clawpod/stage/ws', '/workspace']);
+    assert.deepEqual(bind('ro'), ['--ro-bind', '/run/clawpod/stage/lower', '/workspace']);
+    assert.deepEqual(bind('rw'), ['--bind', '/run/clawpod/stage/lower', '/workspace']);
+    const none = buildBwrapArgs(host, input({ rules: rules({ workspace: 'none' }) }));
+    assert.deepEqual(none.slice(none.indexOf('/workspace') - 1, none.indexOf('/workspace') + 1), ['--dir', '/workspace']);
+  });
+
+  test('extra mounts are read-only unless rw, in order', () => {
+    const a = buildBwrapArgs(host, input({ rules: rules({ mounts: [
+      { host: '/data/a', path: '/data', mode: 'ro' }, { host: '/data/b', path: '/out', mode: 'rw' },
+    ] }) }));
+    assert.deepEqual(a.slice(a.indexOf('/data') - 2, a.indexOf('/data') + 1), ['--ro-bind', '/run/clawpod/stage/mnt/0', '/data']);
+    assert.deepEqual(a.slice(a.indexOf('/out') - 2, a.indexOf('/out') + 1), ['--bind', '/run/clawpod/stage/mnt/1', '/out']);
+  });
+
+  test('environment: a clean base plus the policy env; nothing of the host', () => {
+    process.env.CLAWPOD_ARGV_TEST_SECRET = 'hunter2';
+    const env = podEnv(rules({ env: { FOO: 'bar' } }), {});
+    assert.equal(env.FOO, 'bar');
+    assert.equal(env.HOME, '/home/pod');
+    assert.ok(!Object.values(env).includes('hunter2'));
+    const a = buildBwrapArgs(host, input());
+    assert.ok(!a.join(' ').includes('hunter2'));
+    delete process.env.CLAWPOD_ARGV_TEST_SECRET;
+  });
+
+  test('synthetic /etc lists only the pod user', () => {
+    const etc = syntheticEtc();
+    assert.match(etc.passwd, /^pod:x:1000:1000:/m);
+    assert.equal(etc.passwd.trim().split('\n').length, 3);
+    assert.doesNotMatch(etc.hosts, /\b10\.|192\.168\./);
+  });
+});
+
+describe('prelude argv', () => {
+  test('privileged: pod uid, idmap owner, cgroups, stage size, harvest, then bwrap', () => {
+    const a = buildPodinitArgv(host, input());
+    assert.deepEqual(after(a, '--uid'), ['1800000123']);
+    assert.deepEqual(after(a, '--idmap-owner'), ['1000:1000']);
+    assert.deepEqual(after(a, '--cgroup-procs'), ['/sys/fs/cgroup/memory/clawpod/r1/cgroup.procs']);
+    assert.deepEqual(after(a, '--stage-size'), [String(1 << 30)]);
+    assert.deepEqual(after(a, '--workspace'), ['/home/u/proj:overlay']);
+    assert.deepEqual(after(a, '--harvest'), ['/x/runs/r1/changes']);
+    assert.deepEqual(after(a, '--'), ['/usr/bin/bwrap']);
+    assert.ok(!a.includes('--userns'));
+  });
+
+  test('unprivileged: user namespace, no uid; refuses a privileged pod without identity', () => {
+    const a = buildPodinitArgv({ ...host, privileged: false }, input({ identity: null }));
+    assert.ok(a.includes('--userns'));
+    assert.ok(!a.includes('--uid'));
+    assert.throws(() => buildPodinitArgv(host, input({ identity: null })));
+  });
+
+  test('no harvest outside overlay mode; no workspace in none mode', () => {
+    const ro = buildPodinitArgv(host, input({ rules: rules({ workspace: 'ro' }) }));
+    assert.ok(!ro.includes('--harvest'));
+    const none = buildPodinitArgv(host, input({ rules: rules({ workspace: 'none' }) }));
+    assert.ok(!none.slice(0, none.indexOf('--')).includes('--workspace'));
+  });
+});
