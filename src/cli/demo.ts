@@ -1,6 +1,7 @@
 // `clawpod demo`: the offline main job. A scripted session through the real pod: build and test
 // a small program in the workspace, try what an overrun agent would try, and leave the diff.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Context } from '../core/context.js';
 import { runExec } from '../core/exec.js';
@@ -29,7 +30,8 @@ sh test.sh`,
 function say(s: string): void { process.stdout.write(`${s}\n`); }
 
 export async function demo(ctx: Context): Promise<number> {
-  const ws = path.join(ctx.clawpodHome, 'demo-workspace');
+  // Not under $CLAWPOD_HOME: pods may never see clawpod's own state.
+  const ws = path.join(os.tmpdir(), `clawpod-demo-${process.getuid?.() ?? 'user'}`);
   fs.rmSync(ws, { recursive: true, force: true });
   fs.mkdirSync(ws, { recursive: true });
   fs.writeFileSync(path.join(ws, 'README.md'), '# demo project\n\nA workspace the demo pods work on.\n');

@@ -1,0 +1,162 @@
+// `npm run bench`: every figure next to the baseline measured in the same run, written to
+// bench/results.json as the DESIGN.md contract says.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AuditWriter } from '../src/audit/chain.js';
+import { buildBwrapArgs, syntheticEtc, FD } from '../src/pod/bwrap-argv.js';
+import { createBwrapBackend } from '../src/pod/bwrap.js';
+import { probeHost } from '../src/pod/host.js';
+import { PodState } from '../src/pod/podstate.js';
+import { buildSeccompProgram } from '../src/pod/seccomp.js';
+import type { PodSpec } from '../src/pod/types.js';
+import type { Rules } from '../src/policy/types.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const metrics: Record<string, { value: number; unit: string }> = {};
+const put = (name: string, value: number, unit: string) => {
+  metrics[name] = { value: Math.round(value * 100) / 100, unit };
+  process.stdout.write(`${name.padEnd(30)} ${metrics[name].value} ${unit}\n`);
+};
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+
+function spawnWait(cmd: string, args: string[], opts: Parameters<typeof spawn>[2] = {}, feed?: (c: ReturnType<typeof spawn>) => void): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(cmd, args, { stdio: 'ignore', ...opts });
+    feed?.(c);
+    c.on('error', reject);
+    c.on('close', (code) => resolve(code ?? -1));
+  });
+}
+
+async function timeN(n: number, fn: () => Promise<unknown>): Promise<number[]> {
+  for (let i = 0; i < 3; i++) await fn(); // warm caches
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await fn();
+    out.push(performance.now() - t);
+  }
+  return out;
+}
+
+const rules: Rules = {
+  resources: { cpus: 1, memoryBytes: 512 << 20, pids: 256, timeoutMs: 60_000, diskBytes: 1 << 30 },
+  workspace: 'overlay', mounts: [], network: { allow: [], deny: [], hosts: {} }, secrets: [], env: {}, tools: {}, source: 'bench',
+};
+
+async function main() {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'clawpod-bench-'));
+  const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'clawpod-bench-ws-'));
+  fs.chmodSync(ws, 0o755);
+  fs.writeFileSync(path.join(ws, 'README.md'), '# bench\n');
+  const host = probeHost(home);
+  const backend = createBwrapBackend({ clawpodHome: home, host });
+  const seccomp = buildSeccompProgram();
+
+  put('bare_spawn_true_p50_ms', pct(await timeN(40, () => spawnWait('/bin/true', [])), 50), 'ms');
+
+  // The same hardened bwrap command line, spawned directly as an unprivileged uid, without the
+  // prelude (no cgroups, no private mounts, no overlay): the floor our pods are measured against.
+  const raw = fs.mkdtempSync(path.join('/run', 'clawpod-bench-raw-'));
+  const state = new PodState(host.stateDir);
+  const uid = state.allocateUid('bench-raw');
+  for (const d of ['tmp', 'home', 'ws']) { fs.mkdirSync(path.join(raw, d)); fs.chownSync(path.join(raw, d), uid, uid); }
+  fs.chmodSync(raw, 0o755);
+  const rawArgs = buildBwrapArgs({ ...host.layout, stage: raw }, {
+    rules, workspace: ws, command: ['/bin/true'], changesDir: null, cgroupProcs: [], cgroupLeave: [], identity: null, env: {},
+  });
+  const etc = syntheticEtc();
+  const feed = (c: ReturnType<typeof spawn>) => {
+    const data: [number, Buffer | string][] = [[FD.seccomp, seccomp], [FD.passwd, etc.passwd], [FD.group, etc.group], [FD.hosts, etc.hosts]];
+    for (const [fd, content] of data) (c.stdio[fd] as import('node:stream').Writable).end(content);
+  };
+  const rawOpts = { uid, gid: uid, env: {}, stdio: ['ignore', 'ignore', 'inherit', 'pipe', 'pipe', 'pipe', 'pipe'] } as never;
+  const rawTimes = await timeN(40, () => spawnWait(host.layout.bwrap, rawArgs, rawOpts, feed));
+  put('bwrap_raw_true_p50_ms', pct(rawTimes, 50), 'ms');
+  state.releaseUid(uid);
+  fs.rmSync(raw, { recursive: true, force: true });
+
+  const spec = (id: string, command: string[]): PodSpec => ({
+    id, rules, workspace: ws, command, changesDir: path.join(home, 'cs', id), allowDegraded: false, stdio: 'pipe',
+  });
+  let n = 0;
+  const podOnce = async (command: string[]) => {
+    const id = `bench-${process.pid}-${n++}`;
+    const pod = await backend.start(spec(id, command), () => {});
+    pod.stdout?.resume();
+    pod.stderr?.resume();
+    const o = await pod.wait();
+    if (o.exitCode !== 0) throw new Error(`bench pod exited ${o.exitCode}`);
+  };
+  const podTimes = await timeN(100, () => podOnce(['/bin/true']));
+  put('pod_start_true_p50_ms', pct(podTimes, 50), 'ms');
+  put('pod_start_true_p99_ms', pct(podTimes, 99), 'ms');
+
+  const cliEnv = { ...process.env, CLAWPOD_HOME: home };
+  const cliTimes = await timeN(20, () => spawnWait(process.execPath, [path.join(ROOT, 'bin', 'clawpod'), 'exec', '--workspace', ws, '--', 'true'], { env: cliEnv }));
+  put('cli_exec_true_p50_ms', pct(cliTimes, 50), 'ms');
+
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: 50 }, () => podOnce(['/bin/true'])));
+  put('pods_concurrent_50_wall_ms', performance.now() - t0, 'ms');
+  put('pod_rss_mib', await podMemory(backend, spec), 'MiB');
+
+  const auditPath = path.join(home, 'bench-audit.jsonl');
+  const ta = performance.now();
+  const w = AuditWriter.create(auditPath, 'r-bench');
+  for (let i = 0; i < 50_000; i++) w.append('tool.call', { i, tool: 'bash', args: { command: 'ls -la /workspace' } });
+  w.close(); // fsync: the figure is for durable events
+  put('audit_append_per_s', 50_000 / ((performance.now() - ta) / 1000), 'events/s');
+
+  const ratios = {
+    pod_start_vs_bwrap_raw: metrics.pod_start_true_p50_ms.value / metrics.bwrap_raw_true_p50_ms.value,
+    bwrap_raw_vs_bare: metrics.bwrap_raw_true_p50_ms.value / metrics.bare_spawn_true_p50_ms.value,
+  };
+  for (const [k, v] of Object.entries(ratios)) process.stdout.write(`${k.padEnd(30)} ${v.toFixed(2)}x\n`);
+  const machine = `${os.type()} ${os.release()} ${os.arch()}, ${os.cpus().length} cpu ${os.cpus()[0]?.model ?? ''}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}, load ${os.loadavg()[0].toFixed(2)}`;
+  fs.mkdirSync(path.join(ROOT, 'bench'), { recursive: true });
+  fs.writeFileSync(path.join(ROOT, 'bench', 'results.json'), `${JSON.stringify({ machine, metrics, ratios }, null, 2)}\n`);
+  fs.rmSync(home, { recursive: true, force: true });
+  fs.rmSync(ws, { recursive: true, force: true });
+}
+
+/** Host memory per live pod: proportional set size of every process in 50 sleeping pods. */
+async function podMemory(backend: ReturnType<typeof createBwrapBackend>, spec: (id: string, c: string[]) => PodSpec): Promise<number> {
+  const pods = await Promise.all(Array.from({ length: 50 }, (_, i) => backend.start(spec(`bench-mem-${process.pid}-${i}`, ['/bin/sleep', '30']), () => {})));
+  const ids = new Set(pods.map((p) => p.id));
+  let pss = 0;
+  for (let tries = 0; tries < 100; tries++) {
+    const procs = podProcesses(ids);
+    if (procs.commands >= 50) { pss = procs.pssKiB; break; }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  for (const p of pods) p.stop('bench');
+  await Promise.all(pods.map((p) => p.wait()));
+  return pss / 1024 / 50;
+}
+
+function podProcesses(ids: Set<string>): { commands: number; pssKiB: number } {
+  let commands = 0;
+  let pssKiB = 0;
+  for (const pid of fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    try {
+      const cg = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      const mine = [...ids].some((id) => cg.includes(id) || cmd.includes(id));
+      if (!mine) continue;
+      if (cmd.startsWith('/bin/sleep')) commands++;
+      const m = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8').match(/^Pss:\s+(\d+)/m);
+      pssKiB += m ? Number(m[1]) : 0;
+    } catch { /* exited */ }
+  }
+  return { commands, pssKiB };
+}
+
+await main();
