@@ -1,16 +1,30 @@
 // Bundles the CLI into one file: Node 20 spends most of a short command's start-up resolving
 // and loading ESM modules one by one (zod alone is hundreds of files). better-sqlite3 stays
-// external because it loads a native addon relative to its own package.
+// external because it loads a native addon relative to its own package. The built-in strict
+// policy is computed here by the real schema and inlined, so the default path needs no zod.
+import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
+
+rmSync('dist/bundle', { recursive: true, force: true });
+
+const { policySchema } = await import('../dist/src/policy/schema.js');
+const strict = policySchema.parse({});
 
 await build({
   entryPoints: ['dist/src/cli/entry.js'],
-  outfile: 'dist/clawpod.mjs',
+  outdir: 'dist/bundle',
+  entryNames: 'clawpod',
+  chunkNames: 'chunk-[hash]',
+  outExtension: { '.js': '.mjs' },
   bundle: true,
+  // Dynamically imported parts (zod + yaml for policy files, diff rendering, the demo) become
+  // chunks loaded only when a command needs them.
+  splitting: true,
   platform: 'node',
   format: 'esm',
   target: 'node20',
   external: ['better-sqlite3'],
+  define: { __CLAWPOD_STRICT_POLICY__: JSON.stringify(strict) },
   banner: { js: "import { createRequire as __clawpodRequire } from 'node:module'; const require = __clawpodRequire(import.meta.url);" },
   logLevel: 'warning',
 });

@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { createContext, type Context } from '../core/context.js';
 import { UserError } from '../core/errors.js';
-import { PolicyError } from '../policy/index.js';
+import { PolicyError } from '../policy/errors.js';
 import { PodError } from '../pod/types.js';
 
 const USAGE = `usage:
@@ -98,15 +98,15 @@ async function cmdPolicy(ctx: Context, args: string[]): Promise<number> {
   const [sub, file, ...extra] = args;
   if (extra.length) throw new UserError(`unexpected "${extra[0]}"`);
   const { resolveRules } = await import('../core/exec.js');
-  const { explainPolicy } = await import('../policy/index.js');
+  const { explainPolicy } = await import('../policy/explain.js');
   if (sub === 'check') {
     if (!file) throw new UserError('policy check needs a FILE');
-    const rules = resolveRules(ctx, file);
+    const rules = await resolveRules(ctx, file);
     print(`policy ${rules.source}: ok`);
     return 0;
   }
   if (sub === 'explain') {
-    const rules = resolveRules(ctx, file);
+    const rules = await resolveRules(ctx, file);
     print([`policy ${rules.source}:`, ...explainPolicy(rules).map((l) => `  ${l}`)].join('\n'));
     return 0;
   }

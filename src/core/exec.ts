@@ -3,7 +3,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { AuditWriter } from '../audit/chain.js';
-import { loadPolicy, normalizePolicy, checkHostPath, PolicyError } from '../policy/index.js';
+import { PolicyError } from '../policy/errors.js';
+import { checkHostPath, normalizePolicy } from '../policy/normalize.js';
+import { isBuiltinStrict, precomputedStrict } from '../policy/strict.js';
 import type { Rules } from '../policy/types.js';
 import { checkGuards } from '../pod/guards.js';
 import { PodError, type PodOutcome, type RunningPod } from '../pod/types.js';
@@ -32,8 +34,10 @@ export interface ExecSummary {
   auditPath: string;
 }
 
-export function resolveRules(ctx: Context, policy: string | undefined): Rules {
-  const raw = loadPolicy(policy, { readFile: (p) => fs.readFileSync(p, 'utf8'), env: ctx.env });
+/** Policy file (or the built-in strict one) -> Rules. zod and yaml load only for a file. */
+export async function resolveRules(ctx: Context, policy: string | undefined): Promise<Rules> {
+  const strict = isBuiltinStrict(policy) ? precomputedStrict() : undefined;
+  const raw = strict ?? (await import('../policy/load.js')).loadPolicy(policy, { readFile: (p) => fs.readFileSync(p, 'utf8'), env: ctx.env });
   const source = policy && policy !== 'strict' ? path.resolve(policy) : 'builtin:strict';
   return normalizePolicy(raw, source, { home: ctx.home, clawpodHome: ctx.clawpodHome, realpath: (p) => fs.realpathSync(p) });
 }
@@ -53,9 +57,9 @@ export function resolveWorkspace(ctx: Context, rules: Rules, dir: string | undef
 }
 
 /** Everything a user can get wrong is checked here, before any run record or directory exists. */
-export function prepareExec(ctx: Context, opts: ExecOptions) {
+export async function prepareExec(ctx: Context, opts: ExecOptions) {
   if (opts.command.length === 0) throw new UserError('no command given (usage: clawpod exec [OPTIONS] -- CMD [ARG...])');
-  const rules = resolveRules(ctx, opts.policy);
+  const rules = await resolveRules(ctx, opts.policy);
   const workspace = resolveWorkspace(ctx, rules, opts.workspace, opts.cwd);
   const backend = ctx.backend(opts.backend);
   const degraded = checkGuards(backend.probe(rules), rules, opts.allowDegraded);
@@ -63,7 +67,7 @@ export function prepareExec(ctx: Context, opts: ExecOptions) {
 }
 
 export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: string, pod: RunningPod) => void): Promise<ExecSummary> {
-  const { rules, workspace, backend, degraded } = prepareExec(ctx, opts);
+  const { rules, workspace, backend, degraded } = await prepareExec(ctx, opts);
   const store = ctx.store();
   reapInterrupted(ctx);
   const id = newRunId();

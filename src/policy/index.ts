@@ -24,3 +24,4 @@ export {
   type NormalizeDeps,
 } from './normalize.js';
 export { explainPolicy } from './explain.js';
+export { precomputedStrict } from './strict.js';

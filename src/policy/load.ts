@@ -4,26 +4,17 @@ import YAML from 'yaml';
 import type { z } from 'zod';
 import { policySchema, type RawPolicy } from './schema.js';
 
-export const BUILTIN_STRICT = 'builtin:strict';
+import { BUILTIN_STRICT, isBuiltinStrict } from './strict.js';
 
-/** A problem with a policy that the user caused and can fix; message is always one line. */
-export class PolicyError extends Error {
-  override readonly name = 'PolicyError';
-  constructor(message: string) {
-    // Multi-line text (a YAML excerpt, a nested error) would break the one-line contract.
-    super(message.replace(/\s*\n\s*/g, ' ').trim());
-  }
-}
+export { BUILTIN_STRICT, isBuiltinStrict };
+
+export { PolicyError } from './errors.js';
+import { PolicyError } from './errors.js';
 
 export interface LoadDeps {
   /** Returns the file's text; throws (ENOENT etc.) like fs.readFileSync. */
   readFile(path: string): string;
   env: Record<string, string | undefined>;
-}
-
-/** True when source names the built-in strict policy (also the default when none is given). */
-export function isBuiltinStrict(source: string | undefined): boolean {
-  return source === undefined || source === 'strict' || source === BUILTIN_STRICT;
 }
 
 /** The display name of where a policy comes from, as used in messages and Rules.source. */

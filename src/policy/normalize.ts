@@ -1,7 +1,7 @@
 // Raw policy -> Rules, done once: paths expanded and resolved through symlinks, every host path
 // checked against the credential deny list, units converted. Backends see only the result.
 import { posix } from 'node:path';
-import { PolicyError } from './load.js';
+import { PolicyError } from './errors.js';
 import { formatHostPattern, parseHostPattern } from './hostpattern.js';
 import type { RawPolicy } from './schema.js';
 import type { MountRule, Rules, SecretRule } from './types.js';

@@ -128,6 +128,8 @@ export function openStore(dbPath: string): RunStore {
   const db = new Database(dbPath);
   try {
     db.pragma('journal_mode = WAL');
+    // WAL + NORMAL: a commit survives a crash of clawpod; the audit log carries the fsync'd record.
+    db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');
     migrate(db);
   } catch (err) {
