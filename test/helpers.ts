@@ -116,3 +116,49 @@ export function ensureUser(name: string): boolean {
   if (spawnSync('id', [name]).status === 0) return true;
   return spawnSync('useradd', ['-M', '-s', '/bin/sh', name]).status === 0;
 }
+
+// ---- escape probes (test/escape*.test.ts) ----
+
+/** Bash prelude: `t NAME 'CMD'` runs CMD in a subshell and prints SUCCEEDED:NAME or FAILED:NAME. */
+export const PROBE_PRELUDE = 't() { n=$1; shift; if ( eval "$*" ) >/dev/null 2>&1 </dev/null; then echo "SUCCEEDED:$n"; else echo "FAILED:$n"; fi; }\n';
+
+export type Outcome = 'SUCCEEDED' | 'FAILED';
+
+/** The outcomes a PROBE_PRELUDE script printed, by probe name. */
+export function probeOutcomes(stdout: string): Record<string, Outcome> {
+  const out: Record<string, Outcome> = {};
+  for (const m of stdout.matchAll(/^(SUCCEEDED|FAILED):(\S+)$/gm)) out[m[2]] = m[1] as Outcome;
+  return out;
+}
+
+/** The same probe script run on the host (as root, or as nobody): the control for a pod probe. */
+export function onHost(script: string, opts: { cwd?: string; asNobody?: boolean; env?: Record<string, string> } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const bash = ['bash', '-c', PROBE_PRELUDE + script];
+  const argv = opts.asNobody ? ['setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups', ...bash] : bash;
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0], argv.slice(1), { cwd: opts.cwd ?? os.tmpdir(), env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('error', reject);
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code: code ?? 128, stdout, stderr }); });
+  });
+}
+
+export interface PodProbe extends CliResult { uid: number | null; out: Record<string, Outcome> }
+
+/** Runs a PROBE_PRELUDE script in a pod through the CLI; throws if the run left any residue. */
+export async function probePod(home: string, script: string, opts: { ws?: string; policy?: string; env?: Record<string, string> } = {}): Promise<PodProbe> {
+  const ws = opts.ws ?? workspace();
+  const args = ['exec', '--workspace', ws, ...(opts.policy ? ['--policy', opts.policy] : []), '--', 'bash', '-c', PROBE_PRELUDE + script];
+  const r = await cli(args, { home, cwd: ws, env: opts.env });
+  if (!r.runId) throw new Error(`no run id (exit ${r.code}): ${r.stderr}`);
+  const runId = r.runId;
+  const uid = podUidOf(home, runId);
+  await eventually(() => residue(runId, uid).length === 0);
+  const left = residue(runId, uid);
+  if (left.length > 0) throw new Error(`run ${runId} left residue: ${left.join('; ')}`);
+  return { ...r, uid, out: probeOutcomes(r.stdout) };
+}
