@@ -175,15 +175,15 @@ function reapOrphans(host: HostFacts, state: PodState): string[] {
     reaped.push(rec.id);
   }
   for (const uid of state.strayUids()) state.releaseUid(uid);
-  // Groups whose record was never written (killed between mkdir and save).
+  // Groups whose record was never written (killed between mkdir and save). The groups are
+  // listed BEFORE the records are read: a pod writes its record before creating its groups, so
+  // any group seen here whose record is missing afterwards really has no owner.
+  const groups = listPodCgroups(host.cgroups);
   const live = new Set(fs.readdirSync(state.podsDir).map((n) => n.replace(/\.json$/, '')));
-  for (const [id, dirs] of listPodCgroups(host.cgroups)) {
+  for (const [id, dirs] of groups) {
     if (live.has(id)) continue;
     const cg: PodCgroup = { layout: host.cgroups, dirs, procsFiles: [], leaveFiles: [], enforced: [] };
-    if (dirs.some((d) => { try { return fs.readFileSync(path.join(d, 'cgroup.procs'), 'utf8').trim() !== ''; } catch { return false; } })) {
-      // Processes without a record: only reap once their pod record is missing for good.
-      killPodCgroup(cg);
-    }
+    killPodCgroup(cg);
     removePodCgroup(cg);
     if (!reaped.includes(id)) reaped.push(id);
   }

@@ -90,8 +90,11 @@ export class PodState {
     const out: number[] = [];
     for (const name of fs.readdirSync(this.uidsDir)) {
       try {
-        const [, pid, start] = fs.readFileSync(path.join(this.uidsDir, name), 'utf8').split(' ');
-        if (!ownerAlive(Number(pid), start ?? '')) out.push(Number(name));
+        const file = path.join(this.uidsDir, name);
+        const [, pid, start] = fs.readFileSync(file, 'utf8').split(' ');
+        // An empty lock is one being written right now (create, then write): only stale if old.
+        if (start === undefined) { if (Date.now() - fs.statSync(file).mtimeMs > 10_000) out.push(Number(name)); continue; }
+        if (!ownerAlive(Number(pid), start)) out.push(Number(name));
       } catch { /* released meanwhile */ }
     }
     return out;
