@@ -197,10 +197,13 @@ static char upper_root[4096];
 static size_t upper_len;
 static FILE *deleted_f, *opaque_f;
 
+/* Modes in the change set never carry set-id bits: this copy runs as root, and a root-owned
+ * setuid file with content the pod chose must never exist on the host, even in a 0700 dir. */
 static int copy_file(const char *src, const char *dest, mode_t mode) {
+  mode &= 0777;
   int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (in < 0) return -1;
-  int out = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777);
+  int out = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
   if (out < 0) { close(in); return -1; }
   struct stat st;
   fstat(in, &st);
@@ -211,7 +214,7 @@ static int copy_file(const char *src, const char *dest, mode_t mode) {
     if (n <= 0) { close(in); close(out); return -1; }
     left -= n;
   }
-  fchmod(out, mode & 07777);
+  fchmod(out, mode);
   close(in);
   return close(out);
 }
@@ -229,7 +232,7 @@ static int harvest_entry(const char *path, const struct stat *st, int flag, stru
     char v[8];
     ssize_t n = getxattr(path, userns_mode ? "user.overlay.opaque" : "trusted.overlay.opaque", v, sizeof v);
     if (n == 1 && v[0] == 'y') fwrite(rel, 1, strlen(rel) + 1, opaque_f);
-    if (mkdir(dest, st->st_mode & 07777) != 0 && errno != EEXIST) return -1;
+    if (mkdir(dest, st->st_mode & 01777) != 0 && errno != EEXIST) return -1;
   } else if (S_ISLNK(st->st_mode)) {
     char target[4096];
     ssize_t n = readlink(path, target, sizeof target - 1);
