@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AuditWriter } from '../src/audit/chain.js';
-import { buildBwrapArgs, syntheticEtc, FD } from '../src/pod/bwrap-argv.js';
+import { buildBwrapArgs } from '../src/pod/bwrap-argv.js';
+import { installPodFiles } from '../src/pod/podfiles.js';
 import { createBwrapBackend } from '../src/pod/bwrap.js';
 import { probeHost } from '../src/pod/host.js';
 import { PodState } from '../src/pod/podstate.js';
@@ -62,23 +63,25 @@ async function main() {
 
   put('bare_spawn_true_p50_ms', pct(await timeN(40, () => spawnWait('/bin/true', [])), 50), 'ms');
 
-  // The same hardened bwrap command line, spawned directly as an unprivileged uid, without the
-  // prelude (no cgroups, no private mounts, no overlay): the floor our pods are measured against.
+  // The same hardened bwrap command line (same binds, same seccomp fd), spawned directly as an
+  // unprivileged uid without the prelude (no cgroups, no private mounts, no overlay, no
+  // harvest): the floor our pods are measured against.
   const raw = fs.mkdtempSync(path.join('/run', 'clawpod-bench-raw-'));
   const state = new PodState(host.stateDir);
   const uid = state.allocateUid('bench-raw');
   for (const d of ['tmp', 'home', 'ws']) { fs.mkdirSync(path.join(raw, d)); fs.chownSync(path.join(raw, d), uid, uid); }
   fs.chmodSync(raw, 0o755);
   const rawArgs = buildBwrapArgs({ ...host.layout, stage: raw }, {
-    rules, workspace: ws, command: ['/bin/true'], changesDir: null, cgroupProcs: [], cgroupLeave: [], identity: null, env: {},
+    rules, workspace: ws, command: ['/bin/true'], changesDir: null, cgroupProcs: [], identity: null, env: {},
   });
-  const etc = syntheticEtc();
-  const feed = (c: ReturnType<typeof spawn>) => {
-    const data: [number, Buffer | string][] = [[FD.seccomp, seccomp], [FD.passwd, etc.passwd], [FD.group, etc.group], [FD.hosts, etc.hosts]];
-    for (const [fd, content] of data) (c.stdio[fd] as import('node:stream').Writable).end(content);
+  const seccompFile = installPodFiles(host.stateDir, host.layout, seccomp);
+  const rawOnce = () => {
+    const fd = fs.openSync(seccompFile, 'r');
+    const done = spawnWait(host.layout.bwrap, rawArgs, { uid, gid: uid, env: {}, stdio: ['ignore', 'ignore', 'inherit', fd] } as never);
+    fs.closeSync(fd);
+    return done;
   };
-  const rawOpts = { uid, gid: uid, env: {}, stdio: ['ignore', 'ignore', 'inherit', 'pipe', 'pipe', 'pipe', 'pipe'] } as never;
-  const rawTimes = await timeN(40, () => spawnWait(host.layout.bwrap, rawArgs, rawOpts, feed));
+  const rawTimes = await timeN(40, rawOnce);
   put('bwrap_raw_true_p50_ms', pct(rawTimes, 50), 'ms');
   state.releaseUid(uid);
   fs.rmSync(raw, { recursive: true, force: true });

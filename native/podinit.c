@@ -6,18 +6,16 @@
  * before bwrap starts, so nothing the pod can touch runs with privilege. Doing them here
  * instead of through unshare+sh+mount+setpriv saves four execs per pod.
  *
- * Steps: join the pod's cgroups (before any fork, so every descendant is charged);
- * enter a private mount namespace (so every mount below dies with the pod: a killed clawpod
+ * Steps: enter a private mount namespace (so every mount below dies with the pod: a killed clawpod
  * leaves no mount behind); mount a sized tmpfs "stage" (the pod's whole writable space:
  * overlay upper, /tmp, home: this is the disk cap); attach the workspace and extra mounts
  * there, idmapped so the workspace owner's files appear owned by the pod's uid; mount the
- * overlay; fork; the child drops to the pod uid and execs bwrap; the parent waits and then
+ * overlay; fork; the child joins the pod's cgroups, drops to the pod uid and execs bwrap;
+ * the parent waits and then
  * harvests the overlay upper dir into a change set on the host disk.
  *
  * Usage: clawpod-podinit [options] -- bwrap ARGS...
- *   --cgroup-procs FILE     write our pid into FILE (repeatable)
- *   --cgroup-leave FILE     after forking, move ourselves into FILE (the caller's groups), so
- *                           killing the pod's groups kills the pod and spares this supervisor
+ *   --cgroup-procs FILE     the pod (our child, before it execs bwrap) joins FILE (repeatable)
  *   --stage DIR             mountpoint for the stage tmpfs   --stage-size BYTES
  *   --userns                unprivileged mode: own user+mount namespace, no uid change
  *   --uid U --gid G         pod uid/gid (privileged mode)
@@ -49,8 +47,8 @@
 #include <unistd.h>
 
 #define MAXN 64
-static const char *cgroup_files[MAXN], *leave_files[MAXN];
-static int n_cgroups, n_leave;
+static const char *cgroup_files[MAXN];
+static int n_cgroups;
 static const char *attach_src[MAXN], *attach_mode[MAXN];
 static int n_attach;
 static const char *stage, *ws_src, *ws_mode, *harvest_dir;
@@ -277,7 +275,6 @@ static void parse_args(int argc, char **argv, int *cmd_start) {
     if (!v) { fprintf(stderr, "clawpod-podinit: %s needs a value\n", a); exit(125); }
     i++;
     if (strcmp(a, "--cgroup-procs") == 0 && n_cgroups < MAXN) cgroup_files[n_cgroups++] = v;
-    else if (strcmp(a, "--cgroup-leave") == 0 && n_leave < MAXN) leave_files[n_leave++] = v;
     else if (strcmp(a, "--stage") == 0) stage = v;
     else if (strcmp(a, "--stage-size") == 0) stage_size = strtoull(v, NULL, 10);
     else if (strcmp(a, "--uid") == 0) pod_uid = strtol(v, NULL, 10);
@@ -311,11 +308,6 @@ int main(int argc, char **argv) {
   if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) die("prctl", NULL);
   if (getppid() != parent) exit(125);
   if (status_fd >= 0) fcntl(status_fd, F_SETFD, FD_CLOEXEC);
-  for (int i = 0; i < n_cgroups; i++) {
-    char pid[32];
-    snprintf(pid, sizeof pid, "%d\n", getpid());
-    write_file(cgroup_files[i], pid);
-  }
   setup_stage();
   if (status_fd >= 0 && write(status_fd, "started=1\n", 10) < 0) {}
   struct sigaction sa = {0};
@@ -326,6 +318,14 @@ int main(int argc, char **argv) {
   child = fork();
   if (child < 0) die("fork", NULL);
   if (child == 0) {
+    /* Only the pod joins its cgroups: the child, before exec, so bwrap and everything it forks
+     * is charged from the start, while this supervisor stays outside (no second migration to
+     * leave them, and killing the groups spares it to save the change set). */
+    for (int i = 0; i < n_cgroups; i++) {
+      char pid[32];
+      snprintf(pid, sizeof pid, "%d\n", getpid());
+      write_file(cgroup_files[i], pid);
+    }
     if (!userns_mode) {
       if (setgroups(0, NULL) != 0) die("setgroups", NULL);
       if (setresgid((gid_t)pod_gid, (gid_t)pod_gid, (gid_t)pod_gid) != 0) die("setgid", NULL);
@@ -336,13 +336,6 @@ int main(int argc, char **argv) {
     fprintf(stderr, "clawpod: cannot start %s: %s (install bubblewrap: apt-get install bubblewrap)\n",
             argv[cmd_start], strerror(errno));
     _exit(125);
-  }
-  for (int i = 0; i < n_leave; i++) {
-    /* Best effort: if this fails we stay in the pod's groups and die with the pod instead. */
-    char pid[32];
-    int fd = open(leave_files[i], O_WRONLY | O_CLOEXEC);
-    int n = snprintf(pid, sizeof pid, "%d\n", getpid());
-    if (fd >= 0) { if (write(fd, pid, (size_t)n) < 0) {} close(fd); }
   }
   int status = 0;
   while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}

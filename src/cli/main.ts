@@ -3,6 +3,9 @@
 import { parseArgs } from 'node:util';
 import { createContext, type Context } from '../core/context.js';
 import { UserError } from '../core/errors.js';
+import { reapInterrupted, resolveRules, runExec } from '../core/exec.js';
+import * as r from '../core/runs.js';
+import { explainPolicy } from '../policy/explain.js';
 import { PolicyError } from '../policy/errors.js';
 import { PodError } from '../pod/types.js';
 
@@ -45,7 +48,6 @@ async function cmdExec(ctx: Context, args: string[]): Promise<number> {
   const spec = Object.fromEntries(Object.entries(EXEC_OPTS).map(([k, t]) => [k, { type: t }])) as Record<string, { type: 'string' | 'boolean' }>;
   const { values, positionals } = parse(opts, spec);
   if (positionals.length) throw new UserError(`unexpected "${positionals[0]}" (put the command after --)`);
-  const { runExec } = await import('../core/exec.js');
   const summary = await runExec(ctx, {
     policy: values.policy as string | undefined,
     workspace: values.workspace as string | undefined,
@@ -66,8 +68,6 @@ async function cmdExec(ctx: Context, args: string[]): Promise<number> {
 async function cmdRuns(ctx: Context, args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   const { values, positionals } = parse(rest, { force: { type: 'boolean' }, limit: { type: 'string' } });
-  const r = await import('../core/runs.js');
-  const { reapInterrupted } = await import('../core/exec.js');
   reapInterrupted(ctx);
   const id = positionals[0];
   switch (sub) {
@@ -83,7 +83,6 @@ async function cmdRuns(ctx: Context, args: string[]): Promise<number> {
 async function cmdAudit(ctx: Context, args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   const { values, positionals } = parse(rest, { all: { type: 'boolean' } });
-  const r = await import('../core/runs.js');
   if (sub === 'show') { print(r.auditShow(ctx, positionals[0])); return 0; }
   if (sub === 'verify') {
     if (!values.all && !positionals[0]) throw new UserError('audit verify needs a run id or --all');
@@ -97,8 +96,6 @@ async function cmdAudit(ctx: Context, args: string[]): Promise<number> {
 async function cmdPolicy(ctx: Context, args: string[]): Promise<number> {
   const [sub, file, ...extra] = args;
   if (extra.length) throw new UserError(`unexpected "${extra[0]}"`);
-  const { resolveRules } = await import('../core/exec.js');
-  const { explainPolicy } = await import('../policy/explain.js');
   if (sub === 'check') {
     if (!file) throw new UserError('policy check needs a FILE');
     const rules = await resolveRules(ctx, file);

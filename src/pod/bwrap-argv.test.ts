@@ -10,6 +10,7 @@ const host: HostLayout = {
   stage: '/run/clawpod/stage',
   usrLinks: { '/bin': 'usr/bin', '/lib64': 'usr/lib64' },
   etcBinds: ['/etc/ssl/certs'],
+  etcDir: '/run/clawpod/etc',
 };
 
 function rules(over: Partial<Rules> = {}): Rules {
@@ -23,7 +24,7 @@ function rules(over: Partial<Rules> = {}): Rules {
 function input(over: Partial<PodArgvInput> = {}): PodArgvInput {
   return {
     rules: rules(), workspace: '/home/u/proj', command: ['make', 'test'], changesDir: '/x/runs/r1/changes',
-    cgroupProcs: ['/sys/fs/cgroup/memory/clawpod/r1/cgroup.procs'], cgroupLeave: [],
+    cgroupProcs: ['/sys/fs/cgroup/memory/clawpod/r1/cgroup.procs'],
     identity: { uid: 1_800_000_123, gid: 1_800_000_123, ownerUid: 1000, ownerGid: 1000 }, env: {}, ...over,
   };
 }
@@ -50,7 +51,7 @@ describe('bwrap argv', () => {
     assert.ok(!a.some((x, i) => x === '--ro-bind' && a[i + 1] === '/etc'));
     assert.deepEqual(after(a, '--bind', 2), ['/run/clawpod/stage/tmp', '/tmp']);
     const i = a.indexOf('/etc/passwd');
-    assert.deepEqual(a.slice(i - 4, i + 1), ['--perms', '0444', '--ro-bind-data', String(FD.passwd), '/etc/passwd']);
+    assert.deepEqual(a.slice(i - 2, i + 1), ['--ro-bind', '/run/clawpod/etc/passwd', '/etc/passwd']);
     assert.deepEqual(a.slice(a.indexOf('/etc/ssl/certs') - 1, a.indexOf('/etc/ssl/certs') + 2), ['--ro-bind', '/etc/ssl/certs', '/etc/ssl/certs']);
     assert.deepEqual(a.slice(a.indexOf('usr/bin') - 1, a.indexOf('usr/bin') + 2), ['--symlink', 'usr/bin', '/bin']);
   });

@@ -14,12 +14,14 @@ export interface HostLayout {
   usrLinks: Record<string, string>;
   /** Read-only host files the pod needs from /etc (that exist here). */
   etcBinds: string[];
+  /** Directory holding clawpod's synthetic passwd, group and hosts (see syntheticEtc). */
+  etcDir: string;
 }
 
 export interface PodIdentity { uid: number; gid: number; ownerUid: number; ownerGid: number }
 
-/** File descriptors (in the spawned process) that carry data into bwrap. */
-export const FD = { seccomp: 3, passwd: 4, group: 5, hosts: 6, status: 7 } as const;
+/** File descriptors in the spawned prelude: the seccomp program for bwrap, the prelude's status. */
+export const FD = { seccomp: 3, status: 4 } as const;
 
 export const POD_UID = 1000;
 export const POD_HOME = '/home/pod';
@@ -31,7 +33,6 @@ export interface PodArgvInput {
   command: string[];
   changesDir: string | null;
   cgroupProcs: string[];
-  cgroupLeave: string[];
   identity: PodIdentity | null;
   env: Record<string, string>;
 }
@@ -39,7 +40,6 @@ export interface PodArgvInput {
 export function buildPodinitArgv(host: HostLayout, p: PodArgvInput): string[] {
   const a: string[] = [];
   for (const f of p.cgroupProcs) a.push('--cgroup-procs', f);
-  for (const f of p.cgroupLeave) a.push('--cgroup-leave', f);
   a.push('--stage', host.stage, '--stage-size', String(p.rules.resources.diskBytes));
   if (host.privileged) {
     if (!p.identity) throw new Error('privileged pods need an identity');
@@ -89,9 +89,7 @@ export function buildBwrapArgs(host: HostLayout, p: PodArgvInput): string[] {
   a.push('--proc', '/proc', '--dev', '/dev');
   a.push('--bind', `${host.stage}/tmp`, '/tmp', '--bind', `${host.stage}/home`, POD_HOME);
   a.push('--dir', '/etc');
-  a.push('--perms', '0444', '--ro-bind-data', String(FD.passwd), '/etc/passwd');
-  a.push('--perms', '0444', '--ro-bind-data', String(FD.group), '/etc/group');
-  a.push('--perms', '0444', '--ro-bind-data', String(FD.hosts), '/etc/hosts');
+  for (const f of ['passwd', 'group', 'hosts']) a.push('--ro-bind', `${host.etcDir}/${f}`, `/etc/${f}`);
   for (const f of host.etcBinds) a.push('--ro-bind', f, f);
   a.push(...workspaceBinds(host, p));
   p.rules.mounts.forEach((m, i) => {

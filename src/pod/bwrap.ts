@@ -3,10 +3,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Rules } from '../policy/types.js';
-import { buildPodinitArgv, syntheticEtc, FD } from './bwrap-argv.js';
-import { capsHit, createPodCgroup, killPodCgroup, listPodCgroups, removePodCgroup, type PodCgroup } from './cgroups.js';
+import { buildPodinitArgv, FD } from './bwrap-argv.js';
+import { podCommand } from './command.js';
+import { installPodFiles } from './podfiles.js';
+import { capsHit, createPodCgroup, podCgroupDirs, killPodCgroup, listPodCgroups, removePodCgroup, type PodCgroup } from './cgroups.js';
 import { checkGuards } from './guards.js';
 import { hostGuards, probeHost, type HostFacts } from './host.js';
 import { PodState } from './podstate.js';
@@ -22,15 +24,17 @@ export function createBwrapBackend(deps: BwrapDeps): Backend {
   let state: PodState | null = null;
   const podState = () => (state ??= new PodState(host.stateDir));
   const seccomp = buildSeccompProgram();
+  let seccompFile: string | null = null;
+  const podFiles = () => (seccompFile ??= installPodFiles(host.stateDir, host.layout, seccomp));
   return {
     name: 'bwrap',
     probe: () => hostGuards(host),
-    start: (spec, onEvent) => startPod(host, podState(), seccomp, spec, onEvent),
+    start: (spec, onEvent) => startPod(host, podState(), podFiles(), spec, onEvent),
     reap: () => reapOrphans(host, podState()),
   };
 }
 
-async function startPod(host: HostFacts, state: PodState, seccomp: Buffer, spec: PodSpec, onEvent: (e: PodEvent) => void): Promise<RunningPod> {
+async function startPod(host: HostFacts, state: PodState, seccompFile: string, spec: PodSpec, onEvent: (e: PodEvent) => void): Promise<RunningPod> {
   const guards = hostGuards(host);
   for (const e of checkGuards(guards, spec.rules, spec.allowDegraded)) onEvent(e);
   if (spec.command.length === 0) throw new PodError('no command given (usage: clawpod exec -- CMD [ARG...])');
@@ -38,43 +42,36 @@ async function startPod(host: HostFacts, state: PodState, seccomp: Buffer, spec:
   const owner = spec.workspace ? fs.statSync(spec.workspace) : null;
   const uid = host.layout.privileged ? state.allocateUid(spec.id) : null;
   let cg: PodCgroup | null = null;
+  let seccompFd: number | null = null;
   try {
     // The record goes first so a concurrent reaper never mistakes our new groups for orphans.
-    state.save({ id: spec.id, uid, cgroupDirs: [] });
+    state.save({ id: spec.id, uid, cgroupDirs: podCgroupDirs(host.cgroups, spec.id) });
     cg = createPodCgroup(host.cgroups, spec.id, spec.rules.resources);
-    state.save({ id: spec.id, uid, cgroupDirs: cg.dirs });
     if (spec.changesDir) fs.mkdirSync(spec.changesDir, { recursive: true, mode: 0o700 });
     const argv = buildPodinitArgv(host.layout, {
       rules: spec.rules,
       workspace: spec.workspace,
-      command: ['/bin/sh', '-c', 'exec "$0" "$@"', ...spec.command],
+      command: podCommand(spec.command, host.layout, spec.workspace, spec.rules.workspace),
       changesDir: spec.changesDir,
       cgroupProcs: cg.procsFiles,
-      cgroupLeave: cg.leaveFiles,
       identity: uid === null ? null : { uid, gid: uid, ownerUid: owner?.uid ?? host.uid, ownerGid: owner?.gid ?? host.gid },
       env: spec.env ?? {},
     });
+    // bwrap reads the program from fd 3 to its end: each pod gets its own fresh open file.
+    seccompFd = fs.openSync(seccompFile, 'r');
     const child = spawn(host.layout.podinit, argv, {
       env: {},
-      stdio: [spec.stdio === 'inherit' ? 'inherit' : 'ignore', spec.stdio, spec.stdio, 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
+      stdio: [spec.stdio === 'inherit' ? 'inherit' : 'ignore', spec.stdio, spec.stdio, seccompFd, 'pipe'],
     });
-    feedFds(child, seccomp);
+    fs.closeSync(seccompFd);
+    seccompFd = null;
     return supervise(child, spec, host, state, cg, uid, guards, onEvent);
   } catch (err) {
+    if (seccompFd !== null) fs.closeSync(seccompFd);
     if (cg) { killPodCgroup(cg); removePodCgroup(cg); }
     state.remove(spec.id);
     state.releaseUid(uid);
     throw err;
-  }
-}
-
-function feedFds(child: ChildProcess, seccomp: Buffer): void {
-  const etc = syntheticEtc();
-  const data: [number, Buffer | string][] = [[FD.seccomp, seccomp], [FD.passwd, etc.passwd], [FD.group, etc.group], [FD.hosts, etc.hosts]];
-  for (const [fd, content] of data) {
-    const s = (child.stdio as unknown as (Writable | null)[])[fd];
-    s?.on('error', () => { /* pod died before reading: its exit status tells why */ });
-    s?.end(content);
   }
 }
 
@@ -167,7 +164,7 @@ function signalNumber(sig: NodeJS.Signals): number | undefined {
 function reapOrphans(host: HostFacts, state: PodState): string[] {
   const reaped: string[] = [];
   for (const rec of state.orphans()) {
-    const cg: PodCgroup = { layout: host.cgroups, dirs: rec.cgroupDirs, procsFiles: [], leaveFiles: [], enforced: [] };
+    const cg: PodCgroup = { layout: host.cgroups, dirs: rec.cgroupDirs, procsFiles: [], enforced: [] };
     killPodCgroup(cg);
     removePodCgroup(cg);
     state.releaseUid(rec.uid);
@@ -182,7 +179,7 @@ function reapOrphans(host: HostFacts, state: PodState): string[] {
   const live = new Set(fs.readdirSync(state.podsDir).map((n) => n.replace(/\.json$/, '')));
   for (const [id, dirs] of groups) {
     if (live.has(id)) continue;
-    const cg: PodCgroup = { layout: host.cgroups, dirs, procsFiles: [], leaveFiles: [], enforced: [] };
+    const cg: PodCgroup = { layout: host.cgroups, dirs, procsFiles: [], enforced: [] };
     killPodCgroup(cg);
     removePodCgroup(cg);
     if (!reaped.includes(id)) reaped.push(id);

@@ -19,8 +19,6 @@ export interface PodCgroup {
   layout: CgroupLayout;
   dirs: string[];
   procsFiles: string[];
-  /** clawpod's own groups in the same hierarchies: the pod's supervisor moves back there. */
-  leaveFiles: string[];
   enforced: Cap[];
 }
 
@@ -36,30 +34,6 @@ function writable(dir: string): boolean {
 
 function isCgroup2(dir: string): boolean {
   try { return fs.statfsSync(dir).type === 0x63677270; } catch { return false; }
-}
-
-/** hierarchy mount dir -> this process's group path in it, from /proc/self/cgroup. */
-function ownCgroups(): Map<string, string> {
-  const out = new Map<string, string>();
-  try {
-    for (const line of fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n')) {
-      const m = line.match(/^\d+:([^:]*):(.*)$/);
-      if (!m) continue;
-      const ctl = m[1] === '' ? 'unified' : m[1].replace(/^name=/, '');
-      out.set(ctl, m[2]);
-    }
-  } catch { /* no /proc: nothing to leave to */ }
-  return out;
-}
-
-function leaveFileFor(podDir: string, own: Map<string, string>): string | null {
-  // podDir is <mount>/clawpod/<id>; its hierarchy is named by the mount dir (v1) or is v2.
-  const mount = path.dirname(path.dirname(podDir));
-  const key = isCgroup2(mount) ? (own.has('unified') ? 'unified' : '') : path.basename(mount);
-  const rel = own.get(key);
-  if (rel === undefined) return null;
-  const v2root = key === 'unified' && path.basename(mount) !== 'unified' ? V1_ROOT : mount;
-  return path.join(v2root, rel, 'cgroup.procs');
 }
 
 function ownV2Cgroup(): string | null {
@@ -122,16 +96,19 @@ function ensureV2Parent(base: string, caps: Cap[]): void {
   }
 }
 
+/** The directories createPodCgroup will make for this pod, known before any exists. */
+export function podCgroupDirs(layout: CgroupLayout, podId: string): string[] {
+  if (layout.mode === 'v2') return layout.parents.kill ? [path.join(layout.parents.kill, podId)] : [];
+  return (['memory', 'cpu', 'pids', 'kill'] as const).flatMap((k) => (layout.parents[k] ? [path.join(layout.parents[k]!, podId)] : []));
+}
+
 /** Creates the pod's groups and writes its limits. Throws on any failure (fail closed). */
 export function createPodCgroup(layout: CgroupLayout, podId: string, limits: CapLimits): PodCgroup {
-  const cg: PodCgroup = { layout, dirs: [], procsFiles: [], leaveFiles: [], enforced: [] };
-  const own = ownCgroups();
+  const cg: PodCgroup = { layout, dirs: [], procsFiles: [], enforced: [] };
   const make = (dir: string) => {
     fs.mkdirSync(dir, { recursive: true });
     cg.dirs.push(dir);
     cg.procsFiles.push(path.join(dir, 'cgroup.procs'));
-    const leave = leaveFileFor(dir, own);
-    if (leave) cg.leaveFiles.push(leave);
     return dir;
   };
   try {

@@ -71,6 +71,7 @@ export function probeHost(clawpodHome: string): HostFacts {
       stage: path.join(stateDir, 'stage'),
       usrLinks: usrLinks(),
       etcBinds: ETC_FILES.filter((f) => fs.existsSync(f)),
+      etcDir: path.join(stateDir, 'etc'),
     },
     cgroups: detectCgroups(),
     stateDir,

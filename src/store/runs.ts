@@ -3,7 +3,14 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import type BetterSqlite3 from 'better-sqlite3';
+
+// Loaded with require, on first use: it is CommonJS (importing it as ESM costs a source scan
+// per start) and loads a native addon that commands without a store do not need.
+type Database = BetterSqlite3.Database;
+let sqlite: typeof BetterSqlite3 | undefined;
+const openDatabase = (file: string): Database => new (sqlite ??= createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3)(file);
 
 export type RunKind = 'exec' | 'run';
 export type RunStatus = 'running' | 'done' | 'failed' | 'interrupted' | 'timeout' | 'killed';
@@ -125,7 +132,7 @@ export function openStore(dbPath: string): RunStore {
     // the store holds commands and paths that are nobody else's business.
     closeSync(openSync(dbPath, 'a', 0o600));
   }
-  const db = new Database(dbPath);
+  const db = openDatabase(dbPath);
   try {
     db.pragma('journal_mode = WAL');
     // WAL + NORMAL: a commit survives a crash of clawpod; the audit log carries the fsync'd record.
@@ -139,7 +146,7 @@ export function openStore(dbPath: string): RunStore {
   return new SqliteRunStore(db);
 }
 
-function migrate(db: Database.Database): void {
+function migrate(db: Database): void {
   // IMMEDIATE takes the write lock first, so two processes opening a fresh store cannot both
   // run migration 0.
   db.transaction(() => {
@@ -155,9 +162,9 @@ function migrate(db: Database.Database): void {
 }
 
 class SqliteRunStore implements RunStore {
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly statements = new Map<string, BetterSqlite3.Statement>();
 
-  constructor(private readonly db: Database.Database) {}
+  constructor(private readonly db: Database) {}
 
   createRun(rec: NewRun): RunRecord {
     const full: RunRecord = {
@@ -233,7 +240,7 @@ class SqliteRunStore implements RunStore {
     return row && fromRow(row);
   }
 
-  private stmt(sql: string): Database.Statement {
+  private stmt(sql: string): BetterSqlite3.Statement {
     let s = this.statements.get(sql);
     if (!s) {
       s = this.db.prepare(sql);

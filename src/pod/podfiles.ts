@@ -1,0 +1,25 @@
+// Files every pod reads, written once per host state dir instead of piped per pod: the
+// synthetic /etc entries (bound read-only) and the seccomp program (opened per pod as fd 3).
+import fs from 'node:fs';
+import path from 'node:path';
+import { syntheticEtc, type HostLayout } from './bwrap-argv.js';
+
+function writeIfChanged(file: string, content: string | Buffer, mode: number): void {
+  try { if (Buffer.from(content).equals(fs.readFileSync(file))) return; } catch { /* absent */ }
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, content, { mode });
+  fs.chmodSync(tmp, mode);
+  fs.renameSync(tmp, file);
+}
+
+/** Writes the pod files; returns the seccomp program's path. The dirs must be traversable by
+ *  pod uids (0755): nothing secret is in them. */
+export function installPodFiles(stateDir: string, layout: HostLayout, seccomp: Buffer): string {
+  fs.mkdirSync(layout.etcDir, { recursive: true, mode: 0o755 });
+  fs.chmodSync(stateDir, 0o755);
+  fs.chmodSync(layout.etcDir, 0o755);
+  for (const [name, content] of Object.entries(syntheticEtc())) writeIfChanged(path.join(layout.etcDir, name), content, 0o444);
+  const bpf = path.join(stateDir, 'seccomp.bpf');
+  writeIfChanged(bpf, seccomp, 0o400);
+  return bpf;
+}
