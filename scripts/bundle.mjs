@@ -1,6 +1,5 @@
 // Bundles the CLI into one file: Node 20 spends most of a short command's start-up resolving
-// and loading ESM modules one by one (zod alone is hundreds of files). better-sqlite3 stays
-// external because it loads a native addon relative to its own package. The built-in strict
+// and loading ESM modules one by one (zod alone is hundreds of files). The built-in strict
 // policy is computed here by the real schema and inlined, so the default path needs no zod.
 import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
@@ -23,7 +22,8 @@ await build({
   platform: 'node',
   format: 'esm',
   target: 'node20',
-  external: ['better-sqlite3'],
+  // better-sqlite3's JavaScript is bundled; its addon is loaded by path at run time.
+  external: ['*.node'],
   define: { __CLAWPOD_STRICT_POLICY__: JSON.stringify(strict) },
   banner: { js: "import { createRequire as __clawpodRequire } from 'node:module'; const require = __clawpodRequire(import.meta.url);" },
   logLevel: 'warning',

@@ -2,20 +2,11 @@
 // read the same answers, so doctor never promises what a pod would not get.
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../util/root.js';
 import { detectCgroups, type CgroupLayout } from './cgroups.js';
 import type { HostLayout } from './bwrap-argv.js';
 import type { Guard } from './types.js';
 
-/** The checkout: found upward from this module, which is either dist/src/pod/ or the bundle in dist/. */
-function packageRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    if (fs.existsSync(path.join(dir, 'native', 'podinit.c'))) return dir;
-    dir = path.dirname(dir);
-  }
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-}
 const ETC_FILES = ['/etc/ssl/certs', '/etc/ld.so.cache', '/etc/alternatives', '/etc/localtime', '/etc/nsswitch.conf'];
 
 export interface HostFacts {

@@ -1,16 +1,28 @@
 // The run store: one SQLite row per exec/run, so `runs list/show`, crash recovery (which runs were
 // still `running` when their supervisor died) and the server all read the same state.
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import path from 'node:path';
+import { packageRoot } from '../util/root.js';
 import { dirname } from 'node:path';
 import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
 
-// Loaded with require, on first use: it is CommonJS (importing it as ESM costs a source scan
-// per start) and loads a native addon that commands without a store do not need.
+// Loaded on first use: commands without a store never pay for it. In the CLI bundle the
+// package's JavaScript is bundled (esbuild sees the plain require) and only the addon is loaded
+// from node_modules, by path, skipping the `bindings` package's search.
 type Database = BetterSqlite3.Database;
 let sqlite: typeof BetterSqlite3 | undefined;
-const openDatabase = (file: string): Database => new (sqlite ??= createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3)(file);
+
+function loadSqlite(): typeof BetterSqlite3 {
+  return typeof require === 'function' ? require('better-sqlite3') : createRequire(import.meta.url)('better-sqlite3');
+}
+
+function openDatabase(file: string): Database {
+  sqlite ??= loadSqlite();
+  const addon = path.join(packageRoot(), 'node_modules', 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node');
+  return new sqlite(file, existsSync(addon) ? { nativeBinding: addon } : {});
+}
 
 export type RunKind = 'exec' | 'run';
 export type RunStatus = 'running' | 'done' | 'failed' | 'interrupted' | 'timeout' | 'killed';
@@ -134,7 +146,8 @@ export function openStore(dbPath: string): RunStore {
   }
   const db = openDatabase(dbPath);
   try {
-    db.pragma('journal_mode = WAL');
+    // Switching to WAL rewrites the header: only when it is not WAL yet (a fresh store).
+    if (db.pragma('journal_mode', { simple: true }) !== 'wal') db.pragma('journal_mode = WAL');
     // WAL + NORMAL: a commit survives a crash of clawpod; the audit log carries the fsync'd record.
     db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');
@@ -147,6 +160,8 @@ export function openStore(dbPath: string): RunStore {
 }
 
 function migrate(db: Database): void {
+  // Up to date (every open but the first): no write lock, no commit.
+  if ((db.pragma('user_version', { simple: true }) as number) === MIGRATIONS.length) return;
   // IMMEDIATE takes the write lock first, so two processes opening a fresh store cannot both
   // run migration 0.
   db.transaction(() => {
