@@ -62,6 +62,8 @@ async function main() {
   const seccomp = buildSeccompProgram();
 
   put('bare_spawn_true_p50_ms', pct(await timeN(40, () => spawnWait('/bin/true', [])), 50), 'ms');
+  // The floor under any Node CLI on this machine, for reading cli_exec_true_p50_ms.
+  put('node_start_p50_ms', pct(await timeN(15, () => spawnWait(process.execPath, ['-e', '0'])), 50), 'ms');
 
   // The same hardened bwrap command line (same binds, same seccomp fd), spawned directly as an
   // unprivileged uid without the prelude (no cgroups, no private mounts, no overlay, no
@@ -121,6 +123,7 @@ async function main() {
   const ratios = {
     pod_start_vs_bwrap_raw: metrics.pod_start_true_p50_ms.value / metrics.bwrap_raw_true_p50_ms.value,
     bwrap_raw_vs_bare: metrics.bwrap_raw_true_p50_ms.value / metrics.bare_spawn_true_p50_ms.value,
+    cli_exec_vs_node_start: metrics.cli_exec_true_p50_ms.value / metrics.node_start_p50_ms.value,
   };
   for (const [k, v] of Object.entries(ratios)) process.stdout.write(`${k.padEnd(30)} ${v.toFixed(2)}x\n`);
   const machine = `${os.type()} ${os.release()} ${os.arch()}, ${os.cpus().length} cpu ${os.cpus()[0]?.model ?? ''}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}, load ${os.loadavg()[0].toFixed(2)}`;
@@ -130,14 +133,16 @@ async function main() {
   fs.rmSync(ws, { recursive: true, force: true });
 }
 
-/** Host memory per live pod: proportional set size of every process in 50 sleeping pods. */
+/** Host memory per live pod: proportional set size of every process in 50 sleeping pods, plus
+ *  what supervising them added to this (clawpod) process's resident set. */
 async function podMemory(backend: ReturnType<typeof createBwrapBackend>, spec: (id: string, c: string[]) => PodSpec): Promise<number> {
+  const rssBefore = process.memoryUsage.rss();
   const pods = await Promise.all(Array.from({ length: 50 }, (_, i) => backend.start(spec(`bench-mem-${process.pid}-${i}`, ['/bin/sleep', '30']), () => {})));
   const ids = new Set(pods.map((p) => p.id));
   let pss = 0;
   for (let tries = 0; tries < 100; tries++) {
     const procs = podProcesses(ids);
-    if (procs.commands >= 50) { pss = procs.pssKiB; break; }
+    if (procs.commands >= 50) { pss = procs.pssKiB + Math.max(0, process.memoryUsage.rss() - rssBefore) / 1024; break; }
     await new Promise((r) => setTimeout(r, 50));
   }
   for (const p of pods) p.stop('bench');
