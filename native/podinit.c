@@ -24,8 +24,11 @@
  *   --attach SRC:ro|rw      extra mount, attached at STAGE/mnt/N (N counts from 0)
  *   --harvest DIR           write the change set (tree/, deleted.lst, opaque.lst) to DIR
  *   --status-fd FD          write "key=value" lines about the pod's end to FD
+ *   --go-fd FD              the pod waits (after joining its cgroups) for one byte on FD before
+ *                           it starts: clawpod prepares the run meanwhile; EOF cancels the pod
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -53,7 +56,7 @@ static const char *attach_src[MAXN], *attach_mode[MAXN];
 static int n_attach;
 static const char *stage, *ws_src, *ws_mode, *harvest_dir;
 static unsigned long long stage_size;
-static int userns_mode, status_fd = -1;
+static int userns_mode, status_fd = -1, go_fd = -1;
 static long pod_uid = -1, pod_gid = -1, owner_uid = -1, owner_gid = -1;
 static pid_t child = -1;
 
@@ -243,10 +246,22 @@ static int harvest_entry(const char *path, const struct stat *st, int flag, stru
   return 0;
 }
 
+static int upper_is_empty(void) {
+  DIR *d = opendir(upper_root);
+  if (!d) return 0;
+  struct dirent *e;
+  int empty = 1;
+  while (empty && (e = readdir(d)) != NULL) empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
+  closedir(d);
+  return empty;
+}
+
 static int harvest(void) {
   char p[8192];
   path_join(upper_root, sizeof upper_root, stage, "upper");
   upper_len = strlen(upper_root);
+  if (upper_is_empty()) return 0;
+  if (mkdir(harvest_dir, 0700) != 0 && errno != EEXIST) return -1;
   path_join(p, sizeof p, harvest_dir, "tree");
   if (mkdir(p, 0700) != 0 && errno != EEXIST) return -1;
   path_join(p, sizeof p, harvest_dir, "deleted.lst");
@@ -282,6 +297,7 @@ static void parse_args(int argc, char **argv, int *cmd_start) {
     else if (strcmp(a, "--idmap-owner") == 0) sscanf(v, "%ld:%ld", &owner_uid, &owner_gid);
     else if (strcmp(a, "--harvest") == 0) harvest_dir = v;
     else if (strcmp(a, "--status-fd") == 0) status_fd = atoi(v);
+    else if (strcmp(a, "--go-fd") == 0) go_fd = atoi(v);
     else if (strcmp(a, "--workspace") == 0) {
       char *c = strrchr(v, ':');
       if (!c) { fprintf(stderr, "clawpod-podinit: bad --workspace\n"); exit(125); }
@@ -308,6 +324,7 @@ int main(int argc, char **argv) {
   if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) die("prctl", NULL);
   if (getppid() != parent) exit(125);
   if (status_fd >= 0) fcntl(status_fd, F_SETFD, FD_CLOEXEC);
+  if (go_fd >= 0) fcntl(go_fd, F_SETFD, FD_CLOEXEC);
   setup_stage();
   if (status_fd >= 0 && write(status_fd, "started=1\n", 10) < 0) {}
   struct sigaction sa = {0};
@@ -326,6 +343,15 @@ int main(int argc, char **argv) {
       snprintf(pid, sizeof pid, "%d\n", getpid());
       write_file(cgroup_files[i], pid);
     }
+    if (go_fd >= 0) {
+      /* Joining the cgroups above can wait for an RCU grace period (cgroup v1 migration); that
+       * wait overlaps with clawpod's own preparation of the run, which ends with this byte. */
+      char go;
+      ssize_t n;
+      while ((n = read(go_fd, &go, 1)) < 0 && errno == EINTR) {}
+      if (n != 1) _exit(125);
+      close(go_fd);
+    }
     if (!userns_mode) {
       if (setgroups(0, NULL) != 0) die("setgroups", NULL);
       if (setresgid((gid_t)pod_gid, (gid_t)pod_gid, (gid_t)pod_gid) != 0) die("setgid", NULL);
@@ -337,6 +363,7 @@ int main(int argc, char **argv) {
             argv[cmd_start], strerror(errno));
     _exit(125);
   }
+  if (go_fd >= 0) close(go_fd);
   int status = 0;
   while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
   /* The pod's pid namespace dies with bwrap; reap whatever of it was handed to us. */

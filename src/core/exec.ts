@@ -8,7 +8,7 @@ import { checkHostPath, normalizePolicy } from '../policy/normalize.js';
 import { isBuiltinStrict, precomputedStrict } from '../policy/strict.js';
 import type { Rules } from '../policy/types.js';
 import { checkGuards } from '../pod/guards.js';
-import { PodError, type PodOutcome, type RunningPod } from '../pod/types.js';
+import { PodError, type PodEvent, type PodOutcome, type RunningPod } from '../pod/types.js';
 import { newRunId } from '../store/runs.js';
 import { loadManifest, readChangeSet, saveManifest, takeManifest } from '../workspace/index.js';
 import type { Context } from './context.js';
@@ -68,32 +68,50 @@ export async function prepareExec(ctx: Context, opts: ExecOptions) {
 
 export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: string, pod: RunningPod) => void): Promise<ExecSummary> {
   const { rules, workspace, backend, degraded } = await prepareExec(ctx, opts);
-  const store = ctx.store();
-  reapInterrupted(ctx);
   const id = newRunId();
   const dir = ctx.runDir(id);
-  fs.mkdirSync(dir, { mode: 0o700 });
-  const auditPath = path.join(dir, 'audit.jsonl');
-  const audit = AuditWriter.create(auditPath, id);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const changesDir = rules.workspace === 'overlay' && workspace ? path.join(dir, 'changes') : null;
-  store.createRun({
-    id, kind: 'exec', status: 'running', command: opts.command, workspace: workspace ?? '', workspaceMode: rules.workspace,
-    policySource: rules.source, backend: backend.name, pid: process.pid, auditPath, runDir: dir,
-  });
-  audit.append('run.start', { kind: 'exec', command: opts.command, workspace, workspaceMode: rules.workspace, policy: rules.source, backend: backend.name, resources: rules.resources });
-  for (const e of degraded) audit.append(e.type, e.data);
+  // The pod is prepared first and held: its set-up (a cgroup join may wait for an RCU grace
+  // period) overlaps with the bookkeeping below. It runs nothing until go().
+  let audit: AuditWriter | null = null;
+  const early: PodEvent[] = [];
+  const record = (e: PodEvent) => { if (e.type === 'guard.degraded') return; if (audit) audit.append(e.type, e.data); else early.push(e); };
+  let pod: RunningPod;
+  try {
+    pod = await backend.start({ id, rules, workspace, command: opts.command, changesDir, allowDegraded: opts.allowDegraded, stdio: opts.stdio, hold: true }, record);
+  } catch (err) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const auditPath = path.join(dir, 'audit.jsonl');
   let outcome: PodOutcome;
   try {
+    const store = ctx.store();
+    reapInterrupted(ctx);
+    audit = AuditWriter.create(auditPath, id);
+    store.createRun({
+      id, kind: 'exec', status: 'running', command: opts.command, workspace: workspace ?? '', workspaceMode: rules.workspace,
+      policySource: rules.source, backend: backend.name, pid: process.pid, auditPath, runDir: dir,
+    });
+  } catch (err) {
+    pod.stop('clawpod could not record the run');
+    await pod.wait().catch(() => undefined);
+    if (!audit) fs.rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  try {
+    audit.append('run.start', { kind: 'exec', command: opts.command, workspace, workspaceMode: rules.workspace, policy: rules.source, backend: backend.name, resources: rules.resources });
+    for (const e of [...degraded, ...early.splice(0)]) audit.append(e.type, e.data);
     if (changesDir && workspace) saveManifest(path.join(dir, 'base.json'), takeManifest(workspace));
-    const pod = await backend.start(
-      { id, rules, workspace, command: opts.command, changesDir, allowDegraded: opts.allowDegraded, stdio: opts.stdio },
-      (e) => { if (e.type !== 'guard.degraded') audit.append(e.type, e.data); },
-    );
+    pod.go();
     audit.append('exec.start', { command: opts.command, pid: pod.pid, uid: pod.uid });
     process.stderr.write(`clawpod: run ${id}\n`);
     onStart?.(id, pod);
     outcome = await withStopSignals(pod);
   } catch (err) {
+    pod.stop('clawpod failed');
+    await pod.wait().catch(() => undefined);
     finishFailed(ctx, id, audit, err);
     throw err;
   }
@@ -102,7 +120,7 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
   const status = outcome.limitHit === 'timeout' ? 'timeout' : outcome.limitHit || outcome.stoppedBy ? 'killed' : 'done';
   audit.append('run.end', { status, exitCode: outcome.exitCode, limitHit: outcome.limitHit, filesChanged });
   audit.close();
-  store.updateRun(id, {
+  ctx.store().updateRun(id, {
     status, endedAt: new Date().toISOString(), exitCode: outcome.exitCode, limitHit: outcome.limitHit,
     diffState: filesChanged > 0 ? 'pending' : 'none', filesChanged, summary: chainHead(audit),
   });
@@ -118,7 +136,8 @@ async function withStopSignals(pod: RunningPod): Promise<PodOutcome> {
 
 /** file.write events from the change set; returns how many paths changed. */
 function recordChanges(audit: AuditWriter, dir: string, changesDir: string | null, workspace: string | null): number {
-  if (!changesDir || !workspace) return 0;
+  // The prelude writes no change set at all when the pod changed nothing.
+  if (!changesDir || !workspace || !fs.existsSync(changesDir)) return 0;
   const changes = readChangeSet(changesDir, workspace, loadManifest(path.join(dir, 'base.json')));
   for (const c of changes) {
     audit.append('file.write', c.kind === 'deleted'

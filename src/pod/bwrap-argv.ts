@@ -20,8 +20,9 @@ export interface HostLayout {
 
 export interface PodIdentity { uid: number; gid: number; ownerUid: number; ownerGid: number }
 
-/** File descriptors in the spawned prelude: the seccomp program for bwrap, the prelude's status. */
-export const FD = { seccomp: 3, status: 4 } as const;
+/** File descriptors in the spawned prelude: the seccomp program for bwrap, the prelude's status,
+ *  and the go signal that lets the prepared pod start. */
+export const FD = { seccomp: 3, status: 4, go: 5 } as const;
 
 export const POD_UID = 1000;
 export const POD_HOME = '/home/pod';
@@ -51,7 +52,7 @@ export function buildPodinitArgv(host: HostLayout, p: PodArgvInput): string[] {
   if (p.workspace && p.rules.workspace !== 'none') a.push('--workspace', `${p.workspace}:${p.rules.workspace}`);
   for (const m of p.rules.mounts) a.push('--attach', `${m.host}:${m.mode}`);
   if (p.changesDir && p.rules.workspace === 'overlay') a.push('--harvest', p.changesDir);
-  a.push('--status-fd', String(FD.status));
+  a.push('--status-fd', String(FD.status), '--go-fd', String(FD.go));
   return [...a, '--', host.bwrap, ...buildBwrapArgs(host, p)];
 }
 

@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { Rules } from '../policy/types.js';
 import { buildPodinitArgv, FD } from './bwrap-argv.js';
 import { podCommand } from './command.js';
@@ -23,9 +23,9 @@ export function createBwrapBackend(deps: BwrapDeps): Backend {
   const host = deps.host ?? probeHost(deps.clawpodHome);
   let state: PodState | null = null;
   const podState = () => (state ??= new PodState(host.stateDir));
-  const seccomp = buildSeccompProgram();
+  // Built on the first pod, not per process: commands that start no pod never pay for it.
   let seccompFile: string | null = null;
-  const podFiles = () => (seccompFile ??= installPodFiles(host.stateDir, host.layout, seccomp));
+  const podFiles = () => (seccompFile ??= installPodFiles(host.stateDir, host.layout, buildSeccompProgram()));
   return {
     name: 'bwrap',
     probe: () => hostGuards(host),
@@ -47,7 +47,8 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
     // The record goes first so a concurrent reaper never mistakes our new groups for orphans.
     state.save({ id: spec.id, uid, cgroupDirs: podCgroupDirs(host.cgroups, spec.id) });
     cg = createPodCgroup(host.cgroups, spec.id, spec.rules.resources);
-    if (spec.changesDir) fs.mkdirSync(spec.changesDir, { recursive: true, mode: 0o700 });
+    // The prelude creates changesDir itself, and only when the pod changed something.
+    if (spec.changesDir) fs.mkdirSync(path.dirname(spec.changesDir), { recursive: true, mode: 0o700 });
     const argv = buildPodinitArgv(host.layout, {
       rules: spec.rules,
       workspace: spec.workspace,
@@ -61,11 +62,13 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
     seccompFd = fs.openSync(seccompFile, 'r');
     const child = spawn(host.layout.podinit, argv, {
       env: {},
-      stdio: [spec.stdio === 'inherit' ? 'inherit' : 'ignore', spec.stdio, spec.stdio, seccompFd, 'pipe'],
+      stdio: [spec.stdio === 'inherit' ? 'inherit' : 'ignore', spec.stdio, spec.stdio, seccompFd, 'pipe', 'pipe'],
     });
     fs.closeSync(seccompFd);
     seccompFd = null;
-    return supervise(child, spec, host, state, cg, uid, guards, onEvent);
+    const pod = supervise(child, spec, host, state, cg, uid, guards, onEvent);
+    if (!spec.hold) pod.go();
+    return pod;
   } catch (err) {
     if (seccompFd !== null) fs.closeSync(seccompFd);
     if (cg) { killPodCgroup(cg); removePodCgroup(cg); }
@@ -77,7 +80,10 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
 
 function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: PodState, cg: PodCgroup,
   uid: number | null, guards: Guard[], onEvent: (e: PodEvent) => void): RunningPod {
-  const started = performance.now();
+  let started = performance.now();
+  const goPipe = (child.stdio as unknown as (Writable | null)[])[FD.go];
+  goPipe?.on('error', () => { /* the pod died before it was started: its exit tells why */ });
+  let timeout: NodeJS.Timeout | undefined;
   let limitHit: LimitName | null = null;
   let stoppedBy: string | undefined;
   let statusText = '';
@@ -96,7 +102,12 @@ function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: P
     limitHit = cap;
     kill();
   };
-  const timeout = setTimeout(() => fire('timeout'), spec.rules.resources.timeoutMs);
+  const go = () => {
+    if (timeout || limitHit || stoppedBy) return;
+    started = performance.now();
+    timeout = setTimeout(() => fire('timeout'), spec.rules.resources.timeoutMs);
+    goPipe?.end('g');
+  };
   const poll = setInterval(() => {
     const hit = capsHit(cg);
     if (hit.length) fire(hit[0] as LimitName);
@@ -135,7 +146,8 @@ function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: P
     stdout: child.stdout,
     stderr: child.stderr,
     wait: () => done,
-    stop: (reason: string) => { if (!limitHit && !stoppedBy) { stoppedBy = reason; kill(); } },
+    go,
+    stop: (reason: string) => { if (!limitHit && !stoppedBy) { stoppedBy = reason; goPipe?.end(); kill(); } },
   };
 }
 

@@ -28,6 +28,8 @@ export interface PodSpec {
   stdio: 'inherit' | 'pipe';
   /** Extra variables set by clawpod itself (never secrets). */
   env?: Record<string, string>;
+  /** Prepare the pod but start the command only on go(): set-up overlaps the caller's work. */
+  hold?: boolean;
 }
 
 export interface PodOutcome {
@@ -49,6 +51,8 @@ export interface RunningPod {
   stdout: NodeJS.ReadableStream | null;
   stderr: NodeJS.ReadableStream | null;
   wait(): Promise<PodOutcome>;
+  /** Starts a pod prepared with hold; the wall-clock cap counts from here. */
+  go(): void;
   /** Kills the whole pod tree now. */
   stop(reason: string): void;
 }
