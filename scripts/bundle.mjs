@@ -1,6 +1,7 @@
 // Bundles the CLI into one file: Node 20 spends most of a short command's start-up resolving
 // and loading ESM modules one by one (zod alone is hundreds of files). The built-in strict
-// policy is computed here by the real schema and inlined, so the default path needs no zod.
+// policy is computed here by the real schema and inlined, so the default path needs no zod;
+// likewise the seccomp programs, by the real generator.
 import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
@@ -8,6 +9,8 @@ rmSync('dist/bundle', { recursive: true, force: true });
 
 const { policySchema } = await import('../dist/src/policy/schema.js');
 const strict = policySchema.parse({});
+const { buildSeccompProgram } = await import('../dist/src/pod/seccomp.js');
+const seccomp = Object.fromEntries(['x86_64', 'aarch64'].map((a) => [a, buildSeccompProgram(a).toString('base64')]));
 
 await build({
   entryPoints: ['dist/src/cli/entry.js'],
@@ -24,7 +27,7 @@ await build({
   target: 'node20',
   // better-sqlite3's JavaScript is bundled; its addon is loaded by path at run time.
   external: ['*.node'],
-  define: { __CLAWPOD_STRICT_POLICY__: JSON.stringify(strict) },
+  define: { __CLAWPOD_STRICT_POLICY__: JSON.stringify(strict), __CLAWPOD_SECCOMP__: JSON.stringify(seccomp) },
   banner: { js: "import { createRequire as __clawpodRequire } from 'node:module'; const require = __clawpodRequire(import.meta.url);" },
   logLevel: 'warning',
 });

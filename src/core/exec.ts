@@ -88,7 +88,6 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
   let outcome: PodOutcome;
   try {
     const store = ctx.store();
-    reapInterrupted(ctx);
     audit = AuditWriter.create(auditPath, id);
     store.createRun({
       id, kind: 'exec', status: 'running', command: opts.command, workspace: workspace ?? '', workspaceMode: rules.workspace,
@@ -107,6 +106,8 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
     pod.go();
     audit.append('exec.start', { command: opts.command, pid: pod.pid, uid: pod.uid });
     process.stderr.write(`clawpod: run ${id}\n`);
+    // Leftovers of clawpods that died are cleaned while our pod runs.
+    reapInterrupted(ctx);
     onStart?.(id, pod);
     outcome = await withStopSignals(pod);
   } catch (err) {

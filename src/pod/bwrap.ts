@@ -12,7 +12,7 @@ import { capsHit, createPodCgroup, podCgroupDirs, killPodCgroup, listPodCgroups,
 import { checkGuards } from './guards.js';
 import { hostGuards, probeHost, type HostFacts } from './host.js';
 import { PodState } from './podstate.js';
-import { buildSeccompProgram } from './seccomp.js';
+import { seccompProgram } from './seccomp-prebuilt.js';
 import { PodError, type Backend, type Guard, type LimitName, type PodEvent, type PodOutcome, type PodSpec, type RunningPod } from './types.js';
 
 const POLL_MS = 100;
@@ -25,7 +25,7 @@ export function createBwrapBackend(deps: BwrapDeps): Backend {
   const podState = () => (state ??= new PodState(host.stateDir));
   // Built on the first pod, not per process: commands that start no pod never pay for it.
   let seccompFile: string | null = null;
-  const podFiles = () => (seccompFile ??= installPodFiles(host.stateDir, host.layout, buildSeccompProgram()));
+  const podFiles = () => (seccompFile ??= installPodFiles(host.stateDir, host.layout, seccompProgram()));
   return {
     name: 'bwrap',
     probe: () => hostGuards(host),

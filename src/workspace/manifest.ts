@@ -2,7 +2,7 @@
 // workspace against it to refuse overwriting work done meanwhile, and the change-set reader
 // uses it as the "before" side. Sync calls on purpose: one walk of a workspace is a tight
 // lstat loop, and the async API costs several times more per entry.
-import { closeSync, fsyncSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, writeSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
@@ -78,8 +78,9 @@ export function saveManifest(path: string, m: Manifest): void {
   const tmp = join(dirname(path), `.manifest-${randomBytes(6).toString('hex')}.tmp`);
   const fd = openSync(tmp, 'wx', 0o600);
   try {
+    // No fsync: a manifest matters only for a run that ends normally, and a run cut short by a
+    // crash is marked interrupted with its change set discarded.
     writeSync(fd, body);
-    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
