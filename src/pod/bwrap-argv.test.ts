@@ -24,7 +24,7 @@ function rules(over: Partial<Rules> = {}): Rules {
 function input(over: Partial<PodArgvInput> = {}): PodArgvInput {
   return {
     rules: rules(), workspace: '/home/u/proj', command: ['make', 'test'], changesDir: '/x/runs/r1/changes',
-    cgroupProcs: ['/sys/fs/cgroup/memory/clawpod/r1/cgroup.procs'],
+    cgroupProcs: ['/sys/fs/cgroup/memory/clawpod/r1/cgroup.procs'], cgroupInto: '/sys/fs/cgroup/unified/clawpod/r1',
     identity: { uid: 1_800_000_123, gid: 1_800_000_123, ownerUid: 1000, ownerGid: 1000 }, env: {}, ...over,
   };
 }
@@ -102,6 +102,7 @@ describe('prelude argv', () => {
     assert.deepEqual(after(a, '--uid'), ['1800000123']);
     assert.deepEqual(after(a, '--idmap-owner'), ['1000:1000']);
     assert.deepEqual(after(a, '--cgroup-procs'), ['/sys/fs/cgroup/memory/clawpod/r1/cgroup.procs']);
+    assert.deepEqual(after(a, '--cgroup-dir'), ['/sys/fs/cgroup/unified/clawpod/r1']);
     assert.deepEqual(after(a, '--stage-size'), [String(1 << 30)]);
     assert.deepEqual(after(a, '--workspace'), ['/home/u/proj:overlay']);
     assert.deepEqual(after(a, '--harvest'), ['/x/runs/r1/changes']);

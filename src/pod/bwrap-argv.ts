@@ -34,6 +34,7 @@ export interface PodArgvInput {
   command: string[];
   changesDir: string | null;
   cgroupProcs: string[];
+  cgroupInto: string | null;
   identity: PodIdentity | null;
   env: Record<string, string>;
 }
@@ -41,6 +42,7 @@ export interface PodArgvInput {
 export function buildPodinitArgv(host: HostLayout, p: PodArgvInput): string[] {
   const a: string[] = [];
   for (const f of p.cgroupProcs) a.push('--cgroup-procs', f);
+  if (p.cgroupInto) a.push('--cgroup-dir', p.cgroupInto);
   a.push('--stage', host.stage, '--stage-size', String(p.rules.resources.diskBytes));
   if (host.privileged) {
     if (!p.identity) throw new Error('privileged pods need an identity');

@@ -55,6 +55,7 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
       command: podCommand(spec.command, host.layout, spec.workspace, spec.rules.workspace),
       changesDir: spec.changesDir,
       cgroupProcs: cg.procsFiles,
+      cgroupInto: cg.intoDir,
       identity: uid === null ? null : { uid, gid: uid, ownerUid: owner?.uid ?? host.uid, ownerGid: owner?.gid ?? host.gid },
       env: spec.env ?? {},
     });
@@ -176,7 +177,7 @@ function signalNumber(sig: NodeJS.Signals): number | undefined {
 function reapOrphans(host: HostFacts, state: PodState): string[] {
   const reaped: string[] = [];
   for (const rec of state.orphans()) {
-    const cg: PodCgroup = { layout: host.cgroups, dirs: rec.cgroupDirs, procsFiles: [], enforced: [] };
+    const cg: PodCgroup = { layout: host.cgroups, dirs: rec.cgroupDirs, procsFiles: [], intoDir: null, enforced: [] };
     killPodCgroup(cg);
     removePodCgroup(cg);
     state.releaseUid(rec.uid);
@@ -191,7 +192,7 @@ function reapOrphans(host: HostFacts, state: PodState): string[] {
   const live = new Set(fs.readdirSync(state.podsDir).map((n) => n.replace(/\.json$/, '')));
   for (const [id, dirs] of groups) {
     if (live.has(id)) continue;
-    const cg: PodCgroup = { layout: host.cgroups, dirs, procsFiles: [], enforced: [] };
+    const cg: PodCgroup = { layout: host.cgroups, dirs, procsFiles: [], intoDir: null, enforced: [] };
     killPodCgroup(cg);
     removePodCgroup(cg);
     if (!reaped.includes(id)) reaped.push(id);

@@ -1,6 +1,6 @@
 // Resource caps through cgroups, v1 (hybrid hosts like ours) and v2 (most users).
-// The pod's prelude writes its own pid into every `procsFiles` entry before it forks, so the
-// whole pod tree is charged from its first instruction.
+// The pod is created directly in its v2 group (clone3 CLONE_INTO_CGROUP) and joins v1 groups by
+// writing its pid before it execs bwrap, so the whole pod tree is charged from the start.
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -18,7 +18,10 @@ export interface CgroupLayout {
 export interface PodCgroup {
   layout: CgroupLayout;
   dirs: string[];
+  /** v1 groups the pod joins by writing its pid (a migration). */
   procsFiles: string[];
+  /** The one cgroup v2 group the pod is created in directly (clone3 CLONE_INTO_CGROUP). */
+  intoDir: string | null;
   enforced: Cap[];
 }
 
@@ -104,18 +107,19 @@ export function podCgroupDirs(layout: CgroupLayout, podId: string): string[] {
 
 /** Creates the pod's groups and writes its limits. Throws on any failure (fail closed). */
 export function createPodCgroup(layout: CgroupLayout, podId: string, limits: CapLimits): PodCgroup {
-  const cg: PodCgroup = { layout, dirs: [], procsFiles: [], enforced: [] };
-  const make = (dir: string) => {
+  const cg: PodCgroup = { layout, dirs: [], procsFiles: [], intoDir: null, enforced: [] };
+  const make = (dir: string, v2 = false) => {
     fs.mkdirSync(dir, { recursive: true });
     cg.dirs.push(dir);
-    cg.procsFiles.push(path.join(dir, 'cgroup.procs'));
+    if (v2) cg.intoDir = dir;
+    else cg.procsFiles.push(path.join(dir, 'cgroup.procs'));
     return dir;
   };
   try {
     if (layout.mode === 'v2') {
       const caps = (['memory', 'cpu', 'pids'] as Cap[]).filter((c) => layout.parents[c]);
       ensureV2Parent(layout.parents.kill!, caps);
-      const dir = make(path.join(layout.parents.kill!, podId));
+      const dir = make(path.join(layout.parents.kill!, podId), true);
       if (layout.parents.memory) {
         fs.writeFileSync(path.join(dir, 'memory.max'), String(limits.memoryBytes));
         trySet(path.join(dir, 'memory.swap.max'), '0');
@@ -144,7 +148,8 @@ export function createPodCgroup(layout: CgroupLayout, podId: string, limits: Cap
       fs.writeFileSync(path.join(dir, 'pids.max'), String(limits.pids));
       cg.enforced.push('pids');
     }
-    if (layout.parents.kill) make(path.join(layout.parents.kill, podId));
+    // The kill group lives in the unified (v2) hierarchy of a hybrid host.
+    if (layout.parents.kill) make(path.join(layout.parents.kill, podId), true);
     return cg;
   } catch (err) {
     removePodCgroup(cg);
