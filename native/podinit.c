@@ -27,6 +27,9 @@
  *   --attach SRC:ro|rw      extra mount, attached at STAGE/mnt/N (N counts from 0)
  *   --harvest DIR           write the change set (tree/, deleted.lst, opaque.lst) to DIR
  *   --status-fd FD          write "key=value" lines about the pod's end to FD
+ *   --copy-workspace        copy the workspace instead of an overlay (also the fallback when the
+ *                           kernel refuses an unprivileged overlay); the change set is computed
+ *                           by comparing the copy with the workspace
  *   --go-fd FD              the pod waits (after joining its cgroups) for one byte on FD before
  *                           it starts: clawpod prepares the run meanwhile; EOF cancels the pod
  */
@@ -62,7 +65,7 @@ static const char *attach_src[MAXN], *attach_mode[MAXN];
 static int n_attach;
 static const char *stage, *ws_src, *ws_mode, *harvest_dir;
 static unsigned long long stage_size;
-static int userns_mode, status_fd = -1, go_fd = -1;
+static int userns_mode, copy_mode, status_fd = -1, go_fd = -1;
 static long pod_uid = -1, pod_gid = -1, owner_uid = -1, owner_gid = -1;
 static pid_t child = -1;
 
@@ -159,6 +162,56 @@ static void enter_userns(void) {
   write_file("/proc/self/gid_map", map);
 }
 
+static int copy_file(const char *src, const char *dest, mode_t mode);
+
+/* ---- copy mode: a private copy of the workspace on the stage, diffed against it at the end ---- */
+static char copy_src[4096], copy_dst[4096];
+static size_t copy_src_len;
+
+static int copy_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)flag; (void)ftw;
+  const char *rel = path + copy_src_len;
+  if (*rel == '/') rel++;
+  char dest[8192];
+  snprintf(dest, sizeof dest, "%s/%s", copy_dst, rel);
+  if (*rel == 0) return 0;
+  if (S_ISDIR(st->st_mode)) return mkdir(dest, st->st_mode & 0777) == 0 || errno == EEXIST ? 0 : -1;
+  if (S_ISLNK(st->st_mode)) {
+    char target[4096];
+    ssize_t n = readlink(path, target, sizeof target - 1);
+    if (n < 0) return -1;
+    target[n] = 0;
+    return symlink(target, dest);
+  }
+  if (S_ISREG(st->st_mode)) return copy_file(path, dest, st->st_mode);
+  return 0; /* sockets, fifos, devices are not copied */
+}
+
+static void copy_workspace(const char *from, const char *to) {
+  snprintf(copy_src, sizeof copy_src, "%s", from);
+  snprintf(copy_dst, sizeof copy_dst, "%s", to);
+  copy_src_len = strlen(copy_src);
+  if (nftw(from, copy_entry, 64, FTW_PHYS) != 0) {
+    fprintf(stderr, "clawpod: cannot copy the workspace into the pod (%s); it must fit the policy's disk cap\n", strerror(errno));
+    exit(125);
+  }
+}
+
+static int same_content(const char *a, const char *b) {
+  int fa = open(a, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), fb = open(b, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  int same = fa >= 0 && fb >= 0;
+  char ba[65536], bb[65536];
+  while (same) {
+    ssize_t na = read(fa, ba, sizeof ba), nb = read(fb, bb, sizeof bb);
+    if (na != nb || na < 0) same = 0;
+    else if (na == 0) break;
+    else same = memcmp(ba, bb, (size_t)na) == 0;
+  }
+  if (fa >= 0) close(fa);
+  if (fb >= 0) close(fb);
+  return same;
+}
+
 static void setup_stage(void) {
   char opts[128], p[4096];
   int userns_fd = -1;
@@ -187,7 +240,12 @@ static void setup_stage(void) {
        * whiteouts, so it is exactly the change set. userxattr implies redirect_dir=nofollow. */
       snprintf(ovl, sizeof ovl, "lowerdir=%s,upperdir=%s,workdir=%s,%s,metacopy=off,index=off,xino=off",
                lower, upper, work, userns_mode ? "userxattr" : "redirect_dir=off");
-      if (mount("overlay", merged, "overlay", MS_NOSUID | MS_NODEV, ovl) != 0) die("mount overlay on", ws_src);
+      if (copy_mode || mount("overlay", merged, "overlay", MS_NOSUID | MS_NODEV, ovl) != 0) {
+        /* Only an unprivileged pod may fall back: as root an overlay failure is a real fault. */
+        if (!copy_mode && !userns_mode) die("mount overlay on", ws_src);
+        copy_mode = 1;
+        copy_workspace(lower, merged);
+      }
     }
   }
   for (int i = 0; i < n_attach; i++) {
@@ -262,7 +320,71 @@ static int upper_is_empty(void) {
   return empty;
 }
 
+/* Copy mode: every entry of the pod's copy that differs from the workspace goes into the tree;
+ * every workspace entry the copy lacks is listed as deleted (whole subtrees as one entry). */
+static char cmp_lower[4096], cmp_copy[4096];
+static size_t cmp_copy_len, cmp_lower_len;
+
+static int harvest_copy_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)flag; (void)ftw;
+  const char *rel = path + cmp_copy_len;
+  if (*rel == '/') rel++;
+  if (*rel == 0) return 0;
+  char orig[8192], dest[8192];
+  snprintf(orig, sizeof orig, "%s/%s", cmp_lower, rel);
+  snprintf(dest, sizeof dest, "%s/tree/%s", harvest_dir, rel);
+  struct stat ost;
+  int exists = lstat(orig, &ost) == 0;
+  int same_type = exists && (ost.st_mode & S_IFMT) == (st->st_mode & S_IFMT);
+  if (S_ISDIR(st->st_mode)) return mkdir(dest, st->st_mode & 01777) == 0 || errno == EEXIST ? 0 : -1;
+  if (S_ISLNK(st->st_mode)) {
+    char target[4096], old[4096];
+    ssize_t n = readlink(path, target, sizeof target - 1), m = same_type ? readlink(orig, old, sizeof old - 1) : -1;
+    if (n < 0) return -1;
+    target[n] = 0;
+    if (m == n && memcmp(old, target, (size_t)n) == 0) return 0;
+    return symlink(target, dest);
+  }
+  if (S_ISREG(st->st_mode)) {
+    if (same_type && ost.st_size == st->st_size && (ost.st_mode & 0777) == (st->st_mode & 0777) && same_content(orig, path)) return 0;
+    return copy_file(path, dest, st->st_mode);
+  }
+  return 0;
+}
+
+static int harvest_deleted_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st; (void)flag; (void)ftw;
+  const char *rel = path + cmp_lower_len;
+  if (*rel == '/') rel++;
+  if (*rel == 0) return FTW_CONTINUE;
+  char mine[8192];
+  struct stat mst;
+  snprintf(mine, sizeof mine, "%s/%s", cmp_copy, rel);
+  if (lstat(mine, &mst) == 0) return FTW_CONTINUE;
+  fwrite(rel, 1, strlen(rel) + 1, deleted_f);
+  return S_ISDIR(st->st_mode) ? FTW_SKIP_SUBTREE : FTW_CONTINUE;
+}
+
+static int harvest_copy(void) {
+  char p[8192];
+  path_join(cmp_lower, sizeof cmp_lower, stage, "lower");
+  path_join(cmp_copy, sizeof cmp_copy, stage, "ws");
+  cmp_lower_len = strlen(cmp_lower);
+  cmp_copy_len = strlen(cmp_copy);
+  if (mkdir(harvest_dir, 0700) != 0 && errno != EEXIST) return -1;
+  path_join(p, sizeof p, harvest_dir, "tree");
+  if (mkdir(p, 0700) != 0 && errno != EEXIST) return -1;
+  path_join(p, sizeof p, harvest_dir, "deleted.lst");
+  deleted_f = fopen(p, "we");
+  if (!deleted_f) return -1;
+  int rc = nftw(cmp_copy, harvest_copy_entry, 64, FTW_PHYS);
+  if (rc == 0) rc = nftw(cmp_lower, harvest_deleted_entry, 64, FTW_PHYS | FTW_ACTIONRETVAL);
+  if (fclose(deleted_f) != 0) rc = -1;
+  return rc;
+}
+
 static int harvest(void) {
+  if (copy_mode) return harvest_copy();
   char p[8192];
   path_join(upper_root, sizeof upper_root, stage, "upper");
   upper_len = strlen(upper_root);
@@ -322,6 +444,7 @@ static void parse_args(int argc, char **argv, int *cmd_start) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (strcmp(a, "--") == 0) { i++; break; }
     if (strcmp(a, "--userns") == 0) { userns_mode = 1; continue; }
+    if (strcmp(a, "--copy-workspace") == 0) { copy_mode = 1; continue; }
     if (!v) { fprintf(stderr, "clawpod-podinit: %s needs a value\n", a); exit(125); }
     i++;
     if (strcmp(a, "--cgroup-procs") == 0 && n_cgroups < MAXN) cgroup_files[n_cgroups++] = v;
@@ -407,7 +530,7 @@ int main(int argc, char **argv) {
   if (status_fd >= 0) {
     char line[128];
     int full = statfs(stage, &sf) == 0 && sf.f_bavail == 0;
-    int n = snprintf(line, sizeof line, "stage_full=%d\n", full);
+    int n = snprintf(line, sizeof line, "stage_full=%d\nws_copy=%d\n", full, copy_mode);
     if (write(status_fd, line, (size_t)n) < 0) {}
   }
   if (harvest_dir && ws_mode && strcmp(ws_mode, "overlay") == 0 && harvest() != 0) {

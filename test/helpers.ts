@@ -46,8 +46,15 @@ export function cli(args: string[], opts: CliOptions): Promise<CliResult> {
   });
 }
 
+const made: string[] = [];
+// Test homes, workspaces and policies go when the test file's process ends.
+process.on('exit', () => {
+  for (const d of made) { try { fs.rmSync(d, { recursive: true, force: true }); } catch { /* left for the OS */ } }
+});
+
 export function tmpDir(prefix: string): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), `clawpod-${prefix}-`));
+  made.push(d);
   fs.chmodSync(d, 0o755);
   return d;
 }

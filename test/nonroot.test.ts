@@ -65,8 +65,8 @@ after(() => { if (copy) fs.rmSync(copy, { recursive: true, force: true }); });
 interface Run extends CliResult { home: string }
 
 /** Runs clawpod as the test user with its own HOME and CLAWPOD_HOME. */
-function clawpod(args: string[], opts: { home: string; cwd: string; onSpawn?: (c: ChildProcess) => void }): Promise<Run> {
-  const env = { PATH: '/usr/bin:/bin', HOME: userHome, CLAWPOD_HOME: opts.home, LANG: 'C.UTF-8' };
+function clawpod(args: string[], opts: { home: string; cwd: string; onSpawn?: (c: ChildProcess) => void; env?: Record<string, string> }): Promise<Run> {
+  const env = { PATH: '/usr/bin:/bin', HOME: userHome, CLAWPOD_HOME: opts.home, LANG: 'C.UTF-8', ...opts.env };
   const argv = ['-u', USER, '--', 'env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, bin, ...args];
   return new Promise((resolve, reject) => {
     const child = spawn('runuser', argv, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -145,6 +145,30 @@ test('overlay: a write waits in runs diff, reaches the workspace only on runs ap
     const st = fs.statSync(path.join(ws, f));
     assert.deepEqual([st.uid, st.gid], [uid, gid], `${f} is owned by ${USER}`);
   }
+});
+
+test('copy fallback (forced as if the kernel refused the unprivileged overlay): same review cycle, recorded as degraded', { skip }, async () => {
+  const { home, ws } = fresh({ 'a.txt': 'a\n', 'sub/s.txt': 's\n', 'keep.txt': 'k\n' });
+  const script = 'echo b >> a.txt && echo n > n.txt && rm -r sub && ln -s a.txt link && chmod 755 keep.txt';
+  const r = await clawpod(['exec', '--allow-degraded', '--', 'sh', '-c', script], { home, cwd: ws, env: { CLAWPOD_WORKSPACE_COPY: '1' } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(r.runId, r.stderr);
+  const degraded = auditEvents(home, r.runId).filter((e) => e.type === 'guard.degraded').map((e) => e.data.guard);
+  assert.ok(degraded.includes('workspace overlay'), `copy mode is named in the audit: ${degraded}`);
+  assert.deepEqual(fs.readdirSync(ws).sort(), ['a.txt', 'keep.txt', 'sub'], 'the workspace is untouched before apply');
+  const diff = await clawpod(['runs', 'diff', r.runId], { home, cwd: ws });
+  assert.match(diff.stdout, /^\+b$/m);
+  assert.match(diff.stdout, /^\+\+\+ b\/n\.txt$/m);
+  assert.match(diff.stdout, /deleted file mode 100644\n[^]*sub\/s\.txt/);
+  assert.match(diff.stdout, /new file mode 120000/);
+  assert.match(diff.stdout, /old mode 100644\nnew mode 100755/);
+  assert.doesNotMatch(diff.stdout, /keep\.txt\n---/, 'an unchanged file is no content change');
+  const apply = await clawpod(['runs', 'apply', r.runId], { home, cwd: ws });
+  assert.equal(apply.code, 0, apply.stderr);
+  assert.equal(fs.readFileSync(path.join(ws, 'a.txt'), 'utf8'), 'a\nb\n');
+  assert.equal(fs.readlinkSync(path.join(ws, 'link')), 'a.txt');
+  assert.equal(fs.existsSync(path.join(ws, 'sub')), false);
+  assert.equal(fs.statSync(path.join(ws, 'keep.txt')).mode & 0o777, 0o755);
 });
 
 test('the wall clock still works without cgroups: 124, limit.hit timeout, the pod tree gone', { skip }, async () => {

@@ -45,7 +45,7 @@ export function createContext(env: NodeJS.ProcessEnv = process.env): Context {
       if (LATER_BACKENDS[name]) throw new PodError(LATER_BACKENDS[name]);
       if (name !== 'bwrap') throw new PodError(`unknown backend "${name}" (available: ${BACKENDS.join(', ')})`);
       let b = backends.get(name);
-      if (!b) { b = createBwrapBackend({ clawpodHome }); backends.set(name, b); }
+      if (!b) { b = createBwrapBackend({ clawpodHome, workspaceCopy: env.CLAWPOD_WORKSPACE_COPY === '1' }); backends.set(name, b); }
       return b;
     },
     runDir: (id) => path.join(clawpodHome, 'runs', id),

@@ -76,7 +76,7 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
   // period) overlaps with the bookkeeping below. It runs nothing until go().
   let audit: AuditWriter | null = null;
   const early: PodEvent[] = [];
-  const record = (e: PodEvent) => { if (e.type === 'guard.degraded') return; if (audit) audit.append(e.type, e.data); else early.push(e); };
+  const record = (e: PodEvent) => { if (audit) audit.append(e.type, e.data); else early.push(e); };
   let pod: RunningPod;
   try {
     pod = await backend.start({ id, rules, workspace, command: opts.command, changesDir, allowDegraded: opts.allowDegraded, stdio: opts.stdio, hold: true }, record);

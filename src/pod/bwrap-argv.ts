@@ -35,6 +35,8 @@ export interface PodArgvInput {
   changesDir: string | null;
   cgroupProcs: string[];
   cgroupInto: string | null;
+  /** Unprivileged only: copy the workspace instead of an overlay (forced; also automatic fallback). */
+  copyWorkspace?: boolean;
   identity: PodIdentity | null;
   env: Record<string, string>;
 }
@@ -54,6 +56,7 @@ export function buildPodinitArgv(host: HostLayout, p: PodArgvInput): string[] {
   if (p.workspace && p.rules.workspace !== 'none') a.push('--workspace', `${p.workspace}:${p.rules.workspace}`);
   for (const m of p.rules.mounts) a.push('--attach', `${m.host}:${m.mode}`);
   if (p.changesDir && p.rules.workspace === 'overlay') a.push('--harvest', p.changesDir);
+  if (p.copyWorkspace && !host.privileged && p.rules.workspace === 'overlay') a.push('--copy-workspace');
   a.push('--status-fd', String(FD.status), '--go-fd', String(FD.go));
   return [...a, '--', host.bwrap, ...buildBwrapArgs(host, p)];
 }

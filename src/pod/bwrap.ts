@@ -17,7 +17,12 @@ import { PodError, type Backend, type Guard, type LimitName, type PodEvent, type
 
 const POLL_MS = 100;
 
-export interface BwrapDeps { clawpodHome: string; host?: HostFacts }
+export interface BwrapDeps {
+  clawpodHome: string;
+  host?: HostFacts;
+  /** Copy the workspace instead of overlaying it (unprivileged pods; CLAWPOD_WORKSPACE_COPY=1). */
+  workspaceCopy?: boolean;
+}
 
 export function createBwrapBackend(deps: BwrapDeps): Backend {
   const host = deps.host ?? probeHost(deps.clawpodHome);
@@ -29,14 +34,15 @@ export function createBwrapBackend(deps: BwrapDeps): Backend {
   return {
     name: 'bwrap',
     probe: () => hostGuards(host),
-    start: (spec, onEvent) => startPod(host, podState(), podFiles(), spec, onEvent),
+    start: (spec, onEvent) => startPod(host, podState(), podFiles(), spec, onEvent, deps.workspaceCopy ?? false),
     reap: () => reapOrphans(host, podState()),
   };
 }
 
-async function startPod(host: HostFacts, state: PodState, seccompFile: string, spec: PodSpec, onEvent: (e: PodEvent) => void): Promise<RunningPod> {
+async function startPod(host: HostFacts, state: PodState, seccompFile: string, spec: PodSpec, onEvent: (e: PodEvent) => void, workspaceCopy: boolean): Promise<RunningPod> {
   const guards = hostGuards(host);
-  for (const e of checkGuards(guards, spec.rules, spec.allowDegraded)) onEvent(e);
+  // Throws when the pod must not start; the degraded guards were recorded by the caller.
+  checkGuards(guards, spec.rules, spec.allowDegraded);
   if (spec.command.length === 0) throw new PodError('no command given (usage: clawpod exec -- CMD [ARG...])');
   fs.mkdirSync(host.layout.stage, { recursive: true, mode: 0o755 });
   const owner = spec.workspace ? fs.statSync(spec.workspace) : null;
@@ -56,6 +62,7 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
       changesDir: spec.changesDir,
       cgroupProcs: cg.procsFiles,
       cgroupInto: cg.intoDir,
+      copyWorkspace: workspaceCopy,
       identity: uid === null ? null : { uid, gid: uid, ownerUid: owner?.uid ?? host.uid, ownerGid: owner?.gid ?? host.gid },
       env: spec.env ?? {},
     });
@@ -130,6 +137,9 @@ function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: P
       state.remove(spec.id);
       state.releaseUid(uid);
       if (limitHit) onEvent({ type: 'limit.hit', data: { cap: limitHit, limit: limitValue(limitHit, spec.rules) } });
+      if (/ws_copy=1/.test(statusText)) {
+        onEvent({ type: 'guard.degraded', data: { guard: 'workspace overlay', detail: 'no unprivileged overlay here: the pod worked on a copy of the workspace' } });
+      }
       if (!/started=1/.test(statusText) && !limitHit && !stoppedBy) {
         reject(new PodError(`the pod could not be set up (see the message above; clawpod doctor shows what this host supports)`));
         return;
