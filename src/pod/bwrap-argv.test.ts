@@ -11,6 +11,7 @@ const host: HostLayout = {
   usrLinks: { '/bin': 'usr/bin', '/lib64': 'usr/lib64' },
   etcBinds: ['/etc/ssl/certs'],
   etcDir: '/run/clawpod/etc',
+  forwarder: '/run/clawpod/fwd',
 };
 
 function rules(over: Partial<Rules> = {}): Rules {
@@ -93,6 +94,25 @@ describe('bwrap argv', () => {
     assert.match(etc.passwd, /^pod:x:1000:1000:/m);
     assert.equal(etc.passwd.trim().split('\n').length, 3);
     assert.doesNotMatch(etc.hosts, /\b10\.|192\.168\./);
+  });
+});
+
+describe('egress', () => {
+  test('without egress the pod has no proxy, no forwarder and no proxy variables', () => {
+    const a = buildBwrapArgs(host, input());
+    assert.ok(!a.includes('/run/clawpod/proxy.sock'));
+    assert.ok(!a.some((x) => /_PROXY$/i.test(x)));
+  });
+
+  test('with egress: socket and forwarder bound, every proxy variable set, the command behind the forwarder', () => {
+    const a = buildBwrapArgs(host, input({ egress: { socketPath: '/run/clawpod/proxy/r1.sock', caBundle: '/run/clawpod/ca/r1.pem' } }));
+    assert.deepEqual(a.slice(a.indexOf('/run/clawpod/proxy.sock') - 2, a.indexOf('/run/clawpod/proxy.sock') + 1), ['--bind', '/run/clawpod/proxy/r1.sock', '/run/clawpod/proxy.sock']);
+    assert.deepEqual(a.slice(a.indexOf('/etc/clawpod/ca.pem') - 2, a.indexOf('/etc/clawpod/ca.pem') + 1), ['--ro-bind', '/run/clawpod/ca/r1.pem', '/etc/clawpod/ca.pem']);
+    const env = (k: string) => a[a.findIndex((x, i) => x === '--setenv' && a[i + 1] === k) + 2];
+    for (const k of ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'ALL_PROXY', 'all_proxy']) assert.equal(env(k), 'http://127.0.0.1:3128', k);
+    assert.equal(env('NO_PROXY'), '');
+    for (const k of ['SSL_CERT_FILE', 'NODE_EXTRA_CA_CERTS', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO']) assert.equal(env(k), '/etc/clawpod/ca.pem', k);
+    assert.deepEqual(a.slice(-7), ['--', '/run/clawpod/fwd', '3128', '/run/clawpod/proxy.sock', '--', 'make', 'test']);
   });
 });
 

@@ -16,6 +16,8 @@ export interface HostLayout {
   etcBinds: string[];
   /** Directory holding clawpod's synthetic passwd, group and hosts (see syntheticEtc). */
   etcDir: string;
+  /** The in-pod forwarder binary, copied where pod uids can reach it. */
+  forwarder: string;
 }
 
 export interface PodIdentity { uid: number; gid: number; ownerUid: number; ownerGid: number }
@@ -28,6 +30,9 @@ export const POD_UID = 1000;
 export const POD_HOME = '/home/pod';
 export const POD_PATH = '/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin';
 
+/** Inside the pod: where the proxy is reached, and the files that make it reachable. */
+export const EGRESS = { port: 3128, socket: '/run/clawpod/proxy.sock', forwarder: '/run/clawpod/fwd', ca: '/etc/clawpod/ca.pem' } as const;
+
 export interface PodArgvInput {
   rules: Rules;
   workspace: string | null;
@@ -37,6 +42,7 @@ export interface PodArgvInput {
   cgroupInto: string | null;
   /** Unprivileged only: copy the workspace instead of an overlay (forced; also automatic fallback). */
   copyWorkspace?: boolean;
+  egress?: { socketPath: string; caBundle?: string };
   identity: PodIdentity | null;
   env: Record<string, string>;
 }
@@ -70,6 +76,17 @@ function workspaceBinds(host: HostLayout, p: PodArgvInput): string[] {
   }
 }
 
+/** Every common client honours one of these; nothing is exempt (no NO_PROXY entries). */
+export function egressEnv(caBundle: boolean): Record<string, string> {
+  const url = `http://127.0.0.1:${EGRESS.port}`;
+  const env: Record<string, string> = { NO_PROXY: '', no_proxy: '' };
+  for (const k of ['HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY']) { env[k] = url; env[k.toLowerCase()] = url; }
+  if (caBundle) {
+    for (const k of ['SSL_CERT_FILE', 'NODE_EXTRA_CA_CERTS', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO']) env[k] = EGRESS.ca;
+  }
+  return env;
+}
+
 export function podEnv(rules: Rules, extra: Record<string, string>): Record<string, string> {
   return {
     PATH: POD_PATH,
@@ -101,11 +118,19 @@ export function buildBwrapArgs(host: HostLayout, p: PodArgvInput): string[] {
   p.rules.mounts.forEach((m, i) => {
     a.push(m.mode === 'rw' ? '--bind' : '--ro-bind', `${host.stage}/mnt/${i}`, m.path);
   });
+  let command = p.command;
+  let env = p.env;
+  if (p.egress) {
+    a.push('--ro-bind', host.forwarder, EGRESS.forwarder, '--bind', p.egress.socketPath, EGRESS.socket);
+    if (p.egress.caBundle) a.push('--ro-bind', p.egress.caBundle, EGRESS.ca);
+    command = [EGRESS.forwarder, String(EGRESS.port), EGRESS.socket, '--', ...p.command];
+    env = { ...egressEnv(Boolean(p.egress.caBundle)), ...p.env };
+  }
   a.push('--remount-ro', '/');
   a.push('--chdir', '/workspace');
-  for (const [k, v] of Object.entries(podEnv(p.rules, p.env))) a.push('--setenv', k, v);
+  for (const [k, v] of Object.entries(podEnv(p.rules, env))) a.push('--setenv', k, v);
   a.push('--seccomp', String(FD.seccomp));
-  return [...a, '--', ...p.command];
+  return [...a, '--', ...command];
 }
 
 /** The synthetic /etc: only the pod user, no host accounts, no host names. */

@@ -53,6 +53,8 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
     // The record goes first so a concurrent reaper never mistakes our new groups for orphans.
     state.save({ id: spec.id, uid, cgroupDirs: podCgroupDirs(host.cgroups, spec.id) });
     cg = createPodCgroup(host.cgroups, spec.id, spec.rules.resources);
+    // The proxy's socket is the pod's alone: no other local user reaches its egress or secrets.
+    if (spec.egress && uid !== null) { fs.chownSync(spec.egress.socketPath, uid, uid); fs.chmodSync(spec.egress.socketPath, 0o600); }
     // The prelude creates changesDir itself, and only when the pod changed something.
     if (spec.changesDir) fs.mkdirSync(path.dirname(spec.changesDir), { recursive: true, mode: 0o700 });
     const argv = buildPodinitArgv(host.layout, {
@@ -63,6 +65,7 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
       cgroupProcs: cg.procsFiles,
       cgroupInto: cg.intoDir,
       copyWorkspace: workspaceCopy,
+      egress: spec.egress,
       identity: uid === null ? null : { uid, gid: uid, ownerUid: owner?.uid ?? host.uid, ownerGid: owner?.gid ?? host.gid },
       env: spec.env ?? {},
     });

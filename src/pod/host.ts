@@ -63,6 +63,7 @@ export function probeHost(clawpodHome: string): HostFacts {
       usrLinks: usrLinks(),
       etcBinds: ETC_FILES.filter((f) => fs.existsSync(f)),
       etcDir: path.join(stateDir, 'etc'),
+      forwarder: path.join(stateDir, 'fwd'),
     },
     cgroups: detectCgroups(),
     stateDir,

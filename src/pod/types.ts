@@ -30,6 +30,15 @@ export interface PodSpec {
   env?: Record<string, string>;
   /** Prepare the pod but start the command only on go(): set-up overlaps the caller's work. */
   hold?: boolean;
+  /** The pod's one way out: the host egress proxy's unix socket (absent: no network at all). */
+  egress?: PodEgress;
+}
+
+export interface PodEgress {
+  /** Host path of the proxy's unix socket; the backend gives it to the pod's uid alone. */
+  socketPath: string;
+  /** Host path of a PEM bundle (system roots + the run's CA) the pod's clients trust. */
+  caBundle?: string;
 }
 
 export interface PodOutcome {
