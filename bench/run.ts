@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { AuditWriter } from '../src/audit/chain.js';
 import { buildBwrapArgs } from '../src/pod/bwrap-argv.js';
 import { installPodFiles } from '../src/pod/podfiles.js';
+import { proxyMetrics } from './proxy.js';
 import { createBwrapBackend } from '../src/pod/bwrap.js';
 import { probeHost } from '../src/pod/host.js';
 import { PodState } from '../src/pod/podstate.js';
@@ -112,6 +113,8 @@ async function main() {
   await Promise.all(Array.from({ length: 50 }, () => podOnce(['/bin/true'])));
   put('pods_concurrent_50_wall_ms', performance.now() - t0, 'ms');
   put('pod_rss_mib', await podMemory(backend, spec), 'MiB');
+
+  await proxyMetrics(put);
 
   const auditPath = path.join(home, 'bench-audit.jsonl');
   const ta = performance.now();

@@ -10,6 +10,7 @@ have g++ || need="$need g++"                    # node-gyp builds better-sqlite3
 have make || need="$need make"
 have python3 || need="$need python3"
 have setpriv || need="$need util-linux"
+have curl || need="$need curl"               # the HTTP client the egress tests run inside pods
 [ -e /etc/ssl/certs/ca-certificates.crt ] || need="$need ca-certificates"
 if [ -n "$need" ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -13,6 +13,8 @@ import { newRunId } from '../store/runs.js';
 import { loadManifest, readChangeSet, saveManifest, takeManifest } from '../workspace/index.js';
 import type { Context } from './context.js';
 import { UserError } from './errors.js';
+import { planEgress, redactingStream, startEgress, type RunningEgress } from './egress.js';
+import type { ProxyEvent } from '../proxy/index.js';
 
 export interface ExecOptions {
   policy?: string;
@@ -63,11 +65,12 @@ export async function prepareExec(ctx: Context, opts: ExecOptions) {
   const workspace = resolveWorkspace(ctx, rules, opts.workspace, opts.cwd);
   const backend = ctx.backend(opts.backend);
   const degraded = checkGuards(backend.probe(rules), rules, opts.allowDegraded);
-  return { rules, workspace, backend, degraded };
+  const plan = planEgress(rules, ctx.env, (p) => fs.readFileSync(p, 'utf8'));
+  return { rules, workspace, backend, degraded, plan };
 }
 
 export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: string, pod: RunningPod) => void): Promise<ExecSummary> {
-  const { rules, workspace, backend, degraded } = await prepareExec(ctx, opts);
+  const { rules, workspace, backend, degraded, plan } = await prepareExec(ctx, opts);
   const id = newRunId();
   const dir = ctx.runDir(id);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -76,26 +79,40 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
   // period) overlaps with the bookkeeping below. It runs nothing until go().
   let audit: AuditWriter | null = null;
   const early: PodEvent[] = [];
-  const record = (e: PodEvent) => { if (audit) audit.append(e.type, e.data); else early.push(e); };
+  const record = (e: PodEvent | ProxyEvent) => { if (audit) audit.append(e.type, e.data); else early.push(e as PodEvent); };
   let pod: RunningPod;
+  let egress: RunningEgress | null = null;
+  // With secrets, pod output goes through a redactor: the pod never holds a value, but an
+  // upstream could echo one back.
+  const stdio = plan.secrets.length && opts.stdio === 'inherit' ? 'pipe' : opts.stdio;
   try {
-    pod = await backend.start({ id, rules, workspace, command: opts.command, changesDir, allowDegraded: opts.allowDegraded, stdio: opts.stdio, hold: true }, record);
+    if (plan.needed) egress = await startEgress(plan, rules, id, backend.egressPaths(id), record);
+    pod = await backend.start({
+      id, rules, workspace, command: opts.command, changesDir, allowDegraded: opts.allowDegraded, stdio, hold: true,
+      env: plan.podEnv, egress: egress?.egress,
+    }, record);
   } catch (err) {
+    await egress?.close();
     fs.rmSync(dir, { recursive: true, force: true });
     throw err;
+  }
+  if (stdio !== opts.stdio) {
+    pod.stdout?.pipe(redactingStream(plan.secrets)).pipe(process.stdout, { end: false });
+    pod.stderr?.pipe(redactingStream(plan.secrets)).pipe(process.stderr, { end: false });
   }
   const auditPath = path.join(dir, 'audit.jsonl');
   let outcome: PodOutcome;
   try {
     const store = ctx.store();
-    audit = AuditWriter.create(auditPath, id);
+    audit = AuditWriter.create(auditPath, id, { redact: plan.redact });
     store.createRun({
-      id, kind: 'exec', status: 'running', command: opts.command, workspace: workspace ?? '', workspaceMode: rules.workspace,
+      id, kind: 'exec', status: 'running', command: opts.command.map(plan.redact), workspace: workspace ?? '', workspaceMode: rules.workspace,
       policySource: rules.source, backend: backend.name, pid: process.pid, auditPath, runDir: dir,
     });
   } catch (err) {
     pod.stop('clawpod could not record the run');
     await pod.wait().catch(() => undefined);
+    await egress?.close();
     if (!audit) fs.rmSync(dir, { recursive: true, force: true });
     throw err;
   }
@@ -113,9 +130,11 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
   } catch (err) {
     pod.stop('clawpod failed');
     await pod.wait().catch(() => undefined);
+    await egress?.close();
     finishFailed(ctx, id, audit, err);
     throw err;
   }
+  await egress?.close();
   audit.append('exec.exit', { exitCode: outcome.exitCode, durationMs: Math.round(outcome.durationMs), limitHit: outcome.limitHit, stoppedBy: outcome.stoppedBy ?? null });
   const filesChanged = recordChanges(audit, dir, changesDir, workspace);
   const status = outcome.limitHit === 'timeout' ? 'timeout' : outcome.limitHit || outcome.stoppedBy ? 'killed' : 'done';

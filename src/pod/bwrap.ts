@@ -36,6 +36,11 @@ export function createBwrapBackend(deps: BwrapDeps): Backend {
     probe: () => hostGuards(host),
     start: (spec, onEvent) => startPod(host, podState(), podFiles(), spec, onEvent, deps.workspaceCopy ?? false),
     reap: () => reapOrphans(host, podState()),
+    egressPaths: (podId) => {
+      const dir = path.join(host.stateDir, 'egress');
+      fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+      return { socketPath: path.join(dir, `${podId}.sock`), caBundle: path.join(dir, `${podId}-ca.pem`) };
+    },
   };
 }
 

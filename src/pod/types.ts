@@ -73,6 +73,8 @@ export interface Backend {
   start(spec: PodSpec, onEvent: (e: PodEvent) => void): Promise<RunningPod>;
   /** Cleans state of pods whose clawpod process died. Returns the pod ids reaped. */
   reap(): string[];
+  /** Where a pod's egress socket and CA bundle go: paths its pod can be given. */
+  egressPaths(podId: string): PodEgress;
 }
 
 /** A failure to set a pod up: clawpod's own fault or the host's, exit 125, one line. */

@@ -43,7 +43,7 @@ test('the strict policy normalizes to numbers', () => {
   assert.deepEqual(r.resources, { cpus: 1, memoryBytes: 512 * 1024 ** 2, pids: 256, timeoutMs: 600_000, diskBytes: 1024 ** 3 });
   assert.equal(r.workspace, 'overlay');
   assert.deepEqual(r.mounts, []);
-  assert.deepEqual(r.network, { allow: [], deny: [], hosts: {} });
+  assert.deepEqual(r.network, { allow: [], deny: [], hosts: {}, extraCA: [] });
   assert.equal(r.source, '/p.yaml');
 });
 

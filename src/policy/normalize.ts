@@ -181,6 +181,11 @@ export function normalizePolicy(raw: RawPolicy, source: string, deps: NormalizeD
       allow: raw.network.allow.map(canonicalPattern),
       deny: raw.network.deny.map(canonicalPattern),
       hosts,
+      extraCA: raw.network.extraCA.map((f, i) => {
+        try { return deps.realpath(expandHome(f, deps.home)); } catch {
+          return fail(`network.extraCA[${i}]`, `${f} does not exist (give the path of a PEM certificate file)`);
+        }
+      }),
     },
     secrets: normalizeSecrets(raw, fail, deps.home),
     env: { ...raw.env },

@@ -14,7 +14,7 @@ test('an empty policy gets every default', () => {
     version: 1,
     resources: { cpus: 1, memory: '512Mi', pids: 256, timeout: '10m', disk: '1Gi' },
     filesystem: { workspace: 'overlay', mounts: [] },
-    network: { allow: [], deny: [], hosts: {} },
+    network: { allow: [], deny: [], hosts: {}, extraCA: [] },
     secrets: [],
     env: {},
     tools: {},
@@ -29,7 +29,7 @@ test('partial sections keep their other defaults and mount mode defaults to ro',
   });
   assert.deepEqual(p.resources, { cpus: 0.5, memory: '512Mi', pids: 256, timeout: '10m', disk: '1Gi' });
   assert.deepEqual(p.filesystem, { workspace: 'overlay', mounts: [{ host: '~/datasets', path: '/data', mode: 'ro' }] });
-  assert.deepEqual(p.network, { allow: ['api.github.com'], deny: [], hosts: {} });
+  assert.deepEqual(p.network, { allow: ['api.github.com'], deny: [], hosts: {}, extraCA: [] });
 });
 
 test('unknown keys are rejected at every level', () => {

@@ -136,6 +136,10 @@ const network = z
     allow: z.array(hostPattern).default([]).describe('Host patterns the pod may reach through the egress proxy; empty means no network'),
     deny: z.array(hostPattern).default([]).describe('Host patterns always refused; deny wins over allow'),
     hosts: z.record(hostName, ipAddress).default({}).describe("Name -> IP address overrides for the proxy's resolver"),
+    extraCA: z
+      .array(z.string().min(1))
+      .default([])
+      .describe('PEM files of extra roots the proxy trusts when it verifies upstream servers (besides the system roots)'),
   })
   .strict()
   .describe('Egress: the pod has no network interface, only the host proxy enforcing these rules');

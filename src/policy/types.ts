@@ -25,7 +25,7 @@ export interface Rules {
   };
   workspace: WorkspaceMode;
   mounts: MountRule[];
-  network: { allow: string[]; deny: string[]; hosts: Record<string, string> };
+  network: { allow: string[]; deny: string[]; hosts: Record<string, string>; extraCA?: string[] };
   secrets: SecretRule[];
   env: Record<string, string>;
   tools: { allow?: string[]; deny?: string[]; approve?: string[] };

@@ -1,0 +1,84 @@
+// A run's way out: secrets read on the host (the pod gets placeholders), the run's CA, the egress
+// proxy on a unix socket the pod alone can reach. Pods whose policy allows no host get none of it.
+import fs from 'node:fs';
+import { Transform, type TransformCallback } from 'node:stream';
+import type { Rules } from '../policy/types.js';
+import type { PodEgress } from '../pod/types.js';
+import { createRunCA, makePlaceholder, redactor, startPodProxy, type ProxyEvent, type ResolvedSecret } from '../proxy/index.js';
+import { UserError } from './errors.js';
+
+const SYSTEM_ROOTS = '/etc/ssl/certs/ca-certificates.crt';
+
+export interface EgressPlan {
+  needed: boolean;
+  secrets: ResolvedSecret[];
+  /** NAME=placeholder for the pod's environment. */
+  podEnv: Record<string, string>;
+  redact: (s: string) => string;
+}
+
+/** Reads every secret's source now: a missing one fails the run before anything starts. */
+export function planEgress(rules: Rules, env: NodeJS.ProcessEnv, readFile: (p: string) => string): EgressPlan {
+  const secrets: ResolvedSecret[] = rules.secrets.map((s) => {
+    let value: string | undefined;
+    if (s.from.kind === 'env') {
+      value = env[s.from.ref];
+      if (value === undefined || value === '') {
+        throw new UserError(`secret ${s.name}: environment variable ${s.from.ref} is not set (export it, or remove the secret from the policy)`);
+      }
+    } else {
+      try { value = readFile(s.from.ref).replace(/\r?\n$/, ''); } catch {
+        throw new UserError(`secret ${s.name}: cannot read ${s.from.ref} (create the file, or fix secrets.${s.name}.from in the policy)`);
+      }
+      if (!value) throw new UserError(`secret ${s.name}: ${s.from.ref} is empty`);
+    }
+    return { name: s.name, value, placeholder: makePlaceholder(s.name), hosts: s.hosts };
+  });
+  return {
+    needed: rules.network.allow.length > 0,
+    secrets,
+    podEnv: Object.fromEntries(secrets.map((s) => [s.name, s.placeholder])),
+    redact: secrets.length ? redactor(secrets) : (s) => s,
+  };
+}
+
+export interface RunningEgress { egress: PodEgress; close(): Promise<void> }
+
+/** Starts the run's proxy at the backend's socket path; the CA exists only if secrets do. */
+export async function startEgress(plan: EgressPlan, rules: Rules, runId: string, paths: PodEgress, onEvent: (e: ProxyEvent) => void): Promise<RunningEgress> {
+  const ca = plan.secrets.length ? createRunCA(runId) : undefined;
+  if (ca && paths.caBundle) {
+    const roots = fs.existsSync(SYSTEM_ROOTS) ? fs.readFileSync(SYSTEM_ROOTS, 'utf8') : '';
+    fs.writeFileSync(paths.caBundle, `${roots}\n${ca.certPem}`, { mode: 0o644 });
+  }
+  fs.rmSync(paths.socketPath, { force: true });
+  const upstreamCA = (rules.network.extraCA ?? []).map((f) => fs.readFileSync(f, 'utf8'));
+  const proxy = await startPodProxy({ socketPath: paths.socketPath, pod: runId, network: rules.network, secrets: plan.secrets, ca, upstreamCA, onEvent });
+  return {
+    egress: { socketPath: paths.socketPath, caBundle: ca ? paths.caBundle : undefined },
+    async close() {
+      await proxy.close();
+      if (paths.caBundle) fs.rmSync(paths.caBundle, { force: true });
+    },
+  };
+}
+
+/** Redacts a byte stream (pod output) with a hold-back, so a value split across chunks is still
+ *  caught. Works on latin1 text, a 1:1 view of the bytes, so binary output passes unchanged. */
+export function redactingStream(secrets: ResolvedSecret[]): Transform {
+  const values = secrets.map((s) => ({ bytes: Buffer.from(s.value, 'utf8').toString('latin1'), tag: `[secret:${s.name}]` }));
+  const longest = Math.max(1, ...values.map((v) => v.bytes.length));
+  const redact = (t: string) => values.reduce((acc, v) => acc.split(v.bytes).join(v.tag), t);
+  let held = '';
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      // Complete values are replaced first; a value cut off by the chunk's end starts within
+      // the last (longest - 1) bytes, which stay back until the next chunk completes it.
+      const text = redact(held + chunk.toString('latin1'));
+      const cut = Math.max(0, text.length - (longest - 1));
+      held = text.slice(cut);
+      cb(null, Buffer.from(text.slice(0, cut), 'latin1'));
+    },
+    flush(cb: TransformCallback) { cb(null, Buffer.from(redact(held), 'latin1')); },
+  });
+}
