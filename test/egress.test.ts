@@ -73,7 +73,7 @@ describe('egress', () => {
   test('a scoped secret: the pod holds a placeholder, the server gets the value, nothing logs it', async () => {
     const before = seen.length;
     const p = netPolicy(`secrets:\n  - { name: API_TOKEN, from: env:CLAWPOD_TEST_API_TOKEN, hosts: ["svc.test:${port}"] }`);
-    const script = `echo "pod has $API_TOKEN"; ${curl(`http://svc.test:${port}/q?key=$API_TOKEN`, '-H "Authorization: Bearer $API_TOKEN"')}`;
+    const script = `echo "pod has $API_TOKEN"; ${curl(`http://svc.test:${port}/q?key=$API_TOKEN`, '-H "Authorization: Bearer $API_TOKEN" -o echo.txt')}; cat echo.txt`;
     const r = await cli(['exec', '--policy', p, '--', 'sh', '-c', script], { home, cwd: workspace(), env: { CLAWPOD_TEST_API_TOKEN: VALUE } });
     assert.equal(r.code, 0, r.stderr);
     const got = seen.slice(before);
@@ -87,6 +87,10 @@ describe('egress', () => {
     for (const f of [path.join(home, 'runs', r.runId!, 'audit.jsonl'), path.join(home, 'clawpod.db')]) {
       assert.ok(!fs.readFileSync(f).includes(VALUE), `${path.basename(f)} never holds the value`);
     }
+    // The upstream echoed the value back; whatever the pod wrote of it must not carry it.
+    const diff = await cli(['runs', 'diff', r.runId!], { home });
+    assert.match(diff.stdout, /echo\.txt/);
+    assert.ok(!diff.stdout.includes(VALUE), 'the diff never holds the value');
   });
 
   test('the placeholder reaches an unscoped host unchanged', async () => {

@@ -82,3 +82,32 @@ export function redactingStream(secrets: ResolvedSecret[]): Transform {
     flush(cb: TransformCallback) { cb(null, Buffer.from(redact(held), 'latin1')); },
   });
 }
+
+/** Second line of defence for diffs: a real value in the pod's change set (it could only have
+ *  come back from an upstream) is replaced with [secret:NAME] before anyone reviews or applies
+ *  it. Returns the paths that were scrubbed. */
+export function scrubChangeSet(treeDir: string, secrets: ResolvedSecret[]): string[] {
+  if (!secrets.length || !fs.existsSync(treeDir)) return [];
+  const values = secrets.map((s) => ({ value: Buffer.from(s.value, 'utf8'), tag: Buffer.from(`[secret:${s.name}]`) }));
+  const scrubbed: string[] = [];
+  const walk = (dir: string, rel: string) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const abs = `${dir}/${e.name}`;
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) walk(abs, r);
+      else if (e.isFile()) {
+        let buf = fs.readFileSync(abs);
+        let hit = false;
+        for (const v of values) {
+          for (let i = buf.indexOf(v.value); i >= 0; i = buf.indexOf(v.value, i + v.tag.length)) {
+            buf = Buffer.concat([buf.subarray(0, i), v.tag, buf.subarray(i + v.value.length)]);
+            hit = true;
+          }
+        }
+        if (hit) { fs.writeFileSync(abs, buf); scrubbed.push(r); }
+      }
+    }
+  };
+  walk(treeDir, '');
+  return scrubbed;
+}

@@ -13,7 +13,7 @@ import { newRunId } from '../store/runs.js';
 import { loadManifest, readChangeSet, saveManifest, takeManifest } from '../workspace/index.js';
 import type { Context } from './context.js';
 import { UserError } from './errors.js';
-import { planEgress, redactingStream, startEgress, type RunningEgress } from './egress.js';
+import { planEgress, redactingStream, scrubChangeSet, startEgress, type RunningEgress } from './egress.js';
 import type { ProxyEvent } from '../proxy/index.js';
 
 export interface ExecOptions {
@@ -136,6 +136,11 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
   }
   await egress?.close();
   audit.append('exec.exit', { exitCode: outcome.exitCode, durationMs: Math.round(outcome.durationMs), limitHit: outcome.limitHit, stoppedBy: outcome.stoppedBy ?? null });
+  if (changesDir) {
+    for (const f of scrubChangeSet(path.join(changesDir, 'tree'), plan.secrets)) {
+      audit.append('policy.deny', { reason: 'a secret value in a file the pod wrote was replaced with [secret:NAME]', path: f });
+    }
+  }
   const filesChanged = recordChanges(audit, dir, changesDir, workspace);
   const status = outcome.limitHit === 'timeout' ? 'timeout' : outcome.limitHit || outcome.stoppedBy ? 'killed' : 'done';
   audit.append('run.end', { status, exitCode: outcome.exitCode, limitHit: outcome.limitHit, filesChanged });
