@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { Rules } from '../policy/types.js';
 import type { PodEgress } from '../pod/types.js';
-import { createRunCA, makePlaceholder, redactor, startPodProxy, type ProxyEvent, type ResolvedSecret } from '../proxy/index.js';
+import { makePlaceholder, redactor } from '../proxy/secrets.js';
+import type { ProxyEvent, ResolvedSecret } from '../proxy/types.js';
 import { UserError } from './errors.js';
 
 const SYSTEM_ROOTS = '/etc/ssl/certs/ca-certificates.crt';
@@ -46,13 +47,17 @@ export interface RunningEgress { egress: PodEgress; close(): Promise<void> }
 
 /** Starts the run's proxy at the backend's socket path; the CA exists only if secrets do. */
 export async function startEgress(plan: EgressPlan, rules: Rules, runId: string, paths: PodEgress, onEvent: (e: ProxyEvent) => void): Promise<RunningEgress> {
+  // Loaded only by runs that have network: the proxy and its X.509 library are large.
+  const { createRunCA, startPodProxy } = await import('../proxy/index.js');
   const ca = plan.secrets.length ? createRunCA(runId) : undefined;
   if (ca && paths.caBundle) {
     const roots = fs.existsSync(SYSTEM_ROOTS) ? fs.readFileSync(SYSTEM_ROOTS, 'utf8') : '';
     fs.writeFileSync(paths.caBundle, `${roots}\n${ca.certPem}`, { mode: 0o644 });
   }
   fs.rmSync(paths.socketPath, { force: true });
-  const upstreamCA = (rules.network.extraCA ?? []).map((f) => fs.readFileSync(f, 'utf8'));
+  // Upstreams are verified against the system roots plus the policy's extra CAs.
+  const system = fs.existsSync(SYSTEM_ROOTS) ? [fs.readFileSync(SYSTEM_ROOTS, 'utf8')] : [];
+  const upstreamCA = [...system, ...(rules.network.extraCA ?? []).map((f) => fs.readFileSync(f, 'utf8'))];
   const proxy = await startPodProxy({ socketPath: paths.socketPath, pod: runId, network: rules.network, secrets: plan.secrets, ca, upstreamCA, onEvent });
   return {
     egress: { socketPath: paths.socketPath, caBundle: ca ? paths.caBundle : undefined },

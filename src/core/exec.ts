@@ -14,7 +14,7 @@ import { loadManifest, readChangeSet, saveManifest, takeManifest } from '../work
 import type { Context } from './context.js';
 import { UserError } from './errors.js';
 import { planEgress, redactingStream, scrubChangeSet, startEgress, type RunningEgress } from './egress.js';
-import type { ProxyEvent } from '../proxy/index.js';
+import type { ProxyEvent } from '../proxy/types.js';
 
 export interface ExecOptions {
   policy?: string;

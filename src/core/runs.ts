@@ -97,7 +97,8 @@ export function runShow(ctx: Context, id: string | undefined): string {
   try { events = readAudit(auditPathOf(run)); } catch { /* shown by audit verify */ }
   const degraded = events.filter((e) => e.type === 'guard.degraded').map((e) => String(e.data.guard));
   if (degraded.length) lines.push(`degraded:   ${degraded.join(', ')}`);
-  const net = events.filter((e) => e.type === 'net.allow' || e.type === 'net.deny');
+  // A terminated TLS tunnel's own event sums the requests inside it, which have events of their own.
+  const net = events.filter((e) => (e.type === 'net.allow' || e.type === 'net.deny') && e.data.terminated !== true);
   lines.push(`outbound:   ${net.filter((e) => e.type === 'net.allow').length} allowed, ${net.filter((e) => e.type === 'net.deny').length} denied`);
   return lines.join('\n');
 }
