@@ -57,6 +57,8 @@ test('HTTPS to a secret\'s host: TLS ends at the proxy (run CA), the value is in
     // ...and the run CA does not (nobody impersonates hosts without secrets).
     `curl -sS --max-time 10 https://raw.test:${port}/ >/dev/null 2>&1 || echo RUNCA-REFUSED`,
     'test -r "$SSL_CERT_FILE" && echo CA-FILE-READABLE',
+    // Another client that honours the proxy variables (as third-party agents do): Python's urllib.
+    `python3 -c 'import os, urllib.request as u; r = u.Request("https://svc.test:${port}/py", headers={"Authorization": "Bearer " + os.environ["API_TOKEN"]}); print(u.urlopen(r).read().decode().strip(), "from python")'`,
   ].join('; ');
   const r = await cli(['exec', '--policy', p, '--', 'sh', '-c', script], { home, cwd: ws, env: { CLAWPOD_TLS_TOKEN: VALUE } });
   assert.equal(r.code, 0, r.stderr);
@@ -65,7 +67,9 @@ test('HTTPS to a secret\'s host: TLS ends at the proxy (run CA), the value is in
   assert.match(r.stdout, /RUNCA-REFUSED/);
   assert.match(r.stdout, /CA-FILE-READABLE/);
   assert.equal(seen[0], `Bearer ${VALUE}`, 'the upstream got the real value over TLS');
-  assert.equal(seen.length, 2);
+  assert.match(r.stdout, /^tls ok from python$/m);
+  assert.equal(seen[2], `Bearer ${VALUE}`, 'and from the Python client too');
+  assert.equal(seen.length, 3);
   const events = auditEvents(home, r.runId!);
   assert.ok(events.some((e) => e.type === 'secret.use' && e.data.host === 'svc.test'));
   assert.ok(!fs.readFileSync(path.join(home, 'runs', r.runId!, 'audit.jsonl')).includes(VALUE));
