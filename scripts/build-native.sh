@@ -3,9 +3,16 @@
 set -e
 cd "$(dirname "$0")/.."
 mkdir -p build
-for tool in podinit fwd; do
-  if [ ! -x "build/clawpod-$tool" ] || [ "native/$tool.c" -nt "build/clawpod-$tool" ]; then
-    cc -O2 -Wall -Wextra -Werror -D_FORTIFY_SOURCE=2 -fstack-protector-strong -o "build/clawpod-$tool.tmp" "native/$tool.c"
-    mv "build/clawpod-$tool.tmp" "build/clawpod-$tool"
+CFLAGS="-O2 -Wall -Wextra -Werror -D_FORTIFY_SOURCE=2 -fstack-protector-strong"
+build() {  # build NAME SOURCES...: rebuild when any source is newer than the binary
+  out="build/clawpod-$1"; shift
+  stale=0
+  [ -x "$out" ] || stale=1
+  for src in "$@" native/*.h; do [ "$src" -nt "$out" ] && stale=1; done
+  if [ "$stale" = 1 ]; then
+    cc $CFLAGS -o "$out.tmp" "$@"
+    mv "$out.tmp" "$out"
   fi
-done
+}
+build podinit native/podinit.c native/changeset.c
+build fwd native/fwd.c

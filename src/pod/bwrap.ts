@@ -2,6 +2,7 @@
 // bwrap (namespaces, seccomp, read-only system) then the command.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { Rules } from '../policy/types.js';
@@ -152,7 +153,7 @@ function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: P
         reject(new PodError(`the pod could not be set up (see the message above; clawpod doctor shows what this host supports)`));
         return;
       }
-      const raw = code ?? (signal ? 128 + (signalNumber(signal) ?? 9) : 1);
+      const raw = code ?? (signal ? 128 + (os.constants.signals[signal] ?? 9) : 1);
       const exitCode = limitHit === 'timeout' ? 124 : limitHit || stoppedBy ? 137 : raw;
       resolve({ exitCode, limitHit, durationMs: performance.now() - started, stoppedBy });
     });
@@ -187,9 +188,6 @@ function limitValue(cap: LimitName, rules: Rules): number {
   }
 }
 
-function signalNumber(sig: NodeJS.Signals): number | undefined {
-  return (fs.constants as unknown as Record<string, number>)[sig] ?? ({ SIGKILL: 9, SIGTERM: 15, SIGINT: 2 } as Record<string, number>)[sig];
-}
 
 /** Pods of dead clawpod processes: kill what is left, remove their cgroups and uid locks. */
 function reapOrphans(host: HostFacts, state: PodState): string[] {
