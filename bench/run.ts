@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { AuditWriter } from '../src/audit/chain.js';
 import { buildBwrapArgs } from '../src/pod/bwrap-argv.js';
 import { installPodFiles } from '../src/pod/podfiles.js';
+import { LivePod } from '../src/pod/live.js';
 import { proxyMetrics } from './proxy.js';
 import { createBwrapBackend } from '../src/pod/bwrap.js';
 import { probeHost } from '../src/pod/host.js';
@@ -104,6 +105,11 @@ async function main() {
   const podTimes = await timeN(100, () => podOnce(['/bin/true']));
   put('pod_start_true_p50_ms', pct(podTimes, 50), 'ms');
   put('pod_start_true_p99_ms', pct(podTimes, 99), 'ms');
+
+  const live = await LivePod.start(backend, { ...spec(`bench-live-${process.pid}`, []), changesDir: null }, () => {});
+  const warm = await timeN(100, async () => { const r = await live.exec(['/bin/true']); if (r.exitCode !== 0) throw new Error('warm exec failed'); });
+  put('pod_exec_warm_p50_ms', pct(warm, 50), 'ms');
+  await live.close();
 
   const cliEnv = { ...process.env, CLAWPOD_HOME: home };
   const cliTimes = await timeN(20, () => spawnWait(process.execPath, [path.join(ROOT, 'bin', 'clawpod'), 'exec', '--workspace', ws, '--', 'true'], { env: cliEnv }));

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Builds the pod prelude (native/podinit.c) and the in-pod proxy forwarder (native/fwd.c). Needs a C compiler (scripts/setup.sh installs one).
+# Builds the pod prelude (native/podinit.c), the in-pod proxy forwarder (native/fwd.c) and the
+# live pod executor (native/podexec.c). Needs a C compiler (scripts/setup.sh installs one).
 set -e
 cd "$(dirname "$0")/.."
 mkdir -p build
@@ -16,3 +17,4 @@ build() {  # build NAME SOURCES...: rebuild when any source is newer than the bi
 }
 build podinit native/podinit.c native/changeset.c
 build fwd native/fwd.c
+build podexec native/podexec.c

@@ -12,6 +12,7 @@ const host: HostLayout = {
   etcBinds: ['/etc/ssl/certs'],
   etcDir: '/run/clawpod/etc',
   forwarder: '/run/clawpod/fwd',
+  executor: '/run/clawpod/podexec',
 };
 
 function rules(over: Partial<Rules> = {}): Rules {

@@ -18,6 +18,8 @@ export interface HostLayout {
   etcDir: string;
   /** The in-pod forwarder binary, copied where pod uids can reach it. */
   forwarder: string;
+  /** The live pod's executor binary (clawpod-podexec), likewise. */
+  executor: string;
 }
 
 export interface PodIdentity { uid: number; gid: number; ownerUid: number; ownerGid: number }
@@ -33,6 +35,9 @@ export const POD_PATH = '/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:
 /** Inside the pod: where the proxy is reached, and the files that make it reachable. */
 export const EGRESS = { port: 3128, socket: '/run/clawpod/proxy.sock', forwarder: '/run/clawpod/fwd', ca: '/etc/clawpod/ca.pem' } as const;
 
+/** Inside a live pod: the executor that runs each command sent to the pod. */
+export const EXECUTOR = '/run/clawpod/exec';
+
 export interface PodArgvInput {
   rules: Rules;
   workspace: string | null;
@@ -43,6 +48,8 @@ export interface PodArgvInput {
   /** Unprivileged only: copy the workspace instead of an overlay (forced; also automatic fallback). */
   copyWorkspace?: boolean;
   egress?: { socketPath: string; caBundle?: string };
+  /** A live pod: the executor is the pod's command and runs what exec() sends it. */
+  live?: boolean;
   identity: PodIdentity | null;
   env: Record<string, string>;
 }
@@ -120,6 +127,10 @@ export function buildBwrapArgs(host: HostLayout, p: PodArgvInput): string[] {
   });
   let command = p.command;
   let env = p.env;
+  if (p.live) {
+    a.push('--ro-bind', host.executor, EXECUTOR);
+    command = [EXECUTOR];
+  }
   if (p.egress) {
     a.push('--ro-bind', host.forwarder, EGRESS.forwarder, '--bind', p.egress.socketPath, EGRESS.socket);
     if (p.egress.caBundle) a.push('--ro-bind', p.egress.caBundle, EGRESS.ca);

@@ -49,7 +49,7 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
   const guards = hostGuards(host);
   // Throws when the pod must not start; the degraded guards were recorded by the caller.
   checkGuards(guards, spec.rules, spec.allowDegraded);
-  if (spec.command.length === 0) throw new PodError('no command given (usage: clawpod exec -- CMD [ARG...])');
+  if (spec.command.length === 0 && !spec.live) throw new PodError('no command given (usage: clawpod exec -- CMD [ARG...])');
   fs.mkdirSync(host.layout.stage, { recursive: true, mode: 0o755 });
   const owner = spec.workspace ? fs.statSync(spec.workspace) : null;
   const uid = host.layout.privileged ? state.allocateUid(spec.id) : null;
@@ -66,7 +66,8 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
     const argv = buildPodinitArgv(host.layout, {
       rules: spec.rules,
       workspace: spec.workspace,
-      command: podCommand(spec.command, host.layout, spec.workspace, spec.rules.workspace),
+      command: spec.live ? [] : podCommand(spec.command, host.layout, spec.workspace, spec.rules.workspace),
+      live: spec.live,
       changesDir: spec.changesDir,
       cgroupProcs: cg.procsFiles,
       cgroupInto: cg.intoDir,
@@ -79,7 +80,9 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
     seccompFd = fs.openSync(seccompFile, 'r');
     const child = spawn(host.layout.podinit, argv, {
       env: {},
-      stdio: [spec.stdio === 'inherit' ? 'inherit' : 'ignore', spec.stdio, spec.stdio, seccompFd, 'pipe', 'pipe'],
+      // A live pod talks to its executor over stdin/stdout.
+      stdio: spec.live ? ['pipe', 'pipe', spec.stdio, seccompFd, 'pipe', 'pipe']
+        : [spec.stdio === 'inherit' ? 'inherit' : 'ignore', spec.stdio, spec.stdio, seccompFd, 'pipe', 'pipe'],
     });
     fs.closeSync(seccompFd);
     seccompFd = null;
@@ -163,6 +166,7 @@ function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: P
     pid: child.pid ?? -1,
     uid,
     guards,
+    stdin: child.stdin,
     stdout: child.stdout,
     stderr: child.stderr,
     wait: () => done,

@@ -64,6 +64,7 @@ export function probeHost(clawpodHome: string): HostFacts {
       etcBinds: ETC_FILES.filter((f) => fs.existsSync(f)),
       etcDir: path.join(stateDir, 'etc'),
       forwarder: path.join(stateDir, 'fwd'),
+      executor: path.join(stateDir, 'podexec'),
     },
     cgroups: detectCgroups(),
     stateDir,

@@ -21,8 +21,10 @@ export function installPodFiles(stateDir: string, layout: HostLayout, seccomp: B
   for (const [name, content] of Object.entries(syntheticEtc())) writeIfChanged(path.join(layout.etcDir, name), content, 0o444);
   const bpf = path.join(stateDir, 'seccomp.bpf');
   writeIfChanged(bpf, seccomp, 0o400);
-  // The forwarder is copied out of the checkout, which a pod uid may not be able to reach.
-  const fwd = path.join(path.dirname(layout.podinit), 'clawpod-fwd');
-  if (fs.existsSync(fwd)) writeIfChanged(layout.forwarder, fs.readFileSync(fwd), 0o555);
+  // In-pod helpers are copied out of the checkout, which a pod uid may not be able to reach.
+  for (const [name, dest] of [['clawpod-fwd', layout.forwarder], ['clawpod-podexec', layout.executor]]) {
+    const src = path.join(path.dirname(layout.podinit), name);
+    if (fs.existsSync(src)) writeIfChanged(dest, fs.readFileSync(src), 0o555);
+  }
   return bpf;
 }

@@ -32,6 +32,8 @@ export interface PodSpec {
   hold?: boolean;
   /** The pod's one way out: the host egress proxy's unix socket (absent: no network at all). */
   egress?: PodEgress;
+  /** A live pod: `command` is ignored; commands are sent later with LivePod.exec (see live.ts). */
+  live?: boolean;
 }
 
 export interface PodEgress {
@@ -57,6 +59,7 @@ export interface RunningPod {
   /** The pod's host uid (privileged mode), or null when pods run as the invoking user. */
   uid: number | null;
   guards: Guard[];
+  stdin: NodeJS.WritableStream | null;
   stdout: NodeJS.ReadableStream | null;
   stderr: NodeJS.ReadableStream | null;
   wait(): Promise<PodOutcome>;
