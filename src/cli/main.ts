@@ -11,7 +11,7 @@ import { PodError } from '../pod/types.js';
 
 const USAGE = `usage:
   clawpod exec [--policy FILE] [--workspace DIR] [--backend NAME] [--json] [--allow-degraded] -- CMD [ARG...]
-  clawpod run  [--policy FILE] [--workspace DIR] [--backend NAME] [--model NAME] "TASK"
+  clawpod run  [--policy FILE] [--workspace DIR] [--backend NAME] [--model NAME] [--max-turns N] [--max-tokens N] "TASK"
   clawpod runs list | show ID | diff ID | apply ID [--force] | discard ID
   clawpod audit show ID | verify ID | verify --all
   clawpod policy check FILE | policy explain [FILE]
@@ -63,6 +63,27 @@ async function cmdExec(ctx: Context, args: string[]): Promise<number> {
   }
   if (values.json) process.stderr.write(`${JSON.stringify(summary)}\n`);
   return summary.exitCode;
+}
+
+async function cmdRun(ctx: Context, args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    policy: { type: 'string' }, workspace: { type: 'string' }, backend: { type: 'string' }, model: { type: 'string' },
+    'max-turns': { type: 'string' }, 'max-tokens': { type: 'string' }, 'allow-degraded': { type: 'boolean' },
+  });
+  const num = (v: unknown, flag: string) => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new UserError(`--${flag} must be a positive whole number`);
+    return n;
+  };
+  const { runTask } = await import('../core/run.js');
+  const r = await runTask(ctx, {
+    policy: values.policy as string | undefined, workspace: values.workspace as string | undefined,
+    backend: values.backend as string | undefined, model: values.model as string | undefined,
+    task: positionals.join(' '), allowDegraded: Boolean(values['allow-degraded']), cwd: process.cwd(),
+    maxTurns: num(values['max-turns'], 'max-turns'), maxTokens: num(values['max-tokens'], 'max-tokens'),
+  });
+  return r.exitCode;
 }
 
 async function cmdRuns(ctx: Context, args: string[]): Promise<number> {
@@ -139,7 +160,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'policy': return await cmdPolicy(ctx, args);
       case 'doctor': return await cmdDoctor(ctx);
       case 'demo': return await (await import('./demo.js')).demo(ctx);
-      case 'run': throw new UserError('clawpod run (the agent) is not available yet; use clawpod exec -- CMD');
+      case 'run': return await cmdRun(ctx, args);
       case 'serve': throw new UserError('clawpod serve is not available yet');
       case undefined: case '-h': case '--help': case 'help': print(USAGE); return cmd ? 0 : 125;
       default: throw new UserError(`unknown command "${cmd}" (see clawpod --help)`);

@@ -116,3 +116,14 @@ export function scrubChangeSet(treeDir: string, secrets: ResolvedSecret[]): stri
   walk(treeDir, '');
   return scrubbed;
 }
+
+/** Byte-exact redaction of one buffer (tool output on its way to the model). */
+export function bufferRedactor(secrets: ResolvedSecret[]): (b: Buffer) => Buffer {
+  if (!secrets.length) return (b) => b;
+  const values = secrets.map((s) => ({ bytes: Buffer.from(s.value, 'utf8').toString('latin1'), tag: `[secret:${s.name}]` }));
+  return (b) => {
+    const text = b.toString('latin1');
+    const out = values.reduce((acc, v) => acc.split(v.bytes).join(v.tag), text);
+    return out === text ? b : Buffer.from(out, 'latin1');
+  };
+}

@@ -160,7 +160,7 @@ async function withStopSignals(pod: RunningPod): Promise<PodOutcome> {
 }
 
 /** file.write events from the change set; returns how many paths changed. */
-function recordChanges(audit: AuditWriter, dir: string, changesDir: string | null, workspace: string | null): number {
+export function recordChanges(audit: AuditWriter, dir: string, changesDir: string | null, workspace: string | null): number {
   // The prelude writes no change set at all when the pod changed nothing.
   if (!changesDir || !workspace || !fs.existsSync(changesDir)) return 0;
   const changes = readChangeSet(changesDir, workspace, loadManifest(path.join(dir, 'base.json')));
@@ -175,7 +175,7 @@ function recordChanges(audit: AuditWriter, dir: string, changesDir: string | nul
 
 /** The chain's head, kept in the store: a log cut short at a line boundary still verifies on
  *  its own, but no longer matches the head recorded when the run ended. */
-function chainHead(audit: AuditWriter): Record<string, unknown> {
+export function chainHead(audit: AuditWriter): Record<string, unknown> {
   return { auditEvents: audit.seq, auditHead: audit.lastHash };
 }
 

@@ -117,6 +117,13 @@ describe('egress', () => {
   });
 });
 
+test('a live pod runs its executor, behind the forwarder when it has egress', () => {
+  const live = buildBwrapArgs(host, input({ live: true, command: [] }));
+  assert.deepEqual(live.slice(-2), ['--', '/run/clawpod/exec']);
+  const both = buildBwrapArgs(host, input({ live: true, command: [], egress: { socketPath: '/s.sock' } }));
+  assert.deepEqual(both.slice(-6), ['--', '/run/clawpod/fwd', '3128', '/run/clawpod/proxy.sock', '--', '/run/clawpod/exec']);
+});
+
 describe('prelude argv', () => {
   test('privileged: pod uid, idmap owner, cgroups, stage size, harvest, then bwrap', () => {
     const a = buildPodinitArgv(host, input());

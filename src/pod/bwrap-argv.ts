@@ -134,7 +134,7 @@ export function buildBwrapArgs(host: HostLayout, p: PodArgvInput): string[] {
   if (p.egress) {
     a.push('--ro-bind', host.forwarder, EGRESS.forwarder, '--bind', p.egress.socketPath, EGRESS.socket);
     if (p.egress.caBundle) a.push('--ro-bind', p.egress.caBundle, EGRESS.ca);
-    command = [EGRESS.forwarder, String(EGRESS.port), EGRESS.socket, '--', ...p.command];
+    command = [EGRESS.forwarder, String(EGRESS.port), EGRESS.socket, '--', ...command];
     env = { ...egressEnv(Boolean(p.egress.caBundle)), ...p.env };
   }
   a.push('--remount-ro', '/');

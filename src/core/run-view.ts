@@ -1,0 +1,47 @@
+// What the user sees of a task: streaming text, one line per tool call with its result folded,
+// and a closing summary with how to review the changes.
+import { readAudit } from '../audit/chain.js';
+import type { AgentEvent, AgentOutcome } from '../agent/loop.js';
+import type { Context } from './context.js';
+
+function oneLine(s: string, max = 100): string {
+  const flat = s.replace(/\s+/g, ' ').trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+}
+
+export function renderTaskEvent(e: AgentEvent, redact: (s: string) => string): void {
+  const out = process.stdout;
+  switch (e.type) {
+    case 'text': out.write(redact(e.delta)); return;
+    case 'tool.call': out.write(`\n  ▸ ${e.name} ${oneLine(redact(JSON.stringify(e.input)), 90)}\n`); return;
+    case 'tool.result': out.write(`    ${e.isError ? '✗' : '✓'} ${oneLine(redact(e.content), 100)} (${Math.round(e.durationMs)} ms)\n`); return;
+    case 'model.error': out.write(`\nclawpod: ${e.error}\n`); return;
+    case 'policy.deny': out.write(`    ✗ denied: ${e.reason}\n`); return;
+    default: return;
+  }
+}
+
+export function taskSummary(ctx: Context, id: string, o: AgentOutcome, ms: number): string {
+  let allowed = 0;
+  let denied = 0;
+  let files = 0;
+  let limits: string[] = [];
+  try {
+    const run = ctx.store().getRun(id);
+    files = run?.filesChanged ?? 0;
+    for (const e of readAudit(run?.auditPath ?? '')) {
+      if (e.data.terminated === true) continue;
+      if (e.type === 'net.allow') allowed++;
+      if (e.type === 'net.deny') denied++;
+      if (e.type === 'limit.hit') limits.push(String(e.data.cap));
+    }
+  } catch { limits = []; }
+  const why = o.reason === 'done' ? 'done' : `stopped: ${o.reason}${o.error ? ` (${o.error})` : ''}`;
+  return [
+    '',
+    `clawpod: ${why} · ${o.turns} turn(s) · ${o.usage.inputTokens + o.usage.outputTokens} tokens · ${o.toolCalls} tool call(s) · ${(ms / 1000).toFixed(1)} s`,
+    `clawpod: ${files} file(s) changed · outbound ${allowed} allowed, ${denied} denied${limits.length ? ` · limits hit: ${limits.join(', ')}` : ''}`,
+    files ? `clawpod: review with clawpod runs diff ${id}, then runs apply ${id} or runs discard ${id}` : `clawpod: run ${id}`,
+    '',
+  ].join('\n');
+}

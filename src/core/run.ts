@@ -1,0 +1,142 @@
+// `clawpod run "TASK"`: the agent on the host, every tool in one live pod for the task's whole
+// life, every step in the audit log, the workspace changes left as a diff like exec's.
+import fs from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline/promises';
+import { AuditWriter } from '../audit/chain.js';
+import { runAgent, type AgentEvent, type AgentOutcome } from '../agent/loop.js';
+import { resolveModel, ModelChoiceError } from '../agent/providers/registry.js';
+import { createTools, filterTools } from '../agent/tools/index.js';
+import { LivePod } from '../pod/live.js';
+import type { PodEvent } from '../pod/types.js';
+import type { ProxyEvent } from '../proxy/types.js';
+import { newRunId } from '../store/runs.js';
+import { saveManifest, takeManifest } from '../workspace/index.js';
+import type { Context } from './context.js';
+import { bufferRedactor, startEgress, type RunningEgress } from './egress.js';
+import { UserError } from './errors.js';
+import { chainHead, prepareExec, recordChanges } from './exec.js';
+import { renderTaskEvent, taskSummary } from './run-view.js';
+
+export interface RunOptions {
+  policy?: string;
+  workspace?: string;
+  backend?: string;
+  model?: string;
+  task: string;
+  allowDegraded: boolean;
+  cwd: string;
+  maxTurns?: number;
+  maxTokens?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+const SYSTEM = `You are clawpod, a careful software agent. You act only through your tools, and every
+tool runs inside a disposable sandbox ("pod"): the project is at /workspace (copy-on-write: your
+changes are kept as a diff the user reviews), /tmp and your home are private, the system is
+read-only, and the network is closed except for hosts the user's policy allows. Credentials you
+are given appear as placeholders; the host fills them in only for the hosts they belong to.
+Work in small verified steps, run the tests you write, and finish with a short summary.`;
+
+async function projectContext(live: LivePod): Promise<string> {
+  // Read through the pod, so a CLAUDE.md symlinked at a host file shows nothing of the host.
+  const parts: string[] = [];
+  for (const f of ['CLAUDE.md', 'AGENTS.md']) {
+    const r = await live.exec(['cat', `/workspace/${f}`], { timeoutMs: 5000, maxOutput: 64 * 1024 });
+    if (r.exitCode === 0 && r.stdout.length) parts.push(`Project notes from ${f}:\n${r.stdout.toString('utf8')}`);
+  }
+  return parts.join('\n\n');
+}
+
+async function askOnTerminal(tool: string, input: Record<string, unknown>): Promise<boolean> {
+  if (!process.stdin.isTTY) return false;
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const a = await rl.question(`clawpod: allow ${tool} ${JSON.stringify(input).slice(0, 200)}? [y/N] `);
+    return /^y(es)?$/i.test(a.trim());
+  } finally { rl.close(); }
+}
+
+export async function runTask(ctx: Context, opts: RunOptions): Promise<{ run: string; exitCode: number; outcome: AgentOutcome }> {
+  if (!opts.task.trim()) throw new UserError('no task given (usage: clawpod run "TASK")');
+  const env = opts.env ?? ctx.env;
+  const { rules, workspace, backend, degraded, plan } = await prepareExec(ctx, { ...opts, command: ['(agent)'], stdio: 'pipe' });
+  let model: ReturnType<typeof resolveModel>;
+  try { model = resolveModel(opts.model, env); } catch (e) {
+    if (e instanceof ModelChoiceError) throw new UserError(e.message);
+    throw e;
+  }
+  const id = newRunId();
+  const dir = ctx.runDir(id);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const changesDir = rules.workspace === 'overlay' && workspace ? path.join(dir, 'changes') : null;
+  const auditPath = path.join(dir, 'audit.jsonl');
+  const audit = AuditWriter.create(auditPath, id, { redact: plan.redact });
+  const record = (e: PodEvent | ProxyEvent) => audit.append(e.type, e.data);
+  ctx.store().createRun({
+    id, kind: 'run', status: 'running', command: [plan.redact(opts.task)], workspace: workspace ?? '', workspaceMode: rules.workspace,
+    policySource: rules.source, backend: backend.name, pid: process.pid, auditPath, runDir: dir,
+  });
+  audit.append('run.start', { kind: 'run', task: opts.task, model: `${model.providerName}:${model.model}`, workspace, policy: rules.source, backend: backend.name, resources: rules.resources });
+  for (const e of degraded) audit.append(e.type, e.data);
+  if (changesDir && workspace) saveManifest(path.join(dir, 'base.json'), takeManifest(workspace));
+  process.stderr.write(`clawpod: run ${id} (${model.providerName}:${model.model})\n`);
+  let egress: RunningEgress | null = null;
+  let live: LivePod | null = null;
+  const started = Date.now();
+  try {
+    if (plan.needed) egress = await startEgress(plan, rules, id, backend.egressPaths(id), record);
+    live = await LivePod.start(backend, {
+      id, rules, workspace, changesDir, allowDegraded: opts.allowDegraded, stdio: 'pipe', env: plan.podEnv, egress: egress?.egress,
+    }, record);
+    live.pod.stderr?.on('data', (d: Buffer) => process.stderr.write(plan.redact(d.toString())));
+    const notes = await projectContext(live);
+    const tools = filterTools(createTools(), { allow: rules.tools.allow, deny: rules.tools.deny });
+    const emit = (e: AgentEvent) => { toAudit(audit, e); renderTaskEvent(e, plan.redact); };
+    // Second line of defence: no secret value reaches the model through a tool's output.
+    const scrub = bufferRedactor(plan.secrets);
+    const pod = live;
+    const ops = { exec: async (argv: string[], o?: { timeoutMs?: number; maxOutput?: number }) => {
+      const r = await pod.exec(argv, o);
+      return { ...r, stdout: scrub(r.stdout), stderr: scrub(r.stderr) };
+    } };
+    const outcome = await runAgent(opts.task, {
+      provider: model.provider, model: model.model, system: notes ? `${SYSTEM}\n\n${notes}` : SYSTEM, tools, ops, emit,
+      budgets: { maxTurns: opts.maxTurns ?? 50, maxTokens: opts.maxTokens ?? 2_000_000, deadline: started + rules.resources.timeoutMs },
+      approveTools: rules.tools.approve, approve: askOnTerminal,
+    });
+    const podEnd = await live.close();
+    await egress?.close();
+    const filesChanged = recordChanges(audit, dir, changesDir, workspace);
+    const status = outcome.reason === 'done' ? 'done' : outcome.reason === 'timeout' ? 'timeout' : outcome.reason === 'model_error' ? 'failed' : 'killed';
+    const exitCode = outcome.reason === 'done' ? 0 : outcome.reason === 'timeout' ? 124 : 1;
+    audit.append('run.end', { status, reason: outcome.reason, exitCode, turns: outcome.turns, usage: outcome.usage, toolCalls: outcome.toolCalls, filesChanged, limitHit: podEnd.limitHit });
+    audit.close();
+    ctx.store().updateRun(id, {
+      status, endedAt: new Date().toISOString(), exitCode, limitHit: podEnd.limitHit,
+      diffState: filesChanged > 0 ? 'pending' : 'none', filesChanged, summary: chainHead(audit),
+    });
+    process.stderr.write(taskSummary(ctx, id, outcome, Date.now() - started));
+    return { run: id, exitCode, outcome };
+  } catch (err) {
+    if (live) { live.pod.stop('clawpod failed'); await live.pod.wait().catch(() => undefined); }
+    await egress?.close();
+    audit.append('run.end', { status: 'failed', exitCode: 125, error: (err as Error).message });
+    audit.close();
+    ctx.store().updateRun(id, { status: 'failed', endedAt: new Date().toISOString(), exitCode: 125, diffState: 'none', summary: chainHead(audit) });
+    throw err;
+  }
+}
+
+/** The contract's audit events for the agent's story (text deltas are not logged one by one). */
+function toAudit(audit: AuditWriter, e: AgentEvent): void {
+  switch (e.type) {
+    case 'text': return;
+    case 'model.request': audit.append('model.request', { turn: e.turn, messages: e.messages }); return;
+    case 'model.response': audit.append('model.response', { turn: e.turn, stopReason: e.stopReason, inputTokens: e.usage.inputTokens, outputTokens: e.usage.outputTokens }); return;
+    case 'model.error': audit.append('model.response', { turn: e.turn, error: e.error }); return;
+    case 'tool.call': audit.append('tool.call', { id: e.id, tool: e.name, input: e.input }); return;
+    case 'tool.result': audit.append('tool.result', { id: e.id, tool: e.name, isError: e.isError, bytes: Buffer.byteLength(e.content), durationMs: Math.round(e.durationMs) }); return;
+    case 'policy.deny': audit.append('policy.deny', { tool: e.tool, reason: e.reason }); return;
+  }
+}
