@@ -9,6 +9,7 @@ import { resolveModel, ModelChoiceError } from '../agent/providers/registry.js';
 import { createTools, filterTools } from '../agent/tools/index.js';
 import { LivePod } from '../pod/live.js';
 import type { PodEvent } from '../pod/types.js';
+import type { Provider } from '../agent/types.js';
 import type { ProxyEvent } from '../proxy/types.js';
 import { newRunId } from '../store/runs.js';
 import { saveManifest, takeManifest } from '../workspace/index.js';
@@ -29,6 +30,8 @@ export interface RunOptions {
   maxTurns?: number;
   maxTokens?: number;
   env?: NodeJS.ProcessEnv;
+  /** A provider chosen by the caller (the offline demo's replay) instead of --model. */
+  provider?: { provider: Provider; model: string; providerName: string };
 }
 
 const SYSTEM = `You are clawpod, a careful software agent. You act only through your tools, and every
@@ -62,7 +65,7 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<{ run: st
   const env = opts.env ?? ctx.env;
   const { rules, workspace, backend, degraded, plan } = await prepareExec(ctx, { ...opts, command: ['(agent)'], stdio: 'pipe' });
   let model: ReturnType<typeof resolveModel>;
-  try { model = resolveModel(opts.model, env); } catch (e) {
+  try { model = opts.provider ?? resolveModel(opts.model, env); } catch (e) {
     if (e instanceof ModelChoiceError) throw new UserError(e.message);
     throw e;
   }
