@@ -113,3 +113,26 @@ test('no API key: one line naming the variable, exit 125, no run', async () => {
 });
 
 after(() => undefined);
+
+test('a named memory is /memory for the tasks that ask for it, and nowhere else', async () => {
+  const fake = await startFakeAnthropic([
+    { toolUses: [{ name: 'bash', input: { command: 'echo remember-the-milk > /memory/note.txt' } }], stopReason: 'tool_use' },
+    { text: 'noted', stopReason: 'end_turn' },
+    { toolUses: [{ name: 'bash', input: { command: 'cat /memory/note.txt' } }], stopReason: 'tool_use' },
+    { text: 'recalled', stopReason: 'end_turn' },
+    { toolUses: [{ name: 'bash', input: { command: 'ls /memory 2>&1 || true' } }], stopReason: 'tool_use' },
+    { text: 'no memory', stopReason: 'end_turn' },
+  ]);
+  try {
+    const env = { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url };
+    assert.equal((await cli(['run', '--memory', 'notes', 'remember'], { home, cwd: workspace(), env })).code, 0);
+    assert.equal((await cli(['run', '--memory', 'notes', 'recall'], { home, cwd: workspace(), env })).code, 0);
+    assert.equal((await cli(['run', 'no memory here'], { home, cwd: workspace(), env })).code, 0);
+    const results = fake.requests.map((r) => JSON.stringify(r.body));
+    assert.match(results[3], /remember-the-milk/, 'the second task read what the first one stored');
+    assert.match(results[5], /No such file or directory/, 'a task without --memory has no /memory');
+    assert.equal(fs.readFileSync(path.join(home, 'memory', 'notes', 'note.txt'), 'utf8'), 'remember-the-milk\n');
+    const bad = await cli(['run', '--memory', '../x', 'escape'], { home, cwd: workspace(), env });
+    assert.equal(bad.code, 125);
+  } finally { await fake.close(); }
+});

@@ -11,7 +11,7 @@ import { PodError } from '../pod/types.js';
 
 const USAGE = `usage:
   clawpod exec [--policy FILE] [--workspace DIR] [--backend NAME] [--json] [--allow-degraded] -- CMD [ARG...]
-  clawpod run  [--policy FILE] [--workspace DIR] [--backend NAME] [--model NAME] [--max-turns N] [--max-tokens N] "TASK"
+  clawpod run  [--policy FILE] [--workspace DIR] [--backend NAME] [--model NAME] [--memory NAME] [--max-turns N] [--max-tokens N] "TASK"
   clawpod runs list | show ID | diff ID | apply ID [--force] | discard ID
   clawpod audit show ID | verify ID | verify --all
   clawpod policy check FILE | policy explain [FILE]
@@ -68,7 +68,7 @@ async function cmdExec(ctx: Context, args: string[]): Promise<number> {
 async function cmdRun(ctx: Context, args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     policy: { type: 'string' }, workspace: { type: 'string' }, backend: { type: 'string' }, model: { type: 'string' },
-    'max-turns': { type: 'string' }, 'max-tokens': { type: 'string' }, 'allow-degraded': { type: 'boolean' },
+    'max-turns': { type: 'string' }, 'max-tokens': { type: 'string' }, 'allow-degraded': { type: 'boolean' }, memory: { type: 'string' },
   });
   const num = (v: unknown, flag: string) => {
     if (v === undefined) return undefined;
@@ -82,6 +82,7 @@ async function cmdRun(ctx: Context, args: string[]): Promise<number> {
     backend: values.backend as string | undefined, model: values.model as string | undefined,
     task: positionals.join(' '), allowDegraded: Boolean(values['allow-degraded']), cwd: process.cwd(),
     maxTurns: num(values['max-turns'], 'max-turns'), maxTokens: num(values['max-tokens'], 'max-tokens'),
+    memory: values.memory as string | undefined,
   });
   return r.exitCode;
 }

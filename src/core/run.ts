@@ -30,6 +30,8 @@ export interface RunOptions {
   maxTurns?: number;
   maxTokens?: number;
   env?: NodeJS.ProcessEnv;
+  /** A named memory: $CLAWPOD_HOME/memory/NAME, read-write at /memory for this task only. */
+  memory?: string;
   /** A provider chosen by the caller (the offline demo's replay) instead of --model. */
   provider?: { provider: Provider; model: string; providerName: string };
 }
@@ -51,6 +53,13 @@ async function projectContext(live: LivePod): Promise<string> {
   return parts.join('\n\n');
 }
 
+function memoryDir(ctx: Context, name: string): string {
+  if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(name)) throw new UserError(`memory name "${name}" must be lower-case letters, digits, - or _ (e.g. --memory project-notes)`);
+  const dir = path.join(ctx.clawpodHome, 'memory', name);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}
+
 async function askOnTerminal(tool: string, input: Record<string, unknown>): Promise<boolean> {
   if (!process.stdin.isTTY) return false;
   const rl = createInterface({ input: process.stdin, output: process.stderr });
@@ -69,6 +78,9 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<{ run: st
     if (e instanceof ModelChoiceError) throw new UserError(e.message);
     throw e;
   }
+  const memory = opts.memory ? memoryDir(ctx, opts.memory) : null;
+  // The memory lives under $CLAWPOD_HOME, which no policy mount may reach: clawpod adds it itself.
+  if (memory) rules.mounts = [...rules.mounts, { host: memory, path: '/memory', mode: 'rw' }];
   const id = newRunId();
   const dir = ctx.runDir(id);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -80,7 +92,7 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<{ run: st
     id, kind: 'run', status: 'running', command: [plan.redact(opts.task)], workspace: workspace ?? '', workspaceMode: rules.workspace,
     policySource: rules.source, backend: backend.name, pid: process.pid, auditPath, runDir: dir,
   });
-  audit.append('run.start', { kind: 'run', task: opts.task, model: `${model.providerName}:${model.model}`, workspace, policy: rules.source, backend: backend.name, resources: rules.resources });
+  audit.append('run.start', { kind: 'run', memory: opts.memory ?? null, task: opts.task, model: `${model.providerName}:${model.model}`, workspace, policy: rules.source, backend: backend.name, resources: rules.resources });
   for (const e of degraded) audit.append(e.type, e.data);
   if (changesDir && workspace) saveManifest(path.join(dir, 'base.json'), takeManifest(workspace));
   process.stderr.write(`clawpod: run ${id} (${model.providerName}:${model.model})\n`);
@@ -93,7 +105,8 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<{ run: st
       id, rules, workspace, changesDir, allowDegraded: opts.allowDegraded, stdio: 'pipe', env: plan.podEnv, egress: egress?.egress,
     }, record);
     live.pod.stderr?.on('data', (d: Buffer) => process.stderr.write(plan.redact(d.toString())));
-    const notes = await projectContext(live);
+    const notes = [await projectContext(live), memory ? `Your memory "${opts.memory}" is at /memory (read-write, kept between tasks that use it).` : '']
+      .filter(Boolean).join('\n\n');
     const tools = filterTools(createTools(), { allow: rules.tools.allow, deny: rules.tools.deny });
     const emit = (e: AgentEvent) => { toAudit(audit, e); renderTaskEvent(e, plan.redact); };
     // Second line of defence: no secret value reaches the model through a tool's output.
