@@ -136,3 +136,23 @@ test('a named memory is /memory for the tasks that ask for it, and nowhere else'
     assert.equal(bad.code, 125);
   } finally { await fake.close(); }
 });
+
+test('skills: listed in the system prompt, readable at /skills, never writable', async () => {
+  const fake = await startFakeAnthropic([
+    { toolUses: [{ name: 'bash', input: { command: 'cat /skills/csv-report/SKILL.md; echo x > /skills/csv-report/hack 2>&1 || echo READ-ONLY' } }], stopReason: 'tool_use' },
+    { text: 'used the skill', stopReason: 'end_turn' },
+  ]);
+  try {
+    const ws = workspace({ '.clawpod/skills/csv-report/SKILL.md': '---\nname: csv-report\ndescription: Turn CSV files into a markdown report\n---\nUse awk for the columns.\n' });
+    const r = await cli(['run', 'report on data.csv'], { home, cwd: ws, env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url } });
+    assert.equal(r.code, 0, r.stderr);
+    const first = fake.requests[0].body as { system?: unknown };
+    assert.match(JSON.stringify(first.system), /csv-report: Turn CSV files into a markdown report/);
+    const second = JSON.stringify(fake.requests[1].body);
+    assert.match(second, /Use awk for the columns/);
+    assert.match(second, /READ-ONLY|Read-only file system/);
+    const list = await cli(['skills', 'list'], { home, cwd: ws });
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /csv-report\s+\(workspace\)/);
+  } finally { await fake.close(); }
+});

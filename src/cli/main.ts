@@ -1,5 +1,6 @@
 // The command line: a thin face over src/core. Every failure a user can cause is one line on
 // stderr and exit 125; nothing here prints a stack trace.
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createContext, type Context } from '../core/context.js';
 import { UserError } from '../core/errors.js';
@@ -15,6 +16,7 @@ const USAGE = `usage:
   clawpod runs list | show ID | diff ID | apply ID [--force] | discard ID
   clawpod audit show ID | verify ID | verify --all
   clawpod policy check FILE | policy explain [FILE]
+  clawpod skills list [--policy FILE] [--workspace DIR]
   clawpod doctor
   clawpod demo`;
 
@@ -87,6 +89,19 @@ async function cmdRun(ctx: Context, args: string[]): Promise<number> {
   return r.exitCode;
 }
 
+async function cmdSkills(ctx: Context, args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub !== 'list' && sub !== undefined) throw new UserError(`unknown skills command "${sub}" (use list)`);
+  const { values } = parse(rest, { policy: { type: 'string' }, workspace: { type: 'string' } }, false);
+  const { discoverSkills, skillsTable } = await import('../agent/skills.js');
+  const rules = await resolveRules(ctx, values.policy as string | undefined);
+  const { resolveWorkspace } = await import('../core/exec.js');
+  const workspace = resolveWorkspace(ctx, rules, values.workspace as string | undefined, process.cwd());
+  const found = discoverSkills({ userDir: path.join(ctx.clawpodHome, 'skills'), workspace, rules });
+  print(skillsTable(found.skills, found.problems) || 'no skills (add folders with a SKILL.md to ~/.clawpod/skills or .clawpod/skills)');
+  return 0;
+}
+
 async function cmdRuns(ctx: Context, args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   const { values, positionals } = parse(rest, { force: { type: 'boolean' }, limit: { type: 'string' } });
@@ -157,6 +172,7 @@ export async function main(argv: string[]): Promise<number> {
     switch (cmd) {
       case 'exec': return await cmdExec(ctx, args);
       case 'runs': return await cmdRuns(ctx, args);
+      case 'skills': return await cmdSkills(ctx, args);
       case 'audit': return await cmdAudit(ctx, args);
       case 'policy': return await cmdPolicy(ctx, args);
       case 'doctor': return await cmdDoctor(ctx);

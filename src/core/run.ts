@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline/promises';
 import { AuditWriter } from '../audit/chain.js';
 import { runAgent, type AgentEvent, type AgentOutcome } from '../agent/loop.js';
 import { resolveModel, ModelChoiceError } from '../agent/providers/registry.js';
+import { discoverSkills, skillMounts, skillsPrompt } from '../agent/skills.js';
 import { createTools, filterTools } from '../agent/tools/index.js';
 import { LivePod } from '../pod/live.js';
 import type { PodEvent } from '../pod/types.js';
@@ -79,8 +80,11 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<{ run: st
     throw e;
   }
   const memory = opts.memory ? memoryDir(ctx, opts.memory) : null;
-  // The memory lives under $CLAWPOD_HOME, which no policy mount may reach: clawpod adds it itself.
+  const { skills } = discoverSkills({ userDir: path.join(ctx.clawpodHome, 'skills'), workspace, rules });
+  // Memory and skills live under $CLAWPOD_HOME, which no policy mount may reach: clawpod adds
+  // them itself (skills read-only), each checked by its own module.
   if (memory) rules.mounts = [...rules.mounts, { host: memory, path: '/memory', mode: 'rw' }];
+  rules.mounts = [...rules.mounts, ...skillMounts(skills)];
   const id = newRunId();
   const dir = ctx.runDir(id);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -92,7 +96,7 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<{ run: st
     id, kind: 'run', status: 'running', command: [plan.redact(opts.task)], workspace: workspace ?? '', workspaceMode: rules.workspace,
     policySource: rules.source, backend: backend.name, pid: process.pid, auditPath, runDir: dir,
   });
-  audit.append('run.start', { kind: 'run', memory: opts.memory ?? null, task: opts.task, model: `${model.providerName}:${model.model}`, workspace, policy: rules.source, backend: backend.name, resources: rules.resources });
+  audit.append('run.start', { kind: 'run', memory: opts.memory ?? null, skills: skills.map((k) => k.name), task: opts.task, model: `${model.providerName}:${model.model}`, workspace, policy: rules.source, backend: backend.name, resources: rules.resources });
   for (const e of degraded) audit.append(e.type, e.data);
   if (changesDir && workspace) saveManifest(path.join(dir, 'base.json'), takeManifest(workspace));
   process.stderr.write(`clawpod: run ${id} (${model.providerName}:${model.model})\n`);
@@ -105,7 +109,7 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<{ run: st
       id, rules, workspace, changesDir, allowDegraded: opts.allowDegraded, stdio: 'pipe', env: plan.podEnv, egress: egress?.egress,
     }, record);
     live.pod.stderr?.on('data', (d: Buffer) => process.stderr.write(plan.redact(d.toString())));
-    const notes = [await projectContext(live), memory ? `Your memory "${opts.memory}" is at /memory (read-write, kept between tasks that use it).` : '']
+    const notes = [await projectContext(live), memory ? `Your memory "${opts.memory}" is at /memory (read-write, kept between tasks that use it).` : '', skillsPrompt(skills)]
       .filter(Boolean).join('\n\n');
     const tools = filterTools(createTools(), { allow: rules.tools.allow, deny: rules.tools.deny });
     const emit = (e: AgentEvent) => { toAudit(audit, e); renderTaskEvent(e, plan.redact); };
