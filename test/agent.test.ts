@@ -156,3 +156,23 @@ test('skills: listed in the system prompt, readable at /skills, never writable',
     assert.match(list.stdout, /csv-report\s+\(workspace\)/);
   } finally { await fake.close(); }
 });
+
+test('an overloaded model is retried by the SDK; a budget ends a looping task with its reason', async () => {
+  const fake = await startFakeAnthropic([
+    { error: { status: 529, type: 'overloaded_error', message: 'Overloaded' } },
+    { text: 'fine after a retry', stopReason: 'end_turn' },
+    ...Array.from({ length: 5 }, (_, i) => ({ toolUses: [{ name: 'bash', input: { command: `echo loop ${i}` } }], stopReason: 'tool_use' as const })),
+  ]);
+  try {
+    const env = { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url };
+    const ok = await cli(['run', 'hello'], { home, cwd: workspace(), env });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /fine after a retry/);
+    const looping = await cli(['run', '--max-turns', '2', 'loop forever'], { home, cwd: workspace(), env });
+    assert.equal(looping.code, 1);
+    assert.match(looping.stderr, /stopped: max_turns/);
+    const end = auditEvents(home, looping.runId!).at(-1)!;
+    assert.equal(end.type, 'run.end');
+    assert.equal(end.data.reason, 'max_turns');
+  } finally { await fake.close(); }
+});

@@ -3,6 +3,7 @@
 import { readAudit } from '../audit/chain.js';
 import type { AgentEvent, AgentOutcome } from '../agent/loop.js';
 import type { Context } from './context.js';
+import { changeStat } from './runs.js';
 
 function oneLine(s: string, max = 100): string {
   const flat = s.replace(/\s+/g, ' ').trim();
@@ -11,10 +12,12 @@ function oneLine(s: string, max = 100): string {
 
 export function renderTaskEvent(e: AgentEvent, redact: (s: string) => string): void {
   const out = process.stdout;
+  // On a terminal, a progress line stands while a tool runs and is replaced by its result.
+  const tty = Boolean(out.isTTY);
   switch (e.type) {
     case 'text': out.write(redact(e.delta)); return;
-    case 'tool.call': out.write(`\n  ▸ ${e.name} ${oneLine(redact(JSON.stringify(e.input)), 90)}\n`); return;
-    case 'tool.result': out.write(`    ${e.isError ? '✗' : '✓'} ${oneLine(redact(e.content), 100)} (${Math.round(e.durationMs)} ms)\n`); return;
+    case 'tool.call': out.write(`\n  ▸ ${e.name} ${oneLine(redact(JSON.stringify(e.input)), 90)}\n${tty ? '    … running in the pod' : ''}`); return;
+    case 'tool.result': out.write(`${tty ? '\r\x1b[K' : ''}    ${e.isError ? '✗' : '✓'} ${oneLine(redact(e.content), 100)} (${Math.round(e.durationMs)} ms)\n`); return;
     case 'model.error': out.write(`\nclawpod: ${e.error}\n`); return;
     case 'policy.deny': out.write(`    ✗ denied: ${e.reason}\n`); return;
     default: return;
@@ -25,10 +28,12 @@ export function taskSummary(ctx: Context, id: string, o: AgentOutcome, ms: numbe
   let allowed = 0;
   let denied = 0;
   let files = 0;
+  let stat = '';
   let limits: string[] = [];
   try {
     const run = ctx.store().getRun(id);
     files = run?.filesChanged ?? 0;
+    stat = changeStat(ctx, id);
     for (const e of readAudit(run?.auditPath ?? '')) {
       if (e.data.terminated === true) continue;
       if (e.type === 'net.allow') allowed++;
@@ -40,7 +45,7 @@ export function taskSummary(ctx: Context, id: string, o: AgentOutcome, ms: numbe
   return [
     '',
     `clawpod: ${why} · ${o.turns} turn(s) · ${o.usage.inputTokens + o.usage.outputTokens} tokens · ${o.toolCalls} tool call(s) · ${(ms / 1000).toFixed(1)} s`,
-    `clawpod: ${files} file(s) changed · outbound ${allowed} allowed, ${denied} denied${limits.length ? ` · limits hit: ${limits.join(', ')}` : ''}`,
+    `clawpod: ${files} file(s) changed${stat ? ` (${stat})` : ''} · outbound ${allowed} allowed, ${denied} denied${limits.length ? ` · limits hit: ${limits.join(', ')}` : ''}`,
     files ? `clawpod: review with clawpod runs diff ${id}, then runs apply ${id} or runs discard ${id}` : `clawpod: run ${id}`,
     '',
   ].join('\n');

@@ -74,6 +74,14 @@ function shortCommand(cmd: string[]): string {
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
+/** "+X -Y" for a run's pending changes, '' when there are none. */
+export function changeStat(ctx: Context, id: string): string {
+  const c = changesOf(findRun(ctx, id));
+  if (!c) return '';
+  const st = diffStat(c.changes);
+  return `+${st.insertions} -${st.deletions}`;
+}
+
 export function runShow(ctx: Context, id: string | undefined): string {
   const run = findRun(ctx, id);
   const lines = [
