@@ -176,3 +176,26 @@ test('an overloaded model is retried by the SDK; a budget ends a looping task wi
     assert.equal(end.data.reason, 'max_turns');
   } finally { await fake.close(); }
 });
+
+test('web_fetch goes through the pod\'s proxy: an allowed page comes back, a refused one says why', async () => {
+  const server = http.createServer((_req, res) => res.end('<p>page body from svc</p>\n'));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  const fake = await startFakeAnthropic([
+    { toolUses: [{ name: 'web_fetch', input: { url: `http://svc.test:${port}/page` } }], stopReason: 'tool_use' },
+    { toolUses: [{ name: 'web_fetch', input: { url: `http://blocked.test:${port}/` } }], stopReason: 'tool_use' },
+    { text: 'fetched', stopReason: 'end_turn' },
+  ]);
+  try {
+    const p = policyFile(`version: 1\nnetwork:\n  allow: ["svc.test:${port}"]\n  hosts: { svc.test: 127.0.0.1, blocked.test: 127.0.0.1 }\n`);
+    const r = await cli(['run', '--policy', p, 'fetch'], { home, cwd: workspace(), env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(JSON.stringify(fake.requests[1].body), /page body from svc/);
+    const refused = JSON.stringify(fake.requests[2].body);
+    assert.match(refused, /not in network\.allow/);
+    assert.match(refused, /"is_error":true/);
+    const events = auditEvents(home, r.runId!);
+    assert.ok(events.some((e) => e.type === 'net.allow' && e.data.host === 'svc.test'));
+    assert.ok(events.some((e) => e.type === 'net.deny' && e.data.host === 'blocked.test'));
+  } finally { await fake.close(); server.close(); }
+});
