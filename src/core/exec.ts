@@ -89,6 +89,7 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
     if (plan.needed) egress = await startEgress(plan, rules, id, backend.egressPaths(id), record);
     pod = await backend.start({
       id, rules, workspace, command: opts.command, changesDir, allowDegraded: opts.allowDegraded, stdio, hold: true,
+      stdinInherit: opts.stdio === 'inherit',
       env: plan.podEnv, egress: egress?.egress,
     }, record);
   } catch (err) {

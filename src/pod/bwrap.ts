@@ -82,7 +82,7 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
       env: {},
       // A live pod talks to its executor over stdin/stdout.
       stdio: spec.live ? ['pipe', 'pipe', spec.stdio, seccompFd, 'pipe', 'pipe']
-        : [spec.stdio === 'inherit' ? 'inherit' : 'ignore', spec.stdio, spec.stdio, seccompFd, 'pipe', 'pipe'],
+        : [spec.stdio === 'inherit' || spec.stdinInherit ? 'inherit' : 'ignore', spec.stdio, spec.stdio, seccompFd, 'pipe', 'pipe'],
     });
     fs.closeSync(seccompFd);
     seccompFd = null;

@@ -26,6 +26,8 @@ export interface PodSpec {
   allowDegraded: boolean;
   /** inherit: the pod shares clawpod's terminal streams; pipe: the caller reads them. */
   stdio: 'inherit' | 'pipe';
+  /** Give the pod clawpod's stdin even when its output is piped (exec with secrets redacts output). */
+  stdinInherit?: boolean;
   /** Extra variables set by clawpod itself (never secrets). */
   env?: Record<string, string>;
   /** Prepare the pod but start the command only on go(): set-up overlaps the caller's work. */
