@@ -163,12 +163,16 @@ static void enter_userns(void) {
   write_file("/proc/self/gid_map", map);
 }
 
-static void setup_stage(void) {
-  char opts[128], p[4096];
-  int userns_fd = -1;
+/* Before the pod's child is forked, so it shares the namespaces the stage is mounted in. */
+static void enter_namespaces(void) {
   if (userns_mode) enter_userns();
   else if (unshare(CLONE_NEWNS) != 0) die("unshare mount namespace", NULL);
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) die("make mounts private", NULL);
+}
+
+static void setup_stage(void) {
+  char opts[128], p[4096];
+  int userns_fd = -1;
   snprintf(opts, sizeof opts, "size=%llu,mode=0755", stage_size);
   if (mount("clawpod-stage", stage, "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0) die("mount stage tmpfs", stage);
   long u = userns_mode ? -1 : pod_uid, g = userns_mode ? -1 : pod_gid;
@@ -290,23 +294,28 @@ int main(int argc, char **argv) {
   if (getppid() != parent) exit(125);
   if (status_fd >= 0) fcntl(status_fd, F_SETFD, FD_CLOEXEC);
   if (go_fd >= 0) fcntl(go_fd, F_SETFD, FD_CLOEXEC);
-  setup_stage();
-  if (status_fd >= 0 && write(status_fd, "started=1\n", 10) < 0) {}
-  struct sigaction sa = {0};
-  sa.sa_handler = forward_signal;
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGHUP, &sa, NULL);
+  enter_namespaces();
+  /* The child is forked before the stage is mounted: its cgroup join (a migration that can wait
+   * for an RCU grace period on cgroup v1) then overlaps the mounting, and it starts bwrap only
+   * once the stage is ready (one byte on this pipe; EOF means set-up failed). */
+  int staged[2];
+  if (pipe2(staged, O_CLOEXEC) != 0) die("pipe", NULL);
   child = spawn_child();
   if (child == 0) {
     /* Only the pod joins its cgroups: the child, before exec, so bwrap and everything it forks
      * is charged from the start, while this supervisor stays outside (no second migration to
      * leave them, and killing the groups spares it to save the change set). */
+    close(staged[1]);
     for (int i = 0; i < n_cgroups; i++) {
       char pid[32];
       snprintf(pid, sizeof pid, "%d\n", getpid());
       write_file(cgroup_files[i], pid);
     }
+    char ready;
+    ssize_t got;
+    while ((got = read(staged[0], &ready, 1)) < 0 && errno == EINTR) {}
+    if (got != 1) _exit(125);
+    close(staged[0]);
     if (go_fd >= 0) {
       /* Joining the cgroups above can wait for an RCU grace period (cgroup v1 migration); that
        * wait overlaps with clawpod's own preparation of the run, which ends with this byte. */
@@ -327,6 +336,18 @@ int main(int argc, char **argv) {
             argv[cmd_start], strerror(errno));
     _exit(125);
   }
+  close(staged[0]);
+  /* Only here, after the fork: an ignored SIGPIPE would be inherited by the pod's commands. */
+  signal(SIGPIPE, SIG_IGN);
+  setup_stage();
+  if (write(staged[1], "s", 1) != 1) die("signal the pod", NULL);
+  close(staged[1]);
+  if (status_fd >= 0 && write(status_fd, "started=1\n", 10) < 0) {}
+  struct sigaction sa = {0};
+  sa.sa_handler = forward_signal;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
   if (go_fd >= 0) close(go_fd);
   int status = 0;
   while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
