@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
-import { cli, policyFile, tmpDir, workspace } from './helpers.js';
+import { cli, policyFile, ROOT, tmpDir, workspace } from './helpers.js';
 
 let home: string;
 let ws: string;
@@ -96,6 +96,21 @@ describe('bad input is refused before any run exists', () => {
     assert.equal(ex.code, 0, ex.stderr);
     assert.match(ex.stdout, /512 MiB/);
     assert.match(ex.stdout, /no network/i);
+  });
+
+  test('a missing pod helper is named by doctor and refuses pods in one line', async () => {
+    const dir = tmpDir('nohelpers');
+    fs.copyFileSync(path.join(ROOT, 'build', 'clawpod-podinit'), path.join(dir, 'clawpod-podinit'));
+    fs.chmodSync(path.join(dir, 'clawpod-podinit'), 0o755);
+    const env = { CLAWPOD_PODINIT: path.join(dir, 'clawpod-podinit') };
+    const doctor = await cli(['doctor'], { home, env });
+    assert.equal(doctor.code, 1);
+    assert.match(doctor.stdout, /MISSING\s+pod helpers\s+clawpod-fwd, clawpod-podexec not built/);
+    const before = runsMade();
+    const r = await cli(['exec', '--', 'true'], { home, cwd: ws, env });
+    assert.equal(r.code, 125);
+    assert.match(r.stderr.trim(), /^clawpod: cannot start a pod: pod helpers is missing .*npm run build/);
+    assert.deepEqual(runsMade(), before);
   });
 
   test('unknown run ids are one clear line', async () => {
