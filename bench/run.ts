@@ -29,10 +29,9 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 };
 
-function spawnWait(cmd: string, args: string[], opts: Parameters<typeof spawn>[2] = {}, feed?: (c: ReturnType<typeof spawn>) => void): Promise<number> {
+function spawnWait(cmd: string, args: string[], opts: Parameters<typeof spawn>[2] = {}): Promise<number> {
   return new Promise((resolve, reject) => {
     const c = spawn(cmd, args, { stdio: 'ignore', ...opts });
-    feed?.(c);
     c.on('error', reject);
     c.on('close', (code) => resolve(code ?? -1));
   });

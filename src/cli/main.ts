@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createContext, type Context } from '../core/context.js';
 import { UserError } from '../core/errors.js';
-import { reapInterrupted, resolveRules, runExec } from '../core/exec.js';
+import { reapInterrupted, resolveRules, resolveWorkspace, runExec } from '../core/exec.js';
 import * as r from '../core/runs.js';
 import { explainPolicy } from '../policy/explain.js';
 import { PolicyError } from '../policy/errors.js';
@@ -95,7 +95,6 @@ async function cmdSkills(ctx: Context, args: string[]): Promise<number> {
   const { values } = parse(rest, { policy: { type: 'string' }, workspace: { type: 'string' } }, false);
   const { discoverSkills, skillsTable } = await import('../agent/skills.js');
   const rules = await resolveRules(ctx, values.policy as string | undefined);
-  const { resolveWorkspace } = await import('../core/exec.js');
   const workspace = resolveWorkspace(ctx, rules, values.workspace as string | undefined, process.cwd());
   const found = discoverSkills({ userDir: path.join(ctx.clawpodHome, 'skills'), workspace, rules });
   print(skillsTable(found.skills, found.problems) || 'no skills (add folders with a SKILL.md to ~/.clawpod/skills or .clawpod/skills)');

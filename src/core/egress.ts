@@ -68,12 +68,19 @@ export async function startEgress(plan: EgressPlan, rules: Rules, runId: string,
   };
 }
 
-/** Redacts a byte stream (pod output) with a hold-back, so a value split across chunks is still
- *  caught. Works on latin1 text, a 1:1 view of the bytes, so binary output passes unchanged. */
-export function redactingStream(secrets: ResolvedSecret[]): Transform {
+/** Secret values as latin1 text, a 1:1 view of their UTF-8 bytes, so byte data (binary output,
+ *  files) is matched and passed through unchanged. */
+function latin1Values(secrets: ResolvedSecret[]) {
   const values = secrets.map((s) => ({ bytes: Buffer.from(s.value, 'utf8').toString('latin1'), tag: `[secret:${s.name}]` }));
-  const longest = Math.max(1, ...values.map((v) => v.bytes.length));
-  const redact = (t: string) => values.reduce((acc, v) => acc.split(v.bytes).join(v.tag), t);
+  return {
+    longest: Math.max(1, ...values.map((v) => v.bytes.length)),
+    redact: (t: string) => values.reduce((acc, v) => acc.split(v.bytes).join(v.tag), t),
+  };
+}
+
+/** Redacts a byte stream (pod output) with a hold-back, so a value split across chunks is still caught. */
+export function redactingStream(secrets: ResolvedSecret[]): Transform {
+  const { longest, redact } = latin1Values(secrets);
   let held = '';
   return new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
@@ -88,42 +95,35 @@ export function redactingStream(secrets: ResolvedSecret[]): Transform {
   });
 }
 
+/** Byte-exact redaction of one buffer (tool output on its way to the model, a changed file). */
+export function bufferRedactor(secrets: ResolvedSecret[]): (b: Buffer) => Buffer {
+  if (!secrets.length) return (b) => b;
+  const { redact } = latin1Values(secrets);
+  return (b) => {
+    const text = b.toString('latin1');
+    const out = redact(text);
+    return out === text ? b : Buffer.from(out, 'latin1');
+  };
+}
+
 /** Second line of defence for diffs: a real value in the pod's change set (it could only have
  *  come back from an upstream) is replaced with [secret:NAME] before anyone reviews or applies
  *  it. Returns the paths that were scrubbed. */
 export function scrubChangeSet(treeDir: string, secrets: ResolvedSecret[]): string[] {
   if (!secrets.length || !fs.existsSync(treeDir)) return [];
-  const values = secrets.map((s) => ({ value: Buffer.from(s.value, 'utf8'), tag: Buffer.from(`[secret:${s.name}]`) }));
+  const scrub = bufferRedactor(secrets);
   const scrubbed: string[] = [];
   const walk = (dir: string, rel: string) => {
     for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      const abs = `${dir}/${e.name}`;
       const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) walk(abs, r);
+      if (e.isDirectory()) walk(`${dir}/${e.name}`, r);
       else if (e.isFile()) {
-        let buf = fs.readFileSync(abs);
-        let hit = false;
-        for (const v of values) {
-          for (let i = buf.indexOf(v.value); i >= 0; i = buf.indexOf(v.value, i + v.tag.length)) {
-            buf = Buffer.concat([buf.subarray(0, i), v.tag, buf.subarray(i + v.value.length)]);
-            hit = true;
-          }
-        }
-        if (hit) { fs.writeFileSync(abs, buf); scrubbed.push(r); }
+        const before = fs.readFileSync(`${dir}/${e.name}`);
+        const after = scrub(before);
+        if (after !== before) { fs.writeFileSync(`${dir}/${e.name}`, after); scrubbed.push(r); }
       }
     }
   };
   walk(treeDir, '');
   return scrubbed;
-}
-
-/** Byte-exact redaction of one buffer (tool output on its way to the model). */
-export function bufferRedactor(secrets: ResolvedSecret[]): (b: Buffer) => Buffer {
-  if (!secrets.length) return (b) => b;
-  const values = secrets.map((s) => ({ bytes: Buffer.from(s.value, 'utf8').toString('latin1'), tag: `[secret:${s.name}]` }));
-  return (b) => {
-    const text = b.toString('latin1');
-    const out = values.reduce((acc, v) => acc.split(v.bytes).join(v.tag), text);
-    return out === text ? b : Buffer.from(out, 'latin1');
-  };
 }

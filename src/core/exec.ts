@@ -3,14 +3,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { AuditWriter } from '../audit/chain.js';
-import { PolicyError } from '../policy/errors.js';
 import { checkHostPath, normalizePolicy } from '../policy/normalize.js';
 import { isBuiltinStrict, precomputedStrict } from '../policy/strict.js';
 import type { Rules } from '../policy/types.js';
 import { checkGuards } from '../pod/guards.js';
-import { PodError, type PodEvent, type PodOutcome, type RunningPod } from '../pod/types.js';
+import type { PodEvent, PodOutcome, RunningPod } from '../pod/types.js';
 import { newRunId } from '../store/runs.js';
-import { loadManifest, readChangeSet, saveManifest, takeManifest } from '../workspace/index.js';
+import { readChangeSet, saveManifest, takeManifest } from '../workspace/index.js';
+import type { Manifest } from '../workspace/types.js';
+import type { ResolvedSecret } from '../proxy/types.js';
 import type { Context } from './context.js';
 import { UserError } from './errors.js';
 import { planEgress, redactingStream, scrubChangeSet, startEgress, type RunningEgress } from './egress.js';
@@ -103,6 +104,7 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
   }
   const auditPath = path.join(dir, 'audit.jsonl');
   let outcome: PodOutcome;
+  let manifest: Manifest | null = null;
   try {
     const store = ctx.store();
     audit = AuditWriter.create(auditPath, id, { redact: plan.redact });
@@ -120,7 +122,7 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
   try {
     audit.append('run.start', { kind: 'exec', command: opts.command, workspace, workspaceMode: rules.workspace, policy: rules.source, backend: backend.name, resources: rules.resources });
     for (const e of [...degraded, ...early.splice(0)]) audit.append(e.type, e.data);
-    if (changesDir && workspace) saveManifest(path.join(dir, 'base.json'), takeManifest(workspace));
+    manifest = snapshotWorkspace(dir, changesDir, workspace);
     pod.go();
     audit.append('exec.start', { command: opts.command, pid: pod.pid, uid: pod.uid });
     process.stderr.write(`clawpod: run ${id}\n`);
@@ -137,12 +139,7 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
   }
   await egress?.close();
   audit.append('exec.exit', { exitCode: outcome.exitCode, durationMs: Math.round(outcome.durationMs), limitHit: outcome.limitHit, stoppedBy: outcome.stoppedBy ?? null });
-  if (changesDir) {
-    for (const f of scrubChangeSet(path.join(changesDir, 'tree'), plan.secrets)) {
-      audit.append('policy.deny', { reason: 'a secret value in a file the pod wrote was replaced with [secret:NAME]', path: f });
-    }
-  }
-  const filesChanged = recordChanges(audit, dir, changesDir, workspace);
+  const filesChanged = recordChanges(audit, changesDir, workspace, manifest, plan.secrets);
   const status = outcome.limitHit === 'timeout' ? 'timeout' : outcome.limitHit || outcome.stoppedBy ? 'killed' : 'done';
   audit.append('run.end', { status, exitCode: outcome.exitCode, limitHit: outcome.limitHit, filesChanged });
   audit.close();
@@ -160,11 +157,23 @@ async function withStopSignals(pod: RunningPod): Promise<PodOutcome> {
   try { return await pod.wait(); } finally { for (const [s, h] of handlers) process.off(s, h); }
 }
 
-/** file.write events from the change set; returns how many paths changed. */
-export function recordChanges(audit: AuditWriter, dir: string, changesDir: string | null, workspace: string | null): number {
+/** The workspace as the run starts: kept with the run (apply checks against it) and returned. */
+export function snapshotWorkspace(dir: string, changesDir: string | null, workspace: string | null): Manifest | null {
+  if (!changesDir || !workspace) return null;
+  const manifest = takeManifest(workspace);
+  saveManifest(path.join(dir, 'base.json'), manifest);
+  return manifest;
+}
+
+/** file.write events from the change set, after secret values are scrubbed from it; returns how
+ *  many paths changed. */
+export function recordChanges(audit: AuditWriter, changesDir: string | null, workspace: string | null, manifest: Manifest | null, secrets: ResolvedSecret[]): number {
   // The prelude writes no change set at all when the pod changed nothing.
-  if (!changesDir || !workspace || !fs.existsSync(changesDir)) return 0;
-  const changes = readChangeSet(changesDir, workspace, loadManifest(path.join(dir, 'base.json')));
+  if (!changesDir || !workspace || !manifest || !fs.existsSync(changesDir)) return 0;
+  for (const f of scrubChangeSet(path.join(changesDir, 'tree'), secrets)) {
+    audit.append('policy.deny', { reason: 'a secret value in a file the pod wrote was replaced with [secret:NAME]', path: f });
+  }
+  const changes = readChangeSet(changesDir, workspace, manifest);
   for (const c of changes) {
     audit.append('file.write', c.kind === 'deleted'
       ? { path: c.path, kind: c.kind, deleted: true }
@@ -192,7 +201,7 @@ function finishFailed(ctx: Context, id: string, audit: AuditWriter, err: unknown
 
 /** Runs left 'running' by a clawpod that died: their pods are reaped, their chains closed. */
 export function reapInterrupted(ctx: Context): string[] {
-  for (const name of ['bwrap']) { try { ctx.backend(name).reap(); } catch { /* backend absent */ } }
+  try { ctx.backend('bwrap').reap(); } catch { /* backend absent */ }
   const store = ctx.store();
   const done: string[] = [];
   for (const run of store.runningRuns()) {
@@ -218,4 +227,3 @@ function processAlive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
 }
 
-export { PolicyError, PodError };

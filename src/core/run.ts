@@ -13,11 +13,10 @@ import type { PodEvent } from '../pod/types.js';
 import type { Provider } from '../agent/types.js';
 import type { ProxyEvent } from '../proxy/types.js';
 import { newRunId } from '../store/runs.js';
-import { saveManifest, takeManifest } from '../workspace/index.js';
 import type { Context } from './context.js';
 import { bufferRedactor, startEgress, type RunningEgress } from './egress.js';
 import { UserError } from './errors.js';
-import { chainHead, prepareExec, recordChanges } from './exec.js';
+import { chainHead, prepareExec, recordChanges, snapshotWorkspace } from './exec.js';
 import { renderTaskEvent, taskSummary } from './run-view.js';
 
 export interface RunOptions {
@@ -98,7 +97,7 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<{ run: st
   });
   audit.append('run.start', { kind: 'run', memory: opts.memory ?? null, skills: skills.map((k) => k.name), task: opts.task, model: `${model.providerName}:${model.model}`, workspace, policy: rules.source, backend: backend.name, resources: rules.resources });
   for (const e of degraded) audit.append(e.type, e.data);
-  if (changesDir && workspace) saveManifest(path.join(dir, 'base.json'), takeManifest(workspace));
+  const manifest = snapshotWorkspace(dir, changesDir, workspace);
   process.stderr.write(`clawpod: run ${id} (${model.providerName}:${model.model})\n`);
   let egress: RunningEgress | null = null;
   let live: LivePod | null = null;
@@ -127,7 +126,7 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<{ run: st
     });
     const podEnd = await live.close();
     await egress?.close();
-    const filesChanged = recordChanges(audit, dir, changesDir, workspace);
+    const filesChanged = recordChanges(audit, changesDir, workspace, manifest, plan.secrets);
     const status = outcome.reason === 'done' ? 'done' : outcome.reason === 'timeout' ? 'timeout' : outcome.reason === 'model_error' ? 'failed' : 'killed';
     const exitCode = outcome.reason === 'done' ? 0 : outcome.reason === 'timeout' ? 124 : 1;
     audit.append('run.end', { status, reason: outcome.reason, exitCode, turns: outcome.turns, usage: outcome.usage, toolCalls: outcome.toolCalls, filesChanged, limitHit: podEnd.limitHit });

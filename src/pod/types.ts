@@ -53,7 +53,7 @@ export interface PodOutcome {
   stoppedBy?: string;
 }
 
-export interface PodEvent { type: 'limit.hit' | 'guard.degraded' | 'exec.start'; data: Record<string, unknown> }
+export interface PodEvent { type: 'limit.hit' | 'guard.degraded'; data: Record<string, unknown> }
 
 export interface RunningPod {
   id: string;
