@@ -11,8 +11,8 @@ build() {  # build NAME SOURCES...: rebuild when any source is newer than the bi
   [ -x "$out" ] || stale=1
   for src in "$@" native/*.h; do [ "$src" -nt "$out" ] && stale=1; done
   if [ "$stale" = 1 ]; then
-    cc $CFLAGS -o "$out.tmp" "$@"
-    mv "$out.tmp" "$out"
+    cc $CFLAGS -o "$out.tmp.$$" "$@"
+    mv -f "$out.tmp.$$" "$out"
   fi
 }
 build podinit native/podinit.c native/changeset.c
