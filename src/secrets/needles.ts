@@ -1,0 +1,58 @@
+// The spellings of a secret value that clawpod recognises wherever it scrubs: the raw bytes and
+// the encodings an echoing server or a careless tool applies without thinking. An encoding the
+// list misses (an arbitrary transform: reversed, encrypted, split into short pieces) cannot be
+// recognised at all; see the README's Security section.
+
+/** Needles shorter than this are dropped: they would match ordinary text. */
+export const MIN_NEEDLE = 8;
+
+function percentAll(b: Buffer, upper: boolean): string {
+  const hex = b.toString('hex');
+  const s = hex.replace(/(..)/g, '%$1');
+  return upper ? s.toUpperCase() : s;
+}
+
+function jsonAll(value: string, upper: boolean): string {
+  let out = '';
+  // UTF-16 code units, as JSON.stringify-with-ascii-only encoders write them (surrogates apart).
+  for (let i = 0; i < value.length; i++) {
+    const h = value.charCodeAt(i).toString(16).padStart(4, '0');
+    out += `\\u${upper ? h.toUpperCase() : h}`;
+  }
+  return out;
+}
+
+/**
+ * The part of base64(junk(k) + bytes) that depends on bytes alone, for a value that starts k
+ * bytes into a 3-byte group: the characters from the first one free of the junk to the last one
+ * fully inside bytes. Whatever surrounds the value, these characters appear in its encoding.
+ */
+export function base64Core(bytes: Buffer, k: number, url: boolean): string {
+  const s = Buffer.concat([Buffer.alloc(k), bytes]).toString(url ? 'base64url' : 'base64');
+  return s.slice(Math.ceil((8 * k) / 6), Math.floor((8 * (k + bytes.length)) / 6));
+}
+
+/** Every recognised spelling of value, as bytes, deduplicated; the raw value always, encodings
+ *  only when at least MIN_NEEDLE long (so never for values under MIN_SECRET_BYTES' floor). */
+export function needles(value: string): Buffer[] {
+  const b = Buffer.from(value, 'utf8');
+  const forms: string[] = [
+    value,
+    b.toString('hex'),
+    b.toString('hex').toUpperCase(),
+    encodeURIComponent(value),
+    new URLSearchParams({ v: value }).toString().slice(2),
+    percentAll(b, true),
+    percentAll(b, false),
+    JSON.stringify(value).slice(1, -1),
+    jsonAll(value, false),
+    jsonAll(value, true),
+  ];
+  for (let k = 0; k < 3; k++) forms.push(base64Core(b, k, false), base64Core(b, k, true));
+  const out = new Map<string, Buffer>();
+  for (const f of forms) {
+    const bytes = Buffer.from(f, 'utf8');
+    if (bytes.length >= MIN_NEEDLE || (f === value && bytes.length > 0)) out.set(bytes.toString('latin1'), bytes);
+  }
+  return [...out.values()];
+}
