@@ -14,6 +14,7 @@ import type { Manifest } from '../workspace/types.js';
 import type { ResolvedSecret } from '../proxy/types.js';
 import type { Context } from './context.js';
 import { UserError } from './errors.js';
+import { policyDeps } from './policy-deps.js';
 import { planEgress, redactingStream, scrubChangeSet, startEgress, type RunningEgress } from './egress.js';
 import type { ProxyEvent } from '../proxy/types.js';
 
@@ -42,7 +43,7 @@ export async function resolveRules(ctx: Context, policy: string | undefined): Pr
   const strict = isBuiltinStrict(policy) ? precomputedStrict() : undefined;
   const raw = strict ?? (await import('../policy/load.js')).loadPolicy(policy, { readFile: (p) => fs.readFileSync(p, 'utf8'), env: ctx.env });
   const source = policy && policy !== 'strict' ? path.resolve(policy) : 'builtin:strict';
-  return normalizePolicy(raw, source, { home: ctx.home, clawpodHome: ctx.clawpodHome, realpath: (p) => fs.realpathSync(p) });
+  return normalizePolicy(raw, source, policyDeps(ctx));
 }
 
 /** The workspace directory, resolved and checked with the same deny rule as mounts. */
@@ -50,11 +51,14 @@ export function resolveWorkspace(ctx: Context, rules: Rules, dir: string | undef
   if (rules.workspace === 'none') return null;
   const given = path.resolve(cwd, dir ?? '.');
   let real: string;
-  try { real = fs.realpathSync(given); } catch {
+  let isDir: boolean;
+  // The path can change under us at any point: every failure here is the user's one-line error.
+  // (What is finally mounted is pinned by identity in the pod layer, see pinSources.)
+  try { real = fs.realpathSync(given); isDir = fs.statSync(real).isDirectory(); } catch {
     throw new UserError(`workspace ${given} does not exist (pass an existing directory to --workspace)`);
   }
-  if (!fs.statSync(real).isDirectory()) throw new UserError(`workspace ${given} is not a directory (pass a directory to --workspace)`);
-  const denied = checkHostPath(real, { home: ctx.home, clawpodHome: ctx.clawpodHome, realpath: (p) => fs.realpathSync(p) });
+  if (!isDir) throw new UserError(`workspace ${given} is not a directory (pass a directory to --workspace)`);
+  const denied = checkHostPath(real, policyDeps(ctx));
   if (denied) throw new UserError(`workspace ${real}: ${denied}`);
   return real;
 }

@@ -2,29 +2,17 @@
 // checked against the credential deny list, units converted. Backends see only the result.
 import { posix } from 'node:path';
 import { PolicyError } from './errors.js';
+import { checkHostPath, isInside, type HostPathDeps } from './denylist.js';
 import { formatHostPattern, parseHostPattern } from './hostpattern.js';
 import type { RawPolicy } from './schema.js';
 import type { MountRule, Rules, SecretRule } from './types.js';
 import { parseDuration, parseSize } from './units.js';
 
-export interface NormalizeDeps {
-  home: string;
-  /** $CLAWPOD_HOME: run store, audit logs and diffs must never be reachable from a pod. */
-  clawpodHome: string;
-  /** Like fs.realpathSync: resolves every symlink; throws if the path does not exist. */
-  realpath(p: string): string;
-}
+// The deny list lives in its own module; its API is re-exported where callers always found it.
+export { checkHostPath, DENIED_HOME_PATHS, DENIED_SYSTEM_PATHS, type HostPathDeps } from './denylist.js';
 
-// Where credentials and host control live. Written with ~ for the user's home so messages
-// show the path the way the user knows it.
-export const DENIED_HOME_PATHS: readonly string[] = [
-  '~/.ssh', '~/.aws', '~/.gnupg', '~/.config/clawpod', '~/.kube', '~/.docker', '~/.netrc',
-  '~/.azure', '~/.config/gcloud',
-];
-export const DENIED_SYSTEM_PATHS: readonly string[] = [
-  '/var/run/docker.sock', '/run/docker.sock', '/run/podman', '/run/containerd', '/var/run/containerd',
-  '/etc/shadow', '/etc/gshadow', '/etc/sudoers', '/etc/sudoers.d', '/root/.ssh', '/proc', '/sys', '/dev', '/boot',
-];
+/** What normalization reads of the host; the deny list's inputs (home, passwd...) among them. */
+export interface NormalizeDeps extends HostPathDeps {}
 
 // Pod paths the pod's own system layout owns; a mount there would shadow or subvert it.
 export const RESERVED_POD_PATHS: readonly string[] = [
@@ -32,71 +20,11 @@ export const RESERVED_POD_PATHS: readonly string[] = [
   '/tmp', '/workspace', '/home', '/run', '/memory', '/skills',
 ];
 
-/** child is strictly below parent (both absolute, normalized). */
-function isInside(child: string, parent: string): boolean {
-  if (parent === '/') return child !== '/';
-  return child.startsWith(`${parent}/`);
-}
-
 /** "~", "~/x" -> under home; other paths unchanged. "~user" is not expanded (and later refused). */
 export function expandHome(p: string, home: string): string {
   if (p === '~') return home;
   if (p.startsWith('~/')) return posix.join(home, p.slice(2));
   return p;
-}
-
-/**
- * A path with symlinks resolved as far as it exists: a denied path that does not exist yet
- * (no ~/.aws today) is still resolved through its existing parents, so a symlinked home
- * (/home -> /var/home) cannot hide it from the ancestor check.
- */
-function resolveExisting(p: string, realpath: (p: string) => string): string {
-  try {
-    return realpath(p);
-  } catch {
-    const parent = posix.dirname(p);
-    if (parent === p) return p;
-    return posix.join(resolveExisting(parent, realpath), posix.basename(p));
-  }
-}
-
-interface DeniedPath {
-  /** How messages show it (~/.ssh). */
-  display: string;
-  /** Every absolute form it may take: as written and as resolved. */
-  forms: string[];
-}
-
-function deniedPaths(deps: NormalizeDeps): DeniedPath[] {
-  const entries: Array<[string, string]> = [
-    ...DENIED_HOME_PATHS.map((d): [string, string] => [d, expandHome(d, deps.home)]),
-    [`clawpod's state directory ${deps.clawpodHome}`, deps.clawpodHome],
-    ...DENIED_SYSTEM_PATHS.map((d): [string, string] => [d, d]),
-  ];
-  return entries.map(([display, abs]) => {
-    const lexical = posix.normalize(abs);
-    const resolved = resolveExisting(lexical, deps.realpath);
-    return { display, forms: lexical === resolved ? [lexical] : [lexical, resolved] };
-  });
-}
-
-/**
- * Why a pod may not see realPath (an absolute, symlink-free host path), or null if it may.
- * Refused when it is a denied path, is inside one, or contains one: mounting ~ or / would
- * expose ~/.ssh just as surely as mounting ~/.ssh. Used for mounts and for the workspace.
- */
-export function checkHostPath(realPath: string, deps: NormalizeDeps): string | null {
-  const p = posix.normalize(realPath);
-  for (const denied of deniedPaths(deps)) {
-    for (const form of denied.forms) {
-      if (p === form) return `${p} is ${denied.display}, which a pod may never see`;
-      if (isInside(p, form)) return `${p} is inside ${denied.display}, which a pod may never see`;
-      if (isInside(form, p)) {
-        return `${p} contains ${denied.display}, which a pod may never see (mount a narrower directory)`;
-      }
-    }
-  }
-  return null;
 }
 
 /** Why a pod-side mount path is unusable, or null when it is fine. */

@@ -1,0 +1,20 @@
+// What policy normalization reads of this host: paths, the password database (every home on
+// the host gets the credential deny list), $SUDO_USER. The policy module itself stays pure.
+import fs from 'node:fs';
+import type { NormalizeDeps } from '../policy/normalize.js';
+import type { Context } from './context.js';
+
+export function policyDeps(ctx: Pick<Context, 'home' | 'clawpodHome' | 'env'>): NormalizeDeps {
+  let passwd = '';
+  // Unreadable is not fatal: the caller's and root's homes are denied without it, and the
+  // by-name rule (.ssh, .gnupg anywhere) still holds for every other home.
+  try { passwd = fs.readFileSync('/etc/passwd', 'utf8'); } catch { /* see above */ }
+  return {
+    home: ctx.home,
+    clawpodHome: ctx.clawpodHome,
+    realpath: (p) => fs.realpathSync(p),
+    exists: (p) => fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined,
+    passwd,
+    sudoUser: ctx.env.SUDO_USER || undefined,
+  };
+}
