@@ -2,10 +2,13 @@
 // and loading ESM modules one by one (zod alone is hundreds of files). The built-in strict
 // policy is computed here by the real schema and inlined, so the default path needs no zod;
 // likewise the seccomp programs, by the real generator.
-import { rmSync } from 'node:fs';
+import { renameSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
-rmSync('dist/bundle', { recursive: true, force: true });
+// Built beside the old bundle and swapped in whole: a failed or concurrent build never leaves a
+// half-written or missing bundle behind.
+const out = `dist/bundle.tmp-${process.pid}`;
+rmSync(out, { recursive: true, force: true });
 
 const { policySchema } = await import('../dist/src/policy/schema.js');
 const strict = policySchema.parse({});
@@ -14,7 +17,7 @@ const seccomp = Object.fromEntries(['x86_64', 'aarch64'].map((a) => [a, buildSec
 
 await build({
   entryPoints: ['dist/src/cli/entry.js'],
-  outdir: 'dist/bundle',
+  outdir: out,
   entryNames: 'clawpod',
   chunkNames: 'chunk-[hash]',
   outExtension: { '.js': '.mjs' },
@@ -31,3 +34,8 @@ await build({
   banner: { js: "import { createRequire as __clawpodRequire } from 'node:module'; const require = __clawpodRequire(import.meta.url);" },
   logLevel: 'warning',
 });
+
+const old = `dist/bundle.old-${process.pid}`;
+try { renameSync('dist/bundle', old); } catch { /* first build */ }
+renameSync(out, 'dist/bundle');
+rmSync(old, { recursive: true, force: true });
