@@ -1,11 +1,11 @@
 // A run's way out: secrets read on the host (the pod gets placeholders), the run's CA, the egress
 // proxy on a unix socket the pod alone can reach. Pods whose policy allows no host get none of it.
 import fs from 'node:fs';
-import { Transform, type TransformCallback } from 'node:stream';
+import type { Transform } from 'node:stream';
 import type { Rules } from '../policy/types.js';
 import type { PodEgress } from '../pod/types.js';
-import { makePlaceholder, redactor } from '../proxy/secrets.js';
-import type { ProxyEvent, ResolvedSecret } from '../proxy/types.js';
+import type { ProxyEvent } from '../proxy/types.js';
+import { makePlaceholder, MIN_SECRET_BYTES, redactor, scrubber, type ResolvedSecret } from '../secrets/index.js';
 import { UserError } from './errors.js';
 
 const SYSTEM_ROOTS = '/etc/ssl/certs/ca-certificates.crt';
@@ -33,7 +33,12 @@ export function planEgress(rules: Rules, env: NodeJS.ProcessEnv, readFile: (p: s
       }
       if (!value) throw new UserError(`secret ${s.name}: ${s.from.ref} is empty`);
     }
-    return { name: s.name, value, placeholder: makePlaceholder(s.name), hosts: s.hosts };
+    // A value this short matches ordinary output: scrubbing it (and its encodings) everywhere
+    // would mangle output, and not scrubbing would let it through.
+    if (Buffer.byteLength(value) < MIN_SECRET_BYTES) {
+      throw new UserError(`secret ${s.name}: the value is ${Buffer.byteLength(value)} bytes; clawpod needs at least ${MIN_SECRET_BYTES} to keep it out of output (use the full credential)`);
+    }
+    return { name: s.name, value, placeholder: makePlaceholder(s.name), hosts: s.hosts, ...(s.inject ? { inject: s.inject } : {}) };
   });
   return {
     needed: rules.network.allow.length > 0,
@@ -68,42 +73,15 @@ export async function startEgress(plan: EgressPlan, rules: Rules, runId: string,
   };
 }
 
-/** Secret values as latin1 text, a 1:1 view of their UTF-8 bytes, so byte data (binary output,
- *  files) is matched and passed through unchanged. */
-function latin1Values(secrets: ResolvedSecret[]) {
-  const values = secrets.map((s) => ({ bytes: Buffer.from(s.value, 'utf8').toString('latin1'), tag: `[secret:${s.name}]` }));
-  return {
-    longest: Math.max(1, ...values.map((v) => v.bytes.length)),
-    redact: (t: string) => values.reduce((acc, v) => acc.split(v.bytes).join(v.tag), t),
-  };
-}
-
-/** Redacts a byte stream (pod output) with a hold-back, so a value split across chunks is still caught. */
+/** Redacts a byte stream (pod output) to [secret:NAME], every recognised spelling, with a hold-back
+ *  so a value split across chunks is still caught. */
 export function redactingStream(secrets: ResolvedSecret[]): Transform {
-  const { longest, redact } = latin1Values(secrets);
-  let held = '';
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb: TransformCallback) {
-      // Complete values are replaced first; a value cut off by the chunk's end starts within
-      // the last (longest - 1) bytes, which stay back until the next chunk completes it.
-      const text = redact(held + chunk.toString('latin1'));
-      const cut = Math.max(0, text.length - (longest - 1));
-      held = text.slice(cut);
-      cb(null, Buffer.from(text.slice(0, cut), 'latin1'));
-    },
-    flush(cb: TransformCallback) { cb(null, Buffer.from(redact(held), 'latin1')); },
-  });
+  return scrubber(secrets, 'tag').stream();
 }
 
 /** Byte-exact redaction of one buffer (tool output on its way to the model, a changed file). */
 export function bufferRedactor(secrets: ResolvedSecret[]): (b: Buffer) => Buffer {
-  if (!secrets.length) return (b) => b;
-  const { redact } = latin1Values(secrets);
-  return (b) => {
-    const text = b.toString('latin1');
-    const out = redact(text);
-    return out === text ? b : Buffer.from(out, 'latin1');
-  };
+  return scrubber(secrets, 'tag').buffer;
 }
 
 /** Second line of defence for diffs: a real value in the pod's change set (it could only have

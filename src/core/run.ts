@@ -14,7 +14,7 @@ import type { Provider } from '../agent/types.js';
 import type { ProxyEvent } from '../proxy/types.js';
 import { newRunId } from '../store/runs.js';
 import type { Context } from './context.js';
-import { bufferRedactor, startEgress, type RunningEgress } from './egress.js';
+import { bufferRedactor, redactingStream, startEgress, type RunningEgress } from './egress.js';
 import { UserError } from './errors.js';
 import { chainHead, prepareExec, recordChanges, snapshotWorkspace } from './exec.js';
 import { renderTaskEvent, taskSummary } from './run-view.js';
@@ -107,7 +107,8 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<{ run: st
     live = await LivePod.start(backend, {
       id, rules, workspace, changesDir, allowDegraded: opts.allowDegraded, stdio: 'pipe', env: plan.podEnv, egress: egress?.egress,
     }, record);
-    live.pod.stderr?.on('data', (d: Buffer) => process.stderr.write(plan.redact(d.toString())));
+    // Through the byte redactor, so a value split across two reads is still caught.
+    live.pod.stderr?.pipe(redactingStream(plan.secrets)).pipe(process.stderr, { end: false });
     const notes = [await projectContext(live), memory ? `Your memory "${opts.memory}" is at /memory (read-write, kept between tasks that use it).` : '', skillsPrompt(skills)]
       .filter(Boolean).join('\n\n');
     const tools = filterTools(createTools(), { allow: rules.tools.allow, deny: rules.tools.deny });

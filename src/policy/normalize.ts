@@ -79,7 +79,7 @@ function normalizeSecrets(raw: RawPolicy, fail: (where: string, msg: string) => 
       if (!ref.startsWith('/')) fail(`secrets[${i}].from`, `file path ${JSON.stringify(ref)} must be absolute or start with ~/`);
       ref = posix.normalize(ref);
     }
-    return { name: s.name, from: { kind, ref }, hosts: s.hosts.map(canonicalPattern) };
+    return { name: s.name, from: { kind, ref }, hosts: s.hosts.map(canonicalPattern), ...(s.inject ? { inject: { ...s.inject } } : {}) };
   });
 }
 

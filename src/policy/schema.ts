@@ -149,6 +149,35 @@ const envName = z.string().superRefine((name, ctx) => {
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
+// RFC 9110 token characters; the headers that frame the message or route it are clawpod's own.
+const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const FRAMING_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'te', 'upgrade', 'trailer', 'keep-alive', 'proxy-authorization', 'proxy-connection']);
+
+const inject = z
+  .object({
+    header: z
+      .string({ error: expected('must be a header name such as Authorization') })
+      .regex(HEADER_NAME_RE, { error: expected('must be a header name such as Authorization') })
+      .refine((h) => !FRAMING_HEADERS.has(h.toLowerCase()), { error: expected('is a header clawpod sets itself; pick the one the API reads the key from') })
+      .optional()
+      .describe('The proxy sets this request header itself on every request to the hosts; the pod need not send the placeholder'),
+    format: z
+      .string({ error: expected('must be a string such as "Bearer {}"') })
+      .refine((f) => f.includes('{}') || f.includes('{base64}'), { error: expected('must contain {} (the value) or {base64} (its base64)') })
+      .refine((f) => !/[\r\n\0]/.test(f), { error: 'must be one line' })
+      .optional()
+      .describe('The header value, {} standing for the secret and {base64} for its base64, e.g. "Bearer {}" or "Basic {base64}"; default "{}"'),
+    query: z
+      .string({ error: expected('must be a query parameter name such as api_key') })
+      .min(1, { error: 'must not be empty' })
+      .optional()
+      .describe('Also swap the placeholder in this query parameter (percent-encoded); only for APIs that read keys from the URL'),
+  })
+  .strict()
+  .refine((i) => i.header !== undefined || i.query !== undefined, { error: 'must name a header or a query parameter (without inject, any header value gets the secret)' })
+  .refine((i) => i.format === undefined || i.header !== undefined, { error: 'format needs a header to go in' })
+  .describe('Where the proxy puts the value. Absent: the placeholder is swapped in any request header value and nowhere else');
+
 const SECRET_FROM_RE = /^(?:env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/;
 
 const secret = z
@@ -162,6 +191,7 @@ const secret = z
       .array(hostPattern)
       .min(1, { error: 'must list at least one host the secret may be sent to' })
       .describe('The only hosts whose requests get the real value injected by the proxy'),
+    inject: inject.optional(),
   })
   .strict()
   .describe('A credential the pod never sees: the proxy swaps its placeholder on the wire');

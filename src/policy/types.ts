@@ -13,6 +13,8 @@ export interface SecretRule {
   name: string;
   from: { kind: 'env' | 'file'; ref: string };
   hosts: string[];
+  /** Where the proxy puts the value; absent: any request header value, nowhere else. */
+  inject?: { header?: string; format?: string; query?: string };
 }
 
 export interface Rules {

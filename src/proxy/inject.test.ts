@@ -13,6 +13,9 @@ import type { PodProxy, ResolvedSecret, RunCA } from './types.js';
 const REAL = `real/v+lue=${Math.random().toString(36).slice(2)}`;
 const TOKEN: ResolvedSecret = { name: 'API_TOKEN', value: REAL, placeholder: makePlaceholder('API_TOKEN'), hosts: [] };
 const PH = TOKEN.placeholder;
+// Named places: a query parameter on the TLS host, a header the proxy sets itself on the plain one.
+const QTOKEN: ResolvedSecret = { name: 'Q_TOKEN', value: `q-${REAL}`, placeholder: makePlaceholder('Q_TOKEN'), hosts: [], inject: { query: 'token' } };
+const SET: ResolvedSecret = { name: 'SET_KEY', value: `set-${REAL}`, placeholder: makePlaceholder('SET_KEY'), hosts: [], inject: { header: 'X-Set-Key', format: 'Key {}' } };
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
 let plain: Upstream;
@@ -42,7 +45,7 @@ before(async () => {
       deny: [],
       hosts: { 'plain.test': '127.0.0.1', 'other.test': '127.0.0.1', 'api.secret.test': '127.0.0.1', 'raw.test': '127.0.0.1', 'untrusted.secret.test': '127.0.0.1' },
     },
-    secrets: [secret],
+    secrets: [secret, { ...QTOKEN, hosts: [`api.secret.test:${secure.port}`] }, { ...SET, hosts: [`plain.test:${plain.port}`] }],
     ca: runCA,
     upstreamCA: [testCA.certPem],
     onEvent: log.onEvent,
@@ -59,27 +62,35 @@ function assertNoRealValue(what: string, text: string): void {
   assert.ok(!text.includes(REAL) && !text.includes(encodeURIComponent(REAL)), `${what} contains the real value`);
 }
 
-test('plain HTTP: the scoped host gets the real value in a header and the query', async () => {
-  const r = await viaProxy(proxy.socketPath, `http://plain.test:${plain.port}/v1/${PH}?key=${PH}&x=1`, { Authorization: `Bearer ${PH}`, 'X-Plain': 'no secret' });
+test('plain HTTP: the scoped host gets the real value in header values only; the URL is refused', async () => {
+  const r = await viaProxy(proxy.socketPath, `http://plain.test:${plain.port}/v1?x=1`, { Authorization: `Bearer ${PH}`, 'X-Plain': 'no secret' });
   assert.equal(r.status, 200, r.body);
   const seen = plain.seen.at(-1);
   assert.equal(seen?.headers.authorization, `Bearer ${REAL}`);
-  assert.equal(seen?.url, `/v1/${PH}?key=${encodeURIComponent(REAL)}&x=1`, 'query swapped (encoded), path untouched');
-  assert.equal(new URLSearchParams(seen?.url.split('?')[1]).get('key'), REAL);
+  assert.equal(seen?.headers['x-set-key'], `Key ${SET.value}`, 'inject.header: set by the proxy, the pod sent nothing');
+  assert.equal(seen?.url, '/v1?x=1');
   assert.equal(seen?.headers.host, `plain.test:${plain.port}`);
   assert.equal(seen?.headers['x-plain'], 'no secret');
+  const before = plain.seen.length;
+  for (const target of [`/v1/${PH}`, `/v1?key=${PH}`]) {
+    const refused = await viaProxy(proxy.socketPath, `http://plain.test:${plain.port}${target}`);
+    assert.equal(refused.status, 403, target);
+    assert.match(String(refused.headers['x-clawpod-deny']), /^secret API_TOKEN may go only in request header values; its placeholder was in the (URL path|query \(parameter key\))/);
+  }
+  assert.equal(plain.seen.length, before, 'a misplaced placeholder never reaches the upstream');
+  assert.ok(log.events.some((e) => e.type === 'policy.deny' && e.data.secret === 'API_TOKEN' && e.data.host === 'plain.test'));
 });
 
 test('answers from a secret host are scrubbed: an echoed real value reaches the pod as the placeholder', async () => {
-  const r = await viaProxy(proxy.socketPath, `http://plain.test:${plain.port}/echo?key=${PH}`, { Authorization: `Bearer ${PH}` });
+  const r = await viaProxy(proxy.socketPath, `http://plain.test:${plain.port}/echo`, { Authorization: `Bearer ${PH}` });
   assert.equal(plain.seen.at(-1)?.headers.authorization, `Bearer ${REAL}`, 'the upstream did get the value');
-  assert.equal(r.body, `ok /echo?key=${PH}`);
+  assert.equal(r.body, 'ok /echo');
   assert.equal(r.headers['x-echo-authorization'], `Bearer ${PH}`);
   assertNoRealValue('the response', JSON.stringify(r));
   const agent = new TunnelAgent(proxy.socketPath, `api.secret.test:${secure.port}`, 'api.secret.test', runCA.certPem);
   try {
-    const s = await viaTunnel(agent, `/echo?key=${PH}`, { Authorization: `Bearer ${PH}`, 'Accept-Encoding': 'gzip' });
-    assert.equal(s.body, `ok /echo?key=${PH}`);
+    const s = await viaTunnel(agent, `/echo?token=${QTOKEN.placeholder}`, { Authorization: `Bearer ${PH}`, 'Accept-Encoding': 'gzip' });
+    assert.equal(s.body, `ok /echo?token=${QTOKEN.placeholder}`, 'the echoed query value is swapped back too');
     assert.equal(s.headers['x-echo-authorization'], `Bearer ${PH}`);
     assert.equal(secure.seen.at(-1)?.headers['accept-encoding'], 'identity', 'asked for an answer it can scan');
   } finally {
@@ -87,10 +98,13 @@ test('answers from a secret host are scrubbed: an echoed real value reaches the 
   }
 });
 
-test('plain HTTP: userinfo becomes Basic auth with the real value', async () => {
-  const r = await viaProxy(proxy.socketPath, `http://bot:${PH}@plain.test:${plain.port}/userinfo`);
+test('plain HTTP: userinfo becomes Basic auth, but never with a secret in it', async () => {
+  const r = await viaProxy(proxy.socketPath, `http://bot:plain-password@plain.test:${plain.port}/userinfo`);
   assert.equal(r.status, 200, r.body);
-  assert.equal(plain.seen.at(-1)?.headers.authorization, `Basic ${Buffer.from(`bot:${REAL}`).toString('base64')}`);
+  assert.equal(plain.seen.at(-1)?.headers.authorization, `Basic ${Buffer.from('bot:plain-password').toString('base64')}`);
+  const refused = await viaProxy(proxy.socketPath, `http://bot:${PH}@plain.test:${plain.port}/userinfo`);
+  assert.equal(refused.status, 403);
+  assert.match(String(refused.headers['x-clawpod-deny']), /user:password/);
 });
 
 test('plain HTTP: an unscoped host gets the placeholder unchanged', async () => {
@@ -105,7 +119,7 @@ test('plain HTTP: an unscoped host gets the placeholder unchanged', async () => 
 test('HTTPS to a secret host: TLS terminated with the run CA, requests kept alive, real value injected upstream', async () => {
   const agent = new TunnelAgent(proxy.socketPath, `api.secret.test:${secure.port}`, 'api.secret.test', runCA.certPem);
   try {
-    const a = await viaTunnel(agent, `/first?token=${PH}`, { Authorization: `Bearer ${PH}` });
+    const a = await viaTunnel(agent, `/first?token=${QTOKEN.placeholder}`, { Authorization: `Bearer ${PH}` });
     const b = await viaTunnel(agent, '/second', { 'X-Api-Key': PH });
     assert.equal(a.status, 200, a.body);
     assert.equal(b.status, 200, b.body);
@@ -116,7 +130,7 @@ test('HTTPS to a secret host: TLS terminated with the run CA, requests kept aliv
   }
   const [first, second] = secure.seen.slice(-2);
   assert.equal(first.headers.authorization, `Bearer ${REAL}`);
-  assert.equal(new URLSearchParams(first.url.split('?')[1]).get('token'), REAL);
+  assert.equal(new URLSearchParams(first.url.split('?')[1]).get('token'), QTOKEN.value, 'inject.query: that parameter only');
   assert.equal(second.headers['x-api-key'], REAL);
   // Host is the tunnel's, not whatever the client wrote.
   assert.equal(first.headers.host, `api.secret.test:${secure.port}`);
@@ -145,7 +159,7 @@ test('HTTPS upstream with a certificate no trusted CA signed: 502, and the secre
   const agent = new TunnelAgent(proxy.socketPath, `untrusted.secret.test:${untrusted.port}`, 'untrusted.secret.test', runCA.certPem);
   let r;
   try {
-    r = await viaTunnel(agent, `/steal?token=${PH}`, { Authorization: `Bearer ${PH}` });
+    r = await viaTunnel(agent, '/steal', { Authorization: `Bearer ${PH}` });
   } finally {
     agent.destroy();
   }

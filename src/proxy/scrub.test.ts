@@ -1,44 +1,60 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { scrubber } from './scrub.js';
+import { pipeline, Readable, Writable } from 'node:stream';
+import zlib from 'node:zlib';
+import { decoders, responseScrubber } from './scrub.js';
 import type { ResolvedSecret } from './types.js';
 
 const S: ResolvedSecret = { name: 'K', value: 'sk-ünï/cöde', placeholder: 'clawpod-secret-K-0123456789abcdef0123456789abcdef', hosts: ['x.test'] };
+const latin1 = (s: string) => Buffer.from(s).toString('latin1');
 
-/** Pushes chunks through a scrub stream; resolves with what came out, and what came out before the end. */
-async function run(chunks: Buffer[]): Promise<{ out: string; beforeEnd: string }> {
-  const s = scrubber([S]).stream();
+/** Pushes chunks through a scrub stream; resolves with what came out. */
+async function run(chunks: Buffer[]): Promise<string> {
+  const s = responseScrubber([S]).stream();
   const out: Buffer[] = [];
   s.on('data', (c: Buffer) => out.push(c));
   for (const c of chunks) s.write(c);
-  await new Promise((r) => setImmediate(r));
-  const beforeEnd = Buffer.concat(out).toString();
   s.end();
   await new Promise((r) => s.on('end', r));
-  return { out: Buffer.concat(out).toString(), beforeEnd };
+  return Buffer.concat(out).toString();
 }
 
-test('a value split across chunks at any byte is still swapped for the placeholder', async () => {
-  const text = Buffer.from(`before ${S.value} middle ${encodeURIComponent(S.value)} after`);
-  const want = `before ${S.placeholder} middle ${S.placeholder} after`;
+test('a value split across chunks at any byte, raw or encoded, is swapped for the placeholder', async () => {
+  const text = Buffer.from(`before ${S.value} middle ${encodeURIComponent(S.value)} b64 ${Buffer.from(`x${S.value}`).toString('base64')} after`);
   for (let i = 1; i < text.length; i++) {
-    const { out } = await run([text.subarray(0, i), text.subarray(i)]);
-    assert.equal(out, want, `split at ${i}`);
+    const out = await run([text.subarray(0, i), text.subarray(i)]);
+    assert.ok(!out.includes(S.value) && !out.includes(encodeURIComponent(S.value)), `split at ${i}: ${out}`);
+    assert.equal(out.split(S.placeholder).length, 4, `split at ${i}: ${out}`);
   }
-  assert.equal((await run([...text].map((b) => Buffer.from([b])))).out, want, 'one byte at a time');
 });
 
-test('streamed text that cannot start a value is passed on at once (server-sent events do not stall)', async () => {
-  const { beforeEnd } = await run([Buffer.from('data: {"delta":"hi"}\n\n')]);
-  assert.equal(beforeEnd, 'data: {"delta":"hi"}\n\n');
-  // Only a possible start of the value is held back until the next chunk decides it.
-  const held = await run([Buffer.from('data: sk-ü')]);
-  assert.equal(held.beforeEnd, 'data: ');
-  assert.equal(held.out, 'data: sk-ü');
+test('the reason phrase, header names and values, and values split over headers are scrubbed', () => {
+  const v = latin1(S.value);
+  const half = v.length >> 1;
+  const head = responseScrubber([S]).head(`OK ${v}`, ['X-Echo', `Bearer ${v}`, `X-${v}`, '1', 'X-A', v.slice(0, half), 'X-B', v.slice(half), 'X-Other', 'fine']);
+  assert.equal(head.reason, `OK ${S.placeholder}`);
+  assert.deepEqual(head.headers, ['X-Echo', `Bearer ${S.placeholder}`, `X-${S.placeholder}`, '1', 'X-A', S.placeholder, 'X-B', S.placeholder, 'X-Other', 'fine']);
 });
 
-test('header values are scrubbed too', () => {
-  // Node hands header values over as latin1 strings, one char per byte.
-  const latin1 = Buffer.from(`Bearer ${S.value}`).toString('latin1');
-  assert.deepEqual(scrubber([S]).headers(['X-Echo', latin1, 'X-Other', 'fine']), ['X-Echo', `Bearer ${S.placeholder}`, 'X-Other', 'fine']);
+async function decode(encoding: string, body: Buffer, max?: number): Promise<{ out: string; error?: Error }> {
+  const d = decoders(encoding, max);
+  assert.ok(Array.isArray(d), String(d));
+  const chunks: Buffer[] = [];
+  const sink = new Writable({ write(c: Buffer, _e, cb) { chunks.push(c); cb(); } });
+  const error = await new Promise<Error | undefined>((r) => pipeline([Readable.from([body]), ...d, sink], (e) => r(e ?? undefined)));
+  return { out: Buffer.concat(chunks).toString(), error };
+}
+
+test('compressed answers are decoded (gzip, deflate, br, a list of them), unknown encodings refused, size bounded', async () => {
+  const text = Buffer.from('hello world');
+  assert.equal((await decode('gzip', zlib.gzipSync(text))).out, 'hello world');
+  assert.equal((await decode('deflate', zlib.deflateSync(text))).out, 'hello world');
+  assert.equal((await decode('BR', zlib.brotliCompressSync(text))).out, 'hello world');
+  assert.equal((await decode('deflate, gzip', zlib.gzipSync(zlib.deflateSync(text)))).out, 'hello world');
+  assert.deepEqual(decoders('identity'), []);
+  assert.match(String(decoders('zstd')), /came compressed as "zstd"/);
+  assert.match(String(decoders('gzip, compress')), /"compress"/);
+  const bomb = await decode('gzip', zlib.gzipSync(Buffer.alloc(1 << 20)), 1000);
+  assert.match(String(bomb.error), /larger than 1000 bytes/);
+  assert.ok((await decode('deflate', Buffer.from('not deflate at all'))).error, 'a corrupt body fails, it is not passed on');
 });

@@ -1,80 +1,76 @@
 // Responses from a secret's hosts may echo the real value back (an error quoting the key, a
-// debug endpoint). A pod that saw the value could send it anywhere it may reach, so the proxy
-// swaps it back to the placeholder on the way in: the pod sees only what it sent.
+// debug endpoint), plainly or encoded. A pod that saw it could send it anywhere it may reach, so
+// the proxy swaps every recognised spelling back to the placeholder on the way in, in the reason
+// phrase, header names and values, and the body, which is decoded first if it came compressed.
 import { Transform, type TransformCallback } from 'node:stream';
+import zlib from 'node:zlib';
+import { scrubber } from '../secrets/index.js';
 import type { ResolvedSecret } from './types.js';
 
-interface Swap {
-  /** A spelling of the real value, as a latin1 string of its UTF-8 bytes (one char per byte). */
-  from: string;
-  to: string;
-}
-
 export interface Scrubber {
-  /** Header pairs (flat) with real values swapped for placeholders. */
-  headers(pairs: string[]): string[];
+  /** The reason phrase and header pairs (flat, latin1 as node gives them), scrubbed. */
+  head(reason: string, headers: string[]): { reason: string; headers: string[] };
   /** A stream that does the same to a body, holding back only bytes that may start a value. */
   stream(): Transform;
 }
 
-function swaps(secrets: ResolvedSecret[]): Swap[] {
-  const out: Swap[] = [];
-  for (const s of secrets) {
-    for (const form of new Set([s.value, encodeURIComponent(s.value), JSON.stringify(s.value).slice(1, -1)])) {
-      if (form.length > 0) out.push({ from: Buffer.from(form).toString('latin1'), to: s.placeholder });
-    }
-  }
-  // Longest first, so a value containing another is swapped whole.
-  return out.sort((a, b) => b.from.length - a.from.length);
-}
-
-function swapAll(s: string, list: Swap[]): string {
-  let out = s;
-  for (const { from, to } of list) if (out.includes(from)) out = out.split(from).join(to);
+function range(from: number, to: number, step: number): number[] {
+  const out: number[] = [];
+  for (let i = from; i < to; i += step) out.push(i);
   return out;
 }
 
-/** How many trailing chars of s could be the start of a value split across chunks. */
-function pendingLength(s: string, list: Swap[]): number {
-  let best = 0;
-  for (const { from } of list) {
-    for (let k = Math.min(from.length - 1, s.length); k > best; k--) {
-      if (s.endsWith(from.slice(0, k))) {
-        best = k;
-        break;
-      }
-    }
-  }
-  return best;
+export function responseScrubber(secrets: ResolvedSecret[]): Scrubber {
+  const engine = scrubber(secrets, 'placeholder');
+  return {
+    head(reason, headers) {
+      const fields = [reason, ...headers];
+      // A value split over headers is found in their concatenation: the reason phrase and the
+      // values in order, the names in order, and the head as written.
+      const out = engine.fields(fields, [[0, ...range(2, fields.length, 2)], range(1, fields.length, 2), range(0, fields.length, 1)]);
+      return { reason: out[0], headers: out.slice(1) };
+    },
+    stream: () => engine.stream(),
+  };
 }
 
-class ScrubStream extends Transform {
-  private pending = '';
+/** The most a compressed answer may expand to; past it the answer is cut off (a zip bomb). */
+export const MAX_DECODED_BYTES = 1024 * 1024 * 1024;
 
-  constructor(private readonly list: Swap[]) {
+class Bound extends Transform {
+  private seen = 0;
+
+  constructor(private readonly max: number) {
     super();
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    const s = swapAll(this.pending + chunk.toString('latin1'), this.list);
-    // Streaming answers (server-sent events) must not stall: only a possible value prefix waits.
-    const keep = pendingLength(s, this.list);
-    this.pending = s.slice(s.length - keep);
-    if (s.length > keep) this.push(Buffer.from(s.slice(0, s.length - keep), 'latin1'));
-    cb();
-  }
-
-  override _flush(cb: TransformCallback): void {
-    if (this.pending.length > 0) this.push(Buffer.from(swapAll(this.pending, this.list), 'latin1'));
-    cb();
+    this.seen += chunk.length;
+    if (this.seen > this.max) cb(new Error(`decoded answer larger than ${this.max} bytes`));
+    else cb(null, chunk);
   }
 }
 
-export function scrubber(secrets: ResolvedSecret[]): Scrubber {
-  const list = swaps(secrets);
-  return {
-    // Node hands header values over as latin1 (one char per byte), the form list is in already.
-    headers: (pairs) => pairs.map((v, i) => (i % 2 === 1 ? swapAll(v, list) : v)),
-    stream: () => new ScrubStream(list),
-  };
+const DECODERS: Record<string, () => Transform> = {
+  gzip: () => zlib.createGunzip(),
+  'x-gzip': () => zlib.createGunzip(),
+  // RFC 9110 deflate is the zlib format; a raw deflate stream fails to decode and the answer is
+  // cut off, never passed on undecoded.
+  deflate: () => zlib.createInflate(),
+  br: () => zlib.createBrotliDecompress(),
+};
+
+/**
+ * The streams that undo a Content-Encoding list (applied in order, so undone last first), each
+ * bounded, or why it cannot be undone.
+ */
+export function decoders(contentEncoding: string | string[], max = MAX_DECODED_BYTES): Transform[] | string {
+  const list = String(contentEncoding).split(',').map((e) => e.trim().toLowerCase()).filter((e) => e && e !== 'identity');
+  const out: Transform[] = [];
+  for (const e of list.reverse()) {
+    const make = DECODERS[e];
+    if (!make) return `came compressed as ${JSON.stringify(e.slice(0, 40))}, which clawpod cannot decode`;
+    out.push(make(), new Bound(max));
+  }
+  return out;
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { injectHeaders, injectQuery, injectText, makePlaceholder, redactor, scopedSecrets } from './secrets.js';
+import { injectRequest, makePlaceholder, redactor, scopedSecrets } from './secrets.js';
 import type { ResolvedSecret } from './types.js';
 
 function secret(name: string, value: string, hosts: string[]): ResolvedSecret {
@@ -52,17 +52,41 @@ test('over plain HTTP only a pattern with an explicit port scopes a secret (no c
   assert.deepEqual(names('svc.example.test', 8080, false), ['EXPLICIT']);
 });
 
-test('injection swaps header values and the query only, and records what it used', () => {
-  const s = secret('TOKEN', 'r e/al', ['x.test']);
-  const other = secret('OTHER', 'zzz', ['y.test']);
-  const used = new Set<string>();
-  const headers = injectHeaders(['Authorization', `Bearer ${s.placeholder}`, s.placeholder, 'name-untouched', 'X-O', other.placeholder], [s], used);
-  assert.deepEqual(headers, ['Authorization', 'Bearer r e/al', s.placeholder, 'name-untouched', 'X-O', other.placeholder]);
-  assert.deepEqual([...used], ['TOKEN']);
-  const target = injectQuery(`/p/${s.placeholder}?k=${s.placeholder}&o=${other.placeholder}`, [s], new Set());
-  assert.equal(target, `/p/${s.placeholder}?k=r%20e%2Fal&o=${other.placeholder}`);
-  const none = new Set<string>();
-  assert.equal(injectQuery('/no-query', [s], none), '/no-query');
-  assert.equal(injectText('nothing here', [s], none), 'nothing here');
-  assert.equal(none.size, 0);
+test('by default the value goes into any header value, and nowhere else: URL and header names are refused', () => {
+  const s = secret('TOKEN', 'r e/al-value', ['x.test']);
+  const other = secret('OTHER', 'zzz-other-value', ['y.test']);
+  const ok = injectRequest([s], '/p?x=1', ['Authorization', `Bearer ${s.placeholder}`, 'X-O', other.placeholder]);
+  assert.ok(ok.ok);
+  assert.deepEqual(ok.headers, ['Authorization', 'Bearer r e/al-value', 'X-O', other.placeholder], 'an unscoped placeholder passes unchanged');
+  assert.deepEqual([...ok.used], ['TOKEN']);
+  assert.equal(ok.path, '/p?x=1');
+  const refused = (r: ReturnType<typeof injectRequest>) => (r.ok ? '' : r.reason);
+  assert.match(refused(injectRequest([s], `/p?k=${s.placeholder}`, [])), /^secret TOKEN may go only in request header values; its placeholder was in the query \(parameter k\)/);
+  assert.match(refused(injectRequest([s], `/p/${s.placeholder}`, [])), /in the URL path/);
+  assert.match(refused(injectRequest([s], '/', [], `bot:${s.placeholder}`)), /user:password.*Basic \{base64\}/);
+  assert.match(refused(injectRequest([s], '/', [`X-${s.placeholder}`, '1'])), /in a header name/);
+  const none = injectRequest([s], '/no-query', ['A', 'b']);
+  assert.ok(none.ok && none.used.size === 0 && none.path === '/no-query');
+});
+
+test('inject.header: the proxy sets that header in its format; the placeholder elsewhere is refused', () => {
+  const s = { ...secret('KEY', 'v@lue-1234', ['x.test']), inject: { header: 'Authorization', format: 'Basic {base64}' } };
+  const r = injectRequest([s], '/', ['authorization', 'Bearer pod-sent', 'Accept', '*/*']);
+  assert.ok(r.ok);
+  assert.deepEqual(r.headers, ['Accept', '*/*', 'Authorization', `Basic ${Buffer.from('v@lue-1234').toString('base64')}`]);
+  assert.deepEqual([...r.used], ['KEY']);
+  const elsewhere = injectRequest([s], '/', ['X-Key', s.placeholder]);
+  assert.ok(!elsewhere.ok && /may go only in the Authorization header, which clawpod sets itself; its placeholder was in the X-Key header/.test(elsewhere.reason));
+  const twin = { ...secret('TWIN', 'other-12345', ['x.test']), inject: { header: 'authorization' } };
+  const clash = injectRequest([s, twin], '/', []);
+  assert.ok(!clash.ok && /both set the authorization header/.test(clash.reason));
+});
+
+test('inject.query: the placeholder is swapped, percent-encoded, in that parameter only', () => {
+  const s = { ...secret('Q', 'a b/c+d-123', ['x.test']), inject: { query: 'api_key' } };
+  const r = injectRequest([s], `/v1?x=1&api_key=${s.placeholder}`, []);
+  assert.ok(r.ok);
+  assert.equal(r.path, `/v1?x=1&api_key=${encodeURIComponent('a b/c+d-123')}`);
+  assert.ok(!injectRequest([s], `/v1?other=${s.placeholder}`, []).ok);
+  assert.ok(!injectRequest([s], '/v1', ['X-Key', s.placeholder]).ok, 'a policy naming a place narrows it to that place');
 });

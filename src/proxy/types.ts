@@ -1,22 +1,15 @@
 // The egress proxy's public shapes. The proxy knows policy rules and an event sink, nothing of
 // pods or agents: the caller resolves secrets, creates the run CA and wires the socket in.
 import type { Rules } from '../policy/types.js';
+import type { ResolvedSecret } from '../secrets/types.js';
 
 export type NetworkRules = Rules['network'];
 
 /** A secret whose source has been read: the value lives only in the host process. */
-export interface ResolvedSecret {
-  name: string;
-  /** The real credential; never written to an event, error or body. */
-  value: string;
-  /** What the pod holds instead (see makePlaceholder). */
-  placeholder: string;
-  /** Host patterns (policy syntax) whose requests get the value injected. */
-  hosts: string[];
-}
+export type { InjectRule, ResolvedSecret } from '../secrets/types.js';
 
 export interface ProxyEvent {
-  type: 'net.allow' | 'net.deny' | 'secret.use';
+  type: 'net.allow' | 'net.deny' | 'secret.use' | 'policy.deny';
   data: Record<string, unknown>;
 }
 

@@ -32,27 +32,31 @@ export function base64Core(bytes: Buffer, k: number, url: boolean): string {
   return s.slice(Math.ceil((8 * k) / 6), Math.floor((8 * (k + bytes.length)) / 6));
 }
 
-/** Every recognised spelling of value, as bytes, deduplicated; the raw value always, encodings
- *  only when at least MIN_NEEDLE long (so never for values under MIN_SECRET_BYTES' floor). */
+/** Every recognised spelling of value, as bytes, deduplicated: raw, percent- and JSON-escaped
+ *  always; the other encodings only when at least MIN_NEEDLE long. */
 export function needles(value: string): Buffer[] {
   const b = Buffer.from(value, 'utf8');
+  const uri = encodeURIComponent(value);
+  const json = JSON.stringify(value).slice(1, -1);
   const forms: string[] = [
     value,
     b.toString('hex'),
     b.toString('hex').toUpperCase(),
-    encodeURIComponent(value),
+    uri,
     new URLSearchParams({ v: value }).toString().slice(2),
     percentAll(b, true),
     percentAll(b, false),
-    JSON.stringify(value).slice(1, -1),
+    json,
     jsonAll(value, false),
     jsonAll(value, true),
   ];
   for (let k = 0; k < 3; k++) forms.push(base64Core(b, k, false), base64Core(b, k, true));
+  // The value as text carries it, in whatever length: these are kept even for a short value.
+  const plain = new Set([value, uri, json]);
   const out = new Map<string, Buffer>();
   for (const f of forms) {
     const bytes = Buffer.from(f, 'utf8');
-    if (bytes.length >= MIN_NEEDLE || (f === value && bytes.length > 0)) out.set(bytes.toString('latin1'), bytes);
+    if (bytes.length >= MIN_NEEDLE || (plain.has(f) && bytes.length > 0)) out.set(bytes.toString('latin1'), bytes);
   }
   return [...out.values()];
 }

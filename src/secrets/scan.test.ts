@@ -146,7 +146,7 @@ test('fields: a value split over two header values, or a header name and its val
 
 test('needles: every spelling is long enough to be told from ordinary text', () => {
   for (const n of needles('12345678')) assert.ok(n.length >= 8, n.toString());
-  // A short value keeps its raw spelling (scrubbed as before), but no encodings that would mangle output.
+  // A short value keeps its raw, percent and JSON spellings, but no short encodings that would mangle output.
   const short = needles('abc').map(String);
   assert.equal(short[0], 'abc');
   assert.ok(short.slice(1).every((n) => n.length >= 8) && !short.includes('YWJj') && !short.includes('616263'), short.join(' '));
