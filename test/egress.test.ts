@@ -73,13 +73,16 @@ describe('egress', () => {
   test('a scoped secret: the pod holds a placeholder, the server gets the value, nothing logs it', async () => {
     const before = seen.length;
     const p = netPolicy(`secrets:\n  - { name: API_TOKEN, from: env:CLAWPOD_TEST_API_TOKEN, hosts: ["svc.test:${port}"] }`);
-    const script = `echo "pod has $API_TOKEN"; ${curl(`http://svc.test:${port}/q?key=$API_TOKEN`, '-H "Authorization: Bearer $API_TOKEN" -o echo.txt')}; cat echo.txt`;
+    const script = `echo "pod has $API_TOKEN"; ${curl(`http://svc.test:${port}/q`, '-H "Authorization: Bearer $API_TOKEN" -o echo.txt')}; cat echo.txt; `
+      + curl(`http://svc.test:${port}/q?key=$API_TOKEN`, '-o /dev/null -w "%{http_code} %header{x-clawpod-deny}\\n"');
     const r = await cli(['exec', '--policy', p, '--', 'sh', '-c', script], { home, cwd: workspace(), env: { CLAWPOD_TEST_API_TOKEN: VALUE } });
     assert.equal(r.code, 0, r.stderr);
     const got = seen.slice(before);
     assert.equal(got.length, 1);
     assert.equal(got[0].auth, `Bearer ${VALUE}`, 'the upstream received the real value in the header');
-    assert.equal(got[0].url, `/q?key=${VALUE}`, 'and in the query');
+    assert.equal(got[0].url, '/q');
+    // Header values only: a placeholder in the URL is refused (it could be echoed back elsewhere).
+    assert.match(r.stdout, /^403 secret API_TOKEN may go only in request header values; its placeholder was in the query/m);
     assert.match(r.stdout, /pod has clawpod-secret-API_TOKEN-/);
     assert.ok(!r.stdout.includes(VALUE) && !r.stderr.includes(VALUE), 'the value never reaches the pod\'s output');
     const events = auditEvents(home, r.runId!);
