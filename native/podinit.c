@@ -360,9 +360,13 @@ int main(int argc, char **argv) {
     int n = snprintf(line, sizeof line, "stage_full=%d\nws_copy=%d\n", full, copy_mode);
     if (write(status_fd, line, (size_t)n) < 0) {}
   }
-  if (harvest_dir && ws_mode && strcmp(ws_mode, "overlay") == 0 && harvest_changes(stage, harvest_dir, copy_mode, userns_mode) != 0) {
-    fprintf(stderr, "clawpod: could not save the pod's workspace changes: %s\n", strerror(errno));
-    exit(125);
+  if (harvest_dir && ws_mode && strcmp(ws_mode, "overlay") == 0) {
+    /* Whatever the harvest meets, the pod's own status is what we exit with: a change set
+     * that cannot be kept whole is dropped and reported, never the run's result with it. */
+    struct harvest_caps caps = { stage_size, stage_inodes, ws_src ? strlen(ws_src) : 0 };
+    struct harvest_report rep;
+    harvest_changes(stage, harvest_dir, copy_mode, userns_mode, &caps, &rep);
+    harvest_tell(&rep, status_fd);
   }
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   return 128 + WTERMSIG(status);

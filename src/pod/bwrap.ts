@@ -149,6 +149,10 @@ function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: P
       state.remove(spec.id);
       state.releaseUid(uid);
       if (limitHit) onEvent({ type: 'limit.hit', data: { cap: limitHit, limit: limitValue(limitHit, spec.rules) } });
+      // The pod ended on its own terms: a refused change set changes neither its exit code nor
+      // its status, only what is left to review (nothing; the prelude told the user why).
+      const refused = harvestRefusal(statusText);
+      if (refused) onEvent({ type: 'limit.hit', data: { cap: 'changes', ...refused } });
       if (/ws_copy=1/.test(statusText)) {
         onEvent({ type: 'guard.degraded', data: { guard: 'workspace overlay', detail: 'no unprivileged overlay here: the pod worked on a copy of the workspace' } });
       }
@@ -189,7 +193,17 @@ function limitValue(cap: LimitName, rules: Rules): number {
     case 'pids': return rules.resources.pids;
     case 'timeout': return rules.resources.timeoutMs;
     case 'disk': return rules.resources.diskBytes;
+    case 'changes': return rules.resources.diskBytes;
   }
+}
+
+/** The prelude's word on a change set it refused (harvest=REASON, see native/changeset.h). */
+export function harvestRefusal(statusText: string): { reason: string; limit: number | null; detail: string } | null {
+  const field = (k: string) => statusText.match(new RegExp(`^${k}=(.*)$`, 'm'))?.[1];
+  const reason = field('harvest');
+  if (reason === undefined || reason === 'ok') return null;
+  const limit = Number(field('harvest_limit'));
+  return { reason, limit: limit > 0 ? limit : null, detail: field('harvest_detail') ?? '' };
 }
 
 

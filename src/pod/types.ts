@@ -13,7 +13,9 @@ export interface Guard {
   cap?: boolean;
 }
 
-export type LimitName = 'memory' | 'pids' | 'timeout' | 'disk';
+/** 'changes': the change set was refused at the pod's end (too big, too many entries, too deep,
+ *  a name that is not UTF-8); the pod itself was not stopped by it. */
+export type LimitName = 'memory' | 'pids' | 'timeout' | 'disk' | 'changes';
 
 export interface PodSpec {
   id: string;
