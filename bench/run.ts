@@ -75,7 +75,7 @@ async function main() {
   for (const d of ['tmp', 'home', 'ws']) { fs.mkdirSync(path.join(raw, d)); fs.chownSync(path.join(raw, d), uid, uid); }
   fs.chmodSync(raw, 0o755);
   const rawArgs = buildBwrapArgs({ ...host.layout, stage: raw }, {
-    rules, workspace: ws, command: ['/bin/true'], changesDir: null, cgroupProcs: [], cgroupInto: null, identity: null, env: {},
+    rules, workspace: ws, command: ['/bin/true'], changesDir: null, cgroupProcs: [], cgroupInto: null, identity: null, env: {}, sourceIds: {},
   });
   const seccompFile = installPodFiles(host.stateDir, host.layout, seccomp);
   const rawOnce = () => {

@@ -21,6 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/close_range.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -74,7 +77,7 @@ static int run(char **argv, uint32_t timeout_ms, struct sink *out, struct sink *
   if (pid < 0) return 125;
   if (pid == 0) {
     setpgid(0, 0);
-    int devnull = open("/dev/null", O_RDONLY);
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC); /* dup2 clears CLOEXEC on fd 0 only */
     dup2(devnull, 0);
     dup2(po[1], 1);
     dup2(pe[1], 2);
@@ -116,7 +119,18 @@ static int run(char **argv, uint32_t timeout_ms, struct sink *out, struct sink *
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/* The executor runs as the pod's uid, like everything in the pod, and holds the pipe to the
+ * host. Non-dumpable closes /proc/<executor>/{mem,fd,environ,...} to same-uid pod processes
+ * (ptrace is refused by seccomp), so none can write code into it or speak the host protocol in
+ * its name; its commands are dumpable again after their execve. Stray fds it inherited must
+ * not reach them either. */
+static void lock_down(void) {
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) { perror("clawpod-podexec: PR_SET_DUMPABLE"); exit(125); }
+  syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+}
+
 int main(void) {
+  lock_down();
   signal(SIGPIPE, SIG_IGN);
   for (;;) {
     uint32_t len;

@@ -19,17 +19,24 @@
  *   --cgroup-dir DIR        a cgroup v2 group the child is created in (clone3 CLONE_INTO_CGROUP:
  *                           no migration, so no wait for an RCU grace period); falls back to
  *                           writing DIR/cgroup.procs where the kernel refuses
- *   --stage DIR             mountpoint for the stage tmpfs   --stage-size BYTES
+ *   --stage DIR             mountpoint for the stage tmpfs   --stage-size BYTES (never 0: tmpfs
+ *                           would take 0 as "no limit")      --stage-inodes N (its inode cap)
  *   --userns                unprivileged mode: own user+mount namespace, no uid change
  *   --uid U --gid G         pod uid/gid (privileged mode)
  *   --idmap-owner UID:GID   on-disk owner shown as the pod uid inside idmapped mounts
- *   --workspace SRC:MODE    MODE is overlay|ro|rw; attached at STAGE/lower (overlay at STAGE/ws)
- *   --attach SRC:ro|rw      extra mount, attached at STAGE/mnt/N (N counts from 0)
+ *   --workspace MODE:DEV:INO:SRC   MODE is overlay|ro|rw; attached at STAGE/lower (overlay at
+ *                           STAGE/ws). DEV:INO is the identity clawpod checked: SRC is opened once
+ *                           (O_PATH|O_NOFOLLOW), must still be that object, and is mounted from
+ *                           that descriptor, so a path swapped after its check is never mounted
+ *   --attach MODE:DEV:INO:SRC      extra mount (MODE ro|rw), attached at STAGE/mnt/N (N from 0)
  *   --harvest DIR           write the change set (tree/, deleted.lst, opaque.lst) to DIR
  *   --status-fd FD          write "key=value" lines about the pod's end to FD
  *   --copy-workspace        copy the workspace instead of an overlay (also the fallback when the
  *                           kernel refuses an unprivileged overlay); the change set is computed
  *                           by comparing the copy with the workspace
+ *   --keep-fd FD            a descriptor clawpod hands the pod on purpose (bwrap's seccomp
+ *                           program); every other inherited descriptor but 0-2 and the status
+ *                           and go fds is closed first thing (repeatable)
  *   --go-fd FD              the pod waits (after joining its cgroups) for one byte on FD before
  *                           it starts: clawpod prepares the run meanwhile; EOF cancels the pod
  */
@@ -63,10 +70,12 @@ static const char *cgroup_files[MAXN];
 static int n_cgroups;
 static const char *cgroup_dir;
 static const char *attach_src[MAXN], *attach_mode[MAXN];
+static struct src_id { unsigned long long dev, ino; } attach_id[MAXN], ws_id;
 static int n_attach;
 static const char *stage, *ws_src, *ws_mode, *harvest_dir;
-static unsigned long long stage_size;
+static unsigned long long stage_size, stage_inodes;
 static int userns_mode, copy_mode, status_fd = -1, go_fd = -1;
+static int keep_fds[MAXN], n_keep;
 static long pod_uid = -1, pod_gid = -1, owner_uid = -1, owner_gid = -1;
 static pid_t child = -1;
 
@@ -95,7 +104,7 @@ static void mkdir_owned(const char *path, mode_t mode, long uid, long gid) {
 /* A user namespace mapping the workspace owner (as seen on disk) to the pod uid. An idmapped mount
  * through it shows the owner's files as the pod's own, and stores the pod's new files as the
  * owner's, so the host workspace never gains files owned by a stranger uid. */
-static int idmap_userns(void) {
+static int idmap_userns(long map_uid, long map_gid) {
   int sync_pipe[2];
   if (pipe2(sync_pipe, O_CLOEXEC) != 0) die("pipe", NULL);
   pid_t pid = fork();
@@ -120,10 +129,10 @@ static int idmap_userns(void) {
     usleep(50);
   }
   snprintf(path, sizeof path, "/proc/%d/uid_map", pid);
-  snprintf(map, sizeof map, "%ld %ld 1\n", owner_uid, pod_uid);
+  snprintf(map, sizeof map, "%ld %ld 1\n", map_uid, pod_uid);
   write_file(path, map);
   snprintf(path, sizeof path, "/proc/%d/gid_map", pid);
-  snprintf(map, sizeof map, "%ld %ld 1\n", owner_gid, pod_gid);
+  snprintf(map, sizeof map, "%ld %ld 1\n", map_gid, pod_gid);
   write_file(path, map);
   int fd = open(nspath, O_RDONLY | O_CLOEXEC);
   if (fd < 0) die("open", nspath);
@@ -132,23 +141,37 @@ static int idmap_userns(void) {
   return fd;
 }
 
-/* Attach SRC at DEST: idmapped in privileged mode, a plain bind in unprivileged mode. */
-static void attach(const char *src, const char *dest, int readonly, int userns_fd) {
-  mkdir_owned(dest, 0755, -1, -1);
-  if (userns_fd < 0) {
-    if (mount(src, dest, NULL, MS_BIND | MS_REC, NULL) != 0) die("bind", src);
-    if (readonly && mount(NULL, dest, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, NULL) != 0)
-      die("remount ro", src);
-    return;
+/* Opens SRC once, without following a final symlink, and checks it is still the object clawpod
+ * checked (device and inode): a path swapped for a symlink or another directory after the check
+ * is refused here, and everything below works on this descriptor, never on the name again. */
+static int open_checked(const char *src, const struct src_id *id, struct stat *st) {
+  int fd = open(src, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) die("open", src);
+  if (fstat(fd, st) != 0) die("stat", src);
+  if ((unsigned long long)st->st_dev != id->dev || (unsigned long long)st->st_ino != id->ino) {
+    errno = ESTALE;
+    die("refusing to mount (it changed after clawpod checked it; run again)", src);
   }
-  int fd = open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-  if (fd < 0) die("open_tree", src);
+  return fd;
+}
+
+/* Attach the checked object FD at DEST, from the descriptor (open_tree AT_EMPTY_PATH): idmapped
+ * through USERNS_FD when it is >= 0, else a plain bind (recursive in unprivileged mode, where
+ * the kernel requires it for trees with locked submounts). */
+static void attach(int fd, const char *src, const char *dest, int readonly, int userns_fd) {
+  mkdir_owned(dest, 0755, -1, -1);
+  unsigned int rec = userns_mode ? AT_RECURSIVE : 0;
+  int tree = open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | rec);
+  if (tree < 0) die("open_tree", src);
   struct mount_attr attr = {0};
-  attr.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (readonly ? MOUNT_ATTR_RDONLY : 0);
-  attr.userns_fd = (unsigned long long)userns_fd;
-  if (mount_setattr(fd, "", AT_EMPTY_PATH, &attr, sizeof attr) != 0) die("idmapped mount of", src);
-  if (move_mount(fd, "", AT_FDCWD, dest, MOVE_MOUNT_F_EMPTY_PATH) != 0) die("move_mount", src);
-  close(fd);
+  attr.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (readonly ? MOUNT_ATTR_RDONLY : 0);
+  if (userns_fd >= 0) {
+    attr.attr_set |= MOUNT_ATTR_IDMAP;
+    attr.userns_fd = (unsigned long long)userns_fd;
+  }
+  if (mount_setattr(tree, "", AT_EMPTY_PATH | rec, &attr, sizeof attr) != 0) die(userns_fd >= 0 ? "idmapped mount of" : "mount attributes of", src);
+  if (move_mount(tree, "", AT_FDCWD, dest, MOVE_MOUNT_F_EMPTY_PATH) != 0) die("move_mount", src);
+  close(tree);
 }
 
 static void enter_userns(void) {
@@ -173,17 +196,25 @@ static void enter_namespaces(void) {
 static void setup_stage(void) {
   char opts[128], p[4096];
   int userns_fd = -1;
-  snprintf(opts, sizeof opts, "size=%llu,mode=0755", stage_size);
+  /* nr_inodes is independent of size on tmpfs: without it, empty files pass any disk cap. */
+  if (stage_inodes) snprintf(opts, sizeof opts, "size=%llu,nr_inodes=%llu,mode=0755", stage_size, stage_inodes);
+  else snprintf(opts, sizeof opts, "size=%llu,mode=0755", stage_size);
   if (mount("clawpod-stage", stage, "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0) die("mount stage tmpfs", stage);
   long u = userns_mode ? -1 : pod_uid, g = userns_mode ? -1 : pod_gid;
   path_join(p, sizeof p, stage, "tmp");  mkdir_owned(p, 01777, -1, -1);
   path_join(p, sizeof p, stage, "home"); mkdir_owned(p, 0700, u, g);
   path_join(p, sizeof p, stage, "mnt");  mkdir_owned(p, 0755, -1, -1);
-  if (!userns_mode && owner_uid >= 0 && (ws_src || n_attach)) userns_fd = idmap_userns();
+  /* /dev is read-only in the pod; its /dev/shm is this dir, so shared memory counts as disk. */
+  path_join(p, sizeof p, stage, "shm");  mkdir_owned(p, 01777, -1, -1);
+  /* The workspace is the grant: its owner's files appear as the pod's own (idmapped). */
+  if (!userns_mode && owner_uid >= 0 && ws_src) userns_fd = idmap_userns(owner_uid, owner_gid);
   if (ws_src) {
     int overlay = strcmp(ws_mode, "overlay") == 0;
+    struct stat st;
+    int fd = open_checked(ws_src, &ws_id, &st);
     path_join(p, sizeof p, stage, "lower");
-    attach(ws_src, p, overlay || strcmp(ws_mode, "ro") == 0, userns_fd);
+    attach(fd, ws_src, p, overlay || strcmp(ws_mode, "ro") == 0, userns_fd);
+    close(fd);
     if (overlay) {
       char upper[4096], work[4096], merged[4096], lower[4096];
       snprintf(lower, sizeof lower, "%s", p);
@@ -203,13 +234,22 @@ static void setup_stage(void) {
       }
     }
   }
+  if (userns_fd >= 0) close(userns_fd);
   for (int i = 0; i < n_attach; i++) {
     char name[32];
+    struct stat st;
+    int rw = strcmp(attach_mode[i], "rw") == 0;
+    int fd = open_checked(attach_src[i], &attach_id[i], &st);
     snprintf(name, sizeof name, "mnt/%d", i);
     path_join(p, sizeof p, stage, name);
-    attach(attach_src[i], p, strcmp(attach_mode[i], "rw") != 0, userns_fd);
+    /* A read-only extra mount is not idmapped: the pod reads what any other local user could,
+     * never the owner's 0600 files. A writable one maps its own root's owner (not the
+     * workspace's), so the pod writes there as that owner and gains nothing else. */
+    int ns = rw && !userns_mode ? idmap_userns((long)st.st_uid, (long)st.st_gid) : -1;
+    attach(fd, attach_src[i], p, !rw, ns);
+    if (ns >= 0) close(ns);
+    close(fd);
   }
-  if (userns_fd >= 0) close(userns_fd);
 }
 
 /* fork(), or on cgroup v2 clone3 straight into the pod's group. Returns 0 in the child. */
@@ -248,6 +288,25 @@ static void forward_signal(int sig) {
   if (child > 0) kill(child, SIGKILL);
 }
 
+static unsigned long long parse_count(const char *opt, const char *v) {
+  char *end;
+  errno = 0;
+  unsigned long long n = strtoull(v, &end, 10);
+  if (errno || end == v || *end || v[0] == '-') { fprintf(stderr, "clawpod-podinit: bad %s %s\n", opt, v); exit(125); }
+  return n;
+}
+
+/* MODE:DEV:INO:SRC (SRC last: it may itself hold colons). */
+static void parse_source(const char *opt, char *v, const char **mode, struct src_id *id, const char **src) {
+  char *a = strchr(v, ':'), *b = a ? strchr(a + 1, ':') : NULL, *c = b ? strchr(b + 1, ':') : NULL;
+  if (!c || c[1] != '/') { fprintf(stderr, "clawpod-podinit: bad %s %s\n", opt, v); exit(125); }
+  *a = *b = *c = 0;
+  *mode = v;
+  id->dev = parse_count(opt, a + 1);
+  id->ino = parse_count(opt, b + 1);
+  *src = c + 1;
+}
+
 static void parse_args(int argc, char **argv, int *cmd_start) {
   int i;
   for (i = 1; i < argc; i++) {
@@ -260,31 +319,52 @@ static void parse_args(int argc, char **argv, int *cmd_start) {
     if (strcmp(a, "--cgroup-procs") == 0 && n_cgroups < MAXN) cgroup_files[n_cgroups++] = v;
     else if (strcmp(a, "--cgroup-dir") == 0) cgroup_dir = v;
     else if (strcmp(a, "--stage") == 0) stage = v;
-    else if (strcmp(a, "--stage-size") == 0) stage_size = strtoull(v, NULL, 10);
+    else if (strcmp(a, "--stage-size") == 0) stage_size = parse_count(a, v);
+    else if (strcmp(a, "--stage-inodes") == 0) stage_inodes = parse_count(a, v);
     else if (strcmp(a, "--uid") == 0) pod_uid = strtol(v, NULL, 10);
     else if (strcmp(a, "--gid") == 0) pod_gid = strtol(v, NULL, 10);
     else if (strcmp(a, "--idmap-owner") == 0) sscanf(v, "%ld:%ld", &owner_uid, &owner_gid);
     else if (strcmp(a, "--harvest") == 0) harvest_dir = v;
-    else if (strcmp(a, "--status-fd") == 0) status_fd = atoi(v);
-    else if (strcmp(a, "--go-fd") == 0) go_fd = atoi(v);
-    else if (strcmp(a, "--workspace") == 0) {
-      char *c = strrchr(v, ':');
-      if (!c) { fprintf(stderr, "clawpod-podinit: bad --workspace\n"); exit(125); }
-      *c = 0; ws_src = v; ws_mode = c + 1;
-    } else if (strcmp(a, "--attach") == 0 && n_attach < MAXN) {
-      char *c = strrchr(v, ':');
-      if (!c) { fprintf(stderr, "clawpod-podinit: bad --attach\n"); exit(125); }
-      *c = 0; attach_src[n_attach] = v; attach_mode[n_attach++] = c + 1;
+    else if (strcmp(a, "--status-fd") == 0) status_fd = (int)parse_count(a, v);
+    else if (strcmp(a, "--go-fd") == 0) go_fd = (int)parse_count(a, v);
+    else if (strcmp(a, "--keep-fd") == 0 && n_keep < MAXN) keep_fds[n_keep++] = (int)parse_count(a, v);
+    else if (strcmp(a, "--workspace") == 0) parse_source(a, argv[i], &ws_mode, &ws_id, &ws_src);
+    else if (strcmp(a, "--attach") == 0 && n_attach < MAXN) {
+      parse_source(a, argv[i], &attach_mode[n_attach], &attach_id[n_attach], &attach_src[n_attach]);
+      n_attach++;
     } else { fprintf(stderr, "clawpod-podinit: unknown option %s\n", a); exit(125); }
   }
+  /* tmpfs reads size=0 as "unlimited": a zero stage would be a pod without a disk cap. */
+  if (stage_size == 0) { fprintf(stderr, "clawpod-podinit: refusing a stage size of 0 (no disk cap)\n"); exit(125); }
   if (i >= argc || !stage) { fprintf(stderr, "clawpod-podinit: usage: [options] --stage DIR -- bwrap ...\n"); exit(125); }
   if (!userns_mode && (pod_uid <= 0 || pod_gid <= 0)) { fprintf(stderr, "clawpod-podinit: refusing to run a pod as root\n"); exit(125); }
   *cmd_start = i;
 }
 
+static int is_kept(int fd) {
+  if (fd == status_fd || fd == go_fd) return 1;
+  for (int i = 0; i < n_keep; i++) if (keep_fds[i] == fd) return 1;
+  return 0;
+}
+
+/* Descriptors clawpod inherited from its caller (a shell's `exec 300</`, a make jobserver, an
+ * IDE's socket) are not close-on-exec and would reach the pod: a directory fd is the host
+ * filesystem. Everything but stdio and the fds named on our command line goes, before anything
+ * else happens, so no later step (and no future backend exec'd from here) can hand one on. */
+static void close_inherited(void) {
+  int next = 3;
+  for (int fd = 3; fd < 4096; fd++) {
+    if (!is_kept(fd)) continue;
+    if (fd > next && syscall(SYS_close_range, next, fd - 1, 0) != 0) die("close_range", NULL);
+    next = fd + 1;
+  }
+  if (syscall(SYS_close_range, next, ~0U, 0) != 0) die("close_range", NULL);
+}
+
 int main(int argc, char **argv) {
   int cmd_start;
   parse_args(argc, argv, &cmd_start);
+  close_inherited();
   pid_t parent = getppid();
   /* clawpod gone: SIGTERM, handled below by killing the pod and reaping it before we exit. */
   if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) die("prctl", NULL);

@@ -9,7 +9,7 @@ import type { Rules } from '../policy/types.js';
 import { checkGuards } from '../pod/guards.js';
 import type { PodEvent, PodOutcome, RunningPod } from '../pod/types.js';
 import { newRunId } from '../store/runs.js';
-import { readChangeSet, saveManifest, takeManifest } from '../workspace/index.js';
+import { ChangeSetError, readChangeSet, removeTree, saveManifest, takeManifest } from '../workspace/index.js';
 import type { Manifest } from '../workspace/types.js';
 import type { ResolvedSecret } from '../proxy/types.js';
 import type { Context } from './context.js';
@@ -111,7 +111,9 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
   let manifest: Manifest | null = null;
   try {
     const store = ctx.store();
-    audit = AuditWriter.create(auditPath, id, { redact: plan.redact });
+    // Fail closed: a pod whose actions the log can no longer record is stopped.
+    const maxBytes = Number(ctx.env.CLAWPOD_AUDIT_MAX_BYTES) || undefined;
+    audit = AuditWriter.create(auditPath, id, { redact: plan.redact, maxBytes, onLimit: () => pod.stop('the audit log reached its size cap') });
     store.createRun({
       id, kind: 'exec', status: 'running', command: opts.command.map(plan.redact), workspace: workspace ?? '', workspaceMode: rules.workspace,
       policySource: rules.source, backend: backend.name, pid: process.pid, auditPath, runDir: dir,
@@ -142,6 +144,7 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
     throw err;
   }
   await egress?.close();
+  if (!outcome.limitHit && audit.limitReached) outcome = { ...outcome, limitHit: 'audit' as PodOutcome['limitHit'] };
   audit.append('exec.exit', { exitCode: outcome.exitCode, durationMs: Math.round(outcome.durationMs), limitHit: outcome.limitHit, stoppedBy: outcome.stoppedBy ?? null });
   const filesChanged = recordChanges(audit, changesDir, workspace, manifest, plan.secrets);
   const status = outcome.limitHit === 'timeout' ? 'timeout' : outcome.limitHit || outcome.stoppedBy ? 'killed' : 'done';
@@ -164,9 +167,27 @@ async function withStopSignals(pod: RunningPod): Promise<PodOutcome> {
 /** The workspace as the run starts: kept with the run (apply checks against it) and returned. */
 export function snapshotWorkspace(dir: string, changesDir: string | null, workspace: string | null): Manifest | null {
   if (!changesDir || !workspace) return null;
-  const manifest = takeManifest(workspace);
+  // The walk goes by name: the root must be the same directory before and after it, and its
+  // identity is kept so apply writes into this directory and no other (see workspaceIdentity).
+  const before = workspaceIdentity(workspace);
+  let manifest: Manifest;
+  try { manifest = takeManifest(workspace); } catch (e) {
+    throw new UserError(`workspace ${workspace} changed while the run started (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); run again`);
+  }
+  if (before === null || workspaceIdentity(workspace) !== before) {
+    throw new UserError(`workspace ${workspace} was replaced while the run started; run again`);
+  }
   saveManifest(path.join(dir, 'base.json'), manifest);
+  fs.writeFileSync(path.join(dir, 'root.id'), `${before}\n`, { mode: 0o600 });
   return manifest;
+}
+
+/** "DEV:INO" of a directory reached without following a final symlink, or null. */
+export function workspaceIdentity(p: string): string | null {
+  try {
+    const st = fs.lstatSync(p, { bigint: true });
+    return st.isDirectory() ? `${st.dev}:${st.ino}` : null;
+  } catch { return null; }
 }
 
 /** file.write events from the change set, after secret values are scrubbed from it; returns how
@@ -177,13 +198,22 @@ export function recordChanges(audit: AuditWriter, changesDir: string | null, wor
   for (const f of scrubChangeSet(path.join(changesDir, 'tree'), secrets)) {
     audit.append('policy.deny', { reason: 'a secret value in a file the pod wrote was replaced with [secret:NAME]', path: f });
   }
-  const changes = readChangeSet(changesDir, workspace, manifest);
+  let changes: ReturnType<typeof readChangeSet>;
+  // The audit records everything the pod changed, .git included (review leaves it out by default).
+  try { changes = readChangeSet(changesDir, workspace, manifest, { includeGit: true }); } catch (e) {
+    if (!(e instanceof ChangeSetError)) throw e;
+    // Fail closed: what cannot be reviewed faithfully is never kept for apply.
+    audit.append('policy.deny', { reason: `change set discarded: ${e.message}` });
+    process.stderr.write(`clawpod: the pod's workspace changes were discarded: ${e.message}\n`);
+    removeTree(changesDir);
+    return 0;
+  }
   for (const c of changes) {
     audit.append('file.write', c.kind === 'deleted'
       ? { path: c.path, kind: c.kind, deleted: true }
       : { path: c.path, kind: c.kind, bytes: c.bytes ?? 0, sha256: c.sha256 ?? null });
   }
-  if (changes.length === 0) fs.rmSync(changesDir, { recursive: true, force: true });
+  if (changes.length === 0) removeTree(changesDir);
   return changes.length;
 }
 
@@ -206,24 +236,33 @@ function finishFailed(ctx: Context, id: string, audit: AuditWriter, err: unknown
 /** Runs left 'running' by a clawpod that died: their pods are reaped, their chains closed. */
 export function reapInterrupted(ctx: Context): string[] {
   try { ctx.backend('bwrap').reap(); } catch { /* backend absent */ }
-  const store = ctx.store();
   const done: string[] = [];
-  for (const run of store.runningRuns()) {
+  let running: ReturnType<ReturnType<Context['store']>['runningRuns']>;
+  try { running = ctx.store().runningRuns(); } catch { return done; /* the command itself reports a broken store */ }
+  for (const run of running) {
     if (run.pid && processAlive(run.pid)) continue;
-    let summary: Record<string, unknown> | null = null;
-    try {
-      if (!run.auditPath) throw new Error('no audit path');
-      const audit = AuditWriter.resume(run.auditPath, run.id);
-      audit.append('run.end', { status: 'interrupted', exitCode: null, reason: 'clawpod exited before the run finished' });
-      audit.close();
-      summary = chainHead(audit);
-    } catch { /* the chain's file is gone; the store still says what happened */ }
-    // A change set harvested while clawpod was dying may be partial: never offer it for apply.
-    if (run.runDir) fs.rmSync(path.join(run.runDir, 'changes'), { recursive: true, force: true });
-    store.updateRun(run.id, { status: 'interrupted', endedAt: new Date().toISOString(), diffState: 'none', summary });
-    done.push(run.id);
+    // Each run on its own: one that cannot be reaped must never stop the others or the command.
+    try { reapOne(ctx, run); done.push(run.id); } catch (e) {
+      process.stderr.write(`clawpod: could not close interrupted run ${run.id}: ${(e as Error).message} (remove ${run.runDir ?? 'its directory'} by hand)\n`);
+    }
   }
   return done;
+}
+
+function reapOne(ctx: Context, run: { id: string; auditPath?: string | null; runDir?: string | null }): void {
+  let summary: Record<string, unknown> | null = null;
+  try {
+    if (!run.auditPath) throw new Error('no audit path');
+    const audit = AuditWriter.resume(run.auditPath, run.id);
+    audit.append('run.end', { status: 'interrupted', exitCode: null, reason: 'clawpod exited before the run finished' });
+    audit.close();
+    summary = chainHead(audit);
+  } catch { /* the chain's file is gone; the store still says what happened */ }
+  // The store first: a change set harvested while clawpod was dying may be partial, and once the
+  // run says 'none' it is never offered for apply, even if removing it fails below.
+  ctx.store().updateRun(run.id, { status: 'interrupted', endedAt: new Date().toISOString(), diffState: 'none', summary });
+  // Iterative: a pod can leave a tree deep enough to overflow fs.rmSync's recursion.
+  if (run.runDir) removeTree(path.join(run.runDir, 'changes'));
 }
 
 function processAlive(pid: number): boolean {

@@ -26,6 +26,7 @@ function rules(over: Partial<Rules> = {}): Rules {
 function input(over: Partial<PodArgvInput> = {}): PodArgvInput {
   return {
     rules: rules(), workspace: '/home/u/proj', command: ['make', 'test'], changesDir: '/x/runs/r1/changes',
+    sourceIds: { '/home/u/proj': '2049:77' },
     cgroupProcs: ['/sys/fs/cgroup/memory/clawpod/r1/cgroup.procs'], cgroupInto: '/sys/fs/cgroup/unified/clawpod/r1',
     identity: { uid: 1_800_000_123, gid: 1_800_000_123, ownerUid: 1000, ownerGid: 1000 }, env: {}, ...over,
   };
@@ -43,7 +44,11 @@ describe('bwrap argv', () => {
     assert.deepEqual(a.slice(-3), ['--', 'make', 'test']);
     assert.deepEqual(after(a, '--seccomp'), [String(FD.seccomp)]);
     assert.ok(!a.includes('--share-net'));
-    assert.ok(a.indexOf('--remount-ro') > a.indexOf('/workspace'), 'root made read-only after every mount');
+    assert.ok(a.lastIndexOf('--remount-ro') > a.indexOf('/workspace'), 'root made read-only after every mount');
+    assert.deepEqual(a.slice(a.lastIndexOf('--remount-ro'), a.lastIndexOf('--remount-ro') + 2), ['--remount-ro', '/']);
+    // /dev: bwrap's tmpfs made read-only once /dev/shm (on the capped stage) is bound into it.
+    const dev = a.indexOf('--dev');
+    assert.deepEqual(a.slice(dev, dev + 7), ['--dev', '/dev', '--bind', '/run/clawpod/stage/shm', '/dev/shm', '--remount-ro', '/dev']);
   });
 
   test('system is read-only, /etc is synthetic, /tmp and home come from the stage', () => {
@@ -51,7 +56,8 @@ describe('bwrap argv', () => {
     assert.deepEqual(after(a, '--ro-bind', 2), ['/usr', '/usr']);
     assert.ok(!a.some((x, i) => x === '--bind' && a[i + 1] === '/etc'), 'host /etc never bound');
     assert.ok(!a.some((x, i) => x === '--ro-bind' && a[i + 1] === '/etc'));
-    assert.deepEqual(after(a, '--bind', 2), ['/run/clawpod/stage/tmp', '/tmp']);
+    const tmp = a.indexOf('/run/clawpod/stage/tmp');
+    assert.deepEqual(a.slice(tmp - 1, tmp + 2), ['--bind', '/run/clawpod/stage/tmp', '/tmp']);
     const i = a.indexOf('/etc/passwd');
     assert.deepEqual(a.slice(i - 2, i + 1), ['--ro-bind', '/run/clawpod/etc/passwd', '/etc/passwd']);
     assert.deepEqual(a.slice(a.indexOf('/etc/ssl/certs') - 1, a.indexOf('/etc/ssl/certs') + 2), ['--ro-bind', '/etc/ssl/certs', '/etc/ssl/certs']);
@@ -132,7 +138,9 @@ describe('prelude argv', () => {
     assert.deepEqual(after(a, '--cgroup-procs'), ['/sys/fs/cgroup/memory/clawpod/r1/cgroup.procs']);
     assert.deepEqual(after(a, '--cgroup-dir'), ['/sys/fs/cgroup/unified/clawpod/r1']);
     assert.deepEqual(after(a, '--stage-size'), [String(1 << 30)]);
-    assert.deepEqual(after(a, '--workspace'), ['/home/u/proj:overlay']);
+    assert.deepEqual(after(a, '--workspace'), ['overlay:2049:77:/home/u/proj']);
+    assert.deepEqual(after(a, '--stage-inodes'), [String((1 << 30) / 4096)]);
+    assert.deepEqual(after(a, '--keep-fd'), [String(FD.seccomp)]);
     assert.deepEqual(after(a, '--harvest'), ['/x/runs/r1/changes']);
     assert.deepEqual(after(a, '--'), ['/usr/bin/bwrap']);
     assert.ok(!a.includes('--userns'));
@@ -144,6 +152,16 @@ describe('prelude argv', () => {
     assert.ok(a.includes('--userns'));
     assert.ok(!a.includes('--uid'));
     assert.throws(() => buildPodinitArgv(host, input({ identity: null })));
+  });
+
+  test('every source carries its checked identity; a source without one, or a zero disk cap, is refused', () => {
+    const m = rules({ mounts: [{ host: '/data/x', path: '/data', mode: 'ro' }] });
+    assert.throws(() => buildPodinitArgv(host, input({ rules: m })), /no checked identity for \/data\/x/);
+    const a = buildPodinitArgv(host, input({ rules: m, sourceIds: { '/home/u/proj': '1:2', '/data/x': '3:4' } }));
+    assert.deepEqual(after(a, '--attach'), ['ro:3:4:/data/x']);
+    const zero = rules();
+    zero.resources = { ...zero.resources, diskBytes: 0 };
+    assert.throws(() => buildPodinitArgv(host, input({ rules: zero })), /disk cap/);
   });
 
   test('no harvest outside overlay mode; no workspace in none mode', () => {

@@ -52,13 +52,24 @@ export interface PodArgvInput {
   live?: boolean;
   identity: PodIdentity | null;
   env: Record<string, string>;
+  /** "DEV:INO" of each host source (workspace, mounts) as clawpod checked it: the prelude
+   *  mounts a source only if it is still that object (see pinSource in bwrap.ts). */
+  sourceIds: Record<string, string>;
+}
+
+/** The stage's inode cap: tmpfs counts inodes apart from bytes, so without it a pod could pass
+ *  its disk cap with empty files. One inode per 4 KiB of disk (at least 1024). */
+export function stageInodes(diskBytes: number): number {
+  return Math.max(1024, Math.floor(diskBytes / 4096));
 }
 
 export function buildPodinitArgv(host: HostLayout, p: PodArgvInput): string[] {
   const a: string[] = [];
   for (const f of p.cgroupProcs) a.push('--cgroup-procs', f);
   if (p.cgroupInto) a.push('--cgroup-dir', p.cgroupInto);
+  if (!(p.rules.resources.diskBytes > 0)) throw new Error('a pod needs a disk cap above 0');
   a.push('--stage', host.stage, '--stage-size', String(p.rules.resources.diskBytes));
+  a.push('--stage-inodes', String(stageInodes(p.rules.resources.diskBytes)));
   if (host.privileged) {
     if (!p.identity) throw new Error('privileged pods need an identity');
     a.push('--uid', String(p.identity.uid), '--gid', String(p.identity.gid));
@@ -66,11 +77,16 @@ export function buildPodinitArgv(host: HostLayout, p: PodArgvInput): string[] {
   } else {
     a.push('--userns');
   }
-  if (p.workspace && p.rules.workspace !== 'none') a.push('--workspace', `${p.workspace}:${p.rules.workspace}`);
-  for (const m of p.rules.mounts) a.push('--attach', `${m.host}:${m.mode}`);
+  const source = (mode: string, host: string) => {
+    const id = p.sourceIds[host];
+    if (!id) throw new Error(`no checked identity for ${host}`);
+    return `${mode}:${id}:${host}`;
+  };
+  if (p.workspace && p.rules.workspace !== 'none') a.push('--workspace', source(p.rules.workspace, p.workspace));
+  for (const m of p.rules.mounts) a.push('--attach', source(m.mode, m.host));
   if (p.changesDir && p.rules.workspace === 'overlay') a.push('--harvest', p.changesDir);
   if (p.copyWorkspace && !host.privileged && p.rules.workspace === 'overlay') a.push('--copy-workspace');
-  a.push('--status-fd', String(FD.status), '--go-fd', String(FD.go));
+  a.push('--status-fd', String(FD.status), '--go-fd', String(FD.go), '--keep-fd', String(FD.seccomp));
   return [...a, '--', host.bwrap, ...buildBwrapArgs(host, p)];
 }
 
@@ -116,7 +132,8 @@ export function buildBwrapArgs(host: HostLayout, p: PodArgvInput): string[] {
     '--ro-bind', '/usr', '/usr',
   ];
   for (const [link, target] of Object.entries(host.usrLinks)) a.push('--symlink', target, link);
-  a.push('--proc', '/proc', '--dev', '/dev');
+  // /dev is read-only (bwrap's --dev is an unsized tmpfs); /dev/shm is the capped stage's.
+  a.push('--proc', '/proc', '--dev', '/dev', '--bind', `${host.stage}/shm`, '/dev/shm', '--remount-ro', '/dev');
   a.push('--bind', `${host.stage}/tmp`, '/tmp', '--bind', `${host.stage}/home`, POD_HOME);
   a.push('--dir', '/etc');
   for (const f of ['passwd', 'group', 'hosts']) a.push('--ro-bind', `${host.etcDir}/${f}`, `/etc/${f}`);

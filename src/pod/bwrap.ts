@@ -51,7 +51,9 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
   checkGuards(guards, spec.rules, spec.allowDegraded);
   if (spec.command.length === 0 && !spec.live) throw new PodError('no command given (usage: clawpod exec -- CMD [ARG...])');
   fs.mkdirSync(host.layout.stage, { recursive: true, mode: 0o755 });
-  const owner = spec.workspace ? fs.statSync(spec.workspace) : null;
+  // Identity and owner come from one descriptor per source, never from a second lookup by name.
+  const pinned = pinSources(spec);
+  const owner = spec.workspace ? pinned.owners[spec.workspace] ?? null : null;
   const uid = host.layout.privileged ? state.allocateUid(spec.id) : null;
   let cg: PodCgroup | null = null;
   let seccompFd: number | null = null;
@@ -75,6 +77,7 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
       egress: spec.egress,
       identity: uid === null ? null : { uid, gid: uid, ownerUid: owner?.uid ?? host.uid, ownerGid: owner?.gid ?? host.gid },
       env: spec.env ?? {},
+      sourceIds: pinned.ids,
     });
     // bwrap reads the program from fd 3 to its end: each pod gets its own fresh open file.
     seccompFd = fs.openSync(seccompFile, 'r');
@@ -96,6 +99,32 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
     state.releaseUid(uid);
     throw err;
   }
+}
+
+/**
+ * The identity (device:inode) of every host path the pod will get, taken from a descriptor and
+ * checked against the path the caller validated: if the path now leads anywhere else (a parent or
+ * the path itself swapped for a symlink since the deny-list check), the pod is refused. The
+ * prelude mounts a source only if it is still this object, from its own descriptor.
+ */
+export function pinSources(spec: Pick<PodSpec, 'workspace' | 'rules'>): { ids: Record<string, string>; owners: Record<string, { uid: number; gid: number }> } {
+  const paths = [...(spec.workspace && spec.rules.workspace !== 'none' ? [spec.workspace] : []), ...spec.rules.mounts.map((m) => m.host)];
+  const ids: Record<string, string> = {};
+  const owners: Record<string, { uid: number; gid: number }> = {};
+  for (const p of paths) {
+    let fd: number;
+    try { fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_DIRECTORY); } catch (e) {
+      throw new PodError(`${p} cannot be mounted: ${(e as NodeJS.ErrnoException).code === 'ELOOP' ? 'it became a symlink after it was checked' : (e as Error).message} (run again; nothing was started)`);
+    }
+    try {
+      const now = fs.readlinkSync(`/proc/self/fd/${fd}`);
+      if (now !== p) throw new PodError(`${p} changed while the pod was being set up (it now leads to ${now}); run again`);
+      const st = fs.fstatSync(fd, { bigint: true });
+      ids[p] = `${st.dev}:${st.ino}`;
+      owners[p] = { uid: Number(st.uid), gid: Number(st.gid) };
+    } finally { fs.closeSync(fd); }
+  }
+  return { ids, owners };
 }
 
 function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: PodState, cg: PodCgroup,
@@ -151,8 +180,10 @@ function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: P
       if (limitHit) onEvent({ type: 'limit.hit', data: { cap: limitHit, limit: limitValue(limitHit, spec.rules) } });
       // The pod ended on its own terms: a refused change set changes neither its exit code nor
       // its status, only what is left to review (nothing; the prelude told the user why).
-      const refused = harvestRefusal(statusText);
+      const refused = harvestRefusal(statusText, Boolean(spec.changesDir && spec.workspace && spec.rules.workspace === 'overlay'));
       if (refused) onEvent({ type: 'limit.hit', data: { cap: 'changes', ...refused } });
+      // A harvest cut short (the prelude killed) leaves only this, never a change set.
+      if (refused?.reason === 'interrupted') fs.rmSync(`${spec.changesDir}.partial`, { recursive: true, force: true });
       if (/ws_copy=1/.test(statusText)) {
         onEvent({ type: 'guard.degraded', data: { guard: 'workspace overlay', detail: 'no unprivileged overlay here: the pod worked on a copy of the workspace' } });
       }
@@ -197,10 +228,14 @@ function limitValue(cap: LimitName, rules: Rules): number {
   }
 }
 
-/** The prelude's word on a change set it refused (harvest=REASON, see native/changeset.h). */
-export function harvestRefusal(statusText: string): { reason: string; limit: number | null; detail: string } | null {
+/** The prelude's word on a change set it refused (harvest=REASON, see native/changeset.h); a
+ *  started pod that should have been harvested and has no word was cut short in its harvest. */
+export function harvestRefusal(statusText: string, harvested: boolean): { reason: string; limit: number | null; detail: string } | null {
   const field = (k: string) => statusText.match(new RegExp(`^${k}=(.*)$`, 'm'))?.[1];
   const reason = field('harvest');
+  if (reason === undefined && harvested && /^started=1$/m.test(statusText)) {
+    return { reason: 'interrupted', limit: null, detail: 'the pod was stopped before its change set was complete' };
+  }
   if (reason === undefined || reason === 'ok') return null;
   const limit = Number(field('harvest_limit'));
   return { reason, limit: limit > 0 ? limit : null, detail: field('harvest_detail') ?? '' };

@@ -1,0 +1,131 @@
+// Walls of the pod itself (issue 7): what a pod inherits from clawpod's caller (descriptors),
+// what it can make the host hold (inodes, /dev, /dev/shm), a stage the prelude must refuse, a
+// checked path swapped before it is mounted, and what the owner idmap grants on extra mounts.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { before, test } from 'node:test';
+import { BIN, cli, IS_ROOT, policyFile, ROOT, tmpDir, workspace } from './helpers.js';
+
+let home: string;
+before(() => { home = tmpDir('home'); });
+
+const listFds = `for f in /proc/self/fd/*; do n=\${f##*/}; t=$(readlink $f); [ "$n" -gt 2 ] && [ -n "$t" ] && echo "FD:$n:$t"; done; true`;
+
+test('descriptors clawpod inherits from its caller never reach the pod (exec)', async () => {
+  // A shell's `exec 300</`, a make jobserver pipe, an IDE's socket: none is close-on-exec.
+  const script = `exec 300</ 301>${tmpDir('fd')}/x 302<>/dev/null; exec "$@"`;
+  const r = spawnSync('bash', ['-c', script, 'bash', process.execPath, BIN, 'exec', '--', 'sh', '-c', listFds], {
+    env: { PATH: process.env.PATH, CLAWPOD_HOME: home }, cwd: workspace(), encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  // fd 3 is sh's own handle on /proc/self/fd while it lists it; nothing else may be open.
+  const open = (r.stdout.match(/^FD:.*$/gm) ?? []).filter((l) => !/^FD:3:\/proc\/\d+\/fd$/.test(l));
+  assert.deepEqual(open, [], r.stdout);
+});
+
+test('descriptors inherited by a process that starts a live pod never reach the pod', async () => {
+  const driver = path.join(tmpDir('driver'), 'drive.mjs');
+  fs.writeFileSync(driver, `
+    import { createBwrapBackend } from '${ROOT}/dist/src/pod/bwrap.js';
+    import { LivePod } from '${ROOT}/dist/src/pod/live.js';
+    const rules = { resources: { cpus: 1, memoryBytes: 256 << 20, pids: 64, timeoutMs: 30000, diskBytes: 16 << 20 },
+      workspace: 'none', mounts: [], network: { allow: [], deny: [], hosts: {} }, secrets: [], env: {}, tools: {}, source: 'test' };
+    const backend = createBwrapBackend({ clawpodHome: process.env.CLAWPOD_HOME });
+    const live = await LivePod.start(backend, { id: 'r-walls-' + process.pid, rules, workspace: null, changesDir: null,
+      allowDegraded: false, stdio: 'pipe' }, () => {});
+    const r = await live.exec(['sh', '-c', ${JSON.stringify(listFds)}]);
+    process.stdout.write(r.stdout);
+    await live.close();
+  `);
+  const dirFd = fs.openSync('/', 'r');
+  try {
+    const child = spawn(process.execPath, [driver], {
+      env: { PATH: process.env.PATH, CLAWPOD_HOME: home },
+      stdio: ['ignore', 'pipe', 'pipe', 'ignore', 'ignore', 'ignore', 'ignore', dirFd],
+    });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d) => { out += d; });
+    child.stderr!.on('data', (d) => { err += d; });
+    const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));
+    assert.equal(code, 0, err);
+    const open = (out.match(/^FD:.*$/gm) ?? []).filter((l) => !/^FD:3:\/proc\/\d+\/fd$/.test(l));
+    assert.deepEqual(open, [], out);
+  } finally { fs.closeSync(dirFd); }
+});
+
+test('/dev is read-only', async () => {
+  const r = await cli(['exec', '--', 'sh', '-c', [
+    'touch /dev/evil 2>/dev/null && echo DEV_WRITABLE',
+    'mkdir /dev/evil 2>/dev/null && echo DEV_MKDIR',
+    'echo ok > /dev/null && echo NULL_OK',
+  ].join('; ')], { home });
+  assert.doesNotMatch(r.stdout, /DEV_WRITABLE|DEV_MKDIR/, r.stdout);
+  assert.match(r.stdout, /NULL_OK/, r.stderr);
+});
+
+test('/dev/shm is on the capped stage: filling it is the disk cap', async () => {
+  const policy = policyFile('version: 1\nresources: { disk: 16Mi }\n');
+  const r = await cli(['exec', '--policy', policy, '--', 'sh', '-c',
+    'dd if=/dev/zero of=/dev/shm/big bs=1M count=64 2>/dev/null; echo SHM:$(du -m /dev/shm/big | cut -f1)'], { home });
+  // Either the write is refused at the cap or the cap's kill ends the pod: never 64 MiB held.
+  const shm = Number(r.stdout.match(/SHM:(\d+)/)?.[1] ?? 0);
+  assert.ok(shm <= 16, `a 64 MiB write to /dev/shm kept ${shm} MiB under a 16Mi disk cap`);
+  assert.ok(r.code === 137 ? /disk limit/.test(r.stderr) : shm > 0, r.stdout + r.stderr);
+});
+
+test('the stage has an inode cap: empty files cannot pass the disk cap', async () => {
+  const policy = policyFile('version: 1\nresources: { disk: 16Mi }\n');
+  const r = await cli(['exec', '--policy', policy, '--', 'sh', '-c',
+    'cd /tmp && i=0; while [ $i -lt 20000 ]; do true > f$i 2>/dev/null || break; i=$((i+1)); done; echo MADE:$i'], { home, timeoutMs: 120_000 });
+  const made = Number(r.stdout.match(/MADE:(\d+)/)?.[1] ?? -1);
+  assert.ok(made > 100 && made < 20000, `made ${made} empty files under a 16Mi cap`);
+});
+
+test('the prelude itself refuses a stage of size 0 (tmpfs would make it unlimited)', { skip: !IS_ROOT && 'the prelude runs as root' }, () => {
+  const stage = tmpDir('stage');
+  const r = spawnSync(path.join(ROOT, 'build', 'clawpod-podinit'),
+    ['--stage', stage, '--stage-size', '0', '--uid', '1800999999', '--gid', '1800999999', '--', '/bin/true'], { encoding: 'utf8' });
+  assert.equal(r.status, 125, r.stderr);
+  assert.match(r.stderr, /stage size/);
+});
+
+test('a workspace swapped for a symlink after its check is never mounted', { skip: !IS_ROOT && 'needs root' }, async () => {
+  // The secret stands in for a denied tree: clawpod's own home (its run store and audit logs).
+  const secret = path.join(home, 'memory', 'SECRET-MARK');
+  fs.mkdirSync(secret, { recursive: true });
+  fs.writeFileSync(path.join(secret, 'marker'), 'SECRET-MARK\n');
+  const parent = tmpDir('swap');
+  const ws = path.join(parent, 'ws');
+  fs.mkdirSync(ws);
+  fs.writeFileSync(path.join(ws, 'ok'), 'fine\n');
+  // The checked path itself flips between the real directory and a symlink to the secret.
+  const flipper = spawn('sh', ['-c', `cd ${parent} && while :; do mv ws hold; ln -s ${secret} ws; rm ws; mv hold ws; sleep 0.03; done`], { stdio: 'ignore' });
+  let leaked = 0;
+  let ran = 0;
+  let refused = 0;
+  try {
+    for (let i = 0; i < 40 && leaked === 0; i++) {
+      const r = await cli(['exec', '--workspace', ws, '--', 'sh', '-c', 'cat /workspace/marker 2>/dev/null; ls /workspace'], { home });
+      if (r.code === 0) ran++;
+      else if (/changed|cannot be mounted|refusing to mount|pod set-up failed: open|does not exist|state directory/.test(r.stderr)) refused++;
+      else assert.fail(`unexpected failure: ${r.code} ${r.stderr}`);
+      if (/SECRET-MARK/.test(r.stdout)) leaked++;
+    }
+  } finally { flipper.kill('SIGKILL'); }
+  assert.equal(leaked, 0, `the denied tree was mounted as the workspace in ${leaked} of ${ran} runs`);
+  assert.ok(ran > 0 && refused > 0, `ran ${ran}, refused ${refused}: the race was not exercised both ways`);
+});
+
+test('a read-only extra mount shows only what any local user could read', { skip: !IS_ROOT && 'needs root' }, async () => {
+  // The workspace owner's 0600 file in a mounted tree: the idmap must not hand it to the pod.
+  const data = tmpDir('data');
+  fs.writeFileSync(path.join(data, 'private'), 'PRIVATE\n', { mode: 0o600 });
+  fs.writeFileSync(path.join(data, 'public'), 'PUBLIC\n', { mode: 0o644 });
+  const policy = policyFile(`version: 1\nfilesystem:\n  mounts:\n    - { host: ${data}, path: /data, mode: ro }\n`);
+  const r = await cli(['exec', '--policy', policy, '--', 'sh', '-c', 'cat /data/public; cat /data/private 2>&1 || true'], { home });
+  assert.match(r.stdout, /PUBLIC/, r.stdout + r.stderr);
+  assert.doesNotMatch(r.stdout, /PRIVATE\n/, r.stdout);
+});
