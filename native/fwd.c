@@ -19,7 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/close_range.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -108,7 +110,16 @@ static void serve(int lfd, const char *sock) {
   }
 }
 
+/* Same uid as the pod, holding the way to the host proxy: non-dumpable, so no pod process can
+ * open its /proc/<pid>/mem or fds (the command it starts is dumpable again after execve), and
+ * no stray inherited fd reaches the command. */
+static void lock_down(void) {
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) { perror("clawpod-fwd: PR_SET_DUMPABLE"); exit(125); }
+  syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+}
+
 int main(int argc, char **argv) {
+  lock_down();
   if (argc < 5 || strcmp(argv[3], "--") != 0) {
     fprintf(stderr, "usage: clawpod-fwd PORT SOCKET -- CMD [ARG...]\n");
     return 125;
