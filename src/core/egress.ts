@@ -36,9 +36,12 @@ export function planEgress(rules: Rules, env: NodeJS.ProcessEnv, readFile: (p: s
     // A value this short matches ordinary output: scrubbing it (and its encodings) everywhere
     // would mangle output, and not scrubbing would let it through.
     if (Buffer.byteLength(value) < MIN_SECRET_BYTES) {
-      throw new UserError(`secret ${s.name}: the value is ${Buffer.byteLength(value)} bytes; clawpod needs at least ${MIN_SECRET_BYTES} to keep it out of output (use the full credential)`);
+      const n = Buffer.byteLength(value);
+      throw new UserError(`secret ${s.name}: the value is ${n} bytes; clawpod needs at least ${MIN_SECRET_BYTES} to keep it out of output (use the full credential)`);
     }
-    return { name: s.name, value, placeholder: makePlaceholder(s.name), hosts: s.hosts, ...(s.inject ? { inject: s.inject } : {}) };
+    const resolved: ResolvedSecret = { name: s.name, value, placeholder: makePlaceholder(s.name), hosts: s.hosts };
+    if (s.inject) resolved.inject = s.inject;
+    return resolved;
   });
   return {
     needed: rules.network.allow.length > 0,

@@ -48,8 +48,13 @@ export function upstreamRequest(ctx: ProxyContext, req: IncomingMessage, t: Forw
     headers.push('Authorization', `Basic ${Buffer.from(userinfo).toString('base64')}`);
   }
   const scrub = scoped.length > 0 ? responseScrubber(ctx.options.secrets) : undefined;
-  // A compressed answer must be decoded to be scanned: a secret's host is asked for identity.
-  if (scrub) headers = [...withoutHeader(headers, 'accept-encoding'), 'Accept-Encoding', 'identity'];
+  if (scrub) {
+    // A compressed answer must be decoded to be scanned: a secret's host is asked for identity.
+    headers = [...withoutHeader(headers, 'accept-encoding'), 'Accept-Encoding', 'identity'];
+    // A byte range of an echo is a piece of the value too short to recognise; pieces from
+    // several requests would add up to it. A secret's host always sends whole answers.
+    headers = withoutHeader(withoutHeader(headers, 'range'), 'if-range');
+  }
   const authority = formatAuthority(t.host, t.port, t.tls ? 443 : 80);
   // Host comes from the checked target, never the client's header: on a shared server (a CDN)
   // another Host would route a secret to another tenant.
@@ -61,7 +66,9 @@ export function upstreamRequest(ctx: ProxyContext, req: IncomingMessage, t: Forw
  * header names and values, and the body, decoded first when it still came compressed. A body in
  * an encoding clawpod cannot decode is refused (502), never passed unscanned.
  */
-export function relayResponse(method: string | undefined, upRes: IncomingMessage, res: ServerResponse, scrub: Scrubber | undefined, result: ForwardResult): void {
+export function relayResponse(
+  method: string | undefined, upRes: IncomingMessage, res: ServerResponse, scrub: Scrubber | undefined, result: ForwardResult,
+): void {
   let headers = endToEndHeaders(upRes.rawHeaders);
   let reason = upRes.statusMessage || STATUS_CODES[result.status] || 'Unknown';
   // HEAD, 204 and 304 answers have no body, and their Content-Length describes another answer.
@@ -77,7 +84,8 @@ export function relayResponse(method: string | undefined, upRes: IncomingMessage
     result.unscanned = encoding;
     result.status = 502;
     upRes.destroy();
-    answerHttp(res, { status: 502, body: `clawpod: the answer from a secret's host ${decode}; refused, since it cannot be scanned for the secret` });
+    const body = `clawpod: the answer from a secret's host ${decode}; refused, since it cannot be scanned for the secret`;
+    answerHttp(res, { status: 502, body });
     return;
   }
   ({ reason, headers } = scrub.head(reason, headers));

@@ -53,7 +53,8 @@ function places(s: ResolvedSecret): string {
 }
 
 function misplaced(s: ResolvedSecret, where: string, fix: string): Refusal {
-  return { ok: false, secret: s.name, reason: `secret ${s.name} may go only in ${places(s)}; its placeholder was in ${where} (${fix})` };
+  const reason = `secret ${s.name} may go only in ${places(s)}; its placeholder was in ${where} (${fix})`;
+  return { ok: false, secret: s.name, reason };
 }
 
 export interface Refusal {
@@ -90,7 +91,8 @@ function injectQuery(query: string, scoped: ResolvedSecret[], used: Set<string>)
       if (key.includes(s.placeholder)) return misplaced(s, 'a query parameter name', 'send it in a header');
       if (!val.includes(s.placeholder)) continue;
       if (s.inject?.query === undefined || safeDecode(key) !== s.inject.query) {
-        return misplaced(s, `the query (parameter ${safeDecode(key)})`, 'send it in a header, or name the parameter in secrets[].inject.query');
+        const fix = 'send it in a header, or name the parameter in secrets[].inject.query';
+        return misplaced(s, `the query (parameter ${safeDecode(key)})`, fix);
       }
       val = val.split(s.placeholder).join(encodeURIComponent(s.value));
       used.add(s.name);
@@ -107,7 +109,10 @@ function injectHeaders(pairs: string[], scoped: ResolvedSecret[], used: Set<stri
     const own = s.inject?.header?.toLowerCase();
     if (own === undefined) continue;
     const other = setBy.get(own);
-    if (other) return { ok: false, secret: s.name, reason: `secrets ${other.name} and ${s.name} both set the ${s.inject?.header} header for this host (scope them to different hosts)` };
+    if (other) {
+      const reason = `secrets ${other.name} and ${s.name} both set the ${s.inject?.header} header for this host (scope them to different hosts)`;
+      return { ok: false, secret: s.name, reason };
+    }
     setBy.set(own, s);
   }
   for (let i = 0; i < out.length; i += 2) {
@@ -135,13 +140,17 @@ function injectHeaders(pairs: string[], scoped: ResolvedSecret[], used: Set<stri
  * where allowed, headers that policies name set, or a refusal naming the secret and the fix.
  * userinfo is the user:password of an absolute-form target, which may never carry a secret.
  */
-export function injectRequest(scoped: ResolvedSecret[], path: string, headers: string[], userinfo = ''): Injected | Refusal {
+export function injectRequest(
+  scoped: ResolvedSecret[], path: string, headers: string[], userinfo = '',
+): Injected | Refusal {
   const used = new Set<string>();
   const q = path.indexOf('?');
   const bare = q < 0 ? path : path.slice(0, q);
   for (const s of scoped) {
     if (bare.includes(s.placeholder)) return misplaced(s, 'the URL path', 'send it in a header');
-    if (userinfo.includes(s.placeholder)) return misplaced(s, "the URL's user:password", 'send it in a header; for Basic auth use inject.format "Basic {base64}"');
+    if (userinfo.includes(s.placeholder)) {
+      return misplaced(s, "the URL's user:password", 'send it in a header; for Basic auth use inject.format "Basic {base64}"');
+    }
   }
   const query = q < 0 ? undefined : injectQuery(path.slice(q + 1), scoped, used);
   if (typeof query === 'object') return query;
