@@ -51,7 +51,7 @@ describe('AuditWriter + verifyAudit', () => {
   it('round trips: chain from 64 zeros, seq from 1, hash per the contract, file mode 0600', () => {
     const path = freshPath();
     const w = AuditWriter.create(path, 'r-1');
-    const e1 = w.append('run.start', { b: 2, a: 1 });
+    const e1 = w.append('run.start', { b: 2, a: 1 })!;
     const e2 = w.append('run.end', { code: 0 });
     assert.equal(w.seq, 2);
     assert.equal(w.lastHash, e2.hash);
@@ -158,7 +158,7 @@ describe('AuditWriter + verifyAudit', () => {
     const path = freshPath();
     const redact = (s: string): string => s.replaceAll('s3cr3t', '[REDACTED]');
     const w = AuditWriter.create(path, 'r-red', { redact });
-    const e = w.append('secret.use', { name: 'TOKEN', header: 'Bearer s3cr3t' });
+    const e = w.append('secret.use', { name: 'TOKEN', header: 'Bearer s3cr3t' })!;
     assert.equal(e.data.header, 'Bearer [REDACTED]');
     w.close();
     assert.ok(!readFileSync(path, 'utf8').includes('s3cr3t'));

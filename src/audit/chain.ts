@@ -2,5 +2,5 @@
 // nothing else of ours, so every other part can write into it without cycles.
 export { canonicalJson } from './canonical.js';
 export { AuditError, GENESIS_PREV, type AuditEvent, type EventType } from './event.js';
-export { AuditWriter, type AuditWriterOptions } from './writer.js';
-export { readAudit, verifyAudit, type VerifyOptions, type VerifyResult } from './verify.js';
+export { AuditWriter, DEFAULT_AUDIT_MAX_BYTES, type AuditWriterOptions } from './writer.js';
+export { auditEvents, readAudit, verifyAudit, type VerifyOptions, type VerifyResult } from './verify.js';

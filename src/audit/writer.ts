@@ -27,7 +27,21 @@ export interface AuditWriterOptions {
   syncEveryMs?: number;
   /** Clock for event timestamps (tests pin it). */
   now?: () => Date;
+  /** Size cap of the file, in bytes (default DEFAULT_AUDIT_MAX_BYTES, at least MIN_AUDIT_MAX_BYTES). */
+  maxBytes?: number;
+  /**
+   * Called once, when the cap is reached: a run whose actions can no longer be recorded must
+   * stop acting (the caller stops its pod). limit.hit {cap: 'audit'} is already written then.
+   */
+  onLimit?: (limit: { cap: 'audit'; limit: number }) => void;
 }
+
+/** 64 MiB: far beyond any real run's log, small enough that a flood cannot fill the disk. */
+export const DEFAULT_AUDIT_MAX_BYTES = 64 * 1024 * 1024;
+export const MIN_AUDIT_MAX_BYTES = 64 * 1024;
+// Written even past the cap (a handful per run, none a pod can repeat): how the run ended.
+const ESSENTIAL = new Set<EventType>(['run.end', 'exec.exit', 'limit.hit']);
+type EssentialType = 'run.end' | 'exec.exit' | 'limit.hit';
 
 const DEFAULT_SYNC_EVERY_MS = 50;
 const TAIL_CHUNK = 64 * 1024;
@@ -46,6 +60,11 @@ export class AuditWriter {
   // A failed write or background sync poisons the writer: later calls rethrow instead of
   // appending after a line that may be torn or an fsync that may have lost data.
   private failure: unknown;
+  private bytes: number;
+  private limited = false;
+  private _dropped = 0;
+  private readonly maxBytes: number;
+  private readonly onLimit: AuditWriterOptions['onLimit'];
   private readonly redact: ((s: string) => string) | undefined;
   private readonly syncEveryMs: number;
   private readonly now: () => Date;
@@ -63,6 +82,9 @@ export class AuditWriter {
     this.redact = opts.redact;
     this.syncEveryMs = opts.syncEveryMs ?? DEFAULT_SYNC_EVERY_MS;
     this.now = opts.now ?? (() => new Date());
+    this.maxBytes = Math.max(MIN_AUDIT_MAX_BYTES, opts.maxBytes ?? DEFAULT_AUDIT_MAX_BYTES);
+    this.onLimit = opts.onLimit;
+    this.bytes = fstatSync(fd).size;
     if (!(this.syncEveryMs >= 0)) throw new AuditError('syncEveryMs must be >= 0');
   }
 
@@ -107,10 +129,52 @@ export class AuditWriter {
     return this._lastHash;
   }
 
-  append(type: EventType, data: object): AuditEvent {
-    const fd = this.writableFd();
+  /** Whether the log reached its cap (limit.hit {cap: 'audit'} was written). */
+  get limitReached(): boolean {
+    return this.limited;
+  }
+
+  /** Events not written because the log had reached its cap. */
+  get dropped(): number {
+    return this._dropped;
+  }
+
+  /**
+   * Appends one event and returns what was logged; null when the log is at its cap (only
+   * run.end, exec.exit and limit.hit are written past it).
+   */
+  append(type: EssentialType, data: object): AuditEvent;
+  append(type: EventType, data: object): AuditEvent | null;
+  append(type: EventType, data: object): AuditEvent | null {
+    this.writableFd();
     if (typeof type !== 'string' || type === '') throw new AuditError('audit event type must be a non-empty string');
+    const essential = ESSENTIAL.has(type);
+    if (this.limited && !essential) {
+      this._dropped++;
+      return null;
+    }
     const dataJson = this.serializeData(data);
+    // 512 covers the rest of the line: seq, ts, run, type, prev and hash.
+    if (!essential && this.bytes + Buffer.byteLength(dataJson) + 512 > this.maxBytes) {
+      this.reachLimit();
+      return null;
+    }
+    return this.write(type, dataJson);
+  }
+
+  private reachLimit(): void {
+    this.limited = true;
+    this._dropped++;
+    this.write('limit.hit', canonicalJson({ cap: 'audit', limit: this.maxBytes }));
+    try {
+      this.onLimit?.({ cap: 'audit', limit: this.maxBytes });
+    } catch {
+      // The caller's stop hook failing must not undo the record of the limit.
+    }
+  }
+
+  private write(type: EventType, dataJson: string): AuditEvent {
+    const fd = this.writableFd();
     const event: AuditEvent = {
       seq: this._seq + 1,
       ts: this.now().toISOString(),
@@ -122,7 +186,7 @@ export class AuditWriter {
     };
     event.hash = eventHash(event, dataJson);
     try {
-      writeLine(fd, formatLine(event, dataJson) + '\n');
+      this.bytes += writeLine(fd, formatLine(event, dataJson) + '\n');
     } catch (err) {
       this.failure = err;
       throw err;
@@ -229,11 +293,14 @@ function checkRunId(runId: string): void {
   if (typeof runId !== 'string' || runId === '') throw new AuditError('audit run id must be a non-empty string');
 }
 
-function writeLine(fd: number, line: string): void {
+/** Writes one whole line; returns its length in bytes. */
+function writeLine(fd: number, line: string): number {
   // Passing the string lets Node encode it straight into the syscall buffer (no Buffer per event).
   const n = writeSync(fd, line);
   // Regular files practically never short-write, but a partial line must not be left silently.
-  if (n !== Buffer.byteLength(line)) writeAll(fd, Buffer.from(line).subarray(n));
+  const size = Buffer.byteLength(line);
+  if (n !== size) writeAll(fd, Buffer.from(line).subarray(n));
+  return size;
 }
 
 function writeAll(fd: number, buf: Buffer): void {

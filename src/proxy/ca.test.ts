@@ -35,3 +35,18 @@ test('IP literals get an IP subjectAltName; non-hosts are refused', () => {
   assert.equal(new X509Certificate(ca.issue('[::1]').certPem).checkIP('::1'), '::1');
   assert.throws(() => ca.issue('a b'), /not a host name/);
 });
+
+test('one leaf key per run, whatever the host; the certificate cache is bounded', () => {
+  const ca = createRunCA('run-45');
+  const started = Date.now();
+  const keys = new Set<string>();
+  const first = ca.issue('h0.test');
+  for (let i = 0; i < 300; i++) keys.add(ca.issue(`h${i}.test`).keyPem);
+  const perLeafMs = (Date.now() - started) / 300;
+  assert.equal(keys.size, 1, 'every leaf shares the run\'s one key pair');
+  // Past the cache's size the oldest host is issued anew (another serial), the newest is not.
+  assert.notEqual(ca.issue('h0.test').certPem, first.certPem);
+  assert.equal(ca.issue('h299.test'), ca.issue('h299.test'));
+  // No RSA key generation per host, and OpenSSL signs: a leaf is a few ms (forge alone took ~60 ms).
+  assert.ok(perLeafMs < 20, `${perLeafMs.toFixed(1)} ms per leaf`);
+});

@@ -89,23 +89,23 @@ test('decide: deny wins over an identical allow, and an invalid pattern fails cl
   assert.equal(decide('x.test', 443, { allow: ['x.test'], deny: [], hosts: { 'x.test': 'not-an-ip' } }).allow, false);
 });
 
-const GUARD_NET: NetworkRules = { allow: ['name.test', '127.0.0.1:8080'], deny: ['203.0.113.66'], hosts: {} };
+const GUARD_NET: NetworkRules = { allow: ['name.test', '127.0.0.1:8080'], deny: ['93.184.215.66'], hosts: {} };
 
 test('guardAddresses: a name resolving to loopback, link-local, unspecified or this host is refused', () => {
   for (const ip of ['127.0.0.1', '127.5.6.7', '::1', '169.254.169.254', 'fe80::1', '0.0.0.0', '::', '::ffff:127.0.0.1', '192.0.2.2']) {
     const g = guardAddresses('name.test', 443, [ip], GUARD_NET, ['192.0.2.2', 'fe80::abcd']);
     assert.equal(g.allow, false, `${ip} must be refused: ${JSON.stringify(g)}`);
-    if (!g.allow) assert.match(g.reason, /^name\.test resolves to .* \((loopback|link-local|unspecified|one of this host's own addresses)\)/);
+    if (!g.allow) assert.match(g.reason, /^name\.test resolves to .* \((IPv4-mapped 127.0.0.1, )?(loopback|link-local|unspecified|one of this host's own addresses)/);
   }
 });
 
 test('guardAddresses: ordinary addresses pass, refused ones are dropped, deny applies to addresses', () => {
-  assert.deepEqual(guardAddresses('name.test', 443, ['203.0.113.5'], GUARD_NET, []), { allow: true, addresses: ['203.0.113.5'] });
-  assert.deepEqual(guardAddresses('name.test', 443, ['127.0.0.1', '203.0.113.5', '203.0.113.5'], GUARD_NET, []), {
+  assert.deepEqual(guardAddresses('name.test', 443, ['93.184.215.14'], GUARD_NET, []), { allow: true, addresses: ['93.184.215.14'] });
+  assert.deepEqual(guardAddresses('name.test', 443, ['127.0.0.1', '93.184.215.14', '93.184.215.14'], GUARD_NET, []), {
     allow: true,
-    addresses: ['203.0.113.5'],
+    addresses: ['93.184.215.14'],
   });
-  const denied = guardAddresses('name.test', 443, ['203.0.113.66'], GUARD_NET, []);
+  const denied = guardAddresses('name.test', 443, ['93.184.215.66'], GUARD_NET, []);
   assert.equal(denied.allow, false);
   assert.equal(guardAddresses('name.test', 443, [], GUARD_NET, []).allow, false);
   assert.equal(guardAddresses('name.test', 443, ['garbage'], GUARD_NET, []).allow, false);
@@ -114,4 +114,63 @@ test('guardAddresses: ordinary addresses pass, refused ones are dropped, deny ap
 test('guardAddresses: loopback is reachable through a name only where the address itself is allowed', () => {
   assert.deepEqual(guardAddresses('name.test', 8080, ['127.0.0.1'], GUARD_NET, []), { allow: true, addresses: ['127.0.0.1'] });
   assert.equal(guardAddresses('name.test', 443, ['127.0.0.1'], GUARD_NET, []).allow, false);
+});
+
+// A name whose DNS answer is not the public internet: refused, whatever the class or spelling.
+const PRIVATE_ANSWERS: Array<[string, RegExp]> = [
+  ['10.1.2.3', /RFC 1918/],
+  ['172.20.0.1', /RFC 1918/],
+  ['192.168.0.10', /RFC 1918/],
+  ['100.100.100.200', /shared address space/],
+  ['100.64.0.1', /shared address space/],
+  ['192.0.0.8', /IETF/],
+  ['198.18.5.5', /benchmarking/],
+  ['224.0.0.251', /multicast/],
+  ['255.255.255.255', /broadcast/],
+  ['fd00:ec2::254', /unique local/],
+  ['fc00::5', /unique local/],
+  ['fec0::1', /site-local/],
+  ['ff02::fb', /multicast/],
+  ['64:ff9b::a00:1', /NAT64/],
+  ['::ffff:10.1.2.3', /IPv4-mapped 10\.1\.2\.3/],
+  ['::ffff:a9fe:a9fe', /IPv4-mapped 169\.254\.169\.254/],
+  ['::ffff:6464:64c8', /IPv4-mapped 100\.100\.100\.200/],
+  ['2002:a01:203::1', /6to4 through 10\.1\.2\.3/],
+  ['0x7f.1', /loopback/],
+  ['2130706433', /loopback/],
+  ['fe80::1%eth0', /link-local/],
+];
+
+test('guardAddresses: private, shared, metadata, multicast, NAT64 and mapped answers are refused', () => {
+  for (const [ip, kind] of PRIVATE_ANSWERS) {
+    const g = guardAddresses('name.test', 443, [ip], GUARD_NET, []);
+    assert.equal(g.allow, false, `${ip} must be refused: ${JSON.stringify(g)}`);
+    if (!g.allow) {
+      assert.match(g.reason, kind, ip);
+      assert.match(g.reason, /allow that address itself or map the name in network\.hosts$/);
+    }
+  }
+  // Every address of the answer is checked: a public one next to private ones is what is dialled.
+  assert.deepEqual(guardAddresses('name.test', 443, ['10.1.2.3', 'fd00:ec2::254', '93.184.215.14'], GUARD_NET, []), {
+    allow: true, addresses: ['93.184.215.14'],
+  });
+});
+
+test('a private address is reachable when the policy names it: as an IP pattern, or by mapping the name', () => {
+  const net: NetworkRules = {
+    allow: ['name.test', '10.1.2.3', '[fd00:ec2::254]:443', 'meta.test', 'mapped.test'],
+    deny: [],
+    hosts: { 'mapped.test.': '100.100.100.200', 'meta.test': 'fd00:ec2::254' },
+  };
+  assert.deepEqual(guardAddresses('name.test', 443, ['10.1.2.3'], net, []), { allow: true, addresses: ['10.1.2.3'] });
+  assert.deepEqual(guardAddresses('name.test', 443, ['fd00:ec2::254'], net, []), { allow: true, addresses: ['fd00:ec2::254'] });
+  // The IP pattern names one address, not its neighbours or its other spellings' classes.
+  assert.equal(guardAddresses('name.test', 443, ['10.1.2.4'], net, []).allow, false);
+  assert.equal(guardAddresses('name.test', 80, ['fd00:ec2::254'], net, []).allow, false);
+  // A literal request is allowed only by a literal pattern; a mapping gives the address itself.
+  assert.deepEqual(decide('10.1.2.3', 80, net), { allow: true, addresses: ['10.1.2.3'] });
+  assert.equal(decide('100.100.100.200', 80, net).allow, false);
+  assert.equal(decide('[::ffff:10.1.2.3]', 80, net).allow, false);
+  assert.deepEqual(decide('MAPPED.test', 443, net), { allow: true, addresses: ['100.100.100.200'] });
+  assert.deepEqual(decide('meta.test.', 443, net), { allow: true, addresses: ['fd00:ec2::254'] });
 });

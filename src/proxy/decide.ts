@@ -1,6 +1,7 @@
 // The proxy's policy decisions, pure: which host:port a pod may reach, and which of a name's
 // addresses may be dialled. Host matching is the policy module's one matcher, never a copy.
-import { BlockList, isIP, isIPv6 } from 'node:net';
+import { isIP, isIPv6 } from 'node:net';
+import { forbiddenAddress, ipv6Bytes } from './addresses.js';
 import { canonicalHost, DEFAULT_PORTS, matchHost } from '../policy/hostpattern.js';
 import type { NetworkRules } from './types.js';
 
@@ -66,34 +67,18 @@ export function decide(host: string, port: number, network: NetworkRules): Decis
   return { allow: true, addresses: [mapped] };
 }
 
-/** ::ffff:a.b.c.d (printed by URL as ::ffff:xxxx:yyyy) is an IPv4 address in IPv6 clothing. */
-function unmapIPv4(ip: string): string {
-  const m = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(ip);
-  if (!m) return ip;
-  const hi = parseInt(m[1], 16);
-  const lo = parseInt(m[2], 16);
-  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-}
-
-function internalRanges(): BlockList {
-  const b = new BlockList();
-  b.addSubnet('127.0.0.0', 8, 'ipv4');
-  b.addSubnet('0.0.0.0', 8, 'ipv4'); // "this network": 0.0.0.0 dials the local host on Linux
-  b.addSubnet('169.254.0.0', 16, 'ipv4');
-  b.addAddress('::1', 'ipv6');
-  b.addAddress('::', 'ipv6');
-  b.addSubnet('fe80::', 10, 'ipv6');
-  return b;
-}
-
 /** Why a canonical IP must not be reached through a name, or null when it may. */
-function internalKind(ip: string, ranges: BlockList, local: Set<string>): string | null {
+function internalKind(ip: string, local: Set<string>): string | null {
   const v4 = unmapIPv4(ip);
   if (local.has(v4)) return "one of this host's own addresses";
-  if (!ranges.check(v4, isIPv6(v4) ? 'ipv6' : 'ipv4')) return null;
-  if (v4.startsWith('127.') || v4 === '::1') return 'loopback';
-  if (v4.startsWith('169.254.') || v4.startsWith('fe')) return 'link-local';
-  return 'unspecified';
+  return forbiddenAddress(ip);
+}
+
+/** ::ffff:a.b.c.d (printed by URL as ::ffff:xxxx:yyyy) is an IPv4 address in IPv6 clothing. */
+function unmapIPv4(ip: string): string {
+  const b = isIPv6(ip) ? ipv6Bytes(ip) : [];
+  if (b.length !== 16 || !b.slice(0, 12).every((x, i) => x === (i < 10 ? 0 : 255))) return ip;
+  return b.slice(12).join('.');
 }
 
 function canonicalIps(addresses: string[]): string[] {
@@ -106,9 +91,10 @@ function canonicalIps(addresses: string[]): string[] {
 }
 
 /**
- * The addresses a resolved, allowed name may be dialled at (no SSRF through DNS): loopback,
- * link-local, unspecified and this host's own addresses are dropped unless the address itself
- * is allowed as an IP pattern; addresses matching network.deny are always dropped. Denies when
+ * The addresses a resolved, allowed name may be dialled at (no SSRF through DNS): every
+ * address that is not public (forbiddenAddress) and this host's own addresses are dropped
+ * unless the address itself is allowed as an IP pattern (a name mapped in network.hosts never
+ * gets here); addresses matching network.deny are always dropped. Denies when
  * nothing is left, naming the first address refused.
  */
 export function guardAddresses(
@@ -118,13 +104,12 @@ export function guardAddresses(
   network: NetworkRules,
   localAddresses: string[],
 ): Decision {
-  const ranges = internalRanges();
   const local = new Set(canonicalIps(localAddresses).map(unmapIPv4));
   const ok: string[] = [];
   let refused: string | undefined;
   for (const ip of canonicalIps(addresses)) {
     const denied = denyingPattern(ip, port, network);
-    const kind = internalKind(ip, ranges, local);
+    const kind = internalKind(ip, local);
     if (denied !== undefined) {
       refused ??= `${host} resolves to ${ip}, which matches network.deny ${JSON.stringify(denied)}`;
     } else if (kind !== null && !allowed(ip, port, network)) {

@@ -75,6 +75,15 @@ export function forward(ctx: ProxyContext, req: IncomingMessage, res: ServerResp
   }
   for (const name of used) ctx.emit('secret.use', { name, host: t.host });
   const up = upReq;
+  // A write to a pod that went away must end this request, never throw out of the proxy.
+  res.on('error', () => up.destroy());
+  const { connectMs } = ctx.timeouts;
+  up.once('socket', (sock) => {
+    if (!sock.connecting) return;
+    const timer = setTimeout(() => up.destroy(new Error(`the upstream did not accept the connection within ${connectMs} ms`)), connectMs);
+    sock.once('connect', () => clearTimeout(timer));
+    sock.once('close', () => clearTimeout(timer));
+  });
   up.on('response', (upRes) => {
     result.status = upRes.statusCode ?? 502;
     upRes.on('data', (c: Buffer) => (result.bytesDown += c.length));

@@ -80,6 +80,19 @@ function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   }
 }
 
+/**
+ * A connection past the pod's cap: answered 503 at once, without reading a byte of it, and
+ * closed. The answer goes out in the same tick (a fresh unix socket's buffer takes it whole);
+ * the refusal is one net.deny, coalesced with the others of the flood.
+ */
+function refuseOverCap(ctx: ProxyContext, s: Socket): void {
+  const reason = `too many connections to the proxy (this pod may hold ${ctx.maxConnections} at once)`;
+  const body = `clawpod: ${reason}; close idle connections or reuse them\n`;
+  s.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+  s.destroy();
+  ctx.emit('net.deny', { method: '', host: '', port: 0, status: 503, bytesUp: 0, bytesDown: 0, durationMs: 0, reason });
+}
+
 function createServers(ctx: ProxyContext, track: (s: Duplex) => void): { outer: http.Server; inner: http.Server } {
   const { headersMs, idleMs } = ctx.timeouts;
   const options: http.ServerOptions = {
@@ -97,9 +110,14 @@ function createServers(ctx: ProxyContext, track: (s: Duplex) => void): { outer: 
   inner.timeout = idleMs;
   const targets = new WeakMap<object, TunnelTarget>();
   const deps: TunnelDeps = { ctx, inner, targets, track };
-  outer.on('connection', (s: Socket) => {
+  let clients = 0;
+  // Runs before the HTTP server's own listener: a connection over the cap never gets a parser.
+  outer.prependListener('connection', (s: Socket) => {
     track(s);
     s.on('error', () => s.destroy()); // a socket error must never become an uncaught exception
+    if (clients >= ctx.maxConnections) return refuseOverCap(ctx, s);
+    clients++;
+    s.once('close', () => clients--);
   });
   outer.on('clientError', onClientError);
   inner.on('clientError', onClientError);
@@ -153,6 +171,7 @@ export async function startPodProxy(o: PodProxyOptions): Promise<PodProxy> {
       ctx.httpAgent.destroy();
       ctx.httpsAgent.destroy();
       await closed;
+      ctx.flushEvents();
       await rm(o.socketPath, { force: true });
     })();
     return closing;

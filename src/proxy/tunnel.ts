@@ -92,11 +92,15 @@ function rawTunnel(deps: TunnelDeps, client: Socket, head: Buffer, host: string,
     netEvent(deps, 'net.allow', host, port, started, { status: connected ? 200 : 502, bytesUp: up.bytesWritten, bytesDown: up.bytesRead, reason });
   };
   up.setTimeout(deps.ctx.timeouts.idleMs, () => up.destroy());
+  const { connectMs } = deps.ctx.timeouts;
+  const connectTimer = setTimeout(() => up.destroy(new Error(`the upstream did not accept the connection within ${connectMs} ms`)), connectMs);
+  up.once('close', () => clearTimeout(connectTimer));
   up.on('error', (e) => {
     reason = oneLine(deps.ctx.redact(errorText(e)));
     if (!connected) answerRaw(client, refusal(deps.ctx.redact, formatAuthority(host, port, 0), 502, reason));
   });
   up.once('connect', () => {
+    clearTimeout(connectTimer);
     connected = true;
     client.write(ESTABLISHED);
     if (head.length > 0) up.write(head);
