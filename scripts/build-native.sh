@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds the pod prelude (native/podinit.c), the in-pod proxy forwarder (native/fwd.c) and the
-# live pod executor (native/podexec.c). Needs a C compiler (scripts/setup.sh installs one).
+# live pod executor (native/podexec.c) and the apply helper (native/wsapply.c). Needs a C
+# compiler (scripts/setup.sh installs one).
 set -e
 cd "$(dirname "$0")/.."
 mkdir -p build
@@ -18,3 +19,4 @@ build() {  # build NAME SOURCES...: rebuild when any source is newer than the bi
 build podinit native/podinit.c native/changeset.c
 build fwd native/fwd.c
 build podexec native/podexec.c
+build wsapply native/wsapply.c

@@ -59,7 +59,8 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
   let seccompFd: number | null = null;
   try {
     // The record goes first so a concurrent reaper never mistakes our new groups for orphans.
-    state.save({ id: spec.id, uid, cgroupDirs: podCgroupDirs(host.cgroups, spec.id) });
+    state.save({ id: spec.id, uid, cgroupDirs: podCgroupDirs(host.cgroups, spec.id), workspace: spec.workspace,
+      workspaceMode: spec.rules.workspace, rwMounts: spec.rules.mounts.filter((m) => m.mode === 'rw').map((m) => m.host) });
     cg = createPodCgroup(host.cgroups, spec.id, spec.rules.resources);
     // The proxy's socket is the pod's alone: no other local user reaches its egress or secrets.
     if (spec.egress && uid !== null) { fs.chownSync(spec.egress.socketPath, uid, uid); fs.chmodSync(spec.egress.socketPath, 0o600); }

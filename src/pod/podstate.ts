@@ -15,6 +15,42 @@ export interface PodRecord {
   uid: number | null;
   cgroupDirs: string[];
   runDir?: string;
+  /** What the pod can write on the host (realpaths), so apply refuses while it runs. */
+  workspace?: string | null;
+  workspaceMode?: string;
+  rwMounts?: string[];
+}
+
+/** Where live-pod records are: root's (/run/clawpod, see host.ts) and this home's unprivileged ones. */
+export function podsDirsOf(clawpodHome: string): string[] {
+  return ['/run/clawpod/pods', path.join(clawpodHome, 'rt', 'pods')];
+}
+
+/** a is b, or lies below it. */
+function atOrUnder(a: string, b: string): boolean {
+  return a === b || b === '/' || a.startsWith(b + '/');
+}
+
+/**
+ * Live pods (their clawpod process still running: pid and start time) that can write `target`,
+ * a directory above it or one below it: an rw workspace or an rw extra mount overlapping it.
+ * A record whose owner is gone is stale and never counts (the reaper removes it).
+ */
+export function podsWriting(podsDirs: string[], target: string): PodRecord[] {
+  const out: PodRecord[] = [];
+  for (const dir of podsDirs) {
+    let names: string[];
+    try { names = fs.readdirSync(dir); } catch { continue; }
+    for (const name of names) {
+      if (!name.endsWith('.json')) continue;
+      let rec: PodRecord;
+      try { rec = JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')) as PodRecord; } catch { continue; }
+      const writable = [...(rec.workspaceMode === 'rw' && rec.workspace ? [rec.workspace] : []), ...(rec.rwMounts ?? [])];
+      if (!writable.some((w) => atOrUnder(target, w) || atOrUnder(w, target))) continue;
+      if (ownerAlive(rec.ownerPid, rec.ownerStart)) out.push(rec);
+    }
+  }
+  return out;
 }
 
 export function processStartTime(pid: number): string | null {

@@ -1,5 +1,7 @@
 // The checks apply runs before it touches anything: no write may pass through a symlink or a
 // non-directory, and nothing the change set touches may have moved since the run started.
+// They are by path and so only a first line: the helper that then does the writes re-checks
+// every step on descriptors (wshelper.ts), which is what a concurrent swap cannot get around.
 import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoadedChangeSet } from './changeset.js';
@@ -8,18 +10,6 @@ import { statEntry, walkEntries } from './manifest.js';
 import { ancestorsOf } from './paths.js';
 import { quotePath } from './quote.js';
 import type { Change, EntryInfo, Manifest } from './types.js';
-
-/**
- * Every ancestor of `rel` that exists must be a real directory (lstat, so a symlink never
- * counts). Missing ancestors are fine: the caller creates them. Called right before each write.
- */
-export function assertRealParents(root: string, rel: string): void {
-  for (const a of ancestorsOf(rel)) {
-    const st = lstatSync(join(root, a), { throwIfNoEntry: false });
-    if (st === undefined) return; // nothing below a missing directory can exist either
-    if (!st.isDirectory()) throw notADirectory(a, st.isSymbolicLink());
-  }
-}
 
 export function notADirectory(rel: string, isLink: boolean): UnsafePathError {
   const what = isLink ? 'a symlink' : 'not a directory';

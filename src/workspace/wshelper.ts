@@ -1,0 +1,103 @@
+// The seam to native/wsapply.c, which performs every write, delete and chmod of an apply
+// relative to descriptors opened without following links (see the C file for why Node cannot).
+// Here: the plan's wire format, running the helper, and turning its one failure line into the
+// user's one-line error.
+import { spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../util/root.js';
+import { notADirectory } from './check.js';
+import { UnsafePathError } from './errors.js';
+import { quotePath } from './quote.js';
+
+export type PlanStep =
+  | { op: 'rm' | 'sweep' | 'mkdir' | 'symlink'; path: string }
+  | { op: 'write'; path: string; mode: number }
+  | { op: 'chmod'; path: string; mode: number; type: 'f' | 'd' | 'o' };
+
+/** The helper is missing or broke in a way that names no path: clawpod's fault, not the user's. */
+export class ApplyHelperError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ApplyHelperError';
+  }
+}
+
+export function helperPath(): string {
+  return process.env.CLAWPOD_WSAPPLY ?? join(packageRoot(), 'build', 'clawpod-wsapply');
+}
+
+/** createParents: a missing parent directory is made (apply --force) instead of failing. */
+export function encodePlan(steps: PlanStep[], createParents: boolean): Buffer {
+  const fields: string[] = ['wsapply1', createParents ? 'create-parents' : 'existing-parents'];
+  for (const s of steps) {
+    fields.push(s.op, s.path);
+    if (s.op === 'write') fields.push(s.mode.toString(8));
+    if (s.op === 'chmod') fields.push(s.mode.toString(8), s.type);
+  }
+  return Buffer.from(fields.map((f) => f + '\0').join(''), 'utf8');
+}
+
+/** Runs the plan; throws the first failure as a one-line error naming the path. */
+export function runPlan(root: string, treeDir: string | null, steps: PlanStep[], createParents: boolean): void {
+  if (steps.length === 0) return;
+  const bin = helperPath();
+  if (!existsSync(bin)) throw new ApplyHelperError(`the apply helper ${bin} is not built (run npm run build)`);
+  const r = spawnSync(bin, [root, treeDir ?? '-'], { input: encodePlan(steps, createParents), maxBuffer: 1 << 28, env: helperEnv() });
+  if (r.error) throw new ApplyHelperError(`cannot run the apply helper ${bin}: ${r.error.message} (run npm run build)`);
+  const out = r.stdout.toString('utf8');
+  if (r.status === 0 && out.endsWith(`done ${steps.length}\n`)) return;
+  const done = (out.match(/^ok \d+$/gm) ?? []).length;
+  const m = /^fail (\d+) (\w+) (\d+) (.*)$/m.exec(out);
+  if (m === null) {
+    const why = r.stderr.toString('utf8').trim().split('\n')[0] || `exit ${r.status ?? r.signal}`;
+    throw new ApplyHelperError(`the apply helper failed (${why})${progress(done, steps.length)}; check the workspace, then re-run or discard`);
+  }
+  const [, stepNo, code, prefixLen, what] = m;
+  throw stepError(root, Number(stepNo) === 0 ? undefined : steps[Number(stepNo) - 1], code, Number(prefixLen), what, done, steps.length);
+}
+
+function helperEnv(): NodeJS.ProcessEnv {
+  // Only the test switch that forces the per-component walk instead of openat2.
+  const walk = process.env.CLAWPOD_WSAPPLY_WALK;
+  return walk === undefined ? {} : { CLAWPOD_WSAPPLY_WALK: walk };
+}
+
+function progress(done: number, total: number): string {
+  return done === 0 ? '' : ` [apply stopped after ${done} of ${total} steps: the workspace is partly changed]`;
+}
+
+function stepError(root: string, step: PlanStep | undefined, code: string, prefixLen: number, what: string, done: number, total: number): Error {
+  const tail = progress(done, total);
+  if (step === undefined) return new ApplyHelperError(`cannot apply: ${what} (check the workspace path and its parents)${tail}`);
+  const bad = prefixLen > 0 ? Buffer.from(step.path, 'utf8').subarray(0, prefixLen).toString('utf8') : step.path;
+  const q = quotePath(step.path);
+  if ((code === 'ELOOP' || code === 'ENOTDIR') && prefixLen > 0) {
+    const e = notADirectory(bad, code === 'ELOOP');
+    return new UnsafePathError(bad, e.message + tail);
+  }
+  if (code === 'ENOENT' && prefixLen > 0 && step.op !== 'chmod') {
+    return new UnsafePathError(bad, `refusing to apply: ${quotePath(bad)} left the workspace while apply ran (re-run, or apply --force)${tail}`);
+  }
+  if (step.op === 'chmod' && (code === 'ETYPE' || code === 'ENOENT')) {
+    const name = step.type === 'f' ? 'file' : step.type === 'd' ? 'directory' : 'special file';
+    return new UnsafePathError(step.path, `refusing to apply: ${q} is no longer a ${name} in the workspace (discard the run, or re-run)${tail}`);
+  }
+  if (code === 'EACCES' || code === 'EPERM') {
+    const owner = ownerOf(root);
+    return new UnsafePathError(step.path, `cannot apply ${q}: the workspace owner (uid ${owner}) may not change it, and apply writes only as the owner ` +
+      `(give uid ${owner} write access there, or discard the run)${tail}`);
+  }
+  if (code === 'EXDEV') {
+    return new UnsafePathError(bad, `refusing to apply: ${quotePath(bad)} leads out of the workspace, and clawpod never writes through it (discard the run)${tail}`);
+  }
+  return new UnsafePathError(step.path, `cannot apply ${q}: ${what} (fix the path in the workspace, then re-run; or discard)${tail}`);
+}
+
+function ownerOf(root: string): string {
+  try {
+    return String(statSync(root).uid);
+  } catch {
+    return '?';
+  }
+}
