@@ -119,7 +119,7 @@ async function cmdRuns(ctx: Context, args: string[]): Promise<number> {
 async function cmdAudit(ctx: Context, args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   const { values, positionals } = parse(rest, { all: { type: 'boolean' } });
-  if (sub === 'show') { print(r.auditShow(ctx, positionals[0])); return 0; }
+  if (sub === 'show') { r.auditShow(ctx, positionals[0], (t) => process.stdout.write(t)); return 0; }
   if (sub === 'verify') {
     if (!values.all && !positionals[0]) throw new UserError('audit verify needs a run id or --all');
     const [ok, text] = r.auditVerify(ctx, positionals[0], Boolean(values.all));

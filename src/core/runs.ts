@@ -2,7 +2,7 @@
 // ways a pod's work reaches (or leaves) the user's workspace.
 import fs from 'node:fs';
 import path from 'node:path';
-import { readAudit, verifyAudit, type AuditEvent } from '../audit/chain.js';
+import { auditEvents, verifyAudit } from '../audit/chain.js';
 import type { RunRecord } from '../store/runs.js';
 import { applyChangeSet, diffStat, loadManifest, readChangeSet, renderDiff } from '../workspace/index.js';
 import type { Context } from './context.js';
@@ -101,21 +101,39 @@ export function runShow(ctx: Context, id: string | undefined): string {
     const st = diffStat(c.changes);
     lines.push(`changes:    ${st.files} file(s), +${st.insertions} -${st.deletions}, waiting: clawpod runs diff ${run.id} | apply | discard`);
   } else lines.push(`changes:    ${run.diffState === 'applied' ? 'applied' : run.diffState === 'discarded' ? 'discarded' : 'none'}`);
-  let events: AuditEvent[] = [];
-  try { events = readAudit(auditPathOf(run)); } catch { /* shown by audit verify */ }
-  const degraded = events.filter((e) => e.type === 'guard.degraded').map((e) => String(e.data.guard));
+  // One pass over the log, line by line: a run's log may be large (up to its cap, or a
+  // hostile file of any size) and nothing of it is kept but the counts.
+  const degraded: string[] = [];
+  let allowed = 0;
+  let denied = 0;
+  try {
+    for (const e of auditEvents(auditPathOf(run))) {
+      if (e.type === 'guard.degraded') degraded.push(String(e.data.guard));
+      // A terminated TLS tunnel's own event sums the requests inside it, which have events of their own;
+      // a coalesced refusal stands for `count` of them.
+      if ((e.type !== 'net.allow' && e.type !== 'net.deny') || e.data.terminated === true) continue;
+      const n = Number.isSafeInteger(e.data.count) && (e.data.count as number) > 0 ? (e.data.count as number) : 1;
+      if (e.type === 'net.allow') allowed += n;
+      else denied += n;
+    }
+  } catch { /* shown by audit verify */ }
   if (degraded.length) lines.push(`degraded:   ${degraded.join(', ')}`);
-  // A terminated TLS tunnel's own event sums the requests inside it, which have events of their own.
-  const net = events.filter((e) => (e.type === 'net.allow' || e.type === 'net.deny') && e.data.terminated !== true);
-  lines.push(`outbound:   ${net.filter((e) => e.type === 'net.allow').length} allowed, ${net.filter((e) => e.type === 'net.deny').length} denied`);
+  lines.push(`outbound:   ${allowed} allowed, ${denied} denied`);
   return lines.join('\n');
 }
 
-export function auditShow(ctx: Context, id: string | undefined): string {
+/** Writes the log one event a line, in batches: a log of any size in bounded memory. */
+export function auditShow(ctx: Context, id: string | undefined, write: (text: string) => void): void {
   const run = findRun(ctx, id);
-  return readAudit(auditPathOf(run))
-    .map((e) => `${String(e.seq).padStart(4)} ${e.ts} ${e.type.padEnd(14)} ${JSON.stringify(e.data)}`)
-    .join('\n');
+  let batch = '';
+  for (const e of auditEvents(auditPathOf(run))) {
+    batch += `${String(e.seq).padStart(4)} ${e.ts} ${e.type.padEnd(14)} ${JSON.stringify(e.data)}\n`;
+    if (batch.length >= 64 * 1024) {
+      write(batch);
+      batch = '';
+    }
+  }
+  if (batch) write(batch);
 }
 
 /** Returns [ok, text]. */

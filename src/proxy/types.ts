@@ -26,9 +26,17 @@ export interface ProxyTimeouts {
   headersMs: number;
   /** A connection or tunnel with no traffic either way for this long is closed. */
   idleMs: number;
+  /** An upstream that has not accepted the connection within this long gets a 502. */
+  connectMs: number;
 }
 
-export const DEFAULT_TIMEOUTS: ProxyTimeouts = Object.freeze({ headersMs: 10_000, idleMs: 300_000 });
+export const DEFAULT_TIMEOUTS: ProxyTimeouts = Object.freeze({ headersMs: 10_000, idleMs: 300_000, connectMs: 30_000 });
+
+/**
+ * Concurrent connections one pod may hold to its proxy. Each can hold an upstream socket too,
+ * so this bounds the descriptors a pod costs clawpod; past it a connection is answered 503.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 256;
 
 export interface PodProxyOptions {
   /** Listen on this unix socket (the pod reaches it through a bind mount). Must not exist yet. */
@@ -47,6 +55,8 @@ export interface PodProxyOptions {
   localAddresses?: () => string[];
   /** Owner for the socket file (chowned after listen, mode 0600), e.g. the pod's uid. */
   socketOwner?: { uid: number; gid: number };
+  /** Default DEFAULT_MAX_CONNECTIONS. */
+  maxConnections?: number;
   /** Defaults in DEFAULT_TIMEOUTS; tests shorten them. */
   timeouts?: Partial<ProxyTimeouts>;
   onEvent: (e: ProxyEvent) => void;
