@@ -226,7 +226,7 @@ static int open_source(const char *rel) {
   if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) { close(fd); fd = -1; errno = EINVAL; }
   if (dir >= 0) close(dir);
   bad_len = 0;
-  if (fd < 0) fail("change set file unreadable or not a regular file");
+  if (fd < 0) fail_named("ESOURCE", "change set", strerror(errno));
   as_owner();
   return fd;
 }
@@ -275,7 +275,7 @@ static void do_symlink(const char *rel) {
   ssize_t n = sdir < 0 ? -1 : readlinkat(sdir, src_last, target, PATH_MAX);
   if (sdir >= 0) close(sdir);
   bad_len = 0;
-  if (n <= 0) fail("change set symlink unreadable");
+  if (n <= 0) fail_named("ESOURCE", "change set", n == 0 ? "empty link" : strerror(errno));
   target[n] = 0;
   as_owner();
   int dir = open_parent(root_fd, rel, create_parents, &last);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { applyChangeSet } from './apply.js';
@@ -9,6 +9,7 @@ import { ChangeSetError, UnsafePathError, WorkspaceChangedError } from './errors
 import { takeManifest, walkEntries } from './manifest.js';
 import { fixture, link, mkdir, put, writeList } from './testkit.js';
 import type { Fixture } from './testkit.js';
+import { ApplyHelperError, runPlan, type PlanStep } from './wshelper.js';
 
 const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
 const LATIN1_TARGET = Buffer.from([0x63, 0x61, 0x66, 0xe9]);
@@ -252,6 +253,124 @@ test('a special file left by the pod is refused before anything is written', asy
     assert.equal(readFileSync(join(f.ws, 'a.txt'), 'utf8'), 'a\n');
   } finally {
     server.close();
+    f.cleanup();
+  }
+});
+
+// ---- the helper (native/wsapply.c) on its own: the guarantees that hold whatever the checks saw ----
+
+const IS_ROOT = process.getuid?.() === 0;
+
+/** Runs steps straight through the helper, as apply does after its checks. */
+function helperFails(f: Fixture, steps: PlanStep[], force = false): string {
+  try {
+    runPlan(f.ws, f.tree, steps, force);
+  } catch (e) {
+    assert.ok(!(e as Error).message.includes('\n'));
+    return (e as Error).message;
+  }
+  return 'no error';
+}
+
+for (const walk of [false, true]) {
+  test(`the helper never writes, deletes or chmods through a symlinked parent (${walk ? 'O_NOFOLLOW walk' : 'openat2'})`, () => {
+    const f = fixture();
+    if (walk) process.env.CLAWPOD_WSAPPLY_WALK = '1';
+    try {
+      const outside = join(f.base, 'outside');
+      put(outside, 'x.txt', 'outside original\n');
+      mkdir(f.ws, 'real/sub');
+      symlinkSync(outside, join(f.ws, 'real/sub/lib'));
+      put(f.tree, 'real/sub/lib/x.txt', 'written by the pod\n');
+      put(f.tree, 'real/sub/lib/new.txt', 'new\n');
+      link(f.tree, 'real/sub/lib/l', 'target');
+      const before = snapshot(outside);
+      const steps: PlanStep[] = [
+        { op: 'write', path: 'real/sub/lib/x.txt', mode: 0o644 },
+        { op: 'write', path: 'real/sub/lib/new.txt', mode: 0o644 },
+        { op: 'symlink', path: 'real/sub/lib/l' },
+        { op: 'mkdir', path: 'real/sub/lib/d' },
+        { op: 'rm', path: 'real/sub/lib/x.txt' },
+        { op: 'sweep', path: 'real/sub/lib' },
+        { op: 'chmod', path: 'real/sub/lib/x.txt', mode: 0o777, type: 'f' },
+      ];
+      for (const step of steps) {
+        const msg = helperFails(f, [step], true);
+        if (step.op === 'sweep') assert.equal(msg, 'no error'); // nothing to sweep there: skipped, untouched
+        else assert.match(msg, /^refusing to apply: real\/sub\/lib in the workspace is a symlink, and clawpod never writes through it/, step.op);
+      }
+      assert.deepEqual(snapshot(outside), before);
+      assert.equal(perm(outside), 0o755);
+    } finally {
+      delete process.env.CLAWPOD_WSAPPLY_WALK;
+      f.cleanup();
+    }
+  });
+}
+
+test('the helper masks set-id bits, says how far it got, and leaves no temp file', () => {
+  const f = fixture();
+  try {
+    put(f.tree, 'tool', '#!/bin/sh\n', 0o755);
+    put(f.tree, 'nope/tool', 'x');
+    mkdir(f.ws, 'gone');
+    runPlan(f.ws, f.tree, [{ op: 'write', path: 'tool', mode: 0o6755 }], false);
+    assert.equal(lstatSync(join(f.ws, 'tool')).mode & 0o7777, 0o755);
+    // Without --force a parent that vanished is a stop, not silently recreated.
+    const msg = helperFails(f, [{ op: 'chmod', path: 'tool', mode: 0o700, type: 'f' }, { op: 'write', path: 'nope/tool', mode: 0o644 }]);
+    assert.match(msg, /^refusing to apply: nope left the workspace while apply ran .*\[apply stopped after 1 of 2 steps/);
+    assert.equal(perm(join(f.ws, 'tool')), 0o700);
+    assert.match(helperFails(f, [{ op: 'chmod', path: 'gone', mode: 0o700, type: 'f' }]), /gone is no longer a file in the workspace/);
+    assert.match(helperFails(f, [{ op: 'write', path: 'absent', mode: 0o644 }]), /^cannot apply absent: the change set's copy is missing/);
+    assert.deepEqual([...walkEntries(f.ws).keys()].filter((p) => p.includes('.clawpod-')), []);
+  } finally {
+    f.cleanup();
+  }
+});
+
+test('the helper removes a tree deeper than any recursion or PATH_MAX-bound walk would', () => {
+  const f = fixture();
+  try {
+    // 1500 levels built one directory at a time from a descriptor-free relative cwd walk.
+    let rel = 'deep';
+    mkdirSync(join(f.ws, rel));
+    for (let i = 0; i < 1500; i++) { rel += '/d'; mkdirSync(join(f.ws, rel)); }
+    put(f.ws, rel + '/leaf', 'x');
+    runPlan(f.ws, f.tree, [{ op: 'rm', path: 'deep' }], false);
+    assert.equal(lstatSync(join(f.ws, 'deep'), { throwIfNoEntry: false }), undefined);
+  } finally {
+    f.cleanup();
+  }
+});
+
+test('a missing helper fails closed before any write', () => {
+  const f = richFixture();
+  process.env.CLAWPOD_WSAPPLY = join(f.base, 'no-such-helper');
+  try {
+    const before = snapshot(f.ws);
+    assert.throws(() => applyChangeSet(f.cs, f.ws, f.manifest), (e: unknown) => e instanceof ApplyHelperError && /is not built \(run npm run build\)$/.test(e.message));
+    assert.deepEqual(snapshot(f.ws), before);
+  } finally {
+    delete process.env.CLAWPOD_WSAPPLY;
+    f.cleanup();
+  }
+});
+
+test('as root, apply writes as the workspace owner: what the owner may not change, apply does not either', { skip: IS_ROOT ? false : 'needs root' }, () => {
+  const f = fixture();
+  try {
+    chownSync(f.ws, 65534, 65534);
+    mkdir(f.ws, 'rootdir'); // root's directory inside the owner's workspace, 0755
+    put(f.ws, 'mine.txt', 'old\n');
+    chownSync(join(f.ws, 'mine.txt'), 65534, 65534);
+    const manifest = takeManifest(f.ws);
+    put(f.tree, 'mine.txt', 'new\n');
+    put(f.tree, 'rootdir/planted', 'x');
+    assert.throws(() => applyChangeSet(f.cs, f.ws, manifest), /^UnsafePathError: cannot apply rootdir\/planted: the workspace owner \(uid 65534\) may not change it/);
+    assert.equal(lstatSync(join(f.ws, 'rootdir/planted'), { throwIfNoEntry: false }), undefined);
+    const mine = lstatSync(join(f.ws, 'mine.txt'));
+    assert.deepEqual([readFileSync(join(f.ws, 'mine.txt'), 'utf8'), mine.uid, mine.gid], ['new\n', 65534, 65534]);
+  } finally {
     f.cleanup();
   }
 });

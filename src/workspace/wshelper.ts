@@ -72,6 +72,9 @@ function stepError(root: string, step: PlanStep | undefined, code: string, prefi
   if (step === undefined) return new ApplyHelperError(`cannot apply: ${what} (check the workspace path and its parents)${tail}`);
   const bad = prefixLen > 0 ? Buffer.from(step.path, 'utf8').subarray(0, prefixLen).toString('utf8') : step.path;
   const q = quotePath(step.path);
+  if (code === 'ESOURCE') {
+    return new UnsafePathError(step.path, `cannot apply ${q}: the change set's copy is missing or not what it was (${what}); discard the run${tail}`);
+  }
   if ((code === 'ELOOP' || code === 'ENOTDIR') && prefixLen > 0) {
     const e = notADirectory(bad, code === 'ELOOP');
     return new UnsafePathError(bad, e.message + tail);
