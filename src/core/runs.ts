@@ -5,6 +5,7 @@ import path from 'node:path';
 import { auditEvents, verifyAudit } from '../audit/chain.js';
 import type { RunRecord } from '../store/runs.js';
 import { applyChangeSet, diffStat, loadManifest, readChangeSet, renderDiff } from '../workspace/index.js';
+import { podsDirsOf, podsWriting } from '../pod/podstate.js';
 import type { Context } from './context.js';
 import { UserError } from './errors.js';
 
@@ -40,10 +41,31 @@ export function runApply(ctx: Context, id: string | undefined, force: boolean): 
   const c = changesOf(run);
   if (!c) return `run ${run.id} changed nothing; nothing to apply`;
   if (!fs.existsSync(c.workspace)) throw new UserError(`workspace ${c.workspace} no longer exists; cannot apply run ${run.id}`);
-  const { applied } = applyChangeSet(c.cs, c.workspace, c.manifest, { force, runId: run.id });
+  refuseWhileHeld(ctx, run.id, c.workspace);
+  let applied: number;
+  try {
+    ({ applied } = applyChangeSet(c.cs, c.workspace, c.manifest, { force, runId: run.id }));
+  } catch (e) {
+    // Refusals and stops of apply are one line naming the path and the fix.
+    if (APPLY_ERRORS.includes((e as Error).name)) throw new UserError((e as Error).message);
+    throw e;
+  }
   ctx.store().updateRun(run.id, { diffState: 'applied' });
   fs.rmSync(c.cs, { recursive: true, force: true });
   return `applied run ${run.id}: ${applied} change(s) written to ${c.workspace}`;
+}
+
+const APPLY_ERRORS = ['WorkspaceChangedError', 'UnsafePathError', 'ChangeSetError', 'ApplyHelperError'];
+
+/** A live pod that can write the workspace (or around it) could swap its paths under apply. */
+function refuseWhileHeld(ctx: Context, runId: string, workspace: string): void {
+  // Pods of dead clawpods are killed first: their records then no longer count.
+  try { ctx.backend('bwrap').reap(); } catch { /* backend absent: no pods either */ }
+  const [pod] = podsWriting(podsDirsOf(ctx.clawpodHome), fs.realpathSync(workspace));
+  if (pod) {
+    throw new UserError(`cannot apply run ${runId}: live pod ${pod.id} (clawpod pid ${pod.ownerPid}) holds ${workspace} writable; ` +
+      'wait for it to end or stop it, then apply again');
+  }
 }
 
 export function runDiscard(ctx: Context, id: string | undefined): string {
