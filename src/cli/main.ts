@@ -9,6 +9,7 @@ import * as r from '../core/runs.js';
 import { explainPolicy } from '../policy/explain.js';
 import { PolicyError } from '../policy/errors.js';
 import { PodError } from '../pod/types.js';
+import { safeText, saveTerminal } from '../core/terminal.js';
 
 const USAGE = `usage:
   clawpod exec [--policy FILE] [--workspace DIR] [--backend NAME] [--json] [--allow-degraded] -- CMD [ARG...]
@@ -50,6 +51,8 @@ async function cmdExec(ctx: Context, args: string[]): Promise<number> {
   const spec = Object.fromEntries(Object.entries(EXEC_OPTS).map(([k, t]) => [k, { type: t }])) as Record<string, { type: 'string' | 'boolean' }>;
   const { values, positionals } = parse(opts, spec);
   if (positionals.length) throw new UserError(`unexpected "${positionals[0]}" (put the command after --)`);
+  // The pod gets the terminal: whatever it does to it (raw mode, no echo, its size) is undone.
+  const terminal = saveTerminal();
   const summary = await runExec(ctx, {
     policy: values.policy as string | undefined,
     workspace: values.workspace as string | undefined,
@@ -58,7 +61,7 @@ async function cmdExec(ctx: Context, args: string[]): Promise<number> {
     allowDegraded: Boolean(values['allow-degraded']),
     stdio: 'inherit',
     cwd: process.cwd(),
-  });
+  }).finally(() => terminal.restore());
   if (summary.limitHit) process.stderr.write(`clawpod: ${summary.limitHit} limit hit: pod killed\n`);
   if (summary.filesChanged > 0) {
     process.stderr.write(`clawpod: ${summary.filesChanged} change(s) waiting: clawpod runs diff ${summary.run} (then apply or discard)\n`);
@@ -109,7 +112,7 @@ async function cmdRuns(ctx: Context, args: string[]): Promise<number> {
   switch (sub) {
     case 'list': case undefined: print(r.runsList(ctx, values.limit ? Number(values.limit) : 50)); return 0;
     case 'show': print(r.runShow(ctx, id)); return 0;
-    case 'diff': process.stdout.write(r.runDiff(ctx, id)); return 0;
+    case 'diff': process.stdout.write(forTerminal(r.runDiff(ctx, id))); return 0;
     case 'apply': print(r.runApply(ctx, id, Boolean(values.force))); return 0;
     case 'discard': print(r.runDiscard(ctx, id)); return 0;
     default: throw new UserError(`unknown runs command "${sub}" (use list, show, diff, apply or discard)`);
@@ -162,7 +165,10 @@ async function cmdDoctor(ctx: Context): Promise<number> {
   return refuse.some((g) => !g.cap) ? 1 : 0;
 }
 
-function print(s: string): void { process.stdout.write(s.endsWith('\n') || s === '' ? s : `${s}\n`); }
+/** Text from runs (file names, commands, diffs) is the pod's or the model's: inert on a terminal. */
+function forTerminal(s: string): string { return process.stdout.isTTY ? safeText(s) : s; }
+
+function print(s: string): void { process.stdout.write(forTerminal(s.endsWith('\n') || s === '' ? s : `${s}\n`)); }
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
@@ -183,11 +189,11 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (e) {
     if (e instanceof UserError || e instanceof PolicyError || e instanceof PodError) {
-      process.stderr.write(`clawpod: ${e.message}\n`);
+      process.stderr.write(`clawpod: ${safeText(e.message)}\n`);
       return (e as { exitCode?: number }).exitCode ?? 125;
     }
     const err = e as NodeJS.ErrnoException;
-    process.stderr.write(`clawpod: internal error: ${err.message ?? String(e)}${err.code ? ` (${err.code})` : ''}\n`);
+    process.stderr.write(`clawpod: internal error: ${safeText(err.message ?? String(e))}${err.code ? ` (${err.code})` : ''}\n`);
     if (process.env.CLAWPOD_DEBUG) process.stderr.write(`${err.stack}\n`);
     return 125;
   } finally {

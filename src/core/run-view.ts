@@ -4,22 +4,26 @@ import { readAudit } from '../audit/chain.js';
 import type { AgentEvent, AgentOutcome } from '../agent/loop.js';
 import type { Context } from './context.js';
 import { changeStat } from './runs.js';
+import { safeText } from './terminal.js';
 
+/** Model and pod text on one inert line: escapes shown, whitespace folded, cut at max. */
 function oneLine(s: string, max = 100): string {
-  const flat = s.replace(/\s+/g, ' ').trim();
+  const flat = safeText(s.replace(/[\t\n]+/g, ' ')).replace(/ +/g, ' ').trim();
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 
-export function renderTaskEvent(e: AgentEvent, redact: (s: string) => string): void {
-  const out = process.stdout;
+type Out = Pick<NodeJS.WriteStream, 'write' | 'isTTY'>;
+
+/** Everything the model or the pod wrote goes through safeText: it cannot drive the terminal. */
+export function renderTaskEvent(e: AgentEvent, redact: (s: string) => string, out: Out = process.stdout): void {
   // On a terminal, a progress line stands while a tool runs and is replaced by its result.
   const tty = Boolean(out.isTTY);
   switch (e.type) {
-    case 'text': out.write(redact(e.delta)); return;
+    case 'text': out.write(safeText(redact(e.delta))); return;
     case 'tool.call': out.write(`\n  ▸ ${e.name} ${oneLine(redact(JSON.stringify(e.input)), 90)}\n${tty ? '    … running in the pod' : ''}`); return;
     case 'tool.result': out.write(`${tty ? '\r\x1b[K' : ''}    ${e.isError ? '✗' : '✓'} ${oneLine(redact(e.content), 100)} (${Math.round(e.durationMs)} ms)\n`); return;
-    case 'model.error': out.write(`\nclawpod: ${e.error}\n`); return;
-    case 'policy.deny': out.write(`    ✗ denied: ${e.reason}\n`); return;
+    case 'model.error': out.write(`\nclawpod: ${safeText(e.error)}\n`); return;
+    case 'policy.deny': out.write(`    ✗ denied: ${safeText(e.reason)}\n`); return;
     default: return;
   }
 }
@@ -41,7 +45,7 @@ export function taskSummary(ctx: Context, id: string, o: AgentOutcome, ms: numbe
       if (e.type === 'limit.hit') limits.push(String(e.data.cap));
     }
   } catch { limits = []; }
-  const why = o.reason === 'done' ? 'done' : `stopped: ${o.reason}${o.error ? ` (${o.error})` : ''}`;
+  const why = o.reason === 'done' ? 'done' : `stopped: ${o.reason}${o.error ? ` (${safeText(o.error)})` : ''}`;
   return [
     '',
     `clawpod: ${why} · ${o.turns} turn(s) · ${o.usage.inputTokens + o.usage.outputTokens} tokens · ${o.toolCalls} tool call(s) · ${(ms / 1000).toFixed(1)} s`,

