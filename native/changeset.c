@@ -156,7 +156,7 @@ static int count(struct harvest *h, unsigned long long bytes) {
   struct walk *w = &h->w;
   if (h->mode == COPY_WORKSPACE || h->mode == REMOVE) return 0;
   if (!valid_utf8((const unsigned char *)w->name))
-    return refuse(h, HARVEST_BAD_NAME, 0, "the name");
+    return refuse(h, HARVEST_BAD_NAME, 0, "a name that is not valid UTF-8:");
   if (w->rel_len > h->max_rel)
     return refuse(h, HARVEST_TOO_DEEP, h->max_rel, "a path longer than the host can review and apply (%zu bytes, at most %zu):", w->rel_len, h->max_rel);
   if (++h->entries > h->max_entries)
@@ -199,6 +199,13 @@ static int copy_data(int in, int out, off_t size) {
   return ftruncate(out, size);
 }
 
+/* The mode an entry keeps on the host. Unprivileged, clawpod reads the change set as its owner
+ * without any override, so the owner keeps read (and search) access: a pod's chmod 0 must not
+ * lock the user's own review out. */
+static mode_t keep_mode(const struct harvest *h, mode_t mode, mode_t owner) {
+  return (mode & 0777) | (h->userns && h->mode != COPY_WORKSPACE ? owner : 0);
+}
+
 /* A regular file into the destination directory. Modes never carry set-id bits: this copy runs
  * as root, and a root-owned setuid file with content the pod chose must never exist on the host. */
 static int copy_file(struct harvest *h, int src_dir, int out_dir, const char *name, const struct stat *st) {
@@ -206,7 +213,7 @@ static int copy_file(struct harvest *h, int src_dir, int out_dir, const char *na
   if (in < 0) return failed(h, "open");
   int out = openat(out_dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (out < 0) { close(in); return failed(h, "create"); }
-  int rc = copy_data(in, out, st->st_size) == 0 && fchmod(out, st->st_mode & 0777) == 0 ? 0 : -1;
+  int rc = copy_data(in, out, st->st_size) == 0 && fchmod(out, keep_mode(h, st->st_mode, 0600)) == 0 ? 0 : -1;
   if (rc != 0) failed(h, "copy");
   close(in);
   if (close(out) != 0 && rc == 0) rc = failed(h, "write");
@@ -236,7 +243,7 @@ static int descend(struct harvest *h, int src_dir, int out_dir, int peer, mode_t
     if (out < 0) { close(src); if (peer >= 0) close(peer); return failed(h, "create directory"); }
   }
   if (src < 0) { if (peer >= 0) close(peer); return failed(h, "open directory"); }
-  return push(h, src, out, peer, mode & 0777);
+  return push(h, src, out, peer, keep_mode(h, mode, 0700));
 }
 
 static int list_add(struct harvest *h, FILE *list) {

@@ -2,8 +2,10 @@
  *
  * On-disk format of a change set DIR (read by src/workspace/changeset.ts):
  *   DIR/tree/        every entry the pod added or changed, at its relpath: directories, regular
- *                    files (holes kept as holes, modes & 0777: never set-id), symlinks (target
- *                    copied verbatim, never followed). Nothing else (no fifo, socket, device).
+ *                    files (holes kept as holes, modes & 0777: never set-id; unprivileged, the
+ *                    owner keeps rw on files and rwx on dirs, so its own review can read them),
+ *                    symlinks (target copied verbatim, never followed). Nothing else (no fifo,
+ *                    socket, device).
  *   DIR/deleted.lst  relpaths the pod deleted, each followed by one NUL byte ("a\0b/c\0"); a
  *                    deleted directory is one entry for its whole subtree.
  *   DIR/opaque.lst   relpaths of directories the pod replaced (rm -r then mkdir): nothing of the
