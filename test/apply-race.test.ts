@@ -171,6 +171,26 @@ describe('apply through the CLI', { skip: IS_ROOT ? false : 'needs root to chown
     assert.equal(fs.readFileSync(path.join(ws, 'a.txt'), 'utf8'), 'from-overlay\n');
   });
 
+  test('an rw extra mount over a parent of the workspace blocks apply too', async () => {
+    const outer = tmpDir('outer');
+    const ws = path.join(outer, 'ws');
+    fs.mkdirSync(ws);
+    fs.writeFileSync(path.join(ws, 'a.txt'), 'a\n');
+    const r = await cli(['exec', '--', 'sh', '-c', 'echo new > a.txt'], { home, cwd: ws });
+    assert.equal(r.code, 0, r.stderr);
+    const mount = policyFile(`version: 1\nfilesystem:\n  workspace: none\n  mounts:\n    - { host: ${outer}, path: /data, mode: rw }\n`);
+    let pid = -1;
+    const holder = cli(['exec', '--policy', mount, '--', 'sleep', '4'], { home, cwd: tmpDir('elsewhere'), onSpawn: (c) => { pid = c.pid!; live.push(c); } });
+    const recorded = () => fs.readdirSync('/run/clawpod/pods').some((n) => {
+      try { return JSON.parse(fs.readFileSync(path.join('/run/clawpod/pods', n), 'utf8')).ownerPid === pid; } catch { return false; }
+    });
+    assert.ok(await eventually(recorded, 10_000), 'the pod started');
+    const refused = await cli(['runs', 'apply', r.runId!], { home });
+    assert.equal(refused.code, 125, refused.stdout + refused.stderr);
+    assert.match(refused.stderr, /live pod .*writable/);
+    assert.equal((await holder).code, 0);
+  });
+
   test('a stale record of a dead clawpod never blocks apply', async () => {
     const ws = workspace({ 'a.txt': 'a\n' });
     const r = await cli(['exec', '--', 'sh', '-c', 'echo new > a.txt'], { home, cwd: ws });
