@@ -10,11 +10,12 @@ import { explainPolicy } from '../policy/explain.js';
 import { PolicyError } from '../policy/errors.js';
 import { PodError } from '../pod/types.js';
 import { safeText, saveTerminal } from '../core/terminal.js';
+import { ChangeSetError, UnsafePathError, WorkspaceChangedError } from '../workspace/errors.js';
 
 const USAGE = `usage:
   clawpod exec [--policy FILE] [--workspace DIR] [--backend NAME] [--json] [--allow-degraded] -- CMD [ARG...]
   clawpod run  [--policy FILE] [--workspace DIR] [--backend NAME] [--model NAME] [--memory NAME] [--max-turns N] [--max-tokens N] "TASK"
-  clawpod runs list | show ID | diff ID | apply ID [--force] | discard ID
+  clawpod runs list | show ID | diff ID [--include-git] | apply ID [--force] [--include-git] | discard ID
   clawpod audit show ID | verify ID | verify --all
   clawpod policy check FILE | policy explain [FILE]
   clawpod skills list [--policy FILE] [--workspace DIR]
@@ -106,13 +107,17 @@ async function cmdSkills(ctx: Context, args: string[]): Promise<number> {
 
 async function cmdRuns(ctx: Context, args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  const { values, positionals } = parse(rest, { force: { type: 'boolean' }, limit: { type: 'string' } });
+  const { values, positionals } = parse(rest, { force: { type: 'boolean' }, limit: { type: 'string' }, 'include-git': { type: 'boolean' } });
+  if (values['include-git'] && sub !== 'diff' && sub !== 'apply') throw new UserError('--include-git goes with runs diff or runs apply');
   reapInterrupted(ctx);
   const id = positionals[0];
   switch (sub) {
     case 'list': case undefined: print(r.runsList(ctx, values.limit ? Number(values.limit) : 50)); return 0;
     case 'show': print(r.runShow(ctx, id)); return 0;
-    case 'diff': process.stdout.write(forTerminal(r.runDiff(ctx, id))); return 0;
+    case 'diff':
+      // Streamed: a diff can be larger than one string; stops when the reader goes away.
+      r.runDiffTo(ctx, id, { includeGit: Boolean(values['include-git']) }, (s) => { process.stdout.write(forTerminal(s)); return !process.stdout.destroyed; });
+      return 0;
     case 'apply': print(r.runApply(ctx, id, Boolean(values.force))); return 0;
     case 'discard': print(r.runDiscard(ctx, id)); return 0;
     default: throw new UserError(`unknown runs command "${sub}" (use list, show, diff, apply or discard)`);
@@ -170,8 +175,20 @@ function forTerminal(s: string): string { return process.stdout.isTTY ? safeText
 
 function print(s: string): void { process.stdout.write(forTerminal(s.endsWith('\n') || s === '' ? s : `${s}\n`)); }
 
+/** A reader that goes away (`clawpod audit show ID | head`) ends the output, never with a stack
+ *  trace. exec and run carry on quietly: the pod's run must still be recorded. */
+function quietOnClosedOutput(cmd: string | undefined): void {
+  const onError = (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
+    if (cmd !== 'exec' && cmd !== 'run') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+  };
+  process.stdout.on('error', onError);
+  process.stderr.on('error', onError);
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
+  quietOnClosedOutput(cmd);
   const ctx = createContext();
   try {
     switch (cmd) {
@@ -188,7 +205,10 @@ export async function main(argv: string[]): Promise<number> {
       default: throw new UserError(`unknown command "${cmd}" (see clawpod --help)`);
     }
   } catch (e) {
-    if (e instanceof UserError || e instanceof PolicyError || e instanceof PodError) {
+    // The workspace's errors name the path and the fix in one line (a change set that cannot be
+    // reviewed, a workspace that moved on, a path apply will not write through).
+    if (e instanceof UserError || e instanceof PolicyError || e instanceof PodError || e instanceof ChangeSetError ||
+      e instanceof WorkspaceChangedError || e instanceof UnsafePathError) {
       process.stderr.write(`clawpod: ${safeText(e.message)}\n`);
       return (e as { exitCode?: number }).exitCode ?? 125;
     }

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { auditEvents, verifyAudit } from '../audit/chain.js';
 import type { RunRecord } from '../store/runs.js';
-import { applyChangeSet, diffStat, loadManifest, readChangeSet, renderDiff } from '../workspace/index.js';
+import { applyChangeSet, ChangeSetError, diffChunks, diffStat, loadChangeSet, loadManifest, removeTree } from '../workspace/index.js';
 import { podsDirsOf, podsWriting } from '../pod/podstate.js';
 import type { Context } from './context.js';
 import { UserError } from './errors.js';
@@ -20,18 +20,39 @@ export function findRun(ctx: Context, idOrPrefix: string | undefined): RunRecord
 function runDirOf(run: RunRecord): string { return run.runDir ?? ''; }
 function auditPathOf(run: RunRecord): string { return run.auditPath ?? path.join(runDirOf(run), 'audit.jsonl'); }
 
-function changesOf(run: RunRecord) {
+/** A run's pending change set, read as review and apply see it; null when there is none. A
+ *  change set that cannot be read faithfully is one line naming the fix, never a crash. */
+function changesOf(run: RunRecord, opts: { includeGit?: boolean } = {}) {
   const cs = path.join(runDirOf(run), 'changes');
   if (run.diffState !== 'pending' || !run.workspace || !fs.existsSync(cs)) return null;
-  const manifest = loadManifest(path.join(runDirOf(run), 'base.json'));
-  return { cs, manifest, workspace: run.workspace, changes: readChangeSet(cs, run.workspace, manifest) };
+  try {
+    const manifest = loadManifest(path.join(runDirOf(run), 'base.json'));
+    const loaded = loadChangeSet(cs, run.workspace, manifest, opts);
+    return { cs, manifest, workspace: run.workspace, changes: loaded.changes, loaded };
+  } catch (e) {
+    if (e instanceof ChangeSetError || /^(cannot read )?manifest /.test((e as Error).message)) {
+      throw new UserError(`run ${run.id}: ${(e as Error).message}`);
+    }
+    throw e;
+  }
 }
 
-export function runDiff(ctx: Context, id: string | undefined): string {
+export interface DiffOptions { includeGit?: boolean }
+
+/** The review text of a run ('' when it changed nothing). */
+export function runDiff(ctx: Context, id: string | undefined, opts: DiffOptions = {}): string {
+  let out = '';
+  runDiffTo(ctx, id, opts, (s) => { out += s; return true; });
+  return out;
+}
+
+/** The same, piece by piece: a diff can be larger than a string may be. `write` returns false
+ *  to stop (the reader went away). */
+export function runDiffTo(ctx: Context, id: string | undefined, opts: DiffOptions, write: (s: string) => boolean): void {
   const run = findRun(ctx, id);
-  const c = changesOf(run);
-  if (!c) return '';
-  return renderDiff(c.changes, c.cs, c.workspace);
+  const c = changesOf(run, opts);
+  if (!c) return;
+  for (const chunk of diffChunks(c.changes, c.cs, c.workspace, c.loaded)) if (!write(chunk)) return;
 }
 
 export function runApply(ctx: Context, id: string | undefined, force: boolean): string {
@@ -71,7 +92,8 @@ function refuseWhileHeld(ctx: Context, runId: string, workspace: string): void {
 export function runDiscard(ctx: Context, id: string | undefined): string {
   const run = findRun(ctx, id);
   if (run.diffState === 'applied') throw new UserError(`run ${run.id} was already applied; discard it with your version control`);
-  fs.rmSync(path.join(runDirOf(run), 'changes'), { recursive: true, force: true });
+  // Iterative: a pod can leave a tree deep enough to overflow fs.rmSync's recursion.
+  removeTree(path.join(runDirOf(run), 'changes'));
   ctx.store().updateRun(run.id, { diffState: run.diffState === 'none' ? 'none' : 'discarded' });
   return `discarded run ${run.id}`;
 }

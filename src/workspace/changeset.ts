@@ -1,13 +1,21 @@
 // Reads a change set directory (CS/tree, CS/deleted.lst, CS/opaque.lst) against the manifest
 // into a sorted list of changes. Diff, stat and apply all work from this one interpretation,
 // so what the user reviews is exactly what gets applied.
+//
+// Git metadata is left out unless asked for: a pod that writes .git/hooks/pre-commit or sets
+// core.fsmonitor in .git/config gets code run on the host at the next git command. Any path
+// with a `.git` component is dropped (the workspace's repository, a submodule's or worktree's
+// gitdir file), and so is any deletion or retyping that would take a kept .git with it.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { countLineChanges, isBinary, readRegularFile, sha256Hex } from './content.js';
+import { countLineChanges, readRegularFile, scanBuffer, scanFile, tooLargeToShow } from './content.js';
+import type { ContentScan } from './content.js';
 import { ChangeSetError } from './errors.js';
-import { walkEntries } from './manifest.js';
+import { flagChanges, isGitPath, isGitSegment } from './flags.js';
+import type { Flag } from './flags.js';
+import { PATH_MAX_BYTES, walkEntries } from './manifest.js';
 import { ancestorsOf, readNulList, validateRelPath } from './paths.js';
-import { quotePath } from './quote.js';
+import { quotePath, shortPath } from './quote.js';
 import type { Change, ChangeKind, EntryInfo, Manifest } from './types.js';
 
 /**
@@ -16,27 +24,52 @@ import type { Change, ChangeKind, EntryInfo, Manifest } from './types.js';
  */
 export const PERM_MASK = 0o777;
 
+/** Room apply needs beside a path for its temp name (".clawpod-<12 hex>.tmp"). */
+const APPLY_MARGIN = 64;
+/** Lines of text pairs diffed per change set; past it, pairs are shown as whole replacements. */
+const DIFF_LINE_BUDGET = 1_000_000;
+
+export interface ChangeSetOptions {
+  /** Review and apply changes under .git too (default false: they are left out and counted). */
+  includeGit?: boolean;
+}
+
 export interface LoadedChangeSet {
   changes: Change[];
-  /** Everything under CS/tree, keyed by relpath. */
+  /** Everything under CS/tree, keyed by relpath (without .git paths unless included). */
   tree: Map<string, EntryInfo>;
   treeDir: string;
   /** Directories the pod recreated: workspace entries below them that the tree lacks go away. */
   opaque: string[];
   /** Paths whose whole workspace subtree the change set replaces (deleted, opaque, retyped dirs). */
   replacedRoots: string[];
+  /** Paths the pod changed that were left out because they are, or hold, git metadata. */
+  gitExcluded: string[];
+  /** Changes that run code when a tool opens, enters or commits in the folder (see flags.ts). */
+  flags: Flag[];
 }
 
-export function readChangeSet(csDir: string, workspaceRoot: string, manifest: Manifest): Change[] {
-  return loadChangeSet(csDir, workspaceRoot, manifest).changes;
+export function readChangeSet(csDir: string, workspaceRoot: string, manifest: Manifest, opts: ChangeSetOptions = {}): Change[] {
+  return loadChangeSet(csDir, workspaceRoot, manifest, opts).changes;
 }
 
-export function loadChangeSet(csDir: string, workspaceRoot: string, manifest: Manifest): LoadedChangeSet {
+/** The error for a change set clawpod cannot represent faithfully: refused whole. */
+function unreviewable(rel: string, why: string): ChangeSetError {
+  return new ChangeSetError(`the change set holds ${shortPath(rel)}: ${why}; it cannot be reviewed or applied (discard the run)`);
+}
+
+export function loadChangeSet(csDir: string, workspaceRoot: string, manifest: Manifest, opts: ChangeSetOptions = {}): LoadedChangeSet {
   const treeDir = join(csDir, 'tree');
-  const tree = existsSync(treeDir) ? walkEntries(treeDir) : new Map<string, EntryInfo>();
-  for (const p of tree.keys()) validateRelPath(p, 'tree/');
+  const tree = existsSync(treeDir) ? walkEntries(treeDir, { refuse: unreviewable }) : new Map<string, EntryInfo>();
+  const rootBytes = Buffer.byteLength(workspaceRoot) + 1;
+  for (const p of tree.keys()) {
+    validateRelPath(p, 'tree/');
+    if (rootBytes + Buffer.byteLength(p) + APPLY_MARGIN > PATH_MAX_BYTES) {
+      throw unreviewable(p, `its path is too long to write in the workspace (${PATH_MAX_BYTES} bytes at most)`);
+    }
+  }
   const deleted = new Set(readNulList(join(csDir, 'deleted.lst'), 'deleted.lst'));
-  const opaque = readNulList(join(csDir, 'opaque.lst'), 'opaque.lst');
+  let opaque = readNulList(join(csDir, 'opaque.lst'), 'opaque.lst');
   for (const o of opaque) {
     if (tree.get(o)?.t !== 'd') {
       throw new ChangeSetError(`opaque directory ${quotePath(o)} is not a directory in the change set's tree; the change set is rejected`);
@@ -50,21 +83,52 @@ export function loadChangeSet(csDir: string, workspaceRoot: string, manifest: Ma
     if (manifest.entries.get(p)?.t === 'd' && after.t !== 'd') replaced.add(p);
   }
 
+  const budget = { lines: DIFF_LINE_BUDGET };
   const changes: Change[] = [];
   for (const [p, after] of tree) {
-    const c = compareTreeEntry(p, after, manifest.entries.get(p), treeDir, workspaceRoot);
+    const c = compareTreeEntry(p, after, manifest.entries.get(p), treeDir, workspaceRoot, budget);
     if (c !== undefined) changes.push(c);
   }
   if (replaced.size > 0) {
     for (const [p, before] of manifest.entries) {
       if (tree.has(p)) continue;
       if (deleted.has(p) || ancestorsOf(p).some((a) => replaced.has(a))) {
-        changes.push(finish({ path: p, kind: 'deleted', before, binary: false }, sideContent(join(workspaceRoot, p), before), undefined));
+        changes.push(finish({ path: p, kind: 'deleted', before, binary: false }, sideScan(join(workspaceRoot, p), before), undefined, undefined));
       }
     }
   }
-  changes.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
-  return { changes, tree, treeDir, opaque, replacedRoots: [...replaced].sort() };
+  let kept = changes;
+  const excluded: string[] = [];
+  if (opts.includeGit !== true) {
+    const held = holdersOfGit(manifest);
+    kept = changes.filter((c) => {
+      // Deleting or retyping a directory that holds a kept .git would take the .git with it.
+      const out = isGitPath(c.path) || ((c.kind === 'deleted' || c.kind === 'type') && c.before?.t === 'd' && held.has(c.path));
+      if (out) excluded.push(c.path);
+      return !out;
+    });
+    for (const p of [...tree.keys()]) if (isGitPath(p)) tree.delete(p);
+    opaque = opaque.filter((o) => !isGitPath(o) && !held.has(o));
+  }
+  kept.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
+  const gone = new Set(kept.filter((c) => c.kind === 'deleted').map((c) => c.path));
+  const exists = (p: string) => tree.has(p) || (manifest.entries.has(p) && !gone.has(p));
+  return {
+    changes: kept, tree, treeDir, opaque, replacedRoots: [...replaced].sort(),
+    gitExcluded: excluded.sort(), flags: flagChanges(kept, exists),
+  };
+}
+
+/** Every directory of the manifest that has a .git at or below it. */
+function holdersOfGit(manifest: Manifest): Set<string> {
+  const held = new Set<string>();
+  for (const p of manifest.entries.keys()) {
+    if (!isGitPath(p)) continue;
+    const segs = p.split('/');
+    const at = segs.findIndex(isGitSegment);
+    for (const a of ancestorsOf(segs.slice(0, at + 1).join('/'))) held.add(a);
+  }
+  return held;
 }
 
 /** Classifies one tree entry against its manifest entry; undefined when nothing changed. */
@@ -74,14 +138,15 @@ function compareTreeEntry(
   before: EntryInfo | undefined,
   treeDir: string,
   workspaceRoot: string,
+  budget: { lines: number },
 ): Change | undefined {
-  const newContent = sideContent(join(treeDir, p), after);
-  if (before === undefined) return finish({ path: p, kind: 'added', after, binary: false }, undefined, newContent);
-  const oldContent = sideContent(join(workspaceRoot, p), before);
+  const newScan = sideScan(join(treeDir, p), after);
+  if (before === undefined) return finish({ path: p, kind: 'added', after, binary: false }, undefined, newScan, undefined);
+  const oldScan = sideScan(join(workspaceRoot, p), before);
   let kind: ChangeKind | undefined;
   if (before.t !== after.t) kind = 'type';
   else if (after.t === 'f' || after.t === 'l') {
-    const sameBytes = oldContent !== undefined && newContent !== undefined && oldContent.equals(newContent);
+    const sameBytes = oldScan !== undefined && newScan !== undefined && oldScan.size === newScan.size && oldScan.sha256 === newScan.sha256;
     const sameMode = after.t === 'l' || (before.mode & PERM_MASK) === (after.mode & PERM_MASK);
     if (!sameBytes) kind = 'modified';
     else if (!sameMode) kind = 'mode';
@@ -90,37 +155,65 @@ function compareTreeEntry(
     kind = 'mode';
   }
   if (kind === undefined) return undefined;
-  return finish({ path: p, kind, before, after, binary: false }, oldContent, newContent);
+  const c: Change = { path: p, kind, before, after, binary: false };
+  const texts = kind === 'modified' ? lineTexts(c, join(workspaceRoot, p), join(treeDir, p), oldScan, newScan) : undefined;
+  return finish(c, oldScan, newScan, texts && { ...texts, budget });
 }
 
 /**
- * The content a diff shows for one side: file bytes, or a symlink's target text. A manifest
- * file that has since vanished from the workspace reads as empty; apply refuses that case.
+ * The content one side holds: file bytes, or a symlink's target text. A manifest file that has
+ * since vanished from the workspace reads as empty; apply refuses that case.
  */
-function sideContent(abs: string, info: EntryInfo): Buffer | undefined {
-  if (info.t === 'l') return Buffer.from(info.target ?? '');
-  if (info.t === 'f') return readRegularFile(abs) ?? Buffer.alloc(0);
+function sideScan(abs: string, info: EntryInfo): ContentScan | undefined {
+  if (info.t === 'l') return scanBuffer(Buffer.from(info.target ?? ''));
+  if (info.t === 'f') return scanFile(abs) ?? scanBuffer(Buffer.alloc(0));
   return undefined;
 }
 
-/** Fills binary, size, hash and line counts from the two sides' content. */
-function finish(c: Change, oldContent: Buffer | undefined, newContent: Buffer | undefined): Change {
-  const oldSide = c.kind === 'added' ? undefined : oldContent;
-  const newSide = c.kind === 'deleted' ? undefined : newContent;
-  c.binary = (oldSide !== undefined && isBinary(oldSide)) || (newSide !== undefined && isBinary(newSide));
+/** Both texts of a modified text pair small enough to diff; undefined otherwise. */
+function lineTexts(c: Change, oldAbs: string, newAbs: string, oldScan?: ContentScan, newScan?: ContentScan) {
+  if (!oldScan || !newScan || oldScan.binary || newScan.binary || tooLargeToShow(oldScan) || tooLargeToShow(newScan)) return undefined;
+  const read = (abs: string, info: EntryInfo | undefined) =>
+    info?.t === 'l' ? Buffer.from(info.target ?? '') : (readRegularFile(abs) ?? Buffer.alloc(0));
+  return { oldText: read(oldAbs, c.before).toString('utf8'), newText: read(newAbs, c.after).toString('utf8') };
+}
+
+/** Fills binary, size, hash, line counts and how the diff shows the content. */
+function finish(
+  c: Change,
+  oldScan: ContentScan | undefined,
+  newScan: ContentScan | undefined,
+  texts: { oldText: string; newText: string; budget: { lines: number } } | undefined,
+): Change {
+  const oldSide = c.kind === 'added' ? undefined : oldScan;
+  const newSide = c.kind === 'deleted' ? undefined : newScan;
+  c.oldScan = oldSide;
+  c.newScan = newSide;
+  c.binary = (oldSide?.binary ?? false) || (newSide?.binary ?? false);
   if (newSide !== undefined) {
-    c.bytes = newSide.length;
-    c.sha256 = sha256Hex(newSide);
+    c.bytes = newSide.size;
+    c.sha256 = newSide.sha256;
   }
   if (c.binary || c.kind === 'mode' || (oldSide === undefined && newSide === undefined)) return c;
-  const oldText = oldSide?.toString('utf8') ?? '';
-  const newText = newSide?.toString('utf8') ?? '';
-  // A retyped path renders as a whole deletion plus a whole addition, so count it that way.
-  const counts =
-    c.kind === 'type'
-      ? { insertions: countLineChanges('', newText).insertions, deletions: countLineChanges(oldText, '').deletions }
-      : countLineChanges(oldText, newText);
-  c.insertions = counts.insertions;
-  c.deletions = counts.deletions;
+  const large = (oldSide !== undefined && tooLargeToShow(oldSide)) || (newSide !== undefined && tooLargeToShow(newSide));
+  c.show = large ? 'summary' : 'lines';
+  if (c.kind !== 'modified') {
+    // Added, deleted or retyped: a whole addition and/or a whole deletion, counted without a diff.
+    c.insertions = newSide?.lines ?? 0;
+    c.deletions = oldSide?.lines ?? 0;
+    return c;
+  }
+  if (texts === undefined) return c; // too large: counts unknown, the diff says so
+  const pairLines = (oldSide?.lines ?? 0) + (newSide?.lines ?? 0);
+  const counts = texts.budget.lines >= pairLines ? countLineChanges(texts.oldText, texts.newText) : undefined;
+  texts.budget.lines -= pairLines;
+  if (counts === undefined) {
+    c.show = 'whole';
+    c.insertions = newSide?.lines ?? 0;
+    c.deletions = oldSide?.lines ?? 0;
+  } else {
+    c.insertions = counts.insertions;
+    c.deletions = counts.deletions;
+  }
   return c;
 }

@@ -1,56 +1,229 @@
-// Renders changes as a git-style unified diff (what `clawpod runs diff` shows) and a stat line.
-// Modes are printed as git does (100644, 100755, 120000 for symlinks whose "content" is the
-// target); directories have no section of their own, as in git.
-import { createHash } from 'node:crypto';
+// Renders a change set for review (what `clawpod runs diff` shows) and a stat line. Files and
+// symlinks get git-style sections (modes as git prints them: 100644, 100755, 120000 for a symlink
+// whose "content" is its target), so ordinary output reads, and applies, like `git diff`. Every
+// other change apply makes (directories added, deleted, re-moded or replaced; special files) gets
+// a `# ` line at its place in path order, which git apply skips as commentary. What a pod wrote
+// is inert text: names quoted, control characters escaped, large files summarised.
 import { join } from 'node:path';
-import { structuredPatch } from 'diff';
-import type { StructuredPatchHunk } from 'diff';
 import { PERM_MASK } from './changeset.js';
-import { isBinary, readRegularFile } from './content.js';
+import type { LoadedChangeSet } from './changeset.js';
+import { readRegularFile } from './content.js';
+import type { ContentScan } from './content.js';
+import type { Flag } from './flags.js';
+import { patchBody, wholeBody } from './hunks.js';
+import type { Body } from './hunks.js';
 import { quotePath } from './quote.js';
 import type { Change, EntryInfo } from './types.js';
-
-const CONTEXT_LINES = 3;
 
 export interface DiffStat {
   files: number;
   insertions: number;
   deletions: number;
+  /** Files whose line counts were not computed (too large to diff). */
+  uncounted: number;
   /** git's one-line form, e.g. "2 files changed, 3 insertions(+), 1 deletion(-)". */
   summary: string;
 }
 
-export function renderDiff(changes: Change[], csDir: string, workspaceRoot: string): string {
-  const treeDir = join(csDir, 'tree');
+/** What the review says besides the changes themselves (all optional: a bare list renders too). */
+export interface ReviewNotes {
+  opaque?: string[];
+  flags?: Flag[];
+  gitExcluded?: string[];
+}
+
+export function renderDiff(changes: Change[], csDir: string, workspaceRoot: string, notes: ReviewNotes = {}): string {
   let out = '';
-  for (const c of changes) {
-    const before = hasContent(c.before) && c.kind !== 'added' ? c.before : undefined;
-    const after = hasContent(c.after) && c.kind !== 'deleted' ? c.after : undefined;
-    if (before === undefined && after === undefined) continue;
-    const oldBuf = before && content(join(workspaceRoot, c.path), before);
-    const newBuf = after && content(join(treeDir, c.path), after);
-    if (c.kind === 'type') {
-      // git shows a type change as the old entry deleted and the new one added.
-      if (before && oldBuf) out += renderSection(c.path, before, undefined, oldBuf, undefined, isBinary(oldBuf));
-      if (after && newBuf) out += renderSection(c.path, undefined, after, undefined, newBuf, isBinary(newBuf));
-    } else {
-      out += renderSection(c.path, before, after, oldBuf, newBuf, c.binary);
-    }
-  }
+  for (const chunk of diffChunks(changes, csDir, workspaceRoot, notes)) out += chunk;
   return out;
+}
+
+/** The review of a loaded change set: flags and notes first, then every change. */
+export function renderReview(loaded: LoadedChangeSet, workspaceRoot: string): string {
+  return renderDiff(loaded.changes, join(loaded.treeDir, '..'), workspaceRoot, loaded);
+}
+
+/** The same text in pieces (one per change), for output too large to hold as one string. */
+export function* diffChunks(changes: Change[], csDir: string, workspaceRoot: string, notes: ReviewNotes = {}): Generator<string> {
+  const head = headerLines(notes);
+  if (head.length > 0) yield head.join('\n') + '\n';
+  const treeDir = join(csDir, 'tree');
+  const opaque = [...(notes.opaque ?? [])].sort();
+  let o = 0;
+  for (const c of changes) {
+    let text = '';
+    while (o < opaque.length && opaque[o] <= c.path) text += opaqueLine(opaque[o++]);
+    text += renderChange(c, treeDir, workspaceRoot);
+    if (text !== '') yield text;
+  }
+  if (o < opaque.length) yield opaque.slice(o).map(opaqueLine).join('');
+}
+
+function headerLines(notes: ReviewNotes): string[] {
+  const lines: string[] = [];
+  const flags = notes.flags ?? [];
+  if (flags.length > 0) {
+    lines.push(`# clawpod: ${flags.length} ${flags.length === 1 ? 'path' : 'paths'} below can run code or steer tools ` +
+      'when a program opens, enters, commits or pushes this folder; review them first (! = runs on the host by itself):');
+    for (const f of flags) lines.push(`#   ${f.loud ? '!' : ' '} ${quotePath(f.path)} (${f.kind}): ${f.why}`);
+  }
+  const excluded = notes.gitExcluded ?? [];
+  if (excluded.length > 0) {
+    lines.push(`# clawpod: ${excluded.length} ${excluded.length === 1 ? 'change' : 'changes'} to .git ` +
+      '(git hooks and config run code on the host) left out of this review and of apply; to include them: --include-git');
+  }
+  return lines;
+}
+
+/** Lines for `runs apply` to print after applying: flagged paths, and .git changes left out. */
+export function applyNotes(notes: ReviewNotes): string[] {
+  const out: string[] = [];
+  const flags = notes.flags ?? [];
+  if (flags.length > 0) {
+    const names = flags.slice(0, 5).map((f) => (f.loud ? '!' : '') + quotePath(f.path)).join(', ');
+    out.push(`clawpod: applied ${flags.length} ${flags.length === 1 ? 'path' : 'paths'} that can run code when a tool opens, ` +
+      `enters or commits in the folder: ${names}${flags.length > 5 ? ', ...' : ''} (listed at the top of runs diff)`);
+  }
+  const n = notes.gitExcluded?.length ?? 0;
+  if (n > 0) out.push(`clawpod: ${n} ${n === 1 ? 'change' : 'changes'} to .git left out (apply with --include-git after reviewing them)`);
+  return out;
+}
+
+function opaqueLine(p: string): string {
+  return `# replaced directory: ${quotePath(p + '/')} (the pod removed and recreated it: apply removes whatever it holds that is not below)\n`;
+}
+
+function octal(mode: number): string {
+  return (mode & PERM_MASK).toString(8).padStart(4, '0');
+}
+
+/** The `# ` line for a change to something that is not a file or a symlink. */
+function otherLine(verb: string, p: string, info: EntryInfo, extra = ''): string {
+  const name = info.t === 'd' ? quotePath(p + '/') : quotePath(p);
+  const what = info.t === 'd' ? 'directory' : 'special file (fifo, socket or device)';
+  return `# ${verb} ${what}: ${name}${extra}\n`;
+}
+
+const hasContent = (info: EntryInfo | undefined): boolean => info !== undefined && (info.t === 'f' || info.t === 'l');
+
+function renderChange(c: Change, treeDir: string, workspaceRoot: string): string {
+  const { before, after } = c;
+  if (c.kind === 'type') {
+    // git shows a type change as the old entry deleted and the new one added.
+    return renderSide(c, 'old', before as EntryInfo, treeDir, workspaceRoot) + renderSide(c, 'new', after as EntryInfo, treeDir, workspaceRoot);
+  }
+  if (c.kind === 'added') return renderSide(c, 'new', after as EntryInfo, treeDir, workspaceRoot);
+  if (c.kind === 'deleted') return renderSide(c, 'old', before as EntryInfo, treeDir, workspaceRoot);
+  if (before !== undefined && after !== undefined && !hasContent(after)) {
+    return otherLine('mode of', c.path, after, ` ${octal(before.mode)} -> ${octal(after.mode)}`);
+  }
+  return section(c, before, after, treeDir, workspaceRoot);
+}
+
+/** One side of an added, deleted or retyped entry. */
+function renderSide(c: Change, side: 'old' | 'new', info: EntryInfo, treeDir: string, workspaceRoot: string): string {
+  if (hasContent(info)) return side === 'old' ? section(c, info, undefined, treeDir, workspaceRoot) : section(c, undefined, info, treeDir, workspaceRoot);
+  if (side === 'old') return otherLine('deleted', c.path, info);
+  if (info.t === 'd') return otherLine('new', c.path, info, ` (mode ${octal(info.mode)})`);
+  return otherLine('new', c.path, info, ': apply refuses this change set while it holds one');
+}
+
+function gitMode(info: EntryInfo): string {
+  if (info.t === 'l') return '120000';
+  return (0o100000 | (info.mode & PERM_MASK)).toString(8);
+}
+
+const NULL_ID = '0000000';
+
+/** One `diff --git` section; a missing side means the entry is added or deleted. */
+function section(c: Change, before: EntryInfo | undefined, after: EntryInfo | undefined, treeDir: string, workspaceRoot: string): string {
+  const oldScan = before && c.oldScan;
+  const newScan = after && c.newScan;
+  const a = quotePath('a/' + c.path);
+  const b = quotePath('b/' + c.path);
+  const lines = [`diff --git ${a} ${b}`];
+  const sameContent = oldScan !== undefined && newScan !== undefined && oldScan.sha256 === newScan.sha256;
+  // Blob ids in the index line let `git apply --3way` use the patch, as with git's own output.
+  const index = `index ${oldScan ? oldScan.blobId.slice(0, 7) : NULL_ID}..${newScan ? newScan.blobId.slice(0, 7) : NULL_ID}`;
+  if (before === undefined && after !== undefined) lines.push(`new file mode ${gitMode(after)}`, index);
+  else if (after === undefined && before !== undefined) lines.push(`deleted file mode ${gitMode(before)}`, index);
+  else if (before !== undefined && after !== undefined) {
+    const modeChanged = gitMode(before) !== gitMode(after);
+    if (modeChanged) lines.push(`old mode ${gitMode(before)}`, `new mode ${gitMode(after)}`);
+    if (!sameContent) lines.push(modeChanged ? index : `${index} ${gitMode(after)}`);
+  }
+  if (sameContent) return lines.join('\n') + '\n';
+  const oldName = before === undefined ? '/dev/null' : a;
+  const newName = after === undefined ? '/dev/null' : b;
+  // Per side: a retyped entry shows each side on its own.
+  if (oldScan?.binary === true || newScan?.binary === true) {
+    lines.push(`Binary files ${oldName} and ${newName} differ`, `# binary: ${sizes(oldScan, newScan)}`);
+    return lines.join('\n') + '\n';
+  }
+  const body = textBody(c, before, after, treeDir, workspaceRoot);
+  if (typeof body === 'string') {
+    lines.push(`# ${quotePath(c.path)}: ${body}`);
+    return lines.join('\n') + '\n';
+  }
+  if (body.lines.length === 0) return lines.join('\n') + '\n';
+  if (body.escaped) lines.push(`# ${quotePath(c.path)}: control characters in it are shown escaped (\\xNN, \\uNNNN)`);
+  if (c.show === 'whole' && before !== undefined && after !== undefined) {
+    lines.push(`# ${quotePath(c.path)}: too different to diff line by line; shown as the old text removed and the new added`);
+  }
+  lines.push(`--- ${oldName}`, `+++ ${newName}`);
+  let out = lines.join('\n') + '\n';
+  for (const l of body.lines) out += l + '\n';
+  return out;
+}
+
+function sizes(oldScan: ContentScan | undefined, newScan: ContentScan | undefined): string {
+  const s = (x: ContentScan | undefined) => (x === undefined ? 'none' : `${x.size} bytes`);
+  return `${s(oldScan)} -> ${s(newScan)}`;
+}
+
+/** The hunks, or the one-line summary that stands in for them. */
+function textBody(c: Change, before: EntryInfo | undefined, after: EntryInfo | undefined, treeDir: string, workspaceRoot: string): Body | string {
+  const summary = (why: string) => {
+    const count = (x: ContentScan | undefined) => (x === undefined ? 'none' : `${x.lines} lines, ${x.size} bytes`);
+    const known = c.kind === 'modified' && c.show === 'summary' ? 'changed lines not counted' : `+${c.insertions ?? 0} -${c.deletions ?? 0}`;
+    const where = after !== undefined && after.t === 'f' ? join(treeDir, c.path) : join(workspaceRoot, c.path);
+    return `${why} (old: ${count(before && c.oldScan)}; new: ${count(after && c.newScan)}); ${known}; ` +
+      `review it with an editor: ${quotePath(where)}`;
+  };
+  if (c.show === 'summary') return summary('too large to show');
+  const oldText = before && text(before, join(workspaceRoot, c.path));
+  const newText = after && text(after, join(treeDir, c.path));
+  if (oldText === null || newText === null) return summary('grew too large to show since the change set was read');
+  if (before === undefined || after === undefined || c.kind === 'type' || c.show === 'whole') return wholeBody(oldText, newText);
+  return patchBody(oldText ?? '', newText ?? '') ?? wholeBody(oldText, newText);
+}
+
+/** A side's text; null when the file grew past what is shown. */
+function text(info: EntryInfo, abs: string): string | null {
+  if (info.t === 'l') return info.target ?? '';
+  try {
+    return (readRegularFile(abs) ?? Buffer.alloc(0)).toString('utf8');
+  } catch (e) {
+    if (e instanceof RangeError) return null;
+    throw e;
+  }
 }
 
 export function diffStat(changes: Change[]): DiffStat {
   let files = 0;
   let insertions = 0;
   let deletions = 0;
+  let uncounted = 0;
   for (const c of changes) {
     if (!hasContent(c.before) && !hasContent(c.after)) continue;
     files++;
+    if (c.kind === 'modified' && c.show === 'summary') uncounted++;
     insertions += c.insertions ?? 0;
     deletions += c.deletions ?? 0;
   }
-  return { files, insertions, deletions, summary: formatStatSummary(files, insertions, deletions) };
+  let summary = formatStatSummary(files, insertions, deletions);
+  if (uncounted > 0) summary += ` (${uncounted} too large to count)`;
+  return { files, insertions, deletions, uncounted, summary };
 }
 
 /** Same wording and the same rule for omitting a zero count as `git diff --shortstat`. */
@@ -60,75 +233,4 @@ function formatStatSummary(files: number, insertions: number, deletions: number)
   if (insertions > 0 || deletions === 0) s += `, ${insertions} ${insertions === 1 ? 'insertion' : 'insertions'}(+)`;
   if (deletions > 0 || insertions === 0) s += `, ${deletions} ${deletions === 1 ? 'deletion' : 'deletions'}(-)`;
   return s;
-}
-
-function hasContent(info: EntryInfo | undefined): info is EntryInfo {
-  return info !== undefined && (info.t === 'f' || info.t === 'l');
-}
-
-function content(abs: string, info: EntryInfo): Buffer {
-  if (info.t === 'l') return Buffer.from(info.target ?? '');
-  return readRegularFile(abs) ?? Buffer.alloc(0);
-}
-
-function gitMode(info: EntryInfo): string {
-  if (info.t === 'l') return '120000';
-  return (0o100000 | (info.mode & PERM_MASK)).toString(8);
-}
-
-/** One `diff --git` section; a missing side means the entry is added or deleted. */
-function renderSection(
-  path: string,
-  before: EntryInfo | undefined,
-  after: EntryInfo | undefined,
-  oldBuf: Buffer | undefined,
-  newBuf: Buffer | undefined,
-  binary: boolean,
-): string {
-  const oldData = oldBuf ?? Buffer.alloc(0);
-  const newData = newBuf ?? Buffer.alloc(0);
-  const lines = [`diff --git ${quotePath('a/' + path)} ${quotePath('b/' + path)}`];
-  // Blob ids in the index line let `git apply --3way` use the patch, as with git's own output.
-  const index = `index ${before ? gitBlobId(oldData) : NULL_ID}..${after ? gitBlobId(newData) : NULL_ID}`;
-  if (before === undefined && after !== undefined) lines.push(`new file mode ${gitMode(after)}`, index);
-  else if (after === undefined && before !== undefined) lines.push(`deleted file mode ${gitMode(before)}`, index);
-  else if (before !== undefined && after !== undefined) {
-    const modeChanged = gitMode(before) !== gitMode(after);
-    if (modeChanged) lines.push(`old mode ${gitMode(before)}`, `new mode ${gitMode(after)}`);
-    if (!oldData.equals(newData)) lines.push(modeChanged ? index : `${index} ${gitMode(after)}`);
-  }
-  const oldName = before === undefined ? '/dev/null' : quotePath('a/' + path);
-  const newName = after === undefined ? '/dev/null' : quotePath('b/' + path);
-  if (binary) {
-    if (before === undefined || after === undefined || !oldData.equals(newData)) {
-      lines.push(`Binary files ${oldName} and ${newName} differ`);
-    }
-  } else {
-    const patch = structuredPatch('', '', oldData.toString('utf8'), newData.toString('utf8'), undefined, undefined, {
-      context: CONTEXT_LINES,
-    });
-    if (patch.hunks.length > 0) {
-      lines.push(`--- ${oldName}`, `+++ ${newName}`);
-      for (const h of patch.hunks) lines.push(hunkHeader(h), ...h.lines);
-    }
-  }
-  return lines.join('\n') + '\n';
-}
-
-const NULL_ID = '0000000';
-
-/** git's abbreviated object id for a blob: sha1 over "blob <size>\0" and the content. */
-function gitBlobId(data: Buffer): string {
-  return createHash('sha1').update(`blob ${data.length}\0`).update(data).digest('hex').slice(0, 7);
-}
-
-function hunkHeader(h: StructuredPatchHunk): string {
-  return `@@ -${hunkRange(h.oldStart, h.oldLines)} +${hunkRange(h.newStart, h.newLines)} @@`;
-}
-
-/** git omits a count of 1, and an empty side is written as the line before it, ",0". */
-function hunkRange(start: number, count: number): string {
-  if (count === 0) return `${start - 1},0`;
-  if (count === 1) return `${start}`;
-  return `${start},${count}`;
 }

@@ -3,10 +3,13 @@ export type { Change, ChangeKind, EntryInfo, EntryType, Manifest } from './types
 export { ChangeSetError, UnsafePathError, WorkspaceChangedError } from './errors.js';
 export { loadManifest, saveManifest, statEntry, takeManifest, walkEntries } from './manifest.js';
 export { loadChangeSet, PERM_MASK, readChangeSet } from './changeset.js';
-export type { LoadedChangeSet } from './changeset.js';
-export { diffStat, renderDiff } from './diff.js';
-export type { DiffStat } from './diff.js';
+export type { ChangeSetOptions, LoadedChangeSet } from './changeset.js';
+export { applyNotes, diffChunks, diffStat, renderDiff, renderReview } from './diff.js';
+export type { DiffStat, ReviewNotes } from './diff.js';
+export { flagChanges, isGitPath } from './flags.js';
+export type { Flag } from './flags.js';
+export { removeTree, tryRemoveTree } from './remove.js';
 export { applyChangeSet } from './apply.js';
 export type { ApplyOptions } from './apply.js';
 export { validateRelPath } from './paths.js';
-export { quotePath } from './quote.js';
+export { escapeText, quotePath, shortPath } from './quote.js';

@@ -6,7 +6,7 @@ import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync
 import type { Stats } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
-import { quotePath } from './quote.js';
+import { shortPath } from './quote.js';
 import type { EntryInfo, EntryType, Manifest } from './types.js';
 
 export function entryTypeOf(st: Stats): EntryType {
@@ -32,13 +32,23 @@ function infoFromStats(abs: string, st: Stats): EntryInfo {
   return info;
 }
 
+/** Longest path the kernel takes in one call (PATH_MAX, with its NUL). */
+export const PATH_MAX_BYTES = 4095;
+
+export interface WalkOptions {
+  /** The error for an entry the walk cannot represent: a name that is not UTF-8, a path too long. */
+  refuse?: (rel: string, why: string) => Error;
+}
+
 /**
  * Every entry below `root` (not the root itself), keyed by posix relpath; a directory always
- * comes before its contents.
+ * comes before its contents. The walk keeps its own stack: depth costs no call stack.
  * Symlinked directories are recorded as links and not descended into. An entry that vanishes
  * between readdir and lstat is skipped: the walk describes what it could see.
  */
-export function walkEntries(root: string): Map<string, EntryInfo> {
+export function walkEntries(root: string, opts: WalkOptions = {}): Map<string, EntryInfo> {
+  const refuse =
+    opts.refuse ?? ((rel: string, why: string) => new Error(`cannot handle ${shortPath(rel)} under ${root}: ${why} (rename or move it)`));
   const out = new Map<string, EntryInfo>();
   // Plain concatenation below: path.join re-normalizes every call and costs a measurable share
   // of a 10k-entry walk; names from readdir never contain "/" and the base is resolved once.
@@ -46,18 +56,20 @@ export function walkEntries(root: string): Map<string, EntryInfo> {
   const stack: string[] = [''];
   while (stack.length > 0) {
     const rel = stack.pop() as string;
-    const names = readdirSync(rel === '' ? base : base + '/' + rel).sort();
+    const dir = rel === '' ? base : base + '/' + rel;
+    const names = readdirSync(dir).sort();
+    // readdir decodes a non-UTF-8 name lossily, so it could never be found again: refuse rather
+    // than leave an entry nobody can review. (A real U+FFFD in a name is fine: it round-trips.)
+    if (names.some((n) => n.includes('\uFFFD'))) assertUtf8Names(dir, rel, refuse);
     const subdirs: string[] = [];
     for (const name of names) {
       const childRel = rel === '' ? name : rel + '/' + name;
       const abs = base + '/' + childRel;
-      const st = lstatSync(abs, NO_THROW);
-      if (st === undefined) {
-        // readdir decodes a non-UTF-8 name lossily, so it can never be found again: refuse
-        // rather than leave an entry nobody can review.
-        if (name.includes('\uFFFD')) throw new Error(`cannot handle ${quotePath(childRel)} under ${root}: its name is not valid UTF-8 (rename it)`);
-        continue;
+      if (abs.length > PATH_MAX_BYTES / 3 && Buffer.byteLength(abs) > PATH_MAX_BYTES) {
+        throw refuse(childRel, `its path is longer than ${PATH_MAX_BYTES} bytes`);
       }
+      const st = lstatSync(abs, NO_THROW);
+      if (st === undefined) continue;
       const info = infoFromStats(abs, st);
       out.set(childRel, info);
       if (info.t === 'd') subdirs.push(childRel);
@@ -66,6 +78,19 @@ export function walkEntries(root: string): Map<string, EntryInfo> {
     for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i]);
   }
   return out;
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+function assertUtf8Names(dir: string, rel: string, refuse: (rel: string, why: string) => Error): void {
+  for (const raw of readdirSync(dir, { encoding: 'buffer' })) {
+    try {
+      strictUtf8.decode(raw);
+    } catch {
+      const shown = raw.toString('utf8');
+      throw refuse(rel === '' ? shown : rel + '/' + shown, 'its name is not valid UTF-8');
+    }
+  }
 }
 
 export function takeManifest(root: string): Manifest {

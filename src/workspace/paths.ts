@@ -3,12 +3,12 @@
 // empty/"."/".." segments, no NUL. Anything else is refused rather than "cleaned up".
 import { existsSync, readFileSync } from 'node:fs';
 import { ChangeSetError } from './errors.js';
-import { quotePath } from './quote.js';
+import { shortPath } from './quote.js';
 
 /** Throws ChangeSetError unless `rel` is a canonical posix relpath inside the root. */
 export function validateRelPath(rel: string, source: string): string {
   const bad = (why: string): never => {
-    throw new ChangeSetError(`invalid path ${quotePath(rel)} in ${source}: ${why}; the change set is rejected`);
+    throw new ChangeSetError(`invalid path ${shortPath(rel)} in ${source}: ${why}; the change set is rejected (discard the run)`);
   };
   if (rel.length === 0) bad('empty path');
   if (rel.includes('\0')) bad('contains NUL');
@@ -56,7 +56,7 @@ export function readNulList(file: string, source: string): string[] {
     text = strictUtf8.decode(readFileSync(file));
   } catch {
     // Lossy decoding would turn a name into one that matches nothing, silently dropping it.
-    throw new ChangeSetError(`${source} names a path that is not valid UTF-8; the change set is rejected`);
+    throw new ChangeSetError(`${source} names a path that is not valid UTF-8; the change set cannot be reviewed or applied (discard the run)`);
   }
   const items = text.split('\0').filter((s) => s !== '');
   return items.map((p) => validateRelPath(p, source));

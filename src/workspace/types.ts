@@ -1,4 +1,5 @@
 // Shapes shared by the manifest, the change-set reader, the diff renderer and apply.
+import type { ContentScan } from './content.js';
 
 /** f = regular file, d = directory, l = symlink, o = anything else (fifo, socket, device). */
 export type EntryType = 'f' | 'd' | 'l' | 'o';
@@ -38,4 +39,12 @@ export interface Change {
   /** Lines added/removed for text changes, so a stat needs no second read. */
   insertions?: number;
   deletions?: number;
+  /** Scans of the old and new content (file bytes or symlink target), so review needs no second pass. */
+  oldScan?: ContentScan;
+  newScan?: ContentScan;
+  /**
+   * How the diff shows a text change: 'lines' as a unified diff; 'whole' as the old text removed
+   * and the new added (too different to diff line by line); 'summary' as one line (too large).
+   */
+  show?: 'lines' | 'whole' | 'summary';
 }
