@@ -110,7 +110,7 @@ test('a workspace swapped for a symlink after its check is never mounted', { ski
     for (let i = 0; i < 40 && leaked === 0; i++) {
       const r = await cli(['exec', '--workspace', ws, '--', 'sh', '-c', 'cat /workspace/marker 2>/dev/null; ls /workspace'], { home });
       if (r.code === 0) ran++;
-      else if (/changed|cannot be mounted|refusing to mount|pod set-up failed: open|does not exist|state directory/.test(r.stderr)) refused++;
+      else if (/changed|replaced|cannot be mounted|refusing to mount|pod set-up failed: open|does not exist|state directory/.test(r.stderr)) refused++;
       else assert.fail(`unexpected failure: ${r.code} ${r.stderr}`);
       if (/SECRET-MARK/.test(r.stdout)) leaked++;
     }
