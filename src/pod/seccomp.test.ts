@@ -135,6 +135,90 @@ for (const arch of ARCHES) {
   });
 }
 
+// The mode argument's position and the flags that make open use it, per syscall and arch.
+const S_ISUID = 0o4000n;
+const S_ISGID = 0o2000n;
+const O_CREAT = 0o100n;
+const O_TMPFILE_X86 = 0o20200000n; // __O_TMPFILE | O_DIRECTORY, as libc passes it
+const O_TMPFILE_ARM = 0o20040000n; // O_DIRECTORY is 040000 on the generic table
+const O_DIRECTORY = { x86_64: 0o200000n, aarch64: 0o40000n } as const;
+const MODE_ARG: ReadonlyArray<[string, number]> = [
+  ['chmod', 1], ['fchmod', 1], ['fchmodat', 2], ['fchmodat2', 2], ['creat', 1],
+  ['mkdir', 1], ['mkdirat', 2], ['mknod', 1], ['mknodat', 2],
+];
+const withArg = (i: number, v: bigint, fill = 0n) => Array.from({ length: 6 }, (_, j) => (j === i ? v : fill));
+
+for (const arch of ARCHES) {
+  test(`${arch}: a set-id bit in any mode argument is refused, other modes pass`, () => {
+    const present = MODE_ARG.filter(([name]) => syscallNumber(arch, name) !== undefined);
+    assert.equal(present.length, arch === 'x86_64' ? 9 : 5, present.map(([n]) => n).join());
+    for (const [name, arg] of present) {
+      const at = (mode: bigint) => verdict(arch, name, withArg(arg, mode));
+      assert.equal(at(0o4755n), EPERM, `${arch} ${name} 04755`);
+      assert.equal(at(0o2755n), EPERM, `${arch} ${name} 02755`);
+      assert.equal(at(0o6000n), EPERM, `${arch} ${name} 06000`);
+      assert.equal(at(0o100000n | S_ISUID | 0o755n), EPERM, `${arch} ${name} S_IFREG|04755`);
+      assert.equal(at(0xffffffff_00000000n | S_ISGID), EPERM, `${arch} ${name} high bits set too`);
+      assert.equal(at(0o755n), ALLOW, `${arch} ${name} 0755`);
+      assert.equal(at(0o1777n), ALLOW, `${arch} ${name} sticky is not set-id`);
+      assert.equal(at(0xffffffff_00000000n | 0o777n), ALLOW, `${arch} ${name}: the kernel drops high bits`);
+      // The same bits in another argument (a path pointer, a dirfd, a device) do not count.
+      const other = arg === 1 ? 2 : 1;
+      assert.equal(verdict(arch, name, withArg(other, S_ISUID | S_ISGID)), ALLOW, `${arch} ${name} arg ${other}`);
+    }
+  });
+
+  test(`${arch}: open/openat refuse a set-id mode only when they create a file`, () => {
+    const calls: Array<[string, number]> = arch === 'x86_64' ? [['open', 1], ['openat', 2]] : [['openat', 2]];
+    const tmpfile = arch === 'x86_64' ? O_TMPFILE_X86 : O_TMPFILE_ARM;
+    for (const [name, flagsArg] of calls) {
+      const run = (flags: bigint, mode: bigint) => {
+        const args = [0n, 0n, 0n, 0n, 0n, 0n];
+        args[flagsArg] = flags;
+        args[flagsArg + 1] = mode;
+        return verdict(arch, name, args);
+      };
+      assert.equal(run(O_CREAT | 1n, 0o4755n), EPERM, `${name} O_CREAT 04755`);
+      assert.equal(run(O_CREAT | 0o200n | 1n, 0o2644n), EPERM, `${name} O_CREAT|O_EXCL 02644`);
+      assert.equal(run(tmpfile | 2n, 0o6755n), EPERM, `${name} O_TMPFILE 06755`);
+      assert.equal(run(0xffffffff_00000000n | O_CREAT, 0o4755n), EPERM, `${name} high flag bits`);
+      assert.equal(run(O_CREAT | 1n, 0o755n), ALLOW, `${name} O_CREAT 0755`);
+      assert.equal(run(tmpfile | 2n, 0o600n), ALLOW, `${name} O_TMPFILE 0600`);
+      // Without O_CREAT/O_TMPFILE the mode register is garbage the kernel ignores: opendir,
+      // plain reads and writes must pass whatever it holds.
+      assert.equal(run(O_DIRECTORY[arch], 0o7777n), ALLOW, `${name} O_DIRECTORY with garbage mode`);
+      assert.equal(run(0n, 0xffffffff_ffffffffn), ALLOW, `${name} O_RDONLY with garbage mode`);
+      assert.equal(run(0o2n | 0o2000n | 0o4000n, 0o6777n), ALLOW, `${name} O_RDWR|O_APPEND|O_NONBLOCK`);
+      // The same bits in the wrong argument do not count.
+      const shifted = [0n, 0n, 0n, 0n, 0n, 0n];
+      shifted[flagsArg + 1] = O_CREAT;
+      shifted[flagsArg + 2] = S_ISUID;
+      assert.equal(verdict(arch, name, shifted), ALLOW, `${name} shifted arguments`);
+    }
+    assert.equal(verdict(arch, 'openat2', [0n, 0n, 0n, 24n]), ENOSYS);
+  });
+}
+
+test('a two-check rule: the first check failing skips straight to the otherwise return', () => {
+  // openat on x86_64: JEQ nr, LD flags, JSET creates (miss -> otherwise), LD mode, JSET setid,
+  // RET EPERM, RET ALLOW. Reading the block back pins the jump offsets, not just the verdicts.
+  const program = buildSeccompProgram('x86_64');
+  const words = Array.from({ length: program.length / 8 }, (_, pc) => ({
+    code: program.readUInt16LE(pc * 8), jt: program[pc * 8 + 2], jf: program[pc * 8 + 3], k: program.readUInt32LE(pc * 8 + 4),
+  }));
+  const at = words.findIndex((w) => w.code === 0x15 && w.k === 257);
+  assert.ok(at > 0);
+  assert.deepEqual(words.slice(at, at + 7), [
+    { code: 0x15, jt: 0, jf: 6, k: 257 },
+    { code: 0x20, jt: 0, jf: 0, k: 16 + 8 * 2 },
+    { code: 0x45, jt: 0, jf: 3, k: 0o20000100 },
+    { code: 0x20, jt: 0, jf: 0, k: 16 + 8 * 3 },
+    { code: 0x45, jt: 0, jf: 1, k: 0o6000 },
+    { code: 0x06, jt: 0, jf: 0, k: EPERM },
+    { code: 0x06, jt: 0, jf: 0, k: ALLOW },
+  ]);
+});
+
 test('syscall numbers are per architecture', () => {
   // 101 is ptrace on x86_64 but nanosleep on aarch64; 117 is ptrace on aarch64 but setresuid
   // on x86_64.
@@ -237,11 +321,13 @@ test('bwrap: /bin/true runs normally under the filter', (t) => {
 // Each probe picks arguments whose errno differs between "filtered" (EPERM/ENOSYS) and
 // "reached the kernel" (EINVAL/ENOTTY/success), so no probe ever creates a process.
 const PROBE = `
-import ctypes, fcntl, json, socket, sys
+import ctypes, fcntl, json, os, socket, sys
+AT = 0xffffffffffffff9c
 libc = ctypes.CDLL(None, use_errno=True)
 nr = json.loads(sys.argv[1])
 def call(name, *args):
-    r = libc.syscall(ctypes.c_long(nr[name]), *[ctypes.c_ulong(a) for a in args])
+    conv = [ctypes.c_char_p(a) if isinstance(a, bytes) else ctypes.c_ulong(a) for a in args]
+    r = libc.syscall(ctypes.c_long(nr[name]), *conv)
     return 0 if r >= 0 else ctypes.get_errno()
 def attempt(fn):
     try:
@@ -258,6 +344,19 @@ print(json.dumps({
   "unix": attempt(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).close()),
   "personality_query": call("personality", 0xffffffff),
   "personality_norandom": call("personality", 0x0040000),
+  # Modes: refused with EPERM, or the kernel answers ENOENT/EBADF (nothing exists to change).
+  "fchmodat_suid": call("fchmodat", AT, b"/nonexistent", 0o4755),
+  "fchmodat_plain": call("fchmodat", AT, b"/nonexistent", 0o755),
+  "fchmodat2_sgid": call("fchmodat2", AT, b"/nonexistent", 0o2755, 0),
+  "fchmod_suid": call("fchmod", 0xffffffff, 0o4755),
+  "fchmod_plain": call("fchmod", 0xffffffff, 0o755),
+  "mkdirat_sgid": call("mkdirat", AT, b"/nonexistent/d", 0o2755),
+  "mknodat_suid": call("mknodat", AT, b"/nonexistent/f", 0o104755, 0),
+  "openat_creat_suid": call("openat", AT, b"/nonexistent/f", 0o101, 0o4755),
+  "openat_creat_plain": call("openat", AT, b"/nonexistent/f", 0o101, 0o644),
+  "openat_tmpfile_suid": call("openat", AT, b"/nonexistent", os.O_TMPFILE | os.O_WRONLY, 0o4755),
+  "openat_dir_garbage": call("openat", AT, b"/nonexistent", os.O_DIRECTORY, 0o7777),
+  "openat2": call("openat2", AT, b"/nonexistent", 0, 0),
 }))
 `;
 
@@ -266,7 +365,8 @@ test('bwrap: the kernel applies the argument checks as runSeccomp does', (t) => 
   if (!existsSync('/usr/bin/python3')) return t.skip('python3 not installed');
   const arch = hostArch();
   const numbers = JSON.stringify(Object.fromEntries(
-    ['clone', 'clone3', 'personality'].map((name) => [name, nrOf(arch, name)])));
+    ['clone', 'clone3', 'personality', 'fchmodat', 'fchmodat2', 'fchmod', 'mkdirat', 'mknodat', 'openat', 'openat2']
+      .map((name) => [name, nrOf(arch, name)])));
   withFilterFile((path) => {
     const probe = runInPod(['/usr/bin/python3', '-c', PROBE, numbers], path);
     assert.equal(probe.status, 0, probe.stderr);
@@ -280,6 +380,18 @@ test('bwrap: the kernel applies the argument checks as runSeccomp does', (t) => 
       unix: 0,
       personality_query: 0,
       personality_norandom: 1,
+      fchmodat_suid: 1, // ENOENT (2) if the call had reached the kernel
+      fchmodat_plain: 2,
+      fchmodat2_sgid: 1,
+      fchmod_suid: 1, // EBADF (9) otherwise
+      fchmod_plain: 9,
+      mkdirat_sgid: 1,
+      mknodat_suid: 1,
+      openat_creat_suid: 1,
+      openat_creat_plain: 2,
+      openat_tmpfile_suid: 1,
+      openat_dir_garbage: 2,
+      openat2: 38,
     });
   });
 });

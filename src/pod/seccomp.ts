@@ -5,7 +5,8 @@
 // filter binds the command and everything it starts, but not bwrap's own namespace setup.
 // The policy is a denylist on purpose: a pod runs arbitrary tools, and the namespaces already
 // confine them; the filter only removes kernel attack surface and escape hatches that
-// namespaces do not cover (new namespaces, mounts, keyrings, io_uring, ptrace, ...).
+// namespaces do not cover (new namespaces, mounts, keyrings, io_uring, ptrace, ...), and
+// set-id file modes, which a writable attachment would carry onto the host.
 //
 // The program is a flat sequence of `JEQ nr; RET action` pairs followed by a few
 // argument-inspecting blocks. Every jump is short and forward, so no offset comes near the
@@ -96,32 +97,60 @@ const CLONE_NAMESPACE_FLAGS =
 
 type ArgTest = { kind: 'anyBit'; mask: number } | { kind: 'oneOf'; values: readonly number[] };
 
+/** One argument and the test it must pass. */
+type ArgCheck = { arg: number; test: ArgTest };
+
 /**
- * One syscall decided by one argument. Only the low 32 bits of the argument are compared:
- * every argument checked here is an int/unsigned int (or, for clone, has its namespace flags
- * in the low word and the kernel truncates it), so high bits cannot smuggle a value past.
+ * One syscall decided by its arguments: `onMatch` when every check in `when` matches (so a mode
+ * can be tested only when the flags say there is one), `otherwise` when any fails.
+ * Only the low 32 bits of an argument are compared. That is exact for every argument checked
+ * here: flags, requests and domains are int or unsigned int, a mode is a umode_t that the kernel
+ * truncates to 16 bits, and clone keeps its namespace flags in the low word (the kernel truncates
+ * them too), so high bits can neither smuggle a value past nor add a bit the filter missed.
  */
 type ArgRule = {
   syscall: string;
-  arg: number;
-  test: ArgTest;
+  when: readonly ArgCheck[];
   onMatch: number;
   otherwise: number;
 };
 
+const anyBit = (arg: number, mask: number): ArgCheck => ({ arg, test: { kind: 'anyBit', mask } });
+const oneOf = (arg: number, values: readonly number[]): ArgCheck => ({ arg, test: { kind: 'oneOf', values } });
+
+const S_ISUID = 0o4000;
+const S_ISGID = 0o2000;
+const SETID_BITS = S_ISUID | S_ISGID;
+// O_CREAT, or __O_TMPFILE: the only flags with which open uses its mode. O_TMPFILE is __O_TMPFILE
+// plus O_DIRECTORY, but only the __O_TMPFILE bit is tested: O_DIRECTORY alone is opendir, which
+// leaves whatever happens to be in the mode register (and O_DIRECTORY differs between arches).
+const O_CREAT = 0o100;
+const O_TMPFILE_BIT = 0o20000000;
+
+// Writable attachments (workspace: rw, mode: rw mounts, --memory) write through an idmap, so a
+// pod's file lands on the host as its owner's: a set-id mode there would be a host setuid binary
+// (or setgid file or directory). Refuse every mode argument carrying S_ISUID or S_ISGID, in every
+// pod (an overlay pod's harvest strips them anyway, so nothing of value is lost).
+const SETID_MODE_ARG: ReadonlyArray<[string, number]> = [
+  ['chmod', 1], ['fchmod', 1], ['fchmodat', 2], ['fchmodat2', 2], ['creat', 1],
+  ['mkdir', 1], ['mkdirat', 2], ['mknod', 1], ['mknodat', 2],
+];
+
 const ARG_RULES: readonly ArgRule[] = [
-  { syscall: 'clone', arg: 0, test: { kind: 'anyBit', mask: CLONE_NAMESPACE_FLAGS },
-    onMatch: RET_EPERM, otherwise: SECCOMP_RET.ALLOW },
+  { syscall: 'clone', when: [anyBit(0, CLONE_NAMESPACE_FLAGS)], onMatch: RET_EPERM, otherwise: SECCOMP_RET.ALLOW },
   // TIOCSTI / TIOCLINUX push keystrokes into a terminal the pod may share with the user.
-  { syscall: 'ioctl', arg: 1, test: { kind: 'oneOf', values: [0x5412, 0x541c] },
-    onMatch: RET_EPERM, otherwise: SECCOMP_RET.ALLOW },
+  { syscall: 'ioctl', when: [oneOf(1, [0x5412, 0x541c])], onMatch: RET_EPERM, otherwise: SECCOMP_RET.ALLOW },
   // Netlink, raw packet and vsock sockets reach the kernel or the hypervisor directly.
   // AF_UNIX stays: the in-pod forwarder to the host proxy needs it.
-  { syscall: 'socket', arg: 0, test: { kind: 'oneOf', values: [16, 17, 40] },
-    onMatch: RET_EPERM, otherwise: SECCOMP_RET.ALLOW },
+  { syscall: 'socket', when: [oneOf(0, [16, 17, 40])], onMatch: RET_EPERM, otherwise: SECCOMP_RET.ALLOW },
   // personality can switch off ASLR or change the ABI; only PER_LINUX and the query pass.
-  { syscall: 'personality', arg: 0, test: { kind: 'oneOf', values: [0, 0xffffffff] },
-    onMatch: SECCOMP_RET.ALLOW, otherwise: RET_EPERM },
+  { syscall: 'personality', when: [oneOf(0, [0, 0xffffffff])], onMatch: SECCOMP_RET.ALLOW, otherwise: RET_EPERM },
+  ...SETID_MODE_ARG.map(([syscall, arg]): ArgRule =>
+    ({ syscall, when: [anyBit(arg, SETID_BITS)], onMatch: RET_EPERM, otherwise: SECCOMP_RET.ALLOW })),
+  { syscall: 'open', when: [anyBit(1, O_CREAT | O_TMPFILE_BIT), anyBit(2, SETID_BITS)],
+    onMatch: RET_EPERM, otherwise: SECCOMP_RET.ALLOW },
+  { syscall: 'openat', when: [anyBit(2, O_CREAT | O_TMPFILE_BIT), anyBit(3, SETID_BITS)],
+    onMatch: RET_EPERM, otherwise: SECCOMP_RET.ALLOW },
 ];
 
 type Insn = { code: number; jt: number; jf: number; k: number };
@@ -154,7 +183,10 @@ function buildInstructions(arch: Arch): Insn[] {
   }
   const fixed: Array<[string, number]> = [
     ...DENIED_SYSCALLS.map((name): [string, number] => [name, RET_EPERM]),
+    // clone3 and openat2 take their flags and mode in memory, which seccomp cannot read. ENOSYS
+    // is what an older kernel answers, so libc and runtimes fall back to clone and openat.
     ['clone3', RET_ENOSYS],
+    ['openat2', RET_ENOSYS],
   ];
   const fixedInsns = fixed.flatMap(([name, action]) => {
     const nr = resolve(arch, name);
@@ -175,22 +207,30 @@ function resolve(arch: Arch, name: string): number | undefined {
 }
 
 // `JEQ nr` then a body that always returns, so the false branch skips exactly the body and the
-// accumulator still holds nr for whatever follows.
+// accumulator still holds nr for whatever follows. The body loads and tests each argument in
+// turn; a failed test jumps straight to the `otherwise` return, so reaching the `onMatch`
+// return means every test matched.
 function argRuleBlock(nr: number, rule: ArgRule): Insn[] {
-  const body = [
-    stmt(LD_W_ABS, OFFSET_ARGS + 8 * rule.arg), // low word first: both arches are little-endian
-    ...argTest(rule.test),
-    stmt(RET_K, rule.onMatch),
-    stmt(RET_K, rule.otherwise),
-  ];
+  if (rule.when.length === 0) throw new Error(`seccomp: rule for ${rule.syscall} tests nothing`);
+  let checks: Insn[] = [];
+  let toOtherwise = 1; // instructions between a test's end and the `otherwise` return
+  for (const check of [...rule.when].reverse()) {
+    const insns = [
+      stmt(LD_W_ABS, OFFSET_ARGS + 8 * check.arg), // low word: both arches are little-endian
+      ...argTest(check.test, toOtherwise),
+    ];
+    checks = [...insns, ...checks];
+    toOtherwise += insns.length;
+  }
+  const body = [...checks, stmt(RET_K, rule.onMatch), stmt(RET_K, rule.otherwise)];
   return [jump(JMP_JEQ_K, nr, 0, body.length), ...body];
 }
 
-// Falls through to the onMatch return on a match, and skips it otherwise.
-function argTest(test: ArgTest): Insn[] {
-  if (test.kind === 'anyBit') return [jump(JMP_JSET_K, test.mask, 0, 1)];
+// Falls through on a match, and skips `miss` instructions otherwise.
+function argTest(test: ArgTest, miss: number): Insn[] {
+  if (test.kind === 'anyBit') return [jump(JMP_JSET_K, test.mask, 0, miss)];
   const n = test.values.length;
-  return test.values.map((value, i) => jump(JMP_JEQ_K, value, n - 1 - i, i === n - 1 ? 1 : 0));
+  return test.values.map((value, i) => jump(JMP_JEQ_K, value, n - 1 - i, i === n - 1 ? miss : 0));
 }
 
 // The kernel rejects an invalid filter, but only at exec time inside the pod, where the error

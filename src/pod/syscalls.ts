@@ -14,7 +14,6 @@ const TABLE: Readonly<Record<string, SyscallNumbers>> = {
   // Everyday calls, used by tests as controls that must stay allowed.
   read: { x86_64: 0, aarch64: 63 },
   write: { x86_64: 1, aarch64: 64 },
-  openat: { x86_64: 257, aarch64: 56 },
   execve: { x86_64: 59, aarch64: 221 },
   getpid: { x86_64: 39, aarch64: 172 },
   landlock_create_ruleset: { x86_64: 444, aarch64: 444 },
@@ -27,6 +26,19 @@ const TABLE: Readonly<Record<string, SyscallNumbers>> = {
   ioctl: { x86_64: 16, aarch64: 29 },
   socket: { x86_64: 41, aarch64: 198 },
   personality: { x86_64: 135, aarch64: 92 },
+  // Calls that take a file mode (set-id bits are refused); openat2 takes it in memory.
+  open: { x86_64: 2 },
+  openat: { x86_64: 257, aarch64: 56 },
+  creat: { x86_64: 85 },
+  openat2: { x86_64: 437, aarch64: 437 },
+  chmod: { x86_64: 90 },
+  fchmod: { x86_64: 91, aarch64: 52 },
+  fchmodat: { x86_64: 268, aarch64: 53 },
+  fchmodat2: { x86_64: 452, aarch64: 452 },
+  mkdir: { x86_64: 83 },
+  mkdirat: { x86_64: 258, aarch64: 34 },
+  mknod: { x86_64: 133 },
+  mknodat: { x86_64: 259, aarch64: 33 },
 
   // Namespaces, mounts and the root directory.
   mount: { x86_64: 165, aarch64: 40 },
