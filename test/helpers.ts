@@ -96,6 +96,9 @@ export function residue(runId: string, podUid: number | null): string[] {
   }
   if (fs.existsSync(`/run/clawpod/pods/${runId}.json`)) found.push('live-pod record');
   if (podUid !== null && fs.existsSync(`/run/clawpod/uids/${podUid}`)) found.push(`uid lock ${podUid}`);
+  for (const f of [`${runId}.sock`, `${runId}-ca.pem`]) {
+    if (fs.existsSync(`/run/clawpod/egress/${f}`)) found.push(`egress file ${f}`);
+  }
   return found;
 }
 

@@ -8,7 +8,7 @@ import { isBuiltinStrict, precomputedStrict } from '../policy/strict.js';
 import type { Rules } from '../policy/types.js';
 import { checkGuards } from '../pod/guards.js';
 import type { PodEvent, PodOutcome, RunningPod } from '../pod/types.js';
-import { newRunId } from '../store/runs.js';
+import { newRunId, runAlive } from '../store/runs.js';
 import { ChangeSetError, readChangeSet, removeTree, saveManifest, takeManifest } from '../workspace/index.js';
 import type { Manifest } from '../workspace/types.js';
 import type { ResolvedSecret } from '../proxy/types.js';
@@ -240,7 +240,8 @@ export function reapInterrupted(ctx: Context): string[] {
   let running: ReturnType<ReturnType<Context['store']>['runningRuns']>;
   try { running = ctx.store().runningRuns(); } catch { return done; /* the command itself reports a broken store */ }
   for (const run of running) {
-    if (run.pid && processAlive(run.pid)) continue;
+    // Alive means the same clawpod: this boot, its start time, not a zombie (a pid can be reused).
+    if (runAlive(run)) continue;
     // Each run on its own: one that cannot be reaped must never stop the others or the command.
     try { reapOne(ctx, run); done.push(run.id); } catch (e) {
       process.stderr.write(`clawpod: could not close interrupted run ${run.id}: ${(e as Error).message} (remove ${run.runDir ?? 'its directory'} by hand)\n`);
@@ -264,9 +265,3 @@ function reapOne(ctx: Context, run: { id: string; auditPath?: string | null; run
   // Iterative: a pod can leave a tree deep enough to overflow fs.rmSync's recursion.
   if (run.runDir) removeTree(path.join(run.runDir, 'changes'));
 }
-
-function processAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
-}
-

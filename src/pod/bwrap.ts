@@ -251,6 +251,8 @@ function reapOrphans(host: HostFacts, state: PodState): string[] {
     killPodCgroup(cg);
     removePodCgroup(cg);
     state.releaseUid(rec.uid);
+    // Before the record goes: a reaper killed here leaves the record, and the next one retries.
+    removeEgressFiles(host, rec.id);
     state.remove(rec.id);
     reaped.push(rec.id);
   }
@@ -267,5 +269,28 @@ function reapOrphans(host: HostFacts, state: PodState): string[] {
     removePodCgroup(cg);
     if (!reaped.includes(id)) reaped.push(id);
   }
+  sweepStaleEgress(host, live);
   return reaped;
+}
+
+// A run's egress files exist a few ms before its pod record: files of no pod older than this
+// are a killed run's (killed before the record was written, or its record already reaped).
+const EGRESS_STALE_MS = 60_000;
+
+/** A pod's egress socket and CA bundle, as egressPaths names them. */
+function removeEgressFiles(host: HostFacts, podId: string): void {
+  for (const f of [`${podId}.sock`, `${podId}-ca.pem`]) fs.rmSync(path.join(host.stateDir, 'egress', f), { force: true });
+}
+
+function sweepStaleEgress(host: HostFacts, live: Set<string>): void {
+  const dir = path.join(host.stateDir, 'egress');
+  let names: string[];
+  try { names = fs.readdirSync(dir); } catch { return; }
+  for (const name of names) {
+    const id = name.replace(/(-ca\.pem|\.sock)$/, '');
+    if (id === name || live.has(id)) continue;
+    try {
+      if (Date.now() - fs.lstatSync(path.join(dir, name)).mtimeMs > EGRESS_STALE_MS) fs.rmSync(path.join(dir, name), { force: true });
+    } catch { /* removed meanwhile */ }
+  }
 }

@@ -3,6 +3,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import { currentBootId, processStartTime, recordedProcessAlive } from '../util/proc.js';
+
+export { processStartTime };
 
 /** Pod uids live far above any account and any subuid range a distribution hands out. */
 export const UID_BASE = 1_800_000_000;
@@ -12,6 +15,8 @@ export interface PodRecord {
   id: string;
   ownerPid: number;
   ownerStart: string;
+  /** The boot the owner ran in: after a reboot its pid means nothing. */
+  bootId?: string | null;
   uid: number | null;
   cgroupDirs: string[];
   runDir?: string;
@@ -47,28 +52,22 @@ export function podsWriting(podsDirs: string[], target: string): PodRecord[] {
       try { rec = JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')) as PodRecord; } catch { continue; }
       const writable = [...(rec.workspaceMode === 'rw' && rec.workspace ? [rec.workspace] : []), ...(rec.rwMounts ?? [])];
       if (!writable.some((w) => atOrUnder(target, w) || atOrUnder(w, target))) continue;
-      if (ownerAlive(rec.ownerPid, rec.ownerStart)) out.push(rec);
+      if (ownerAlive(rec.ownerPid, rec.ownerStart, rec.bootId)) out.push(rec);
     }
   }
   return out;
 }
 
-export function processStartTime(pid: number): string | null {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch { return null; }
-}
-
-/** Alive and the same process (not a recycled pid). */
-export function ownerAlive(pid: number, start: string): boolean {
-  return processStartTime(pid) === start;
+/** Alive and the same process: this boot, not a recycled pid, not a zombie. */
+export function ownerAlive(pid: number, start: string, bootId?: string | null): boolean {
+  return recordedProcessAlive(pid, start || '0', bootId);
 }
 
 export class PodState {
   readonly uidsDir: string;
   readonly podsDir: string;
   private readonly selfStart: string;
+  private readonly selfBoot = currentBootId() ?? '';
 
   constructor(readonly dir: string) {
     this.uidsDir = path.join(dir, 'uids');
@@ -83,7 +82,7 @@ export class PodState {
     for (let i = 0; i < 1000; i++) {
       const uid = UID_BASE + crypto.randomInt(UID_COUNT);
       try {
-        fs.writeFileSync(path.join(this.uidsDir, String(uid)), `${podId} ${process.pid} ${this.selfStart}`, { flag: 'wx', mode: 0o600 });
+        fs.writeFileSync(path.join(this.uidsDir, String(uid)), `${podId} ${process.pid} ${this.selfStart} ${this.selfBoot}`, { flag: 'wx', mode: 0o600 });
         return uid;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
@@ -97,7 +96,7 @@ export class PodState {
   }
 
   save(rec: Omit<PodRecord, 'ownerPid' | 'ownerStart'>): PodRecord {
-    const full = { ...rec, ownerPid: process.pid, ownerStart: this.selfStart };
+    const full = { ...rec, ownerPid: process.pid, ownerStart: this.selfStart, bootId: this.selfBoot || null };
     const file = path.join(this.podsDir, `${rec.id}.json`);
     fs.writeFileSync(`${file}.tmp`, JSON.stringify(full), { mode: 0o600 });
     fs.renameSync(`${file}.tmp`, file);
@@ -115,7 +114,7 @@ export class PodState {
       if (!name.endsWith('.json')) continue;
       try {
         const rec = JSON.parse(fs.readFileSync(path.join(this.podsDir, name), 'utf8')) as PodRecord;
-        if (!ownerAlive(rec.ownerPid, rec.ownerStart)) out.push(rec);
+        if (!ownerAlive(rec.ownerPid, rec.ownerStart, rec.bootId)) out.push(rec);
       } catch { fs.rmSync(path.join(this.podsDir, name), { force: true }); }
     }
     return out;
@@ -127,10 +126,10 @@ export class PodState {
     for (const name of fs.readdirSync(this.uidsDir)) {
       try {
         const file = path.join(this.uidsDir, name);
-        const [, pid, start] = fs.readFileSync(file, 'utf8').split(' ');
+        const [, pid, start, boot] = fs.readFileSync(file, 'utf8').split(' ');
         // An empty lock is one being written right now (create, then write): only stale if old.
         if (start === undefined) { if (Date.now() - fs.statSync(file).mtimeMs > 10_000) out.push(Number(name)); continue; }
-        if (!ownerAlive(Number(pid), start)) out.push(Number(name));
+        if (!ownerAlive(Number(pid), start, boot)) out.push(Number(name));
       } catch { /* released meanwhile */ }
     }
     return out;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
-import { type NewRun, newRunId, openStore, type RunStore, StoreError } from './runs.js';
+import { type NewRun, newRunId, openStore, runAlive, type RunStore, StoreError } from './runs.js';
 
 const root = mkdtempSync(join(tmpdir(), 'clawpod-store-test-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -43,7 +43,7 @@ describe('newRunId', () => {
 });
 
 describe('openStore', () => {
-  it('uses WAL, busy_timeout 5000, user_version 1, a 0600 file, and reopens cleanly', () => {
+  it('uses WAL, busy_timeout 5000, user_version 2 (the schema plus pid_start), a 0600 file, and reopens cleanly', () => {
     const path = freshDb();
     openStore(path).close();
     const store = openStore(path); // second open must not re-run migrations
@@ -51,7 +51,7 @@ describe('openStore', () => {
     assert.equal(statSync(path).mode & 0o777, 0o600);
     const db = new Database(path);
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-    assert.equal(db.pragma('user_version', { simple: true }), 1);
+    assert.equal(db.pragma('user_version', { simple: true }), 2);
     db.close();
     const s = openStore(path);
     assert.equal((s as unknown as { db: Database.Database }).db.pragma('busy_timeout', { simple: true }), 5000);
@@ -77,6 +77,7 @@ describe('RunStore', () => {
         status: 'running',
         pid: null,
         hostBootId: null,
+        pidStart: null,
         endedAt: null,
         exitCode: null,
         limitHit: null,
@@ -159,5 +160,19 @@ describe('RunStore', () => {
       } finally {
         other.close();
       }
+    }));
+});
+
+describe('runAlive', () => {
+  it('records boot and start time of the supervising pid, and judges by all three', () =>
+    withStore((s) => {
+      const run = s.createRun({ ...base('r-self'), pid: process.pid });
+      assert.match(run.hostBootId ?? '', /^[0-9a-f-]{36}$/);
+      assert.match(run.pidStart ?? '', /^\d+$/);
+      assert.equal(runAlive(run), true);
+      assert.equal(runAlive({ ...run, hostBootId: '00000000-0000-0000-0000-000000000000' }), false, 'another boot');
+      assert.equal(runAlive({ ...run, pidStart: '1' }), false, 'a reused pid');
+      assert.equal(runAlive({ ...run, pid: null }), false);
+      assert.equal(runAlive({ pid: process.pid, pidStart: null, hostBootId: null }), true, 'an old record: judged by the pid');
     }));
 });

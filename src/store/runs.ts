@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
+import { currentBootId, processStartTime, recordedProcessAlive } from '../util/proc.js';
 import { packageRoot } from '../util/root.js';
 import { dirname } from 'node:path';
 import { createRequire } from 'node:module';
@@ -41,6 +42,8 @@ export interface RunRecord {
   /** Pid of the clawpod process supervising the run; with hostBootId, tells a live run from a dead one. */
   pid: number | null;
   hostBootId: string | null;
+  /** The supervising process's start time (/proc/PID/stat): a reused pid is not the run's. */
+  pidStart: string | null;
   /** ISO-8601 UTC (Date.toISOString), so text order is time order. */
   startedAt: string;
   endedAt: string | null;
@@ -101,6 +104,7 @@ const MIGRATIONS: readonly string[] = [
   ) STRICT;
   CREATE INDEX runs_by_start ON runs (started_at DESC, id DESC);
   CREATE INDEX runs_by_status ON runs (status);`,
+  `ALTER TABLE runs ADD COLUMN pid_start TEXT;`,
 ];
 
 /** TS field -> column. Also the whitelist that keeps patch keys out of SQL unless known. */
@@ -115,6 +119,7 @@ const COLUMNS: { readonly [K in keyof RunRecord]: string } = {
   backend: 'backend',
   pid: 'pid',
   hostBootId: 'host_boot_id',
+  pidStart: 'pid_start',
   startedAt: 'started_at',
   endedAt: 'ended_at',
   exitCode: 'exit_code',
@@ -182,10 +187,14 @@ class SqliteRunStore implements RunStore {
   constructor(private readonly db: Database) {}
 
   createRun(rec: NewRun): RunRecord {
+    // A supervised run records which process, in which boot, supervises it.
+    const owner = rec.pid ? { hostBootId: currentBootId(), pidStart: processStartTime(rec.pid) } : {};
     const full: RunRecord = {
       status: 'running',
       pid: null,
       hostBootId: null,
+      pidStart: null,
+      ...owner,
       startedAt: new Date().toISOString(),
       endedAt: null,
       exitCode: null,
@@ -263,6 +272,11 @@ class SqliteRunStore implements RunStore {
     }
     return s;
   }
+}
+
+/** The run's supervising clawpod is still alive: same boot, same process, not a zombie. */
+export function runAlive(run: Pick<RunRecord, 'pid' | 'pidStart' | 'hostBootId'>): boolean {
+  return run.pid !== null && recordedProcessAlive(run.pid, run.pidStart, run.hostBootId);
 }
 
 function stripUndefined<T extends object>(o: T): T {
