@@ -90,6 +90,8 @@ test('.git is left out of review and apply by default; --include-git shows it fl
 
   const apply = await cli(['runs', 'apply', id], { home });
   assert.equal(apply.code, 0, apply.stderr);
+  assert.match(apply.stdout, /applied 3 paths that can run code .*\.envrc/);
+  assert.match(apply.stdout, /changes to \.git left out \(apply with --include-git/);
   assert.match(fs.readFileSync(path.join(ws, 'README.md'), 'utf8'), /change/);
   assert.ok(!fs.existsSync(path.join(ws, '.git/hooks/pre-commit')), 'the pod-written hook reached the workspace');
   assert.equal(fs.readFileSync(path.join(ws, '.git/config'), 'utf8'), configBefore);
@@ -97,6 +99,17 @@ test('.git is left out of review and apply by default; --include-git shows it fl
   assert.equal(commit.status, 0, commit.stderr);
   assert.ok(!fs.existsSync(hookMark), 'a pod-written pre-commit hook ran on the host');
   assert.ok(!fs.existsSync(fsmonMark), 'a pod-written core.fsmonitor ran on the host');
+});
+
+test('runs apply --include-git applies .git changes after they were reviewed', async () => {
+  const ws = gitWorkspace();
+  const id = await podRun(ws, `printf '#!/bin/sh\\nexit 0\\n' > .git/hooks/pre-commit && chmod 755 .git/hooks/pre-commit`);
+  const apply = await cli(['runs', 'apply', id, '--include-git'], { home });
+  assert.equal(apply.code, 0, apply.stderr);
+  assert.match(apply.stdout, /!\.git\/hooks\/pre-commit/);
+  assert.equal(fs.readFileSync(path.join(ws, '.git/hooks/pre-commit'), 'utf8'), '#!/bin/sh\nexit 0\n');
+  const bad = await cli(['runs', 'list', '--include-git'], { home });
+  assert.equal(bad.code, 125);
 });
 
 test('diff shows every change apply makes: new empty dirs and directory modes', async () => {

@@ -118,7 +118,7 @@ async function cmdRuns(ctx: Context, args: string[]): Promise<number> {
       // Streamed: a diff can be larger than one string; stops when the reader goes away.
       r.runDiffTo(ctx, id, { includeGit: Boolean(values['include-git']) }, (s) => { process.stdout.write(forTerminal(s)); return !process.stdout.destroyed; });
       return 0;
-    case 'apply': print(r.runApply(ctx, id, Boolean(values.force))); return 0;
+    case 'apply': print(r.runApply(ctx, id, Boolean(values.force), { includeGit: Boolean(values['include-git']) })); return 0;
     case 'discard': print(r.runDiscard(ctx, id)); return 0;
     default: throw new UserError(`unknown runs command "${sub}" (use list, show, diff, apply or discard)`);
   }

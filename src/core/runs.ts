@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { auditEvents, verifyAudit } from '../audit/chain.js';
 import type { RunRecord } from '../store/runs.js';
-import { applyChangeSet, ChangeSetError, diffChunks, diffStat, loadChangeSet, loadManifest, removeTree } from '../workspace/index.js';
+import { applyChangeSet, applyNotes, ChangeSetError, diffChunks, diffStat, loadChangeSet, loadManifest, removeTree } from '../workspace/index.js';
 import { podsDirsOf, podsWriting } from '../pod/podstate.js';
 import type { Context } from './context.js';
 import { UserError } from './errors.js';
@@ -55,25 +55,26 @@ export function runDiffTo(ctx: Context, id: string | undefined, opts: DiffOption
   for (const chunk of diffChunks(c.changes, c.cs, c.workspace, c.loaded)) if (!write(chunk)) return;
 }
 
-export function runApply(ctx: Context, id: string | undefined, force: boolean): string {
+export function runApply(ctx: Context, id: string | undefined, force: boolean, opts: DiffOptions = {}): string {
   const run = findRun(ctx, id);
   if (run.diffState === 'applied') throw new UserError(`run ${run.id} was already applied`);
   if (run.diffState === 'discarded') throw new UserError(`run ${run.id} was discarded; its changes are gone`);
-  const c = changesOf(run);
+  const c = changesOf(run, opts);
   if (!c) return `run ${run.id} changed nothing; nothing to apply`;
   if (!fs.existsSync(c.workspace)) throw new UserError(`workspace ${c.workspace} no longer exists; cannot apply run ${run.id}`);
   refuseWhileHeld(ctx, run.id, c.workspace);
   let applied: number;
   try {
-    ({ applied } = applyChangeSet(c.cs, c.workspace, c.manifest, { force, runId: run.id }));
+    ({ applied } = applyChangeSet(c.cs, c.workspace, c.manifest, { force, runId: run.id, includeGit: opts.includeGit }));
   } catch (e) {
     // Refusals and stops of apply are one line naming the path and the fix.
     if (APPLY_ERRORS.includes((e as Error).name)) throw new UserError((e as Error).message);
     throw e;
   }
   ctx.store().updateRun(run.id, { diffState: 'applied' });
-  fs.rmSync(c.cs, { recursive: true, force: true });
-  return `applied run ${run.id}: ${applied} change(s) written to ${c.workspace}`;
+  removeTree(c.cs);
+  // Flagged paths and .git changes left out are named again: the review may have been skimmed.
+  return [`applied run ${run.id}: ${applied} change(s) written to ${c.workspace}`, ...applyNotes(c.loaded)].join('\n');
 }
 
 const APPLY_ERRORS = ['WorkspaceChangedError', 'UnsafePathError', 'ChangeSetError', 'ApplyHelperError'];
