@@ -107,6 +107,9 @@ test('a pod record from another boot or a reused pid is reaped with its files; a
   fs.writeFileSync(stray, 'x');
   const old = new Date(Date.now() - 10 * 60_000);
   fs.utimesSync(stray, old, old);
+  const halfWritten = path.join(PODS, `${tag}-half.json.tmp`);
+  fs.writeFileSync(halfWritten, '{"id":');
+  fs.utimesSync(halfWritten, old, old);
   const fresh = path.join(EGRESS, `${tag}-fresh.sock`);
   fs.writeFileSync(fresh, 'x');
   try {
@@ -117,6 +120,7 @@ test('a pod record from another boot or a reused pid is reaped with its files; a
     assert.equal(fs.existsSync(path.join(EGRESS, `${tag}-boot-ca.pem`)), false, 'and its CA');
     assert.equal(fs.existsSync(path.join(PODS, `${tag}-reused.json`)), false, 'a reused pid\'s record was reaped');
     assert.equal(fs.existsSync(path.join(EGRESS, `${tag}-reused.sock`)), false, 'and its socket');
+    assert.equal(fs.existsSync(halfWritten), false, 'a half-written record of a killed clawpod is removed');
     assert.equal(fs.existsSync(stray), false, 'a stale egress file with no pod is removed');
     assert.equal(fs.existsSync(path.join(PODS, `${tag}-live.json`)), true, 'a live owner keeps its record');
     assert.equal(fs.existsSync(path.join(EGRESS, `${tag}-live.sock`)), true, 'and its files');

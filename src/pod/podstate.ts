@@ -111,6 +111,7 @@ export class PodState {
   orphans(): PodRecord[] {
     const out: PodRecord[] = [];
     for (const name of fs.readdirSync(this.podsDir)) {
+      if (name.endsWith('.json.tmp')) { this.removeIfStale(name); continue; }
       if (!name.endsWith('.json')) continue;
       try {
         const rec = JSON.parse(fs.readFileSync(path.join(this.podsDir, name), 'utf8')) as PodRecord;
@@ -118,6 +119,12 @@ export class PodState {
       } catch { fs.rmSync(path.join(this.podsDir, name), { force: true }); }
     }
     return out;
+  }
+
+  /** A record half-written by a clawpod killed inside save(): a few seconds old is stale. */
+  private removeIfStale(name: string): void {
+    const file = path.join(this.podsDir, name);
+    try { if (Date.now() - fs.statSync(file).mtimeMs > 10_000) fs.rmSync(file, { force: true }); } catch { /* gone */ }
   }
 
   /** uid locks whose owning clawpod is gone. */
