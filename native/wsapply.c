@@ -23,9 +23,9 @@
  *   symlink REL       REL = a symlink with the target of the tree's REL
  *   chmod REL MODE T  chmod REL, which must be of type T (f, d or o = special file)
  * MODE is octal; set-id and sticky bits are always masked off. Missing parents of write,
- * symlink and mkdir are created only with create-parents (apply --force). Output: "ok N" per step, then "done N"; the first failure
- * prints one line "fail N ERRNAME PREFIXLEN message" (PREFIXLEN: bytes of REL naming the
- * component at fault, 0 when unknown) and exits 1. Step 0 is the set-up.
+ * symlink and mkdir are made only with create-parents (apply --force). Output: "ok N" per step,
+ * then "done N"; the first failure prints one line "fail N ERRNAME PREFIXLEN message" (PREFIXLEN:
+ * bytes of REL naming the component at fault, 0 when unknown) and exits 1. Step 0 is set-up.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -70,20 +70,16 @@ static void fail(const char *what) {
 
 static void fail_with(int e, const char *what) { errno = e; fail(what); }
 
-/* fsuid/fsgid of the workspace owner for workspace steps, ours for the change set. */
-static void as_owner(void) {
+/* fsuid/fsgid of the workspace owner for workspace steps, ours (root) for the change set;
+ * checked, since setfsuid reports no failure. */
+static void become(uid_t uid, gid_t gid) {
   if (!switch_ids) return;
-  setfsgid(owner_gid);
-  setfsuid(owner_uid);
-  if ((uid_t)setfsuid((uid_t)-1) != owner_uid || (gid_t)setfsgid((gid_t)-1) != owner_gid) fail_with(EPERM, "setfsuid");
+  setfsgid(gid);
+  setfsuid(uid);
+  if ((uid_t)setfsuid((uid_t)-1) != uid || (gid_t)setfsgid((gid_t)-1) != gid) fail_with(EPERM, "setfsuid");
 }
-
-static void as_self(void) {
-  if (!switch_ids) return;
-  setfsuid(0);
-  setfsgid(0);
-  if (setfsuid((uid_t)-1) != 0 || setfsgid((gid_t)-1) != 0) fail_with(EPERM, "setfsuid");
-}
+#define as_owner() become(owner_uid, owner_gid)
+#define as_self() become(0, 0)
 
 /* One component, never followed: O_PATH|O_NOFOLLOW then a type check on what was opened. */
 static int open_component(int dirfd, const char *name, int create) {
@@ -93,15 +89,12 @@ static int open_component(int dirfd, const char *name, int create) {
     if (mkdirat(dirfd, name, 0777) != 0 && errno != EEXIST) return -1;
     fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
   }
-  if (fd < 0) return -1;
   struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode)) {
-    int e = S_ISLNK(st.st_mode) ? ELOOP : ENOTDIR;
-    close(fd);
-    errno = e;
-    return -1;
-  }
-  return fd;
+  if (fd < 0 || fstat(fd, &st) != 0) { if (fd >= 0) close(fd); return -1; }
+  if (S_ISDIR(st.st_mode)) return fd;
+  close(fd);
+  errno = S_ISLNK(st.st_mode) ? ELOOP : ENOTDIR;
+  return -1;
 }
 
 /* The directory REL (len bytes of rel) below base, component by component; sets bad_len. */
@@ -207,7 +200,8 @@ out:;
 /* Whatever is at parent/last that is a directory goes (write and symlink rename over the rest). */
 static void clear_dir_at(int parent, const char *last) {
   struct stat st;
-  if (fstatat(parent, last, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) && rm_tree(parent, last) != 0) fail("remove");
+  if (fstatat(parent, last, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode)) return;
+  if (rm_tree(parent, last) != 0) fail("remove");
 }
 
 static void temp_name(char *out) {
@@ -385,40 +379,54 @@ static void setup(const char *ws, const char *tree) {
   as_owner();
 }
 
+/* All of stdin: plans are paths and modes, never file contents. */
+static char *read_plan(size_t *len) {
+  size_t cap = 1 << 16;
+  char *plan = malloc(cap);
+  *len = 0;
+  for (;;) {
+    if (*len == cap) plan = (cap *= 2) > MAX_PLAN ? NULL : realloc(plan, cap);
+    if (!plan) fail_with(E2BIG, "read plan");
+    ssize_t n = read(0, plan + *len, cap - *len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("read plan");
+    if (n == 0) return plan;
+    *len += (size_t)n;
+  }
+}
+
+static char *cur, *end;
+
+static const char *next_field(void) {
+  char *z = cur < end ? memchr(cur, 0, (size_t)(end - cur)) : NULL;
+  if (!z) fail_with(EINVAL, "truncated plan");
+  const char *f = cur;
+  cur = z + 1;
+  return f;
+}
+
+static mode_t next_mode(void) { return (mode_t)strtoul(next_field(), NULL, 8) & 0777; }
+
 int main(int argc, char **argv) {
   if (argc != 3) { fprintf(stderr, "usage: clawpod-wsapply WORKSPACE TREE|- < PLAN\n"); return 2; }
   setup(argv[1], argv[2]);
-  size_t len = 0, cap = 1 << 16;
-  char *plan = malloc(cap);
-  for (;;) {
-    if (len == cap) plan = (cap *= 2) > MAX_PLAN ? NULL : realloc(plan, cap);
-    if (!plan) fail_with(E2BIG, "read plan");
-    ssize_t n = read(0, plan + len, cap - len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail("read plan");
-    if (n == 0) break;
-    len += (size_t)n;
-  }
-  char *p = plan, *end = plan + len;
-  const char *field[4];
-#define NEXT(i) do { char *z = memchr(p, 0, (size_t)(end - p)); if (!z) fail_with(EINVAL, "truncated plan"); field[i] = p; p = z + 1; } while (0)
-  if (p < end) NEXT(0);
-  if (p == plan || strcmp(field[0], "wsapply1") != 0) fail_with(EINVAL, "plan version");
-  NEXT(1);
-  create_parents = !strcmp(field[1], "create-parents");
-  if (!create_parents && strcmp(field[1], "existing-parents") != 0) fail_with(EINVAL, "plan header");
-  while (p < end) {
+  size_t len;
+  cur = read_plan(&len);
+  end = cur + len;
+  if (strcmp(next_field(), "wsapply1") != 0) fail_with(EINVAL, "plan version");
+  const char *parents = next_field();
+  create_parents = !strcmp(parents, "create-parents");
+  if (!create_parents && strcmp(parents, "existing-parents") != 0) fail_with(EINVAL, "plan header");
+  while (cur < end) {
     step++;
     bad_len = 0;
-    NEXT(0);
-    NEXT(1);
-    const char *op = field[0], *rel = field[1];
+    const char *op = next_field(), *rel = next_field();
     if (!strcmp(op, "rm")) do_rm(rel);
     else if (!strcmp(op, "sweep")) do_sweep(rel);
     else if (!strcmp(op, "mkdir")) do_mkdir(rel);
     else if (!strcmp(op, "symlink")) do_symlink(rel);
-    else if (!strcmp(op, "write")) { NEXT(2); do_write(rel, (mode_t)strtoul(field[2], NULL, 8) & 0777); }
-    else if (!strcmp(op, "chmod")) { NEXT(2); NEXT(3); do_chmod(rel, (mode_t)strtoul(field[2], NULL, 8) & 0777, field[3][0]); }
+    else if (!strcmp(op, "write")) do_write(rel, next_mode());
+    else if (!strcmp(op, "chmod")) { mode_t m = next_mode(); do_chmod(rel, m, next_field()[0]); }
     else fail_with(EINVAL, "unknown step");
     printf("ok %lu\n", step);
   }

@@ -43,18 +43,21 @@ export function runPlan(root: string, treeDir: string | null, steps: PlanStep[],
   if (steps.length === 0) return;
   const bin = helperPath();
   if (!existsSync(bin)) throw new ApplyHelperError(`the apply helper ${bin} is not built (run npm run build)`);
-  const r = spawnSync(bin, [root, treeDir ?? '-'], { input: encodePlan(steps, createParents), maxBuffer: 1 << 28, env: helperEnv() });
+  const input = encodePlan(steps, createParents);
+  const r = spawnSync(bin, [root, treeDir ?? '-'], { input, maxBuffer: 1 << 28, env: helperEnv() });
   if (r.error) throw new ApplyHelperError(`cannot run the apply helper ${bin}: ${r.error.message} (run npm run build)`);
   const out = r.stdout.toString('utf8');
   if (r.status === 0 && out.endsWith(`done ${steps.length}\n`)) return;
-  const done = (out.match(/^ok \d+$/gm) ?? []).length;
+  const tail = progress((out.match(/^ok \d+$/gm) ?? []).length, steps.length);
   const m = /^fail (\d+) (\w+) (\d+) (.*)$/m.exec(out);
   if (m === null) {
     const why = r.stderr.toString('utf8').trim().split('\n')[0] || `exit ${r.status ?? r.signal}`;
-    throw new ApplyHelperError(`the apply helper failed (${why})${progress(done, steps.length)}; check the workspace, then re-run or discard`);
+    throw new ApplyHelperError(`the apply helper failed (${why})${tail}; check the workspace, then re-run or discard`);
   }
   const [, stepNo, code, prefixLen, what] = m;
-  throw stepError(root, Number(stepNo) === 0 ? undefined : steps[Number(stepNo) - 1], code, Number(prefixLen), what, done, steps.length);
+  const step = Number(stepNo) === 0 ? undefined : steps[Number(stepNo) - 1];
+  if (step === undefined) throw new ApplyHelperError(`cannot apply: ${what} (check the workspace path and its parents)${tail}`);
+  throw stepError(root, step, code, Number(prefixLen), what, tail);
 }
 
 function helperEnv(): NodeJS.ProcessEnv {
@@ -67,34 +70,33 @@ function progress(done: number, total: number): string {
   return done === 0 ? '' : ` [apply stopped after ${done} of ${total} steps: the workspace is partly changed]`;
 }
 
-function stepError(root: string, step: PlanStep | undefined, code: string, prefixLen: number, what: string, done: number, total: number): Error {
-  const tail = progress(done, total);
-  if (step === undefined) return new ApplyHelperError(`cannot apply: ${what} (check the workspace path and its parents)${tail}`);
+/** The helper's failure line as the user's error. `tail` says how far apply got. */
+function stepError(root: string, step: PlanStep, code: string, prefixLen: number, what: string, tail: string): Error {
+  // PREFIXLEN counts bytes of the path: the component at fault is named, not just the step.
   const bad = prefixLen > 0 ? Buffer.from(step.path, 'utf8').subarray(0, prefixLen).toString('utf8') : step.path;
   const q = quotePath(step.path);
+  const qBad = quotePath(bad);
+  const refuse = (path: string, msg: string) => new UnsafePathError(path, msg + tail);
   if (code === 'ESOURCE') {
-    return new UnsafePathError(step.path, `cannot apply ${q}: the change set's copy is missing or not what it was (${what}); discard the run${tail}`);
+    return refuse(step.path, `cannot apply ${q}: the change set's copy is missing or not what it was (${what}); discard the run`);
   }
-  if ((code === 'ELOOP' || code === 'ENOTDIR') && prefixLen > 0) {
-    const e = notADirectory(bad, code === 'ELOOP');
-    return new UnsafePathError(bad, e.message + tail);
-  }
+  if ((code === 'ELOOP' || code === 'ENOTDIR') && prefixLen > 0) return refuse(bad, notADirectory(bad, code === 'ELOOP').message);
   if (code === 'ENOENT' && prefixLen > 0 && step.op !== 'chmod') {
-    return new UnsafePathError(bad, `refusing to apply: ${quotePath(bad)} left the workspace while apply ran (re-run, or apply --force)${tail}`);
+    return refuse(bad, `refusing to apply: ${qBad} left the workspace while apply ran (re-run, or apply --force)`);
   }
   if (step.op === 'chmod' && (code === 'ETYPE' || code === 'ENOENT')) {
     const name = step.type === 'f' ? 'file' : step.type === 'd' ? 'directory' : 'special file';
-    return new UnsafePathError(step.path, `refusing to apply: ${q} is no longer a ${name} in the workspace (discard the run, or re-run)${tail}`);
+    return refuse(step.path, `refusing to apply: ${q} is no longer a ${name} in the workspace (discard the run, or re-run)`);
   }
   if (code === 'EACCES' || code === 'EPERM') {
     const owner = ownerOf(root);
-    return new UnsafePathError(step.path, `cannot apply ${q}: the workspace owner (uid ${owner}) may not change it, and apply writes only as the owner ` +
-      `(give uid ${owner} write access there, or discard the run)${tail}`);
+    return refuse(step.path, `cannot apply ${q}: the workspace owner (uid ${owner}) may not change it, and apply writes ` +
+      `only as the owner (give uid ${owner} write access there, or discard the run)`);
   }
   if (code === 'EXDEV') {
-    return new UnsafePathError(bad, `refusing to apply: ${quotePath(bad)} leads out of the workspace, and clawpod never writes through it (discard the run)${tail}`);
+    return refuse(bad, `refusing to apply: ${qBad} leads out of the workspace, and clawpod never writes through it (discard the run)`);
   }
-  return new UnsafePathError(step.path, `cannot apply ${q}: ${what} (fix the path in the workspace, then re-run; or discard)${tail}`);
+  return refuse(step.path, `cannot apply ${q}: ${what} (fix the path in the workspace, then re-run; or discard)`);
 }
 
 function ownerOf(root: string): string {
