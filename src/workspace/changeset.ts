@@ -93,7 +93,8 @@ export function loadChangeSet(csDir: string, workspaceRoot: string, manifest: Ma
     for (const [p, before] of manifest.entries) {
       if (tree.has(p)) continue;
       if (deleted.has(p) || ancestorsOf(p).some((a) => replaced.has(a))) {
-        changes.push(finish({ path: p, kind: 'deleted', before, binary: false }, sideScan(join(workspaceRoot, p), before), undefined, undefined));
+        const del: Change = { path: p, kind: 'deleted', before, binary: false };
+        changes.push(finish(del, sideScan(join(workspaceRoot, p), before), undefined, undefined));
       }
     }
   }
@@ -146,7 +147,7 @@ function compareTreeEntry(
   let kind: ChangeKind | undefined;
   if (before.t !== after.t) kind = 'type';
   else if (after.t === 'f' || after.t === 'l') {
-    const sameBytes = oldScan !== undefined && newScan !== undefined && oldScan.size === newScan.size && oldScan.sha256 === newScan.sha256;
+    const sameBytes = oldScan !== undefined && newScan !== undefined && oldScan.sha256 === newScan.sha256;
     const sameMode = after.t === 'l' || (before.mode & PERM_MASK) === (after.mode & PERM_MASK);
     if (!sameBytes) kind = 'modified';
     else if (!sameMode) kind = 'mode';

@@ -90,7 +90,8 @@ export function applyNotes(notes: ReviewNotes): string[] {
 }
 
 function opaqueLine(p: string): string {
-  return `# replaced directory: ${quotePath(p + '/')} (the pod removed and recreated it: apply removes whatever it holds that is not below)\n`;
+  const what = 'the pod removed and recreated it: apply removes whatever it holds that is not below';
+  return `# replaced directory: ${quotePath(p + '/')} (${what})\n`;
 }
 
 function octal(mode: number): string {
@@ -110,7 +111,8 @@ function renderChange(c: Change, treeDir: string, workspaceRoot: string): string
   const { before, after } = c;
   if (c.kind === 'type') {
     // git shows a type change as the old entry deleted and the new one added.
-    return renderSide(c, 'old', before as EntryInfo, treeDir, workspaceRoot) + renderSide(c, 'new', after as EntryInfo, treeDir, workspaceRoot);
+    const oldSide = renderSide(c, 'old', before as EntryInfo, treeDir, workspaceRoot);
+    return oldSide + renderSide(c, 'new', after as EntryInfo, treeDir, workspaceRoot);
   }
   if (c.kind === 'added') return renderSide(c, 'new', after as EntryInfo, treeDir, workspaceRoot);
   if (c.kind === 'deleted') return renderSide(c, 'old', before as EntryInfo, treeDir, workspaceRoot);
@@ -122,7 +124,9 @@ function renderChange(c: Change, treeDir: string, workspaceRoot: string): string
 
 /** One side of an added, deleted or retyped entry. */
 function renderSide(c: Change, side: 'old' | 'new', info: EntryInfo, treeDir: string, workspaceRoot: string): string {
-  if (hasContent(info)) return side === 'old' ? section(c, info, undefined, treeDir, workspaceRoot) : section(c, undefined, info, treeDir, workspaceRoot);
+  if (hasContent(info)) {
+    return side === 'old' ? section(c, info, undefined, treeDir, workspaceRoot) : section(c, undefined, info, treeDir, workspaceRoot);
+  }
   if (side === 'old') return otherLine('deleted', c.path, info);
   if (info.t === 'd') return otherLine('new', c.path, info, ` (mode ${octal(info.mode)})`);
   return otherLine('new', c.path, info, ': apply refuses this change set while it holds one');
@@ -182,10 +186,17 @@ function sizes(oldScan: ContentScan | undefined, newScan: ContentScan | undefine
 }
 
 /** The hunks, or the one-line summary that stands in for them. */
-function textBody(c: Change, before: EntryInfo | undefined, after: EntryInfo | undefined, treeDir: string, workspaceRoot: string): Body | string {
+function textBody(
+  c: Change,
+  before: EntryInfo | undefined,
+  after: EntryInfo | undefined,
+  treeDir: string,
+  workspaceRoot: string,
+): Body | string {
   const summary = (why: string) => {
     const count = (x: ContentScan | undefined) => (x === undefined ? 'none' : `${x.lines} lines, ${x.size} bytes`);
-    const known = c.kind === 'modified' && c.show === 'summary' ? 'changed lines not counted' : `+${c.insertions ?? 0} -${c.deletions ?? 0}`;
+    const uncounted = c.kind === 'modified' && c.show === 'summary';
+    const known = uncounted ? 'changed lines not counted' : `+${c.insertions ?? 0} -${c.deletions ?? 0}`;
     const where = after !== undefined && after.t === 'f' ? join(treeDir, c.path) : join(workspaceRoot, c.path);
     return `${why} (old: ${count(before && c.oldScan)}; new: ${count(after && c.newScan)}); ${known}; ` +
       `review it with an editor: ${quotePath(where)}`;

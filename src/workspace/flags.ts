@@ -80,7 +80,9 @@ function whyFlag(rel: string, after: EntryInfo | undefined): { why: string; loud
   if (Object.hasOwn(DIRS, name)) return { why: DIRS[name], loud: false };
   if (Object.hasOwn(FILES, name)) return { why: FILES[name], loud: false };
   const gh = segs.indexOf('.github');
-  if (gh !== -1 && segs[gh + 1] === 'workflows') return { why: "GitHub Actions runs it with the repository's secrets when pushed", loud: false };
+  if (gh !== -1 && segs[gh + 1] === 'workflows') {
+    return { why: "GitHub Actions runs it with the repository's secrets when pushed", loud: false };
+  }
   if (after?.t === 'l' && after.target !== undefined) return linkWhy(rel, after.target);
   return undefined;
 }
@@ -118,7 +120,8 @@ export function flagChanges(changes: Change[], exists: (rel: string) => boolean)
     const p = (n: string) => (dir === '' ? n : `${dir}/${n}`);
     if (dir.split('/').some(isGitSegment)) continue; // already flagged as git metadata
     if (exists(p('HEAD')) && exists(p('config')) && exists(p('objects'))) {
-      flags.push({ path: p('config'), kind: byPath.get(p('config'))?.kind ?? 'modified', why: 'makes its directory a git repository: git run there obeys this config', loud: true });
+      const why = 'makes its directory a git repository: git run there obeys this config';
+      flags.push({ path: p('config'), kind: byPath.get(p('config'))?.kind ?? 'modified', why, loud: true });
     }
   }
   return flags.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
