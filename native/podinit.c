@@ -64,6 +64,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 #include "changeset.h"
+#include "sweep.h"
 
 #define MAXN 64
 static const char *cgroup_files[MAXN];
@@ -433,6 +434,8 @@ int main(int argc, char **argv) {
   while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
   /* The pod's pid namespace dies with bwrap; reap whatever of it was handed to us. */
   while (waitpid(-1, NULL, 0) > 0 || errno == EINTR) {}
+  /* Nothing of the pod is left to race it: clear the set-id bits it left on rw attachments. */
+  sweep_rw_attachments(stage, ws_mode, n_attach, attach_mode, status_fd);
   struct statfs sf;
   if (status_fd >= 0) {
     char line[128];

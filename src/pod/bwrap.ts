@@ -185,6 +185,7 @@ function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: P
       if (refused) onEvent({ type: 'limit.hit', data: { cap: 'changes', ...refused } });
       // A harvest cut short (the prelude killed) leaves only this, never a change set.
       if (refused?.reason === 'interrupted') fs.rmSync(`${spec.changesDir}.partial`, { recursive: true, force: true });
+      for (const e of setidSweepEvents(statusText)) onEvent(e);
       if (/ws_copy=1/.test(statusText)) {
         onEvent({ type: 'guard.degraded', data: { guard: 'workspace overlay', detail: 'no unprivileged overlay here: the pod worked on a copy of the workspace' } });
       }
@@ -242,6 +243,17 @@ export function harvestRefusal(statusText: string, harvested: boolean): { reason
   return { reason, limit: limit > 0 ? limit : null, detail: field('harvest_detail') ?? '' };
 }
 
+/** The prelude's end-of-pod set-id sweep of the writable attachments (native/sweep.c): bits it
+ *  cleared were a refusal; entries it could not check or clear leave that guard degraded. */
+export function setidSweepEvents(statusText: string): PodEvent[] {
+  const count = (k: string) => Number(statusText.match(new RegExp(`^${k}=(\\d+)$`, 'm'))?.[1] ?? 0);
+  const swept = count('setid_swept');
+  const unswept = count('setid_unswept');
+  const events: PodEvent[] = [];
+  if (swept > 0) events.push({ type: 'policy.deny', data: { reason: 'set-id bits the pod left on a writable attachment were cleared', swept } });
+  if (unswept > 0) events.push({ type: 'guard.degraded', data: { guard: 'set-id sweep', detail: `${unswept} entries of the writable attachments could not be checked or cleared (look for them: find DIR -perm /6000)`, unswept } });
+  return events;
+}
 
 /** Pods of dead clawpod processes: kill what is left, remove their cgroups and uid locks. */
 function reapOrphans(host: HostFacts, state: PodState): string[] {

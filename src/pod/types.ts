@@ -55,7 +55,7 @@ export interface PodOutcome {
   stoppedBy?: string;
 }
 
-export interface PodEvent { type: 'limit.hit' | 'guard.degraded'; data: Record<string, unknown> }
+export interface PodEvent { type: 'limit.hit' | 'guard.degraded' | 'policy.deny'; data: Record<string, unknown> }
 
 export interface RunningPod {
   id: string;
