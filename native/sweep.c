@@ -244,15 +244,13 @@ void sweep_rw_attachments(const char *stage, const char *ws_mode, int n_attach, 
   struct sweep_result r = {0};
   char path[4096];
   int any = 0;
-  if (ws_mode && strcmp(ws_mode, "rw") == 0) {
+  for (int i = -1; i < n_attach; i++) {  /* -1: the workspace */
+    const char *mode = i < 0 ? ws_mode : attach_mode[i];
+    if (!mode || strcmp(mode, "rw") != 0) continue;
     any = 1;
-    if ((size_t)snprintf(path, sizeof path, "%s/lower", stage) < sizeof path) sweep_setid(path, &since, SWEEP_MAX_ENTRIES - r.visited, &r);
-    else r.unswept++;
-  }
-  for (int i = 0; i < n_attach; i++) {
-    if (strcmp(attach_mode[i], "rw") != 0) continue;
-    any = 1;
-    if ((size_t)snprintf(path, sizeof path, "%s/mnt/%d", stage, i) < sizeof path) sweep_setid(path, &since, SWEEP_MAX_ENTRIES - r.visited, &r);
+    size_t n = i < 0 ? (size_t)snprintf(path, sizeof path, "%s/lower", stage)
+                     : (size_t)snprintf(path, sizeof path, "%s/mnt/%d", stage, i);
+    if (n < sizeof path) sweep_setid(path, &since, SWEEP_MAX_ENTRIES - r.visited, &r);
     else r.unswept++;
   }
   if (!any || status_fd < 0) return;

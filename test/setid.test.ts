@@ -9,7 +9,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { startFakeAnthropic } from './fakes/anthropic.js';
-import { auditEvents, cli, IS_ROOT, PROBE_PRELUDE, probeOutcomes, policyFile, ROOT, tmpDir, workspace } from './helpers.js';
+import {
+  auditEvents, cli, IS_ROOT, PROBE_PRELUDE, probeOutcomes, policyFile, ROOT, tmpDir, workspace,
+} from './helpers.js';
 
 const SKIP = IS_ROOT ? false : 'needs root: the host files must be root-owned to show a root setuid binary';
 const SETID = 0o6000;
@@ -120,7 +122,8 @@ describe('no set-id file reaches the host through a writable attachment', { skip
     fs.chmodSync(path.join(ws, 'pre_sgid'), 0o2775);
     fs.chmodSync(path.join(ro, 'suid'), 0o4755);
     await sleep(2100); // the sweep counts anything changed from one second before the prelude started
-    const p = policyFile(`version: 1\nfilesystem:\n  workspace: rw\n  mounts:\n    - { host: ${data}, path: /data, mode: rw }\n    - { host: ${ro}, path: /ro }\n`);
+    const p = policyFile(['version: 1', 'filesystem:', '  workspace: rw', '  mounts:',
+      `    - { host: ${data}, path: /data, mode: rw }`, `    - { host: ${ro}, path: /ro }`, ''].join('\n'));
     const script = ['/workspace', '/data'].map((d) => {
       const pre = d.slice(1) + '.';
       return `cd ${d}\n${SH_PROBE(pre)}\npython3 -c '${PY_PROBE.replace(/'/g, `'"'"'`)}' ${pre}`;
@@ -155,16 +158,27 @@ describe('no set-id file reaches the host through a writable attachment', { skip
 
   test('--memory: the agent cannot leave a setuid file in $CLAWPOD_HOME/memory', async () => {
     const fake = await startFakeAnthropic([
-      { toolUses: [{ name: 'bash', input: { command: "cd /memory && echo > m1 && chmod 4755 m1; cp /bin/true m2 && chmod u+s m2; python3 -c 'import os; os.close(os.open(\"m3\", os.O_CREAT|os.O_WRONLY, 0o4755))'; ls -l" } }] },
+      { toolUses: [{ name: 'bash', input: { command: 'cd /memory && echo > m1 && chmod 4755 m1; ' +
+        'cp /bin/true m2 && chmod u+s m2; mkdir d; ls -l; ' +
+        'python3 -c \'import os; os.close(os.open("m3", os.O_CREAT|os.O_WRONLY, 0o4755))\'' } }] },
       { text: 'done', stopReason: 'end_turn' },
     ]);
     try {
+      const mem = path.join(home, 'memory', 'setid');
+      fs.mkdirSync(mem, { recursive: true });
+      fs.chmodSync(mem, 0o2700); // the user's own setgid memory dir: new directories inherit it
+      await sleep(2100);
       const env = { ANTHROPIC_API_KEY: 'sk-ant-test', ANTHROPIC_BASE_URL: fake.url };
       const r = await cli(['run', '--memory', 'setid', 'plant a setuid binary'], { home, cwd: workspace(), env });
       assert.equal(r.code, 0, r.stderr);
-      const mem = path.join(home, 'memory', 'setid');
-      assert.deepEqual(fs.readdirSync(mem).filter((n) => n !== 'm3').sort(), ['m1', 'm2'], 'the tool ran in the memory dir');
+      const made = fs.readdirSync(mem).filter((n) => n !== 'm3').sort();
+      assert.deepEqual(made, ['d', 'm1', 'm2'], 'the tool ran in the memory dir');
       assert.deepEqual(setidEntries(mem), [], 'no set-id file in the memory dir');
+      assert.equal(modeOf(mem), 0o2700);
+      const events = auditEvents(home, r.runId!);
+      assert.equal(events.find((e) => e.type === 'policy.deny')?.data.swept, 1, 'the inherited setgid of d, swept');
+      assert.ok(events.findIndex((e) => e.type === 'policy.deny') < events.findIndex((e) => e.type === 'run.end'));
+      assert.equal((await cli(['audit', 'verify', r.runId!], { home })).code, 0);
     } finally { await fake.close(); }
   });
 
@@ -175,7 +189,8 @@ describe('no set-id file reaches the host through a writable attachment', { skip
     fs.chmodSync(shared, 0o2775);
     await sleep(2100);
     const p = policyFile('version: 1\nfilesystem:\n  workspace: rw\n');
-    const r = await cli(['exec', '--policy', p, '--', 'sh', '-c', 'mkdir -p shared/sub/deeper && echo x > shared/f && ls -ld shared/sub'], { home, cwd: ws });
+    const script = 'mkdir -p shared/sub/deeper && echo x > shared/f && ls -ld shared/sub';
+    const r = await cli(['exec', '--policy', p, '--', 'sh', '-c', script], { home, cwd: ws });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^d.{5}s/m, 'control: inside the pod the new directory did inherit setgid');
     assert.equal(modeOf(path.join(shared, 'sub')) & SETID, 0, 'the inherited setgid was swept on the host');
@@ -197,7 +212,8 @@ describe('no set-id file reaches the host through a writable attachment', { skip
     fs.chmodSync(shared, 0o2775);
     await sleep(2100);
     const p = policyFile('version: 1\nfilesystem:\n  workspace: rw\n');
-    const r = await cli(['exec', '--policy', p, '--', 'sh', '-c', 'mkdir staff/sub || exit 3; touch own && echo WROTE'], { home, cwd: ws });
+    const script = 'mkdir staff/sub || exit 3; touch own && echo WROTE';
+    const r = await cli(['exec', '--policy', p, '--', 'sh', '-c', script], { home, cwd: ws });
     assert.equal(r.code, 3, r.stdout + r.stderr);
     assert.match(r.stderr, /Permission denied/);
     assert.deepEqual(fs.readdirSync(shared), []);
@@ -242,7 +258,8 @@ function sweepDriver(): string {
 function sweep(root: string, since: bigint, max = 1_000_000, setup = '') {
   const args = [root, String(since / 1_000_000_000n), String(since % 1_000_000_000n), String(max)];
   const r = setup
-    ? spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-ec', `${setup}\nexec "$0" "$@"`, sweepDriver(), ...args], { encoding: 'utf8' })
+    ? spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-ec', `${setup}\nexec "$0" "$@"`, sweepDriver(), ...args],
+      { encoding: 'utf8' })
     : spawnSync(sweepDriver(), args, { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const m = r.stdout.match(/visited=(\d+) swept=(\d+) unswept=(\d+) ms=([\d.]+)/);
@@ -288,7 +305,8 @@ describe('the end-of-pod sweep (native/sweep.c)', { skip: SKIP }, () => {
     const t = await since();
     // The paths outgrow PATH_MAX, so build the chain with relative chdir.
     const mk = spawnSync('python3', ['-c', 'import os, sys\nos.chdir(sys.argv[1])\nfor i in range(1, 3001):\n' +
-      '  os.mkdir("d"); os.chdir("d")\n  if i % 500 == 0: os.mkdir("e"); open("e/s", "w").close(); os.chmod("e/s", 0o4755)\n' +
+      '  os.mkdir("d"); os.chdir("d")\n' +
+      '  if i % 500 == 0: os.mkdir("e"); open("e/s", "w").close(); os.chmod("e/s", 0o4755)\n' +
       'open("s", "w").close(); os.chmod("s", 0o2755)', root]);
     assert.equal(mk.status, 0, String(mk.stderr));
     const r = sweep(root, t);

@@ -204,7 +204,8 @@ test('a two-check rule: the first check failing skips straight to the otherwise 
   // RET EPERM, RET ALLOW. Reading the block back pins the jump offsets, not just the verdicts.
   const program = buildSeccompProgram('x86_64');
   const words = Array.from({ length: program.length / 8 }, (_, pc) => ({
-    code: program.readUInt16LE(pc * 8), jt: program[pc * 8 + 2], jf: program[pc * 8 + 3], k: program.readUInt32LE(pc * 8 + 4),
+    code: program.readUInt16LE(pc * 8), jt: program[pc * 8 + 2], jf: program[pc * 8 + 3],
+    k: program.readUInt32LE(pc * 8 + 4),
   }));
   const at = words.findIndex((w) => w.code === 0x15 && w.k === 257);
   assert.ok(at > 0);
