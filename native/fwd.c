@@ -120,10 +120,15 @@ static void lock_down(void) {
 
 int main(int argc, char **argv) {
   lock_down();
-  if (argc < 5 || strcmp(argv[3], "--") != 0) {
-    fprintf(stderr, "usage: clawpod-fwd PORT SOCKET -- CMD [ARG...]\n");
+  /* --pass-fd N: a descriptor the command must get (a live pod's executor channel); every
+   * other inherited one was made close-on-exec by lock_down. */
+  int cmd = 3, pass = -1;
+  if (argc > 5 && strcmp(argv[3], "--pass-fd") == 0) { pass = atoi(argv[4]); cmd = 5; }
+  if (argc < cmd + 2 || strcmp(argv[cmd], "--") != 0 || (cmd == 5 && pass < 3)) {
+    fprintf(stderr, "usage: clawpod-fwd PORT SOCKET [--pass-fd N] -- CMD [ARG...]\n");
     return 125;
   }
+  cmd++;
   int lfd = listen_tcp(atoi(argv[1]));
   signal(SIGPIPE, SIG_IGN);
   if (pipe2(chld_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return 125;
@@ -136,10 +141,12 @@ int main(int argc, char **argv) {
   if (cmd_pid == 0) {
     signal(SIGPIPE, SIG_DFL);
     signal(SIGCHLD, SIG_DFL);
-    execvp(argv[4], argv + 4);
-    fprintf(stderr, "%s: %s\n", argv[4], strerror(errno));
+    if (pass >= 0 && fcntl(pass, F_SETFD, 0) != 0) _exit(125);
+    execvp(argv[cmd], argv + cmd);
+    fprintf(stderr, "%s: %s\n", argv[cmd], strerror(errno));
     _exit(errno == ENOENT ? 127 : 126);
   }
+  if (pass >= 0) close(pass);  /* the channel is the command's, not ours */
   serve(lfd, argv[2]);
   return 0;
 }

@@ -129,15 +129,19 @@ static void lock_down(void) {
   syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  /* The host's channel: one socket (argv[1], fd 6 from clawpod) for both directions, kept off
+   * stdio so bwrap's init in the pod never holds it; 0/1 when run by hand without one. */
+  int in = 0, outfd = 1;
+  if (argc > 1) { in = outfd = atoi(argv[1]); if (in < 3) return 125; }
   lock_down();
   signal(SIGPIPE, SIG_IGN);
   for (;;) {
     uint32_t len;
-    if (read_full(0, &len, 4) != 0) return 0;  /* clawpod closed the pod */
+    if (read_full(in, &len, 4) != 0) return 0;  /* clawpod closed the pod */
     if (len < 8 || len > MAX_REQUEST) return 125;
     char *req = malloc(len + 1);
-    if (!req || read_full(0, req, len) != 0) return 125;
+    if (!req || read_full(in, req, len) != 0) return 125;
     req[len] = 0;
     uint32_t timeout_ms, max_output;
     memcpy(&timeout_ms, req, 4);
@@ -151,9 +155,9 @@ int main(void) {
     int32_t status = argc > 0 ? run(argv, timeout_ms, &out, &err) : 127;
     uint8_t truncated = (uint8_t)((out.truncated || err.truncated) | (last_timed_out << 1));
     uint32_t total = 4 + 1 + 4 + out.len + 4 + err.len;
-    if (write_full(1, &total, 4) || write_full(1, &status, 4) || write_full(1, &truncated, 1) ||
-        write_full(1, &out.len, 4) || write_full(1, out.buf, out.len) ||
-        write_full(1, &err.len, 4) || write_full(1, err.buf, err.len)) return 125;
+    if (write_full(outfd, &total, 4) || write_full(outfd, &status, 4) || write_full(outfd, &truncated, 1) ||
+        write_full(outfd, &out.len, 4) || write_full(outfd, out.buf, out.len) ||
+        write_full(outfd, &err.len, 4) || write_full(outfd, err.buf, err.len)) return 125;
     free(out.buf);
     free(err.buf);
     free(req);

@@ -108,27 +108,30 @@ test('the egress forwarder\'s memory cannot be read or written from the pod', { 
   for (const k of ['fwd-mem', 'fwd-hijack', 'fwd-environ', 'fwd-fd']) assert.match(o[k] ?? '', /^denied/, `${k}: ${r.stdout}`);
 });
 
-test('a forged frame on the executor\'s channel stops the pod; clawpod holds none of the flood', { skip }, async () => {
-  // bwrap's own init (the pod's pid 1) still holds the channel as its stdio; hijacked, it
-  // announces a 4 GiB frame and streams forever when its next child (an orphan) exits. The
-  // host's bound must stop the pod, whoever speaks.
+test('bwrap\'s init (pid 1, dumpable) does not hold the executor channel: hijacked, it can forge nothing', { skip }, async () => {
+  // The channel rides on fd 6, which bwrap's init closes (it keeps only stdio): taking over the
+  // pod's pid 1 through /proc/1/mem gains no way to speak the host protocol. (Before the move,
+  // init held the channel as its stdio and a forged 4 GiB frame had to be caught by the host's
+  // bound, which live.test.ts still checks with a fake pod.)
   const h = tmpDir('home');
   const ws = workspace({ 'probe.py': PROBE });
   const events: string[] = [];
   const pod = await LivePod.start(createBwrapBackend({ clawpodHome: h }), {
     id: `r-forge-${process.pid}`, rules, workspace: ws, changesDir: null, allowDegraded: false, stdio: 'pipe',
   }, (e) => events.push(`${e.type}:${String(e.data.cap)}`));
-  const rss0 = process.memoryUsage().rss;
-  const first = await pod.exec(['bash', '-c', 'python3 /workspace/probe.py hijack init 1; (sleep 1 &)']);
-  assert.match(outcomes(first.stdout.toString())['init-hijack'] ?? '', /^ok/, `the forger is in place: ${first.stdout}${first.stderr}`);
-  const second = pod.exec(['sleep', '30']).then(() => 'answered', (e: Error) => e.message);
-  const outcome = await Promise.race([pod.pod.wait(), new Promise<null>((r) => setTimeout(() => r(null), 10_000))]);
-  const grewMiB = Math.round((process.memoryUsage().rss - rss0) / 2 ** 20);
-  if (!outcome) { pod.pod.stop('test: forged frames'); await pod.pod.wait(); }
-  assert.ok(outcome, `the pod was not stopped within 10 s (clawpod grew ${grewMiB} MiB)`);
-  assert.match(outcome.stoppedBy ?? '', /executor protocol violation/);
-  assert.equal(outcome.exitCode, 137);
-  assert.match(await second, /broke the executor protocol|the pod has ended/, String(outcome.stoppedBy));
-  assert.ok(grewMiB < 64, `clawpod grew ${grewMiB} MiB`);
-  assert.deepEqual(events.filter((e) => e.startsWith('limit.hit')), ['limit.hit:executor protocol']);
+  try {
+    // Beyond stdio, init keeps only bwrap's own eventfd (its sync with the monitor outside).
+    const fds = await pod.exec(['sh', '-c', 'for f in /proc/1/fd/*; do echo "${f##*/} $(readlink $f)"; done']);
+    const extra = fds.stdout.toString().trim().split('\n').map((l) => l.split(' ')).filter(([n, t]) => Number(n) > 2 && t !== 'anon_inode:[eventfd]');
+    assert.deepEqual(extra, [], `pid 1 holds: ${fds.stdout}`);
+    // Its stdin and stdout are /dev/null (before the move they were the channel's sockets).
+    const std = Object.fromEntries(fds.stdout.toString().trim().split('\n').map((l) => l.split(' ')));
+    assert.deepEqual([std['0'], std['1']], ['/dev/null', '/dev/null'], fds.stdout.toString());
+    const first = await pod.exec(['bash', '-c', 'python3 /workspace/probe.py hijack init 1; (sleep 1 &)']);
+    assert.match(outcomes(first.stdout.toString())['init-hijack'] ?? '', /^ok/, `the forger is in place: ${first.stdout}${first.stderr}`);
+    await new Promise((r) => setTimeout(r, 1500));
+    const second = await pod.exec(['echo', 'still-mine']);
+    assert.equal(second.stdout.toString(), 'still-mine\n', 'the channel still carries only the executor\'s answers');
+    assert.deepEqual(events.filter((e) => e.startsWith('limit.hit')), []);
+  } finally { await pod.close().catch(() => undefined); }
 });

@@ -125,9 +125,12 @@ describe('egress', () => {
 
 test('a live pod runs its executor, behind the forwarder when it has egress', () => {
   const live = buildBwrapArgs(host, input({ live: true, command: [] }));
-  assert.deepEqual(live.slice(-2), ['--', '/run/clawpod/exec']);
+  // The executor's channel is fd 6, never stdio (bwrap's init in the pod keeps only stdio).
+  assert.deepEqual(live.slice(-3), ['--', '/run/clawpod/exec', String(FD.channel)]);
   const both = buildBwrapArgs(host, input({ live: true, command: [], egress: { socketPath: '/s.sock' } }));
-  assert.deepEqual(both.slice(-6), ['--', '/run/clawpod/fwd', '3128', '/run/clawpod/proxy.sock', '--', '/run/clawpod/exec']);
+  assert.deepEqual(both.slice(-9), ['--', '/run/clawpod/fwd', '3128', '/run/clawpod/proxy.sock', '--pass-fd', '6', '--', '/run/clawpod/exec', '6']);
+  const pre = buildPodinitArgv(host, input({ live: true, command: [] }));
+  assert.deepEqual(pre.slice(0, pre.indexOf('--')).filter((x, i, a) => a[i - 1] === '--keep-fd'), [String(FD.seccomp), String(FD.channel)]);
 });
 
 describe('prelude argv', () => {

@@ -26,7 +26,7 @@ export interface PodIdentity { uid: number; gid: number; ownerUid: number; owner
 
 /** File descriptors in the spawned prelude: the seccomp program for bwrap, the prelude's status,
  *  and the go signal that lets the prepared pod start. */
-export const FD = { seccomp: 3, status: 4, go: 5 } as const;
+export const FD = { seccomp: 3, status: 4, go: 5, channel: 6 } as const;
 
 export const POD_UID = 1000;
 export const POD_HOME = '/home/pod';
@@ -87,6 +87,10 @@ export function buildPodinitArgv(host: HostLayout, p: PodArgvInput): string[] {
   if (p.changesDir && p.rules.workspace === 'overlay') a.push('--harvest', p.changesDir);
   if (p.copyWorkspace && !host.privileged && p.rules.workspace === 'overlay') a.push('--copy-workspace');
   a.push('--status-fd', String(FD.status), '--go-fd', String(FD.go), '--keep-fd', String(FD.seccomp));
+  // A live pod's executor channel (a socket) rides on fd 6, not on stdio: bwrap's own init (pid 1
+  // in the pod, dumpable, the pod's uid) keeps only stdio, so no pod process can take over the
+  // channel through it. Only the non-dumpable executor (and forwarder) hold it.
+  if (p.live) a.push('--keep-fd', String(FD.channel));
   return [...a, '--', host.bwrap, ...buildBwrapArgs(host, p)];
 }
 
@@ -146,12 +150,12 @@ export function buildBwrapArgs(host: HostLayout, p: PodArgvInput): string[] {
   let env = p.env;
   if (p.live) {
     a.push('--ro-bind', host.executor, EXECUTOR);
-    command = [EXECUTOR];
+    command = [EXECUTOR, String(FD.channel)];
   }
   if (p.egress) {
     a.push('--ro-bind', host.forwarder, EGRESS.forwarder, '--bind', p.egress.socketPath, EGRESS.socket);
     if (p.egress.caBundle) a.push('--ro-bind', p.egress.caBundle, EGRESS.ca);
-    command = [EGRESS.forwarder, String(EGRESS.port), EGRESS.socket, '--', ...command];
+    command = [EGRESS.forwarder, String(EGRESS.port), EGRESS.socket, ...(p.live ? ['--pass-fd', String(FD.channel)] : []), '--', ...command];
     env = { ...egressEnv(Boolean(p.egress.caBundle)), ...p.env };
   }
   a.push('--remount-ro', '/');

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Readable, Writable } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import type { Rules } from '../policy/types.js';
 import { buildPodinitArgv, FD } from './bwrap-argv.js';
 import { podCommand } from './command.js';
@@ -84,8 +84,8 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
     seccompFd = fs.openSync(seccompFile, 'r');
     const child = spawn(host.layout.podinit, argv, {
       env: {},
-      // A live pod talks to its executor over stdin/stdout.
-      stdio: spec.live ? ['pipe', 'pipe', spec.stdio, seccompFd, 'pipe', 'pipe']
+      // A live pod talks to its executor over one socket on fd 6 (FD.channel), never on stdio.
+      stdio: spec.live ? ['ignore', 'ignore', spec.stdio, seccompFd, 'pipe', 'pipe', 'pipe']
         : [spec.stdio === 'inherit' || spec.stdinInherit ? 'inherit' : 'ignore', spec.stdio, spec.stdio, seccompFd, 'pipe', 'pipe'],
     });
     fs.closeSync(seccompFd);
@@ -131,6 +131,7 @@ export function pinSources(spec: Pick<PodSpec, 'workspace' | 'rules'>): { ids: R
 function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: PodState, cg: PodCgroup,
   uid: number | null, guards: Guard[], onEvent: (e: PodEvent) => void): RunningPod {
   let started = performance.now();
+  const channel = (child.stdio as unknown as (Duplex | null)[])[FD.channel] ?? null;
   const goPipe = (child.stdio as unknown as (Writable | null)[])[FD.go];
   goPipe?.on('error', () => { /* the pod died before it was started: its exit tells why */ });
   let timeout: NodeJS.Timeout | undefined;
@@ -203,8 +204,8 @@ function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: P
     pid: child.pid ?? -1,
     uid,
     guards,
-    stdin: child.stdin,
-    stdout: child.stdout,
+    stdin: spec.live ? channel : child.stdin,
+    stdout: spec.live ? channel : child.stdout,
     stderr: child.stderr,
     wait: () => done,
     go,
