@@ -199,3 +199,27 @@ test('web_fetch goes through the pod\'s proxy: an allowed page comes back, a ref
     assert.ok(events.some((e) => e.type === 'net.deny' && e.data.host === 'blocked.test'));
   } finally { await fake.close(); server.close(); }
 });
+
+test('an agent task stops acting once its audit log reaches its cap (fail closed)', async () => {
+  // A tool call's input (the model's choice) lands whole in the audit log: a 100 KB one passes
+  // the smallest cap (64 KiB), and the later scripted turns must never run (no marker file).
+  const big = { toolUses: [{ name: 'bash', input: { command: `true # ${'x'.repeat(100_000)}` } }], stopReason: 'tool_use' as const };
+  const fake = await startFakeAnthropic([
+    big,
+    { toolUses: [{ name: 'bash', input: { command: 'echo acted > /workspace/after-cap' } }], stopReason: 'tool_use' },
+    { text: 'done', stopReason: 'end_turn' },
+  ]);
+  try {
+    const ws = workspace();
+    const r = await cli(['run', 'flood the log'], { home, cwd: ws, env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url, CLAWPOD_AUDIT_MAX_BYTES: '65536' } });
+    assert.notEqual(r.code, 0, r.stdout + r.stderr);
+    const events = auditEvents(home, r.runId!);
+    assert.ok(events.some((e) => e.type === 'limit.hit' && e.data.cap === 'audit'), JSON.stringify(events.map((e) => e.type)));
+    assert.equal(events.at(-1)?.type, 'run.end', r.stderr + JSON.stringify(events.map((e) => e.type)));
+    assert.ok(fake.requests.length <= 2, `the loop went on for ${fake.requests.length} model turns after the cap`);
+    const diff = await cli(['runs', 'diff', r.runId!], { home });
+    assert.doesNotMatch(diff.stdout, /after-cap/, 'a tool ran after the cap');
+    const verify = await cli(['audit', 'verify', r.runId!], { home });
+    assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+  } finally { await fake.close(); }
+});

@@ -144,7 +144,7 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
     throw err;
   }
   await egress?.close();
-  if (!outcome.limitHit && audit.limitReached) outcome = { ...outcome, limitHit: 'audit' as PodOutcome['limitHit'] };
+  if (!outcome.limitHit && audit.limitReached) outcome = { ...outcome, limitHit: 'audit' as const };
   audit.append('exec.exit', { exitCode: outcome.exitCode, durationMs: Math.round(outcome.durationMs), limitHit: outcome.limitHit, stoppedBy: outcome.stoppedBy ?? null });
   const filesChanged = recordChanges(audit, changesDir, workspace, manifest, plan.secrets);
   const status = outcome.limitHit === 'timeout' ? 'timeout' : outcome.limitHit || outcome.stoppedBy ? 'killed' : 'done';

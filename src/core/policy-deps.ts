@@ -13,7 +13,9 @@ export function policyDeps(ctx: Pick<Context, 'home' | 'clawpodHome' | 'env'>): 
     home: ctx.home,
     clawpodHome: ctx.clawpodHome,
     realpath: (p) => fs.realpathSync(p),
-    exists: (p) => fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined,
+    // A path we may not look at (EACCES for a non-root caller under /root) is not "missing": the
+    // list then keeps it as named, which still denies it.
+    exists: (p) => { try { return fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined; } catch { return true; } },
     passwd,
     sudoUser: ctx.env.SUDO_USER || undefined,
   };

@@ -80,7 +80,15 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<{ run: st
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const changesDir = rules.workspace === 'overlay' && workspace ? path.join(dir, 'changes') : null;
   const auditPath = path.join(dir, 'audit.jsonl');
-  const audit = AuditWriter.create(auditPath, id, { redact: plan.redact });
+  let live: LivePod | null = null;
+  // Fail closed, as for exec: once the log can record no more, the task stops acting (the
+  // agent loop is aborted and its pod stopped), so nothing runs unrecorded.
+  const auditFull = new AbortController();
+  const maxBytes = Number(ctx.env.CLAWPOD_AUDIT_MAX_BYTES) || undefined;
+  const audit = AuditWriter.create(auditPath, id, { redact: plan.redact, maxBytes, onLimit: () => {
+    auditFull.abort();
+    live?.pod.stop('the audit log reached its size cap');
+  } });
   const record = (e: PodEvent | ProxyEvent) => audit.append(e.type, e.data);
   ctx.store().createRun({
     id, kind: 'run', status: 'running', command: [plan.redact(opts.task)], workspace: workspace ?? '', workspaceMode: rules.workspace,
@@ -91,7 +99,6 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<{ run: st
   const manifest = snapshotWorkspace(dir, changesDir, workspace);
   process.stderr.write(`clawpod: run ${id} (${model.providerName}:${model.model})\n`);
   let egress: RunningEgress | null = null;
-  let live: LivePod | null = null;
   const started = Date.now();
   try {
     if (plan.needed) egress = await startEgress(plan, rules, id, backend.egressPaths(id), record);
@@ -114,9 +121,10 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<{ run: st
     const outcome = await runAgent(opts.task, {
       provider: model.provider, model: model.model, system: notes ? `${SYSTEM}\n\n${notes}` : SYSTEM, tools, ops, emit,
       budgets: { maxTurns: opts.maxTurns ?? 50, maxTokens: opts.maxTokens ?? 2_000_000, deadline: started + rules.resources.timeoutMs },
-      approveTools: rules.tools.approve, approve: askApproval,
+      approveTools: rules.tools.approve, approve: askApproval, signal: auditFull.signal,
     });
-    const podEnd = await live.close();
+    const closed = await live.close();
+    const podEnd = !closed.limitHit && audit.limitReached ? { ...closed, limitHit: 'audit' as const } : closed;
     await egress?.close();
     const filesChanged = recordChanges(audit, changesDir, workspace, manifest, plan.secrets);
     const status = outcome.reason === 'done' ? 'done' : outcome.reason === 'timeout' ? 'timeout' : outcome.reason === 'model_error' ? 'failed' : 'killed';

@@ -132,6 +132,9 @@ function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: P
   uid: number | null, guards: Guard[], onEvent: (e: PodEvent) => void): RunningPod {
   let started = performance.now();
   const channel = (child.stdio as unknown as (Duplex | null)[])[FD.channel] ?? null;
+  // A stopped pod resets its end of the socket: that is the pod's end (its exit says why), never
+  // an error that may take clawpod down.
+  channel?.on('error', () => { /* see above */ });
   const goPipe = (child.stdio as unknown as (Writable | null)[])[FD.go];
   goPipe?.on('error', () => { /* the pod died before it was started: its exit tells why */ });
   let timeout: NodeJS.Timeout | undefined;
@@ -228,6 +231,8 @@ function limitValue(cap: LimitName, rules: Rules): number {
     case 'timeout': return rules.resources.timeoutMs;
     case 'disk': return rules.resources.diskBytes;
     case 'changes': return rules.resources.diskBytes;
+    // Recorded with their own bound by the modules that enforce them (audit writer, live pod).
+    case 'audit': case 'executor protocol': return 0;
   }
 }
 

@@ -15,7 +15,7 @@ export interface Guard {
 
 /** 'changes': the change set was refused at the pod's end (too big, too many entries, too deep,
  *  a name that is not UTF-8); the pod itself was not stopped by it. */
-export type LimitName = 'memory' | 'pids' | 'timeout' | 'disk' | 'changes';
+export type LimitName = 'memory' | 'pids' | 'timeout' | 'disk' | 'changes' | 'audit' | 'executor protocol';
 
 export interface PodSpec {
   id: string;
