@@ -364,7 +364,7 @@ static int open_abs(const char *path) {
   return fd;
 }
 
-static void setup(const char *ws, const char *tree) {
+static void setup(const char *ws, const char *tree, const char *expect) {
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0) { rl.rlim_cur = rl.rlim_max; setrlimit(RLIMIT_NOFILE, &rl); }
   if (getenv("CLAWPOD_WSAPPLY_WALK")) use_openat2 = 0; /* tests: exercise the fallback */
@@ -372,6 +372,15 @@ static void setup(const char *ws, const char *tree) {
   if (strcmp(tree, "-") != 0 && (tree_fd = open_abs(tree)) < 0) fail("open change set");
   struct stat st;
   if (fstat(root_fd, &st) != 0) fail("stat workspace");
+  /* The directory the run started from (DEV:INO recorded with its manifest): a different one
+   * renamed into its place since, by anyone who can write above it, is never written to. */
+  if (expect) {
+    unsigned long long dev, ino;
+    char tail;
+    if (sscanf(expect, "%llu:%llu%c", &dev, &ino, &tail) != 2) fail_with(EINVAL, "bad expected workspace identity");
+    if ((unsigned long long)st.st_dev != dev || (unsigned long long)st.st_ino != ino)
+      fail_named("ESTALE", "workspace", "it is no longer the directory the run started from (it was replaced; discard the run)");
+  }
   owner_uid = st.st_uid;
   owner_gid = st.st_gid;
   switch_ids = geteuid() == 0 && (owner_uid != 0 || owner_gid != 0);
@@ -408,8 +417,8 @@ static const char *next_field(void) {
 static mode_t next_mode(void) { return (mode_t)strtoul(next_field(), NULL, 8) & 0777; }
 
 int main(int argc, char **argv) {
-  if (argc != 3) { fprintf(stderr, "usage: clawpod-wsapply WORKSPACE TREE|- < PLAN\n"); return 2; }
-  setup(argv[1], argv[2]);
+  if (argc != 3 && argc != 4) { fprintf(stderr, "usage: clawpod-wsapply WORKSPACE TREE|- [DEV:INO] < PLAN\n"); return 2; }
+  setup(argv[1], argv[2], argc == 4 ? argv[3] : NULL);
   size_t len;
   cur = read_plan(&len);
   end = cur + len;

@@ -129,3 +129,26 @@ test('a read-only extra mount shows only what any local user could read', { skip
   assert.match(r.stdout, /PUBLIC/, r.stdout + r.stderr);
   assert.doesNotMatch(r.stdout, /PRIVATE\n/, r.stdout);
 });
+
+test('apply writes only into the directory the run started from, never one renamed into its place', async () => {
+  const parent = tmpDir('replace');
+  const ws = path.join(parent, 'ws');
+  fs.mkdirSync(ws);
+  fs.writeFileSync(path.join(ws, 'a.txt'), 'a\n');
+  const r = await cli(['exec', '--workspace', ws, '--', 'sh', '-c', 'echo pod > /workspace/new.txt'], { home });
+  assert.equal(r.code, 0, r.stderr);
+  // Whoever can write above the workspace swaps in a look-alike (same names, same content).
+  fs.renameSync(ws, path.join(parent, 'orig'));
+  fs.mkdirSync(ws);
+  fs.writeFileSync(path.join(ws, 'a.txt'), 'a\n');
+  const apply = await cli(['runs', 'apply', '--force', r.runId!], { home });
+  assert.equal(apply.code, 125, apply.stdout + apply.stderr);
+  assert.match(apply.stderr, /no longer the directory the run started from/);
+  assert.equal(fs.existsSync(path.join(ws, 'new.txt')), false, 'apply wrote into the replacement');
+  // Control: moved back, the same run applies.
+  fs.rmSync(ws, { recursive: true });
+  fs.renameSync(path.join(parent, 'orig'), ws);
+  const again = await cli(['runs', 'apply', r.runId!], { home });
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(fs.readFileSync(path.join(ws, 'new.txt'), 'utf8'), 'pod\n');
+});

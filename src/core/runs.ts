@@ -55,6 +55,11 @@ export function runDiffTo(ctx: Context, id: string | undefined, opts: DiffOption
   for (const chunk of diffChunks(c.changes, c.cs, c.workspace, c.loaded)) if (!write(chunk)) return;
 }
 
+/** The workspace's identity recorded when the run started (runs before it was kept have none). */
+function rootIdentity(run: RunRecord): string | undefined {
+  try { return fs.readFileSync(path.join(runDirOf(run), 'root.id'), 'utf8').trim() || undefined; } catch { return undefined; }
+}
+
 export function runApply(ctx: Context, id: string | undefined, force: boolean, opts: DiffOptions = {}): string {
   const run = findRun(ctx, id);
   if (run.diffState === 'applied') throw new UserError(`run ${run.id} was already applied`);
@@ -65,7 +70,7 @@ export function runApply(ctx: Context, id: string | undefined, force: boolean, o
   refuseWhileHeld(ctx, run.id, c.workspace);
   let applied: number;
   try {
-    ({ applied } = applyChangeSet(c.cs, c.workspace, c.manifest, { force, runId: run.id, includeGit: opts.includeGit }));
+    ({ applied } = applyChangeSet(c.cs, c.workspace, c.manifest, { force, runId: run.id, includeGit: opts.includeGit, expectRoot: rootIdentity(run) }));
   } catch (e) {
     // Refusals and stops of apply are one line naming the path and the fix.
     if (APPLY_ERRORS.includes((e as Error).name)) throw new UserError((e as Error).message);

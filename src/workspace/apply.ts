@@ -24,6 +24,8 @@ export interface ApplyOptions {
   runId?: string;
   /** Passed to loadChangeSet: apply changes under .git too. */
   includeGit?: boolean;
+  /** "DEV:INO" of the workspace root when the run started: apply writes into that directory only. */
+  expectRoot?: string;
 }
 
 export function applyChangeSet(
@@ -49,7 +51,7 @@ export function applyChangeSet(
 
   // Without force the checks saw every parent in place; one gone since is a reason to stop.
   const treeDir = existsDir(loaded.treeDir) ? realpathSync(loaded.treeDir) : null;
-  runPlan(root, treeDir, planOf(loaded), opts.force === true);
+  runPlan(root, treeDir, planOf(loaded), opts.force === true, opts.expectRoot);
   return { applied: changes.length };
 }
 
