@@ -62,3 +62,28 @@ test('scrubChangeSet catches an encoded value in a file and leaves other files a
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('scrubChangeSet streams: a value across a 1 MiB chunk boundary in a large file, and a deep tree', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'clawpod-egress-'));
+  try {
+    const value = 'sk-live-0123456789';
+    const secrets = [{ name: 'K', value, placeholder: 'p', hosts: [] }];
+    // The value straddles the first chunk boundary; the file is larger than one chunk.
+    const before = Buffer.alloc((1 << 20) - 7, 'a');
+    const after = Buffer.alloc(3 << 20, 'b');
+    fs.writeFileSync(path.join(dir, 'big'), Buffer.concat([before, Buffer.from(value), after]), { mode: 0o640 });
+    let deep = dir;
+    for (let i = 0; i < 300; i++) deep = path.join(deep, 'd');
+    fs.mkdirSync(deep, { recursive: true });
+    fs.writeFileSync(path.join(deep, 'f'), `x${value}y`);
+    const got = scrubChangeSet(dir, secrets).sort();
+    assert.deepEqual(got, ['big', `${'d/'.repeat(300)}f`]);
+    const big = fs.readFileSync(path.join(dir, 'big'));
+    assert.equal(big.indexOf(value), -1);
+    assert.equal(big.length, before.length + '[secret:K]'.length + after.length);
+    assert.equal(big.subarray(before.length, before.length + 10).toString(), '[secret:K]');
+    assert.equal(fs.statSync(path.join(dir, 'big')).mode & 0o777, 0o640);
+    assert.equal(fs.readFileSync(path.join(deep, 'f'), 'utf8'), 'x[secret:K]y');
+    assert.deepEqual(fs.readdirSync(dir).filter((n) => n.includes('clawpod-scrub')), []);
+  } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+});

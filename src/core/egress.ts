@@ -1,6 +1,7 @@
 // A run's way out: secrets read on the host (the pod gets placeholders), the run's CA, the egress
 // proxy on a unix socket the pod alone can reach. Pods whose policy allows no host get none of it.
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Transform } from 'node:stream';
 import type { Rules } from '../policy/types.js';
 import type { PodEgress } from '../pod/types.js';
@@ -92,19 +93,55 @@ export function bufferRedactor(secrets: ResolvedSecret[]): (b: Buffer) => Buffer
  *  it. Returns the paths that were scrubbed. */
 export function scrubChangeSet(treeDir: string, secrets: ResolvedSecret[]): string[] {
   if (!secrets.length || !fs.existsSync(treeDir)) return [];
-  const scrub = bufferRedactor(secrets);
+  const engine = scrubber(secrets, 'tag');
   const scrubbed: string[] = [];
-  const walk = (dir: string, rel: string) => {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+  // Iterative, and file by file in bounded chunks: a change set may hold deep trees and files
+  // as large as the pod's disk cap, none of which clawpod may hold in memory whole.
+  const todo: string[] = [''];
+  while (todo.length) {
+    const rel = todo.pop() as string;
+    for (const e of fs.readdirSync(path.join(treeDir, rel), { withFileTypes: true })) {
       const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) walk(`${dir}/${e.name}`, r);
-      else if (e.isFile()) {
-        const before = fs.readFileSync(`${dir}/${e.name}`);
-        const after = scrub(before);
-        if (after !== before) { fs.writeFileSync(`${dir}/${e.name}`, after); scrubbed.push(r); }
-      }
+      if (e.isDirectory()) todo.push(r);
+      else if (e.isFile() && scrubFile(path.join(treeDir, r), engine)) scrubbed.push(r);
     }
-  };
-  walk(treeDir, '');
+  }
   return scrubbed;
+}
+
+/** Rewrites FILE through the engine when it holds a value (a first pass only reads; the second
+ *  writes a temp file beside it, same mode, renamed over it); returns whether it did. Both pass
+ *  over the file in 1 MiB chunks. Holes read as zeros: a scrubbed sparse file is written dense. */
+function scrubFile(file: string, engine: ReturnType<typeof scrubber>): boolean {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  const tmp = `${file}.clawpod-scrub`;
+  let out: number | null = null;
+  try {
+    const holds = passOver(fd, engine.incremental(), null);
+    if (!holds) return false;
+    out = fs.openSync(tmp, 'wx', fs.fstatSync(fd).mode & 0o777);
+    passOver(fd, engine.incremental(), out);
+    fs.closeSync(out);
+    out = null;
+    fs.renameSync(tmp, file);
+    return true;
+  } finally {
+    fs.closeSync(fd);
+    if (out !== null) { fs.closeSync(out); fs.rmSync(tmp, { force: true }); }
+  }
+}
+
+/** One pass of the scrubber over fd; writes its output to `out` when given. Without `out` it
+ *  stops at the first value found. Returns whether any value was found. */
+function passOver(fd: number, inc: ReturnType<ReturnType<typeof scrubber>['incremental']>, out: number | null): boolean {
+  const CHUNK = 1 << 20;
+  const buf = Buffer.alloc(CHUNK);
+  for (let pos = 0; ;) {
+    const n = fs.readSync(fd, buf, 0, CHUNK, pos);
+    pos += n;
+    const chunk = n > 0 ? inc.write(buf.subarray(0, n)) : inc.end();
+    if (out !== null && chunk.length) fs.writeSync(out, chunk);
+    if (out === null && inc.replaced > 0) return true;
+    if (n === 0) return inc.replaced > 0;
+  }
 }

@@ -93,14 +93,16 @@ function replaceGroups(buf: Buffer, groups: Group[], tags: Buffer[]): Buffer {
   return Buffer.concat(parts);
 }
 
-class ScrubStream extends Transform {
+/** The scrubber over a sequence of chunks, synchronously: what a stream or a file copy uses. */
+export class Incremental {
   private held = Buffer.alloc(0);
+  /** How many spellings were replaced so far. */
+  replaced = 0;
 
-  constructor(private readonly m: Matcher, private readonly tags: Buffer[]) {
-    super();
-  }
+  constructor(private readonly m: Matcher, private readonly tags: Buffer[]) {}
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+  /** The scrubbed bytes that can be released after this chunk (possibly none). */
+  write(chunk: Buffer): Buffer {
     const data = this.held.length ? Buffer.concat([this.held, chunk]) : chunk;
     const groups = this.m.groups(data);
     // Bytes from the first unfinished match on must wait for the next chunk, and so must a
@@ -111,12 +113,37 @@ class ScrubStream extends Transform {
     if (data.length - cut > MAX_HOLD) cut = groups.find((g) => g.start === cut)?.end ?? cut;
     this.held = Buffer.from(data.subarray(cut));
     const done = groups.filter((g) => g.end <= cut);
-    if (cut > 0) this.push(replaceGroups(data.subarray(0, cut), done, this.tags));
+    this.replaced += done.length;
+    return cut > 0 ? replaceGroups(data.subarray(0, cut), done, this.tags) : Buffer.alloc(0);
+  }
+
+  /** What is still held, scrubbed: the end of the sequence. */
+  end(): Buffer {
+    const groups = this.held.length ? this.m.groups(this.held) : [];
+    this.replaced += groups.length;
+    const out = this.held.length ? replaceGroups(this.held, groups, this.tags) : Buffer.alloc(0);
+    this.held = Buffer.alloc(0);
+    return out;
+  }
+}
+
+class ScrubStream extends Transform {
+  private readonly inc: Incremental;
+
+  constructor(m: Matcher, tags: Buffer[]) {
+    super();
+    this.inc = new Incremental(m, tags);
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    const out = this.inc.write(chunk);
+    if (out.length) this.push(out);
     cb();
   }
 
   override _flush(cb: TransformCallback): void {
-    if (this.held.length) this.push(replaceGroups(this.held, this.m.groups(this.held), this.tags));
+    const out = this.inc.end();
+    if (out.length) this.push(out);
     cb();
   }
 }
@@ -132,6 +159,10 @@ export interface Scrubber {
   fields(list: string[], orders: number[][]): string[];
   /** A stream doing the same to a body, holding back only bytes that may start a value. */
   stream(): Transform;
+  /** The same, driven synchronously chunk by chunk (a file scrubbed without reading it whole). */
+  incremental(): Incremental;
+  /** True when no secret is known: every call returns its input. */
+  readonly empty: boolean;
   /** Names of the secrets spelt somewhere in buf. */
   found(buf: Buffer): string[];
 }
@@ -155,6 +186,8 @@ export function scrubber(secrets: ResolvedSecret[], replacement: Replacement = '
     latin1: (s) => viaBytes(s, 'latin1'),
     fields: (list, orders) => (m.empty ? list : scrubFields(m, tags, list, orders)),
     stream: () => new ScrubStream(m, tags),
+    incremental: () => new Incremental(m, tags),
+    empty: m.empty,
     found: (buf) => [...new Set(m.groups(buf).flatMap((g) => g.secrets))].map((i) => secrets[i].name),
   };
 }
