@@ -263,5 +263,5 @@ function reapOne(ctx: Context, run: { id: string; auditPath?: string | null; run
   // run says 'none' it is never offered for apply, even if removing it fails below.
   ctx.store().updateRun(run.id, { status: 'interrupted', endedAt: new Date().toISOString(), diffState: 'none', summary });
   // Iterative: a pod can leave a tree deep enough to overflow fs.rmSync's recursion.
-  if (run.runDir) removeTree(path.join(run.runDir, 'changes'));
+  if (run.runDir) for (const d of ['changes', 'changes.partial']) removeTree(path.join(run.runDir, d));
 }

@@ -83,8 +83,9 @@ export function hostGuards(h: HostFacts): Guard[] {
     g.push({ name, state: ok ? 'active' : degraded ? 'degraded' : 'missing', detail, fix: ok ? undefined : fix, cap });
   add('bubblewrap', h.bwrapFound, h.bwrapFound ? h.layout.bwrap : 'bwrap not found', 'apt-get install bubblewrap');
   add('pod prelude', h.podinitFound, h.podinitFound ? h.layout.podinit : 'build/clawpod-podinit not built', 'run npm run build (needs a C compiler: apt-get install gcc)');
-  const helpers = ['clawpod-fwd', 'clawpod-podexec'].filter((b) => !fs.existsSync(path.join(path.dirname(h.layout.podinit), b)));
-  add('pod helpers', helpers.length === 0, helpers.length ? `${helpers.join(', ')} not built` : 'egress forwarder and live-pod executor built',
+  // The apply helper too: a run whose changes could never be applied safely is not started.
+  const helpers = ['clawpod-fwd', 'clawpod-podexec', 'clawpod-wsapply'].filter((b) => !fs.existsSync(path.join(path.dirname(h.layout.podinit), b)));
+  add('pod helpers', helpers.length === 0, helpers.length ? `${helpers.join(', ')} not built` : 'egress forwarder, live-pod executor and apply helper built',
     'run npm run build (needs a C compiler: apt-get install gcc)');
   add('user namespaces', h.userns, h.userns ? 'unprivileged user namespaces allowed' : 'disabled by sysctl', 'sysctl -w user.max_user_namespaces=15000 kernel.unprivileged_userns_clone=1');
   add('namespaces', true, 'mount, pid, net (empty), ipc, uts, user, cgroup; no nested user namespaces');
