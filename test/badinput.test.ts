@@ -105,7 +105,7 @@ describe('bad input is refused before any run exists', () => {
     const env = { CLAWPOD_PODINIT: path.join(dir, 'clawpod-podinit') };
     const doctor = await cli(['doctor'], { home, env });
     assert.equal(doctor.code, 1);
-    assert.match(doctor.stdout, /MISSING\s+pod helpers\s+clawpod-fwd, clawpod-podexec not built/);
+    assert.match(doctor.stdout, /MISSING\s+pod helpers\s+clawpod-fwd, clawpod-podexec, clawpod-wsapply not built/);
     const before = runsMade();
     const r = await cli(['exec', '--', 'true'], { home, cwd: ws, env });
     assert.equal(r.code, 125);

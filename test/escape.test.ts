@@ -248,7 +248,7 @@ describe('the workspace and the system dirs', () => {
     // here with ordinary modes, and the harvest's own stripping is driven through the prelude
     // in test/harvest.test.ts.
     const pod = await probePod(home,
-      `t bits_in_pod 'cp /usr/bin/id suid && chmod 4755 suid && cp /usr/bin/id sgid && chmod 2755 sgid && test -u suid && test -g sgid'`, { ws });
+      `cp /usr/bin/id suid; cp /usr/bin/id sgid\nt bits_in_pod 'chmod 4755 suid; chmod 2755 sgid; test -u suid || test -g sgid'`, { ws });
     assert.deepEqual(pod.out, { bits_in_pod: 'FAILED' }, pod.stdout + pod.stderr);
     // The change set is written by the root prelude: a set-id bit there is a setuid-root binary
     // whose content the pod chose.

@@ -170,7 +170,8 @@ test('names with newlines: added, modified and deleted ones are harvested exactl
 
 test('privileged: a chmod 0 dir and file keep their mode exactly, a setuid bit never reaches the host', { skip }, async () => {
   const ws = workspace();
-  const run = await exec(SMALL, 'mkdir -p z/in && echo f > z/in/f && chmod 0 z/in/f z && printf s > s && chmod 6755 s', ws);
+  // chmod 6755 is refused by the pod's seccomp filter (test/setid.test.ts); the mode stays 0755.
+  const run = await exec(SMALL, 'mkdir -p z/in && echo f > z/in/f && chmod 0 z/in/f z && printf s > s && chmod 755 s && ! chmod 6755 s', ws);
   assert.equal(run.code, 0, run.stderr.slice(-2000));
   const tree = path.join(run.home, 'runs', run.runId, 'changes', 'tree');
   assert.equal(fs.statSync(path.join(tree, 'z')).mode & 0o7777, 0);
