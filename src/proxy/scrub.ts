@@ -10,7 +10,11 @@ import type { ResolvedSecret } from './types.js';
 export interface Scrubber {
   /** The reason phrase and header pairs (flat, latin1 as node gives them), scrubbed. */
   head(reason: string, headers: string[]): { reason: string; headers: string[] };
-  /** A stream that does the same to a body, holding back only bytes that may start a value. */
+  /**
+   * A stream that does the same to a body. It always holds back the last bytes that could be
+   * part of a spelling, whatever they are: holding only a possible start of one would tell the
+   * pod, by how the answer is framed, whether text it made the host echo starts the value.
+   */
   stream(): Transform;
 }
 
@@ -30,7 +34,7 @@ export function responseScrubber(secrets: ResolvedSecret[]): Scrubber {
       const out = engine.fields(fields, [[0, ...range(2, fields.length, 2)], range(1, fields.length, 2), range(0, fields.length, 1)]);
       return { reason: out[0], headers: out.slice(1) };
     },
-    stream: () => engine.stream(),
+    stream: () => engine.stream('fixed'),
   };
 }
 

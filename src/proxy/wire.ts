@@ -79,9 +79,13 @@ export function relayResponse(
     return;
   }
   const encoding = upRes.headers['content-encoding'] ?? 'identity';
-  const decode = hasBody ? decoders(encoding) : [];
+  // node undoes only the chunked framing; any other transfer coding ("gzip, chunked") would
+  // reach the scanner still compressed and pass unread.
+  const te = String(upRes.headers['transfer-encoding'] ?? 'chunked').trim().toLowerCase();
+  const decode = te !== 'chunked' ? `came in Transfer-Encoding ${JSON.stringify(te.slice(0, 40))}, which clawpod does not decode`
+    : hasBody ? decoders(encoding) : [];
   if (typeof decode === 'string') {
-    result.unscanned = encoding;
+    result.unscanned = te !== 'chunked' ? `transfer-encoding ${te.slice(0, 40)}` : String(encoding);
     result.status = 502;
     upRes.destroy();
     const body = `clawpod: the answer from a secret's host ${decode}; refused, since it cannot be scanned for the secret`;

@@ -12,6 +12,18 @@ function percentAll(b: Buffer, upper: boolean): string {
   return upper ? s.toUpperCase() : s;
 }
 
+/** Percent-encoding of every byte but those safe matches (how Python's quote() and kin write it). */
+function percentExcept(b: Buffer, safe: RegExp, upper: boolean): string {
+  let out = '';
+  for (const x of b) {
+    const c = String.fromCharCode(x);
+    out += x < 0x80 && safe.test(c) ? c : `%${x.toString(16).padStart(2, '0')}`;
+  }
+  return upper ? out.replace(/%[0-9a-f]{2}/g, (m) => m.toUpperCase()) : out;
+}
+
+const lowerEscapes = (s: string): string => s.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase());
+
 function jsonAll(value: string, upper: boolean): string {
   let out = '';
   // UTF-16 code units, as JSON.stringify-with-ascii-only encoders write them (surrogates apart).
@@ -33,7 +45,8 @@ export function base64Core(bytes: Buffer, k: number, url: boolean): string {
 }
 
 /** Every recognised spelling of value, as bytes, deduplicated: raw, percent- and JSON-escaped
- *  always; the other encodings only when at least MIN_NEEDLE long. */
+ *  (several dialects of each, hex digits in either case) always; the other encodings only when
+ *  at least MIN_NEEDLE long. */
 export function needles(value: string): Buffer[] {
   const b = Buffer.from(value, 'utf8');
   const uri = encodeURIComponent(value);
@@ -47,6 +60,14 @@ export function needles(value: string): Buffer[] {
     percentAll(b, true),
     percentAll(b, false),
     json,
+    // PHP's json_encode escapes the slash.
+    json.replaceAll('/', '\\/'),
+    // Python's quote() keeps "/" and encodes !'()*, which encodeURIComponent leaves alone.
+    percentExcept(b, /[A-Za-z0-9_.~/-]/, true),
+    percentExcept(b, /[A-Za-z0-9_.~/-]/, false),
+    uri.replaceAll('%2F', '/'),
+    lowerEscapes(uri),
+    lowerEscapes(uri.replaceAll('%2F', '/')),
     jsonAll(value, false),
     jsonAll(value, true),
   ];

@@ -12,6 +12,11 @@ function secret(name: string, value: string): ResolvedSecret {
 const V = 'sk-ünï/cöde+"q\\1';
 const S = secret('K', V);
 
+/** urllib.parse.quote(value) as Python writes it: "/" kept, !'()* encoded. */
+function pyQuote(value: string): string {
+  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`).replaceAll('%2F', '/');
+}
+
 /** Each way an echoing server could spell the value, wrapped in the junk that aligns it. */
 function encodings(value: string): Record<string, (junk: Buffer) => Buffer> {
   const b = Buffer.from(value);
@@ -28,6 +33,10 @@ function encodings(value: string): Record<string, (junk: Buffer) => Buffer> {
     pctLower: (j) => Buffer.from(`${j.toString('hex')}${b.toString('hex').replace(/(..)/g, '%$1')}`),
     json: (j) => Buffer.from(JSON.stringify({ v: value, j: j.toString('hex') })),
     jsonAscii: () => Buffer.from(`{"v":"${[...value].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')}"}`),
+    phpJson: (j) => Buffer.from(JSON.stringify({ v: value, j: j.toString('hex') }).replaceAll('/', '\\/')),
+    pyQuote: (j) => Buffer.from(`${j.toString('hex')}=${pyQuote(value)}`),
+    pyQuoteLower: (j) => Buffer.from(`${j.toString('hex')}=${pyQuote(value).replace(/%../g, (m) => m.toLowerCase())}`),
+    uriLower: (j) => Buffer.from(`${j.toString('hex')}=${encodeURIComponent(value).replace(/%../g, (m) => m.toLowerCase())}`),
     jsonAsciiUpper: () => Buffer.from(`"${[...value].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}`).join('')}"`),
   };
 }
@@ -51,6 +60,15 @@ test('every encoding at every alignment is found and replaced', () => {
       assert.ok(!stillSpells(out, V), `${name}/${k}: ${out}`);
       assert.match(out.toString('latin1'), /\[secret:K\]/);
     }
+  }
+});
+
+test("PHP's escaped slash and Python's quote() of a value with /!'()* are found", () => {
+  const v = "tok/en!'(x)*/end";
+  const sc = scrubber([secret('P', v)]);
+  assert.equal(pyQuote(v), 'tok/en%21%27%28x%29%2A/end');
+  for (const form of [JSON.stringify(v).slice(1, -1).replaceAll('/', '\\/'), pyQuote(v), pyQuote(v).toLowerCase(), encodeURIComponent(v).replaceAll('%2F', '/')]) {
+    assert.equal(sc.text(`<${form}>`), '<[secret:P]>', form);
   }
 });
 

@@ -93,22 +93,32 @@ function replaceGroups(buf: Buffer, groups: Group[], tags: Buffer[]): Buffer {
   return Buffer.concat(parts);
 }
 
+/** What a stream holds back between chunks: see Incremental. */
+export type Hold = 'pending' | 'fixed';
+
 /** The scrubber over a sequence of chunks, synchronously: what a stream or a file copy uses. */
 export class Incremental {
   private held = Buffer.alloc(0);
   /** How many spellings were replaced so far. */
   replaced = 0;
 
-  constructor(private readonly m: Matcher, private readonly tags: Buffer[]) {}
+  /**
+   * hold 'pending' waits only on bytes that may start a spelling, so text that cannot be a
+   * secret streams on at once; but what it holds tells whether the tail is a prefix of a value.
+   * 'fixed' always holds the last maxLength-1 bytes, whatever they are: what comes out (and
+   * when) depends on how much arrived, never on what it says. Use it wherever the reader can
+   * choose text the source echoes (proxy answers).
+   */
+  constructor(private readonly m: Matcher, private readonly tags: Buffer[], private readonly hold: Hold = 'pending') {}
 
   /** The scrubbed bytes that can be released after this chunk (possibly none). */
   write(chunk: Buffer): Buffer {
     const data = this.held.length ? Buffer.concat([this.held, chunk]) : chunk;
     const groups = this.m.groups(data);
     // Bytes from the first unfinished match on must wait for the next chunk, and so must a
-    // finished group that reaches into them (the two may merge). Nothing else waits, so
-    // streamed answers (server-sent events) never stall on text that cannot be a secret.
-    let cut = this.m.pendingStart(data);
+    // finished group that reaches into them (the two may merge; only a complete match moves the
+    // cut, and the reader that made it already knew the value).
+    let cut = this.hold === 'fixed' ? Math.max(0, data.length - (this.m.maxLength - 1)) : this.m.pendingStart(data);
     for (const g of groups) if (g.start < cut && g.end > cut) cut = g.start;
     if (data.length - cut > MAX_HOLD) cut = groups.find((g) => g.start === cut)?.end ?? cut;
     this.held = Buffer.from(data.subarray(cut));
@@ -130,9 +140,9 @@ export class Incremental {
 class ScrubStream extends Transform {
   private readonly inc: Incremental;
 
-  constructor(m: Matcher, tags: Buffer[]) {
+  constructor(m: Matcher, tags: Buffer[], hold: Hold) {
     super();
-    this.inc = new Incremental(m, tags);
+    this.inc = new Incremental(m, tags, hold);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -157,8 +167,8 @@ export interface Scrubber {
   latin1(s: string): string;
   /** Header-like fields (flat list): each field, and runs of them joined in the orders given. */
   fields(list: string[], orders: number[][]): string[];
-  /** A stream doing the same to a body, holding back only bytes that may start a value. */
-  stream(): Transform;
+  /** A stream doing the same to a body; hold says what it holds back between chunks (see Incremental). */
+  stream(hold?: Hold): Transform;
   /** The same, driven synchronously chunk by chunk (a file scrubbed without reading it whole). */
   incremental(): Incremental;
   /** True when no secret is known: every call returns its input. */
@@ -185,7 +195,7 @@ export function scrubber(secrets: ResolvedSecret[], replacement: Replacement = '
     text: (s) => viaBytes(s, 'utf8'),
     latin1: (s) => viaBytes(s, 'latin1'),
     fields: (list, orders) => (m.empty ? list : scrubFields(m, tags, list, orders)),
-    stream: () => new ScrubStream(m, tags),
+    stream: (hold = 'pending') => new ScrubStream(m, tags, hold),
     incremental: () => new Incremental(m, tags),
     empty: m.empty,
     found: (buf) => [...new Set(m.groups(buf).flatMap((g) => g.secrets))].map((i) => secrets[i].name),
