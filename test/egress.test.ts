@@ -82,7 +82,7 @@ describe('egress', () => {
     assert.equal(got[0].auth, `Bearer ${VALUE}`, 'the upstream received the real value in the header');
     assert.equal(got[0].url, '/q');
     // Header values only: a placeholder in the URL is refused (it could be echoed back elsewhere).
-    assert.match(r.stdout, /^403 secret API_TOKEN may go only in request header values; its placeholder was in the query/m);
+    assert.match(r.stdout, /^403 secret API_TOKEN may go only in credential header values .*; its placeholder was in the query/m);
     assert.match(r.stdout, /pod has clawpod-secret-API_TOKEN-/);
     assert.ok(!r.stdout.includes(VALUE) && !r.stderr.includes(VALUE), 'the value never reaches the pod\'s output');
     const events = auditEvents(home, r.runId!);

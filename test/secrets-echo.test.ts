@@ -175,20 +175,22 @@ test('the value goes only into request headers: a placeholder in the query or us
     `curl -s -o /dev/null -w "%{http_code} %header{x-clawpod-deny}\\n" "http://echo.test:${ports.plain}/q?key=$API_TOKEN"`,
     `curl -s -o /dev/null -w "%{http_code}\\n" --proxy-header "X-Unused: 1" "http://u:$API_TOKEN@echo.test:${ports.plain}/ui"`,
     `curl -s -o /dev/null -w "%{http_code}\\n" -H "X-$API_TOKEN: 1" "http://echo.test:${ports.plain}/hdrname"`,
-    `curl -s -o /dev/null -w "%{http_code}\\n" -H "X-Key: $API_TOKEN" "http://echo.test:${ports.plain}/hdr"`,
+    `curl -s -o /dev/null -w "%{http_code}\\n" -H "X-Api-Key: $API_TOKEN" "http://echo.test:${ports.plain}/hdr"`,
+    `curl -s -o /dev/null -w "%{http_code} %header{x-clawpod-deny}\\n" -A "bot $API_TOKEN" "http://echo.test:${ports.plain}/ua"`,
   ].join('; ');
   const r = await cli(['exec', '--policy', p, '--', 'sh', '-c', script], { home, cwd: workspace(), env: { CLAWPOD_ECHO_TOKEN: VALUE } });
   assert.equal(r.code, 0, r.stderr);
   const got = seen.slice(before);
-  assert.ok(got.some((s) => s.headers['x-key'] === VALUE), 'a header value still gets it');
+  assert.ok(got.some((s) => s.headers['x-api-key'] === VALUE), 'a credential header value still gets it');
   for (const s of got) {
-    const { 'x-key': _k, ...rest } = s.headers;
+    const { 'x-api-key': _k, ...rest } = s.headers;
     const outside = JSON.stringify({ url: s.url, rest });
     assert.equal(reveals(Buffer.from(outside)), null, `the value went outside a header value: ${outside}`);
     assert.ok(!Buffer.from(s.headers.authorization?.replace(/^Basic /, '') ?? '', 'base64').toString().includes(VALUE), 'userinfo became Basic with the value');
   }
   const lines = r.stdout.trim().split('\n');
   assert.match(lines[0], /^403 .*API_TOKEN.*query/, 'a misplaced placeholder is refused, saying where it may go');
+  assert.match(lines[4], /^403 .*API_TOKEN.*User-Agent header/, 'so is one in a header the service may store and echo');
   assert.ok(auditEvents(home, r.runId!).some((e) => e.type === 'net.deny' && String(e.data.reason).includes('API_TOKEN')));
 });
 

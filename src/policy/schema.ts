@@ -176,7 +176,7 @@ const inject = z
   .strict()
   .refine((i) => i.header !== undefined || i.query !== undefined, { error: 'must name a header or a query parameter (without inject, any header value gets the secret)' })
   .refine((i) => i.format === undefined || i.header !== undefined, { error: 'format needs a header to go in' })
-  .describe('Where the proxy puts the value. Absent: the placeholder is swapped in any request header value and nowhere else');
+  .describe('Where the proxy puts the value. Absent: the placeholder is swapped in credential header values (Authorization, X-Api-Key, ...) and nowhere else');
 
 const SECRET_FROM_RE = /^(?:env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/;
 

@@ -13,7 +13,7 @@ export interface SecretRule {
   name: string;
   from: { kind: 'env' | 'file'; ref: string };
   hosts: string[];
-  /** Where the proxy puts the value; absent: any request header value, nowhere else. */
+  /** Where the proxy puts the value; absent: credential header values (Authorization, X-Api-Key, ...), nowhere else. */
   inject?: { header?: string; format?: string; query?: string };
 }
 

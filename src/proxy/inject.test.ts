@@ -75,8 +75,12 @@ test('plain HTTP: the scoped host gets the real value in header values only; the
   for (const target of [`/v1/${PH}`, `/v1?key=${PH}`]) {
     const refused = await viaProxy(proxy.socketPath, `http://plain.test:${plain.port}${target}`);
     assert.equal(refused.status, 403, target);
-    assert.match(String(refused.headers['x-clawpod-deny']), /^secret API_TOKEN may go only in request header values; its placeholder was in the (URL path|query \(parameter key\))/);
+    assert.match(String(refused.headers['x-clawpod-deny']), /^secret API_TOKEN may go only in credential header values .*; its placeholder was in the (URL path|query \(parameter key\))/);
   }
+  // A header the service may store and serve back: refused like the URL.
+  const ua = await viaProxy(proxy.socketPath, `http://plain.test:${plain.port}/v1`, { Authorization: `Bearer ${PH}`, 'User-Agent': `bot ${PH}` });
+  assert.equal(ua.status, 403);
+  assert.match(String(ua.headers['x-clawpod-deny']), /^secret API_TOKEN may go only in credential header values .*; its placeholder was in the User-Agent header/);
   assert.equal(plain.seen.length, before, 'a misplaced placeholder never reaches the upstream');
   assert.ok(log.events.some((e) => e.type === 'policy.deny' && e.data.secret === 'API_TOKEN' && e.data.host === 'plain.test'));
 });

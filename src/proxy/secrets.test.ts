@@ -52,7 +52,7 @@ test('over plain HTTP only a pattern with an explicit port scopes a secret (no c
   assert.deepEqual(names('svc.example.test', 8080, false), ['EXPLICIT']);
 });
 
-test('by default the value goes into any header value, and nowhere else: URL and header names are refused', () => {
+test('by default the value goes into credential header values only: other headers, URL and header names are refused', () => {
   const s = secret('TOKEN', 'r e/al-value', ['x.test']);
   const other = secret('OTHER', 'zzz-other-value', ['y.test']);
   const ok = injectRequest([s], '/p?x=1', ['Authorization', `Bearer ${s.placeholder}`, 'X-O', other.placeholder]);
@@ -60,8 +60,20 @@ test('by default the value goes into any header value, and nowhere else: URL and
   assert.deepEqual(ok.headers, ['Authorization', 'Bearer r e/al-value', 'X-O', other.placeholder], 'an unscoped placeholder passes unchanged');
   assert.deepEqual([...ok.used], ['TOKEN']);
   assert.equal(ok.path, '/p?x=1');
+  for (const h of ['proxy-authorization', 'X-API-Key', 'api-key', 'X-Auth-Token', 'x-goog-api-key', 'PRIVATE-TOKEN', 'X-Access-Token']) {
+    const r = injectRequest([s], '/', [h, s.placeholder]);
+    assert.ok(r.ok && r.headers[1] === s.value, h);
+  }
   const refused = (r: ReturnType<typeof injectRequest>) => (r.ok ? '' : r.reason);
-  assert.match(refused(injectRequest([s], `/p?k=${s.placeholder}`, [])), /^secret TOKEN may go only in request header values; its placeholder was in the query \(parameter k\)/);
+  // Headers a service stores and may serve back (a User-Agent in an access log, a Referer).
+  for (const h of ['User-Agent', 'Referer', 'X-Amz-Meta-Note', 'Cookie', 'X-Authorization-Note']) {
+    assert.match(refused(injectRequest([s], '/', ['Authorization', s.placeholder, h, `x ${s.placeholder}`])),
+      new RegExp(`^secret TOKEN may go only in credential header values .*; its placeholder was in the ${h} header`), h);
+  }
+  const named = { ...s, inject: { header: 'X-Custom-Key' } };
+  const viaOwn = injectRequest([named], '/', ['x-custom-key', named.placeholder]);
+  assert.ok(viaOwn.ok && viaOwn.headers.join(' ') === `X-Custom-Key ${s.value}`, 'inject.header names one more');
+  assert.match(refused(injectRequest([s], `/p?k=${s.placeholder}`, [])), /^secret TOKEN may go only in credential header values .*; its placeholder was in the query \(parameter k\)/);
   assert.match(refused(injectRequest([s], `/p/${s.placeholder}`, [])), /in the URL path/);
   assert.match(refused(injectRequest([s], '/', [], `bot:${s.placeholder}`)), /user:password.*Basic \{base64\}/);
   assert.match(refused(injectRequest([s], '/', [`X-${s.placeholder}`, '1'])), /in a header name/);

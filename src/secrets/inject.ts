@@ -1,6 +1,8 @@
 // Where a secret may travel. The pod holds a placeholder; the proxy swaps in the real value only
-// on requests to the secret's hosts and only in the places its policy allows: by default any
-// request header value, never the URL (path, query, userinfo), a header name or the body. A
+// on requests to the secret's hosts and only in the places its policy allows: by default the
+// value of a credential header (CREDENTIAL_HEADERS), never another header a service may store
+// and serve back (User-Agent, Referer, object metadata), the URL (path, query, userinfo), a
+// header name or the body. A
 // placeholder found in any other place on such a request refuses the request, so a pod cannot
 // route the value into a spot the host echoes back (a query parameter quoted in an error page).
 import { randomBytes } from 'node:crypto';
@@ -42,10 +44,16 @@ export function formatValue(s: ResolvedSecret): string {
   return format.replaceAll('{base64}', Buffer.from(s.value).toString('base64')).replaceAll('{}', s.value);
 }
 
+/** The headers a secret without inject rules may go in: ones services read as credentials and do not echo. */
+export const CREDENTIAL_HEADERS: readonly string[] = [
+  'authorization', 'proxy-authorization', 'x-api-key', 'api-key', 'x-auth-token', 'x-goog-api-key', 'private-token', 'x-access-token',
+];
+const CREDENTIAL = new Set(CREDENTIAL_HEADERS);
+
 /** Where s may go, in words for a refusal. */
 function places(s: ResolvedSecret): string {
   const i = s.inject;
-  if (!i) return 'request header values';
+  if (!i) return `credential header values (${CREDENTIAL_HEADERS.join(', ')})`;
   const parts: string[] = [];
   if (i.header) parts.push(`the ${i.header} header, which clawpod sets itself`);
   if (i.query) parts.push(`the query parameter ${i.query}`);
@@ -122,6 +130,7 @@ function injectHeaders(pairs: string[], scoped: ResolvedSecret[], used: Set<stri
       if (!out[i + 1].includes(s.placeholder)) continue;
       if (s.inject?.header?.toLowerCase() === name) continue; // replaced below anyway
       if (s.inject) return misplaced(s, `the ${out[i]} header`, 'remove it there');
+      if (!CREDENTIAL.has(name)) return misplaced(s, `the ${out[i]} header`, 'remove it there, or name that header in secrets[].inject.header');
       out[i + 1] = out[i + 1].split(s.placeholder).join(s.value);
       used.add(s.name);
     }

@@ -20,7 +20,7 @@ export interface ResolvedSecret {
   placeholder: string;
   /** Host patterns (policy syntax) whose requests get the value injected. */
   hosts: string[];
-  /** Absent: the placeholder is swapped in any request header value, and nowhere else. */
+  /** Absent: the placeholder is swapped in credential header values (CREDENTIAL_HEADERS), and nowhere else. */
   inject?: InjectRule;
 }
 
