@@ -57,6 +57,10 @@ struct walk {
   struct sweep_result *r;
   struct frame *stack;
   size_t depth, cap;
+  /* Check mode (before the pod starts): change nothing, count set-id regular files, note one. */
+  int check;
+  char *found;
+  size_t found_size;
 };
 
 static struct timespec process_start;
@@ -93,6 +97,15 @@ static int chmod_fd(int fd, mode_t mode) {
 /* Clears the bits on dirfd/name (name "" = dirfd itself) without following a symlink: an O_PATH
  * fd pins the inode, and the change goes to exactly that inode. */
 static void clear_setid(struct walk *w, int dirfd, const char *name, const struct statx *sx) {
+  if (w->check) {
+    mode_t m = sx->stx_mode;
+    /* A set-id program (setgid without group-exec is mandatory locking, not privilege). Writes
+     * through a shared mapping keep its bit, so the pod must never hold one writable. */
+    if (S_ISREG(m) && ((m & S_ISUID) || ((m & S_ISGID) && (m & S_IXGRP)))) {
+      if (w->r->swept++ == 0 && w->found) snprintf(w->found, w->found_size, "%s", *name ? name : "(the attachment itself)");
+    }
+    return;
+  }
   int fd = *name ? openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC) : dirfd;
   struct stat st;
   mode_t mode = sx->stx_mode & 07777 & ~SETID;
@@ -200,8 +213,25 @@ static int descend(struct walk *w) {
   return scan_top(w);
 }
 
+static void walk_tree(const char *root, const struct timespec *since, long max_entries, struct sweep_result *r,
+                      char *found, size_t found_size);
+
 void sweep_setid(const char *root, const struct timespec *since, long max_entries, struct sweep_result *r) {
-  struct walk w = { .since = since, .max = r->visited + max_entries, .r = r };
+  walk_tree(root, since, max_entries, r, NULL, 0);
+}
+
+long find_setid_files(const char *root, long max_entries, char *first, size_t first_size, int *incomplete) {
+  static const struct timespec epoch = { 0, 0 };
+  struct sweep_result r = {0};
+  if (first_size) first[0] = 0;
+  walk_tree(root, &epoch, max_entries, &r, first, first_size ? first_size : 1);
+  *incomplete = r.incomplete || r.unswept > 0;
+  return r.swept;
+}
+
+static void walk_tree(const char *root, const struct timespec *since, long max_entries, struct sweep_result *r,
+                      char *found, size_t found_size) {
+  struct walk w = { .since = since, .max = r->visited + max_entries, .r = r, .check = found != NULL, .found = found, .found_size = found_size };
   struct statx sx;
   int pfd = open(root, O_PATH | O_NOFOLLOW | O_CLOEXEC);
   if (pfd < 0 || statx(pfd, "", AT_EMPTY_PATH, STATX_WANT, &sx) != 0) {

@@ -22,4 +22,9 @@ void sweep_setid(const char *root, const struct timespec *since, long max_entrie
 void sweep_rw_attachments(const char *stage, const char *ws_mode, int n_attach, const char *const attach_mode[],
                           int status_fd);
 
+/* Before the pod starts: the number of set-id programs (setuid, or setgid and group-executable
+ * regular files) under `root`, without changing anything; the first one's name goes to `first`.
+ * `*incomplete` is set when the walk could not look at everything (work cap, unreadable dirs). */
+long find_setid_files(const char *root, long max_entries, char *first, size_t first_size, int *incomplete);
+
 #endif

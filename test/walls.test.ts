@@ -152,3 +152,29 @@ test('apply writes only into the directory the run started from, never one renam
   assert.equal(again.code, 0, again.stderr);
   assert.equal(fs.readFileSync(path.join(ws, 'new.txt'), 'utf8'), 'pod\n');
 });
+
+test('stdin that is a directory (`< /`) never gives the pod the host filesystem', async () => {
+  const mark = path.join(tmpDir('stdin'), 'planted');
+  const r = spawnSync('sh', ['-c', `exec "$@" < /`, 'sh', process.execPath, BIN, 'exec', '--', 'sh', '-c',
+    `cat /proc/self/fd/0/etc/hostname 2>/dev/null && echo READ_HOST; cd /proc/self/fd/0 2>/dev/null && echo x > .${mark} && echo WROTE_HOST; readlink /proc/self/fd/0`], {
+    env: { PATH: process.env.PATH, CLAWPOD_HOME: home }, cwd: workspace(), encoding: 'utf8',
+  });
+  assert.doesNotMatch(r.stdout, /READ_HOST|WROTE_HOST/, r.stdout);
+  assert.match(r.stdout, /^\/dev\/null$/m);
+  assert.match(r.stderr, /the pod's stdin was a directory; it gets \/dev\/null instead/);
+  assert.equal(fs.existsSync(mark), false);
+});
+
+test('a pod sharing the terminal cannot change its line discipline or lock it', { skip: !fs.existsSync('/usr/bin/script') && 'needs script(1)' }, () => {
+  // TIOCSETD to n_null (27) would discard everything the user types after clawpod has exited.
+  const py = 'import fcntl,struct\nfor n,r,a in (("setd",0x5423,struct.pack("i",27)),("excl",0x540c,b""),("xonc",0x540a,1)):\n'
+    + '  try:\n    fcntl.ioctl(0,r,a); print("SUCCEEDED:"+n)\n  except OSError as e: print("FAILED:"+n, e.errno)\n'
+    + 'print("LDISC:%d" % struct.unpack("i", fcntl.ioctl(0, 0x5424, struct.pack("i",0)))[0])\n';
+  const ws = workspace({ 'tty.py': py });
+  const cmd = `${process.execPath} ${BIN} exec --workspace ${ws} -- python3 /workspace/tty.py`;
+  const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { env: { PATH: process.env.PATH, CLAWPOD_HOME: home, TERM: 'xterm' }, encoding: 'utf8', input: '' });
+  assert.match(r.stdout, /FAILED:setd 1/, r.stdout + r.stderr);
+  assert.match(r.stdout, /FAILED:excl 1/);
+  assert.match(r.stdout, /FAILED:xonc 1/);
+  assert.match(r.stdout, /LDISC:0/, 'the terminal keeps n_tty');
+});

@@ -115,6 +115,8 @@ for (const arch of ARCHES) {
 
   test(`${arch}: ioctl TIOCSTI/TIOCLINUX refused, TCGETS allowed`, () => {
     assert.equal(verdict(arch, 'ioctl', [0n, 0x5412n]), EPERM);
+    for (const req of [0x5423n, 0x540cn, 0x540an, 0x541dn, 0x540en, 0x5437n]) assert.equal(verdict(arch, 'ioctl', [1n, req]), EPERM, `ioctl 0x${req.toString(16)}`);
+    assert.equal(verdict(arch, 'ioctl', [1n, 0x5413n]), ALLOW, 'TIOCGWINSZ stays');
     assert.equal(verdict(arch, 'ioctl', [0n, 0x541cn]), EPERM);
     // The kernel truncates the request to 32 bits, so high bits must not hide TIOCSTI.
     assert.equal(verdict(arch, 'ioctl', [0n, 0xdead0000_00005412n]), EPERM);

@@ -138,8 +138,12 @@ const SETID_MODE_ARG: ReadonlyArray<[string, number]> = [
 
 const ARG_RULES: readonly ArgRule[] = [
   { syscall: 'clone', when: [anyBit(0, CLONE_NAMESPACE_FLAGS)], onMatch: RET_EPERM, otherwise: SECCOMP_RET.ALLOW },
-  // TIOCSTI / TIOCLINUX push keystrokes into a terminal the pod may share with the user.
-  { syscall: 'ioctl', when: [oneOf(1, [0x5412, 0x541c])], onMatch: RET_EPERM, otherwise: SECCOMP_RET.ALLOW },
+  // A terminal the pod may share with the user: TIOCSTI / TIOCLINUX push keystrokes into it;
+  // TIOCSETD changes its line discipline (n_null discards everything, and outlives the pod:
+  // clawpod restores termios and size, not the discipline), TIOCEXCL locks the user out of
+  // reopening it, TCXONC stops its output, TIOCCONS redirects the console to it, TIOCSCTTY and
+  // TIOCVHANGUP take it over or hang it up.
+  { syscall: 'ioctl', when: [oneOf(1, [0x5412, 0x541c, 0x5423, 0x540c, 0x540a, 0x541d, 0x540e, 0x5437])], onMatch: RET_EPERM, otherwise: SECCOMP_RET.ALLOW },
   // Netlink, raw packet and vsock sockets reach the kernel or the hypervisor directly.
   // AF_UNIX stays: the in-pod forwarder to the host proxy needs it.
   { syscall: 'socket', when: [oneOf(0, [16, 17, 40])], onMatch: RET_EPERM, otherwise: SECCOMP_RET.ALLOW },
