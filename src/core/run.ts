@@ -17,7 +17,7 @@ import { bufferRedactor, redactingStream, startEgress, type RunningEgress } from
 import { UserError } from './errors.js';
 import { chainHead, prepareExec, recordChanges, snapshotWorkspace } from './exec.js';
 import { renderTaskEvent, taskSummary } from './run-view.js';
-import { askApproval, safeTextStream } from './terminal.js';
+import { askApproval, podStderrStream } from './terminal.js';
 
 export interface RunOptions {
   policy?: string;
@@ -106,7 +106,7 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<{ run: st
       id, rules, workspace, changesDir, allowDegraded: opts.allowDegraded, stdio: 'pipe', env: plan.podEnv, egress: egress?.egress,
     }, record);
     // Through the byte redactor, so a value split across two reads is still caught.
-    live.pod.stderr?.pipe(redactingStream(plan.secrets)).pipe(safeTextStream()).pipe(process.stderr, { end: false });
+    live.pod.stderr?.pipe(redactingStream(plan.secrets)).pipe(podStderrStream()).pipe(process.stderr, { end: false });
     const notes = [await projectContext(live), memory ? `Your memory "${opts.memory}" is at /memory (read-write, kept between tasks that use it).` : '', skillsPrompt(skills)]
       .filter(Boolean).join('\n\n');
     const tools = filterTools(createTools(), { allow: rules.tools.allow, deny: rules.tools.deny });

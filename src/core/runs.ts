@@ -4,7 +4,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { auditEvents, verifyAudit } from '../audit/chain.js';
 import type { RunRecord } from '../store/runs.js';
-import { applyChangeSet, applyNotes, ChangeSetError, diffChunks, diffStat, loadChangeSet, loadManifest, removeTree } from '../workspace/index.js';
+import {
+  applyChangeSet, applyNotes, ChangeSetError, diffChunks, diffStat, escapeText, loadChangeSet, loadManifest, removeTree,
+} from '../workspace/index.js';
 import { podsDirsOf, podsWriting } from '../pod/podstate.js';
 import type { Context } from './context.js';
 import { UserError } from './errors.js';
@@ -172,12 +174,16 @@ export function runShow(ctx: Context, id: string | undefined): string {
   return lines.join('\n');
 }
 
-/** Writes the log one event a line, in batches: a log of any size in bounded memory. */
+/** Writes the log one event a line, in batches: a log of any size in bounded memory. Its data
+ *  holds pod-chosen text (file names, commands) and JSON.stringify leaves C1 controls, bidi
+ *  overrides and tag characters raw, so every line goes through the diff's escaping, terminal
+ *  or not (a piped `show` ends up on a terminal too). As
+ *  JSON escapes backslashes, an escape shown here always means the character, never its text. */
 export function auditShow(ctx: Context, id: string | undefined, write: (text: string) => void): void {
   const run = findRun(ctx, id);
   let batch = '';
   for (const e of auditEvents(auditPathOf(run))) {
-    batch += `${String(e.seq).padStart(4)} ${e.ts} ${e.type.padEnd(14)} ${JSON.stringify(e.data)}\n`;
+    batch += `${escapeText(`${String(e.seq).padStart(4)} ${e.ts} ${e.type.padEnd(14)} ${JSON.stringify(e.data)}`)}\n`;
     if (batch.length >= 64 * 1024) {
       write(batch);
       batch = '';

@@ -5,17 +5,18 @@ import { spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { Transform } from 'node:stream';
+import { unsafeGlobal } from '../util/unsafe-text.js';
 
-// C0 and C1 controls (ESC starts every terminal sequence; C1 CSI/OSC work alone on some
-// terminals), DEL, and the invisible or reordering characters that make text read other than
-// it is (bidi overrides and isolates, zero-width, line/paragraph separators). \n and \t stay.
-const UNSAFE = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]/g;
+// Controls, invisible and reordering characters: one set, shared with the review's escaping
+// (util/unsafe-text.ts). \n and \t stay.
+const UNSAFE_G = unsafeGlobal();
 const NAMED: Record<string, string> = { '\r': '\\r', '\x1b': '\\x1b', '\b': '\\b', '\f': '\\f', '\v': '\\v', '\0': '\\0' };
 
 /** s with every control or invisible character shown as an escape (\x1b, \r, \u{202e}). */
 export function safeText(s: string): string {
-  return s.replace(UNSAFE, (c) => {
-    const n = c.charCodeAt(0);
+  return s.replace(UNSAFE_G, (c) => {
+    if (c === '\n' || c === '\t') return c;
+    const n = c.codePointAt(0) as number;
     return NAMED[c] ?? (n < 0x100 ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u{${n.toString(16)}}`);
   });
 }
@@ -27,6 +28,57 @@ export function safeTextStream(): Transform {
   return new Transform({
     transform(chunk: Buffer, _enc, cb) { cb(null, safeText(dec.write(chunk))); },
     flush(cb) { cb(null, safeText(dec.end())); },
+  });
+}
+
+/** What starts every line a live pod writes to its stderr: no clawpod line starts like it. */
+export const POD_PREFIX = 'pod│ ';
+/** What starts the rest of a pod line too long to hold (see podStderrStream). */
+export const POD_CONTINUED = 'pod┆ ';
+/** The most of a live pod's stderr shown on the terminal; the rest is counted, not kept. */
+export const POD_STDERR_CAP = 64 * 1024;
+const POD_LINE_HOLD = 4096;
+
+/**
+ * A live pod's stderr on its way to the terminal. Anything in the pod can write there (bwrap's
+ * own init among them), so every line is made inert (safeText: a \r is shown as "\\r" and
+ * cannot return the cursor to overwrite the prefix) and starts with POD_PREFIX: a pod cannot
+ * fake "clawpod: ... [y/N]". Only whole lines go out, so the pod never leaves the cursor
+ * mid-line for clawpod's next line to be glued onto; a partial line is held (once it reaches
+ * POD_LINE_HOLD characters it is shown, its rest continued after POD_CONTINUED). Past `cap` bytes
+ * the rest is counted, not kept, and one line says how much when the stream ends.
+ */
+export function podStderrStream(cap = POD_STDERR_CAP): Transform {
+  const dec = new StringDecoder('utf8');
+  let shown = 0;
+  let dropped = 0;
+  let held = '';
+  let lead = POD_PREFIX;
+  const emit = (text: string, end: boolean): string => {
+    const parts = (held + text).split('\n');
+    held = parts.pop() as string;
+    let out = '';
+    // A \r right before \n moves nothing that is then overwritten: dropped for CRLF output.
+    for (const line of parts) { out += `${lead}${safeText(line.replace(/\r$/, ''))}\n`; lead = POD_PREFIX; }
+    if (held.length > 0 && (end || held.length >= POD_LINE_HOLD)) {
+      out += `${lead}${safeText(held)}\n`;
+      held = '';
+      lead = POD_CONTINUED;
+    }
+    return out;
+  };
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      const take = chunk.subarray(0, Math.max(0, cap - shown));
+      shown += take.length;
+      dropped += chunk.length - take.length;
+      cb(null, take.length > 0 ? emit(dec.write(take), false) : '');
+    },
+    flush(cb) {
+      let out = emit(dec.end(), true);
+      if (dropped > 0) out += `clawpod: further pod stderr dropped (${dropped} bytes)\n`;
+      cb(null, out);
+    },
   });
 }
 

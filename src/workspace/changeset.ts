@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { countLineChanges, readRegularFile, scanBuffer, scanFile, tooLargeToShow } from './content.js';
 import type { ContentScan } from './content.js';
 import { ChangeSetError } from './errors.js';
-import { flagChanges, isGitPath, isGitSegment } from './flags.js';
+import { flagChanges, hooksDirOf, isGitPath, isGitSegment } from './flags.js';
 import type { Flag } from './flags.js';
 import { PATH_MAX_BYTES, walkEntries } from './manifest.js';
 import { ancestorsOf, readNulList, validateRelPath } from './paths.js';
@@ -116,7 +116,7 @@ export function loadChangeSet(csDir: string, workspaceRoot: string, manifest: Ma
   const exists = (p: string) => tree.has(p) || (manifest.entries.has(p) && !gone.has(p));
   return {
     changes: kept, tree, treeDir, opaque, replacedRoots: [...replaced].sort(),
-    gitExcluded: excluded.sort(), flags: flagChanges(kept, exists),
+    gitExcluded: excluded.sort(), flags: flagChanges(kept, exists, hooksDirOf(workspaceRoot)),
   };
 }
 

@@ -7,6 +7,8 @@
 //   - not .gitattributes / .gitmodules: an attribute only names a filter or diff driver, whose
 //     command must come from git config (which a pod cannot reach unless .git is included), and
 //     git ignores `update = !cmd` in .gitmodules.
+import { readFileSync, statSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Change, EntryInfo } from './types.js';
 
 export interface Flag {
@@ -26,6 +28,11 @@ const DIRS: Record<string, string> = {
   '.claude': 'Claude Code runs the hooks and obeys the settings in it',
   '.cursor': 'Cursor starts the MCP servers and follows the rules in it',
   '.husky': 'husky runs its hooks at the next git commit',
+  '.githooks': 'the usual core.hooksPath: git runs its hooks once that is set',
+  '.cargo': 'cargo obeys its config.toml (rustc-wrapper, runner, aliases) in this folder and below',
+  '.gemini': 'Gemini CLI obeys the settings, MCP servers and instructions in it',
+  '.zed': 'Zed runs its tasks and starts the language servers its settings name',
+  '.mvn': 'Maven obeys its jvm.config, maven.config and extensions on every build',
 };
 
 /** Single files (any depth), by name. */
@@ -44,6 +51,10 @@ const FILES: Record<string, string> = {
   '.gitlab-ci.yml': 'GitLab CI runs it with the repository\'s secrets when pushed',
   'CLAUDE.md': 'coding agents follow the instructions in it',
   'AGENTS.md': 'coding agents follow the instructions in it',
+  'CLAUDE.local.md': 'coding agents follow the instructions in it',
+  '.nvim.lua': 'Neovim runs it when opened here (exrc)',
+  '.exrc': 'vim and Neovim run it when opened here (exrc)',
+  'bunfig.toml': 'bun obeys it (preload scripts run on every bun command)',
   '.cursorrules': 'Cursor follows the instructions in it',
 };
 
@@ -71,10 +82,15 @@ function gitWhy(segs: string[]): { why: string; loud: boolean } {
   return { why: 'git repository metadata (history, refs, index)', loud: false };
 }
 
-/** Why a change at `rel` matters, or undefined. */
-function whyFlag(rel: string, after: EntryInfo | undefined): { why: string; loud: boolean } | undefined {
+/** Why a change at `rel` matters, or undefined. `hooksDir`: see hooksDirOf. */
+type Why = { why: string; loud: boolean };
+
+function whyFlag(rel: string, after: EntryInfo | undefined, hooksDir?: string): Why | undefined {
   const segs = rel.split('/');
   if (segs.some(isGitSegment)) return gitWhy(segs);
+  if (hooksDir !== undefined && (hooksDir === '' || rel === hooksDir || rel.startsWith(`${hooksDir}/`))) {
+    return { why: 'a git hook (under the repository\'s core.hooksPath): git runs it on the host', loud: true };
+  }
   for (const s of segs.slice(0, -1)) if (DIRS[s] !== undefined) return { why: DIRS[s], loud: false };
   const name = segs[segs.length - 1];
   if (Object.hasOwn(DIRS, name)) return { why: DIRS[name], loud: false };
@@ -105,12 +121,12 @@ function linkWhy(rel: string, target: string): { why: string; loud: boolean } | 
  * directory the pod turned into a git repository under another name (HEAD + config + objects):
  * git run inside it obeys that config.
  */
-export function flagChanges(changes: Change[], exists: (rel: string) => boolean): Flag[] {
+export function flagChanges(changes: Change[], exists: (rel: string) => boolean, hooksDir?: string): Flag[] {
   const flags: Flag[] = [];
   const repos = new Set<string>();
   const byPath = new Map(changes.map((c) => [c.path, c]));
   for (const c of changes) {
-    const w = whyFlag(c.path, c.after);
+    const w = whyFlag(c.path, c.after, hooksDir);
     if (w !== undefined) flags.push({ path: c.path, kind: c.kind, ...w });
     const slash = c.path.lastIndexOf('/');
     const name = c.path.slice(slash + 1);
@@ -125,4 +141,46 @@ export function flagChanges(changes: Change[], exists: (rel: string) => boolean)
     }
   }
   return flags.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/**
+ * The workspace's core.hooksPath, as a relpath inside it ('' for the root itself), when its own
+ * .git/config sets one there: git runs whatever the pod puts in that directory. Read with a
+ * small parser of git's syntax (sections, case-insensitive keys, quotes, comments; the last
+ * value wins), never by running git. A value outside the workspace is the user's own business.
+ */
+export function hooksDirOf(workspaceRoot: string): string | undefined {
+  const cfg = join(workspaceRoot, '.git', 'config');
+  let text: string;
+  try {
+    if (!statSync(cfg).isFile()) return undefined; // a FIFO would hang the read; a symlinked .git is git's too
+    text = readFileSync(cfg, 'utf8');
+  } catch { return undefined; }
+  let section = '';
+  let value: string | undefined;
+  for (const raw of text.split('\n')) {
+    const head = /^\s*\[\s*([A-Za-z0-9.-]+)/.exec(raw);
+    if (head) section = head[1].toLowerCase();
+    const body = head ? raw.slice(raw.indexOf(']') + 1) : raw;
+    const kv = /^\s*hookspath\s*=(.*)$/i.exec(body);
+    if (section === 'core' && kv) value = gitConfigValue(kv[1]);
+  }
+  if (value === undefined || value === '' || value.startsWith('~')) return undefined;
+  const rel = relative(resolve(workspaceRoot), resolve(workspaceRoot, value));
+  if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) return undefined;
+  return rel.split(sep).join('/');
+}
+
+/** A git config value: quotes removed, \\ \" \t \n unescaped, a # or ; comment outside quotes cut. */
+function gitConfigValue(s: string): string {
+  let out = '';
+  let quoted = false;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i];
+    if (ch === '\\' && i + 1 < s.length) { const n = s[++i]; out += n === 't' ? '\t' : n === 'n' ? '\n' : n; continue; }
+    if (ch === '"') { quoted = !quoted; continue; }
+    if (!quoted && (ch === '#' || ch === ';')) break;
+    out += ch;
+  }
+  return out.trim();
 }

@@ -7,12 +7,12 @@
 // and zero-width or line/paragraph separators hide or split text. All of them are shown as
 // visible escapes, so what a reviewer reads is what the file holds. So are the invisible ones
 // used to hide code (Hangul fillers, soft hyphen) or instructions to a model (tag characters).
+import { UNSAFE, unsafeGlobal } from '../util/unsafe-text.js';
 
-/** Every character that must never reach a terminal raw. \t and \n are handled by callers. */
-const UNSAFE =
-  /[\x00-\x1f\x7f-\x9f\xad\u034f\u061c\u115f\u1160\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\u3164\ufeff\uffa0\ufff9-\ufffb\u{e0000}-\u{e007f}\u{e0100}-\u{e01ef}]/u;
-const UNSAFE_G = new RegExp(UNSAFE.source, 'gu');
-const UNSAFE_OR_QUOTE_G = new RegExp(`${UNSAFE.source.slice(0, -1)}"\\\\]`, 'gu');
+// The set itself lives in util/unsafe-text.ts, shared with the terminal. \t and \n are in it;
+// callers here handle them.
+const UNSAFE_G = unsafeGlobal();
+const UNSAFE_OR_QUOTE_G = unsafeGlobal('"\\\\');
 
 /** Text escapes: readable names for the usual three, \xNN below U+0100, \uNNNN above. */
 function escapeTextChar(ch: string): string {
