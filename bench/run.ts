@@ -72,7 +72,7 @@ async function main() {
   const raw = fs.mkdtempSync(path.join('/run', 'clawpod-bench-raw-'));
   const state = new PodState(host.stateDir);
   const uid = state.allocateUid('bench-raw');
-  for (const d of ['tmp', 'home', 'ws']) { fs.mkdirSync(path.join(raw, d)); fs.chownSync(path.join(raw, d), uid, uid); }
+  for (const d of ['tmp', 'home', 'ws', 'shm']) { fs.mkdirSync(path.join(raw, d)); fs.chownSync(path.join(raw, d), uid, uid); }
   fs.chmodSync(raw, 0o755);
   const rawArgs = buildBwrapArgs({ ...host.layout, stage: raw }, {
     rules, workspace: ws, command: ['/bin/true'], changesDir: null, cgroupProcs: [], cgroupInto: null, identity: null, env: {}, sourceIds: {},
