@@ -56,7 +56,6 @@
 #include <linux/sched.h>
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
@@ -65,6 +64,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 #include "changeset.h"
+#include "fds.h"
 #include "sweep.h"
 
 #define MAXN 64
@@ -343,87 +343,21 @@ static void parse_args(int argc, char **argv, int *cmd_start) {
   *cmd_start = i;
 }
 
-static int is_kept(int fd) {
-  if (fd == status_fd || fd == go_fd) return 1;
-  for (int i = 0; i < n_keep; i++) if (keep_fds[i] == fd) return 1;
-  return 0;
-}
-
-/* Descriptors clawpod inherited from its caller (a shell's `exec 300</`, a make jobserver, an
- * IDE's socket) are not close-on-exec and would reach the pod: a directory fd is the host
- * filesystem. Everything but stdio and the fds named on our command line goes, before anything
- * else happens, so no later step (and no future backend exec'd from here) can hand one on. */
-static void close_inherited(void) {
-  int next = 3;
-  for (int fd = 3; fd < 4096; fd++) {
-    if (!is_kept(fd)) continue;
-    if (fd > next && syscall(SYS_close_range, next, fd - 1, 0) != 0) die("close_range", NULL);
-    next = fd + 1;
-  }
-  if (syscall(SYS_close_range, next, ~0U, 0) != 0) die("close_range", NULL);
-}
-
-/* A set-id program already in a writable attachment would stay set-id while the pod rewrites it
- * (a write through a shared mapping keeps the bit), so the pod never starts with one there. The
- * seccomp filter stops new ones, and the sweep at the end is the second line. */
 static void refuse_setid_in_rw(void) {
-  char p[4096], first[512];
-  for (int i = -1; i < n_attach; i++) {
-    const char *mode = i < 0 ? ws_mode : attach_mode[i];
-    const char *src = i < 0 ? ws_src : attach_src[i];
-    if (!mode || !src || strcmp(mode, "rw") != 0) continue;
-    if (i < 0) path_join(p, sizeof p, stage, "lower");
-    else { char name[32]; snprintf(name, sizeof name, "mnt/%d", i); path_join(p, sizeof p, stage, name); }
-    int incomplete = 0;
-    long n = find_setid_files(p, 1000000L, first, sizeof first, &incomplete);
-    if (n > 0) {
-      fprintf(stderr, "clawpod: refusing a writable %s holding %ld set-id program(s) (first: %s in %s): clear the bits (chmod u-s,g-s) or attach it read-only or as overlay\n",
-              i < 0 ? "workspace" : "mount", n, first, src);
-      exit(125);
-    }
-    if (incomplete) {
-      fprintf(stderr, "clawpod: refusing a writable %s that could not be checked for set-id programs (%s: too many entries or unreadable parts): use overlay or read-only\n",
-              i < 0 ? "workspace" : "mount", src);
-      exit(125);
-    }
-  }
-}
-
-/* stdin, stdout and stderr go to the pod as they are, so they must be what a command's stdio can
- * honestly be: a terminal or another character device, a pipe, a connected socket, a regular
- * file. A directory (`< /`) or an O_PATH fd is the host filesystem outside every namespace, a
- * block device is a disk, a listening socket takes the host's connections: each is replaced by
- * /dev/null, with one line saying so. */
-static void sanitize_stdio(void) {
-  static const char *names[] = { "stdin", "stdout", "stderr" };
-  for (int fd = 0; fd < 3; fd++) {
-    struct stat st;
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0) continue;  /* closed: bwrap and the pod see it closed */
-    const char *why = NULL;
-    int listening = 0;
-    socklen_t len = sizeof listening;
-    if (fl & O_PATH) why = "a path handle";
-    else if (fstat(fd, &st) != 0) why = "unreadable";
-    else if (S_ISDIR(st.st_mode)) why = "a directory";
-    else if (S_ISBLK(st.st_mode)) why = "a block device";
-    else if (S_ISSOCK(st.st_mode) && getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening)
-      why = "a listening socket";
-    else if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode))
-      why = "not a file, pipe, socket or terminal";
-    if (!why) continue;
-    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null < 0 || dup2(null, fd) != fd) die("replace", names[fd]);
-    close(null);
-    fprintf(stderr, "clawpod: the pod's %s was %s; it gets /dev/null instead\n", names[fd], why);
-  }
+  const char *srcs[MAXN];
+  for (int i = 0; i < n_attach; i++) srcs[i] = attach_src[i];
+  refuse_setid_programs(stage, ws_mode, ws_src, n_attach, attach_mode, srcs);
 }
 
 int main(int argc, char **argv) {
   int cmd_start;
   parse_args(argc, argv, &cmd_start);
   sanitize_stdio();
-  close_inherited();
+  int keep[MAXN + 2], nk = 0;
+  for (int i = 0; i < n_keep; i++) keep[nk++] = keep_fds[i];
+  if (status_fd >= 0) keep[nk++] = status_fd;
+  if (go_fd >= 0) keep[nk++] = go_fd;
+  close_inherited(keep, nk);
   pid_t parent = getppid();
   /* clawpod gone: SIGTERM, handled below by killing the pod and reaping it before we exit. */
   if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) die("prctl", NULL);

@@ -288,3 +288,44 @@ void sweep_rw_attachments(const char *stage, const char *ws_mode, int n_attach, 
   if (dprintf(status_fd, "setid_swept=%ld\n", r.swept) > 0 && r.unswept > 0)
     dprintf(status_fd, "setid_unswept=%ld\n", r.unswept);
 }
+
+/* Host names may hold any byte: what reaches the user's terminal is printable ASCII or \xNN. */
+static void escape_name(char *name) {
+  char out[512];
+  size_t o = 0;
+  for (const unsigned char *c = (const unsigned char *)name; *c && o + 5 < sizeof out; c++) {
+    if (*c >= 0x20 && *c < 0x7f && *c != '\\') out[o++] = (char)*c;
+    else o += (size_t)snprintf(out + o, sizeof out - o, "\\x%02x", *c);
+  }
+  out[o] = 0;
+  memcpy(name, out, o + 1);
+}
+
+/* A set-id program already in a writable attachment would stay set-id while the pod rewrites it
+ * (a write through a shared mapping keeps the bit), so the pod never starts with one there. The
+ * seccomp filter stops new ones, and the sweep at the end is the second line. */
+void refuse_setid_programs(const char *stage, const char *ws_mode, const char *ws_src, int n_attach,
+                           const char *const attach_mode[], const char *const attach_src[]) {
+  char p[4096], first[512];
+  for (int i = -1; i < n_attach; i++) {
+    const char *mode = i < 0 ? ws_mode : attach_mode[i];
+    const char *src = i < 0 ? ws_src : attach_src[i];
+    if (!mode || !src || strcmp(mode, "rw") != 0) continue;
+    size_t len = i < 0 ? (size_t)snprintf(p, sizeof p, "%s/lower", stage) : (size_t)snprintf(p, sizeof p, "%s/mnt/%d", stage, i);
+    if (len >= sizeof p) { fprintf(stderr, "clawpod: stage path too long\n"); exit(125); }
+    int incomplete = 0;
+    long n = find_setid_files(p, 1000000L, first, sizeof first, &incomplete);
+    escape_name(first);
+    if (n > 0) {
+      fprintf(stderr, "clawpod: refusing a writable %s holding %ld set-id program(s) (first: %s in %s): clear the bits (chmod u-s,g-s) or attach it read-only or as overlay\n",
+              i < 0 ? "workspace" : "mount", n, first, src);
+      exit(125);
+    }
+    if (incomplete) {
+      fprintf(stderr, "clawpod: refusing a writable %s that could not be checked for set-id programs (%s: too many entries or unreadable parts): use overlay or read-only\n",
+              i < 0 ? "workspace" : "mount", src);
+      exit(125);
+    }
+  }
+}
+

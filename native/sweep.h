@@ -27,4 +27,9 @@ void sweep_rw_attachments(const char *stage, const char *ws_mode, int n_attach, 
  * `*incomplete` is set when the walk could not look at everything (work cap, unreadable dirs). */
 long find_setid_files(const char *root, long max_entries, char *first, size_t first_size, int *incomplete);
 
+/* Before the pod starts: exits 125 with one line if a writable workspace (STAGE/lower) or mount
+ * (STAGE/mnt/I) holds a set-id program, or could not be checked whole. */
+void refuse_setid_programs(const char *stage, const char *ws_mode, const char *ws_src, int n_attach,
+                           const char *const attach_mode[], const char *const attach_src[]);
+
 #endif

@@ -16,7 +16,7 @@ build() {  # build NAME SOURCES...: rebuild when any source is newer than the bi
     mv -f "$out.tmp.$$" "$out"
   fi
 }
-build podinit native/podinit.c native/changeset.c native/sweep.c
+build podinit native/podinit.c native/changeset.c native/sweep.c native/fds.c
 build fwd native/fwd.c
 build podexec native/podexec.c
 build wsapply native/wsapply.c
