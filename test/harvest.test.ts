@@ -103,6 +103,8 @@ test('a sparse 3 GiB file under disk 16Mi: changes discarded with limit.hit chan
   assert.ok(duKiB(path.join(run.home, 'runs', run.runId)) < 1024, 'the run dir holds well under 1 MiB of real blocks');
   assert.ok(run.maxRssKiB < 300 * 1024, `clawpod's peak RSS stays small (${run.maxRssKiB} KiB)`);
   assert.equal(fs.readFileSync(path.join(ws, 'keep.txt'), 'utf8'), 'kept\n', 'the workspace itself is untouched');
+  const show = await cli(['runs', 'show', run.runId], { home: run.home });
+  assert.match(show.stdout, /^discarded: +the pod's changes, not kept for review: .*big/m, show.stdout);
   await laterCommandsWork(run, ws);
 });
 

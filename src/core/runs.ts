@@ -156,11 +156,14 @@ export function runShow(ctx: Context, id: string | undefined): string {
   // One pass over the log, line by line: a run's log may be large (up to its cap, or a
   // hostile file of any size) and nothing of it is kept but the counts.
   const degraded: string[] = [];
+  const refused: string[] = [];
   let allowed = 0;
   let denied = 0;
   try {
     for (const e of auditEvents(auditPathOf(run))) {
       if (e.type === 'guard.degraded') degraded.push(String(e.data.guard));
+      // The change set the prelude or clawpod refused to keep (too large, too deep, a bad name...).
+      if (e.type === 'limit.hit' && e.data.cap === 'changes') refused.push(String(e.data.detail ?? e.data.reason ?? 'over its cap'));
       // A terminated TLS tunnel's own event sums the requests inside it, which have events of their own;
       // a coalesced refusal stands for `count` of them.
       if ((e.type !== 'net.allow' && e.type !== 'net.deny') || e.data.terminated === true) continue;
@@ -169,6 +172,7 @@ export function runShow(ctx: Context, id: string | undefined): string {
       else denied += n;
     }
   } catch { /* shown by audit verify */ }
+  if (refused.length) lines.push(`discarded:  the pod's changes, not kept for review: ${escapeText(refused.join('; '))}`);
   if (degraded.length) lines.push(`degraded:   ${degraded.join(', ')}`);
   lines.push(`outbound:   ${allowed} allowed, ${denied} denied`);
   return lines.join('\n');
