@@ -27,6 +27,8 @@
 #include "sweep.h"
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <sys/xattr.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,12 +98,21 @@ static int chmod_fd(int fd, mode_t mode) {
 
 /* Clears the bits on dirfd/name (name "" = dirfd itself) without following a symlink: an O_PATH
  * fd pins the inode, and the change goes to exactly that inode. */
-static void clear_setid(struct walk *w, int dirfd, const char *name, const struct statx *sx) {
+/* File capabilities (security.capability) make a program privileged as surely as a set-id bit,
+ * and they too survive a write through a shared mapping. Read on the entry itself, by its
+ * directory's descriptor, never following a final symlink. */
+static int has_fcaps(int dirfd, const char *name) {
+  char p[64 + NAME_MAX];
+  if ((size_t)snprintf(p, sizeof p, *name ? "/proc/self/fd/%d/%s" : "/proc/self/fd/%d", dirfd, name) >= sizeof p) return 0;
+  return lgetxattr(p, "security.capability", NULL, 0) >= 0;
+}
+
+static void clear_setid(struct walk *w, int dirfd, const char *name, const struct statx *sx, int caps) {
   if (w->check) {
     mode_t m = sx->stx_mode;
-    /* A set-id program (setgid without group-exec is mandatory locking, not privilege). Writes
-     * through a shared mapping keep its bit, so the pod must never hold one writable. */
-    if (S_ISREG(m) && ((m & S_ISUID) || ((m & S_ISGID) && (m & S_IXGRP)))) {
+    /* Any set-id regular file: writes through a shared mapping keep its bit, and a setgid file
+     * without group-exec becomes a setgid program by an ACL (setxattr) that keeps the bit. */
+    if (S_ISREG(m) && ((m & (S_ISUID | S_ISGID)) || caps)) {
       if (w->r->swept++ == 0 && w->found) snprintf(w->found, w->found_size, "%s", *name ? name : "(the attachment itself)");
     }
     return;
@@ -110,7 +121,12 @@ static void clear_setid(struct walk *w, int dirfd, const char *name, const struc
   struct stat st;
   mode_t mode = sx->stx_mode & 07777 & ~SETID;
   int ok = fd >= 0 && fstat(fd, &st) == 0 && st.st_ino == sx->stx_ino && !S_ISLNK(st.st_mode);
-  if (ok) ok = chmod_fd(fd, mode) == 0;
+  if (ok && (sx->stx_mode & SETID)) ok = chmod_fd(fd, mode) == 0;
+  if (ok && caps) {
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ok = removexattr(link, "security.capability") == 0 || errno == ENODATA;
+  }
   if (ok) w->r->swept++;
   else w->r->unswept++;
   if (fd >= 0 && fd != dirfd) close(fd);
@@ -155,8 +171,9 @@ static int scan_top(struct walk *w) {
       continue;
     }
     if (!same_mount(w, &sx)) continue;
-    if ((sx.stx_mode & SETID) && !S_ISLNK(sx.stx_mode) && changed_during_pod(&sx, w->since))
-      clear_setid(w, f->fd, name, &sx);
+    int caps = S_ISREG(sx.stx_mode) && has_fcaps(f->fd, name);
+    if (((sx.stx_mode & SETID) || caps) && !S_ISLNK(sx.stx_mode) && changed_during_pod(&sx, w->since))
+      clear_setid(w, f->fd, name, &sx, caps);
     if (S_ISDIR(sx.stx_mode) && add_name(f, name) != 0) { rc = -1; break; }
   }
   closedir(d);
@@ -244,7 +261,8 @@ static void walk_tree(const char *root, const struct timespec *since, long max_e
   w.by_mnt_id = (sx.stx_mask & STATX_MNT_ID) != 0;
   w.dev = dev_of(&sx);
   r->visited++;
-  if ((sx.stx_mode & SETID) && !S_ISLNK(sx.stx_mode) && changed_during_pod(&sx, since)) clear_setid(&w, pfd, "", &sx);
+  int caps = S_ISREG(sx.stx_mode) && has_fcaps(pfd, "");
+  if (((sx.stx_mode & SETID) || caps) && !S_ISLNK(sx.stx_mode) && changed_during_pod(&sx, since)) clear_setid(&w, pfd, "", &sx, caps);
   int fd = S_ISDIR(sx.stx_mode) ? openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
   close(pfd);
   if (!S_ISDIR(sx.stx_mode)) return;
@@ -317,7 +335,7 @@ void refuse_setid_programs(const char *stage, const char *ws_mode, const char *w
     long n = find_setid_files(p, 1000000L, first, sizeof first, &incomplete);
     escape_name(first);
     if (n > 0) {
-      fprintf(stderr, "clawpod: refusing a writable %s holding %ld set-id program(s) (first: %s in %s): clear the bits (chmod u-s,g-s) or attach it read-only or as overlay\n",
+      fprintf(stderr, "clawpod: refusing a writable %s holding %ld set-id or capability-bearing file(s) (first: %s in %s): clear them (chmod u-s,g-s; setcap -r) or attach it read-only or as overlay\n",
               i < 0 ? "workspace" : "mount", n, first, src);
       exit(125);
     }

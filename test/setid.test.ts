@@ -113,6 +113,23 @@ const SH_PROBE = (p: string) => [
 ].join('\n');
 
 describe('no set-id file reaches the host through a writable attachment', { skip: SKIP }, () => {
+  test('a file with capabilities, or setgid without group-exec, in a writable workspace refuses the pod', async () => {
+    // security.capability survives a write through a shared mapping like a set-id bit does; a
+    // setgid 2644 file becomes a setgid program through an ACL that keeps the bit.
+    const caps = workspace({ 'tool': '#!/bin/sh\n' });
+    const blob = 'struct.pack("<IIIII", 0x02000001, 1 << 7, 0, 0, 0)'; // VFS_CAP_REVISION_2, effective, cap_setuid
+    const set = spawnSync('python3', ['-c', `import os,struct; os.setxattr(${JSON.stringify(path.join(caps, 'tool'))}, "security.capability", ${blob})`], { encoding: 'utf8' });
+    assert.equal(set.status, 0, set.stderr);
+    const sgid = workspace({ 'locked': 'data\n' });
+    fs.chmodSync(path.join(sgid, 'locked'), 0o2644);
+    const rw = policyFile('version: 1\nfilesystem: { workspace: rw }\n');
+    for (const [ws, name] of [[caps, 'tool'], [sgid, 'locked']] as const) {
+      const r = await cli(['exec', '--policy', rw, '--', 'true'], { home, cwd: ws });
+      assert.equal(r.code, 125, r.stdout + r.stderr);
+      assert.match(r.stderr, new RegExp(`set-id or capability-bearing file\\(s\\) \\(first: ${name} in `));
+    }
+  });
+
   test('a set-id program already in a writable attachment refuses the pod (a mapped write would keep its bit)', async () => {
     const ws = workspace({ 'tool': '#!/bin/sh\necho hi\n' });
     fs.chmodSync(path.join(ws, 'tool'), 0o4755);
@@ -125,7 +142,7 @@ describe('no set-id file reaches the host through a writable attachment', { skip
     ] as const) {
       const r = await cli(['exec', '--policy', p, '--', 'sh', '-c', `echo x >> /workspace/tool; touch /workspace/${marker} /data/${marker}`], { home, cwd: dir });
       assert.equal(r.code, 125, r.stdout + r.stderr);
-      assert.match(r.stderr, /refusing a writable (workspace|mount) holding 1 set-id program\(s\) \(first: (tool|prog) in /);
+      assert.match(r.stderr, /refusing a writable (workspace|mount) holding 1 set-id or capability-bearing file\(s\) \(first: (tool|prog) in /);
     }
     assert.equal(fs.readFileSync(path.join(ws, 'tool'), 'utf8'), '#!/bin/sh\necho hi\n', 'the pod never ran');
     assert.equal(modeOf(path.join(ws, 'tool')), 0o4755, 'the user\'s file is left as it was');

@@ -178,3 +178,26 @@ test('a pod sharing the terminal cannot change its line discipline or lock it', 
   assert.match(r.stdout, /FAILED:xonc 1/);
   assert.match(r.stdout, /LDISC:0/, 'the terminal keeps n_tty');
 });
+
+test('stdio that is an unconnected socket, a device other than a terminal, or a kernel pseudo file becomes /dev/null', async () => {
+  // An unbound TCP socket lives in the host's network namespace: bound and listened on in the
+  // pod, it would take host connections. /dev/kmsg writes the kernel log; /proc/self/ns/net is
+  // a namespace handle.
+  const py = [
+    'import socket, subprocess, sys, os',
+    's = socket.socket(socket.AF_INET, socket.SOCK_STREAM)',
+    'cases = [("socket", s.fileno()), ("kmsg", os.open("/dev/kmsg", os.O_RDONLY)), ("nsfs", os.open("/proc/self/ns/net", os.O_RDONLY))]',
+    'for name, fd in cases:',
+    '    r = subprocess.run(sys.argv[1:], stdin=fd, capture_output=True, text=True)',
+    '    print(name + ":" + r.stdout.strip() + "|" + r.stderr.replace("\\n", " "))',
+  ].join('\n');
+  const driver = path.join(tmpDir('stdio'), 'drive.py');
+  fs.writeFileSync(driver, py);
+  const r = spawnSync('python3', [driver, process.execPath, BIN, 'exec', '--', 'readlink', '/proc/self/fd/0'], {
+    env: { PATH: process.env.PATH, CLAWPOD_HOME: home }, cwd: workspace(), encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^socket:\/dev\/null\|.*a socket not connected to one peer/m, r.stdout);
+  assert.match(r.stdout, /^kmsg:\/dev\/null\|.*a device other than a terminal/m, r.stdout);
+  assert.match(r.stdout, /^nsfs:\/dev\/null\|.*a kernel pseudo file/m, r.stdout);
+});

@@ -2,6 +2,7 @@
 // is printed, an approval shows the whole of what it approves, and a pod that had the terminal
 // gives it back as it found it.
 import { spawnSync } from 'node:child_process';
+import tty from 'node:tty';
 import { createInterface } from 'node:readline/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { Transform } from 'node:stream';
@@ -123,19 +124,23 @@ export interface TerminalState { restore(): void }
 /** Saves the terminal's settings and size when stdin is one; restore() puts back whatever a
  *  pod that had the terminal changed (raw mode, no echo, a bogus window size). */
 export function saveTerminal(): TerminalState {
-  const out = process.stdout.isTTY ? process.stdout : process.stderr.isTTY ? process.stderr : null;
-  if (!process.stdin.isTTY) return { restore() {} };
-  // stty works on its stdin: the terminal itself, inherited; -g is its own exact format.
-  const stty = (args: string[]) => spawnSync('stty', args, { stdio: ['inherit', 'pipe', 'ignore'], encoding: 'utf8' });
+  // Whichever of stdin, stdout and stderr is the terminal: a pod can reach it through any of them
+  // (TIOCSWINSZ on its stdout changes the size just as well).
+  const fd = [0, 1, 2].find((n) => tty.isatty(n));
+  if (fd === undefined) return { restore() {} };
+  // stty works on its stdin: the terminal itself, by descriptor; -g is its own exact format.
+  const stty = (args: string[]) => spawnSync('stty', args, { stdio: [fd, 'pipe', 'ignore'], encoding: 'utf8' });
   const saved = stty(['-g']);
   const settings = saved.status === 0 ? saved.stdout.trim() : '';
-  const size = out?.getWindowSize();
+  const sized = stty(['size']);
+  const size = sized.status === 0 ? sized.stdout.trim() : '';
   return {
     restore() {
       const now = stty(['-g']);
       if (settings && (now.status !== 0 || now.stdout.trim() !== settings)) stty([settings]);
-      const after = out?.getWindowSize();
-      if (size && after && (after[0] !== size[0] || after[1] !== size[1])) stty(['cols', String(size[0]), 'rows', String(size[1])]);
+      const after = stty(['size']);
+      const [rows, cols] = size.split(' ');
+      if (rows && cols && after.stdout.trim() !== size) stty(['rows', rows, 'cols', cols]);
     },
   };
 }
