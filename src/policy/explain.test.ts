@@ -65,7 +65,7 @@ test('a permissive policy names its hosts, ports, secrets, mounts and limits', (
   assert.match(line(lines, 'Name overrides:'), /svc\.test -> 127\.0\.0\.1/);
   assert.equal(
     line(lines, 'Secrets:'),
-    'Secrets: GITHUB_TOKEN (from env GITHUB_TOKEN) is injected by the host proxy only on requests to api.github.com; the pod sees a placeholder',
+    'Secrets: GITHUB_TOKEN (from env GITHUB_TOKEN) is injected by the host proxy only on requests to api.github.com, into credential header values (Authorization, X-Api-Key, ...) where the pod puts its placeholder; the pod sees a placeholder',
   );
   assert.match(line(lines, 'Workspace:'), /read-write.*no diff/);
   const mounts = lines.filter((l) => l.startsWith('Mount: '));
@@ -97,4 +97,14 @@ test('other workspace modes and half a CPU read correctly', () => {
   assert.match(line(ro, 'Limits:'), /^Limits: 0\.5 CPU,/);
   assert.match(line(explainPolicy({ ...strictRules(), workspace: 'none' }), 'Workspace:'), /not mounted/);
   assert.match(line(explainPolicy({ ...strictRules(), tools: { allow: [] } }), 'Tools:'), /allowed: none/);
+});
+
+test('a secret with a named header or query says where it goes', () => {
+  const rules: Rules = {
+    ...strictRules(),
+    network: { allow: ['api.github.com'], deny: [], hosts: {} },
+    secrets: [{ name: 'GH', from: { kind: 'env', ref: 'GH' }, hosts: ['api.github.com'], inject: { header: 'Authorization', format: 'Bearer {}', query: 'key' } }],
+  };
+  const s = line(explainPolicy(rules), 'Secrets:');
+  assert.match(s, /as the Authorization header \(Bearer \{\}\), set by the proxy itself and the key query parameter/);
 });

@@ -48,7 +48,11 @@ function secretHostReachable(host: string, rules: Rules): boolean {
 
 function secretLine(s: SecretRule, rules: Rules): string {
   const from = s.from.kind === 'env' ? `env ${s.from.ref}` : `file ${s.from.ref}`;
-  let line = `Secrets: ${s.name} (from ${from}) is injected by the host proxy only on requests to ${s.hosts.join(', ')}; the pod sees a placeholder`;
+  const where = s.inject?.header
+    ? `as the ${s.inject.header} header (${s.inject.format ?? '{}'}), set by the proxy itself`
+    : 'into credential header values (Authorization, X-Api-Key, ...) where the pod puts its placeholder';
+  const query = s.inject?.query ? ` and the ${s.inject.query} query parameter` : '';
+  let line = `Secrets: ${s.name} (from ${from}) is injected by the host proxy only on requests to ${s.hosts.join(', ')}, ${where}${query}; the pod sees a placeholder`;
   const unreachable = s.hosts.filter((h) => !secretHostReachable(h, rules));
   if (unreachable.length > 0) {
     line += ` (note: ${unreachable.join(', ')} not allowed by network.allow, so it is never sent there)`;
