@@ -201,3 +201,38 @@ test('stdio that is an unconnected socket, a device other than a terminal, or a 
   assert.match(r.stdout, /^kmsg:\/dev\/null\|.*a device other than a terminal/m, r.stdout);
   assert.match(r.stdout, /^nsfs:\/dev\/null\|.*a kernel pseudo file/m, r.stdout);
 });
+
+test('a change set the audit log cannot record whole is discarded, and the run says audit cap', async () => {
+  // 600 changes with long names pass the smallest audit cap (64 KiB) while they are recorded,
+  // after the pod has ended: none may stay applicable unrecorded.
+  const ws = workspace();
+  const r = await cli(['exec', '--json', '--', 'sh', '-c', `for i in $(seq 1 600); do echo x > /workspace/f$i-$(printf "%0200d" 0); done`],
+    { home, cwd: ws, env: { CLAWPOD_AUDIT_MAX_BYTES: '65536' } });
+  assert.match(r.stderr, /workspace changes were discarded: the audit log reached its size cap/, r.stderr);
+  const summary = JSON.parse(r.stderr.trim().split('\n').at(-1)!);
+  assert.equal(summary.limitHit, 'audit');
+  assert.equal(summary.filesChanged, 0);
+  const diff = await cli(['runs', 'diff', r.runId!], { home });
+  assert.equal(diff.stdout, '', 'nothing is offered for review');
+  const apply = await cli(['runs', 'apply', r.runId!], { home });
+  assert.match(apply.stdout + apply.stderr, /changed nothing|nothing to apply/);
+  assert.deepEqual(fs.readdirSync(ws), []);
+  const verify = await cli(['audit', 'verify', r.runId!], { home });
+  assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+});
+
+test('TCP buffers inside the pod count against its memory cap (cgroup v1 charges them only with a TCP limit)', async () => {
+  // 200 loopback connections whose readers never read: without the charge they queued 2.2 GiB
+  // of host memory under a 64Mi cap.
+  const py = [
+    'import socket', 'srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(256)', 'total = 0; keep = []; buf = b"x" * 65536',
+    'for i in range(200):', '    c = socket.create_connection(srv.getsockname()); a, _ = srv.accept(); keep += [c, a]; c.setblocking(False)',
+    '    while True:', '        try: total += c.send(buf)', '        except OSError: break',
+    'print("QUEUED_MIB:%d" % (total >> 20), flush=True)',
+  ].join('\n');
+  const policy = policyFile('version: 1\nresources: { memory: 64Mi }\n');
+  const r = await cli(['exec', '--policy', policy, '--', 'python3', '/workspace/q.py'], { home, cwd: workspace({ 'q.py': py }), timeoutMs: 90_000 });
+  const queued = Number(r.stdout.match(/QUEUED_MIB:(\d+)/)?.[1] ?? -1);
+  // Either the sends stop near the cap, or the cap's kill ends the pod: never gigabytes held.
+  assert.ok(r.code === 137 || (queued >= 0 && queued <= 80), `queued ${queued} MiB under a 64Mi cap (exit ${r.code}) ${r.stderr}`);
+});

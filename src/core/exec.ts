@@ -147,6 +147,7 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
   if (!outcome.limitHit && audit.limitReached) outcome = { ...outcome, limitHit: 'audit' as const };
   audit.append('exec.exit', { exitCode: outcome.exitCode, durationMs: Math.round(outcome.durationMs), limitHit: outcome.limitHit, stoppedBy: outcome.stoppedBy ?? null });
   const filesChanged = recordChanges(audit, changesDir, workspace, manifest, plan.secrets);
+  if (!outcome.limitHit && audit.limitReached) outcome = { ...outcome, limitHit: 'audit' as const };
   const status = outcome.limitHit === 'timeout' ? 'timeout' : outcome.limitHit || outcome.stoppedBy ? 'killed' : 'done';
   audit.append('run.end', { status, exitCode: outcome.exitCode, limitHit: outcome.limitHit, filesChanged });
   audit.close();
@@ -209,9 +210,16 @@ export function recordChanges(audit: AuditWriter, changesDir: string | null, wor
     return 0;
   }
   for (const c of changes) {
-    audit.append('file.write', c.kind === 'deleted'
+    const recorded = audit.append('file.write', c.kind === 'deleted'
       ? { path: c.path, kind: c.kind, deleted: true }
       : { path: c.path, kind: c.kind, bytes: c.bytes ?? 0, sha256: c.sha256 ?? null });
+    if (recorded === null) {
+      // Fail closed: a change the log could not record is never offered for apply, and nor is
+      // the rest of its change set (the run ends with limit.hit audit).
+      process.stderr.write(`clawpod: the pod's workspace changes were discarded: the audit log reached its size cap before all ${changes.length} changes were recorded (raise CLAWPOD_AUDIT_MAX_BYTES, or change fewer files)\n`);
+      removeTree(changesDir);
+      return 0;
+    }
   }
   if (changes.length === 0) removeTree(changesDir);
   return changes.length;

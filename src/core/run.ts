@@ -124,9 +124,10 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<{ run: st
       approveTools: rules.tools.approve, approve: askApproval, signal: auditFull.signal,
     });
     const closed = await live.close();
-    const podEnd = !closed.limitHit && audit.limitReached ? { ...closed, limitHit: 'audit' as const } : closed;
     await egress?.close();
     const filesChanged = recordChanges(audit, changesDir, workspace, manifest, plan.secrets);
+    // After the change set too: its file.write events may be what filled the log.
+    const podEnd = !closed.limitHit && audit.limitReached ? { ...closed, limitHit: 'audit' as const } : closed;
     const status = outcome.reason === 'done' ? 'done' : outcome.reason === 'timeout' ? 'timeout' : outcome.reason === 'model_error' ? 'failed' : 'killed';
     const exitCode = outcome.reason === 'done' ? 0 : outcome.reason === 'timeout' ? 124 : 1;
     audit.append('run.end', { status, reason: outcome.reason, exitCode, turns: outcome.turns, usage: outcome.usage, toolCalls: outcome.toolCalls, filesChanged, limitHit: podEnd.limitHit });

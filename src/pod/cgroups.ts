@@ -135,6 +135,9 @@ export function createPodCgroup(layout: CgroupLayout, podId: string, limits: Cap
       // Without swap accounting memsw does not exist; the host then has no swap to escape to
       // only if swap is off, which doctor reports.
       trySet(path.join(dir, 'memory.memsw.limit_in_bytes'), String(limits.memoryBytes));
+      // v1 charges TCP buffers to a group only once it has its own TCP limit (v2 always does):
+      // without it, loopback connections inside the pod queue host memory past the cap.
+      trySet(path.join(dir, 'memory.kmem.tcp.limit_in_bytes'), String(limits.memoryBytes));
       cg.enforced.push('memory');
     }
     if (layout.parents.cpu) {

@@ -113,6 +113,13 @@ for (const arch of ARCHES) {
     assert.equal(verdict(arch, 'clone3'), ENOSYS);
   });
 
+  test(`${arch}: the host-wide AIO pool and spare kernel surface are refused`, () => {
+    assert.equal(verdict(arch, 'io_setup', [128n, 0n]), ENOSYS);
+    for (const name of ['memfd_secret', 'move_pages', 'migrate_pages', ...(arch === 'x86_64' ? ['modify_ldt'] : [])]) {
+      assert.equal(verdict(arch, name), EPERM, name);
+    }
+  });
+
   test(`${arch}: ioctl TIOCSTI/TIOCLINUX refused, TCGETS allowed`, () => {
     assert.equal(verdict(arch, 'ioctl', [0n, 0x5412n]), EPERM);
     for (const req of [0x5423n, 0x540cn, 0x540an, 0x541dn, 0x540en, 0x5437n]) assert.equal(verdict(arch, 'ioctl', [1n, req]), EPERM, `ioctl 0x${req.toString(16)}`);

@@ -78,6 +78,9 @@ export const DENIED_SYSCALLS: readonly string[] = [
   'swapon', 'swapoff', 'reboot', 'acct', 'quotactl', 'quotactl_fd', 'syslog',
   'settimeofday', 'clock_settime', 'clock_adjtime', 'adjtimex',
   'lookup_dcookie', 'vhangup', 'iopl', 'ioperm',
+  // Kernel surface no task pod needs (Docker's default profile refuses them too): per-process
+  // LDTs, secret memory that fragments the kernel's direct map, moving pages between NUMA nodes.
+  'modify_ldt', 'memfd_secret', 'move_pages', 'migrate_pages',
   // Legacy calls (x86_64 only); most are unimplemented, denying them costs nothing.
   'uselib', 'nfsservctl', '_sysctl', 'create_module', 'get_kernel_syms', 'query_module',
   'afs_syscall',
@@ -191,6 +194,9 @@ function buildInstructions(arch: Arch): Insn[] {
     // is what an older kernel answers, so libc and runtimes fall back to clone and openat.
     ['clone3', RET_ENOSYS],
     ['openat2', RET_ENOSYS],
+    // Kernel AIO contexts come from one host-wide pool (fs.aio-max-nr): a pod that takes them
+    // all fails every host user's io_setup. ENOSYS: programs fall back to threads.
+    ['io_setup', RET_ENOSYS],
   ];
   const fixedInsns = fixed.flatMap(([name, action]) => {
     const nr = resolve(arch, name);

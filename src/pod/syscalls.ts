@@ -97,6 +97,11 @@ const TABLE: Readonly<Record<string, SyscallNumbers>> = {
   lookup_dcookie: { x86_64: 212, aarch64: 18 },
   vhangup: { x86_64: 153, aarch64: 58 },
   nfsservctl: { x86_64: 180, aarch64: 42 },
+  io_setup: { x86_64: 206, aarch64: 0 },
+  memfd_secret: { x86_64: 447, aarch64: 447 },
+  move_pages: { x86_64: 279, aarch64: 239 },
+  migrate_pages: { x86_64: 256, aarch64: 238 },
+  modify_ldt: { x86_64: 154 },
 
   // x86-only: raw port I/O and legacy calls aarch64 never had.
   iopl: { x86_64: 172 },
