@@ -71,7 +71,7 @@ test('a permissive policy names its hosts, ports, secrets, mounts and limits', (
   const mounts = lines.filter((l) => l.startsWith('Mount: '));
   assert.deepEqual(mounts, [
     'Mount: /home/u/datasets at /data (ro, read-only)',
-    'Mount: /home/u/out at /out (rw, read-write: the pod can change these host files)',
+    'Mount: /home/u/out at /out (rw, read-write: the pod can change these host files, outside the disk cap)',
   ]);
   assert.equal(line(lines, 'Limits:'), 'Limits: 2 CPUs, 2 GiB memory, 64 processes, 1h30m wall clock, 1.5 GiB disk');
   assert.match(line(lines, 'Reads:'), /1\.5 GiB total writable/);

@@ -8,7 +8,7 @@ const WORKSPACE_TEXT: Record<Rules['workspace'], string> = {
   overlay:
     'Workspace: copy-on-write overlay of the workspace at /workspace; changes are kept as a diff you apply or discard',
   ro: 'Workspace: the workspace is mounted read-only at /workspace; the pod cannot change it',
-  rw: 'Workspace: the workspace is mounted read-write at /workspace; changes go straight to your files, with no diff to review',
+  rw: 'Workspace: the workspace is mounted read-write at /workspace; changes go straight to your files, with no diff to review and no disk cap',
   none: 'Workspace: not mounted; the pod sees none of your files',
 };
 
@@ -87,7 +87,7 @@ export function explainPolicy(rules: Rules): string[] {
   lines.push(WORKSPACE_TEXT[rules.workspace]);
   if (rules.mounts.length === 0) lines.push('Mounts: none (no other host files)');
   for (const m of rules.mounts) {
-    const mode = m.mode === 'ro' ? 'ro, read-only' : 'rw, read-write: the pod can change these host files';
+    const mode = m.mode === 'ro' ? 'ro, read-only' : 'rw, read-write: the pod can change these host files, outside the disk cap';
     lines.push(`Mount: ${m.host} at ${m.path} (${mode})`);
   }
   lines.push(...networkLines(rules));
