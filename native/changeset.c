@@ -112,10 +112,14 @@ static void pop(struct walk *w) {
 }
 
 /* The next entry of the top directory, with rel set to its relpath; 0 when it has no more. */
+volatile sig_atomic_t harvest_abandoned;
+
 static int next(struct harvest *h) {
   struct walk *w = &h->w;
   struct frame *f = &w->st[w->top];
   struct dirent *e;
+  /* clawpod is gone (or stopped us): nobody will ever review this, so stop copying now. */
+  if (harvest_abandoned) { errno = ECANCELED; return failed(h, "harvest (clawpod went away)"); }
   do {
     errno = 0;
     e = readdir(f->dir);
@@ -485,6 +489,7 @@ void harvest_changes(const char *stage, const char *dest, int copy, int userns,
   if (rc == 0 && cs < 0) rc = failed(&h, "open the change set");
   if (rc == 0) rc = harvest_into(&h, stage, cs, copy);
   if (cs >= 0) close(cs);
+  if (rc == 0 && harvest_abandoned) { errno = ECANCELED; rc = failed(&h, "harvest (clawpod went away)"); }
   if (rc == 0 && rename(partial, dest) != 0) rc = failed(&h, "publish the change set");
   if (rc == 0) return;
   if (rep->result == HARVEST_OK) { errno = EIO; failed(&h, "harvest"); }

@@ -21,6 +21,8 @@
 #ifndef CLAWPOD_CHANGESET_H
 #define CLAWPOD_CHANGESET_H
 
+#include <signal.h>
+
 #include <stddef.h>
 
 /* Deeper trees are refused: the host tools that review and apply a change set then never meet
@@ -60,5 +62,9 @@ void harvest_changes(const char *stage, const char *dest, int copy_mode, int use
  * "harvest_limit=N" and "harvest_detail=TEXT" lines on status_fd (when >= 0), and for a refused
  * change set one line on stderr naming the problem and the fix. */
 void harvest_tell(const struct harvest_report *rep, int status_fd);
+
+/* Set from a signal handler when clawpod has gone away (or stopped the pod): the harvest stops
+ * at its next entry and removes what it copied, publishing nothing. */
+extern volatile sig_atomic_t harvest_abandoned;
 
 #endif

@@ -283,11 +283,16 @@ static pid_t spawn_child(void) {
   return pid;
 }
 
+static pid_t clawpod_pid;
+
 static void forward_signal(int sig) {
   (void)sig;
   /* Any stop request kills the pod outright: bwrap's --die-with-parent then takes down
    * the pod's pid namespace, and with it every process in it. */
   if (child > 0) kill(child, SIGKILL);
+  /* SIGTERM is also what we get when clawpod dies (PDEATHSIG): then nobody will read a change
+   * set, and copying one would leave up to the disk cap behind as residue. */
+  if (getppid() != clawpod_pid) harvest_abandoned = 1;
 }
 
 static unsigned long long parse_count(const char *opt, const char *v) {
@@ -359,6 +364,7 @@ int main(int argc, char **argv) {
   if (go_fd >= 0) keep[nk++] = go_fd;
   close_inherited(keep, nk);
   pid_t parent = getppid();
+  clawpod_pid = parent;
   /* clawpod gone: SIGTERM, handled below by killing the pod and reaping it before we exit. */
   if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) die("prctl", NULL);
   /* Orphaned pod processes (bwrap's pid-1 child when bwrap dies first) come back to us to be

@@ -236,3 +236,30 @@ test('TCP buffers inside the pod count against its memory cap (cgroup v1 charges
   // Either the sends stop near the cap, or the cap's kill ends the pod: never gigabytes held.
   assert.ok(r.code === 137 || (queued >= 0 && queued <= 80), `queued ${queued} MiB under a 64Mi cap (exit ${r.code}) ${r.stderr}`);
 });
+
+test('clawpod killed during the harvest: the prelude stops copying and leaves no change set behind', { skip: !IS_ROOT && 'needs root' }, async () => {
+  const policy = policyFile('version: 1\nresources: { disk: 512Mi }\n');
+  const h = tmpDir('home');
+  let runId: string | null = null;
+  const child = spawn(process.execPath, [BIN, 'exec', '--policy', policy, '--', 'sh', '-c',
+    'for i in $(seq 1 4000); do head -c 20000 /dev/urandom > /workspace/f$i; done'], {
+    env: { PATH: process.env.PATH, CLAWPOD_HOME: h }, cwd: workspace(), stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  child.stderr!.on('data', (d) => { runId ??= String(d).match(/run (r-[\w-]+)/)?.[1] ?? null; });
+  const partial = () => runId !== null && fs.existsSync(path.join(h, 'runs', runId, 'changes.partial'));
+  const deadline = Date.now() + 60_000;
+  while (!partial() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(partial(), 'the harvest never started');
+  child.kill('SIGKILL');
+  await new Promise((r) => child.on('close', r));
+  // The prelude sees clawpod gone at its next entry and removes what it copied.
+  const preludeAlive = () => spawnSync('pgrep', ['-f', `${h}/runs/${runId}`]).status === 0;
+  const until = Date.now() + 10_000;
+  while (preludeAlive() && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(preludeAlive(), false, 'the prelude went on after clawpod died');
+  await cli(['runs', 'list'], { home: h });
+  const left = fs.readdirSync(path.join(h, 'runs', runId!)).filter((n) => n.startsWith('changes'));
+  assert.deepEqual(left, [], 'a change set was left behind');
+  const show = await cli(['runs', 'show', runId!], { home: h });
+  assert.match(show.stdout, /status: +interrupted/);
+});
