@@ -51,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
 #include <linux/sched.h>
@@ -157,6 +158,21 @@ static int open_checked(const char *src, const struct src_id *id, struct stat *s
   return fd;
 }
 
+/* A writable attachment is locked shared for the pod's whole life (this process's): `runs apply`
+ * takes the same directory exclusively, so a pod never gets a workspace an apply is writing, and
+ * an apply never starts while a pod can write it. The descriptor stays open, close-on-exec. */
+static void lock_writable(int fd, const char *src) {
+  int dir = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) die("open", src);
+  if (flock(dir, LOCK_SH | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      fprintf(stderr, "clawpod: %s is being written by clawpod runs apply; wait for it to finish, then run again\n", src);
+      exit(125);
+    }
+    die("lock", src);
+  }
+}
+
 /* Attach the checked object FD at DEST, from the descriptor (open_tree AT_EMPTY_PATH): idmapped
  * through USERNS_FD when it is >= 0, else a plain bind (recursive in unprivileged mode, where
  * the kernel requires it for trees with locked submounts). */
@@ -214,6 +230,7 @@ static void setup_stage(void) {
     int overlay = strcmp(ws_mode, "overlay") == 0;
     struct stat st;
     int fd = open_checked(ws_src, &ws_id, &st);
+    if (strcmp(ws_mode, "rw") == 0) lock_writable(fd, ws_src);
     path_join(p, sizeof p, stage, "lower");
     attach(fd, ws_src, p, overlay || strcmp(ws_mode, "ro") == 0, userns_fd);
     close(fd);
@@ -242,6 +259,7 @@ static void setup_stage(void) {
     struct stat st;
     int rw = strcmp(attach_mode[i], "rw") == 0;
     int fd = open_checked(attach_src[i], &attach_id[i], &st);
+    if (rw) lock_writable(fd, attach_src[i]);
     snprintf(name, sizeof name, "mnt/%d", i);
     path_join(p, sizeof p, stage, name);
     /* A read-only extra mount is not idmapped: the pod reads what any other local user could,

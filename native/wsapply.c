@@ -30,6 +30,9 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/file.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
@@ -346,6 +349,12 @@ static void do_chmod(const char *rel, mode_t mode, char type) {
   if (fd < 0 || fstat(fd, &st) != 0) fail("chmod");
   char t = S_ISREG(st.st_mode) ? 'f' : S_ISDIR(st.st_mode) ? 'd' : S_ISLNK(st.st_mode) ? 'l' : 'o';
   if (t != type) { bad_len = strlen(rel); fail_named("ETYPE", "chmod", "changed type"); }
+  /* A mode change acts on the inode: through a hard link it would reach a file outside the
+   * workspace (a pnpm store, a host file linked in). Writes never do (temp file + rename). */
+  if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
+    bad_len = strlen(rel);
+    fail_named("EMLINK", "chmod", "the file has other hard links, possibly outside the workspace (change its mode by hand, or break the link first)");
+  }
   if (syscall(SYS_fchmodat2, fd, "", mode, AT_EMPTY_PATH) != 0) {
     char proc[64];
     snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd); /* the same inode, without fchmodat2 */
@@ -416,9 +425,26 @@ static const char *next_field(void) {
 
 static mode_t next_mode(void) { return (mode_t)strtoul(next_field(), NULL, 8) & 0777; }
 
+/* One writer at a time: an exclusive lock on the workspace directory for the whole apply. A pod
+ * with the workspace writable holds a shared lock on it for its life (the prelude), so neither
+ * can start while the other runs; a second apply is refused too. */
+static void lock_workspace(void) {
+  int fd = openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) fail("open workspace");
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) fail_named("EBUSY", "workspace", "a pod has it writable, or another apply is running (wait for it, then apply again)");
+    fail("lock workspace");
+  }
+  /* kept open (locked) until we exit */
+}
+
 int main(int argc, char **argv) {
   if (argc != 3 && argc != 4) { fprintf(stderr, "usage: clawpod-wsapply WORKSPACE TREE|- [DEV:INO] < PLAN\n"); return 2; }
+  /* clawpod gone: stop at once, not at the next flush of our output. */
+  pid_t parent = getppid();
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) return 2;
   setup(argv[1], argv[2], argc == 4 ? argv[3] : NULL);
+  lock_workspace();
   size_t len;
   cur = read_plan(&len);
   end = cur + len;

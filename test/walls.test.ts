@@ -263,3 +263,41 @@ test('clawpod killed during the harvest: the prelude stops copying and leaves no
   const show = await cli(['runs', 'show', runId!], { home: h });
   assert.match(show.stdout, /status: +interrupted/);
 });
+
+test('apply and writable pods exclude each other on the workspace for their whole lives (a lock, not a snapshot)', { skip: !fs.existsSync('/usr/bin/flock') && 'needs flock(1)' }, async () => {
+  const ws = workspace({ 'a.txt': 'a\n' });
+  const r = await cli(['exec', '--workspace', ws, '--', 'sh', '-c', 'echo b > /workspace/b.txt'], { home });
+  assert.equal(r.code, 0, r.stderr);
+  // An apply in progress holds the workspace exclusively: a writable pod must not start.
+  const applying = spawn('flock', ['-x', '-o', ws, 'sleep', '4'], { stdio: 'ignore' });
+  await new Promise((res) => setTimeout(res, 300));
+  const rw = await cli(['exec', '--policy', policyFile('version: 1\nfilesystem: { workspace: rw }\n'), '--workspace', ws, '--', 'touch', '/workspace/x'], { home });
+  applying.kill('SIGKILL');
+  assert.equal(rw.code, 125, rw.stdout + rw.stderr);
+  assert.match(rw.stderr, /is being written by clawpod runs apply/);
+  assert.equal(fs.existsSync(path.join(ws, 'x')), false);
+  // A writable pod holds it shared: apply must refuse for as long as the pod lives.
+  const pod = spawn('flock', ['-s', '-o', ws, 'sleep', '4'], { stdio: 'ignore' });
+  await new Promise((res) => setTimeout(res, 300));
+  const apply = await cli(['runs', 'apply', r.runId!], { home });
+  pod.kill('SIGKILL');
+  assert.equal(apply.code, 125, apply.stdout + apply.stderr);
+  assert.match(apply.stderr, /a pod has it writable, or another apply is running/);
+  assert.equal(fs.existsSync(path.join(ws, 'b.txt')), false);
+  await new Promise((res) => setTimeout(res, 300));
+  const again = await cli(['runs', 'apply', r.runId!], { home });
+  assert.equal(again.code, 0, again.stderr);
+});
+
+test('apply never changes the mode of a hard-linked file (the link may lead outside the workspace)', async () => {
+  const outside = path.join(tmpDir('outside'), 'secret');
+  fs.writeFileSync(outside, 'owner data\n', { mode: 0o600 });
+  const ws = workspace();
+  fs.linkSync(outside, path.join(ws, 'linked'));
+  const r = await cli(['exec', '--workspace', ws, '--', 'chmod', '666', '/workspace/linked'], { home });
+  assert.equal(r.code, 0, r.stderr);
+  const apply = await cli(['runs', 'apply', r.runId!], { home });
+  assert.equal(apply.code, 125, apply.stdout + apply.stderr);
+  assert.match(apply.stderr, /other hard links/);
+  assert.equal(fs.statSync(outside).mode & 0o777, 0o600, 'the file outside the workspace became world-writable');
+});

@@ -77,10 +77,13 @@ test('$SUDO_USER\'s home is denied even when passwd is all we know of it', () =>
 
 test('host secret stores and clawpod\'s own run state are denied', () => {
   for (const p of ['/run/clawpod', '/run/clawpod/egress', '/run/user/1000', '/etc/ssh', '/etc/ssh/ssh_host_ed25519_key',
-    '/etc/ssl/private', '/run/secrets', '/run/secrets/db', '/var/run/secrets/kubernetes.io', '/root/.aws', '/root/.docker']) {
+    '/etc/ssl/private', '/run/secrets', '/run/secrets/db', '/var/run/secrets/kubernetes.io', '/root/.aws', '/root/.docker',
+    '/var/lib/docker/volumes/x', '/var/lib/containerd', '/var/lib/kubelet/pods', '/etc/kubernetes/pki', '/etc/docker',
+    '/etc/letsencrypt/live', '/etc/pki/tls', '/var/lib/private']) {
     refused(p);
   }
   assert.match(refused('/etc/ssl'), /contains \/etc\/ssl\/private/);
+  assert.match(refused('/var/lib'), /contains \/var\/lib\/(docker|containerd|kubelet|private)/);
   assert.match(refused(join(mine, '.ssh')), /is ~\/\.ssh/, 'the caller\'s own home is still shown as ~');
 });
 

@@ -30,6 +30,9 @@ export const DENIED_SYSTEM_PATHS: readonly string[] = [
   '/var/run/docker.sock', '/run/docker.sock', '/run/podman', '/run/containerd', '/var/run/containerd',
   '/etc/shadow', '/etc/gshadow', '/etc/sudoers', '/etc/sudoers.d', '/etc/ssh', '/etc/ssl/private',
   '/run/clawpod', '/run/user', '/run/secrets', '/var/run/secrets', '/proc', '/sys', '/dev', '/boot',
+  // Container and cluster state (volumes, images, kubelet and service-account secrets), TLS keys.
+  '/var/lib/docker', '/var/lib/containerd', '/var/lib/kubelet', '/etc/kubernetes', '/etc/docker',
+  '/etc/letsencrypt', '/etc/pki', '/var/lib/private',
 ];
 // Names that say "credentials" wherever they sit: a home the password database does not list
 // (LDAP, a copied home) is still refused at and below them.
