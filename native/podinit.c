@@ -81,6 +81,7 @@ static int userns_mode, copy_mode, status_fd = -1, go_fd = -1;
 static int keep_fds[MAXN], n_keep;
 static long pod_uid = -1, pod_gid = -1, owner_uid = -1, owner_gid = -1;
 static pid_t child = -1;
+#define POD_PTYS "64"
 
 static void die(const char *what, const char *arg) {
   fprintf(stderr, "clawpod: pod set-up failed: %s %s: %s\n", what, arg ? arg : "", strerror(errno));
@@ -224,6 +225,12 @@ static void setup_stage(void) {
   path_join(p, sizeof p, stage, "mnt");  mkdir_owned(p, 0755, -1, -1);
   /* /dev is read-only in the pod; its /dev/shm is this dir, so shared memory counts as disk. */
   path_join(p, sizeof p, stage, "shm");  mkdir_owned(p, 01777, -1, -1);
+  /* The pod's own ptys, at most POD_PTYS: bwrap's devpts instance has no cap, and every non-host
+   * instance draws on one kernel pool (kernel.pty.max less the host's reserve), which one pod
+   * could otherwise drain for all the others. */
+  path_join(p, sizeof p, stage, "pts");  mkdir_owned(p, 0755, -1, -1);
+  if (mount("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,max=" POD_PTYS) != 0)
+    die("mount devpts", p);
   /* The workspace is the grant: its owner's files appear as the pod's own (idmapped). */
   if (!userns_mode && owner_uid >= 0 && ws_src) userns_fd = idmap_userns(owner_uid, owner_gid);
   if (ws_src) {

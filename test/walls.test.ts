@@ -301,3 +301,14 @@ test('apply never changes the mode of a hard-linked file (the link may lead outs
   assert.match(apply.stderr, /other hard links/);
   assert.equal(fs.statSync(outside).mode & 0o777, 0o600, 'the file outside the workspace became world-writable');
 });
+
+test('a pod has at most 64 ptys of its own (the kernel pool is shared by every pod), and they work', async () => {
+  const py = 'import os, pty\nfds = []\ntry:\n    for i in range(200): fds.append(pty.openpty())\nexcept OSError: pass\n'
+    + 'm, s = fds[0]; os.write(m, b"hi\\n"); print("PTYS:%d" % len(fds), os.read(s, 10) == b"hi\\n")\n';
+  const first = cli(['exec', '--', 'python3', '/workspace/p.py'], { home, cwd: workspace({ 'p.py': py }) });
+  const second = cli(['exec', '--', 'python3', '/workspace/p.py'], { home, cwd: workspace({ 'p.py': py }) });
+  for (const r of await Promise.all([first, second])) {
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^PTYS:64 True$/m, r.stdout);
+  }
+});

@@ -48,7 +48,8 @@ describe('bwrap argv', () => {
     assert.deepEqual(a.slice(a.lastIndexOf('--remount-ro'), a.lastIndexOf('--remount-ro') + 2), ['--remount-ro', '/']);
     // /dev: bwrap's tmpfs made read-only once /dev/shm (on the capped stage) is bound into it.
     const dev = a.indexOf('--dev');
-    assert.deepEqual(a.slice(dev, dev + 7), ['--dev', '/dev', '--bind', '/run/clawpod/stage/shm', '/dev/shm', '--remount-ro', '/dev']);
+    assert.deepEqual(a.slice(dev, dev + 10), ['--dev', '/dev', '--bind', '/run/clawpod/stage/shm', '/dev/shm',
+      '--dev-bind', '/run/clawpod/stage/pts', '/dev/pts', '--remount-ro', '/dev']);
   });
 
   test('system is read-only, /etc is synthetic, /tmp and home come from the stage', () => {

@@ -137,7 +137,9 @@ export function buildBwrapArgs(host: HostLayout, p: PodArgvInput): string[] {
   ];
   for (const [link, target] of Object.entries(host.usrLinks)) a.push('--symlink', target, link);
   // /dev is read-only (bwrap's --dev is an unsized tmpfs); /dev/shm is the capped stage's.
-  a.push('--proc', '/proc', '--dev', '/dev', '--bind', `${host.stage}/shm`, '/dev/shm', '--remount-ro', '/dev');
+  // /dev/pts is the prelude's own devpts instance (capped at 64 ptys), under bwrap's /dev/ptmx link.
+  a.push('--proc', '/proc', '--dev', '/dev', '--bind', `${host.stage}/shm`, '/dev/shm', '--dev-bind', `${host.stage}/pts`, '/dev/pts',
+    '--remount-ro', '/dev');
   a.push('--bind', `${host.stage}/tmp`, '/tmp', '--bind', `${host.stage}/home`, POD_HOME);
   a.push('--dir', '/etc');
   for (const f of ['passwd', 'group', 'hosts']) a.push('--ro-bind', `${host.etcDir}/${f}`, `/etc/${f}`);
