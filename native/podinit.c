@@ -80,7 +80,7 @@ static unsigned long long stage_size, stage_inodes;
 static int userns_mode, copy_mode, status_fd = -1, go_fd = -1;
 static int keep_fds[MAXN], n_keep;
 static long pod_uid = -1, pod_gid = -1, owner_uid = -1, owner_gid = -1;
-static pid_t child = -1;
+static volatile pid_t child = -1;
 #define POD_PTYS "64"
 
 static void die(const char *what, const char *arg) {
@@ -456,6 +456,8 @@ int main(int argc, char **argv) {
   if (go_fd >= 0) close(go_fd);
   int status = 0;
   while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+  /* Reaped: its pid may be anyone's now, so a late stop signal must not kill it (as root). */
+  child = -1;
   /* The pod's pid namespace dies with bwrap; reap whatever of it was handed to us. */
   while (waitpid(-1, NULL, 0) > 0 || errno == EINTR) {}
   /* Nothing of the pod is left to race it: clear the set-id bits it left on rw attachments. */
