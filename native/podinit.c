@@ -162,9 +162,19 @@ static int open_checked(const char *src, const struct src_id *id, struct stat *s
 /* A writable attachment is locked shared for the pod's whole life (this process's): `runs apply`
  * takes the same directory exclusively, so a pod never gets a workspace an apply is writing, and
  * an apply never starts while a pod can write it. The descriptor stays open, close-on-exec. */
+static const char *lock_dir;
+
 static void lock_writable(int fd, const char *src) {
-  int dir = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir < 0) die("open", src);
+  /* The lock is a file of clawpod's own, named by the directory's identity: no pod can reach it,
+   * so none can hold off an apply (a lock on the directory itself, any pod that sees it could). */
+  struct stat st;
+  char p[4096];
+  if (!lock_dir) return;
+  if (fstat(fd, &st) != 0) die("stat", src);
+  if ((size_t)snprintf(p, sizeof p, "%s/%llu-%llu.lock", lock_dir, (unsigned long long)st.st_dev,
+                       (unsigned long long)st.st_ino) >= sizeof p) { errno = ENAMETOOLONG; die("lock", src); }
+  int dir = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (dir < 0) die("open lock for", src);
   if (flock(dir, LOCK_SH | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) {
       fprintf(stderr, "clawpod: %s is being written by clawpod runs apply; wait for it to finish, then run again\n", src);
@@ -357,6 +367,7 @@ static void parse_args(int argc, char **argv, int *cmd_start) {
     else if (strcmp(a, "--gid") == 0) pod_gid = strtol(v, NULL, 10);
     else if (strcmp(a, "--idmap-owner") == 0) sscanf(v, "%ld:%ld", &owner_uid, &owner_gid);
     else if (strcmp(a, "--harvest") == 0) harvest_dir = v;
+    else if (strcmp(a, "--lock-dir") == 0) lock_dir = v;
     else if (strcmp(a, "--status-fd") == 0) status_fd = (int)parse_count(a, v);
     else if (strcmp(a, "--go-fd") == 0) go_fd = (int)parse_count(a, v);
     else if (strcmp(a, "--keep-fd") == 0 && n_keep < MAXN) keep_fds[n_keep++] = (int)parse_count(a, v);

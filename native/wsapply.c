@@ -373,7 +373,9 @@ static int open_abs(const char *path) {
   return fd;
 }
 
-static void setup(const char *ws, const char *tree, const char *expect) {
+static void lock_workspace(const char *lock_dir);
+
+static void setup(const char *ws, const char *tree, const char *expect, const char *lock_dir) {
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0) { rl.rlim_cur = rl.rlim_max; setrlimit(RLIMIT_NOFILE, &rl); }
   if (getenv("CLAWPOD_WSAPPLY_WALK")) use_openat2 = 0; /* tests: exercise the fallback */
@@ -393,6 +395,7 @@ static void setup(const char *ws, const char *tree, const char *expect) {
   owner_uid = st.st_uid;
   owner_gid = st.st_gid;
   switch_ids = geteuid() == 0 && (owner_uid != 0 || owner_gid != 0);
+  lock_workspace(lock_dir);
   if (switch_ids && setgroups(1, &owner_gid) != 0) fail("setgroups");
   as_owner();
 }
@@ -428,9 +431,21 @@ static mode_t next_mode(void) { return (mode_t)strtoul(next_field(), NULL, 8) & 
 /* One writer at a time: an exclusive lock on the workspace directory for the whole apply. A pod
  * with the workspace writable holds a shared lock on it for its life (the prelude), so neither
  * can start while the other runs; a second apply is refused too. */
-static void lock_workspace(void) {
-  int fd = openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) fail("open workspace");
+static void lock_workspace(const char *lock_dir) {
+  /* clawpod's own lock file for this directory (see podinit's lock_writable), taken as root
+   * before we act as the owner; without a lock dir, the directory itself. */
+  int fd;
+  if (lock_dir) {
+    struct stat st;
+    char p[4096];
+    if (fstat(root_fd, &st) != 0) fail("stat workspace");
+    if ((size_t)snprintf(p, sizeof p, "%s/%llu-%llu.lock", lock_dir, (unsigned long long)st.st_dev,
+                         (unsigned long long)st.st_ino) >= sizeof p) fail_with(ENAMETOOLONG, "lock workspace");
+    fd = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  } else {
+    fd = openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  }
+  if (fd < 0) fail("open workspace lock");
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) fail_named("EBUSY", "workspace", "a pod has it writable, or another apply is running (wait for it, then apply again)");
     fail("lock workspace");
@@ -439,12 +454,11 @@ static void lock_workspace(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 3 && argc != 4) { fprintf(stderr, "usage: clawpod-wsapply WORKSPACE TREE|- [DEV:INO] < PLAN\n"); return 2; }
+  if (argc < 3 || argc > 5) { fprintf(stderr, "usage: clawpod-wsapply WORKSPACE TREE|- [DEV:INO|- [LOCKDIR]] < PLAN\n"); return 2; }
   /* clawpod gone: stop at once, not at the next flush of our output. */
   pid_t parent = getppid();
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) return 2;
-  setup(argv[1], argv[2], argc == 4 ? argv[3] : NULL);
-  lock_workspace();
+  setup(argv[1], argv[2], argc >= 4 && strcmp(argv[3], "-") != 0 ? argv[3] : NULL, argc == 5 ? argv[4] : NULL);
   size_t len;
   cur = read_plan(&len);
   end = cur + len;

@@ -268,8 +268,12 @@ test('apply and writable pods exclude each other on the workspace for their whol
   const ws = workspace({ 'a.txt': 'a\n' });
   const r = await cli(['exec', '--workspace', ws, '--', 'sh', '-c', 'echo b > /workspace/b.txt'], { home });
   assert.equal(r.code, 0, r.stderr);
+  // clawpod's lock file for this directory (never the directory itself: a pod can flock that).
+  const st = fs.statSync(ws, { bigint: true });
+  fs.mkdirSync('/run/clawpod/locks', { recursive: true, mode: 0o700 });
+  const lock = `/run/clawpod/locks/${st.dev}-${st.ino}.lock`;
   // An apply in progress holds the workspace exclusively: a writable pod must not start.
-  const applying = spawn('flock', ['-x', '-o', ws, 'sleep', '4'], { stdio: 'ignore' });
+  const applying = spawn('flock', ['-x', '-o', lock, 'sleep', '4'], { stdio: 'ignore' });
   await new Promise((res) => setTimeout(res, 300));
   const rw = await cli(['exec', '--policy', policyFile('version: 1\nfilesystem: { workspace: rw }\n'), '--workspace', ws, '--', 'touch', '/workspace/x'], { home });
   applying.kill('SIGKILL');
@@ -277,7 +281,7 @@ test('apply and writable pods exclude each other on the workspace for their whol
   assert.match(rw.stderr, /is being written by clawpod runs apply/);
   assert.equal(fs.existsSync(path.join(ws, 'x')), false);
   // A writable pod holds it shared: apply must refuse for as long as the pod lives.
-  const pod = spawn('flock', ['-s', '-o', ws, 'sleep', '4'], { stdio: 'ignore' });
+  const pod = spawn('flock', ['-s', '-o', lock, 'sleep', '4'], { stdio: 'ignore' });
   await new Promise((res) => setTimeout(res, 300));
   const apply = await cli(['runs', 'apply', r.runId!], { home });
   pod.kill('SIGKILL');
@@ -287,6 +291,19 @@ test('apply and writable pods exclude each other on the workspace for their whol
   await new Promise((res) => setTimeout(res, 300));
   const again = await cli(['runs', 'apply', r.runId!], { home });
   assert.equal(again.code, 0, again.stderr);
+});
+
+test('a pod that can only read a workspace cannot hold off its apply (it can flock the directory, not the lock)', async () => {
+  const ws = workspace({ 'a.txt': 'a\n' });
+  const r = await cli(['exec', '--workspace', ws, '--', 'sh', '-c', 'echo b > /workspace/b.txt'], { home });
+  assert.equal(r.code, 0, r.stderr);
+  const holder = spawn(process.execPath, [BIN, 'exec', '--policy', policyFile('version: 1\nfilesystem: { workspace: ro }\n'), '--workspace', ws,
+    '--', 'flock', '-x', '/workspace', 'sleep', '6'], { env: { PATH: process.env.PATH, CLAWPOD_HOME: home }, stdio: 'ignore' });
+  await new Promise((res) => setTimeout(res, 1500));
+  const apply = await cli(['runs', 'apply', r.runId!], { home });
+  holder.kill('SIGTERM');
+  assert.equal(apply.code, 0, apply.stdout + apply.stderr);
+  assert.equal(fs.readFileSync(path.join(ws, 'b.txt'), 'utf8'), 'b\n');
 });
 
 test('apply never changes the mode of a hard-linked file (the link may lead outside the workspace)', async () => {

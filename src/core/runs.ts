@@ -57,6 +57,13 @@ export function runDiffTo(ctx: Context, id: string | undefined, opts: DiffOption
   for (const chunk of diffChunks(c.changes, c.cs, c.workspace, c.loaded)) if (!write(chunk)) return;
 }
 
+/** The state dir's lock files, as the pods of this user see them (root: /run/clawpod). */
+function lockDir(ctx: Context): string {
+  const dir = process.getuid?.() === 0 ? '/run/clawpod/locks' : path.join(ctx.clawpodHome, 'rt', 'locks');
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}
+
 /** The workspace's identity recorded when the run started (runs before it was kept have none). */
 function rootIdentity(run: RunRecord): string | undefined {
   try { return fs.readFileSync(path.join(runDirOf(run), 'root.id'), 'utf8').trim() || undefined; } catch { return undefined; }
@@ -72,7 +79,7 @@ export function runApply(ctx: Context, id: string | undefined, force: boolean, o
   refuseWhileHeld(ctx, run.id, c.workspace);
   let applied: number;
   try {
-    ({ applied } = applyChangeSet(c.cs, c.workspace, c.manifest, { force, runId: run.id, includeGit: opts.includeGit, expectRoot: rootIdentity(run) }));
+    ({ applied } = applyChangeSet(c.cs, c.workspace, c.manifest, { force, runId: run.id, includeGit: opts.includeGit, expectRoot: rootIdentity(run), lockDir: lockDir(ctx) }));
   } catch (e) {
     // Refusals and stops of apply are one line naming the path and the fix.
     if (APPLY_ERRORS.includes((e as Error).name)) throw new UserError((e as Error).message);

@@ -145,6 +145,7 @@ describe('prelude argv', () => {
     assert.deepEqual(after(a, '--workspace'), ['overlay:2049:77:/home/u/proj']);
     assert.deepEqual(after(a, '--stage-inodes'), [String((1 << 30) / 4096)]);
     assert.deepEqual(after(a, '--keep-fd'), [String(FD.seccomp)]);
+    assert.deepEqual(after(a, '--lock-dir'), ['/run/clawpod/locks']);
     assert.deepEqual(after(a, '--harvest'), ['/x/runs/r1/changes']);
     assert.deepEqual(after(a, '--'), ['/usr/bin/bwrap']);
     assert.ok(!a.includes('--userns'));

@@ -57,6 +57,12 @@ export interface PodArgvInput {
   sourceIds: Record<string, string>;
 }
 
+/** Where clawpod's workspace lock files live (beside the stage, in the state dir no pod sees):
+ *  one per directory identity, shared by writable pods, exclusive for `runs apply`. */
+export function lockDirOf(stage: string): string {
+  return `${stage.replace(/\/[^/]*$/, '')}/locks`;
+}
+
 /** The stage's inode cap: tmpfs counts inodes apart from bytes, so without it a pod could pass
  *  its disk cap with empty files. One inode per 4 KiB of disk (at least 1024). */
 export function stageInodes(diskBytes: number): number {
@@ -87,6 +93,8 @@ export function buildPodinitArgv(host: HostLayout, p: PodArgvInput): string[] {
   if (p.changesDir && p.rules.workspace === 'overlay') a.push('--harvest', p.changesDir);
   if (p.copyWorkspace && !host.privileged && p.rules.workspace === 'overlay') a.push('--copy-workspace');
   a.push('--status-fd', String(FD.status), '--go-fd', String(FD.go), '--keep-fd', String(FD.seccomp));
+  // Writable attachments are locked shared through clawpod's own lock files (see lockDirOf).
+  a.push('--lock-dir', lockDirOf(host.stage));
   // A live pod's executor channel (a socket) rides on fd 6, not on stdio: bwrap's own init (pid 1
   // in the pod, dumpable, the pod's uid) keeps only stdio, so no pod process can take over the
   // channel through it. Only the non-dumpable executor (and forwarder) hold it.

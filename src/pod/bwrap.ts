@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import type { Rules } from '../policy/types.js';
-import { buildPodinitArgv, FD } from './bwrap-argv.js';
+import { buildPodinitArgv, FD, lockDirOf } from './bwrap-argv.js';
 import { podCommand } from './command.js';
 import { installPodFiles } from './podfiles.js';
 import { capsHit, createPodCgroup, podCgroupDirs, killPodCgroup, listPodCgroups, removePodCgroup, type PodCgroup } from './cgroups.js';
@@ -51,6 +51,7 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
   checkGuards(guards, spec.rules, spec.allowDegraded);
   if (spec.command.length === 0 && !spec.live) throw new PodError('no command given (usage: clawpod exec -- CMD [ARG...])');
   fs.mkdirSync(host.layout.stage, { recursive: true, mode: 0o755 });
+  fs.mkdirSync(lockDirOf(host.layout.stage), { recursive: true, mode: 0o700 });
   // Identity and owner come from one descriptor per source, never from a second lookup by name.
   const pinned = pinSources(spec);
   const owner = spec.workspace ? pinned.owners[spec.workspace] ?? null : null;

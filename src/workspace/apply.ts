@@ -26,6 +26,8 @@ export interface ApplyOptions {
   includeGit?: boolean;
   /** "DEV:INO" of the workspace root when the run started: apply writes into that directory only. */
   expectRoot?: string;
+  /** clawpod's lock-file dir: apply holds the workspace's lock exclusively while it writes. */
+  lockDir?: string;
 }
 
 export function applyChangeSet(
@@ -51,7 +53,7 @@ export function applyChangeSet(
 
   // Without force the checks saw every parent in place; one gone since is a reason to stop.
   const treeDir = existsDir(loaded.treeDir) ? realpathSync(loaded.treeDir) : null;
-  runPlan(root, treeDir, planOf(loaded), opts.force === true, opts.expectRoot);
+  runPlan(root, treeDir, planOf(loaded), opts.force === true, opts.expectRoot, opts.lockDir);
   return { applied: changes.length };
 }
 

@@ -39,12 +39,13 @@ export function encodePlan(steps: PlanStep[], createParents: boolean): Buffer {
 }
 
 /** Runs the plan; throws the first failure as a one-line error naming the path. */
-export function runPlan(root: string, treeDir: string | null, steps: PlanStep[], createParents: boolean, expectRoot?: string): void {
+export function runPlan(root: string, treeDir: string | null, steps: PlanStep[], createParents: boolean, expectRoot?: string, lockDir?: string): void {
   if (steps.length === 0) return;
   const bin = helperPath();
   if (!existsSync(bin)) throw new ApplyHelperError(`the apply helper ${bin} is not built (run npm run build)`);
   const input = encodePlan(steps, createParents);
-  const r = spawnSync(bin, [root, treeDir ?? '-', ...(expectRoot ? [expectRoot] : [])], { input, maxBuffer: 1 << 28, env: helperEnv() });
+  const extra = lockDir ? [expectRoot ?? '-', lockDir] : expectRoot ? [expectRoot] : [];
+  const r = spawnSync(bin, [root, treeDir ?? '-', ...extra], { input, maxBuffer: 1 << 28, env: helperEnv() });
   if (r.error) throw new ApplyHelperError(`cannot run the apply helper ${bin}: ${r.error.message} (run npm run build)`);
   const out = r.stdout.toString('utf8');
   if (r.status === 0 && out.endsWith(`done ${steps.length}\n`)) return;
