@@ -253,7 +253,10 @@ test('clawpod killed during the harvest: the prelude stops copying and leaves no
   child.kill('SIGKILL');
   await new Promise((r) => child.on('close', r));
   // The prelude sees clawpod gone at its next entry and removes what it copied.
-  const preludeAlive = () => spawnSync('pgrep', ['-f', `${h}/runs/${runId}`]).status === 0;
+  // A scan of /proc, not pgrep: procps is not on a minimal Debian.
+  const preludeAlive = () => fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).some((d) => {
+    try { return fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(`${h}/runs/${runId}`); } catch { return false; }
+  });
   const until = Date.now() + 10_000;
   while (preludeAlive() && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
   assert.equal(preludeAlive(), false, 'the prelude went on after clawpod died');
