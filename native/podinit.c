@@ -66,6 +66,7 @@
 #include <unistd.h>
 #include "changeset.h"
 #include "fds.h"
+#include "lockpath.h"
 #include "sweep.h"
 
 #define MAXN 64
@@ -164,15 +165,12 @@ static int open_checked(const char *src, const struct src_id *id, struct stat *s
  * an apply never starts while a pod can write it. The descriptor stays open, close-on-exec. */
 static const char *lock_dir;
 
-static void lock_writable(int fd, const char *src) {
+static void lock_writable(const struct stat *st, const char *src) {
   /* The lock is a file of clawpod's own, named by the directory's identity: no pod can reach it,
    * so none can hold off an apply (a lock on the directory itself, any pod that sees it could). */
-  struct stat st;
   char p[4096];
   if (!lock_dir) return;
-  if (fstat(fd, &st) != 0) die("stat", src);
-  if ((size_t)snprintf(p, sizeof p, "%s/%llu-%llu.lock", lock_dir, (unsigned long long)st.st_dev,
-                       (unsigned long long)st.st_ino) >= sizeof p) { errno = ENAMETOOLONG; die("lock", src); }
+  if (lock_path(p, sizeof p, lock_dir, st) != 0) { errno = ENAMETOOLONG; die("lock", src); }
   int dir = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (dir < 0) die("open lock for", src);
   if (flock(dir, LOCK_SH | LOCK_NB) != 0) {
@@ -247,7 +245,7 @@ static void setup_stage(void) {
     int overlay = strcmp(ws_mode, "overlay") == 0;
     struct stat st;
     int fd = open_checked(ws_src, &ws_id, &st);
-    if (strcmp(ws_mode, "rw") == 0) lock_writable(fd, ws_src);
+    if (strcmp(ws_mode, "rw") == 0) lock_writable(&st, ws_src);
     path_join(p, sizeof p, stage, "lower");
     attach(fd, ws_src, p, overlay || strcmp(ws_mode, "ro") == 0, userns_fd);
     close(fd);
@@ -276,7 +274,7 @@ static void setup_stage(void) {
     struct stat st;
     int rw = strcmp(attach_mode[i], "rw") == 0;
     int fd = open_checked(attach_src[i], &attach_id[i], &st);
-    if (rw) lock_writable(fd, attach_src[i]);
+    if (rw) lock_writable(&st, attach_src[i]);
     snprintf(name, sizeof name, "mnt/%d", i);
     path_join(p, sizeof p, stage, name);
     /* A read-only extra mount is not idmapped: the pod reads what any other local user could,
@@ -384,12 +382,6 @@ static void parse_args(int argc, char **argv, int *cmd_start) {
   *cmd_start = i;
 }
 
-static void refuse_setid_in_rw(void) {
-  const char *srcs[MAXN];
-  for (int i = 0; i < n_attach; i++) srcs[i] = attach_src[i];
-  refuse_setid_programs(stage, ws_mode, ws_src, n_attach, attach_mode, srcs);
-}
-
 int main(int argc, char **argv) {
   int cmd_start;
   parse_args(argc, argv, &cmd_start);
@@ -455,7 +447,7 @@ int main(int argc, char **argv) {
   /* Only here, after the fork: an ignored SIGPIPE would be inherited by the pod's commands. */
   signal(SIGPIPE, SIG_IGN);
   setup_stage();
-  refuse_setid_in_rw();
+  refuse_setid_programs(stage, ws_mode, ws_src, n_attach, attach_mode, attach_src);
   if (write(staged[1], "s", 1) != 1) die("signal the pod", NULL);
   close(staged[1]);
   if (status_fd >= 0 && write(status_fd, "started=1\n", 10) < 0) {}

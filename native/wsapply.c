@@ -30,6 +30,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include "lockpath.h"
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/file.h>
@@ -439,8 +440,7 @@ static void lock_workspace(const char *lock_dir) {
     struct stat st;
     char p[4096];
     if (fstat(root_fd, &st) != 0) fail("stat workspace");
-    if ((size_t)snprintf(p, sizeof p, "%s/%llu-%llu.lock", lock_dir, (unsigned long long)st.st_dev,
-                         (unsigned long long)st.st_ino) >= sizeof p) fail_with(ENAMETOOLONG, "lock workspace");
+    if (lock_path(p, sizeof p, lock_dir, &st) != 0) fail_with(ENAMETOOLONG, "lock workspace");
     fd = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
   } else {
     fd = openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -112,8 +112,7 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
   try {
     const store = ctx.store();
     // Fail closed: a pod whose actions the log can no longer record is stopped.
-    const maxBytes = Number(ctx.env.CLAWPOD_AUDIT_MAX_BYTES) || undefined;
-    audit = AuditWriter.create(auditPath, id, { redact: plan.redact, maxBytes, onLimit: () => pod.stop('the audit log reached its size cap') });
+    audit = AuditWriter.create(auditPath, id, { redact: plan.redact, maxBytes: auditMaxBytes(ctx), onLimit: () => pod.stop('the audit log reached its size cap') });
     store.createRun({
       id, kind: 'exec', status: 'running', command: opts.command.map(plan.redact), workspace: workspace ?? '', workspaceMode: rules.workspace,
       policySource: rules.source, backend: backend.name, pid: process.pid, auditPath, runDir: dir,
@@ -156,6 +155,11 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
     diffState: filesChanged > 0 ? 'pending' : 'none', filesChanged, summary: chainHead(audit),
   });
   return { run: id, exitCode: outcome.exitCode, status, limitHit: outcome.limitHit, durationMs: Math.round(outcome.durationMs), filesChanged, auditPath };
+}
+
+/** The run's audit byte cap: CLAWPOD_AUDIT_MAX_BYTES, else the writer's default. */
+export function auditMaxBytes(ctx: Context): number | undefined {
+  return Number(ctx.env.CLAWPOD_AUDIT_MAX_BYTES) || undefined;
 }
 
 /** Ctrl-C, SIGTERM or SIGHUP to clawpod stop the pod, then clawpod exits normally. */

@@ -4,7 +4,17 @@ import fs from 'node:fs';
 import type { NormalizeDeps } from '../policy/normalize.js';
 import type { Context } from './context.js';
 
+// One read of the password database per command: the policy and the workspace are checked back
+// to back with the same context.
+const cache = new WeakMap<object, NormalizeDeps>();
+
 export function policyDeps(ctx: Pick<Context, 'home' | 'clawpodHome' | 'env'>): NormalizeDeps {
+  let deps = cache.get(ctx);
+  if (!deps) cache.set(ctx, (deps = readPolicyDeps(ctx)));
+  return deps;
+}
+
+function readPolicyDeps(ctx: Pick<Context, 'home' | 'clawpodHome' | 'env'>): NormalizeDeps {
   let passwd = '';
   // Unreadable is not fatal: the caller's and root's homes are denied without it, and the
   // by-name rule (.ssh, .gnupg anywhere) still holds for every other home.

@@ -15,7 +15,7 @@ import { newRunId } from '../store/runs.js';
 import type { Context } from './context.js';
 import { bufferRedactor, redactingStream, startEgress, type RunningEgress } from './egress.js';
 import { UserError } from './errors.js';
-import { chainHead, prepareExec, recordChanges, snapshotWorkspace } from './exec.js';
+import { auditMaxBytes, chainHead, prepareExec, recordChanges, snapshotWorkspace } from './exec.js';
 import { renderTaskEvent, taskSummary } from './run-view.js';
 import { askApproval, podStderrStream } from './terminal.js';
 
@@ -84,8 +84,7 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<{ run: st
   // Fail closed, as for exec: once the log can record no more, the task stops acting (the
   // agent loop is aborted and its pod stopped), so nothing runs unrecorded.
   const auditFull = new AbortController();
-  const maxBytes = Number(ctx.env.CLAWPOD_AUDIT_MAX_BYTES) || undefined;
-  const audit = AuditWriter.create(auditPath, id, { redact: plan.redact, maxBytes, onLimit: () => {
+  const audit = AuditWriter.create(auditPath, id, { redact: plan.redact, maxBytes: auditMaxBytes(ctx), onLimit: () => {
     auditFull.abort();
     live?.pod.stop('the audit log reached its size cap');
   } });

@@ -2,6 +2,7 @@
 // clawpod process. A clawpod killed with SIGKILL leaves a record; the next clawpod reaps it.
 import fs from 'node:fs';
 import path from 'node:path';
+import { isInside } from '../policy/denylist.js';
 import crypto from 'node:crypto';
 import { currentBootId, processStartTime, recordedProcessAlive } from '../util/proc.js';
 
@@ -31,11 +32,6 @@ export function podsDirsOf(clawpodHome: string): string[] {
   return ['/run/clawpod/pods', path.join(clawpodHome, 'rt', 'pods')];
 }
 
-/** a is b, or lies below it. */
-function atOrUnder(a: string, b: string): boolean {
-  return a === b || b === '/' || a.startsWith(b + '/');
-}
-
 /**
  * Live pods (their clawpod process still running: pid and start time) that can write `target`,
  * a directory above it or one below it: an rw workspace or an rw extra mount overlapping it.
@@ -51,7 +47,7 @@ export function podsWriting(podsDirs: string[], target: string): PodRecord[] {
       let rec: PodRecord;
       try { rec = JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')) as PodRecord; } catch { continue; }
       const writable = [...(rec.workspaceMode === 'rw' && rec.workspace ? [rec.workspace] : []), ...(rec.rwMounts ?? [])];
-      if (!writable.some((w) => atOrUnder(target, w) || atOrUnder(w, target))) continue;
+      if (!writable.some((w) => target === w || isInside(target, w) || isInside(w, target))) continue;
       if (ownerAlive(rec.ownerPid, rec.ownerStart, rec.bootId)) out.push(rec);
     }
   }

@@ -7,6 +7,16 @@ import type { ProxyContext } from './context.js';
 import type { ForwardResult, ForwardTarget } from './forward.js';
 import { answerHttp, endToEndHeaders } from './respond.js';
 import { decoders, responseScrubber, type Scrubber } from './scrub.js';
+import type { ResolvedSecret } from '../secrets/index.js';
+
+// A run's secrets never change and a Scrubber keeps no state: its spellings are built once per
+// proxy, not on every request to a secret's host.
+const scrubbers = new WeakMap<ResolvedSecret[], Scrubber>();
+function scrubberFor(secrets: ResolvedSecret[]): Scrubber {
+  let s = scrubbers.get(secrets);
+  if (!s) scrubbers.set(secrets, (s = responseScrubber(secrets)));
+  return s;
+}
 import { injectRequest, scopedSecrets, type Refusal } from './secrets.js';
 import { formatAuthority } from './target.js';
 
@@ -47,7 +57,7 @@ export function upstreamRequest(ctx: ProxyContext, req: IncomingMessage, t: Forw
   if (t.userinfo && !hasHeader(headers, 'authorization')) {
     headers.push('Authorization', `Basic ${Buffer.from(userinfo).toString('base64')}`);
   }
-  const scrub = scoped.length > 0 ? responseScrubber(ctx.options.secrets) : undefined;
+  const scrub = scoped.length > 0 ? scrubberFor(ctx.options.secrets) : undefined;
   if (scrub) {
     // A compressed answer must be decoded to be scanned: a secret's host is asked for identity.
     headers = [...withoutHeader(headers, 'accept-encoding'), 'Accept-Encoding', 'identity'];

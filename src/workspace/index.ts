@@ -8,7 +8,7 @@ export { applyNotes, diffChunks, diffStat, renderDiff, renderReview } from './di
 export type { DiffStat, ReviewNotes } from './diff.js';
 export { flagChanges, isGitPath } from './flags.js';
 export type { Flag } from './flags.js';
-export { removeTree, tryRemoveTree } from './remove.js';
+export { removeTree } from './remove.js';
 export { applyChangeSet } from './apply.js';
 export type { ApplyOptions } from './apply.js';
 export { validateRelPath } from './paths.js';

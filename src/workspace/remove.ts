@@ -72,13 +72,3 @@ export function removeTree(target: string): void {
     }
   }
 }
-
-/** removeTree, reporting instead of throwing: for cleanup that must not stop a command. */
-export function tryRemoveTree(target: string): Error | undefined {
-  try {
-    removeTree(target);
-    return undefined;
-  } catch (e) {
-    return e as Error;
-  }
-}
