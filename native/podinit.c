@@ -39,6 +39,8 @@
  *                           and go fds is closed first thing (repeatable)
  *   --go-fd FD              the pod waits (after joining its cgroups) for one byte on FD before
  *                           it starts: clawpod prepares the run meanwhile; EOF cancels the pod
+ *   --cpus LIST             the pod's CPU affinity ("0-1,3"), set before bwrap: what nproc and
+ *                           os.availableParallelism() count (the cpu quota is the enforcement)
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -80,6 +82,8 @@ static const char *stage, *ws_src, *ws_mode, *harvest_dir;
 static unsigned long long stage_size, stage_inodes;
 static int userns_mode, copy_mode, status_fd = -1, go_fd = -1;
 static int keep_fds[MAXN], n_keep;
+static cpu_set_t pod_cpus;
+static int has_cpus;
 static long pod_uid = -1, pod_gid = -1, owner_uid = -1, owner_gid = -1;
 static volatile pid_t child = -1;
 #define POD_PTYS "64"
@@ -347,6 +351,28 @@ static void parse_source(const char *opt, char *v, const char **mode, struct src
   *src = c + 1;
 }
 
+/* "0-1,3" into pod_cpus; anything else (or an empty set) is refused. */
+static void parse_cpus(const char *v) {
+  const char *p = v;
+  CPU_ZERO(&pod_cpus);
+  for (;;) {
+    char *end;
+    if (*p < '0' || *p > '9') break;
+    unsigned long lo = strtoul(p, &end, 10), hi = lo;
+    if (*end == '-') {
+      if (end[1] < '0' || end[1] > '9') break;
+      hi = strtoul(end + 1, &end, 10);
+    }
+    if (hi < lo || hi >= CPU_SETSIZE) break;
+    for (unsigned long c = lo; c <= hi; c++) CPU_SET(c, &pod_cpus);
+    if (*end == 0) { has_cpus = 1; return; }
+    if (*end != ',') break;
+    p = end + 1;
+  }
+  fprintf(stderr, "clawpod-podinit: bad --cpus %s\n", v);
+  exit(125);
+}
+
 static void parse_args(int argc, char **argv, int *cmd_start) {
   int i;
   for (i = 1; i < argc; i++) {
@@ -358,6 +384,7 @@ static void parse_args(int argc, char **argv, int *cmd_start) {
     i++;
     if (strcmp(a, "--cgroup-procs") == 0 && n_cgroups < MAXN) cgroup_files[n_cgroups++] = v;
     else if (strcmp(a, "--cgroup-dir") == 0) cgroup_dir = v;
+    else if (strcmp(a, "--cpus") == 0) parse_cpus(v);
     else if (strcmp(a, "--stage") == 0) stage = v;
     else if (strcmp(a, "--stage-size") == 0) stage_size = parse_count(a, v);
     else if (strcmp(a, "--stage-inodes") == 0) stage_inodes = parse_count(a, v);
@@ -423,6 +450,8 @@ int main(int argc, char **argv) {
     while ((got = read(staged[0], &ready, 1)) < 0 && errno == EINTR) {}
     if (got != 1) _exit(125);
     close(staged[0]);
+    /* Inherited by bwrap and the whole pod: runtimes that count CPUs by affinity see the cap. */
+    if (has_cpus && sched_setaffinity(0, sizeof pod_cpus, &pod_cpus) != 0) die("sched_setaffinity", NULL);
     if (go_fd >= 0) {
       /* Joining the cgroups above can wait for an RCU grace period (cgroup v1 migration); that
        * wait overlaps with clawpod's own preparation of the run, which ends with this byte. */

@@ -1,6 +1,7 @@
 // Pure builders of the two command lines that start a pod: the prelude's (clawpod-podinit)
 // and bubblewrap's. No I/O here, so unit tests check every flag without spawning anything.
 import type { Rules } from '../policy/types.js';
+import type { CgroupView } from './cgroups.js';
 
 /** Facts about the host that shape the command line, gathered once by the backend. */
 export interface HostLayout {
@@ -55,6 +56,10 @@ export interface PodArgvInput {
   /** "DEV:INO" of each host source (workspace, mounts) as clawpod checked it: the prelude
    *  mounts a source only if it is still that object (see pinSource in bwrap.ts). */
   sourceIds: Record<string, string>;
+  /** The pod's CPU affinity ("0-1") and the synthetic online file naming it (see cpus.ts). */
+  cpus?: { list: string; onlineFile: string };
+  /** The pod's own cgroup dirs, bound read-only where runtimes look (see podCgroupView). */
+  cgroupView?: CgroupView;
 }
 
 /** Where clawpod's workspace lock files live (beside the stage, in the state dir no pod sees):
@@ -73,6 +78,7 @@ export function buildPodinitArgv(host: HostLayout, p: PodArgvInput): string[] {
   const a: string[] = [];
   for (const f of p.cgroupProcs) a.push('--cgroup-procs', f);
   if (p.cgroupInto) a.push('--cgroup-dir', p.cgroupInto);
+  if (p.cpus) a.push('--cpus', p.cpus.list);
   if (!(p.rules.resources.diskBytes > 0)) throw new Error('a pod needs a disk cap above 0');
   a.push('--stage', host.stage, '--stage-size', String(p.rules.resources.diskBytes));
   a.push('--stage-inodes', String(stageInodes(p.rules.resources.diskBytes)));
@@ -100,6 +106,15 @@ export function buildPodinitArgv(host: HostLayout, p: PodArgvInput): string[] {
   // channel through it. Only the non-dumpable executor (and forwarder) hold it.
   if (p.live) a.push('--keep-fd', String(FD.channel));
   return [...a, '--', host.bwrap, ...buildBwrapArgs(host, p)];
+}
+
+/** The only /sys a pod has: its own cgroup groups and the CPUs it may use (caps a runtime sees). */
+function sysBinds(p: PodArgvInput): string[] {
+  const a: string[] = [];
+  for (const b of p.cgroupView?.binds ?? []) a.push('--ro-bind', b.src, b.dest);
+  for (const l of p.cgroupView?.links ?? []) a.push('--symlink', l.target, l.link);
+  if (p.cpus) a.push('--ro-bind', p.cpus.onlineFile, '/sys/devices/system/cpu/online');
+  return a;
 }
 
 function workspaceBinds(host: HostLayout, p: PodArgvInput): string[] {
@@ -139,7 +154,9 @@ export function podEnv(rules: Rules, extra: Record<string, string>): Record<stri
 
 export function buildBwrapArgs(host: HostLayout, p: PodArgvInput): string[] {
   const a = [
-    '--unshare-all', '--unshare-user', '--disable-userns', '--die-with-parent', '--new-session',
+    // A cgroup namespace for sure (--unshare-all only tries): the pod's /proc/self/cgroup then
+    // names its own groups "/", and the bound group dirs (sysBinds) show as "/" in mountinfo.
+    '--unshare-all', '--unshare-user', '--unshare-cgroup', '--disable-userns', '--die-with-parent', '--new-session',
     '--clearenv', '--uid', String(POD_UID), '--gid', String(POD_UID), '--hostname', 'pod',
     '--ro-bind', '/usr', '/usr',
   ];
@@ -152,6 +169,7 @@ export function buildBwrapArgs(host: HostLayout, p: PodArgvInput): string[] {
   a.push('--dir', '/etc');
   for (const f of ['passwd', 'group', 'hosts']) a.push('--ro-bind', `${host.etcDir}/${f}`, `/etc/${f}`);
   for (const f of host.etcBinds) a.push('--ro-bind', f, f);
+  a.push(...sysBinds(p));
   a.push(...workspaceBinds(host, p));
   p.rules.mounts.forEach((m, i) => {
     a.push(m.mode === 'rw' ? '--bind' : '--ro-bind', `${host.stage}/mnt/${i}`, m.path);

@@ -9,7 +9,8 @@ import type { Rules } from '../policy/types.js';
 import { buildPodinitArgv, FD, lockDirOf } from './bwrap-argv.js';
 import { podCommand } from './command.js';
 import { installPodFiles } from './podfiles.js';
-import { capsHit, createPodCgroup, podCgroupDirs, killPodCgroup, listPodCgroups, removePodCgroup, type PodCgroup } from './cgroups.js';
+import { capsHit, createPodCgroup, podCgroupDirs, podCgroupView, killPodCgroup, listPodCgroups, removePodCgroup, type PodCgroup } from './cgroups.js';
+import { podCpus } from './cpus.js';
 import { checkGuards } from './guards.js';
 import { hostGuards, probeHost, type HostFacts } from './host.js';
 import { PodState } from './podstate.js';
@@ -80,6 +81,8 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
       identity: uid === null ? null : { uid, gid: uid, ownerUid: owner?.uid ?? host.uid, ownerGid: owner?.gid ?? host.gid },
       env: spec.env ?? {},
       sourceIds: pinned.ids,
+      cpus: podCpus(host.stateDir, host.layout.etcDir, spec.rules.resources.cpus),
+      cgroupView: podCgroupView(cg),
     });
     // bwrap reads the program from fd 3 to its end: each pod gets its own fresh open file.
     seccompFd = fs.openSync(seccompFile, 'r');

@@ -160,6 +160,39 @@ export function createPodCgroup(layout: CgroupLayout, podId: string, limits: Cap
   }
 }
 
+export interface CgroupView {
+  /** Host group dir -> where the pod sees it (read-only, inside its own cgroup namespace). */
+  binds: { src: string; dest: string }[];
+  /** Names of co-mounted v1 controllers (cpu -> cpu,cpuacct), as hosts lay them out. */
+  links: { target: string; link: string }[];
+}
+
+/**
+ * Where runtimes look for their caps: libuv (process.constrainedMemory, V8's heap size) reads
+ * /sys/fs/cgroup/memory/<path>/memory.limit_in_bytes on v1 and /sys/fs/cgroup/<path>/memory.max on
+ * v2, with <path> from /proc/self/cgroup; the JVM and Go go through /proc/self/mountinfo. In the
+ * pod's cgroup namespace (rooted at these very groups) every <path> is "/", so only the pod's own
+ * group dirs are bound: never a parent, so no sibling pod and no host group is reachable.
+ */
+export function podCgroupView(cg: PodCgroup): CgroupView {
+  const view: CgroupView = { binds: [], links: [] };
+  if (cg.layout.mode === 'v2') {
+    if (cg.intoDir) view.binds.push({ src: cg.intoDir, dest: '/sys/fs/cgroup' });
+    return view;
+  }
+  for (const cap of ['memory', 'cpu', 'pids'] as Cap[]) {
+    const parent = cg.layout.parents[cap];
+    const dir = parent ? cg.dirs.find((d) => path.dirname(d) === parent) : undefined;
+    if (!parent || !dir) continue;
+    let mount = cap as string;
+    try { mount = path.basename(fs.realpathSync(path.dirname(parent))); } catch { /* keep the controller's name */ }
+    if (view.binds.some((b) => b.dest === `/sys/fs/cgroup/${mount}`)) continue;
+    view.binds.push({ src: dir, dest: `/sys/fs/cgroup/${mount}` });
+    for (const name of mount.split(',')) if (name !== mount) view.links.push({ target: mount, link: `/sys/fs/cgroup/${name}` });
+  }
+  return view;
+}
+
 function trySet(file: string, value: string): void {
   try { fs.writeFileSync(file, value); } catch { /* optional knob */ }
 }
