@@ -13,8 +13,8 @@ import { safeText, saveTerminal } from '../core/terminal.js';
 import { ChangeSetError, UnsafePathError, WorkspaceChangedError } from '../workspace/errors.js';
 
 const USAGE = `usage:
-  clawpod exec [--policy FILE] [--workspace DIR] [--backend NAME] [--json] [--allow-degraded] -- CMD [ARG...]
-  clawpod run  [--policy FILE] [--workspace DIR] [--backend NAME] [--model NAME] [--memory NAME] [--max-turns N] [--max-tokens N] "TASK"
+  clawpod exec [--policy FILE] [--workspace DIR] [--at-host-path] [--backend NAME] [--json] [--allow-degraded] -- CMD [ARG...]
+  clawpod run  [--policy FILE] [--workspace DIR] [--at-host-path] [--backend NAME] [--model NAME] [--memory NAME] [--max-turns N] [--max-tokens N] "TASK"
   clawpod runs list | show ID | diff ID [--include-git] | apply ID [--force] [--include-git] | discard ID
   clawpod audit show ID | verify ID | verify --all
   clawpod policy check FILE | policy explain [FILE]
@@ -22,7 +22,7 @@ const USAGE = `usage:
   clawpod doctor
   clawpod demo`;
 
-const EXEC_OPTS = { policy: 'string', workspace: 'string', backend: 'string', json: 'boolean', 'allow-degraded': 'boolean' } as const;
+const EXEC_OPTS = { policy: 'string', workspace: 'string', backend: 'string', json: 'boolean', 'allow-degraded': 'boolean', 'at-host-path': 'boolean' } as const;
 
 /** Splits exec's own options from the command: at "--", or at the first non-option word. */
 export function splitExecArgs(args: string[]): { opts: string[]; command: string[] } {
@@ -60,6 +60,7 @@ async function cmdExec(ctx: Context, args: string[]): Promise<number> {
     backend: values.backend as string | undefined,
     command,
     allowDegraded: Boolean(values['allow-degraded']),
+    atHostPath: Boolean(values['at-host-path']),
     stdio: 'inherit',
     cwd: process.cwd(),
   }).finally(() => terminal.restore());
@@ -75,6 +76,7 @@ async function cmdRun(ctx: Context, args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     policy: { type: 'string' }, workspace: { type: 'string' }, backend: { type: 'string' }, model: { type: 'string' },
     'max-turns': { type: 'string' }, 'max-tokens': { type: 'string' }, 'allow-degraded': { type: 'boolean' }, memory: { type: 'string' },
+    'at-host-path': { type: 'boolean' },
   });
   const num = (v: unknown, flag: string) => {
     if (v === undefined) return undefined;
@@ -88,7 +90,7 @@ async function cmdRun(ctx: Context, args: string[]): Promise<number> {
     backend: values.backend as string | undefined, model: values.model as string | undefined,
     task: positionals.join(' '), allowDegraded: Boolean(values['allow-degraded']), cwd: process.cwd(),
     maxTurns: num(values['max-turns'], 'max-turns'), maxTokens: num(values['max-tokens'], 'max-tokens'),
-    memory: values.memory as string | undefined,
+    memory: values.memory as string | undefined, atHostPath: Boolean(values['at-host-path']),
   });
   return r.exitCode;
 }

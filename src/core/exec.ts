@@ -11,6 +11,8 @@ import type { PodEvent, PodOutcome, RunningPod } from '../pod/types.js';
 import { newRunId, runAlive } from '../store/runs.js';
 import { ChangeSetError, readChangeSet, removeTree, saveManifest, takeManifest } from '../workspace/index.js';
 import type { Manifest } from '../workspace/types.js';
+import { savePodRoot } from '../workspace/pathrefs.js';
+import { podWorkspaceDir, workspaceAtRefusal } from '../pod/workspace-at.js';
 import type { ResolvedSecret } from '../proxy/types.js';
 import type { Context } from './context.js';
 import { UserError } from './errors.js';
@@ -26,6 +28,8 @@ export interface ExecOptions {
   allowDegraded: boolean;
   stdio: 'inherit' | 'pipe';
   cwd: string;
+  /** --at-host-path: mount the workspace at its own host path (filesystem.workspaceAt: host). */
+  atHostPath?: boolean;
 }
 
 export interface ExecSummary {
@@ -58,6 +62,8 @@ export function resolveWorkspace(ctx: Context, rules: Rules, dir: string | undef
     throw new UserError(`workspace ${given} does not exist (pass an existing directory to --workspace)`);
   }
   if (!isDir) throw new UserError(`workspace ${given} is not a directory (pass a directory to --workspace)`);
+  const notAtHost = workspaceAtRefusal(rules, real);
+  if (notAtHost) throw new UserError(notAtHost);
   const denied = checkHostPath(real, policyDeps(ctx));
   if (denied) throw new UserError(`workspace ${real}: ${denied}`);
   return real;
@@ -67,6 +73,7 @@ export function resolveWorkspace(ctx: Context, rules: Rules, dir: string | undef
 export async function prepareExec(ctx: Context, opts: ExecOptions) {
   if (opts.command.length === 0) throw new UserError('no command given (usage: clawpod exec [OPTIONS] -- CMD [ARG...])');
   const rules = await resolveRules(ctx, opts.policy);
+  if (opts.atHostPath) rules.workspaceAt = 'host';
   const workspace = resolveWorkspace(ctx, rules, opts.workspace, opts.cwd);
   const backend = ctx.backend(opts.backend);
   const degraded = checkGuards(backend.probe(rules), rules, opts.allowDegraded);
@@ -125,9 +132,9 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
     throw err;
   }
   try {
-    audit.append('run.start', { kind: 'exec', command: opts.command, workspace, workspaceMode: rules.workspace, policy: rules.source, backend: backend.name, resources: rules.resources });
+    audit.append('run.start', { kind: 'exec', command: opts.command, workspace, workspaceMode: rules.workspace, workspaceAt: podWorkspaceDir(rules, workspace), policy: rules.source, backend: backend.name, resources: rules.resources });
     for (const e of [...degraded, ...early.splice(0)]) audit.append(e.type, e.data);
-    manifest = snapshotWorkspace(dir, changesDir, workspace);
+    manifest = snapshotWorkspace(dir, changesDir, workspace, podWorkspaceDir(rules, workspace));
     pod.go();
     audit.append('exec.start', { command: opts.command, pid: pod.pid, uid: pod.uid });
     process.stderr.write(`clawpod: run ${id}\n`);
@@ -170,7 +177,7 @@ async function withStopSignals(pod: RunningPod): Promise<PodOutcome> {
 }
 
 /** The workspace as the run starts: kept with the run (apply checks against it) and returned. */
-export function snapshotWorkspace(dir: string, changesDir: string | null, workspace: string | null): Manifest | null {
+export function snapshotWorkspace(dir: string, changesDir: string | null, workspace: string | null, podDir?: string): Manifest | null {
   if (!changesDir || !workspace) return null;
   // The walk goes by name: the root must be the same directory before and after it, and its
   // identity is kept so apply writes into this directory and no other (see workspaceIdentity).
@@ -184,6 +191,8 @@ export function snapshotWorkspace(dir: string, changesDir: string | null, worksp
   }
   saveManifest(path.join(dir, 'base.json'), manifest);
   fs.writeFileSync(path.join(dir, 'root.id'), `${before}\n`, { mode: 0o600 });
+  // Where the pod saw it: review flags what points into that path when it is not the host's.
+  if (podDir !== undefined) savePodRoot(dir, podDir);
   return manifest;
 }
 

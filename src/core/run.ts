@@ -8,6 +8,7 @@ import { resolveModel, ModelChoiceError } from '../agent/providers/registry.js';
 import { discoverSkills, skillMounts, skillsPrompt } from '../agent/skills.js';
 import { createTools, filterTools } from '../agent/tools/index.js';
 import { LivePod } from '../pod/live.js';
+import { podWorkspaceDir } from '../pod/workspace-at.js';
 import type { PodEvent } from '../pod/types.js';
 import type { Provider } from '../agent/types.js';
 import type { ProxyEvent } from '../proxy/types.js';
@@ -32,6 +33,8 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   /** A named memory: $CLAWPOD_HOME/memory/NAME, read-write at /memory for this task only. */
   memory?: string;
+  /** --at-host-path: the workspace at its own host path instead of /workspace. */
+  atHostPath?: boolean;
   /** A provider chosen by the caller (the offline demo's replay) instead of --model. */
   provider?: { provider: Provider; model: string; providerName: string };
 }
@@ -43,11 +46,14 @@ read-only, and the network is closed except for hosts the user's policy allows. 
 are given appear as placeholders; the host fills them in only for the hosts they belong to.
 Work in small verified steps, run the tests you write, and finish with a short summary.`;
 
-async function projectContext(live: LivePod): Promise<string> {
+/** The prompt, naming where the pod sees the project (/workspace, or its host path). */
+const systemPrompt = (dir: string) => (dir === '/workspace' ? SYSTEM : SYSTEM.replace('the project is at /workspace', `the project is at ${dir}`));
+
+async function projectContext(live: LivePod, dir: string): Promise<string> {
   // Read through the pod, so a CLAUDE.md symlinked at a host file shows nothing of the host.
   const parts: string[] = [];
   for (const f of ['CLAUDE.md', 'AGENTS.md']) {
-    const r = await live.exec(['cat', `/workspace/${f}`], { timeoutMs: 5000, maxOutput: 64 * 1024 });
+    const r = await live.exec(['cat', `${dir}/${f}`], { timeoutMs: 5000, maxOutput: 64 * 1024 });
     if (r.exitCode === 0 && r.stdout.length) parts.push(`Project notes from ${f}:\n${r.stdout.toString('utf8')}`);
   }
   return parts.join('\n\n');
@@ -93,9 +99,10 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<{ run: st
     id, kind: 'run', status: 'running', command: [plan.redact(opts.task)], workspace: workspace ?? '', workspaceMode: rules.workspace,
     policySource: rules.source, backend: backend.name, pid: process.pid, auditPath, runDir: dir,
   });
-  audit.append('run.start', { kind: 'run', memory: opts.memory ?? null, skills: skills.map((k) => k.name), task: opts.task, model: `${model.providerName}:${model.model}`, workspace, policy: rules.source, backend: backend.name, resources: rules.resources });
+  audit.append('run.start', { kind: 'run', memory: opts.memory ?? null, skills: skills.map((k) => k.name), task: opts.task, model: `${model.providerName}:${model.model}`, workspace, workspaceAt: podWorkspaceDir(rules, workspace), policy: rules.source, backend: backend.name, resources: rules.resources });
   for (const e of degraded) audit.append(e.type, e.data);
-  const manifest = snapshotWorkspace(dir, changesDir, workspace);
+  const podDir = podWorkspaceDir(rules, workspace);
+  const manifest = snapshotWorkspace(dir, changesDir, workspace, podDir);
   process.stderr.write(`clawpod: run ${id} (${model.providerName}:${model.model})\n`);
   let egress: RunningEgress | null = null;
   const started = Date.now();
@@ -106,9 +113,9 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<{ run: st
     }, record);
     // Through the byte redactor, so a value split across two reads is still caught.
     live.pod.stderr?.pipe(redactingStream(plan.secrets)).pipe(podStderrStream()).pipe(process.stderr, { end: false });
-    const notes = [await projectContext(live), memory ? `Your memory "${opts.memory}" is at /memory (read-write, kept between tasks that use it).` : '', skillsPrompt(skills)]
+    const notes = [await projectContext(live, podDir), memory ? `Your memory "${opts.memory}" is at /memory (read-write, kept between tasks that use it).` : '', skillsPrompt(skills)]
       .filter(Boolean).join('\n\n');
-    const tools = filterTools(createTools(), { allow: rules.tools.allow, deny: rules.tools.deny });
+    const tools = filterTools(createTools({ workspace: podDir }), { allow: rules.tools.allow, deny: rules.tools.deny });
     const emit = (e: AgentEvent) => { toAudit(audit, e); renderTaskEvent(e, plan.redact); };
     // Second line of defence: no secret value reaches the model through a tool's output.
     const scrub = bufferRedactor(plan.secrets);
@@ -118,7 +125,7 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<{ run: st
       return { ...r, stdout: scrub(r.stdout), stderr: scrub(r.stderr) };
     } };
     const outcome = await runAgent(opts.task, {
-      provider: model.provider, model: model.model, system: notes ? `${SYSTEM}\n\n${notes}` : SYSTEM, tools, ops, emit,
+      provider: model.provider, model: model.model, system: notes ? `${systemPrompt(podDir)}\n\n${notes}` : systemPrompt(podDir), tools, ops, emit,
       budgets: { maxTurns: opts.maxTurns ?? 50, maxTokens: opts.maxTokens ?? 2_000_000, deadline: started + rules.resources.timeoutMs },
       approveTools: rules.tools.approve, approve: askApproval, signal: auditFull.signal,
     });

@@ -8,6 +8,7 @@ import {
   applyChangeSet, applyNotes, ChangeSetError, diffChunks, diffStat, escapeText, loadChangeSet, loadManifest, removeTree,
 } from '../workspace/index.js';
 import { podsDirsOf, podsWriting } from '../pod/podstate.js';
+import { findPathRefs, pathRefApplyLine, pathRefLines, podRootOf, type PathRefs } from '../workspace/pathrefs.js';
 import type { Context } from './context.js';
 import { UserError } from './errors.js';
 
@@ -54,7 +55,16 @@ export function runDiffTo(ctx: Context, id: string | undefined, opts: DiffOption
   const run = findRun(ctx, id);
   const c = changesOf(run, opts);
   if (!c) return;
+  const refs = pathRefLines(pathRefsOf(run, c));
+  if (refs.length > 0 && !write(`${refs.join('\n')}\n`)) return;
   for (const chunk of diffChunks(c.changes, c.cs, c.workspace, c.loaded)) if (!write(chunk)) return;
+}
+
+/** Changes pointing into the pod's path of the workspace, when that is not its host path. */
+function pathRefsOf(run: RunRecord, c: NonNullable<ReturnType<typeof changesOf>>): PathRefs {
+  const podRoot = podRootOf(runDirOf(run));
+  if (podRoot === c.workspace) return { podRoot, refs: [], partial: false };
+  return findPathRefs(c.changes, c.loaded.treeDir, podRoot);
 }
 
 /** The state dir's lock files, as the pods of this user see them (root: /run/clawpod). */
@@ -77,6 +87,8 @@ export function runApply(ctx: Context, id: string | undefined, force: boolean, o
   if (!c) return `run ${run.id} changed nothing; nothing to apply`;
   if (!fs.existsSync(c.workspace)) throw new UserError(`workspace ${c.workspace} no longer exists; cannot apply run ${run.id}`);
   refuseWhileHeld(ctx, run.id, c.workspace);
+  // Found before apply: the change set's tree is gone after it.
+  const refs = pathRefApplyLine(pathRefsOf(run, c));
   let applied: number;
   try {
     ({ applied } = applyChangeSet(c.cs, c.workspace, c.manifest, { force, runId: run.id, includeGit: opts.includeGit, expectRoot: rootIdentity(run), lockDir: lockDir(ctx) }));
@@ -88,7 +100,7 @@ export function runApply(ctx: Context, id: string | undefined, force: boolean, o
   ctx.store().updateRun(run.id, { diffState: 'applied' });
   removeTree(c.cs);
   // Flagged paths and .git changes left out are named again: the review may have been skimmed.
-  return [`applied run ${run.id}: ${applied} change(s) written to ${c.workspace}`, ...applyNotes(c.loaded)].join('\n');
+  return [`applied run ${run.id}: ${applied} change(s) written to ${c.workspace}`, ...applyNotes(c.loaded), ...(refs ? [refs] : [])].join('\n');
 }
 
 const APPLY_ERRORS = ['WorkspaceChangedError', 'UnsafePathError', 'ChangeSetError', 'ApplyHelperError'];

@@ -2,6 +2,7 @@
 // and bubblewrap's. No I/O here, so unit tests check every flag without spawning anything.
 import type { Rules } from '../policy/types.js';
 import type { CgroupView } from './cgroups.js';
+import { podWorkspaceDir, workspaceAtRefusal } from './workspace-at.js';
 
 /** Facts about the host that shape the command line, gathered once by the backend. */
 export interface HostLayout {
@@ -120,9 +121,13 @@ function sysBinds(p: PodArgvInput): string[] {
 function workspaceBinds(host: HostLayout, p: PodArgvInput): string[] {
   if (!p.workspace || p.rules.workspace === 'none') return ['--dir', '/workspace'];
   switch (p.rules.workspace) {
-    case 'overlay': return ['--bind', `${host.stage}/ws`, '/workspace'];
-    case 'ro': return ['--ro-bind', `${host.stage}/lower`, '/workspace'];
-    case 'rw': return ['--bind', `${host.stage}/lower`, '/workspace'];
+    case 'overlay': return ['--bind', `${host.stage}/ws`, at];
+    case 'ro': return ['--ro-bind', `${host.stage}/lower`, at];
+    case 'rw': return ['--bind', `${host.stage}/lower`, at];
+  // At its host path (workspaceAt: host) only where that cannot cover the pod's own places.
+  const refused = workspaceAtRefusal(p.rules, p.workspace);
+  if (refused) throw new Error(refused);
+  const at = podWorkspaceDir(p.rules, p.workspace);
   }
 }
 
@@ -187,8 +192,9 @@ export function buildBwrapArgs(host: HostLayout, p: PodArgvInput): string[] {
     env = { ...egressEnv(Boolean(p.egress.caBundle)), ...p.env };
   }
   a.push('--remount-ro', '/');
-  a.push('--chdir', '/workspace');
-  for (const [k, v] of Object.entries(podEnv(p.rules, env))) a.push('--setenv', k, v);
+  const cwd = podWorkspaceDir(p.rules, p.workspace);
+  a.push('--chdir', cwd);
+  for (const [k, v] of Object.entries({ ...podEnv(p.rules, env), PWD: cwd })) a.push('--setenv', k, v);
   a.push('--seccomp', String(FD.seccomp));
   return [...a, '--', ...command];
 }

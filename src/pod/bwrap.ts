@@ -8,6 +8,7 @@ import type { Duplex, Readable, Writable } from 'node:stream';
 import type { Rules } from '../policy/types.js';
 import { buildPodinitArgv, FD, lockDirOf } from './bwrap-argv.js';
 import { podCommand } from './command.js';
+import { podWorkspaceDir } from './workspace-at.js';
 import { installPodFiles } from './podfiles.js';
 import { capsHit, createPodCgroup, podCgroupDirs, podCgroupView, killPodCgroup, listPodCgroups, removePodCgroup, type PodCgroup } from './cgroups.js';
 import { podCpus } from './cpus.js';
@@ -71,7 +72,7 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
     const argv = buildPodinitArgv(host.layout, {
       rules: spec.rules,
       workspace: spec.workspace,
-      command: spec.live ? [] : podCommand(spec.command, host.layout, spec.workspace, spec.rules.workspace),
+      command: spec.live ? [] : podCommand(spec.command, host.layout, spec.workspace, spec.rules.workspace, podWorkspaceDir(spec.rules, spec.workspace)),
       live: spec.live,
       changesDir: spec.changesDir,
       cgroupProcs: cg.procsFiles,

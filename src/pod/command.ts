@@ -10,13 +10,13 @@ import type { WorkspaceMode } from '../policy/types.js';
 const SH_EXEC = ['/bin/sh', '-c', 'exec "$0" "$@"'];
 
 /** Maps a path inside the pod to the host file that backs it, for the parts mirrored from the host. */
-function hostPathOf(podPath: string, layout: HostLayout, workspace: string | null, mode: WorkspaceMode): string | null {
+function hostPathOf(podPath: string, layout: HostLayout, workspace: string | null, mode: WorkspaceMode, podDir: string): string | null {
   const p = path.posix.normalize(podPath);
   if (p === '/usr' || p.startsWith('/usr/')) return p;
   for (const [link, target] of Object.entries(layout.usrLinks)) {
     if (p.startsWith(`${link}/`)) return path.posix.join('/', target, p.slice(link.length + 1));
   }
-  if (workspace && mode !== 'none' && p.startsWith('/workspace/')) return path.join(workspace, p.slice('/workspace/'.length));
+  if (workspace && mode !== 'none' && p.startsWith(`${podDir}/`)) return path.join(workspace, p.slice(podDir.length + 1));
   return null;
 }
 
@@ -28,17 +28,18 @@ function isExecutableFile(hostPath: string | null): boolean {
   } catch { return false; }
 }
 
-export function podCommand(command: string[], layout: HostLayout, workspace: string | null, mode: WorkspaceMode): string[] {
+/** `podDir`: where the pod sees the workspace (and works), /workspace or its host path. */
+export function podCommand(command: string[], layout: HostLayout, workspace: string | null, mode: WorkspaceMode, podDir = '/workspace'): string[] {
   const [cmd, ...args] = command;
   let podPath: string | null = null;
   if (cmd.startsWith('/')) podPath = cmd;
-  else if (cmd.includes('/')) podPath = path.posix.join('/workspace', cmd);
+  else if (cmd.includes('/')) podPath = path.posix.join(podDir, cmd);
   else {
     for (const dir of POD_PATH.split(':')) {
       const candidate = path.posix.join(dir, cmd);
-      if (isExecutableFile(hostPathOf(candidate, layout, workspace, mode))) { podPath = candidate; break; }
+      if (isExecutableFile(hostPathOf(candidate, layout, workspace, mode, podDir))) { podPath = candidate; break; }
     }
   }
-  if (podPath && isExecutableFile(hostPathOf(podPath, layout, workspace, mode))) return [podPath, ...args];
+  if (podPath && isExecutableFile(hostPathOf(podPath, layout, workspace, mode, podDir))) return [podPath, ...args];
   return [...SH_EXEC, ...command];
 }

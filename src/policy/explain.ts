@@ -97,6 +97,9 @@ export function explainPolicy(rules: Rules): string[] {
   lines.push(
     envNames.length === 0
       ? 'Environment: no extra variables'
+  if (rules.workspaceAt === 'host' && rules.workspace !== 'none') {
+    lines.push('Workspace path: at its own host path (not /workspace), which is also the working directory: absolute paths the pod records (symlinks, git worktrees, venvs) still lead there after apply');
+  }
       : `Environment: ${envNames.join(', ')} (plain values the pod can read)`,
   );
   lines.push(toolsLine(rules.tools));

@@ -104,6 +104,7 @@ export function normalizePolicy(raw: RawPolicy, source: string, deps: NormalizeD
       diskBytes: parseSize(r.disk),
     },
     workspace: raw.filesystem.workspace,
+    ...(raw.filesystem.workspaceAt === 'host' ? { workspaceAt: 'host' as const } : {}),
     mounts: normalizeMounts(raw, fail, deps),
     network: {
       allow: raw.network.allow.map(canonicalPattern),

@@ -106,6 +106,10 @@ const filesystem = z
       .describe('overlay: copy-on-write with a reviewable diff; ro: read-only; rw: live writes; none: not mounted'),
     mounts: z.array(mount).default([]).describe('Extra host paths; read-only unless mode: rw'),
   })
+    workspaceAt: z
+      .enum(['/workspace', 'host'], { error: expected('must be /workspace or host') })
+      .optional()
+      .describe('Where the pod sees the workspace: /workspace (absent: the default), or host (at its own host path, so absolute paths the pod records still lead there after apply)'),
   .strict()
   .describe('What host files the pod sees');
 

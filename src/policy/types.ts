@@ -28,6 +28,8 @@ export interface Rules {
   workspace: WorkspaceMode;
   mounts: MountRule[];
   network: { allow: string[]; deny: string[]; hosts: Record<string, string>; extraCA?: string[] };
+  /** Where the pod sees the workspace: at /workspace (absent, the default) or at its own host path. */
+  workspaceAt?: '/workspace' | 'host';
   secrets: SecretRule[];
   env: Record<string, string>;
   tools: { allow?: string[]; deny?: string[]; approve?: string[] };

@@ -1,4 +1,4 @@
-// bash: one shell command in the task's pod. Each call is a fresh shell in /workspace (the pod
+// bash: one shell command in the task's pod. Each call is a fresh shell in the workspace (the pod
 // keeps files between calls, not the shell's cwd or variables).
 import type { Tool } from '../types.js';
 import { boundText, defineTool, formatBytes, fail, MAX_RESULT_BYTES, ok, optNum, seconds, str, ToolInputError, WORKSPACE } from './common.js';
@@ -9,12 +9,13 @@ export const BASH_MAX_TIMEOUT_MS = 600_000;
 const POD_OUTPUT_BYTES = 4 << 20;
 
 // bash when the pod has it, sh otherwise: some images carry only a POSIX shell.
-const LAUNCH = `cd ${WORKSPACE} 2>/dev/null; if [ -x /bin/bash ]; then exec /bin/bash -c "$1"; fi; exec /bin/sh -c "$1"`;
+// The workspace directory comes as $1, never inside the script: a host path may hold any character.
+const LAUNCH = 'cd "$1" 2>/dev/null; if [ -x /bin/bash ]; then exec /bin/bash -c "$2"; fi; exec /bin/sh -c "$2"';
 
-export function bashTool(): Tool {
+export function bashTool(dir = WORKSPACE): Tool {
   return defineTool({
     name: 'bash',
-    description: 'Run a shell command with bash -c in /workspace inside the sandbox (no network unless the policy allows hosts). '
+    description: `Run a shell command with bash -c in ${dir} inside the sandbox (no network unless the policy allows hosts). `
       + 'Each call is a fresh shell: files persist between calls, the working directory and variables do not. '
       + `Default timeout ${seconds(BASH_DEFAULT_TIMEOUT_MS)}, at most ${seconds(BASH_MAX_TIMEOUT_MS)}. Output is truncated past ${MAX_RESULT_BYTES / 1024} KiB.`,
     input_schema: {
@@ -31,7 +32,7 @@ export function bashTool(): Tool {
     const asked = optNum(input, 'timeout_ms');
     if (asked !== undefined && asked <= 0) throw new ToolInputError('field "timeout_ms" must be positive');
     const timeoutMs = Math.min(Math.round(asked ?? BASH_DEFAULT_TIMEOUT_MS), BASH_MAX_TIMEOUT_MS);
-    const r = await ops.exec(['sh', '-c', LAUNCH, 'sh', command], { timeoutMs, maxOutput: POD_OUTPUT_BYTES });
+    const r = await ops.exec(['sh', '-c', LAUNCH, 'sh', dir, command], { timeoutMs, maxOutput: POD_OUTPUT_BYTES });
     const body = formatOutput(r.stdout, r.stderr, r.truncated);
     if (r.timedOut) return fail(`command timed out after ${seconds(timeoutMs)} and was killed${body ? `\n${body}` : ''}`);
     const text = r.exitCode === 0 ? body : `${body}${body ? '\n' : ''}[exit code: ${r.exitCode}]`;

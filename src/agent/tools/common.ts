@@ -55,10 +55,11 @@ function typeName(v: unknown): string {
   return Array.isArray(v) ? 'an array' : `a ${typeof v}`;
 }
 
-/** A path as the pod sees it: relative ones are under /workspace. Never resolved on the host. */
-export function podPath(p: string, field = 'path'): string {
+/** A path as the pod sees it: relative ones are under the workspace (`dir`: /workspace, or its
+ *  host path with workspaceAt: host). Never resolved on the host. */
+export function podPath(p: string, field = 'path', dir = WORKSPACE): string {
   if (p.includes('\0')) throw new ToolInputError(`field "${field}" contains a NUL byte`);
-  return p.startsWith('/') ? p : `${WORKSPACE}/${p.replace(/^\.\/+/, '')}`;
+  return p.startsWith('/') ? p : `${dir}/${p.replace(/^\.\/+/, '')}`;
 }
 
 export function formatBytes(n: number): string {

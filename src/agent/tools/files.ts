@@ -2,7 +2,7 @@
 // resolved by the pod's kernel in the pod's mount namespace, so it can only ever reach what the
 // pod itself can see. Content travels as argv (the executor has no stdin for commands).
 import type { PodOps, Tool } from '../types.js';
-import { defineTool, fail, formatBytes, looksBinary, ok, podPath, str, ToolInputError, utf8Chunks } from './common.js';
+import { defineTool, fail, formatBytes, looksBinary, ok, podPath, str, ToolInputError, utf8Chunks, WORKSPACE } from './common.js';
 
 export const READ_MAX_LINES = 2000;
 export const READ_MAX_BYTES = 256 * 1024;
@@ -23,13 +23,13 @@ const WRITE_SCRIPT = 'f=$1; shift; mkdir -p -- "$(dirname -- "$f")" && printf %s
 
 const CAT_SCRIPT = '[ -f "$1" ] || { echo "$1: no such file (or not a regular file)" >&2; exit 2; }; exec cat -- "$1"';
 
-export function readFileTool(): Tool {
+export function readFileTool(dir = WORKSPACE): Tool {
   return defineTool({
     name: 'read_file',
-    description: `Read a text file in the sandbox (relative to /workspace, or an absolute path in the sandbox). Returns numbered lines like cat -n; at most the first ${READ_MAX_LINES} lines / ${READ_MAX_BYTES / 1024} KiB.`,
-    input_schema: { type: 'object', properties: { path: { type: 'string', description: 'File path, relative to /workspace or absolute' } }, required: ['path'] },
+    description: `Read a text file in the sandbox (relative to ${dir}, or an absolute path in the sandbox). Returns numbered lines like cat -n; at most the first ${READ_MAX_LINES} lines / ${READ_MAX_BYTES / 1024} KiB.`,
+    input_schema: { type: 'object', properties: { path: { type: 'string', description: `File path, relative to ${dir} or absolute` } }, required: ['path'] },
   }, async (input, ops) => {
-    const file = podPath(str(input, 'path'));
+    const file = podPath(str(input, 'path'), 'path', dir);
     const r = await ops.exec(['sh', '-c', READ_SCRIPT, 'sh', file, String(READ_MAX_BYTES)], { timeoutMs: FILE_TIMEOUT_MS, maxOutput: READ_MAX_BYTES + 64 });
     if (r.timedOut) return fail(`reading ${file} timed out`);
     const nl = r.stdout.indexOf(10);
@@ -54,20 +54,20 @@ export function numberLines(text: string, size: number, readBytes: number, file:
     + `read further with bash, e.g. sed -n '${next},${next + READ_MAX_LINES - 1}p' ${file}]`;
 }
 
-export function writeFileTool(): Tool {
+export function writeFileTool(dir = WORKSPACE): Tool {
   return defineTool({
     name: 'write_file',
     description: `Create or overwrite a text file in the sandbox (parent directories are created). At most ${WRITE_MAX_BYTES / 1024} KiB, no NUL bytes.`,
     input_schema: {
       type: 'object',
       properties: {
-        path: { type: 'string', description: 'File path, relative to /workspace or absolute' },
+        path: { type: 'string', description: `File path, relative to ${dir} or absolute` },
         content: { type: 'string', description: 'The whole new content of the file' },
       },
       required: ['path', 'content'],
     },
   }, async (input, ops) => {
-    const file = podPath(str(input, 'path'));
+    const file = podPath(str(input, 'path'), 'path', dir);
     const content = str(input, 'content', { allowEmpty: true });
     const bytes = await writePodFile(ops, file, content);
     return ok(`wrote ${bytes} bytes to ${file}`);
@@ -85,21 +85,21 @@ async function writePodFile(ops: PodOps, file: string, content: string): Promise
   return bytes;
 }
 
-export function editFileTool(): Tool {
+export function editFileTool(dir = WORKSPACE): Tool {
   return defineTool({
     name: 'edit_file',
     description: 'Replace one exact occurrence of old_string with new_string in a text file in the sandbox. old_string must occur exactly once: include enough surrounding context to make it unique.',
     input_schema: {
       type: 'object',
       properties: {
-        path: { type: 'string', description: 'File path, relative to /workspace or absolute' },
+        path: { type: 'string', description: `File path, relative to ${dir} or absolute` },
         old_string: { type: 'string', description: 'The exact text to replace (must occur exactly once)' },
         new_string: { type: 'string', description: 'The replacement text' },
       },
       required: ['path', 'old_string', 'new_string'],
     },
   }, async (input, ops) => {
-    const file = podPath(str(input, 'path'));
+    const file = podPath(str(input, 'path'), 'path', dir);
     const oldString = str(input, 'old_string');
     const newString = str(input, 'new_string', { allowEmpty: true });
     if (oldString === newString) throw new ToolInputError('old_string and new_string are the same; nothing to change');

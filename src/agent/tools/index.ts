@@ -1,15 +1,18 @@
 // The agent's tools: every one runs in the task's pod through PodOps, none touches the host.
 import type { Tool } from '../types.js';
 import { bashTool } from './bash.js';
+import { WORKSPACE } from './common.js';
 import { editFileTool, readFileTool, writeFileTool } from './files.js';
 import { globTool, grepTool } from './search.js';
 import { webFetchTool } from './web.js';
 
 export { ToolInputError } from './common.js';
 
-/** A fresh set of all tools (no shared state: each run may make its own). */
-export function createTools(): Tool[] {
-  return [bashTool(), readFileTool(), writeFileTool(), editFileTool(), globTool(), grepTool(), webFetchTool()];
+/** A fresh set of all tools (no shared state: each run may make its own). `workspace`: where the
+ *  pod sees it (/workspace by default, or its host path with filesystem.workspaceAt: host). */
+export function createTools(opts: { workspace?: string } = {}): Tool[] {
+  const dir = opts.workspace ?? WORKSPACE;
+  return [bashTool(dir), readFileTool(dir), writeFileTool(dir), editFileTool(dir), globTool(dir), grepTool(dir), webFetchTool()];
 }
 
 export function toolByName(tools: Tool[], name: string): Tool | undefined {
