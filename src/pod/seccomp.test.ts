@@ -131,9 +131,53 @@ for (const arch of ARCHES) {
     assert.equal(verdict(arch, 'ioctl', [0n, 0x541bn]), ALLOW);
   });
 
-  test(`${arch}: socket refuses netlink, packet and vsock but keeps unix and inet`, () => {
-    for (const domain of [1n, 2n, 10n]) assert.equal(verdict(arch, 'socket', [domain]), ALLOW);
-    for (const domain of [16n, 17n, 40n]) assert.equal(verdict(arch, 'socket', [domain]), EPERM);
+  test(`${arch}: socket refuses packet, vsock and netlink but route, keeps unix and inet`, () => {
+    for (const domain of [1n, 2n, 10n]) assert.equal(verdict(arch, 'socket', [domain, 1n, 0n]), ALLOW);
+    for (const domain of [17n, 40n]) {
+      for (const proto of [0n, 3n]) assert.equal(verdict(arch, 'socket', [domain, 3n, proto]), EPERM, `${domain}/${proto}`);
+    }
+    assert.equal(verdict(arch, 'socket', [16n, 3n, 0n]), ALLOW, 'NETLINK_ROUTE');
+    assert.equal(verdict(arch, 'socket', [16n, 2n, 0n]), ALLOW, 'NETLINK_ROUTE, SOCK_DGRAM');
+    // sock_diag, audit, uevent, netfilter, xfrm, generic, and anything else.
+    for (const proto of [1n, 4n, 6n, 9n, 12n, 15n, 16n, 31n, 0xffffffffn]) {
+      assert.equal(verdict(arch, 'socket', [16n, 3n, proto]), EPERM, `netlink protocol ${proto}`);
+    }
+    // High bits are dropped by the kernel (int family, int protocol): they hide nothing either way.
+    assert.equal(verdict(arch, 'socket', [16n, 3n, 0x1_00000009n]), EPERM);
+    assert.equal(verdict(arch, 'socket', [0x1_00000011n, 3n, 0n]), EPERM);
+    assert.equal(verdict(arch, 'socket', [0x1_00000010n, 3n, 0x1_00000000n]), ALLOW);
+  });
+
+  test(`${arch}: socketpair refuses netlink, packet and vsock, keeps unix`, () => {
+    assert.equal(verdict(arch, 'socketpair', [1n, 1n, 0n, 0n]), ALLOW);
+    for (const domain of [16n, 17n, 40n]) {
+      for (const proto of [0n, 9n]) assert.equal(verdict(arch, 'socketpair', [domain, 3n, proto, 0n]), EPERM);
+    }
+  });
+
+  test(`${arch}: chown family only to the pod's own ids or -1`, () => {
+    const KEEP = 0xffffffffn;
+    const at = (name: string): [number, number] => (name === 'fchownat' ? [2, 3] : [1, 2]);
+    for (const name of ['chown', 'fchown', 'lchown', 'fchownat']) {
+      if (syscallNumber(arch, name) === undefined) continue; // chown, lchown: x86_64 only
+      const [u, g] = at(name);
+      const call = (uid: bigint, gid: bigint) => {
+        const args = [3n, 0n, 0n, 0n, 0n, 0n];
+        args[u] = uid;
+        args[g] = gid;
+        return verdict(arch, name, args);
+      };
+      for (const [uid, gid] of [[1000n, 1000n], [KEEP, KEEP], [1000n, KEEP], [KEEP, 1000n]]) {
+        assert.equal(call(uid, gid), ALLOW, `${name}(${uid}, ${gid})`);
+      }
+      for (const [uid, gid] of [[0n, 0n], [0n, KEEP], [KEEP, 0n], [1000n, 0n], [4242n, 1000n], [65534n, 65534n], [1001n, 1000n]]) {
+        assert.equal(call(uid, gid), EPERM, `${name}(${uid}, ${gid})`);
+      }
+      // uid_t is 32 bits: the kernel sees only the low word, and so does the filter.
+      assert.equal(call(0xffffffff_00000000n, KEEP), EPERM, 'high bits over uid 0');
+      assert.equal(call(0x1_000003e8n, KEEP), ALLOW, 'uid 1000 with high bits is uid 1000');
+      assert.equal(call(0xffffffff_ffffffffn, 0xffffffff_ffffffffn), ALLOW, '-1 as a 64-bit value');
+    }
   });
 
   test(`${arch}: personality allows only PER_LINUX and the query`, () => {
@@ -350,7 +394,15 @@ print(json.dumps({
   "clone3": call("clone3", 0, 0),
   "tiocsti": attempt(lambda: fcntl.ioctl(0, 0x5412, b"x")),
   "tcgets": attempt(lambda: fcntl.ioctl(0, 0x5401, bytes(64))),
-  "netlink": attempt(lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW).close()),
+  "netlink_route": attempt(lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0).close()),
+  "netlink_audit": attempt(lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 9).close()),
+  "netlink_high_bits": call("socket", 16, 3, 0x100000009),
+  "netlink_pair": call("socketpair", 16, 3, 0, 0),
+  # Owners: EPERM from the filter, or ENOENT from the kernel (nothing to change).
+  "fchownat_root": call("fchownat", AT, b"/nonexistent", 0, 0, 0),
+  "fchownat_high_root": call("fchownat", AT, b"/nonexistent", 0xffffffff00000000, 0xffffffff, 0),
+  "fchownat_keep": call("fchownat", AT, b"/nonexistent", 0xffffffff, 0xffffffff, 0),
+  "fchownat_pod": call("fchownat", AT, b"/nonexistent", 1000, 1000, 0),
   "unix": attempt(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).close()),
   "personality_query": call("personality", 0xffffffff),
   "personality_norandom": call("personality", 0x0040000),
@@ -375,7 +427,7 @@ test('bwrap: the kernel applies the argument checks as runSeccomp does', (t) => 
   if (!existsSync('/usr/bin/python3')) return t.skip('python3 not installed');
   const arch = hostArch();
   const numbers = JSON.stringify(Object.fromEntries(
-    ['clone', 'clone3', 'personality', 'fchmodat', 'fchmodat2', 'fchmod', 'mkdirat', 'mknodat', 'openat', 'openat2']
+    ['clone', 'clone3', 'personality', 'socket', 'socketpair', 'fchownat', 'fchmodat', 'fchmodat2', 'fchmod', 'mkdirat', 'mknodat', 'openat', 'openat2']
       .map((name) => [name, nrOf(arch, name)])));
   withFilterFile((path) => {
     const probe = runInPod(['/usr/bin/python3', '-c', PROBE, numbers], path);
@@ -386,7 +438,14 @@ test('bwrap: the kernel applies the argument checks as runSeccomp does', (t) => 
       clone3: 38,
       tiocsti: 1, // ENOTTY (25) if the call had reached /dev/null
       tcgets: 25,
-      netlink: 1,
+      netlink_route: 0,
+      netlink_audit: 1, // the kernel would create it (EPROTONOSUPPORT at worst), not EPERM
+      netlink_high_bits: 1,
+      netlink_pair: 1, // EOPNOTSUPP (95) from the kernel
+      fchownat_root: 1,
+      fchownat_high_root: 1,
+      fchownat_keep: 2,
+      fchownat_pod: 2,
       unix: 0,
       personality_query: 0,
       personality_norandom: 1,

@@ -12,6 +12,7 @@
 // argument-inspecting blocks. Every jump is short and forward, so no offset comes near the
 // u8 limit and the whole program is easy to read back with `runSeccomp`.
 
+import { POD_UID } from './bwrap-argv.js';
 import { type Arch, knownSyscalls, syscallNumber } from './syscalls.js';
 
 export type { Arch } from './syscalls.js';
@@ -98,28 +99,37 @@ const CLONE_NAMESPACE_FLAGS =
   0x20000000 | // CLONE_NEWPID
   0x40000000; //  CLONE_NEWNET
 
-type ArgTest = { kind: 'anyBit'; mask: number } | { kind: 'oneOf'; values: readonly number[] };
+type ArgTest =
+  | { kind: 'anyBit'; mask: number }
+  | { kind: 'oneOf'; values: readonly number[] }
+  | { kind: 'noneOf'; values: readonly number[] };
 
 /** One argument and the test it must pass. */
 type ArgCheck = { arg: number; test: ArgTest };
 
+/** An ArgRule's `otherwise` that goes on to the next rule (for the same syscall) instead of returning. */
+const NEXT = 'next';
+
 /**
  * One syscall decided by its arguments: `onMatch` when every check in `when` matches (so a mode
- * can be tested only when the flags say there is one), `otherwise` when any fails.
+ * can be tested only when the flags say there is one), `otherwise` when any fails; several rules
+ * for one syscall are chained with `otherwise: NEXT`, and the last one must return.
  * Only the low 32 bits of an argument are compared. That is exact for every argument checked
- * here: flags, requests and domains are int or unsigned int, a mode is a umode_t that the kernel
- * truncates to 16 bits, and clone keeps its namespace flags in the low word (the kernel truncates
- * them too), so high bits can neither smuggle a value past nor add a bit the filter missed.
+ * here: flags, requests, socket domains and protocols are int or unsigned int, uid_t and gid_t
+ * are 32 bits, a mode is a umode_t that the kernel truncates to 16 bits, and clone keeps its
+ * namespace flags in the low word (the kernel truncates them too), so high bits can neither
+ * smuggle a value past nor add a bit the filter missed.
  */
 type ArgRule = {
   syscall: string;
   when: readonly ArgCheck[];
   onMatch: number;
-  otherwise: number;
+  otherwise: number | typeof NEXT;
 };
 
 const anyBit = (arg: number, mask: number): ArgCheck => ({ arg, test: { kind: 'anyBit', mask } });
 const oneOf = (arg: number, values: readonly number[]): ArgCheck => ({ arg, test: { kind: 'oneOf', values } });
+const noneOf = (arg: number, values: readonly number[]): ArgCheck => ({ arg, test: { kind: 'noneOf', values } });
 
 const S_ISUID = 0o4000;
 const S_ISGID = 0o2000;
@@ -139,6 +149,19 @@ const SETID_MODE_ARG: ReadonlyArray<[string, number]> = [
   ['mkdir', 1], ['mkdirat', 2], ['mknod', 1], ['mknodat', 2],
 ];
 
+const AF_NETLINK = 16;
+const AF_PACKET = 17;
+const AF_VSOCK = 40;
+const NETLINK_ROUTE = 0;
+
+// The pod runs as POD_UID:POD_UID and its user namespace maps nothing else, so the kernel answers
+// EINVAL for any other id, where tar, cp -p, npm and pip expect what a non-root user gets: EPERM.
+// (uid_t)-1 leaves the id as it is.
+const OWN_ID_OR_KEEP = [POD_UID, 0xffffffff];
+const OWNER_ARGS: ReadonlyArray<[string, number, number]> = [
+  ['chown', 1, 2], ['fchown', 1, 2], ['lchown', 1, 2], ['fchownat', 2, 3],
+];
+
 const ARG_RULES: readonly ArgRule[] = [
   { syscall: 'clone', when: [anyBit(0, CLONE_NAMESPACE_FLAGS)], onMatch: RET_EPERM, otherwise: SECCOMP_RET.ALLOW },
   // A terminal the pod may share with the user: TIOCSTI / TIOCLINUX push keystrokes into it;
@@ -147,9 +170,22 @@ const ARG_RULES: readonly ArgRule[] = [
   // reopening it, TCXONC stops its output, TIOCCONS redirects the console to it, TIOCSCTTY and
   // TIOCVHANGUP take it over or hang it up.
   { syscall: 'ioctl', when: [oneOf(1, [0x5412, 0x541c, 0x5423, 0x540c, 0x540a, 0x541d, 0x540e, 0x5437])], onMatch: RET_EPERM, otherwise: SECCOMP_RET.ALLOW },
-  // Netlink, raw packet and vsock sockets reach the kernel or the hypervisor directly.
-  // AF_UNIX stays: the in-pod forwarder to the host proxy needs it.
-  { syscall: 'socket', when: [oneOf(0, [16, 17, 40])], onMatch: RET_EPERM, otherwise: SECCOMP_RET.ALLOW },
+  // Raw packet and vsock sockets reach the network card or the hypervisor directly. AF_UNIX
+  // stays: the in-pod forwarder to the host proxy needs it.
+  { syscall: 'socket', when: [oneOf(0, [AF_PACKET, AF_VSOCK])], onMatch: RET_EPERM, otherwise: NEXT },
+  // Netlink: route only, which os.networkInterfaces(), if_nameindex() and `ip addr` need. It sees
+  // the pod's own network namespace (only lo), and changing anything there needs CAP_NET_ADMIN,
+  // which no pod process has. Every other protocol (sock_diag, audit, uevent, netfilter, xfrm,
+  // generic...) reaches kernel state or subsystems shared with the host.
+  { syscall: 'socket', when: [oneOf(0, [AF_NETLINK]), noneOf(2, [NETLINK_ROUTE])], onMatch: RET_EPERM,
+    otherwise: SECCOMP_RET.ALLOW },
+  // socketpair creates its sockets like socket() does before the family refuses the pair (and
+  // may load a protocol module doing so): the same families are refused outright.
+  { syscall: 'socketpair', when: [oneOf(0, [AF_NETLINK, AF_PACKET, AF_VSOCK])], onMatch: RET_EPERM,
+    otherwise: SECCOMP_RET.ALLOW },
+  ...OWNER_ARGS.map(([syscall, uid, gid]): ArgRule => ({
+    syscall, when: [oneOf(uid, OWN_ID_OR_KEEP), oneOf(gid, OWN_ID_OR_KEEP)], onMatch: SECCOMP_RET.ALLOW, otherwise: RET_EPERM,
+  })),
   // personality can switch off ASLR or change the ABI; only PER_LINUX and the query pass.
   { syscall: 'personality', when: [oneOf(0, [0, 0xffffffff])], onMatch: SECCOMP_RET.ALLOW, otherwise: RET_EPERM },
   ...SETID_MODE_ARG.map(([syscall, arg]): ArgRule =>
@@ -202,7 +238,11 @@ function buildInstructions(arch: Arch): Insn[] {
     const nr = resolve(arch, name);
     return nr === undefined ? [] : [jump(JMP_JEQ_K, nr, 0, 1), stmt(RET_K, action)];
   });
-  const argInsns = ARG_RULES.flatMap((rule) => {
+  const argInsns = ARG_RULES.flatMap((rule, i) => {
+    // A NEXT that fell through to another syscall's rules would end in the final ALLOW.
+    if (rule.otherwise === NEXT && ARG_RULES[i + 1]?.syscall !== rule.syscall) {
+      throw new Error(`seccomp: rule for ${rule.syscall} goes on to no further rule for it`);
+    }
     const nr = resolve(arch, rule.syscall);
     return nr === undefined ? [] : argRuleBlock(nr, rule);
   });
@@ -216,10 +256,10 @@ function resolve(arch: Arch, name: string): number | undefined {
   return syscallNumber(arch, name);
 }
 
-// `JEQ nr` then a body that always returns, so the false branch skips exactly the body and the
-// accumulator still holds nr for whatever follows. The body loads and tests each argument in
-// turn; a failed test jumps straight to the `otherwise` return, so reaching the `onMatch`
-// return means every test matched.
+// `JEQ nr` then a body that always returns (or, for NEXT, reloads nr and falls through), so the
+// false branch skips exactly the body and the accumulator still holds nr for whatever follows.
+// The body loads and tests each argument in turn; a failed test jumps straight to the
+// `otherwise` instruction, so reaching the `onMatch` return means every test matched.
 function argRuleBlock(nr: number, rule: ArgRule): Insn[] {
   if (rule.when.length === 0) throw new Error(`seccomp: rule for ${rule.syscall} tests nothing`);
   let checks: Insn[] = [];
@@ -232,7 +272,8 @@ function argRuleBlock(nr: number, rule: ArgRule): Insn[] {
     checks = [...insns, ...checks];
     toOtherwise += insns.length;
   }
-  const body = [...checks, stmt(RET_K, rule.onMatch), stmt(RET_K, rule.otherwise)];
+  const otherwise = rule.otherwise === NEXT ? stmt(LD_W_ABS, OFFSET_NR) : stmt(RET_K, rule.otherwise);
+  const body = [...checks, stmt(RET_K, rule.onMatch), otherwise];
   return [jump(JMP_JEQ_K, nr, 0, body.length), ...body];
 }
 
@@ -240,6 +281,7 @@ function argRuleBlock(nr: number, rule: ArgRule): Insn[] {
 function argTest(test: ArgTest, miss: number): Insn[] {
   if (test.kind === 'anyBit') return [jump(JMP_JSET_K, test.mask, 0, miss)];
   const n = test.values.length;
+  if (test.kind === 'noneOf') return test.values.map((value, i) => jump(JMP_JEQ_K, value, n - 1 - i + miss, 0));
   return test.values.map((value, i) => jump(JMP_JEQ_K, value, n - 1 - i, i === n - 1 ? miss : 0));
 }
 

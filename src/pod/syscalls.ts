@@ -25,6 +25,7 @@ const TABLE: Readonly<Record<string, SyscallNumbers>> = {
   clone3: { x86_64: 435, aarch64: 435 },
   ioctl: { x86_64: 16, aarch64: 29 },
   socket: { x86_64: 41, aarch64: 198 },
+  socketpair: { x86_64: 53, aarch64: 199 },
   personality: { x86_64: 135, aarch64: 92 },
   // Calls that take a file mode (set-id bits are refused); openat2 takes it in memory.
   open: { x86_64: 2 },
@@ -39,6 +40,11 @@ const TABLE: Readonly<Record<string, SyscallNumbers>> = {
   mkdirat: { x86_64: 258, aarch64: 34 },
   mknod: { x86_64: 133 },
   mknodat: { x86_64: 259, aarch64: 33 },
+  // Calls that change a file's owner (only to the pod's own ids).
+  chown: { x86_64: 92 },
+  fchown: { x86_64: 93, aarch64: 55 },
+  lchown: { x86_64: 94 },
+  fchownat: { x86_64: 260, aarch64: 54 },
 
   // Namespaces, mounts and the root directory.
   mount: { x86_64: 165, aarch64: 40 },
