@@ -50,7 +50,8 @@ export function podRootOf(runDir: string): string {
 // (/home/u/workspace/x), one followed by one names another directory (/workspaces). A slash
 // before it still names it (file:///workspace/x).
 const PATH_BYTE = new Uint8Array(256);
-for (const ch of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-~+@') PATH_BYTE[ch.charCodeAt(0)] = 1;
+const NAME_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-~+@';
+for (const ch of NAME_CHARS) PATH_BYTE[ch.charCodeAt(0)] = 1;
 const SLASH = 0x2f;
 
 /** True when `buf` names `root` as a path at `at` (root itself, or root/...). */
@@ -63,7 +64,9 @@ function namesAt(buf: Buffer, at: number, len: number): boolean {
 /** Streams the first `max` bytes of a regular file (never through a symlink) looking for root. */
 function fileNames(abs: string, needle: Buffer, max: number): { found: boolean; read: number } {
   let fd: number;
-  try { fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK); } catch { return { found: false, read: 0 }; }
+  try {
+    fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch { return { found: false, read: 0 }; }
   try {
     if (!fstatSync(fd).isFile()) return { found: false, read: 0 };
     const len = needle.length;
@@ -85,7 +88,8 @@ function fileNames(abs: string, needle: Buffer, max: number): { found: boolean; 
       carry = Buffer.from(view.subarray(Math.max(0, view.length - len - 1)));
     }
     const i = carry.length - len;
-    const found = i >= 0 && carry.subarray(i).equals(needle) && (i > 0 || read === carry.length) && namesAt(carry, i, len);
+    const atEnd = i >= 0 && carry.subarray(i).equals(needle) && (i > 0 || read === carry.length);
+    const found = atEnd && namesAt(carry, i, len);
     return { found, read };
   } finally { closeSync(fd); }
 }
@@ -116,11 +120,14 @@ export function findPathRefs(changes: Change[], treeDir: string, podRoot: string
 export function pathRefLines(found: PathRefs): string[] {
   const { refs, podRoot } = found;
   if (refs.length === 0) return [];
-  const lines = [`# clawpod: ${refs.length} ${refs.length === 1 ? 'change points' : 'changes point'} into ${quotePath(podRoot)}, ` +
+  const count = `${refs.length} ${refs.length === 1 ? 'change points' : 'changes point'}`;
+  const lines = [`# clawpod: ${count} into ${quotePath(podRoot)}, ` +
     'where the pod saw the workspace, a path that does not lead there on the host after apply ' +
     '(rerun with filesystem.workspaceAt: host to get host paths):'];
   for (const r of refs) {
-    const what = r.via === 'symlink' ? `symlink to ${quotePath(r.target ?? '')}` : `its content names ${quotePath(`${podRoot}/`)}`;
+    const what = r.via === 'symlink'
+      ? `symlink to ${quotePath(r.target ?? '')}`
+      : `its content names ${quotePath(`${podRoot}/`)}`;
     lines.push(`#     ${quotePath(r.path)} (${what})`);
   }
   if (found.partial) lines.push(`#     (only the first ${SCAN_TOTAL_BYTES >> 20} MiB of file content were scanned)`);
