@@ -72,7 +72,9 @@ async function main() {
   const raw = fs.mkdtempSync(path.join('/run', 'clawpod-bench-raw-'));
   const state = new PodState(host.stateDir);
   const uid = state.allocateUid('bench-raw');
-  for (const d of ['tmp', 'home', 'ws', 'shm']) { fs.mkdirSync(path.join(raw, d)); fs.chownSync(path.join(raw, d), uid, uid); }
+  // Every stage dir the command line binds (pts too): a missing one makes bwrap fail at once,
+  // and a failing bwrap is no baseline (the exit status is checked below).
+  for (const d of ['tmp', 'home', 'ws', 'shm', 'pts']) { fs.mkdirSync(path.join(raw, d)); fs.chownSync(path.join(raw, d), uid, uid); }
   fs.chmodSync(raw, 0o755);
   const rawArgs = buildBwrapArgs({ ...host.layout, stage: raw }, {
     rules, workspace: ws, command: ['/bin/true'], changesDir: null, cgroupProcs: [], cgroupInto: null, identity: null, env: {}, sourceIds: {},
@@ -82,7 +84,7 @@ async function main() {
     const fd = fs.openSync(seccompFile, 'r');
     const done = spawnWait(host.layout.bwrap, rawArgs, { uid, gid: uid, env: {}, stdio: ['ignore', 'ignore', 'inherit', fd] } as never);
     fs.closeSync(fd);
-    return done;
+    return done.then((code) => { if (code !== 0) throw new Error(`raw bwrap exited ${code}`); });
   };
   const rawTimes = await timeN(40, rawOnce);
   put('bwrap_raw_true_p50_ms', pct(rawTimes, 50), 'ms');
@@ -93,9 +95,9 @@ async function main() {
     id, rules, workspace: ws, command, changesDir: path.join(home, 'cs', id), allowDegraded: false, stdio: 'pipe',
   });
   let n = 0;
-  const podOnce = async (command: string[]) => {
+  const podOnce = async (command: string[], forceTmpfsStage = false) => {
     const id = `bench-${process.pid}-${n++}`;
-    const pod = await backend.start(spec(id, command), () => {});
+    const pod = await backend.start({ ...spec(id, command), forceTmpfsStage }, () => {});
     pod.stdout?.resume();
     pod.stderr?.resume();
     const o = await pod.wait();
@@ -104,6 +106,10 @@ async function main() {
   const podTimes = await timeN(100, () => podOnce(['/bin/true']));
   put('pod_start_true_p50_ms', pct(podTimes, 50), 'ms');
   put('pod_start_true_p99_ms', pct(podTimes, 99), 'ms');
+  // The stage as it was before issue 8 (a tmpfs, charged to the pod's memory): what the disk
+  // stage (an ext4 image on a loop device, the default as root) costs at pod start.
+  const tmpfsTimes = await timeN(100, () => podOnce(['/bin/true'], true));
+  put('pod_start_tmpfs_true_p50_ms', pct(tmpfsTimes, 50), 'ms');
 
   const live = await LivePod.start(backend, { ...spec(`bench-live-${process.pid}`, []), changesDir: null }, () => {});
   const warm = await timeN(100, async () => { const r = await live.exec(['/bin/true']); if (r.exitCode !== 0) throw new Error('warm exec failed'); });
@@ -130,6 +136,7 @@ async function main() {
 
   const ratios = {
     pod_start_vs_bwrap_raw: metrics.pod_start_true_p50_ms.value / metrics.bwrap_raw_true_p50_ms.value,
+    pod_start_vs_tmpfs_stage: metrics.pod_start_true_p50_ms.value / metrics.pod_start_tmpfs_true_p50_ms.value,
     bwrap_raw_vs_bare: metrics.bwrap_raw_true_p50_ms.value / metrics.bare_spawn_true_p50_ms.value,
     cli_exec_vs_node_start: metrics.cli_exec_true_p50_ms.value / metrics.node_start_p50_ms.value,
   };

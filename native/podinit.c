@@ -7,8 +7,8 @@
  * instead of through unshare+sh+mount+setpriv saves four execs per pod.
  *
  * Steps: enter a private mount namespace (so every mount below dies with the pod: a killed clawpod
- * leaves no mount behind); mount a sized tmpfs "stage" (the pod's whole writable space:
- * overlay upper, /tmp, home: this is the disk cap); attach the workspace and extra mounts
+ * leaves no mount behind); mount a sized "stage" (the pod's whole writable space: overlay upper,
+ * /tmp, home: this is the disk cap; an ext4 image on a loop device as root, else a tmpfs); attach the workspace and extra mounts
  * there, idmapped so the workspace owner's files appear owned by the pod's uid; mount the
  * overlay; fork; the child joins the pod's cgroups, drops to the pod uid and execs bwrap;
  * the parent waits and then
@@ -21,6 +21,8 @@
  *                           writing DIR/cgroup.procs where the kernel refuses
  *   --stage DIR             mountpoint for the stage tmpfs   --stage-size BYTES (never 0: tmpfs
  *                           would take 0 as "no limit")      --stage-inodes N (its inode cap)
+ *   --stage-image TEMPLATE  the stage is an unnamed copy of this ext4 image on a loop device
+ *                           (native/stage.c) instead of a tmpfs: disk, not memory (privileged)
  *   --userns                unprivileged mode: own user+mount namespace, no uid change
  *   --uid U --gid G         pod uid/gid (privileged mode)
  *   --idmap-owner UID:GID   on-disk owner shown as the pod uid inside idmapped mounts
@@ -69,6 +71,7 @@
 #include "changeset.h"
 #include "fds.h"
 #include "lockpath.h"
+#include "stage.h"
 #include "sweep.h"
 
 #define MAXN 64
@@ -78,7 +81,7 @@ static const char *cgroup_dir;
 static const char *attach_src[MAXN], *attach_mode[MAXN];
 static struct src_id { unsigned long long dev, ino; } attach_id[MAXN], ws_id;
 static int n_attach;
-static const char *stage, *ws_src, *ws_mode, *harvest_dir;
+static const char *stage, *stage_image, *ws_src, *ws_mode, *harvest_dir;
 static unsigned long long stage_size, stage_inodes;
 static int userns_mode, copy_mode, status_fd = -1, go_fd = -1;
 static int keep_fds[MAXN], n_keep;
@@ -227,10 +230,15 @@ static void enter_namespaces(void) {
 static void setup_stage(void) {
   char opts[128], p[4096];
   int userns_fd = -1;
-  /* nr_inodes is independent of size on tmpfs: without it, empty files pass any disk cap. */
-  if (stage_inodes) snprintf(opts, sizeof opts, "size=%llu,nr_inodes=%llu,mode=0755", stage_size, stage_inodes);
-  else snprintf(opts, sizeof opts, "size=%llu,mode=0755", stage_size);
-  if (mount("clawpod-stage", stage, "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0) die("mount stage tmpfs", stage);
+  const char *step;
+  /* The image was formatted by clawpod to hold stage_size bytes and stage_inodes inodes. */
+  if (stage_image) { if (stage_mount_image(stage_image, stage, &step) != 0) die(step, stage_image); }
+  else {
+    /* nr_inodes is independent of size on tmpfs: without it, empty files pass any disk cap. */
+    if (stage_inodes) snprintf(opts, sizeof opts, "size=%llu,nr_inodes=%llu,mode=0755", stage_size, stage_inodes);
+    else snprintf(opts, sizeof opts, "size=%llu,mode=0755", stage_size);
+    if (mount("clawpod-stage", stage, "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0) die("mount stage tmpfs", stage);
+  }
   long u = userns_mode ? -1 : pod_uid, g = userns_mode ? -1 : pod_gid;
   path_join(p, sizeof p, stage, "tmp");  mkdir_owned(p, 01777, -1, -1);
   path_join(p, sizeof p, stage, "home"); mkdir_owned(p, 0700, u, g);
@@ -289,6 +297,15 @@ static void setup_stage(void) {
     if (ns >= 0) close(ns);
     close(fd);
   }
+}
+
+/* The disk cap is the kernel's refusal (ENOSPC), not a kill: say which cap it was. */
+static void tell_disk_full(void) {
+  unsigned long long v = stage_size;
+  const char *unit = v % (1ULL << 30) == 0 ? "Gi" : v % (1ULL << 20) == 0 ? "Mi" : "";
+  v = unit[0] == 'G' ? v >> 30 : unit[0] == 'M' ? v >> 20 : v;
+  fprintf(stderr, "clawpod: the pod's disk was full (resources.disk: %llu%s): its writes failed with No space left on device; "
+          "raise resources.disk in the policy\n", v, unit);
 }
 
 /* fork(), or on cgroup v2 clone3 straight into the pod's group. Returns 0 in the child. */
@@ -388,6 +405,7 @@ static void parse_args(int argc, char **argv, int *cmd_start) {
     else if (strcmp(a, "--stage") == 0) stage = v;
     else if (strcmp(a, "--stage-size") == 0) stage_size = parse_count(a, v);
     else if (strcmp(a, "--stage-inodes") == 0) stage_inodes = parse_count(a, v);
+    else if (strcmp(a, "--stage-image") == 0) stage_image = v;
     else if (strcmp(a, "--uid") == 0) pod_uid = strtol(v, NULL, 10);
     else if (strcmp(a, "--gid") == 0) pod_gid = strtol(v, NULL, 10);
     else if (strcmp(a, "--idmap-owner") == 0) sscanf(v, "%ld:%ld", &owner_uid, &owner_gid);
@@ -405,6 +423,7 @@ static void parse_args(int argc, char **argv, int *cmd_start) {
   /* tmpfs reads size=0 as "unlimited": a zero stage would be a pod without a disk cap. */
   if (stage_size == 0) { fprintf(stderr, "clawpod-podinit: refusing a stage size of 0 (no disk cap)\n"); exit(125); }
   if (i >= argc || !stage) { fprintf(stderr, "clawpod-podinit: usage: [options] --stage DIR -- bwrap ...\n"); exit(125); }
+  if (stage_image && userns_mode) { fprintf(stderr, "clawpod-podinit: --stage-image needs privileged mode\n"); exit(125); }
   if (!userns_mode && (pod_uid <= 0 || pod_gid <= 0)) { fprintf(stderr, "clawpod-podinit: refusing to run a pod as root\n"); exit(125); }
   *cmd_start = i;
 }
@@ -497,7 +516,8 @@ int main(int argc, char **argv) {
   struct statfs sf;
   if (status_fd >= 0) {
     char line[128];
-    int full = statfs(stage, &sf) == 0 && sf.f_bavail == 0;
+    int full = statfs(stage, &sf) == 0 && stage_is_full(&sf);
+    if (full) tell_disk_full();
     int n = snprintf(line, sizeof line, "stage_full=%d\nws_copy=%d\n", full, copy_mode);
     if (write(status_fd, line, (size_t)n) < 0) {}
   }
@@ -509,6 +529,9 @@ int main(int argc, char **argv) {
     harvest_changes(stage, harvest_dir, copy_mode, userns_mode, &caps, &rep);
     harvest_tell(&rep, status_fd);
   }
+  /* Last: the harvest read the stage. What the pod wrote is not written back at unmount. */
+  if (stage_image && statfs(stage, &sf) == 0 && (sf.f_blocks - sf.f_bfree) * (unsigned long long)sf.f_bsize > DISCARD_ABOVE)
+    stage_discard(stage);
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   return 128 + WTERMSIG(status);
 }

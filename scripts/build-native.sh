@@ -1,7 +1,7 @@
 #!/bin/sh
-# Builds the pod prelude (native/podinit.c), the in-pod proxy forwarder (native/fwd.c) and the
-# live pod executor (native/podexec.c) and the apply helper (native/wsapply.c). Needs a C
-# compiler (scripts/setup.sh installs one).
+# Builds the pod prelude (native/podinit.c; its disk stage: native/stage.c), the in-pod proxy
+# forwarder (native/fwd.c), the live pod executor (native/podexec.c) and the apply helper
+# (native/wsapply.c). Needs a C compiler (scripts/setup.sh installs one).
 set -e
 cd "$(dirname "$0")/.."
 mkdir -p build
@@ -16,7 +16,7 @@ build() {  # build NAME SOURCES...: rebuild when any source is newer than the bi
     mv -f "$out.tmp.$$" "$out"
   fi
 }
-build podinit native/podinit.c native/changeset.c native/sweep.c native/fds.c
+build podinit native/podinit.c native/changeset.c native/sweep.c native/fds.c native/stage.c
 build fwd native/fwd.c
 build podexec native/podexec.c
 build wsapply native/wsapply.c

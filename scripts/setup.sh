@@ -10,6 +10,8 @@ have g++ || need="$need g++"                    # node-gyp builds better-sqlite3
 have make || need="$need make"
 have python3 || need="$need python3"
 have setpriv || need="$need util-linux"
+# Formats the pods' disk stage images as root (src/pod/stage.ts); without it the stage is memory.
+[ -x /usr/sbin/mke2fs ] || [ -x /sbin/mke2fs ] || have mke2fs || need="$need e2fsprogs"
 have curl || need="$need curl"               # the HTTP client the egress tests run inside pods
 [ -e /etc/ssl/certs/ca-certificates.crt ] || need="$need ca-certificates"
 if [ -n "$need" ]; then

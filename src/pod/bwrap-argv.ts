@@ -57,6 +57,11 @@ export interface PodArgvInput {
   /** "DEV:INO" of each host source (workspace, mounts) as clawpod checked it: the prelude
    *  mounts a source only if it is still that object (see pinSource in bwrap.ts). */
   sourceIds: Record<string, string>;
+  /** Pod path (/etc/NAME) -> host file of clawpod's own, bound read-only (see installEtcFiles). */
+  etcFiles?: Record<string, string>;
+  /** The stage is an unnamed copy of this ext4 template on a loop device (see stage.ts); absent:
+   *  a tmpfs, charged to the pod's memory. */
+  stageImage?: string | null;
   /** The pod's CPU affinity ("0-1") and the synthetic online file naming it (see cpus.ts). */
   cpus?: { list: string; onlineFile: string };
   /** The pod's own cgroup dirs, bound read-only where runtimes look (see podCgroupView). */
@@ -83,6 +88,7 @@ export function buildPodinitArgv(host: HostLayout, p: PodArgvInput): string[] {
   if (!(p.rules.resources.diskBytes > 0)) throw new Error('a pod needs a disk cap above 0');
   a.push('--stage', host.stage, '--stage-size', String(p.rules.resources.diskBytes));
   a.push('--stage-inodes', String(stageInodes(p.rules.resources.diskBytes)));
+  if (p.stageImage && host.privileged) a.push('--stage-image', p.stageImage);
   if (host.privileged) {
     if (!p.identity) throw new Error('privileged pods need an identity');
     a.push('--uid', String(p.identity.uid), '--gid', String(p.identity.gid));
@@ -120,14 +126,14 @@ function sysBinds(p: PodArgvInput): string[] {
 
 function workspaceBinds(host: HostLayout, p: PodArgvInput): string[] {
   if (!p.workspace || p.rules.workspace === 'none') return ['--dir', '/workspace'];
-  switch (p.rules.workspace) {
-    case 'overlay': return ['--bind', `${host.stage}/ws`, at];
-    case 'ro': return ['--ro-bind', `${host.stage}/lower`, at];
-    case 'rw': return ['--bind', `${host.stage}/lower`, at];
   // At its host path (workspaceAt: host) only where that cannot cover the pod's own places.
   const refused = workspaceAtRefusal(p.rules, p.workspace);
   if (refused) throw new Error(refused);
   const at = podWorkspaceDir(p.rules, p.workspace);
+  switch (p.rules.workspace) {
+    case 'overlay': return ['--bind', `${host.stage}/ws`, at];
+    case 'ro': return ['--ro-bind', `${host.stage}/lower`, at];
+    case 'rw': return ['--bind', `${host.stage}/lower`, at];
   }
 }
 
@@ -172,8 +178,12 @@ export function buildBwrapArgs(host: HostLayout, p: PodArgvInput): string[] {
     '--remount-ro', '/dev');
   a.push('--bind', `${host.stage}/tmp`, '/tmp', '--bind', `${host.stage}/home`, POD_HOME);
   a.push('--dir', '/etc');
-  for (const f of ['passwd', 'group', 'hosts']) a.push('--ro-bind', `${host.etcDir}/${f}`, `/etc/${f}`);
-  for (const f of host.etcBinds) a.push('--ro-bind', f, f);
+  const synthetic = Object.keys(syntheticEtc());
+  for (const f of synthetic) a.push('--ro-bind', `${host.etcDir}/${f}`, `/etc/${f}`);
+  for (const f of host.etcBinds) if (!synthetic.includes(f.replace(/^\/etc\//, ''))) a.push('--ro-bind', f, f);
+  // Copies of the host's own (see HOST_ETC_COPIES); -try: a file this host lacks is not copied.
+  for (const f of HOST_ETC_COPIES) a.push('--ro-bind-try', `${host.etcDir}/${HOST_ETC_COPY_DIR}/${f}`, `/etc/${f}`);
+  for (const [dest, src] of Object.entries(p.etcFiles ?? {})) a.push('--ro-bind', src, dest);
   a.push(...sysBinds(p));
   a.push(...workspaceBinds(host, p));
   p.rules.mounts.forEach((m, i) => {
@@ -199,9 +209,24 @@ export function buildBwrapArgs(host: HostLayout, p: PodArgvInput): string[] {
   return [...a, '--', ...command];
 }
 
-/** The synthetic /etc: only the pod user, no host accounts, no host names. */
-export function syntheticEtc(): { passwd: string; group: string; hosts: string } {
+/** Host /etc files a pod gets a read-only copy of (installPodFiles), relative to /etc: a fixed
+ *  list of public tables (openssl's config, services, protocols, MIME types, the OS name) that
+ *  self-signed certificates, getservbyname and friends need. Nothing else of the host's /etc. */
+export const HOST_ETC_COPIES: readonly string[] = ['ssl/openssl.cnf', 'services', 'protocols', 'mime.types', 'os-release'];
+/** Where under etcDir those copies are kept. */
+export const HOST_ETC_COPY_DIR = 'host';
+
+// Name lookups: /etc/hosts only. A pod has no DNS server (its network namespace holds only lo,
+// and with network allowed it goes through the proxy, which resolves for it), and glibc's
+// default "dns" answers EAI_AGAIN, which npm and pip retry for a minute: "files" alone makes
+// any other name fail at once as not found (EAI_NONAME, ENOTFOUND).
+const NSSWITCH = ['passwd', 'group', 'shadow', 'gshadow', 'hosts', 'networks', 'protocols', 'services', 'ethers', 'rpc', 'netgroup']
+  .map((db) => `${db}: files\n`).join('');
+
+/** The synthetic /etc: only the pod user, no host accounts, no host names, no DNS. */
+export function syntheticEtc(): { passwd: string; group: string; hosts: string; 'nsswitch.conf': string } {
   return {
+    'nsswitch.conf': NSSWITCH,
     passwd: `root:x:0:0:root:/root:/usr/sbin/nologin\npod:x:${POD_UID}:${POD_UID}:clawpod pod:${POD_HOME}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`,
     group: `root:x:0:\npod:x:${POD_UID}:\nnogroup:x:65534:\n`,
     hosts: '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\tpod\n',

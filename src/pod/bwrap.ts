@@ -6,19 +6,22 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import type { Rules } from '../policy/types.js';
-import { buildPodinitArgv, FD, lockDirOf } from './bwrap-argv.js';
+import { buildPodinitArgv, FD, lockDirOf, stageInodes } from './bwrap-argv.js';
 import { podCommand } from './command.js';
 import { podWorkspaceDir } from './workspace-at.js';
-import { installPodFiles } from './podfiles.js';
-import { capsHit, createPodCgroup, podCgroupDirs, podCgroupView, killPodCgroup, listPodCgroups, removePodCgroup, type PodCgroup } from './cgroups.js';
+import { installEtcFiles, installPodFiles } from './podfiles.js';
+import { createPodCgroup, podCgroupDirs, podCgroupView, killPodCgroup, listPodCgroups, removePodCgroup, type PodCgroup } from './cgroups.js';
 import { podCpus } from './cpus.js';
+import { CapWatch } from './capwatch.js';
 import { checkGuards } from './guards.js';
 import { hostGuards, probeHost, type HostFacts } from './host.js';
 import { PodState } from './podstate.js';
+import { stageTemplate } from './stage.js';
 import { seccompProgram } from './seccomp-prebuilt.js';
 import { PodError, type Backend, type Guard, type LimitName, type PodEvent, type PodOutcome, type PodSpec, type RunningPod } from './types.js';
 
 const POLL_MS = 100;
+const STAGE_FULL_SLACK = 256 << 10;
 
 export interface BwrapDeps {
   clawpodHome: string;
@@ -81,7 +84,10 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
       egress: spec.egress,
       identity: uid === null ? null : { uid, gid: uid, ownerUid: owner?.uid ?? host.uid, ownerGid: owner?.gid ?? host.gid },
       env: spec.env ?? {},
+      etcFiles: installEtcFiles(host.layout.etcDir, spec.etc ?? {}),
       sourceIds: pinned.ids,
+      stageImage: host.stage.kind === 'disk' && !spec.forceTmpfsStage
+        ? stageTemplate(host.stage.imageDir, spec.rules.resources.diskBytes, stageInodes(spec.rules.resources.diskBytes)) : null,
       cpus: podCpus(host.stateDir, host.layout.etcDir, spec.rules.resources.cpus),
       cgroupView: podCgroupView(cg),
     });
@@ -156,6 +162,14 @@ function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: P
     try { child.kill('SIGTERM'); } catch { /* gone */ }
     backstop ??= setTimeout(() => { try { child.kill('SIGKILL'); } catch { /* gone */ } }, 10_000);
   };
+  // The disk cap is the kernel's ENOSPC: the pod is told and goes on (its command decides
+  // what a full disk means), so a full stage is recorded, once, and never kills the pod.
+  let diskSeen = false;
+  const diskFull = () => {
+    if (diskSeen) return;
+    diskSeen = true;
+    onEvent({ type: 'limit.hit', data: { cap: 'disk', limit: spec.rules.resources.diskBytes } });
+  };
   const fire = (cap: LimitName) => {
     if (limitHit || stoppedBy) return;
     limitHit = cap;
@@ -167,10 +181,13 @@ function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: P
     timeout = setTimeout(() => fire('timeout'), spec.rules.resources.timeoutMs);
     goPipe?.end('g');
   };
+  // The kernel's refusals at the memory and pids caps are recorded and the pod goes on; it is
+  // killed only when its main process died of one, or in a storm (see capwatch.ts).
+  const caps = new CapWatch(cg, { rules: spec.rules, egress: Boolean(spec.egress), uid, emit: onEvent });
   const poll = setInterval(() => {
-    const hit = capsHit(cg);
-    if (hit.length) fire(hit[0] as LimitName);
-    else if (stageFull(child.pid, host)) fire('disk');
+    const fatal = caps.poll();
+    if (fatal) fire(fatal);
+    else if (stageFull(child.pid, host)) diskFull();
   }, POLL_MS);
   const done = new Promise<PodOutcome>((resolve, reject) => {
     child.on('error', (e) => reject(new PodError(`cannot start the pod prelude ${host.layout.podinit}: ${e.message} (run npm run build)`)));
@@ -178,16 +195,18 @@ function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: P
       clearTimeout(timeout);
       clearTimeout(backstop);
       clearInterval(poll);
+      const raw = code ?? (signal ? 128 + (os.constants.signals[signal] ?? 9) : 1);
+      const capEnd = caps.finish(raw, Boolean(limitHit || stoppedBy));
       if (!limitHit && !stoppedBy) {
-        const hit = capsHit(cg);
-        if (hit.length) limitHit = hit[0] as LimitName;
-        else if (/stage_full=1/.test(statusText)) limitHit = 'disk';
+        if (capEnd) limitHit = capEnd;
+        else if (/stage_full=1/.test(statusText)) diskFull();
       }
       killPodCgroup(cg);
       removePodCgroup(cg);
       state.remove(spec.id);
       state.releaseUid(uid);
-      if (limitHit) onEvent({ type: 'limit.hit', data: { cap: limitHit, limit: limitValue(limitHit, spec.rules) } });
+      // The watch recorded its own caps' hits, with who hit them.
+      if (limitHit && limitHit !== 'memory' && limitHit !== 'pids') onEvent({ type: 'limit.hit', data: { cap: limitHit, limit: limitValue(limitHit, spec.rules) } });
       // The pod ended on its own terms: a refused change set changes neither its exit code nor
       // its status, only what is left to review (nothing; the prelude told the user why).
       const refused = harvestRefusal(statusText, Boolean(spec.changesDir && spec.workspace && spec.rules.workspace === 'overlay'));
@@ -202,7 +221,6 @@ function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: P
         reject(new PodError(`the pod could not be set up (see the message above; clawpod doctor shows what this host supports)`));
         return;
       }
-      const raw = code ?? (signal ? 128 + (os.constants.signals[signal] ?? 9) : 1);
       const exitCode = limitHit === 'timeout' ? 124 : limitHit || stoppedBy ? 137 : raw;
       resolve({ exitCode, limitHit, durationMs: performance.now() - started, stoppedBy });
     });
@@ -225,6 +243,8 @@ function stageFull(pid: number | undefined, host: HostFacts): boolean {
   if (!pid) return false;
   try {
     const s = fs.statfsSync(path.join(`/proc/${pid}/root`, host.layout.stage));
+    // As native/stage.c stage_is_full: ext4 may keep a few blocks no larger write can use.
+    if (s.type === 0xef53) return s.bavail * s.bsize < STAGE_FULL_SLACK;
     return s.type === 0x01021994 && s.bavail === 0;
   } catch { return false; }
 }

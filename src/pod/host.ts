@@ -5,6 +5,7 @@ import path from 'node:path';
 import { packageRoot } from '../util/root.js';
 import { detectCgroups, type CgroupLayout } from './cgroups.js';
 import type { HostLayout } from './bwrap-argv.js';
+import { probeStage, stageDetail, type StageBacking } from './stage.js';
 import type { Guard } from './types.js';
 
 const ETC_FILES = ['/etc/ssl/certs', '/etc/ld.so.cache', '/etc/alternatives', '/etc/localtime', '/etc/nsswitch.conf'];
@@ -19,6 +20,8 @@ export interface HostFacts {
   userns: boolean;
   uid: number;
   gid: number;
+  /** What backs each pod's writable space: a disk image (root) or a tmpfs (memory). */
+  stage: StageBacking;
 }
 
 function findOnPath(name: string): string | null {
@@ -73,6 +76,7 @@ export function probeHost(clawpodHome: string): HostFacts {
     userns: usernsAllowed(),
     uid,
     gid,
+    stage: probeStage(privileged, stateDir),
   };
 }
 
@@ -103,7 +107,7 @@ export function hostGuards(h: HostFacts): Guard[] {
         : 'run as root, or on a cgroup v2 host with systemd user delegation (systemd-run --user --scope -p Delegate=yes)', true);
   }
   add('timeout', true, 'wall clock enforced by clawpod; the whole pod tree is killed');
-  add('disk cap', true, 'all writable space (overlay upper, /tmp, home) is one sized tmpfs');
+  add('disk cap', true, stageDetail(h.stage));
   add('workspace overlay', h.podinitFound, h.layout.privileged ? 'overlayfs over an idmapped view of the workspace' : 'overlayfs in a user namespace (userxattr)',
     'run npm run build');
   return g;

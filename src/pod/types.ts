@@ -30,6 +30,8 @@ export interface PodSpec {
   stdio: 'inherit' | 'pipe';
   /** Give the pod clawpod's stdin even when its output is piped (exec with secrets redacts output). */
   stdinInherit?: boolean;
+  /** Files clawpod writes into the pod's read-only /etc, by name (gitconfig, npmrc): data, never a host path. */
+  etc?: Record<string, string>;
   /** Extra variables set by clawpod itself (never secrets). */
   env?: Record<string, string>;
   /** Prepare the pod but start the command only on go(): set-up overlaps the caller's work. */
@@ -38,6 +40,9 @@ export interface PodSpec {
   egress?: PodEgress;
   /** A live pod: `command` is ignored; commands are sent later with LivePod.exec (see live.ts). */
   live?: boolean;
+  /** Keep the stage a tmpfs (memory) even where it could be a disk image: the benchmark's
+   *  comparison and tests (CLAWPOD_STAGE=tmpfs does the same for every pod). */
+  forceTmpfsStage?: boolean;
 }
 
 export interface PodEgress {

@@ -1,0 +1,159 @@
+/*
+ * The pod's stage on disk (privileged mode). A tmpfs stage is memory: every byte a pod writes
+ * to /tmp or its overlay is charged to its memory cgroup and can never be reclaimed, so a pod
+ * meets its memory cap long before its disk cap. Here the stage is an ext4 filesystem in an
+ * unnamed file (O_TMPFILE) beside clawpod's template image, on a loop device: ENOSPC comes at
+ * the disk cap, and the page cache over it is reclaimable like any file's.
+ *
+ * Nothing outlives the pod, however it ends: the image never has a name; the loop device is
+ * attached with autoclear, so it detaches itself when the last opener (the mount) goes; the
+ * mount lives only in the prelude's private mount namespace, which dies with the pod. When the
+ * loop device lets go of the file, the file's blocks are freed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/loop.h>
+#include <stdio.h>
+#include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+#include "stage.h"
+
+#ifndef LOOP_CONFIGURE
+#define LOOP_CONFIGURE 0x4C0A
+#endif
+#ifndef EXT4_IOC_SHUTDOWN
+#define EXT4_IOC_SHUTDOWN _IOR('X', 125, unsigned int)
+#endif
+#define EXT4_GOING_FLAGS_NOLOGFLUSH 0x2
+#define EXT4_SUPER_MAGIC 0xEF53
+
+/* How often a free loop device is asked for again when a concurrent pod took it first. */
+#define LOOP_TRIES 64
+
+static int fail(const char **what, const char *step, int fds[], int n) {
+  int e = errno;
+  for (int i = 0; i < n; i++) if (fds[i] >= 0) close(fds[i]);
+  *what = step;
+  errno = e;
+  return -1;
+}
+
+/* Only a template clawpod (root) made and nobody else can change is copied into a pod's stage. */
+static int root_only(int fd, int want_dir) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return -1;
+  if (st.st_uid != 0 || (st.st_mode & 022) || (want_dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))) {
+    errno = EPERM;
+    return -1;
+  }
+  return 0;
+}
+
+/* Copies only the template's data extents: a fresh ext4 image is almost all holes. */
+static int copy_sparse(int from, int to) {
+  off_t off = 0;
+  for (;;) {
+    off_t data = lseek(from, off, SEEK_DATA);
+    if (data < 0) { if (errno == ENXIO) break; return -1; }
+    off_t hole = lseek(from, data, SEEK_HOLE);
+    if (hole < 0) return -1;
+    off64_t in = data, out = data;
+    while (in < hole) {
+      ssize_t n = copy_file_range(from, &in, to, &out, (size_t)(hole - in), 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) { if (n == 0) errno = EIO; return -1; }
+    }
+    off = hole;
+  }
+  return 0;
+}
+
+/* Attaches IMAGE to a free loop device with autoclear; returns its descriptor, *n its number.
+ * Pods race for the same free device: the loser of LOOP_CONFIGURE gets EBUSY and asks again. */
+static int attach_loop(int image, int *n) {
+  int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+  if (ctl < 0) return -1;
+  for (int t = 0; t < LOOP_TRIES; t++) {
+    int num = ioctl(ctl, LOOP_CTL_GET_FREE);
+    if (num < 0) break;
+    char dev[32];
+    snprintf(dev, sizeof dev, "/dev/loop%d", num);
+    int fd = open(dev, O_RDWR | O_CLOEXEC);
+    if (fd < 0) { if (errno == ENOENT || errno == ENXIO) continue; break; }
+    struct loop_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.fd = (unsigned int)image;
+    cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR;
+    snprintf((char *)cfg.info.lo_file_name, sizeof cfg.info.lo_file_name, "clawpod-stage");
+    if (ioctl(fd, LOOP_CONFIGURE, &cfg) == 0) { close(ctl); *n = num; return fd; }
+    int e = errno;
+    close(fd);
+    errno = e;
+    if (e != EBUSY) break;
+  }
+  int e = errno ? errno : EBUSY;
+  close(ctl);
+  errno = e;
+  return -1;
+}
+
+int stage_mount_image(const char *template_path, const char *stage, const char **what) {
+  char dir[4096];
+  const char *slash = strrchr(template_path, '/');
+  if (!slash || slash == template_path || (size_t)(slash - template_path) >= sizeof dir) {
+    errno = EINVAL;
+    *what = "stage image path";
+    return -1;
+  }
+  memcpy(dir, template_path, (size_t)(slash - template_path));
+  dir[slash - template_path] = 0;
+  int fds[4] = { -1, -1, -1, -1 }; /* dir, template, image, loop */
+  if ((fds[0] = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 || root_only(fds[0], 1) != 0)
+    return fail(what, "open stage image directory", fds, 4);
+  if ((fds[1] = openat(fds[0], slash + 1, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 || root_only(fds[1], 0) != 0)
+    return fail(what, "open stage template", fds, 4);
+  /* Unnamed from the start: a prelude killed at any point leaves no file behind. */
+  if ((fds[2] = openat(fds[0], ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) < 0)
+    return fail(what, "create stage image", fds, 4);
+  struct stat st;
+  if (fstat(fds[1], &st) != 0 || ftruncate(fds[2], st.st_size) != 0) return fail(what, "size stage image", fds, 4);
+  /* Attached while still empty: LOOP_CONFIGURE fsyncs its file, which would give the copy below
+   * blocks on the host disk (and freeing blocks can mean a synchronous discard per extent at
+   * the pod's end). Copied afterwards, the image stays in the page cache: a short pod's stage
+   * never reaches the disk. The loop device reads its file through that same page cache. */
+  int num;
+  if ((fds[3] = attach_loop(fds[2], &num)) < 0) return fail(what, "attach stage image to a loop device", fds, 4);
+  if (copy_sparse(fds[1], fds[2]) != 0) return fail(what, "copy stage template", fds, 4);
+  /* Whatever read the device before the copy (udev's probe) must not leave stale zeros. */
+  if (ioctl(fds[3], BLKFLSBUF, 0) != 0) return fail(what, "flush stage loop device", fds, 4);
+  char dev[32];
+  snprintf(dev, sizeof dev, "/dev/loop%d", num);
+  /* No barriers: the data is thrown away with the pod, so nothing is ever worth a flush. The
+   * template's inode tables were never zeroed (lazy_itable_init): they are holes, which read as
+   * zeros, so the kernel must not zero them either (noinit_itable). */
+  if (mount(dev, stage, "ext4", MS_NOSUID | MS_NODEV | MS_NOATIME, "nobarrier,noinit_itable") != 0)
+    return fail(what, "mount stage image", fds, 4);
+  for (int i = 0; i < 4; i++) close(fds[i]);
+  return 0;
+}
+
+void stage_discard(const char *stage) {
+  int fd = open(stage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  struct statfs sf;
+  unsigned int flags = EXT4_GOING_FLAGS_NOLOGFLUSH;
+  /* Shut down, the filesystem drops its dirty pages at unmount instead of writing them back
+   * through the loop device into an image that is about to be freed. */
+  if (fstatfs(fd, &sf) == 0 && sf.f_type == EXT4_SUPER_MAGIC && ioctl(fd, EXT4_IOC_SHUTDOWN, &flags) != 0) {}
+  close(fd);
+}
+
+int stage_is_full(const struct statfs *sf) {
+  return (unsigned long long)sf->f_bavail * (unsigned long long)sf->f_bsize < (sf->f_type == EXT4_SUPER_MAGIC ? STAGE_FULL_SLACK : 1);
+}

@@ -1,0 +1,140 @@
+// What backs a pod's stage (its whole writable space): as root, an ext4 image on a loop device,
+// so writable space is disk (ENOSPC at the disk cap) and not memory; otherwise a tmpfs, which
+// the kernel charges to the pod's memory cgroup. This side keeps the formatted template images
+// the prelude copies (native/stage.c); the prelude does everything per pod.
+import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { PodError } from './types.js';
+
+export type StageBacking = { kind: 'disk'; imageDir: string } | { kind: 'memory'; why: string };
+
+const TMPFS_MAGIC = 0x01021994;
+const RAMFS_MAGIC = 0x858458f6;
+const BLOCK = 4096;
+/** Bump when the format options change: an old template is then never reused. */
+const FORMAT = 'v2';
+/** A creator killed mid-format leaves its temp file; one this old is nobody's. */
+const STALE_TEMP_MS = 10 * 60_000;
+
+function findMkfs(): string | null {
+  for (const dir of ['/usr/sbin', '/sbin', '/usr/bin', '/bin']) {
+    const p = path.join(dir, 'mke2fs');
+    try { fs.accessSync(p, fs.constants.X_OK); return p; } catch { /* next */ }
+  }
+  return null;
+}
+
+/** Whether DIR (or, before it exists, its nearest existing parent) is a memory filesystem. */
+function inMemory(dir: string): boolean {
+  for (let d = dir; ; d = path.dirname(d)) {
+    try {
+      const t = fs.statfsSync(d).type;
+      return t === TMPFS_MAGIC || t === RAMFS_MAGIC;
+    } catch { if (d === '/') return false; }
+  }
+}
+
+/** Decided once per process, beside the other host facts; `clawpod doctor` shows the answer. */
+export function probeStage(privileged: boolean, stateDir: string, env: NodeJS.ProcessEnv = process.env): StageBacking {
+  if (env.CLAWPOD_STAGE === 'tmpfs') return { kind: 'memory', why: 'CLAWPOD_STAGE=tmpfs' };
+  if (!privileged) return { kind: 'memory', why: 'unprivileged mode; run clawpod as root for a disk stage' };
+  if (!fs.existsSync('/dev/loop-control')) return { kind: 'memory', why: 'no /dev/loop-control; modprobe loop' };
+  if (!findMkfs()) return { kind: 'memory', why: 'no mke2fs; apt-get install e2fsprogs' };
+  // An image in a tmpfs would be memory again (and charged to nobody): keep it on a disk.
+  for (const dir of [path.join(stateDir, 'stage-images'), '/var/lib/clawpod/stage-images']) {
+    if (!inMemory(dir)) return { kind: 'disk', imageDir: dir };
+  }
+  return { kind: 'memory', why: `${stateDir} and /var/lib are in memory` };
+}
+
+export function stageDetail(b: StageBacking): string {
+  return b.kind === 'disk'
+    ? `disk (ext4 image): all writable space (overlay upper, /tmp, home, /dev/shm) is one ext4 image of the disk cap on a loop device (${b.imageDir})`
+    : `memory (tmpfs): writable space counts as memory (${b.why})`;
+}
+
+/** The template's usable bytes as a pod sees them (df): free blocks less ext4's reserve for
+ *  delayed allocation, min(2% of the blocks, 4096 blocks); the format reserves none for root. */
+function usableBytes(file: string): number {
+  const sb = Buffer.alloc(1024);
+  const fd = fs.openSync(file, 'r');
+  try { fs.readSync(fd, sb, 0, 1024, 1024); } finally { fs.closeSync(fd); }
+  if (sb.readUInt16LE(56) !== 0xef53) throw new PodError(`mke2fs wrote no ext4 superblock to ${file} (set CLAWPOD_STAGE=tmpfs to use a memory stage)`);
+  const blocks = sb.readUInt32LE(4);
+  const free = sb.readUInt32LE(12);
+  return (free - Math.min(Math.floor(blocks / 50), 4096)) * BLOCK;
+}
+
+function format(mkfs: string, file: string, bytes: number, inodes: number): void {
+  fs.writeFileSync(file, '', { mode: 0o600 });
+  fs.truncateSync(file, bytes);
+  // No journal (nothing is kept across a crash), no reserve for root, no room kept for online
+  // growth; inode tables are left unwritten (holes), so the template stays small and sparse.
+  const r = spawnSync(mkfs, ['-q', '-F', '-t', 'ext4', '-O', '^has_journal,^resize_inode', '-m', '0', '-b', String(BLOCK),
+    '-I', '256', '-N', String(inodes), '-E', 'lazy_itable_init=1,nodiscard,root_owner=0:0', file], { encoding: 'utf8', env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+  if (r.status !== 0) {
+    throw new PodError(`cannot format the pod's disk stage (mke2fs: ${(r.stderr || r.error?.message || 'failed').trim().split('\n')[0]}); fix: apt-get install e2fsprogs, or set CLAWPOD_STAGE=tmpfs`);
+  }
+}
+
+/** Makes FILE an image whose usable space is DISK bytes (at most, and within 1% of it): ext4's
+ *  own metadata (inode tables above all) comes on top. Never more than the cap: the harvest
+ *  refuses a change set above it, and a tmpfs stage could never hold more either. */
+function formatSized(mkfs: string, file: string, disk: number, inodes: number): void {
+  const slack = disk / 100 + (256 << 10);
+  let bytes = Math.ceil((disk + inodes * 256 + Math.min(disk / 50, 16 << 20)) / BLOCK) * BLOCK;
+  for (let i = 0; i < 8; i++) {
+    format(mkfs, file, bytes, inodes);
+    const over = usableBytes(file) - disk;
+    if (over <= 0 && over > -slack) return;
+    bytes = over > 0 ? Math.floor((bytes - over) / BLOCK) * BLOCK - BLOCK : Math.ceil((bytes - over) / BLOCK) * BLOCK;
+  }
+  const usable = usableBytes(file);
+  if (usable > disk || usable < disk - 2 * slack) throw new PodError(`cannot size the pod's disk stage for ${disk} bytes (set CLAWPOD_STAGE=tmpfs to use a memory stage)`);
+}
+
+/** Only root (clawpod) may make or change a template: the directory must be ours alone. */
+function ensureDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = fs.lstatSync(dir);
+  if (!st.isDirectory() || st.uid !== 0) throw new PodError(`${dir} is not a directory of root's; remove it and run again`);
+  if ((st.mode & 0o077) !== 0) fs.chmodSync(dir, 0o700);
+}
+
+/** Temp files of killed creators, and templates of an older format (nothing reuses them). */
+function sweepStaleTemps(dir: string): void {
+  for (const name of fs.readdirSync(dir)) {
+    if (/^ext4-v\d+-/.test(name) && !name.startsWith(`ext4-${FORMAT}-`)) { fs.rmSync(path.join(dir, name), { force: true }); continue; }
+    if (!name.startsWith('.tmp-')) continue;
+    try {
+      if (Date.now() - fs.lstatSync(path.join(dir, name)).mtimeMs > STALE_TEMP_MS) fs.rmSync(path.join(dir, name), { force: true });
+    } catch { /* removed meanwhile */ }
+  }
+}
+
+const made = new Map<string, string>();
+
+/** The template image for a disk cap and inode cap, formatted once (under a temporary name,
+ *  then renamed: concurrent creators each make a whole one and the last rename wins). */
+export function stageTemplate(imageDir: string, diskBytes: number, inodes: number): string {
+  const file = path.join(imageDir, `ext4-${FORMAT}-${diskBytes}-${inodes}.img`);
+  const known = made.get(file);
+  if (known && fs.existsSync(known)) return known;
+  ensureDir(imageDir);
+  if (!fs.existsSync(file)) {
+    const mkfs = findMkfs();
+    if (!mkfs) throw new PodError('cannot format the pod\'s disk stage: mke2fs not found; fix: apt-get install e2fsprogs, or set CLAWPOD_STAGE=tmpfs');
+    sweepStaleTemps(imageDir);
+    const tmp = path.join(imageDir, `.tmp-${process.pid}-${crypto.randomBytes(6).toString('hex')}.img`);
+    try {
+      formatSized(mkfs, tmp, diskBytes, inodes);
+      const fd = fs.openSync(tmp, 'r');
+      try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
+      fs.renameSync(tmp, file);
+    } finally { fs.rmSync(tmp, { force: true }); }
+  }
+  made.set(file, file);
+  return file;
+}
