@@ -1,5 +1,6 @@
 // Files every pod reads, written once per host state dir instead of piped per pod: the
 // synthetic /etc entries (bound read-only) and the seccomp program (opened per pod as fd 3).
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { syntheticEtc, type HostLayout } from './bwrap-argv.js';
@@ -27,4 +28,33 @@ export function installPodFiles(stateDir: string, layout: HostLayout, seccomp: B
     if (fs.existsSync(src)) writeIfChanged(dest, fs.readFileSync(src), 0o555);
   }
   return bpf;
+}
+
+/**
+ * Per-run files for the pod's /etc (settings.git's gitconfig, settings.npm's npmrc): written once
+ * per distinct content, read-only, and named by a keyed hash of it in a directory other local
+ * users cannot list, so one user's settings are not readable by name-guessing. Returns each pod
+ * path (/etc/NAME) with the host file to bind there. Names are clawpod's own (never a pod's).
+ */
+export function installEtcFiles(etcDir: string, files: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  const names = Object.keys(files);
+  if (names.length === 0) return out;
+  const dir = path.join(etcDir, 'settings');
+  fs.mkdirSync(dir, { recursive: true, mode: 0o711 });
+  fs.chmodSync(dir, 0o711);
+  const keyFile = path.join(dir, '.key');
+  let key: Buffer;
+  try { key = fs.readFileSync(keyFile); } catch {
+    writeIfChanged(keyFile, crypto.randomBytes(32), 0o400);
+    key = fs.readFileSync(keyFile);
+  }
+  for (const name of names) {
+    if (!/^[a-z][a-z0-9.-]*$/.test(name)) throw new Error(`not an /etc file name: ${JSON.stringify(name)}`);
+    const digest = crypto.createHmac('sha256', key).update(name).update('\0').update(files[name]).digest('hex');
+    const file = path.join(dir, `${digest}-${name}`);
+    if (!fs.existsSync(file)) writeIfChanged(file, files[name], 0o444);
+    out[`/etc/${name}`] = file;
+  }
+  return out;
 }
