@@ -6,6 +6,8 @@ import { createContext, type Context } from '../core/context.js';
 import { UserError } from '../core/errors.js';
 import { reapInterrupted, resolveRules, resolveWorkspace, runExec } from '../core/exec.js';
 import * as r from '../core/runs.js';
+import { ignoredAtEnd } from '../core/record-changes.js';
+import { parseRunsArgs } from './runs-args.js';
 import { explainPolicy } from '../policy/explain.js';
 import { PolicyError } from '../policy/errors.js';
 import { PodError } from '../pod/types.js';
@@ -15,7 +17,9 @@ import { ChangeSetError, UnsafePathError, WorkspaceChangedError } from '../works
 const USAGE = `usage:
   clawpod exec [--policy FILE] [--workspace DIR] [--at-host-path] [--backend NAME] [--json] [--allow-degraded] -- CMD [ARG...]
   clawpod run  [--policy FILE] [--workspace DIR] [--at-host-path] [--backend NAME] [--model NAME] [--memory NAME] [--max-turns N] [--max-tokens N] "TASK"
-  clawpod runs list | show ID | diff ID [--include-git] | apply ID [--force] [--include-git] | discard ID
+  clawpod runs list | show ID | discard ID
+  clawpod runs diff ID [--stat | --name-only] [--full] [--include-ignored] [--include-git] [--] [PATH...]
+  clawpod runs apply ID [--only PATHS] [--exclude PATHS] [--include-ignored] [--include-git] [--force]
   clawpod audit show ID | verify ID | verify --all
   clawpod policy check FILE | policy explain [FILE]
   clawpod skills list [--policy FILE] [--workspace DIR]
@@ -66,7 +70,9 @@ async function cmdExec(ctx: Context, args: string[]): Promise<number> {
   }).finally(() => terminal.restore());
   if (summary.limitHit) process.stderr.write(`clawpod: ${summary.limitHit} limit hit: pod killed\n`);
   if (summary.filesChanged > 0) {
-    process.stderr.write(`clawpod: ${summary.filesChanged} change(s) waiting: clawpod runs diff ${summary.run} (then apply or discard)\n`);
+    const ignored = ignoredAtEnd(ctx.runDir(summary.run));
+    const held = ignored > 0 ? ` (${ignored} of them ignored: not shown or applied unless asked)` : '';
+    process.stderr.write(`clawpod: ${summary.filesChanged} change(s) waiting${held}: clawpod runs diff ${summary.run} (then apply or discard)\n`);
   }
   if (values.json) process.stderr.write(`${JSON.stringify(summary)}\n`);
   return summary.exitCode;
@@ -109,18 +115,21 @@ async function cmdSkills(ctx: Context, args: string[]): Promise<number> {
 
 async function cmdRuns(ctx: Context, args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  const { values, positionals } = parse(rest, { force: { type: 'boolean' }, limit: { type: 'string' }, 'include-git': { type: 'boolean' } });
-  if (values['include-git'] && sub !== 'diff' && sub !== 'apply') throw new UserError('--include-git goes with runs diff or runs apply');
+  const a = parseRunsArgs(sub ?? 'list', rest);
   reapInterrupted(ctx);
-  const id = positionals[0];
+  const id = a.id;
   switch (sub) {
-    case 'list': case undefined: print(r.runsList(ctx, values.limit ? Number(values.limit) : 50)); return 0;
+    case 'list': case undefined: print(r.runsList(ctx, a.limit ?? 50)); return 0;
     case 'show': print(r.runShow(ctx, id)); return 0;
     case 'diff':
       // Streamed: a diff can be larger than one string; stops when the reader goes away.
-      r.runDiffTo(ctx, id, { includeGit: Boolean(values['include-git']) }, (s) => { process.stdout.write(forTerminal(s)); return !process.stdout.destroyed; });
+      r.runDiffTo(ctx, id, { includeGit: a.includeGit, includeIgnored: a.includeIgnored, full: a.full, paths: a.paths, format: a.format },
+        (s) => { process.stdout.write(forTerminal(s)); return !process.stdout.destroyed; },
+        (line) => process.stderr.write(`${safeText(line)}\n`));
       return 0;
-    case 'apply': print(r.runApply(ctx, id, Boolean(values.force), { includeGit: Boolean(values['include-git']) })); return 0;
+    case 'apply':
+      print(r.runApply(ctx, id, a.force, { includeGit: a.includeGit, includeIgnored: a.includeIgnored, only: a.only, exclude: a.exclude }));
+      return 0;
     case 'discard': print(r.runDiscard(ctx, id)); return 0;
     default: throw new UserError(`unknown runs command "${sub}" (use list, show, diff, apply or discard)`);
   }

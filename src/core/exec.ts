@@ -9,7 +9,8 @@ import type { Rules } from '../policy/types.js';
 import { checkGuards } from '../pod/guards.js';
 import type { PodEvent, PodOutcome, RunningPod } from '../pod/types.js';
 import { newRunId, runAlive } from '../store/runs.js';
-import { ChangeSetError, readChangeSet, removeTree, saveManifest, takeManifest } from '../workspace/index.js';
+import { readIgnoreSources, removeTree, saveIgnoreSources, saveManifest, takeManifest } from '../workspace/index.js';
+import { IGNORE_FILE, recordChangeSet } from './record-changes.js';
 import type { Manifest } from '../workspace/types.js';
 import { savePodRoot } from '../workspace/pathrefs.js';
 import { podWorkspaceDir, workspaceAtRefusal } from '../pod/workspace-at.js';
@@ -19,8 +20,6 @@ import { UserError } from './errors.js';
 import { policyDeps } from './policy-deps.js';
 import { planEgress, redactingStream, scrubChangeSet, startEgress, type RunningEgress } from './egress.js';
 import type { ProxyEvent } from '../proxy/types.js';
-import { refusalTally } from './refused.js';
-import { resolveSettings } from './settings.js';
 
 export interface ExecOptions {
   policy?: string;
@@ -42,8 +41,6 @@ export interface ExecSummary {
   durationMs: number;
   filesChanged: number;
   auditPath: string;
-  /** Requests the egress proxy refused, by host (escaped), most first. */
-  refused: Record<string, number>;
 }
 
 /** Policy file (or the built-in strict one) -> Rules. zod and yaml load only for a file. */
@@ -82,12 +79,11 @@ export async function prepareExec(ctx: Context, opts: ExecOptions) {
   const backend = ctx.backend(opts.backend);
   const degraded = checkGuards(backend.probe(rules), rules, opts.allowDegraded);
   const plan = planEgress(rules, ctx.env, (p) => fs.readFileSync(p, 'utf8'));
-  const settings = resolveSettings(rules, plan.redact, { home: ctx.home, env: ctx.env, readFile: (p) => fs.readFileSync(p, 'utf8') });
-  return { rules, workspace, backend, degraded, plan, settings };
+  return { rules, workspace, backend, degraded, plan };
 }
 
 export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: string, pod: RunningPod) => void): Promise<ExecSummary> {
-  const { rules, workspace, backend, degraded, plan, settings } = await prepareExec(ctx, opts);
+  const { rules, workspace, backend, degraded, plan } = await prepareExec(ctx, opts);
   const id = newRunId();
   const dir = ctx.runDir(id);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -96,8 +92,7 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
   // period) overlaps with the bookkeeping below. It runs nothing until go().
   let audit: AuditWriter | null = null;
   const early: PodEvent[] = [];
-  const refused = refusalTally();
-  const record = (e: PodEvent | ProxyEvent) => { refused.add(e); if (audit) audit.append(e.type, e.data); else early.push(e as PodEvent); };
+  const record = (e: PodEvent | ProxyEvent) => { if (audit) audit.append(e.type, e.data); else early.push(e as PodEvent); };
   let pod: RunningPod;
   let egress: RunningEgress | null = null;
   // With secrets, pod output goes through a redactor: the pod never holds a value, but an
@@ -108,7 +103,7 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
     pod = await backend.start({
       id, rules, workspace, command: opts.command, changesDir, allowDegraded: opts.allowDegraded, stdio, hold: true,
       stdinInherit: opts.stdio === 'inherit',
-      env: { ...plan.podEnv, ...settings.env }, etc: settings.etc, egress: egress?.egress,
+      env: plan.podEnv, egress: egress?.egress,
     }, record);
   } catch (err) {
     await egress?.close();
@@ -138,9 +133,8 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
     throw err;
   }
   try {
-    audit.append('run.start', { kind: 'exec', command: opts.command, workspace, workspaceMode: rules.workspace, workspaceAt: podWorkspaceDir(rules, workspace), policy: rules.source, backend: backend.name, resources: rules.resources, settings: settings.keys });
+    audit.append('run.start', { kind: 'exec', command: opts.command, workspace, workspaceMode: rules.workspace, workspaceAt: podWorkspaceDir(rules, workspace), policy: rules.source, backend: backend.name, resources: rules.resources });
     for (const e of [...degraded, ...early.splice(0)]) audit.append(e.type, e.data);
-    for (const reason of settings.dropped) audit.append('policy.deny', { reason });
     manifest = snapshotWorkspace(dir, changesDir, workspace, podWorkspaceDir(rules, workspace));
     pod.go();
     audit.append('exec.start', { command: opts.command, pid: pod.pid, uid: pod.uid });
@@ -157,11 +151,9 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
     throw err;
   }
   await egress?.close();
-  const refusedLine = refused.line();
-  if (refusedLine) process.stderr.write(`${refusedLine}\n`);
   if (!outcome.limitHit && audit.limitReached) outcome = { ...outcome, limitHit: 'audit' as const };
   audit.append('exec.exit', { exitCode: outcome.exitCode, durationMs: Math.round(outcome.durationMs), limitHit: outcome.limitHit, stoppedBy: outcome.stoppedBy ?? null });
-  const filesChanged = recordChanges(audit, changesDir, workspace, manifest, plan.secrets);
+  const filesChanged = recordChanges(audit, changesDir, workspace, manifest, plan.secrets, rules.ignore);
   if (!outcome.limitHit && audit.limitReached) outcome = { ...outcome, limitHit: 'audit' as const };
   const status = outcome.limitHit === 'timeout' ? 'timeout' : outcome.limitHit || outcome.stoppedBy ? 'killed' : 'done';
   audit.append('run.end', { status, exitCode: outcome.exitCode, limitHit: outcome.limitHit, filesChanged });
@@ -170,7 +162,7 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
     status, endedAt: new Date().toISOString(), exitCode: outcome.exitCode, limitHit: outcome.limitHit,
     diffState: filesChanged > 0 ? 'pending' : 'none', filesChanged, summary: chainHead(audit),
   });
-  return { run: id, exitCode: outcome.exitCode, status, limitHit: outcome.limitHit, durationMs: Math.round(outcome.durationMs), filesChanged, auditPath, refused: refused.byHost() };
+  return { run: id, exitCode: outcome.exitCode, status, limitHit: outcome.limitHit, durationMs: Math.round(outcome.durationMs), filesChanged, auditPath };
 }
 
 /** The run's audit byte cap: CLAWPOD_AUDIT_MAX_BYTES, else the writer's default. */
@@ -199,6 +191,8 @@ export function snapshotWorkspace(dir: string, changesDir: string | null, worksp
     throw new UserError(`workspace ${workspace} was replaced while the run started; run again`);
   }
   saveManifest(path.join(dir, 'base.json'), manifest);
+  // The .gitignore rules as they are now, before the pod runs: a pod-written one never counts.
+  saveIgnoreSources(path.join(dir, IGNORE_FILE), readIgnoreSources(workspace, manifest));
   fs.writeFileSync(path.join(dir, 'root.id'), `${before}\n`, { mode: 0o600 });
   // Where the pod saw it: review flags what points into that path when it is not the host's.
   if (podDir !== undefined) savePodRoot(dir, podDir);
@@ -215,36 +209,17 @@ export function workspaceIdentity(p: string): string | null {
 
 /** file.write events from the change set, after secret values are scrubbed from it; returns how
  *  many paths changed. */
-export function recordChanges(audit: AuditWriter, changesDir: string | null, workspace: string | null, manifest: Manifest | null, secrets: ResolvedSecret[]): number {
+export function recordChanges(
+  audit: AuditWriter, changesDir: string | null, workspace: string | null, manifest: Manifest | null, secrets: ResolvedSecret[],
+  ignorePatterns: string[] = [],
+): number {
   // The prelude writes no change set at all when the pod changed nothing.
   if (!changesDir || !workspace || !manifest || !fs.existsSync(changesDir)) return 0;
   for (const f of scrubChangeSet(path.join(changesDir, 'tree'), secrets)) {
     audit.append('policy.deny', { reason: 'a secret value in a file the pod wrote was replaced with [secret:NAME]', path: f });
   }
-  let changes: ReturnType<typeof readChangeSet>;
-  // The audit records everything the pod changed, .git included (review leaves it out by default).
-  try { changes = readChangeSet(changesDir, workspace, manifest, { includeGit: true }); } catch (e) {
-    if (!(e instanceof ChangeSetError)) throw e;
-    // Fail closed: what cannot be reviewed faithfully is never kept for apply.
-    audit.append('policy.deny', { reason: `change set discarded: ${e.message}` });
-    process.stderr.write(`clawpod: the pod's workspace changes were discarded: ${e.message}\n`);
-    removeTree(changesDir);
-    return 0;
-  }
-  for (const c of changes) {
-    const recorded = audit.append('file.write', c.kind === 'deleted'
-      ? { path: c.path, kind: c.kind, deleted: true }
-      : { path: c.path, kind: c.kind, bytes: c.bytes ?? 0, sha256: c.sha256 ?? null });
-    if (recorded === null) {
-      // Fail closed: a change the log could not record is never offered for apply, and nor is
-      // the rest of its change set (the run ends with limit.hit audit).
-      process.stderr.write(`clawpod: the pod's workspace changes were discarded: the audit log reached its size cap before all ${changes.length} changes were recorded (raise CLAWPOD_AUDIT_MAX_BYTES, or change fewer files)\n`);
-      removeTree(changesDir);
-      return 0;
-    }
-  }
-  if (changes.length === 0) removeTree(changesDir);
-  return changes.length;
+  // file.write per reviewed change, one files.ignored for the rest (see record-changes.ts).
+  return recordChangeSet(audit, changesDir, workspace, manifest, ignorePatterns);
 }
 
 /** The chain's head, kept in the store: a log cut short at a line boundary still verifies on

@@ -5,8 +5,10 @@ import path from 'node:path';
 import { auditEvents, verifyAudit } from '../audit/chain.js';
 import type { RunRecord } from '../store/runs.js';
 import {
-  applyChangeSet, applyNotes, ChangeSetError, diffChunks, diffStat, escapeText, loadChangeSet, loadManifest, removeTree,
+  advanceManifest, applyChangeSet, applyNotes, ChangeSetError, diffChunks, diffStat, escapeText, formatBytes, ignoredLine,
+  ignoreMatcher, loadChangeSet, loadIgnoreSources, loadManifest, nameLines, pathPredicate, removeTree, rootsText, saveManifest, statLines,
 } from '../workspace/index.js';
+import { ignoredNoteOf, selectionOf, type Selection } from './review-select.js';
 import { podsDirsOf, podsWriting } from '../pod/podstate.js';
 import { findPathRefs, pathRefApplyLine, pathRefLines, podRootOf, type PathRefs } from '../workspace/pathrefs.js';
 import type { Context } from './context.js';
@@ -25,13 +27,15 @@ function auditPathOf(run: RunRecord): string { return run.auditPath ?? path.join
 
 /** A run's pending change set, read as review and apply see it; null when there is none. A
  *  change set that cannot be read faithfully is one line naming the fix, never a crash. */
-function changesOf(run: RunRecord, opts: { includeGit?: boolean } = {}) {
+function changesOf(run: RunRecord, opts: { includeGit?: boolean; includeIgnored?: boolean; full?: boolean } = {}) {
   const cs = path.join(runDirOf(run), 'changes');
   if (run.diffState !== 'pending' || !run.workspace || !fs.existsSync(cs)) return null;
   try {
     const manifest = loadManifest(path.join(runDirOf(run), 'base.json'));
-    const loaded = loadChangeSet(cs, run.workspace, manifest, opts);
-    return { cs, manifest, workspace: run.workspace, changes: loaded.changes, loaded };
+    // The rules as they were when the run started (ignore.json), never the pod's .gitignore.
+    const ignore = ignoreMatcher(loadIgnoreSources(path.join(runDirOf(run), 'ignore.json')));
+    const loaded = loadChangeSet(cs, run.workspace, manifest, { ...opts, ignore });
+    return { cs, manifest, workspace: run.workspace, changes: loaded.changes, loaded, ignore };
   } catch (e) {
     if (e instanceof ChangeSetError || /^(cannot read )?manifest /.test((e as Error).message)) {
       throw new UserError(`run ${run.id}: ${(e as Error).message}`);
@@ -40,7 +44,15 @@ function changesOf(run: RunRecord, opts: { includeGit?: boolean } = {}) {
   }
 }
 
-export interface DiffOptions { includeGit?: boolean }
+export interface DiffOptions {
+  includeGit?: boolean;
+  includeIgnored?: boolean;
+  /** Show files up to the --full bounds instead of summarising them. */
+  full?: boolean;
+  /** Path prefixes or globs: only the changes at or below one of them. */
+  paths?: string[];
+  format?: 'patch' | 'stat' | 'name-only';
+}
 
 /** The review text of a run ('' when it changed nothing). */
 export function runDiff(ctx: Context, id: string | undefined, opts: DiffOptions = {}): string {
@@ -51,13 +63,32 @@ export function runDiff(ctx: Context, id: string | undefined, opts: DiffOptions 
 
 /** The same, piece by piece: a diff can be larger than a string may be. `write` returns false
  *  to stop (the reader went away). */
-export function runDiffTo(ctx: Context, id: string | undefined, opts: DiffOptions, write: (s: string) => boolean): void {
+export function runDiffTo(
+  ctx: Context, id: string | undefined, opts: DiffOptions, write: (s: string) => boolean, note?: (line: string) => void,
+): void {
   const run = findRun(ctx, id);
   const c = changesOf(run, opts);
   if (!c) return;
-  const refs = pathRefLines(pathRefsOf(run, c));
+  const keep = opts.paths?.length ? pathPredicate(opts.paths) : undefined;
+  const changes = keep ? c.changes.filter((x) => keep(x.path)) : c.changes;
+  const ignored = opts.includeIgnored ? [] : keep ? c.loaded.ignored.filter((x) => keep(x.path)) : c.loaded.ignored;
+  const ignoredNote = ignoredNoteOf(c.loaded, ignored, `runs diff ${run.id} --include-ignored`);
+  if (keep && changes.length === 0 && ignored.length === 0) {
+    note?.(`clawpod: no change of run ${run.id} is at or below ${opts.paths?.join(', ')} (see runs diff ${run.id} --name-only)`);
+    return;
+  }
+  const format = opts.format ?? 'patch';
+  if (format !== 'patch') {
+    // Machine-readable lists stay clean: the note goes to stderr.
+    if (ignoredNote && note) note(ignoredLine(ignoredNote));
+    for (const chunk of format === 'stat' ? statLines(changes) : nameLines(changes)) if (!write(chunk)) return;
+    return;
+  }
+  const refs = pathRefLines(pathRefsOf(run, { ...c, changes }));
   if (refs.length > 0 && !write(`${refs.join('\n')}\n`)) return;
-  for (const chunk of diffChunks(c.changes, c.cs, c.workspace, c.loaded)) if (!write(chunk)) return;
+  const shown = new Set(changes.map((x) => x.path));
+  const notes = { ...c.loaded, flags: c.loaded.flags.filter((f) => shown.has(f.path)), ignoredNote };
+  for (const chunk of diffChunks(changes, c.cs, c.workspace, notes, { full: opts.full })) if (!write(chunk)) return;
 }
 
 /** Changes pointing into the pod's path of the workspace, when that is not its host path. */
@@ -79,28 +110,56 @@ function rootIdentity(run: RunRecord): string | undefined {
   try { return fs.readFileSync(path.join(runDirOf(run), 'root.id'), 'utf8').trim() || undefined; } catch { return undefined; }
 }
 
-export function runApply(ctx: Context, id: string | undefined, force: boolean, opts: DiffOptions = {}): string {
+export type ApplyOpts = DiffOptions & Selection;
+
+export function runApply(ctx: Context, id: string | undefined, force: boolean, opts: ApplyOpts = {}): string {
   const run = findRun(ctx, id);
   if (run.diffState === 'applied') throw new UserError(`run ${run.id} was already applied`);
   if (run.diffState === 'discarded') throw new UserError(`run ${run.id} was discarded; its changes are gone`);
   const c = changesOf(run, opts);
   if (!c) return `run ${run.id} changed nothing; nothing to apply`;
   if (!fs.existsSync(c.workspace)) throw new UserError(`workspace ${c.workspace} no longer exists; cannot apply run ${run.id}`);
+  const select = selectionOf(run.id, c.loaded, opts);
   refuseWhileHeld(ctx, run.id, c.workspace);
-  // Found before apply: the change set's tree is gone after it.
-  const refs = pathRefApplyLine(pathRefsOf(run, c));
-  let applied: number;
+  let r: ReturnType<typeof applyChangeSet>;
   try {
-    ({ applied } = applyChangeSet(c.cs, c.workspace, c.manifest, { force, runId: run.id, includeGit: opts.includeGit, expectRoot: rootIdentity(run), lockDir: lockDir(ctx) }));
+    r = applyChangeSet(c.cs, c.workspace, c.manifest, {
+      force, runId: run.id, includeGit: opts.includeGit, expectRoot: rootIdentity(run), lockDir: lockDir(ctx),
+      ignore: c.ignore, includeIgnored: opts.includeIgnored, select,
+    });
   } catch (e) {
     // Refusals and stops of apply are one line naming the path and the fix.
     if (APPLY_ERRORS.includes((e as Error).name)) throw new UserError((e as Error).message);
     throw e;
   }
-  ctx.store().updateRun(run.id, { diffState: 'applied' });
-  removeTree(c.cs);
-  // Flagged paths and .git changes left out are named again: the review may have been skimmed.
-  return [`applied run ${run.id}: ${applied} change(s) written to ${c.workspace}`, ...applyNotes(c.loaded), ...(refs ? [refs] : [])].join('\n');
+  // What was written that points into the pod's /workspace; read before the tree goes.
+  const refs = pathRefApplyLine(pathRefsOf(run, { ...c, changes: r.changes }));
+  if (r.remaining === 0) {
+    ctx.store().updateRun(run.id, { diffState: 'applied' });
+    removeTree(c.cs);
+  } else if (r.applied > 0) {
+    // Part applied: the rest stays pending, checked against the workspace as this apply left it.
+    saveManifest(path.join(runDirOf(run), 'base.json'), advanceManifest(c.manifest, fs.realpathSync(c.workspace), r.changes));
+  }
+  return [...applyLines(run.id, c.workspace, r, opts), ...(refs ? [refs] : [])].join('\n');
+}
+
+/** What apply did and what it left, and the flagged paths it wrote (the review may have been skimmed). */
+function applyLines(id: string, workspace: string, r: ReturnType<typeof applyChangeSet>, opts: ApplyOpts): string[] {
+  const lines = [r.applied > 0 ? `applied run ${id}: ${r.applied} change(s) written to ${workspace}` : `run ${id}: nothing to apply`];
+  if (r.ignoredApplied > 0) {
+    lines.push(`clawpod: ${r.ignoredApplied} ignored changes applied (unreviewed: runs diff shows them only with --include-ignored)`);
+  }
+  const written = new Set(r.changes.map((x) => x.path));
+  const left = ignoredNoteOf(r.loaded, r.loaded.ignored.filter((x) => !written.has(x.path)), '');
+  if (left) {
+    lines.push(`clawpod: ${left.count} ignored changes (${rootsText(left.roots)}; ${formatBytes(left.bytes)}) not applied: ` +
+      `they stay with the run (runs apply ${id} --include-ignored applies them, runs discard ${id} drops them)`);
+  }
+  const rest = r.remaining - (left?.count ?? 0);
+  if (rest > 0) lines.push(`clawpod: ${rest} change(s) not picked stay pending: runs diff ${id}, then runs apply ${id} or runs discard ${id}`);
+  lines.push(...applyNotes({ ...r.loaded, flags: r.loaded.flags.filter((f) => written.has(f.path)) }));
+  return lines;
 }
 
 const APPLY_ERRORS = ['WorkspaceChangedError', 'UnsafePathError', 'ChangeSetError', 'ApplyHelperError'];
@@ -170,7 +229,9 @@ export function runShow(ctx: Context, id: string | undefined): string {
   const c = changesOf(run);
   if (c) {
     const st = diffStat(c.changes);
-    lines.push(`changes:    ${st.files} file(s), +${st.insertions} -${st.deletions}, waiting: clawpod runs diff ${run.id} | apply | discard`);
+    const ign = ignoredNoteOf(c.loaded, c.loaded.ignored, '');
+    const ignored = ign ? `; ${ign.count} ignored (${rootsText(ign.roots)}; ${formatBytes(ign.bytes)}: runs diff --include-ignored)` : '';
+    lines.push(`changes:    ${st.files} file(s), +${st.insertions} -${st.deletions}${ignored}, waiting: clawpod runs diff ${run.id} | apply | discard`);
   } else lines.push(`changes:    ${run.diffState === 'applied' ? 'applied' : run.diffState === 'discarded' ? 'discarded' : 'none'}`);
   // One pass over the log, line by line: a run's log may be large (up to its cap, or a
   // hostile file of any size) and nothing of it is kept but the counts.

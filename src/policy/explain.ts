@@ -68,16 +68,11 @@ function toolsLine(tools: Rules['tools']): string {
   return `Tools: ${parts.join('; ')}`;
 }
 
-function settingsLine(s: Rules['settings']): string {
-  const part = (tool: string, v: 'inherit' | Record<string, string> | undefined, inherit: string) =>
-    v === undefined ? null : v === 'inherit' ? `${tool}: ${inherit}` : `${tool}: ${listOrNone(Object.keys(v))}`;
-  const parts = [
-    part('git', s?.git, 'your global identity and everyday options (user.name, user.email, init.defaultBranch...; never credential, url, http, include or program settings)'),
-    part('npm', s?.npm, 'your ~/.npmrc without auth, proxy, program and path keys'),
-  ].filter(Boolean);
-  return parts.length === 0
-    ? 'Settings: none of yours (git commits as "clawpod pod <pod@clawpod.invalid>")'
-    : `Settings: ${parts.join('; ')} (the pod can read them; values holding a secret are refused)`;
+function ignoreLine(patterns: string[] | undefined): string {
+  const extra = patterns?.length ? ` and by filesystem.ignore (${patterns.map((p) => JSON.stringify(p)).join(', ')})` : '';
+  return `Ignored changes: paths named by the workspace's .gitignore files as they are when the run starts${extra} ` +
+    'are kept apart from review (counted, one audit event), applied only with runs apply --include-ignored; ' +
+    'a .gitignore the pod writes hides nothing, and files that run code (.envrc, .vscode/, hooks...) are always reviewed';
 }
 
 function listOrNone(xs: string[]): string {
@@ -97,6 +92,7 @@ export function explainPolicy(rules: Rules): string[] {
     `Reads: a read-only system (/usr), its own /tmp and home (${formatBytes(rules.resources.diskBytes)} total writable)`,
   );
   lines.push(WORKSPACE_TEXT[rules.workspace]);
+  if (rules.workspace === 'overlay') lines.push(ignoreLine(rules.ignore));
   if (rules.mounts.length === 0) lines.push('Mounts: none (no other host files)');
   for (const m of rules.mounts) {
     const mode = m.mode === 'ro' ? 'ro, read-only' : 'rw, read-write: the pod can change these host files, outside the disk cap';
@@ -114,7 +110,6 @@ export function explainPolicy(rules: Rules): string[] {
   }
       : `Environment: ${envNames.join(', ')} (plain values the pod can read)`,
   );
-  lines.push(settingsLine(rules.settings));
   lines.push(toolsLine(rules.tools));
   lines.push(limitsLine(rules.resources));
   lines.push(

@@ -105,6 +105,7 @@ export function normalizePolicy(raw: RawPolicy, source: string, deps: NormalizeD
     },
     workspace: raw.filesystem.workspace,
     ...(raw.filesystem.workspaceAt === 'host' ? { workspaceAt: 'host' as const } : {}),
+    ...(raw.filesystem.ignore?.length ? { ignore: [...raw.filesystem.ignore] } : {}),
     mounts: normalizeMounts(raw, fail, deps),
     network: {
       allow: raw.network.allow.map(canonicalPattern),
@@ -119,15 +120,8 @@ export function normalizePolicy(raw: RawPolicy, source: string, deps: NormalizeD
     secrets: normalizeSecrets(raw, fail, deps.home),
     env: { ...raw.env },
     tools: copyTools(raw.tools),
-    ...copySettings(raw.settings),
     source,
   };
-}
-
-function copySettings(s: RawPolicy['settings']): Pick<Rules, 'settings'> {
-  const copy = (v: 'inherit' | Record<string, string> | undefined) => (v === undefined || v === 'inherit' ? v : { ...v });
-  if (s.git === undefined && s.npm === undefined) return {};
-  return { settings: { ...(s.git !== undefined ? { git: copy(s.git) } : {}), ...(s.npm !== undefined ? { npm: copy(s.npm) } : {}) } };
 }
 
 function copyTools(t: RawPolicy['tools']): Rules['tools'] {

@@ -1,6 +1,4 @@
 // Normalized policy rules: what backends and the proxy consume. Never raw YAML.
-import type { SettingsRule } from './settings.js';
-
 export type WorkspaceMode = 'overlay' | 'ro' | 'rw' | 'none';
 
 export interface MountRule {
@@ -32,11 +30,11 @@ export interface Rules {
   network: { allow: string[]; deny: string[]; hosts: Record<string, string>; extraCA?: string[] };
   /** Where the pod sees the workspace: at /workspace (absent, the default) or at its own host path. */
   workspaceAt?: '/workspace' | 'host';
+  /** filesystem.ignore: gitignore patterns whose changes are kept apart from review (absent: none). */
+  ignore?: string[];
   secrets: SecretRule[];
   env: Record<string, string>;
   tools: { allow?: string[]; deny?: string[]; approve?: string[] };
-  /** Non-secret tool settings for the pod (see policy/settings.ts); absent: none carried. */
-  settings?: { git?: SettingsRule; npm?: SettingsRule };
   /** Where the rules came from: a file path or "builtin:strict". */
   source: string;
 }

@@ -10,6 +10,9 @@
 // applied; the error says so, and the manifest check then refuses a second apply.
 import { lstatSync, realpathSync } from 'node:fs';
 import { loadChangeSet, PERM_MASK } from './changeset.js';
+import type { LoadedChangeSet } from './changeset.js';
+import type { IgnoreMatcher } from './ignore.js';
+import { selectChanges } from './select.js';
 import { assertSafeTargets, assertWorkspaceUnchanged } from './check.js';
 import { ChangeSetError } from './errors.js';
 import { depthOf, isAtOrUnder } from './paths.js';
@@ -28,6 +31,23 @@ export interface ApplyOptions {
   expectRoot?: string;
   /** clawpod's lock-file dir: apply holds the workspace's lock exclusively while it writes. */
   lockDir?: string;
+  /** The run's ignore rules; ignored changes are applied only with includeIgnored. */
+  ignore?: IgnoreMatcher;
+  includeIgnored?: boolean;
+  /** Apply only the changes this picks (plus what they need: see selectChanges). */
+  select?: (c: Change) => boolean;
+}
+
+export interface ApplyResult {
+  applied: number;
+  /** What was applied, for the caller to record (a partial apply updates the run's manifest). */
+  changes: Change[];
+  /** Changes of the change set left for later (reviewed ones not picked, ignored ones not included). */
+  remaining: number;
+  /** Ignored changes among what was applied, and left. */
+  ignoredApplied: number;
+  ignoredLeft: number;
+  loaded: LoadedChangeSet;
 }
 
 export function applyChangeSet(
@@ -35,12 +55,19 @@ export function applyChangeSet(
   workspaceRoot: string,
   manifest: Manifest,
   opts: ApplyOptions = {},
-): { applied: number } {
+): ApplyResult {
   // Resolved once: the user's root may itself be reached through a symlink, which is fine;
   // every check below is then relative to the real directory.
   const root = realpathSync(workspaceRoot);
-  const loaded = loadChangeSet(csDir, root, manifest, { includeGit: opts.includeGit });
-  const { changes } = loaded;
+  const loaded = loadChangeSet(csDir, root, manifest, { includeGit: opts.includeGit, ignore: opts.ignore, includeIgnored: opts.includeIgnored });
+  const changes = opts.select ? selectChanges(loaded.changes, opts.select) : loaded.changes;
+  const ignoredPaths = new Set(loaded.ignored.map((c) => c.path));
+  const ignoredApplied = changes.filter((c) => ignoredPaths.has(c.path)).length;
+  const result = {
+    applied: changes.length, changes, loaded, ignoredApplied, ignoredLeft: loaded.ignored.length - ignoredApplied,
+    remaining: loaded.changes.length - changes.length + (opts.includeIgnored === true ? 0 : loaded.ignored.length),
+  };
+  if (changes.length === 0) return result;
   for (const c of changes) {
     if (c.after?.t === 'o' && c.kind !== 'mode') {
       throw new ChangeSetError(
@@ -53,8 +80,8 @@ export function applyChangeSet(
 
   // Without force the checks saw every parent in place; one gone since is a reason to stop.
   const treeDir = existsDir(loaded.treeDir) ? realpathSync(loaded.treeDir) : null;
-  runPlan(root, treeDir, planOf(loaded), opts.force === true, opts.expectRoot, opts.lockDir);
-  return { applied: changes.length };
+  runPlan(root, treeDir, planOf(loaded, changes), opts.force === true, opts.expectRoot, opts.lockDir);
+  return result;
 }
 
 /**
@@ -63,14 +90,17 @@ export function applyChangeSet(
  * and directory modes last and deepest first (a read-only or non-searchable directory mode set
  * early would block the steps below it).
  */
-export function planOf(loaded: ReturnType<typeof loadChangeSet>): PlanStep[] {
-  const { changes } = loaded;
+export function planOf(loaded: LoadedChangeSet, changes: Change[] = loaded.changes): PlanStep[] {
   const steps: PlanStep[] = [];
   for (let i = changes.length - 1; i >= 0; i--) {
     if (changes[i].kind === 'deleted') steps.push({ op: 'rm', path: changes[i].path });
   }
-  // Opaque: every directory of the tree at or below it is cleared of what the tree lacks.
+  // Opaque: every directory of the tree at or below it is cleared of what the tree lacks, but
+  // only when all of its changes are applied now: a sweep would take the others with it.
+  const now = new Set(changes.map((c) => c.path));
+  const left = [...loaded.changes, ...loaded.ignored].filter((c) => !now.has(c.path)).map((c) => c.path);
   for (const o of loaded.opaque) {
+    if (left.some((p) => isAtOrUnder(p, o))) continue;
     const dirs = [...loaded.tree].filter(([p, e]) => e.t === 'd' && isAtOrUnder(p, o)).map(([p]) => p);
     for (const d of dirs.sort((a, b) => depthOf(a) - depthOf(b))) steps.push({ op: 'sweep', path: d });
   }

@@ -8,11 +8,13 @@
 // gitdir file), and so is any deletion or retyping that would take a kept .git with it.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { countLineChanges, readRegularFile, scanBuffer, scanFile, tooLargeToShow } from './content.js';
+import { countLineChanges, readRegularFile, scanBuffer, scanFile, showMaxBytes, tooLargeToShow } from './content.js';
 import type { ContentScan } from './content.js';
 import { ChangeSetError } from './errors.js';
 import { flagChanges, hooksDirOf, isGitPath, isGitSegment } from './flags.js';
 import type { Flag } from './flags.js';
+import { classifyChanges } from './ignore.js';
+import type { IgnoreMatcher } from './ignore.js';
 import { PATH_MAX_BYTES, walkEntries } from './manifest.js';
 import { ancestorsOf, readNulList, validateRelPath } from './paths.js';
 import { quotePath, shortPath } from './quote.js';
@@ -32,6 +34,12 @@ const DIFF_LINE_BUDGET = 1_000_000;
 export interface ChangeSetOptions {
   /** Review and apply changes under .git too (default false: they are left out and counted). */
   includeGit?: boolean;
+  /** The run's ignore rules: matching changes go to `ignored` (see ignore.ts). */
+  ignore?: IgnoreMatcher;
+  /** Put the ignored changes in `changes` too (they are still listed in `ignored`). */
+  includeIgnored?: boolean;
+  /** Diff and count files up to the --full bounds instead of summarising past the review ones. */
+  full?: boolean;
 }
 
 export interface LoadedChangeSet {
@@ -47,6 +55,10 @@ export interface LoadedChangeSet {
   gitExcluded: string[];
   /** Changes that run code when a tool opens, enters or commits in the folder (see flags.ts). */
   flags: Flag[];
+  /** Changes the run's ignore rules keep apart from review (in `changes` only when included). */
+  ignored: Change[];
+  /** The topmost ignored paths, for the note. */
+  ignoredRoots: string[];
 }
 
 export function readChangeSet(csDir: string, workspaceRoot: string, manifest: Manifest, opts: ChangeSetOptions = {}): Change[] {
@@ -83,7 +95,7 @@ export function loadChangeSet(csDir: string, workspaceRoot: string, manifest: Ma
     if (manifest.entries.get(p)?.t === 'd' && after.t !== 'd') replaced.add(p);
   }
 
-  const budget = { lines: DIFF_LINE_BUDGET };
+  const budget = { lines: DIFF_LINE_BUDGET, full: opts.full === true };
   const changes: Change[] = [];
   for (const [p, after] of tree) {
     const c = compareTreeEntry(p, after, manifest.entries.get(p), treeDir, workspaceRoot, budget);
@@ -94,7 +106,7 @@ export function loadChangeSet(csDir: string, workspaceRoot: string, manifest: Ma
       if (tree.has(p)) continue;
       if (deleted.has(p) || ancestorsOf(p).some((a) => replaced.has(a))) {
         const del: Change = { path: p, kind: 'deleted', before, binary: false };
-        changes.push(finish(del, sideScan(join(workspaceRoot, p), before), undefined, undefined));
+        changes.push(finish(del, sideScan(join(workspaceRoot, p), before), undefined, undefined, budget.full));
       }
     }
   }
@@ -114,9 +126,13 @@ export function loadChangeSet(csDir: string, workspaceRoot: string, manifest: Ma
   kept.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
   const gone = new Set(kept.filter((c) => c.kind === 'deleted').map((c) => c.path));
   const exists = (p: string) => tree.has(p) || (manifest.entries.has(p) && !gone.has(p));
+  const flags = flagChanges(kept, exists, hooksDirOf(workspaceRoot));
+  // Flagged paths are never ignored: ignore rules must not hide what runs code from review.
+  const split = opts.ignore ? classifyChanges(kept, opts.ignore, new Set(flags.map((f) => f.path))) : undefined;
+  const shown = split === undefined || opts.includeIgnored === true ? kept : split.reviewed;
   return {
-    changes: kept, tree, treeDir, opaque, replacedRoots: [...replaced].sort(),
-    gitExcluded: excluded.sort(), flags: flagChanges(kept, exists, hooksDirOf(workspaceRoot)),
+    changes: shown, tree, treeDir, opaque, replacedRoots: [...replaced].sort(),
+    gitExcluded: excluded.sort(), flags, ignored: split?.ignored ?? [], ignoredRoots: split?.roots ?? [],
   };
 }
 
@@ -139,10 +155,10 @@ function compareTreeEntry(
   before: EntryInfo | undefined,
   treeDir: string,
   workspaceRoot: string,
-  budget: { lines: number },
+  budget: { lines: number; full: boolean },
 ): Change | undefined {
   const newScan = sideScan(join(treeDir, p), after);
-  if (before === undefined) return finish({ path: p, kind: 'added', after, binary: false }, undefined, newScan, undefined);
+  if (before === undefined) return finish({ path: p, kind: 'added', after, binary: false }, undefined, newScan, undefined, budget.full);
   const oldScan = sideScan(join(workspaceRoot, p), before);
   let kind: ChangeKind | undefined;
   if (before.t !== after.t) kind = 'type';
@@ -157,8 +173,8 @@ function compareTreeEntry(
   }
   if (kind === undefined) return undefined;
   const c: Change = { path: p, kind, before, after, binary: false };
-  const texts = kind === 'modified' ? lineTexts(c, join(workspaceRoot, p), join(treeDir, p), oldScan, newScan) : undefined;
-  return finish(c, oldScan, newScan, texts && { ...texts, budget });
+  const texts = kind === 'modified' ? lineTexts(c, join(workspaceRoot, p), join(treeDir, p), oldScan, newScan, budget.full) : undefined;
+  return finish(c, oldScan, newScan, texts && { ...texts, budget }, budget.full);
 }
 
 /**
@@ -172,10 +188,10 @@ function sideScan(abs: string, info: EntryInfo): ContentScan | undefined {
 }
 
 /** Both texts of a modified text pair small enough to diff; undefined otherwise. */
-function lineTexts(c: Change, oldAbs: string, newAbs: string, oldScan?: ContentScan, newScan?: ContentScan) {
-  if (!oldScan || !newScan || oldScan.binary || newScan.binary || tooLargeToShow(oldScan) || tooLargeToShow(newScan)) return undefined;
+function lineTexts(c: Change, oldAbs: string, newAbs: string, oldScan?: ContentScan, newScan?: ContentScan, full = false) {
+  if (!oldScan || !newScan || oldScan.binary || newScan.binary || tooLargeToShow(oldScan, full) || tooLargeToShow(newScan, full)) return undefined;
   const read = (abs: string, info: EntryInfo | undefined) =>
-    info?.t === 'l' ? Buffer.from(info.target ?? '') : (readRegularFile(abs) ?? Buffer.alloc(0));
+    info?.t === 'l' ? Buffer.from(info.target ?? '') : (readRegularFile(abs, showMaxBytes(full)) ?? Buffer.alloc(0));
   return { oldText: read(oldAbs, c.before).toString('utf8'), newText: read(newAbs, c.after).toString('utf8') };
 }
 
@@ -184,7 +200,8 @@ function finish(
   c: Change,
   oldScan: ContentScan | undefined,
   newScan: ContentScan | undefined,
-  texts: { oldText: string; newText: string; budget: { lines: number } } | undefined,
+  texts: { oldText: string; newText: string; budget: { lines: number; full: boolean } } | undefined,
+  full = false,
 ): Change {
   const oldSide = c.kind === 'added' ? undefined : oldScan;
   const newSide = c.kind === 'deleted' ? undefined : newScan;
@@ -196,7 +213,7 @@ function finish(
     c.sha256 = newSide.sha256;
   }
   if (c.binary || c.kind === 'mode' || (oldSide === undefined && newSide === undefined)) return c;
-  const large = (oldSide !== undefined && tooLargeToShow(oldSide)) || (newSide !== undefined && tooLargeToShow(newSide));
+  const large = (oldSide !== undefined && tooLargeToShow(oldSide, full)) || (newSide !== undefined && tooLargeToShow(newSide, full));
   c.show = large ? 'summary' : 'lines';
   if (c.kind !== 'modified') {
     // Added, deleted or retyped: a whole addition and/or a whole deletion, counted without a diff.

