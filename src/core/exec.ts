@@ -20,6 +20,8 @@ import { UserError } from './errors.js';
 import { policyDeps } from './policy-deps.js';
 import { planEgress, redactingStream, scrubChangeSet, startEgress, type RunningEgress } from './egress.js';
 import type { ProxyEvent } from '../proxy/types.js';
+import { refusalTally } from './refused.js';
+import { resolveSettings } from './settings.js';
 
 export interface ExecOptions {
   policy?: string;
@@ -41,6 +43,8 @@ export interface ExecSummary {
   durationMs: number;
   filesChanged: number;
   auditPath: string;
+  /** Requests the egress proxy refused, by host (escaped), most first. */
+  refused: Record<string, number>;
 }
 
 /** Policy file (or the built-in strict one) -> Rules. zod and yaml load only for a file. */
@@ -79,11 +83,12 @@ export async function prepareExec(ctx: Context, opts: ExecOptions) {
   const backend = ctx.backend(opts.backend);
   const degraded = checkGuards(backend.probe(rules), rules, opts.allowDegraded);
   const plan = planEgress(rules, ctx.env, (p) => fs.readFileSync(p, 'utf8'));
-  return { rules, workspace, backend, degraded, plan };
+  const settings = resolveSettings(rules, plan.redact, { home: ctx.home, env: ctx.env, readFile: (p) => fs.readFileSync(p, 'utf8') });
+  return { rules, workspace, backend, degraded, plan, settings };
 }
 
 export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: string, pod: RunningPod) => void): Promise<ExecSummary> {
-  const { rules, workspace, backend, degraded, plan } = await prepareExec(ctx, opts);
+  const { rules, workspace, backend, degraded, plan, settings } = await prepareExec(ctx, opts);
   const id = newRunId();
   const dir = ctx.runDir(id);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -92,7 +97,8 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
   // period) overlaps with the bookkeeping below. It runs nothing until go().
   let audit: AuditWriter | null = null;
   const early: PodEvent[] = [];
-  const record = (e: PodEvent | ProxyEvent) => { if (audit) audit.append(e.type, e.data); else early.push(e as PodEvent); };
+  const refused = refusalTally();
+  const record = (e: PodEvent | ProxyEvent) => { refused.add(e); if (audit) audit.append(e.type, e.data); else early.push(e as PodEvent); };
   let pod: RunningPod;
   let egress: RunningEgress | null = null;
   // With secrets, pod output goes through a redactor: the pod never holds a value, but an
@@ -103,7 +109,7 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
     pod = await backend.start({
       id, rules, workspace, command: opts.command, changesDir, allowDegraded: opts.allowDegraded, stdio, hold: true,
       stdinInherit: opts.stdio === 'inherit',
-      env: plan.podEnv, egress: egress?.egress,
+      env: { ...plan.podEnv, ...settings.env }, etc: settings.etc, egress: egress?.egress,
     }, record);
   } catch (err) {
     await egress?.close();
@@ -133,8 +139,9 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
     throw err;
   }
   try {
-    audit.append('run.start', { kind: 'exec', command: opts.command, workspace, workspaceMode: rules.workspace, workspaceAt: podWorkspaceDir(rules, workspace), policy: rules.source, backend: backend.name, resources: rules.resources });
+    audit.append('run.start', { kind: 'exec', command: opts.command, workspace, workspaceMode: rules.workspace, workspaceAt: podWorkspaceDir(rules, workspace), policy: rules.source, backend: backend.name, resources: rules.resources, settings: settings.keys });
     for (const e of [...degraded, ...early.splice(0)]) audit.append(e.type, e.data);
+    for (const reason of settings.dropped) audit.append('policy.deny', { reason });
     manifest = snapshotWorkspace(dir, changesDir, workspace, podWorkspaceDir(rules, workspace));
     pod.go();
     audit.append('exec.start', { command: opts.command, pid: pod.pid, uid: pod.uid });
@@ -151,6 +158,8 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
     throw err;
   }
   await egress?.close();
+  const refusedLine = refused.line();
+  if (refusedLine) process.stderr.write(`${refusedLine}\n`);
   if (!outcome.limitHit && audit.limitReached) outcome = { ...outcome, limitHit: 'audit' as const };
   audit.append('exec.exit', { exitCode: outcome.exitCode, durationMs: Math.round(outcome.durationMs), limitHit: outcome.limitHit, stoppedBy: outcome.stoppedBy ?? null });
   const filesChanged = recordChanges(audit, changesDir, workspace, manifest, plan.secrets, rules.ignore);
@@ -162,7 +171,7 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
     status, endedAt: new Date().toISOString(), exitCode: outcome.exitCode, limitHit: outcome.limitHit,
     diffState: filesChanged > 0 ? 'pending' : 'none', filesChanged, summary: chainHead(audit),
   });
-  return { run: id, exitCode: outcome.exitCode, status, limitHit: outcome.limitHit, durationMs: Math.round(outcome.durationMs), filesChanged, auditPath };
+  return { run: id, exitCode: outcome.exitCode, status, limitHit: outcome.limitHit, durationMs: Math.round(outcome.durationMs), filesChanged, auditPath, refused: refused.byHost() };
 }
 
 /** The run's audit byte cap: CLAWPOD_AUDIT_MAX_BYTES, else the writer's default. */

@@ -17,6 +17,7 @@ import type { Context } from './context.js';
 import { bufferRedactor, redactingStream, startEgress, type RunningEgress } from './egress.js';
 import { UserError } from './errors.js';
 import { auditMaxBytes, chainHead, prepareExec, recordChanges, snapshotWorkspace } from './exec.js';
+import { refusalTally } from './refused.js';
 import { renderTaskEvent, taskSummary } from './run-view.js';
 import { askApproval, podStderrStream } from './terminal.js';
 
@@ -69,7 +70,7 @@ function memoryDir(ctx: Context, name: string): string {
 export async function runTask(ctx: Context, opts: RunOptions): Promise<{ run: string; exitCode: number; outcome: AgentOutcome }> {
   if (!opts.task.trim()) throw new UserError('no task given (usage: clawpod run "TASK")');
   const env = opts.env ?? ctx.env;
-  const { rules, workspace, backend, degraded, plan } = await prepareExec(ctx, { ...opts, command: ['(agent)'], stdio: 'pipe' });
+  const { rules, workspace, backend, degraded, plan, settings } = await prepareExec(ctx, { ...opts, command: ['(agent)'], stdio: 'pipe' });
   let model: ReturnType<typeof resolveModel>;
   try { model = opts.provider ?? resolveModel(opts.model, env); } catch (e) {
     if (e instanceof ModelChoiceError) throw new UserError(e.message);
@@ -94,13 +95,15 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<{ run: st
     auditFull.abort();
     live?.pod.stop('the audit log reached its size cap');
   } });
-  const record = (e: PodEvent | ProxyEvent) => audit.append(e.type, e.data);
+  const refused = refusalTally();
+  const record = (e: PodEvent | ProxyEvent) => { refused.add(e); audit.append(e.type, e.data); };
   ctx.store().createRun({
     id, kind: 'run', status: 'running', command: [plan.redact(opts.task)], workspace: workspace ?? '', workspaceMode: rules.workspace,
     policySource: rules.source, backend: backend.name, pid: process.pid, auditPath, runDir: dir,
   });
-  audit.append('run.start', { kind: 'run', memory: opts.memory ?? null, skills: skills.map((k) => k.name), task: opts.task, model: `${model.providerName}:${model.model}`, workspace, workspaceAt: podWorkspaceDir(rules, workspace), policy: rules.source, backend: backend.name, resources: rules.resources });
+  audit.append('run.start', { kind: 'run', memory: opts.memory ?? null, skills: skills.map((k) => k.name), task: opts.task, model: `${model.providerName}:${model.model}`, workspace, workspaceAt: podWorkspaceDir(rules, workspace), policy: rules.source, backend: backend.name, resources: rules.resources, settings: settings.keys });
   for (const e of degraded) audit.append(e.type, e.data);
+  for (const reason of settings.dropped) audit.append('policy.deny', { reason });
   const podDir = podWorkspaceDir(rules, workspace);
   const manifest = snapshotWorkspace(dir, changesDir, workspace, podDir);
   process.stderr.write(`clawpod: run ${id} (${model.providerName}:${model.model})\n`);
@@ -109,7 +112,7 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<{ run: st
   try {
     if (plan.needed) egress = await startEgress(plan, rules, id, backend.egressPaths(id), record);
     live = await LivePod.start(backend, {
-      id, rules, workspace, changesDir, allowDegraded: opts.allowDegraded, stdio: 'pipe', env: plan.podEnv, egress: egress?.egress,
+      id, rules, workspace, changesDir, allowDegraded: opts.allowDegraded, stdio: 'pipe', env: { ...plan.podEnv, ...settings.env }, etc: settings.etc, egress: egress?.egress,
     }, record);
     // Through the byte redactor, so a value split across two reads is still caught.
     live.pod.stderr?.pipe(redactingStream(plan.secrets)).pipe(podStderrStream()).pipe(process.stderr, { end: false });
@@ -143,6 +146,8 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<{ run: st
       diffState: filesChanged > 0 ? 'pending' : 'none', filesChanged, summary: chainHead(audit),
     });
     process.stderr.write(taskSummary(ctx, id, outcome, Date.now() - started));
+    const refusedLine = refused.line();
+    if (refusedLine) process.stderr.write(`${refusedLine}\n`);
     return { run: id, exitCode, outcome };
   } catch (err) {
     if (live) { live.pod.stop('clawpod failed'); await live.pod.wait().catch(() => undefined); }

@@ -68,6 +68,18 @@ function toolsLine(tools: Rules['tools']): string {
   return `Tools: ${parts.join('; ')}`;
 }
 
+function settingsLine(s: Rules['settings']): string {
+  const part = (tool: string, v: 'inherit' | Record<string, string> | undefined, inherit: string) =>
+    v === undefined ? null : v === 'inherit' ? `${tool}: ${inherit}` : `${tool}: ${listOrNone(Object.keys(v))}`;
+  const parts = [
+    part('git', s?.git, 'your global identity and everyday options (user.name, user.email, init.defaultBranch...; never credential, url, http, include or program settings)'),
+    part('npm', s?.npm, 'your ~/.npmrc without auth, proxy, program and path keys'),
+  ].filter(Boolean);
+  return parts.length === 0
+    ? 'Settings: none of yours (git commits as "clawpod pod <pod@clawpod.invalid>")'
+    : `Settings: ${parts.join('; ')} (the pod can read them; values holding a secret are refused)`;
+}
+
 function ignoreLine(patterns: string[] | undefined): string {
   const extra = patterns?.length ? ` and by filesystem.ignore (${patterns.map((p) => JSON.stringify(p)).join(', ')})` : '';
   return `Ignored changes: paths named by the workspace's .gitignore files as they are when the run starts${extra} ` +
@@ -110,6 +122,7 @@ export function explainPolicy(rules: Rules): string[] {
   }
       : `Environment: ${envNames.join(', ')} (plain values the pod can read)`,
   );
+  lines.push(settingsLine(rules.settings));
   lines.push(toolsLine(rules.tools));
   lines.push(limitsLine(rules.resources));
   lines.push(

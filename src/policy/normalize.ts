@@ -120,8 +120,15 @@ export function normalizePolicy(raw: RawPolicy, source: string, deps: NormalizeD
     secrets: normalizeSecrets(raw, fail, deps.home),
     env: { ...raw.env },
     tools: copyTools(raw.tools),
+    ...copySettings(raw.settings),
     source,
   };
+}
+
+function copySettings(s: RawPolicy['settings']): Pick<Rules, 'settings'> {
+  const copy = (v: 'inherit' | Record<string, string> | undefined) => (v === undefined || v === 'inherit' ? v : { ...v });
+  if (s.git === undefined && s.npm === undefined) return {};
+  return { settings: { ...(s.git !== undefined ? { git: copy(s.git) } : {}), ...(s.npm !== undefined ? { npm: copy(s.npm) } : {}) } };
 }
 
 function copyTools(t: RawPolicy['tools']): Rules['tools'] {

@@ -4,6 +4,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { hostPatternError, parseHostPattern } from './hostpattern.js';
+import { gitSettingError, npmSettingError } from './settings.js';
 import { parseDuration, parseSize } from './units.js';
 
 const MIB = 1024 * 1024;
@@ -229,6 +230,30 @@ const tools = z
   .strict()
   .describe('Agent tool rules');
 
+// A tool's settings: the user's own (inherit, filtered on the host) or listed here. An explicit
+// key that holds a credential, routes traffic or pulls in a file is an error naming the key.
+function toolSettings(tool: string, check: (key: string, value: string) => string | null) {
+  const listed = z.record(z.string(), envValue).superRefine((rec, ctx) => {
+    for (const [key, value] of Object.entries(rec)) {
+      const problem = check(key, value);
+      if (problem) ctx.addIssue({ code: 'custom', path: [key], message: problem });
+    }
+  });
+  return z
+    .union([z.literal('inherit'), listed], { error: expected(`must be inherit or a map of ${tool} settings`) })
+    .optional();
+}
+
+const settings = z
+  .object({
+    git: toolSettings('git', gitSettingError).describe(
+      "The pod's system git config: inherit (user.name, user.email, init.defaultBranch, core.autocrlf... from your ~/.gitconfig) or {key: value}"),
+    npm: toolSettings('npm', npmSettingError).describe(
+      "The pod's global npmrc: inherit (your ~/.npmrc without auth, proxy, program and path keys) or {key: value}"),
+  })
+  .strict()
+  .describe('Non-secret tool settings carried into the pod; credentials go in secrets:');
+
 const policyObject = z
   .object({
     version: z.literal(1, { error: expected('must be 1') }).default(1).describe('Policy format version; only 1 exists'),
@@ -238,6 +263,7 @@ const policyObject = z
     secrets: z.array(secret).default([]).describe('Credentials injected by the egress proxy, never visible in the pod'),
     env: z.record(envName, envValue).default({}).describe('Plain environment variables for the pod (visible to it)'),
     tools: tools.prefault({}),
+    settings: settings.prefault({}),
   })
   .strict();
 

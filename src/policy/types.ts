@@ -1,4 +1,6 @@
 // Normalized policy rules: what backends and the proxy consume. Never raw YAML.
+import type { SettingsRule } from './settings.js';
+
 export type WorkspaceMode = 'overlay' | 'ro' | 'rw' | 'none';
 
 export interface MountRule {
@@ -35,6 +37,8 @@ export interface Rules {
   secrets: SecretRule[];
   env: Record<string, string>;
   tools: { allow?: string[]; deny?: string[]; approve?: string[] };
+  /** Non-secret tool settings for the pod (see policy/settings.ts); absent: none carried. */
+  settings?: { git?: SettingsRule; npm?: SettingsRule };
   /** Where the rules came from: a file path or "builtin:strict". */
   source: string;
 }
