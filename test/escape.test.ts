@@ -35,7 +35,9 @@ describe('host files and accounts', () => {
     fs.mkdirSync(path.join(hostHome, '.ssh'), { mode: 0o700 });
     fs.writeFileSync(path.join(hostHome, '.ssh', 'id_ed25519'), `-----BEGIN OPENSSH PRIVATE KEY-----\n${keyMark}\n`, { mode: 0o600 });
     const homes = hostUsers().map((u) => `/home/${u}`).filter((d) => fs.existsSync(d));
-    const dirs = ['/root', '/var', '/srv', '/opt', '/sys', '/run', '/mnt', '/boot', '/media', ...homes].filter((d) => fs.existsSync(d));
+    // The pod's /sys is only its own caps (test/visible-caps.test.ts): nothing of the host's sysfs.
+    const sys = ['/sys/class', '/sys/kernel', '/sys/block', '/sys/devices/system/cpu/cpu0', '/sys/fs/cgroup/memory/clawpod', '/sys/fs/cgroup/unified'];
+    const dirs = ['/root', '/var', '/srv', '/opt', ...sys, '/run', '/mnt', '/boot', '/media', ...homes].filter((d) => fs.existsSync(d));
     const script = [
       `t shadow 'cat /etc/shadow'`,
       `t gshadow 'cat /etc/gshadow'`,

@@ -218,3 +218,15 @@ test('the pod cannot see or signal the user\'s other processes', { skip }, async
     host.kill('SIGKILL');
   }
 });
+
+test('unprivileged, no cgroups: the CPU count still follows cpus (affinity), and no cgroup tree is shown', { skip }, async () => {
+  const { home, ws } = fresh();
+  const script = 'nproc; python3 -c "import os; print(os.cpu_count(), len(os.sched_getaffinity(0)))"; ls -A /sys/fs/cgroup 2>&1 | wc -l; cat /proc/self/cgroup';
+  const r = await clawpod(['exec', '--allow-degraded', '--', 'sh', '-c', script], { home, cwd: ws });
+  assert.equal(r.code, 0, r.stderr);
+  const [nproc, py, cgEntries, ...cgroup] = r.stdout.trim().split('\n');
+  assert.equal(nproc, '1', 'nproc under the default 1 CPU');
+  assert.equal(py, '1 1', 'python os.cpu_count() and sched_getaffinity');
+  assert.equal(cgEntries.trim(), '1', 'no /sys/fs/cgroup (only ls\'s error line): nothing delegates cgroups here');
+  assert.deepEqual(cgroup.filter((l) => !l.endsWith(':/')), [], '/proc/self/cgroup shows only "/"');
+});
