@@ -108,3 +108,12 @@ test('a secret with a named header or query says where it goes', () => {
   const s = line(explainPolicy(rules), 'Secrets:');
   assert.match(s, /as the Authorization header \(Bearer \{\}\), set by the proxy itself and the key query parameter/);
 });
+
+test('settings: none by default (commits say they are the pod\'s); inherited or listed keys are named', () => {
+  assert.match(line(explainPolicy(strictRules()), 'Settings:'), /none of yours .*clawpod pod <pod@clawpod\.invalid>/);
+  const rules = { ...strictRules(), settings: { git: 'inherit' as const, npm: { nodedir: '/usr', fund: 'false' } } };
+  const l = line(explainPolicy(rules), 'Settings:');
+  assert.match(l, /git: your global identity/);
+  assert.match(l, /npm: nodedir, fund/);
+  assert.ok(!l.includes('/usr'), 'values are not printed');
+});

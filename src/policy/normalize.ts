@@ -127,7 +127,7 @@ export function normalizePolicy(raw: RawPolicy, source: string, deps: NormalizeD
 
 function copySettings(s: RawPolicy['settings']): Pick<Rules, 'settings'> {
   const copy = (v: 'inherit' | Record<string, string> | undefined) => (v === undefined || v === 'inherit' ? v : { ...v });
-  if (s.git === undefined && s.npm === undefined) return {};
+  if (s === undefined || (s.git === undefined && s.npm === undefined)) return {};
   return { settings: { ...(s.git !== undefined ? { git: copy(s.git) } : {}), ...(s.npm !== undefined ? { npm: copy(s.npm) } : {}) } };
 }
 

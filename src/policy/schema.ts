@@ -263,7 +263,7 @@ const policyObject = z
     secrets: z.array(secret).default([]).describe('Credentials injected by the egress proxy, never visible in the pod'),
     env: z.record(envName, envValue).default({}).describe('Plain environment variables for the pod (visible to it)'),
     tools: tools.prefault({}),
-    settings: settings.prefault({}),
+    settings: settings.optional(),
   })
   .strict();
 
