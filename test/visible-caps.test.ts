@@ -34,6 +34,9 @@ for f in /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max; 
   echo 1 > "$f" 2>/dev/null && echo WRITE_OK
 done
 mkdir /sys/fs/cgroup/memory/x 2>/dev/null && echo MKDIR_OK
+for f in /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max; do
+  [ -e "$f" ] && (echo 1 > "$f") 2>&1 | grep -q 'Read-only file system' && echo "EROFS=yes"
+done
 mkdir /sys/fs/cgroup/x 2>/dev/null && echo MKDIR_OK
 touch /sys/fs/cgroup/evil 2>/dev/null && echo TOUCH_OK
 echo 0 > /sys/devices/system/cpu/online 2>/dev/null && echo WRITE_OK
@@ -98,6 +101,7 @@ function assertSees(s: Seen, memoryBytes: number, cpus: number): void {
   assert.deepEqual(s.cgMounts.filter((l) => l.split(' ')[0] !== '/'), [], `cgroup mounts show only their own root:\n${s.cgMounts.join('\n')}`);
   assert.ok(s.cgMounts.every((l) => /^\/ \S+ ro,/.test(l)), `every cgroup mount is read-only:\n${s.cgMounts.join('\n')}`);
   assert.equal(s.writes, false, `a write to the pod's cgroup files or the cpu file fails:\n${s.stdout}`);
+  assert.equal(field(s.stdout, 'EROFS'), 'yes', 'the cgroup mount itself refuses writes (not only file modes)');
   assert.deepEqual(s.names, [], 'nothing under /sys names clawpod, a run or a host group');
   assert.ok(s.procs.includes(s.self) && s.procs.every((p) => p > 0), `cgroup.procs lists the pod's own processes: ${s.procs.join(' ')}`);
   if (layout.mode === 'v1') {
