@@ -98,7 +98,8 @@ print(json.dumps({
     assert.match(r.stdout, /Operation not permitted/);
     assert.doesNotMatch(r.stdout, /10\.9\.9\.9|10\.8\.0\.0|dummy0:/);
     assert.match(r.stdout, /^1: lo: <LOOPBACK,UP/m);
-    assert.equal((r.stdout.match(/^\d+: /gm) ?? []).length, 1, `only lo: ${r.stdout}`);
+    const links = new Set([...r.stdout.matchAll(/^\d+: ([^:@\s]+)/gm)].map((m) => m[1]));
+    assert.deepEqual([...links], ['lo'], `only lo: ${r.stdout}`);
   });
 });
 
@@ -214,7 +215,7 @@ Promise.all(['registry.npmjs.org', 'example.com', 'localhost'].map(look))
       assert.equal(r.code, 0, r.stderr);
       const { v, ms } = JSON.parse(r.stdout.trim()) as { v: unknown[]; ms: number };
       assert.deepEqual(v.slice(0, 2), ['ENOTFOUND', 'ENOTFOUND']);
-      assert.deepEqual(v[2], ['127.0.0.1', '::1']);
+      assert.ok(Array.isArray(v[2]) && v[2].includes('127.0.0.1'), `localhost: ${JSON.stringify(v[2])}`);
       console.log(`dns.lookup x4 in the pod (${label}): ${ms} ms`);
     });
   }
@@ -227,9 +228,9 @@ def gai(name):
         return sorted({a[4][0] for a in socket.getaddrinfo(name, 80)})
     except socket.gaierror as e:
         return e.errno
-print(json.dumps({"pypi": gai("pypi.org"), "example": gai("example.com"), "localhost": gai("localhost")}))
+print(json.dumps({"pypi": gai("pypi.org"), "example": gai("example.com"), "localhost": "127.0.0.1" in gai("localhost")}))
 `);
-    assert.deepEqual(out, { pypi: -2, example: -2, localhost: ['127.0.0.1', '::1'] });
+    assert.deepEqual(out, { pypi: -2, example: -2, localhost: true });
   });
 
   test('npm view in a pod without network gives up with ENOTFOUND, not EAI_AGAIN', { skip: !fs.existsSync('/usr/bin/npm'), timeout: 240_000 }, async () => {
@@ -240,5 +241,14 @@ print(json.dumps({"pypi": gai("pypi.org"), "example": gai("example.com"), "local
     assert.notEqual(r.code, 0);
     assert.match(r.stdout + r.stderr, /ENOTFOUND/);
     assert.doesNotMatch(r.stdout + r.stderr, /EAI_AGAIN/);
+  });
+
+  test('pip in a pod without network gives up without retrying', { skip: !fs.existsSync('/usr/bin/pip3'), timeout: 120_000 }, async () => {
+    const t0 = Date.now();
+    const r = await inPod('pip3 download --no-deps -d /tmp/d six 2>&1', { timeoutMs: 100_000 });
+    console.log(`pip download in a pod without network: exit ${r.code} after ${Date.now() - t0} ms`);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stdout, /No matching distribution found for six/);
+    assert.doesNotMatch(r.stdout, /Temporary failure in name resolution|Retrying/);
   });
 });

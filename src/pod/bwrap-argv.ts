@@ -148,6 +148,15 @@ export function egressEnv(caBundle: boolean): Record<string, string> {
   return env;
 }
 
+// A pod without network: no retry can ever reach anything, yet npm retries every failed fetch,
+// "not found" included, with 10 s and 60 s back-offs, and pip five times: give up at once instead.
+const OFFLINE_ENV: Readonly<Record<string, string>> = { npm_config_fetch_retries: '0', PIP_RETRIES: '0' };
+
+/** OFFLINE_ENV less whatever the policy's env sets itself (the policy wins). */
+export function offlineEnv(rules: Rules): Record<string, string> {
+  return Object.fromEntries(Object.entries(OFFLINE_ENV).filter(([k]) => !Object.hasOwn(rules.env, k)));
+}
+
 export function podEnv(rules: Rules, extra: Record<string, string>): Record<string, string> {
   return {
     PATH: POD_PATH,
@@ -190,7 +199,7 @@ export function buildBwrapArgs(host: HostLayout, p: PodArgvInput): string[] {
     a.push(m.mode === 'rw' ? '--bind' : '--ro-bind', `${host.stage}/mnt/${i}`, m.path);
   });
   let command = p.command;
-  let env = p.env;
+  let env = { ...offlineEnv(p.rules), ...p.env };
   if (p.live) {
     a.push('--ro-bind', host.executor, EXECUTOR);
     command = [EXECUTOR, String(FD.channel)];
