@@ -98,7 +98,13 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
   let audit: AuditWriter | null = null;
   const early: PodEvent[] = [];
   const refused = refusalTally();
-  const record = (e: PodEvent | ProxyEvent) => { refused.add(e); if (audit) audit.append(e.type, e.data); else early.push(e as PodEvent); };
+  const record = (e: PodEvent | ProxyEvent) => {
+    refused.add(e);
+    // A cap's one-line account (who hit it, its policy key), as it happens; pod-chosen names in
+    // it are escaped by the watch that wrote it (pod/capwatch.ts).
+    if (e.type === 'limit.hit' && typeof e.data.message === 'string') process.stderr.write(`clawpod: ${e.data.message}\n`);
+    if (audit) audit.append(e.type, e.data); else early.push(e as PodEvent);
+  };
   let pod: RunningPod;
   let egress: RunningEgress | null = null;
   // With secrets, pod output goes through a redactor: the pod never holds a value, but an

@@ -204,20 +204,36 @@ function readNum(file: string, key: string): number {
   } catch { return 0; }
 }
 
-/** Which caps fired: the OOM killer ran, or a fork was refused at the pids limit. */
-export function capsHit(cg: PodCgroup): ('memory' | 'pids')[] {
-  const hit: ('memory' | 'pids')[] = [];
-  for (const dir of cg.dirs) {
-    if (cg.layout.mode === 'v2' || dir.includes('/memory/')) {
-      const oom = cg.layout.mode === 'v2' ? readNum(path.join(dir, 'memory.events'), 'oom_kill')
-        : readNum(path.join(dir, 'memory.oom_control'), 'oom_kill');
-      if (oom > 0 && !hit.includes('memory')) hit.push('memory');
-    }
-    if (cg.layout.mode === 'v2' || dir.includes('/pids/')) {
-      if (readNum(path.join(dir, 'pids.events'), 'max') > 0 && !hit.includes('pids')) hit.push('pids');
-    }
-  }
-  return hit;
+/** The pod's group of one controller (v2: its one group), or null when that cap is not enforced. */
+export function capDir(cg: PodCgroup, cap: 'memory' | 'pids'): string | null {
+  if (!cg.layout.parents[cap]) return null;
+  if (cg.layout.mode === 'v2') return cg.intoDir ?? cg.dirs[0] ?? null;
+  return cg.dirs.find((d) => path.dirname(d) === cg.layout.parents[cap]) ?? null;
+}
+
+export interface CapCounters { oomKills: number; forkRefusals: number }
+
+/** The kernel's own running counts for the pod: processes the OOM killer killed, and forks (or
+ *  threads) refused at pids.max. They only grow; a cap fired when one grew. */
+export function capCounters(cg: PodCgroup): CapCounters {
+  const mem = capDir(cg, 'memory');
+  const pids = capDir(cg, 'pids');
+  const oomFile = cg.layout.mode === 'v2' ? 'memory.events' : 'memory.oom_control';
+  return {
+    oomKills: mem ? readNum(path.join(mem, oomFile), 'oom_kill') : 0,
+    forkRefusals: pids ? readNum(path.join(pids, 'pids.events'), 'max') : 0,
+  };
+}
+
+/** The pod's group as the kernel names it in its OOM report ("/clawpod/<id>"): its report gives
+ *  the path from its hierarchy's root, which the pod's last two components end. */
+export function kernelGroupPath(dir: string): string {
+  return `/${path.basename(path.dirname(dir))}/${path.basename(dir)}`;
+}
+
+/** The processes (thread-group ids) in one of the pod's groups. */
+export function groupPids(dir: string): number[] {
+  return pidsIn(dir);
 }
 
 function pidsIn(dir: string): number[] {
