@@ -60,7 +60,9 @@ export function applyChangeSet(
   // every check below is then relative to the real directory.
   const root = realpathSync(workspaceRoot);
   const loaded = loadChangeSet(csDir, root, manifest, { includeGit: opts.includeGit, ignore: opts.ignore, includeIgnored: opts.includeIgnored });
-  const changes = opts.select ? selectChanges(loaded.changes, opts.select) : loaded.changes;
+  // Ignored changes left out stay behind whole: a reviewed directory deletion above one waits.
+  const leftOut = opts.includeIgnored === true ? [] : loaded.ignored.map((c) => c.path);
+  const changes = opts.select || leftOut.length > 0 ? selectChanges(loaded.changes, opts.select ?? (() => true), leftOut) : loaded.changes;
   const ignoredPaths = new Set(loaded.ignored.map((c) => c.path));
   const ignoredApplied = changes.filter((c) => ignoredPaths.has(c.path)).length;
   const result = {

@@ -147,3 +147,20 @@ test('an opaque directory is swept only when all of its changes are applied', as
     assert.ok(planOf(all).some((s) => s.op === 'sweep'));
   } finally { f.cleanup(); }
 });
+
+test('apply never removes ignored files by deleting the reviewed directory that holds them', async () => {
+  const { applyChangeSet } = await import('./apply.js');
+  const { existsSync } = await import('node:fs');
+  const f = fixture();
+  try {
+    put(f.ws, 'pkg/index.js', 'i\n');
+    put(f.ws, 'pkg/node_modules/x.js', 'x\n');
+    const manifest = takeManifest(f.ws);
+    writeList(f.cs, 'deleted.lst', ['pkg']);
+    const ignore = ignoreMatcher(src({ '': 'node_modules/\n' }));
+    const r = applyChangeSet(f.cs, f.ws, manifest, { ignore });
+    assert.equal(existsSync(join(f.ws, 'pkg/index.js')), false);
+    assert.equal(existsSync(join(f.ws, 'pkg/node_modules/x.js')), true, 'an ignored file went with its reviewed directory');
+    assert.ok(r.remaining > 0);
+  } finally { f.cleanup(); }
+});

@@ -50,9 +50,10 @@ export function splitSpecs(values: string[]): string[] {
  * The changes to apply when only `picked` ones were asked for, made applicable: a directory
  * the pod created (or turned into a directory) that a picked change lies in comes along; the
  * deletion or retyping of a directory stays behind while anything below it does (it could not
- * be done without taking that along). Returned in path order.
+ * be done without taking that along: apply removes a directory with all it holds). Returned in
+ * path order.
  */
-export function selectChanges(all: Change[], picked: (c: Change) => boolean): Change[] {
+export function selectChanges(all: Change[], picked: (c: Change) => boolean, alsoLeft: string[] = []): Change[] {
   const byPath = new Map(all.map((c) => [c.path, c]));
   const chosen = new Set<string>();
   for (const c of all) {
@@ -64,7 +65,11 @@ export function selectChanges(all: Change[], picked: (c: Change) => boolean): Ch
       if (anc !== undefined && anc.kind !== 'deleted' && anc.kind !== 'mode') chosen.add(a);
     }
   }
-  const left = all.filter((c) => !chosen.has(c.path)).map((c) => c.path);
+  // alsoLeft: changes not offered at all (ignored ones not included) stay behind too.
+  const holdsLeft = new Set<string>();
+  for (const p of [...all.filter((c) => !chosen.has(c.path)).map((c) => c.path), ...alsoLeft]) {
+    for (const a of ancestorsOf(p)) holdsLeft.add(a);
+  }
   const removesDir = (c: Change) => (c.kind === 'deleted' || c.kind === 'type') && c.before?.t === 'd';
-  return all.filter((c) => chosen.has(c.path) && !(removesDir(c) && left.some((p) => p.startsWith(`${c.path}/`))));
+  return all.filter((c) => chosen.has(c.path) && !(removesDir(c) && holdsLeft.has(c.path)));
 }
