@@ -32,6 +32,17 @@
 
 static int last_timed_out;
 
+/* At the memory cap the OOM killer should take the call, never the executor (whose death ends
+ * the pod): each call is forked with a raised oom_score_adj. The executor is not dumpable, so
+ * its /proc files are root's: the file is opened before that, and the executor raises its own
+ * score around fork() and lowers it back (to the minimum it started with, which needs no
+ * privilege); the call inherits the raised one. Best effort: without it, size alone decides. */
+static int oom_adj_fd = -1;
+
+static void set_oom_adj(const char *v) {
+  if (oom_adj_fd >= 0 && pwrite(oom_adj_fd, v, strlen(v), 0) < 0) {}
+}
+
 static int read_full(int fd, void *buf, size_t n) {
   size_t got = 0;
   while (got < n) {
@@ -73,7 +84,9 @@ static double now_ms(void) {
 static int run(char **argv, uint32_t timeout_ms, struct sink *out, struct sink *err) {
   int po[2], pe[2];
   if (pipe2(po, O_CLOEXEC) != 0 || pipe2(pe, O_CLOEXEC) != 0) return 125;
+  set_oom_adj("500");
   pid_t pid = fork();
+  if (pid != 0) set_oom_adj("0");
   if (pid < 0) return 125;
   if (pid == 0) {
     setpgid(0, 0);
@@ -134,6 +147,7 @@ int main(int argc, char **argv) {
    * stdio so bwrap's init in the pod never holds it; 0/1 when run by hand without one. */
   int in = 0, outfd = 1;
   if (argc > 1) { in = outfd = atoi(argv[1]); if (in < 3) return 125; }
+  oom_adj_fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
   lock_down();
   signal(SIGPIPE, SIG_IGN);
   for (;;) {

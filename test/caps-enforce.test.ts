@@ -151,6 +151,10 @@ test('live pod: a tool call OOM-killed ends only that call; the next call works'
     id: `r-capslive-${process.pid}`, rules, workspace: workspace({ 'a.txt': 'a\n' }), changesDir: path.join(home, 'changes'), allowDegraded: false, stdio: 'pipe',
   }, (e) => events.push(e));
   try {
+    // A call is the OOM killer's first choice, never the executor (pid 2) the pod needs (which is
+    // raised only around its fork: read after it).
+    const adj = await live.exec(['sh', '-c', 'sleep 0.2; cat /proc/self/oom_score_adj /proc/2/oom_score_adj']);
+    assert.equal(adj.stdout.toString(), '500\n0\n');
     const big = await live.exec(['python3', '-c', 'x = bytearray(300 << 20)']);
     assert.equal(big.exitCode, 137, big.stderr.toString());
     const next = await live.exec(['sh', '-c', 'echo still here; cat /workspace/a.txt']);
