@@ -104,6 +104,9 @@ export function explainPolicy(rules: Rules): string[] {
     `Reads: a read-only system (/usr), its own /tmp and home (${formatBytes(rules.resources.diskBytes)} total writable)`,
   );
   lines.push(WORKSPACE_TEXT[rules.workspace]);
+  if (rules.workspaceAt === 'host' && rules.workspace !== 'none') {
+    lines.push('Workspace path: at its own host path (not /workspace), which is also the working directory: absolute paths the pod records (symlinks, git worktrees, venvs) still lead there after apply');
+  }
   if (rules.workspace === 'overlay') lines.push(ignoreLine(rules.ignore));
   if (rules.mounts.length === 0) lines.push('Mounts: none (no other host files)');
   for (const m of rules.mounts) {
@@ -117,9 +120,6 @@ export function explainPolicy(rules: Rules): string[] {
   lines.push(
     envNames.length === 0
       ? 'Environment: no extra variables'
-  if (rules.workspaceAt === 'host' && rules.workspace !== 'none') {
-    lines.push('Workspace path: at its own host path (not /workspace), which is also the working directory: absolute paths the pod records (symlinks, git worktrees, venvs) still lead there after apply');
-  }
       : `Environment: ${envNames.join(', ')} (plain values the pod can read)`,
   );
   lines.push(settingsLine(rules.settings));

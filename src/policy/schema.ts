@@ -112,7 +112,6 @@ const filesystem = z
       .default('overlay')
       .describe('overlay: copy-on-write with a reviewable diff; ro: read-only; rw: live writes; none: not mounted'),
     mounts: z.array(mount).default([]).describe('Extra host paths; read-only unless mode: rw'),
-  })
     workspaceAt: z
       .enum(['/workspace', 'host'], { error: expected('must be /workspace or host') })
       .optional()
@@ -122,6 +121,7 @@ const filesystem = z
       .max(1000, { error: 'at most 1000 patterns' })
       .optional()
       .describe('gitignore patterns (from the workspace root; later ones win, ! re-includes) whose changes are kept apart like .gitignored ones: counted, not shown, applied only on request'),
+  })
   .strict()
   .describe('What host files the pod sees');
 

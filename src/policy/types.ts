@@ -28,12 +28,12 @@ export interface Rules {
     diskBytes: number;
   };
   workspace: WorkspaceMode;
-  mounts: MountRule[];
-  network: { allow: string[]; deny: string[]; hosts: Record<string, string>; extraCA?: string[] };
   /** Where the pod sees the workspace: at /workspace (absent, the default) or at its own host path. */
   workspaceAt?: '/workspace' | 'host';
   /** filesystem.ignore: gitignore patterns whose changes are kept apart from review (absent: none). */
   ignore?: string[];
+  mounts: MountRule[];
+  network: { allow: string[]; deny: string[]; hosts: Record<string, string>; extraCA?: string[] };
   secrets: SecretRule[];
   env: Record<string, string>;
   tools: { allow?: string[]; deny?: string[]; approve?: string[] };
