@@ -68,7 +68,10 @@ async function cmdExec(ctx: Context, args: string[]): Promise<number> {
     stdio: 'inherit',
     cwd: process.cwd(),
   }).finally(() => terminal.restore());
-  if (summary.limitHit) process.stderr.write(`clawpod: ${summary.limitHit} limit hit: pod killed\n`);
+  // Memory and pids kills were already told as they happened (with who and the policy key).
+  if (summary.limitHit && summary.limitHit !== 'memory' && summary.limitHit !== 'pids') {
+    process.stderr.write(`clawpod: ${summary.limitHit} limit hit: pod killed\n`);
+  }
   if (summary.filesChanged > 0) {
     const ignored = ignoredAtEnd(ctx.runDir(summary.run));
     const held = ignored > 0 ? ` (${ignored} of them ignored: not shown or applied unless asked)` : '';

@@ -40,6 +40,8 @@ export interface ExecSummary {
   exitCode: number;
   status: string;
   limitHit: string | null;
+  /** Every cap the kernel enforced during the run (limit.hit), whether or not it ended the pod. */
+  capsHit: string[];
   durationMs: number;
   filesChanged: number;
   auditPath: string;
@@ -98,8 +100,10 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
   let audit: AuditWriter | null = null;
   const early: PodEvent[] = [];
   const refused = refusalTally();
+  const capsHit = new Set<string>();
   const record = (e: PodEvent | ProxyEvent) => {
     refused.add(e);
+    if (e.type === 'limit.hit' && typeof e.data.cap === 'string') capsHit.add(e.data.cap);
     // A cap's one-line account (who hit it, its policy key), as it happens; pod-chosen names in
     // it are escaped by the watch that wrote it (pod/capwatch.ts).
     if (e.type === 'limit.hit' && typeof e.data.message === 'string') process.stderr.write(`clawpod: ${e.data.message}\n`);
@@ -177,7 +181,7 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
     status, endedAt: new Date().toISOString(), exitCode: outcome.exitCode, limitHit: outcome.limitHit,
     diffState: filesChanged > 0 ? 'pending' : 'none', filesChanged, summary: chainHead(audit),
   });
-  return { run: id, exitCode: outcome.exitCode, status, limitHit: outcome.limitHit, durationMs: Math.round(outcome.durationMs), filesChanged, auditPath, refused: refused.byHost() };
+  return { run: id, exitCode: outcome.exitCode, status, limitHit: outcome.limitHit, durationMs: Math.round(outcome.durationMs), filesChanged, auditPath, refused: refused.byHost(), capsHit: [...capsHit] };
 }
 
 /** The run's audit byte cap: CLAWPOD_AUDIT_MAX_BYTES, else the writer's default. */

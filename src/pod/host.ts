@@ -8,7 +8,7 @@ import type { HostLayout } from './bwrap-argv.js';
 import { probeStage, stageDetail, type StageBacking } from './stage.js';
 import type { Guard } from './types.js';
 
-const ETC_FILES = ['/etc/ssl/certs', '/etc/ld.so.cache', '/etc/alternatives', '/etc/localtime', '/etc/nsswitch.conf'];
+const ETC_FILES = ['/etc/ssl/certs', '/etc/ld.so.cache', '/etc/alternatives', '/etc/localtime'];
 
 export interface HostFacts {
   layout: HostLayout;
