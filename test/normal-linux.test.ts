@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
-import { cli, policyFile, tmpDir, workspace } from './helpers.js';
+import { auditEvents, cli, policyFile, tmpDir, workspace } from './helpers.js';
 
 let home: string;
 before(() => { home = tmpDir('home'); });
@@ -102,6 +102,38 @@ print(json.dumps({
     assert.deepEqual([...links], ['lo'], `only lo: ${r.stdout}`);
   });
 });
+describe('netlink: unread replies count against the pod', () => {
+  // The kernel charges netlink receive queues to no cgroup: unread RTM_GETLINK replies on many
+  // sockets with big buffers pinned 1.4 GB of host memory under a 512Mi cap (review). They are
+  // sampled with the caps; past 16 MiB queued the pod is killed as a memory-cap hit.
+  test('a pod that queues replies it never reads is killed, with limit.hit memory (netlink)', { skip: !hasPython && 'needs python3' }, async () => {
+    const flood = [
+      'import socket, struct, time',
+      'msg = struct.pack("=LHHLL", 32, 18, 1, 0, 0) + struct.pack("=BxHiII", 0, 0, 1, 0, 0)',
+      'socks = []',
+      'for i in range(300):',
+      '    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)',
+      '    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 30)',
+      '    s.setblocking(False)',
+      '    for j in range(4000):',
+      '        try: s.send(msg)',
+      '        except OSError: break',
+      '    socks.append(s)',
+      'print("held", len(socks), flush=True)',
+      'time.sleep(8)',
+      'print("survived", flush=True)',
+    ].join('\n');
+    const ws = workspace({ 'flood.py': flood });
+    const r = await inPod('exec python3 flood.py', { ws, timeoutMs: 60_000 });
+    assert.equal(r.code, 137, `${r.stdout}\n${r.stderr}`);
+    assert.doesNotMatch(r.stdout, /survived/);
+    assert.match(r.stderr, /netlink sockets held \d+ MiB of unread replies/);
+    const id = /clawpod: run (\S+)/.exec(r.stderr)?.[1];
+    const hits = auditEvents(home, id as string).filter((e) => e.type === 'limit.hit');
+    assert.ok(hits.some((e) => e.data.reason === 'netlink' && e.data.cap === 'memory'), JSON.stringify(hits));
+  });
+});
+
 
 describe('/etc: the non-secret files programs expect, read-only', () => {
   const files = ['/etc/ssl/openssl.cnf', '/etc/services', '/etc/protocols', '/etc/mime.types', '/etc/os-release']

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Rules } from '../policy/types.js';
 import type { PodCgroup } from './cgroups.js';
-import { CapWatch, EVENTS_PER_CAP, MEMORY_STORM_KILLS, PIDS_STORM_MS } from './capwatch.js';
+import { CapWatch, EVENTS_PER_CAP, MEMORY_STORM_KILLS, netlinkQueued, PIDS_STORM_MS } from './capwatch.js';
 import type { OomKill, OomReports } from './kmsg.js';
 import type { PodEvent } from './types.js';
 
@@ -195,4 +195,18 @@ test('a pod-chosen name reaches the message escaped', () => {
   w.poll();
   assert.equal(data()[0].message, 'memory cap hit (resources.memory: 512Mi): the kernel killed \\x1b]0;pwn\\x07\\u{202e} (pid 3 in the pod); the run went on');
   assert.doesNotMatch(String(data()[0].message), /[\x00-\x1f\u202e]/);
+});
+
+test('netlinkQueued sums the Rmem column of the pod netns netlink table; 0 when unreadable', () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nlq-'));
+  fs.mkdirSync(path.join(root, '42', 'net'), { recursive: true });
+  fs.writeFileSync(path.join(root, '42', 'net', 'netlink'), [
+    'sk               Eth Pid        Groups   Rmem     Wmem     Dump  Locks    Drops    Inode',
+    '0000000087604597 0   0          00000000 1000     0        0     2        0        4',
+    '00000000dcf9eed4 0   77         00000000 2345678  0        0     2        0        560',
+    '',
+  ].join('\n'));
+  assert.equal(netlinkQueued(42, root), 2346678);
+  assert.equal(netlinkQueued(43, root), 0);
+  fs.rmSync(root, { recursive: true, force: true });
 });

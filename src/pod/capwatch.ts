@@ -9,6 +9,7 @@
 //   - an OOM storm: more than MEMORY_STORM_KILLS OOM kills within MEMORY_STORM_WINDOW_MS.
 // Sampled every poll (100 ms) from the kernel's own counters; the victim of an OOM kill is named
 // from the kernel's report (kmsg.ts) where it can be read.
+import fs from 'node:fs';
 import type { Rules } from '../policy/types.js';
 import { unsafeGlobal } from '../util/unsafe-text.js';
 import { capCounters, capDir, groupPids, kernelGroupPath, type PodCgroup } from './cgroups.js';
@@ -23,6 +24,10 @@ export const MEMORY_STORM_WINDOW_MS = 60_000;
 /** Non-fatal limit.hit events recorded per cap and pod; past it they are counted and summed at
  *  the end, so a pod that hits a cap all day cannot flood its own audit log. */
 export const EVENTS_PER_CAP = 10;
+/** Bytes a pod's netlink sockets may hold queued. The kernel charges netlink receive queues to
+ *  no memory cgroup, so route netlink (allowed for getifaddrs) could otherwise pin host memory
+ *  past the memory cap by never reading replies; a program reading its replies holds a few KiB. */
+export const NETLINK_QUEUED_MAX = 16 << 20;
 // Processes looked up per poll (two small /proc reads each), so a fork loop costs bounded work.
 const NEW_PROCS_PER_POLL = 64;
 
@@ -112,6 +117,7 @@ export class CapWatch {
     if (!this.fatalCap) this.onRefusals(c.forkRefusals, t);
     this.refreshProcs();
     if (!this.fatalCap && this.pending.length && this.findChain()) this.settle('went on');
+    if (!this.fatalCap) this.checkNetlink();
     return this.fatalCap;
   }
 
@@ -247,6 +253,19 @@ export class CapWatch {
     return chain;
   }
 
+  /** Netlink receive queues count against the memory cap: past NETLINK_QUEUED_MAX the pod is
+   *  killed (sampled each poll; the pod's one CPU bounds how far it gets between two). */
+  private checkNetlink(): void {
+    const inPod = [...this.procs.values()].find((p) => p.gone === 0 && p.podPid !== null);
+    if (!inPod) return;
+    const queued = netlinkQueued(inPod.hostPid, this.opts.procRoot);
+    if (queued <= NETLINK_QUEUED_MAX) return;
+    this.fatalCap = 'memory';
+    const mib = Math.round(queued / (1 << 20));
+    this.emitHit('memory', { action: 'pod killed', reason: 'netlink', netlinkQueued: queued },
+      `memory cap hit (resources.memory: ${policySize(this.opts.rules.resources.memoryBytes)}): the pod's netlink sockets held ${mib} MiB of unread replies, which the kernel charges to no cgroup (at most ${NETLINK_QUEUED_MAX >> 20} MiB); the pod was killed`);
+  }
+
   // ---- pids ----
 
   private onRefusals(total: number, t: number, atEnd = false): void {
@@ -318,4 +337,17 @@ export class CapWatch {
       message: `${cap} cap hit (resources.${cap}: ${value}) ${n} more time${n === 1 ? '' : 's'}, not recorded one by one`,
     } });
   }
+}
+
+/** Bytes queued on every netlink socket of the network namespace PID is in (the Rmem column of
+ *  /proc/PID/net/netlink); 0 when it cannot be read (the process is gone). */
+export function netlinkQueued(pid: number, procRoot = '/proc'): number {
+  let text: string;
+  try { text = fs.readFileSync(`${procRoot}/${pid}/net/netlink`, 'latin1'); } catch { return 0; }
+  let sum = 0;
+  for (const line of text.split('\n').slice(1)) {
+    const rmem = Number(line.trim().split(/\s+/)[4]);
+    if (Number.isFinite(rmem)) sum += rmem;
+  }
+  return sum;
 }
