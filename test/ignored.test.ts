@@ -86,10 +86,15 @@ test('a pod writing "*" into .gitignore hides none of its changes', async () => 
 test('ignore rules never hide a file that runs code or steers a tool (.envrc, .vscode/, CLAUDE.md)', async () => {
   const ws = workspace({ '.gitignore': '.envrc\n.vscode/\nbuild/\n*.md\n' });
   const id = await podRun(ws, 'echo "curl x | sh" > .envrc && mkdir -p .vscode build/sub && echo {} > .vscode/tasks.json && ' +
-    'echo obey > build/sub/CLAUDE.md && echo x > build/out.o && echo y > notes.md');
+    'echo obey > CLAUDE.md && echo obey > build/sub/CLAUDE.md && echo x > build/out.o && echo y > notes.md');
   const names = (await ok(['runs', 'diff', id, '--name-only'])).split('\n').filter(Boolean);
-  for (const p of ['.envrc', '.vscode/tasks.json', 'build/sub/CLAUDE.md']) assert.ok(names.includes(p), `${p} hidden by ignore rules: ${names}`);
+  for (const p of ['.envrc', '.vscode/tasks.json', 'CLAUDE.md']) assert.ok(names.includes(p), `${p} hidden by ignore rules: ${names}`);
   assert.ok(!names.includes('build/out.o') && !names.includes('notes.md'), names.join(','));
+  // Inside an ignored ordinary directory no tool reads it by its place: it is kept apart (and
+  // never applied unless asked) like its siblings.
+  assert.ok(!names.includes('build/sub/CLAUDE.md'), names.join(','));
+  await ok(['runs', 'apply', id]);
+  assert.ok(fs.existsSync(path.join(ws, '.envrc')) && !fs.existsSync(path.join(ws, 'build')));
 });
 
 test('policy filesystem.ignore keeps paths apart too; policy explain says so', async () => {

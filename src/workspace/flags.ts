@@ -64,6 +64,11 @@ export function isGitSegment(seg: string): boolean {
 }
 
 /** True when any component of the relpath is `.git` (the workspace's own, a submodule's, a worktree's). */
+/** A directory name host tools read from wherever it is (.vscode, .idea, ...). */
+export function isFlaggedDirName(name: string): boolean {
+  return Object.hasOwn(DIRS, name);
+}
+
 export function isGitPath(rel: string): boolean {
   if (!rel.toLowerCase().includes('.git')) return false;
   return rel.split('/').some(isGitSegment);
@@ -91,7 +96,7 @@ function whyFlag(rel: string, after: EntryInfo | undefined, hooksDir?: string): 
   if (hooksDir !== undefined && (hooksDir === '' || rel === hooksDir || rel.startsWith(`${hooksDir}/`))) {
     return { why: 'a git hook (under the repository\'s core.hooksPath): git runs it on the host', loud: true };
   }
-  for (const s of segs.slice(0, -1)) if (DIRS[s] !== undefined) return { why: DIRS[s], loud: false };
+  for (const s of segs.slice(0, -1)) if (Object.hasOwn(DIRS, s)) return { why: DIRS[s], loud: false };
   const name = segs[segs.length - 1];
   if (Object.hasOwn(DIRS, name)) return { why: DIRS[name], loud: false };
   if (Object.hasOwn(FILES, name)) return { why: FILES[name], loud: false };

@@ -16,7 +16,7 @@ import ignore from 'ignore';
 import type { Ignore } from 'ignore';
 import { readRegularFile } from './content.js';
 import { ChangeSetError } from './errors.js';
-import { isGitPath } from './flags.js';
+import { isFlaggedDirName, isGitPath } from './flags.js';
 import { ancestorsOf } from './paths.js';
 import { quotePath } from './quote.js';
 import type { Change, Manifest } from './types.js';
@@ -160,7 +160,13 @@ export function classifyChanges(changes: Change[], m: IgnoreMatcher, keep: Set<s
   if (m.empty) return { reviewed: changes, ignored: [], roots: [] };
   const isIgnored = (c: Change): boolean => {
     // .git has its own rule (left out unless --include-git); ignore rules never apply to it, as in git.
-    if (keep.has(c.path) || isGitPath(c.path) || GIT_READS.has(c.path.slice(c.path.lastIndexOf('/') + 1))) return false;
+    if (isGitPath(c.path)) return false;
+    const exempt = keep.has(c.path) || GIT_READS.has(c.path.slice(c.path.lastIndexOf('/') + 1));
+    // Inside an ignored ordinary directory (node_modules/pkg/.github, vendor/x/.gitattributes)
+    // no host tool reads these by their place: they follow the rule like their siblings (and,
+    // like them, are never applied unless asked). An ignored flagged directory (.vscode/) is
+    // still read by its tool, so what lies in it stays reviewed.
+    if (exempt && !underOrdinaryIgnoredDir(c.path, m)) return false;
     const sides = [c.before, c.after].filter((s) => s !== undefined);
     return sides.length > 0 && sides.every((s) => m.ignores(c.path, s.t === 'd'));
   };
@@ -173,6 +179,10 @@ export function classifyChanges(changes: Change[], m: IgnoreMatcher, keep: Set<s
   const reviewed = changes.filter((c) => out.get(c.path) === false);
   const ignored = changes.filter((c) => out.get(c.path) === true);
   return { reviewed, ignored, roots: topmost(ignored, m) };
+}
+
+function underOrdinaryIgnoredDir(rel: string, m: IgnoreMatcher): boolean {
+  return ancestorsOf(rel).some((a) => m.ignores(a, true) && !isFlaggedDirName(a.slice(a.lastIndexOf('/') + 1)));
 }
 
 function topmost(ignored: Change[], m: IgnoreMatcher): string[] {
