@@ -83,6 +83,7 @@ static struct src_id { unsigned long long dev, ino; } attach_id[MAXN], ws_id;
 static int n_attach;
 static const char *stage, *stage_image, *ws_src, *ws_mode, *harvest_dir;
 static unsigned long long stage_size, stage_inodes;
+static int stage_watch = -1;
 static int userns_mode, copy_mode, status_fd = -1, go_fd = -1;
 static int keep_fds[MAXN], n_keep;
 static cpu_set_t pod_cpus;
@@ -232,7 +233,7 @@ static void setup_stage(void) {
   int userns_fd = -1;
   const char *step;
   /* The image was formatted by clawpod to hold stage_size bytes and stage_inodes inodes. */
-  if (stage_image) { if (stage_mount_image(stage_image, stage, &step) != 0) die(step, stage_image); }
+  if (stage_image) { if ((stage_watch = stage_mount_image(stage_image, stage, &step)) < 0) die(step, stage_image); }
   else {
     /* nr_inodes is independent of size on tmpfs: without it, empty files pass any disk cap. */
     if (stage_inodes) snprintf(opts, sizeof opts, "size=%llu,nr_inodes=%llu,mode=0755", stage_size, stage_inodes);
@@ -300,12 +301,16 @@ static void setup_stage(void) {
 }
 
 /* The disk cap is the kernel's refusal (ENOSPC), not a kill: say which cap it was. */
-static void tell_disk_full(void) {
+static void tell_disk_full(int full) {
   unsigned long long v = stage_size;
   const char *unit = v % (1ULL << 30) == 0 ? "Gi" : v % (1ULL << 20) == 0 ? "Mi" : "";
   v = unit[0] == 'G' ? v >> 30 : unit[0] == 'M' ? v >> 20 : v;
-  fprintf(stderr, "clawpod: the pod's disk was full (resources.disk: %llu%s): its writes failed with No space left on device; "
-          "raise resources.disk in the policy\n", v, unit);
+  if (full == STAGE_FULL_INODES)
+    fprintf(stderr, "clawpod: the pod's disk ran out of inodes (resources.disk: %llu%s sets how many files it holds): "
+            "its file creations failed with No space left on device; raise resources.disk in the policy\n", v, unit);
+  else
+    fprintf(stderr, "clawpod: the pod's disk was full (resources.disk: %llu%s): its writes failed with No space left on device; "
+            "raise resources.disk in the policy\n", v, unit);
 }
 
 /* fork(), or on cgroup v2 clone3 straight into the pod's group. Returns 0 in the child. */
@@ -513,18 +518,27 @@ int main(int argc, char **argv) {
   while (waitpid(-1, NULL, 0) > 0 || errno == EINTR) {}
   /* Nothing of the pod is left to race it: clear the set-id bits it left on rw attachments. */
   sweep_rw_attachments(stage, ws_mode, n_attach, attach_mode, status_fd);
+  /* Before the harvest reads the stage: every page it reads is then what the pod wrote. */
+  int lost = stage_writeback_failed(stage_watch);
+  int harvest = harvest_dir && ws_mode && strcmp(ws_mode, "overlay") == 0;
   struct statfs sf;
+  int stat_ok = statfs(stage, &sf) == 0;
   if (status_fd >= 0) {
     char line[128];
-    int full = statfs(stage, &sf) == 0 && stage_is_full(&sf);
-    if (full) tell_disk_full();
-    int n = snprintf(line, sizeof line, "stage_full=%d\nws_copy=%d\n", full, copy_mode);
+    int full = stat_ok ? stage_is_full(&sf) : 0;
+    if (full) tell_disk_full(full);
+    int n = snprintf(line, sizeof line, "stage_full=%d\nstage_full_what=%s\nws_copy=%d\n", full != 0,
+                     full == STAGE_FULL_INODES ? "inodes" : "bytes", copy_mode);
     if (write(status_fd, line, (size_t)n) < 0) {}
   }
-  if (harvest_dir && ws_mode && strcmp(ws_mode, "overlay") == 0) {
+  if (lost) stage_tell_writeback_failed(lost, stage_image, harvest, status_fd);
+  else if (harvest) {
     /* Whatever the harvest meets, the pod's own status is what we exit with: a change set
-     * that cannot be kept whole is dropped and reported, never the run's result with it. */
-    struct harvest_caps caps = { stage_size, stage_inodes, ws_src ? strlen(ws_src) : 0 };
+     * that cannot be kept whole is dropped and reported, never the run's result with it. The
+     * entry cap is the stage's real inode count when larger (mke2fs rounds the asked count
+     * up): whatever the pod could create fits. */
+    unsigned long long inodes = stage_image && stat_ok && sf.f_files > stage_inodes ? sf.f_files : stage_inodes;
+    struct harvest_caps caps = { stage_size, inodes, ws_src ? strlen(ws_src) : 0 };
     struct harvest_report rep;
     harvest_changes(stage, harvest_dir, copy_mode, userns_mode, &caps, &rep);
     harvest_tell(&rep, status_fd);

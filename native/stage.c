@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <linux/fs.h>
+#include <sys/random.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -32,6 +33,15 @@
 #endif
 #define EXT4_GOING_FLAGS_NOLOGFLUSH 0x2
 #define EXT4_SUPER_MAGIC 0xEF53
+
+/* The primary superblock (at 1024 in the image) and the fields a fresh UUID touches. */
+#define SB_AT 1024
+#define SB_INCOMPAT 0x60
+#define SB_RO_COMPAT 0x64
+#define SB_UUID 0x68
+#define SB_CHECKSUM 0x3FC
+#define RO_COMPAT_METADATA_CSUM 0x400
+#define INCOMPAT_CSUM_SEED 0x2000
 
 /* How often a free loop device is asked for again when a concurrent pod took it first. */
 #define LOOP_TRIES 64
@@ -72,6 +82,37 @@ static int copy_sparse(int from, int to) {
     off = hole;
   }
   return 0;
+}
+
+static unsigned int le32(const unsigned char *p) {
+  return (unsigned int)p[0] | (unsigned int)p[1] << 8 | (unsigned int)p[2] << 16 | (unsigned int)p[3] << 24;
+}
+
+/* crc32c as ext4 checksums its superblock: seed ~0, no final inversion. */
+static unsigned int crc32c(unsigned int crc, const unsigned char *p, size_t n) {
+  while (n--) {
+    crc ^= *p++;
+    for (int k = 0; k < 8; k++) crc = (crc >> 1) ^ (0x82F63B78U & (0U - (crc & 1)));
+  }
+  return crc;
+}
+
+/* Gives the copy its own UUID: every pod's image would otherwise carry the template's, and a
+ * host running udev names block devices by it (/dev/disk/by-uuid), one link for all the pods.
+ * Only the superblock changes: the template is formatted with metadata_csum_seed, so the other
+ * metadata checksums do not depend on the UUID. A template without it keeps its UUID. */
+static int fresh_uuid(int image) {
+  unsigned char sb[1024];
+  if (pread(image, sb, sizeof sb, SB_AT) != (ssize_t)sizeof sb) { if (errno == 0) errno = EIO; return -1; }
+  if ((le32(sb + SB_RO_COMPAT) & RO_COMPAT_METADATA_CSUM) && !(le32(sb + SB_INCOMPAT) & INCOMPAT_CSUM_SEED)) return 0;
+  if (getrandom(sb + SB_UUID, 16, 0) != 16) return -1;
+  sb[SB_UUID + 6] = (unsigned char)((sb[SB_UUID + 6] & 0x0F) | 0x40); /* version 4 */
+  sb[SB_UUID + 8] = (unsigned char)((sb[SB_UUID + 8] & 0x3F) | 0x80); /* RFC 4122 variant */
+  if (le32(sb + SB_RO_COMPAT) & RO_COMPAT_METADATA_CSUM) {
+    unsigned int c = crc32c(~0U, sb, SB_CHECKSUM);
+    for (int i = 0; i < 4; i++) sb[SB_CHECKSUM + i] = (unsigned char)(c >> (8 * i));
+  }
+  return pwrite(image, sb, sizeof sb, SB_AT) == (ssize_t)sizeof sb ? 0 : -1;
 }
 
 /* Attaches IMAGE to a free loop device with autoclear; returns its descriptor, *n its number.
@@ -130,6 +171,7 @@ int stage_mount_image(const char *template_path, const char *stage, const char *
   int num;
   if ((fds[3] = attach_loop(fds[2], &num)) < 0) return fail(what, "attach stage image to a loop device", fds, 4);
   if (copy_sparse(fds[1], fds[2]) != 0) return fail(what, "copy stage template", fds, 4);
+  if (fresh_uuid(fds[2]) != 0) return fail(what, "give the stage image its own UUID", fds, 4);
   /* Whatever read the device before the copy (udev's probe) must not leave stale zeros. */
   if (ioctl(fds[3], BLKFLSBUF, 0) != 0) return fail(what, "flush stage loop device", fds, 4);
   char dev[32];
@@ -141,7 +183,36 @@ int stage_mount_image(const char *template_path, const char *stage, const char *
   if (mount(dev, stage, "ext4", MS_NOSUID | MS_NODEV | MS_NOATIME | MS_SILENT, "nobarrier,noinit_itable") != 0)
     return fail(what, "mount stage image", fds, 4);
   for (int i = 0; i < 4; i++) close(fds[i]);
-  return 0;
+  /* Opened right after the mount: syncfs on it reports every writeback error since (see
+   * stage_writeback_failed). */
+  int watch = open(stage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (watch < 0) { *what = "open the mounted stage"; return -1; }
+  return watch;
+}
+
+int stage_writeback_failed(int watch) {
+  return watch >= 0 && syncfs(watch) != 0 ? errno : 0;
+}
+
+void stage_tell_writeback_failed(int err, const char *template_path, int changes, int status_fd) {
+  char dir[4096];
+  const char *slash = strrchr(template_path, '/');
+  int n = slash ? (int)(slash - template_path) : (int)strlen(template_path);
+  snprintf(dir, sizeof dir, "%.*s", n, template_path);
+  char why[160];
+  if (err == ENOSPC || err == EIO) snprintf(why, sizeof why, "the host's disk filled up during the pod");
+  else snprintf(why, sizeof why, "the host failed to store the pod's disk (%s)", strerror(err));
+  /* Not the pod's disk cap: its own writes succeeded; the host could not keep them. */
+  if (changes)
+    fprintf(stderr, "clawpod: the pod's workspace changes were discarded: %s, so what it wrote was not kept whole; "
+            "free disk space under %s, then run again\n", why, dir);
+  else
+    fprintf(stderr, "clawpod: %s: some of what the pod wrote read back as zeros; free disk space under %s, then run again\n", why, dir);
+  if (status_fd < 0) return;
+  char line[512];
+  int len = snprintf(line, sizeof line, "host_disk=%d\n%s", err,
+                     changes ? "harvest=host_disk\nharvest_detail=the host's disk filled up during the pod\n" : "");
+  if (write(status_fd, line, (size_t)len) < 0) {}
 }
 
 void stage_discard(const char *stage) {
@@ -156,5 +227,10 @@ void stage_discard(const char *stage) {
 }
 
 int stage_is_full(const struct statfs *sf) {
-  return (unsigned long long)sf->f_bavail * (unsigned long long)sf->f_bsize < (sf->f_type == EXT4_SUPER_MAGIC ? STAGE_FULL_SLACK : 1);
+  unsigned long long bsize = (unsigned long long)sf->f_bsize;
+  if (sf->f_files > 0 && sf->f_ffree == 0) return STAGE_FULL_INODES;
+  if (sf->f_type != EXT4_SUPER_MAGIC) return sf->f_bavail == 0 ? STAGE_FULL_BYTES : 0;
+  unsigned long long slack = (unsigned long long)sf->f_blocks * bsize / 1000;
+  if (slack < STAGE_FULL_SLACK) slack = STAGE_FULL_SLACK;
+  return (unsigned long long)sf->f_bavail * bsize < slack ? STAGE_FULL_BYTES : 0;
 }

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { auditEvents, cli, eventually, IS_ROOT, policyFile, residue, podUidOf, tmpDir, workspace, type CliOptions } from './helpers.js';
 import { createBwrapBackend } from '../src/pod/bwrap.js';
 import type { PodSpec } from '../src/pod/types.js';
@@ -183,4 +183,46 @@ test('doctor says what backs the stage', { skip }, async () => {
   assert.match(disk.stdout, /disk cap\s+disk \(ext4 image\)/, disk.stdout);
   const mem = await cli(['doctor'], { home, env: { CLAWPOD_STAGE: 'tmpfs' } });
   assert.match(mem.stdout, /disk cap\s+memory \(tmpfs\): writable space counts as memory/, mem.stdout);
+});
+
+// A write ext4 cannot fit whole fails with ENOSPC while up to ~2 MiB stay free (mballoc keeps
+// group preallocations): dd's 1 MiB and 4 MiB blocks ended with 0.8 and 1.9 MiB free.
+for (const bs of ['1M', '4M']) {
+  test(`dd bs=${bs} filling the disk cap records limit.hit disk`, { skip }, async () => {
+    const r = await exec(DISK64, `dd if=/dev/zero of=/tmp/f bs=${bs}; stat -f -c 'bavail=%a' /tmp`);
+    assert.match(r.stderr, /No space left on device/, 'dd met ENOSPC');
+    assert.deepEqual(r.hits, [{ cap: 'disk', limit: 64 * MiB }], `limit.hit disk recorded (${r.stdout.trim()})`);
+  });
+}
+
+const DISK256 = policyFile('version: 1\nresources:\n  disk: 256Mi\n');
+
+test('a pod out of inodes records limit.hit disk (inodes) and its change set is harvested, not refused', { skip }, async () => {
+  // 256Mi: mke2fs rounds the asked 65536 inodes up to 65568, more than the pod's overhead.
+  const r = await exec(DISK256, 'mkdir /workspace/d && cd /workspace/d && seq 1 70000 | xargs touch 2>/dev/null; ls | wc -l',
+    { cwd: workspace({ 'a.txt': 'a\n' }), timeoutMs: 300_000 });
+  const made = Number(r.stdout.trim());
+  assert.ok(made > 65000 && made < 70000, `the pod made ${made} files before the inodes ran out`);
+  assert.deepEqual(r.hits, [{ cap: 'disk', limit: 256 * MiB, reason: 'inodes' }], r.stderr);
+  assert.match(r.stderr, /the pod's disk ran out of inodes/);
+  assert.doesNotMatch(r.stderr, /changes were discarded/, r.stderr);
+  const tree = path.join(r.home, 'runs', r.runId, 'changes', 'tree', 'd');
+  assert.equal(fs.readdirSync(tree).length, made, 'every file the pod made is in the change set');
+});
+
+const blkidUuid = (dev: string) => spawnSync('blkid', ['-p', '-s', 'UUID', '-o', 'value', dev], { encoding: 'utf8' }).stdout.trim();
+
+test('every pod image has its own ext4 UUID (udev names disks by it)', { skip }, async () => {
+  const uuids = await Promise.all([0, 1].map(async () => {
+    let uuid: Promise<string> = Promise.resolve('');
+    await cli(['exec', '--policy', DEFAULTS, '--', 'sleep', '1.5'], {
+      home: tmpDir('home'), onSpawn: (child) => { uuid = podLoop(child).then((p) => blkidUuid(p.mount?.source ?? '')); },
+    });
+    return uuid;
+  }));
+  const templates = fs.readdirSync('/run/clawpod/stage-images').filter((n) => /^ext4-v\d+-1073741824-/.test(n))
+    .map((n) => blkidUuid(path.join('/run/clawpod/stage-images', n)));
+  assert.ok(uuids.every((u) => /^[0-9a-f-]{36}$/.test(u)), JSON.stringify(uuids));
+  assert.notEqual(uuids[0], uuids[1], 'two pods, two UUIDs');
+  assert.deepEqual(templates.filter((t) => uuids.includes(t)), [], 'no pod has a template\'s UUID');
 });

@@ -16,12 +16,13 @@ import { CapWatch } from './capwatch.js';
 import { checkGuards } from './guards.js';
 import { hostGuards, probeHost, type HostFacts } from './host.js';
 import { PodState } from './podstate.js';
-import { stageTemplate } from './stage.js';
+import { stageRoomMessage, stageRoomShort, stageTemplate } from './stage.js';
 import { seccompProgram } from './seccomp-prebuilt.js';
 import { PodError, type Backend, type Guard, type LimitName, type PodEvent, type PodOutcome, type PodSpec, type RunningPod } from './types.js';
 
 const POLL_MS = 100;
-const STAGE_FULL_SLACK = 256 << 10;
+/** As native/stage.h: an ext4 stage with less than max(this, 0.1% of it) available is full. */
+const STAGE_FULL_SLACK = 5 << 19;
 
 export interface BwrapDeps {
   clawpodHome: string;
@@ -86,8 +87,7 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
       env: spec.env ?? {},
       etcFiles: installEtcFiles(host.layout.etcDir, spec.etc ?? {}),
       sourceIds: pinned.ids,
-      stageImage: host.stage.kind === 'disk' && !spec.forceTmpfsStage
-        ? stageTemplate(host.stage.imageDir, spec.rules.resources.diskBytes, stageInodes(spec.rules.resources.diskBytes)) : null,
+      stageImage: diskStage(host, spec, onEvent),
       cpus: podCpus(host.stateDir, host.layout.etcDir, spec.rules.resources.cpus),
       cgroupView: podCgroupView(cg),
     });
@@ -111,6 +111,19 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
     state.releaseUid(uid);
     throw err;
   }
+}
+
+/** The pod's disk stage template, or null for a tmpfs stage: asked for, or (said on stderr and
+ *  recorded) the host lacks room for the pod's disk cap. The cap holds either way. */
+function diskStage(host: HostFacts, spec: PodSpec, onEvent: (e: PodEvent) => void): string | null {
+  if (host.stage.kind !== 'disk' || spec.forceTmpfsStage) return null;
+  const disk = spec.rules.resources.diskBytes;
+  const free = stageRoomShort(host.stage.imageDir, disk);
+  if (free === null) return stageTemplate(host.stage.imageDir, disk, stageInodes(disk));
+  const message = stageRoomMessage(host.stage.imageDir, free);
+  process.stderr.write(`clawpod: ${message}\n`);
+  onEvent({ type: 'guard.degraded', data: { guard: 'disk stage', detail: message, freeBytes: free, disk } });
+  return null;
 }
 
 /**
@@ -165,10 +178,10 @@ function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: P
   // The disk cap is the kernel's ENOSPC: the pod is told and goes on (its command decides
   // what a full disk means), so a full stage is recorded, once, and never kills the pod.
   let diskSeen = false;
-  const diskFull = () => {
+  const diskFull = (what: 'bytes' | 'inodes') => {
     if (diskSeen) return;
     diskSeen = true;
-    onEvent({ type: 'limit.hit', data: { cap: 'disk', limit: spec.rules.resources.diskBytes } });
+    onEvent({ type: 'limit.hit', data: { cap: 'disk', limit: spec.rules.resources.diskBytes, ...(what === 'inodes' ? { reason: 'inodes' } : {}) } });
   };
   const fire = (cap: LimitName) => {
     if (limitHit || stoppedBy) return;
@@ -187,7 +200,10 @@ function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: P
   const poll = setInterval(() => {
     const fatal = caps.poll();
     if (fatal) fire(fatal);
-    else if (stageFull(child.pid, host)) diskFull();
+    else {
+      const full = stageFull(child.pid, host);
+      if (full) diskFull(full);
+    }
   }, POLL_MS);
   const done = new Promise<PodOutcome>((resolve, reject) => {
     child.on('error', (e) => reject(new PodError(`cannot start the pod prelude ${host.layout.podinit}: ${e.message} (run npm run build)`)));
@@ -199,7 +215,7 @@ function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: P
       const capEnd = caps.finish(raw, Boolean(limitHit || stoppedBy));
       if (!limitHit && !stoppedBy) {
         if (capEnd) limitHit = capEnd;
-        else if (/stage_full=1/.test(statusText)) diskFull();
+        else if (/stage_full=1/.test(statusText)) diskFull(/stage_full_what=inodes/.test(statusText) ? 'inodes' : 'bytes');
       }
       killPodCgroup(cg);
       removePodCgroup(cg);
@@ -210,7 +226,10 @@ function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: P
       // The pod ended on its own terms: a refused change set changes neither its exit code nor
       // its status, only what is left to review (nothing; the prelude told the user why).
       const refused = harvestRefusal(statusText, Boolean(spec.changesDir && spec.workspace && spec.rules.workspace === 'overlay'));
-      if (refused) onEvent({ type: 'limit.hit', data: { cap: 'changes', ...refused } });
+      // The host's disk, not the pod's cap: what the pod wrote could not be written back whole.
+      const lost = statusText.match(/^host_disk=(\d+)$/m);
+      if (lost) onEvent({ type: 'limit.hit', data: { cap: 'host-disk', limit: null, errno: Number(lost[1]), reason: refused?.reason === 'host_disk' ? 'changes discarded' : 'pod disk lost writes', detail: "the host's disk filled up during the pod" } });
+      else if (refused) onEvent({ type: 'limit.hit', data: { cap: 'changes', ...refused } });
       // A harvest cut short (the prelude killed) leaves only this, never a change set.
       if (refused?.reason === 'interrupted') fs.rmSync(`${spec.changesDir}.partial`, { recursive: true, force: true });
       for (const e of setidSweepEvents(statusText)) onEvent(e);
@@ -239,14 +258,16 @@ function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: P
   };
 }
 
-function stageFull(pid: number | undefined, host: HostFacts): boolean {
-  if (!pid) return false;
+function stageFull(pid: number | undefined, host: HostFacts): 'bytes' | 'inodes' | null {
+  if (!pid) return null;
   try {
     const s = fs.statfsSync(path.join(`/proc/${pid}/root`, host.layout.stage));
-    // As native/stage.c stage_is_full: ext4 may keep a few blocks no larger write can use.
-    if (s.type === 0xef53) return s.bavail * s.bsize < STAGE_FULL_SLACK;
-    return s.type === 0x01021994 && s.bavail === 0;
-  } catch { return false; }
+    if (s.type !== 0xef53 && s.type !== 0x01021994) return null;
+    // As native/stage.c stage_is_full: ext4 refuses a write it cannot fit whole with ~2 MiB free.
+    if (s.files > 0 && s.ffree === 0) return 'inodes';
+    if (s.type === 0xef53) return s.bavail * s.bsize < Math.max(STAGE_FULL_SLACK, s.blocks * s.bsize / 1000) ? 'bytes' : null;
+    return s.bavail === 0 ? 'bytes' : null;
+  } catch { return null; }
 }
 
 function limitValue(cap: LimitName, rules: Rules): number {

@@ -14,7 +14,9 @@ const TMPFS_MAGIC = 0x01021994;
 const RAMFS_MAGIC = 0x858458f6;
 const BLOCK = 4096;
 /** Bump when the format options change: an old template is then never reused. */
-const FORMAT = 'v2';
+const FORMAT = 'v3';
+/** Host room kept free beyond a pod's disk cap before it gets a disk stage (see stageRoomShort). */
+const HOST_MARGIN = 64 << 20;
 /** A creator killed mid-format leaves its temp file; one this old is nobody's. */
 const STALE_TEMP_MS = 10 * 60_000;
 
@@ -72,7 +74,9 @@ function format(mkfs: string, file: string, bytes: number, inodes: number): void
   fs.truncateSync(file, bytes);
   // No journal (nothing is kept across a crash), no reserve for root, no room kept for online
   // growth; inode tables are left unwritten (holes), so the template stays small and sparse.
-  const r = spawnSync(mkfs, ['-q', '-F', '-t', 'ext4', '-O', '^has_journal,^resize_inode', '-m', '0', '-b', String(BLOCK),
+  // metadata_csum_seed: the metadata checksums do not depend on the UUID, so the prelude gives
+  // each pod's copy a UUID of its own by rewriting the superblock alone (native/stage.c).
+  const r = spawnSync(mkfs, ['-q', '-F', '-t', 'ext4', '-O', '^has_journal,^resize_inode,metadata_csum_seed', '-m', '0', '-b', String(BLOCK),
     '-I', '256', '-N', String(inodes), '-E', 'lazy_itable_init=1,nodiscard,root_owner=0:0', file], { encoding: 'utf8', env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
   if (r.status !== 0) {
     throw new PodError(`cannot format the pod's disk stage (mke2fs: ${(r.stderr || r.error?.message || 'failed').trim().split('\n')[0]}); fix: apt-get install e2fsprogs, or set CLAWPOD_STAGE=tmpfs`);
@@ -112,6 +116,27 @@ function sweepStaleTemps(dir: string): void {
       if (Date.now() - fs.lstatSync(path.join(dir, name)).mtimeMs > STALE_TEMP_MS) fs.rmSync(path.join(dir, name), { force: true });
     } catch { /* removed meanwhile */ }
   }
+}
+
+/** The host's free bytes where the images are, when they are fewer than a pod's disk cap plus a
+ *  margin; null when there is room. A pod's image is sparse and takes host blocks only as the
+ *  pod writes: a pod started without room for its cap would see the host fill up under it (its
+ *  writes then lost at write-back, see native/stage.h). Pods started together can still
+ *  overcommit the host; the prelude's write-back check catches what that loses. */
+export function stageRoomShort(imageDir: string, diskBytes: number): number | null {
+  for (let d = imageDir; ; d = path.dirname(d)) {
+    try {
+      const s = fs.statfsSync(d);
+      const free = s.bavail * s.bsize;
+      return free < diskBytes + HOST_MARGIN ? free : null;
+    } catch (e) { if (d === '/' || (e as NodeJS.ErrnoException).code !== 'ENOENT') return null; }
+  }
+}
+
+/** The one line a pod without host room for its disk stage gets (see stageRoomShort). */
+export function stageRoomMessage(imageDir: string, freeBytes: number): string {
+  return `only ${Math.floor(freeBytes / (1 << 20))} MiB free for pod disks under ${imageDir}; this pod's writable space is in memory `
+    + '(counts against resources.memory): free disk space or lower resources.disk';
 }
 
 const made = new Map<string, string>();
