@@ -543,9 +543,6 @@ int main(int argc, char **argv) {
     harvest_changes(stage, harvest_dir, copy_mode, userns_mode, &caps, &rep);
     harvest_tell(&rep, status_fd);
   }
-  /* Last: the harvest read the stage. What the pod wrote is not written back at unmount. */
-  if (stage_image && statfs(stage, &sf) == 0 && (sf.f_blocks - sf.f_bfree) * (unsigned long long)sf.f_bsize > DISCARD_ABOVE)
-    stage_discard(stage);
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   return 128 + WTERMSIG(status);
 }

@@ -28,10 +28,6 @@
 #ifndef LOOP_CONFIGURE
 #define LOOP_CONFIGURE 0x4C0A
 #endif
-#ifndef EXT4_IOC_SHUTDOWN
-#define EXT4_IOC_SHUTDOWN _IOR('X', 125, unsigned int)
-#endif
-#define EXT4_GOING_FLAGS_NOLOGFLUSH 0x2
 #define EXT4_SUPER_MAGIC 0xEF53
 
 /* The primary superblock (at 1024 in the image) and the fields a fresh UUID touches. */
@@ -130,6 +126,11 @@ static int attach_loop(int image, int *n) {
     struct loop_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.fd = (unsigned int)image;
+    /* Buffered, not LO_FLAGS_DIRECT_IO: direct I/O drops the second copy of the stage's pages
+     * in the host's page cache (measured: 200 MiB written, +283 MiB cached instead of +440 to
+     * 480), but it forces the copied template to the disk on the first read (pod start p50
+     * +1.5 to 3 ms, p90 +6) and every write-back to the real disk, where a buffered short pod's
+     * stage never reaches it. */
     cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR;
     snprintf((char *)cfg.info.lo_file_name, sizeof cfg.info.lo_file_name, "clawpod-stage");
     if (ioctl(fd, LOOP_CONFIGURE, &cfg) == 0) { close(ctl); *n = num; return fd; }
@@ -207,23 +208,13 @@ void stage_tell_writeback_failed(int err, const char *template_path, int changes
     fprintf(stderr, "clawpod: the pod's workspace changes were discarded: %s, so what it wrote was not kept whole; "
             "free disk space under %s, then run again\n", why, dir);
   else
-    fprintf(stderr, "clawpod: %s: some of what the pod wrote read back as zeros; free disk space under %s, then run again\n", why, dir);
+    fprintf(stderr, "clawpod: %s: what the pod wrote to its disk may have read back as zeros; free disk space under %s, "
+            "then run again\n", why, dir);
   if (status_fd < 0) return;
   char line[512];
   int len = snprintf(line, sizeof line, "host_disk=%d\n%s", err,
                      changes ? "harvest=host_disk\nharvest_detail=the host's disk filled up during the pod\n" : "");
   if (write(status_fd, line, (size_t)len) < 0) {}
-}
-
-void stage_discard(const char *stage) {
-  int fd = open(stage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  struct statfs sf;
-  unsigned int flags = EXT4_GOING_FLAGS_NOLOGFLUSH;
-  /* Shut down, the filesystem drops its dirty pages at unmount instead of writing them back
-   * through the loop device into an image that is about to be freed. */
-  if (fstatfs(fd, &sf) == 0 && sf.f_type == EXT4_SUPER_MAGIC && ioctl(fd, EXT4_IOC_SHUTDOWN, &flags) != 0) {}
-  close(fd);
 }
 
 int stage_is_full(const struct statfs *sf) {

@@ -35,7 +35,7 @@ function onSmallHost(o: { hostMiB: number; policy: string; script: string; fillA
   const argv = [process.execPath, BIN, 'exec', '--json', '--policy', o.policy, '--', 'sh', '-c', o.script];
   return new Promise((resolve, reject) => {
     const child = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', sh, 'sh', ...argv], {
-      cwd: o.ws ?? workspace({ 'a.txt': 'a\n' }), env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/root', CLAWPOD_HOME: home },
+      cwd: o.ws ?? workspace({ 'a.txt': 'a\n' }), env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/root', CLAWPOD_HOME: home, CLAWPOD_PODINIT: process.env.CLAWPOD_PODINIT },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -116,4 +116,11 @@ test('control: the same pod with the host never full harvests the file whole', {
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(r.summary.capsHit, []);
   assert.deepEqual(harvested(r.home, r.runId), { big: bigSha() });
+});
+
+test('a pod with no change set whose disk lost writes to a full host records limit.hit host-disk', { skip }, async () => {
+  const ro = policyFile('version: 1\nresources:\n  disk: 256Mi\n  memory: 64Mi\nfilesystem: { workspace: ro }\n');
+  const r = await onSmallHost({ hostMiB: 400, policy: ro, fillAt: 1.5, leaveMiB: 4, script: `sleep 3; ${BIG} > /tmp/big; sha256sum < /tmp/big` });
+  assert.deepEqual(r.summary.capsHit, ['host-disk'], r.stderr);
+  assert.match(r.stderr, /^clawpod: the host's disk filled up during the pod: what the pod wrote to its disk may have read back as zeros; free disk space under \/run\/clawpod\/stage-images, then run again$/m);
 });
