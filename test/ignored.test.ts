@@ -157,3 +157,63 @@ test('a 200k-line file diff completes: summarised by default, shown with --full'
   assert.match(full, /^\+199999$/m);
   assert.ok(Date.now() - t0 < 120_000, 'diffs of 200k-line files took over two minutes');
 });
+
+// Hostile review 2 (F2): a path-filtered diff shows everything `apply --only` with the same paths
+// writes (a file the pod replaced with a directory comes along), and apply names it.
+test('a file the pod turned into a directory: the filtered diff shows it, apply --only names it', async () => {
+  const ws = workspace({ notes: 'my notes\n' });
+  const id = await podRun(ws, 'rm notes && mkdir notes && echo hi > notes/a.md');
+  assert.equal(await ok(['runs', 'diff', id, '--name-only', 'notes/a.md']), 'notes/\nnotes/a.md\n');
+  assert.match(await ok(['runs', 'diff', id, '--stat', 'notes/a.md']), /^ notes +\|/m);
+  const diff = await ok(['runs', 'diff', id, 'notes/a.md']);
+  assert.match(diff, /^diff --git a\/notes b\/notes$/m);
+  assert.match(diff, /replaced a file\/symlink with a directory: notes\//);
+  assert.doesNotMatch(diff, /replaced directory: notes\//);
+  const apply = await ok(['runs', 'apply', id, '--only', 'notes/a.md']);
+  assert.match(apply, /^clawpod: also applied 1 change beyond the named paths \(they need it\): notes\/$/m);
+});
+
+test('runs diff PATHS lists exactly what runs apply --only PATHS writes', async () => {
+  const ws = workspace({ docs: 'user\n', 'src/a.ts': 'a\n', 'src/b.ts': 'b\n' });
+  const id = await podRun(ws, 'rm docs && mkdir docs && echo x > docs/x.md && echo A > src/a.ts && echo B > src/b.ts');
+  const listed = await ok(['runs', 'diff', id, '--name-only', 'docs/x.md', 'src/a.ts']);
+  assert.equal(listed, 'docs/\ndocs/x.md\nsrc/a.ts\n');
+  const apply = await ok(['runs', 'apply', id, '--only', 'docs/x.md,src/a.ts']);
+  assert.match(apply, /3 change\(s\) written/);
+  assert.match(apply, /also applied 1 change .*: docs\/$/m);
+  assert.equal(await ok(['runs', 'diff', id, '--name-only']), 'src/b.ts\n');
+});
+
+// F6: a pod-chosen root name cannot read as clawpod's own words.
+test('ignored root names with odd characters are JSON-quoted in the notes', async () => {
+  const ws = workspace({ '.gitignore': '*.log\nbuild/\n' });
+  const evil = 'ok; 1 B) not shown: nothing to see (all lockfiles.log';
+  const id = await podRun(ws, `echo x > '${evil}' && echo y > 'a, b.log' && mkdir build && echo z > build/o && echo r > r.txt`);
+  const diff = await ok(['runs', 'diff', id]);
+  assert.match(diff, /ignored changes \("a, b\.log", build\/, "ok; 1 B\) not shown: nothing to see \(all lockfiles\.log"; /);
+  const apply = await ok(['runs', 'apply', id]);
+  assert.match(apply, /ignored changes \("a, b\.log", build\/, "ok; 1 B\) not shown: nothing to see \(all lockfiles\.log"; .*not applied/);
+});
+
+// F5: past the rule cap the extra rules are not used (more review, never less), said once.
+test('a .gitignore past the rule cap: the extra rules are not used, one line says so', async () => {
+  const filler = Array.from({ length: 25_000 }, (_, i) => `zz${i}/**/*.q${i}`);
+  const ws = workspace({ '.gitignore': ['early.log', ...filler, 'late.log', '!early.log', ''].join('\n') });
+  const r = await cli(['exec', '--', 'bash', '-c', 'echo 1 > early.log && echo 2 > late.log'], { home, cwd: ws, timeoutMs: 180_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /clawpod: the ignore rules hold 25003 rules; only the first 20000 are used/);
+  const d = await cli(['runs', 'diff', r.runId as string, '--name-only'], { home });
+  // late.log's rule is past the cap (reviewed); the negation past it still counts (early.log reviewed).
+  assert.equal(d.stdout, 'early.log\nlate.log\n');
+  assert.match(d.stderr, /only the first 20000 are used/);
+});
+
+// F3: discard drops the ignored changes' manifest and the rules kept with the run.
+test('runs discard removes ignored.jsonl and ignore.json', async () => {
+  const ws = workspace({ '.gitignore': 'out/\n' });
+  const id = await podRun(ws, 'mkdir out && echo 1 > out/a && echo 2 > b');
+  assert.ok(fs.existsSync(path.join(home, 'runs', id, 'ignored.jsonl')));
+  await ok(['runs', 'discard', id]);
+  assert.equal(fs.existsSync(path.join(home, 'runs', id, 'ignored.jsonl')), false);
+  assert.equal(fs.existsSync(path.join(home, 'runs', id, 'ignore.json')), false);
+});

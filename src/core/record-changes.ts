@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { AuditWriter } from '../audit/chain.js';
 import {
-  ChangeSetError, ignoreMatcher, loadChangeSet, loadIgnoreSources, removeTree, saveIgnoreSources, writeIgnoredManifest,
+  ChangeSetError, ignoreMatcher, loadChangeSet, loadIgnoreSources, removeTree, ruleCapLine, saveIgnoreSources, writeIgnoredManifest,
 } from '../workspace/index.js';
 import type { Manifest } from '../workspace/types.js';
 
@@ -31,7 +31,10 @@ export function recordChangeSet(audit: AuditWriter, changesDir: string, workspac
     const sources = loadIgnoreSources(path.join(runDir, IGNORE_FILE));
     if (policyIgnore.length > 0) saveIgnoreSources(path.join(runDir, IGNORE_FILE), { ...sources, policy: policyIgnore });
     // The audit records everything the pod changed, .git included (review leaves it out by default).
-    loaded = loadChangeSet(changesDir, workspace, manifest, { includeGit: true, ignore: ignoreMatcher({ ...sources, policy: policyIgnore }) });
+    const matcher = ignoreMatcher({ ...sources, policy: policyIgnore });
+    const capped = ruleCapLine(matcher);
+    if (capped) process.stderr.write(`${capped}\n`);
+    loaded = loadChangeSet(changesDir, workspace, manifest, { includeGit: true, ignore: matcher });
   } catch (e) {
     if (!(e instanceof ChangeSetError)) throw e;
     audit.append('policy.deny', { reason: `change set discarded: ${e.message}` });
@@ -48,8 +51,17 @@ export function recordChangeSet(audit: AuditWriter, changesDir: string, workspac
     if (recorded === null) return discard(changesDir, full);
   }
   if (ignored.length > 0) {
-    const sum = writeIgnoredManifest(path.join(runDir, IGNORED_MANIFEST), ignored, loaded.ignoredRoots);
-    fs.writeFileSync(path.join(runDir, IGNORED_SUMMARY), JSON.stringify(sum), { mode: 0o600 });
+    let sum: ReturnType<typeof writeIgnoredManifest>;
+    try {
+      sum = writeIgnoredManifest(path.join(runDir, IGNORED_MANIFEST), ignored, loaded.ignoredRoots);
+      fs.writeFileSync(path.join(runDir, IGNORED_SUMMARY), JSON.stringify(sum), { mode: 0o600 });
+    } catch (e) {
+      // Fail closed, but the run's own result (exit code, audit) is kept: only its changes go.
+      const why = `the ignored changes' manifest could not be written (${(e as Error).message})`;
+      audit.append('policy.deny', { reason: `change set discarded: ${why}` });
+      fs.rmSync(path.join(runDir, IGNORED_MANIFEST), { force: true });
+      return discard(changesDir, why);
+    }
     const recorded = audit.append('files.ignored', {
       count: sum.count, bytes: sum.bytes, sha256: sum.sha256, manifest: IGNORED_MANIFEST, roots: sum.roots.slice(0, 20),
     });

@@ -6,12 +6,13 @@ import { auditEvents, verifyAudit } from '../audit/chain.js';
 import type { RunRecord } from '../store/runs.js';
 import {
   advanceManifest, applyChangeSet, applyNotes, ChangeSetError, diffChunks, diffStat, escapeText, formatBytes, ignoredLine,
-  ignoreMatcher, loadChangeSet, loadIgnoreSources, loadManifest, nameLines, pathPredicate, removeTree, rootsText, saveManifest, statLines,
+  ignoreMatcher, loadChangeSet, loadIgnoreSources, loadManifest, nameLines, pathPredicate, removeTree, rootsText, ruleCapLine, saveManifest, statLines,
 } from '../workspace/index.js';
-import { ignoredNoteOf, selectionOf, type Selection } from './review-select.js';
+import { broughtAlongLine, ignoredNoteOf, pickedChanges, selectionOf, type Selection } from './review-select.js';
 import { podsDirsOf, podsWriting } from '../pod/podstate.js';
 import { findPathRefs, pathRefApplyLine, pathRefLines, podRootOf, type PathRefs } from '../workspace/pathrefs.js';
 import type { Context } from './context.js';
+import { IGNORE_FILE, IGNORED_MANIFEST } from './record-changes.js';
 import { UserError } from './errors.js';
 
 export function findRun(ctx: Context, idOrPrefix: string | undefined): RunRecord {
@@ -33,7 +34,7 @@ function changesOf(run: RunRecord, opts: { includeGit?: boolean; includeIgnored?
   try {
     const manifest = loadManifest(path.join(runDirOf(run), 'base.json'));
     // The rules as they were when the run started (ignore.json), never the pod's .gitignore.
-    const ignore = ignoreMatcher(loadIgnoreSources(path.join(runDirOf(run), 'ignore.json')));
+    const ignore = ignoreMatcher(loadIgnoreSources(path.join(runDirOf(run), IGNORE_FILE)));
     const loaded = loadChangeSet(cs, run.workspace, manifest, { ...opts, ignore });
     return { cs, manifest, workspace: run.workspace, changes: loaded.changes, loaded, ignore };
   } catch (e) {
@@ -70,7 +71,10 @@ export function runDiffTo(
   const c = changesOf(run, opts);
   if (!c) return;
   const keep = opts.paths?.length ? pathPredicate(opts.paths) : undefined;
-  const changes = keep ? c.changes.filter((x) => keep(x.path)) : c.changes;
+  // What `runs apply --only PATHS` would write, ancestors it needs included.
+  const changes = keep ? pickedChanges(c.loaded, (x) => keep(x.path), opts.includeIgnored === true) : c.changes;
+  const capped = ruleCapLine(c.ignore);
+  if (capped) note?.(capped);
   const ignored = opts.includeIgnored ? [] : keep ? c.loaded.ignored.filter((x) => keep(x.path)) : c.loaded.ignored;
   const ignoredNote = ignoredNoteOf(c.loaded, ignored, `runs diff ${run.id} --include-ignored`);
   if (keep && changes.length === 0 && ignored.length === 0) {
@@ -141,7 +145,8 @@ export function runApply(ctx: Context, id: string | undefined, force: boolean, o
     // Part applied: the rest stays pending, checked against the workspace as this apply left it.
     saveManifest(path.join(runDirOf(run), 'base.json'), advanceManifest(c.manifest, fs.realpathSync(c.workspace), r.changes));
   }
-  return [...applyLines(run.id, c.workspace, r, opts), ...(refs ? [refs] : [])].join('\n');
+  const along = select ? broughtAlongLine(r.changes, select) : undefined;
+  return [...applyLines(run.id, c.workspace, r, opts), ...(along ? [along] : []), ...(refs ? [refs] : [])].join('\n');
 }
 
 /** What apply did and what it left, and the flagged paths it wrote (the review may have been skimmed). */
@@ -180,6 +185,8 @@ export function runDiscard(ctx: Context, id: string | undefined): string {
   if (run.diffState === 'applied') throw new UserError(`run ${run.id} was already applied; discard it with your version control`);
   // Iterative: a pod can leave a tree deep enough to overflow fs.rmSync's recursion.
   removeTree(path.join(runDirOf(run), 'changes'));
+  // The ignored changes' manifest and the rules go with them (ignored.json keeps the count).
+  if (runDirOf(run) !== '') for (const f of [IGNORED_MANIFEST, IGNORE_FILE]) fs.rmSync(path.join(runDirOf(run), f), { force: true });
   ctx.store().updateRun(run.id, { diffState: run.diffState === 'none' ? 'none' : 'discarded' });
   return `discarded run ${run.id}`;
 }

@@ -59,6 +59,10 @@ export function* diffChunks(
   if (head.length > 0) yield head.join('\n') + '\n';
   const treeDir = join(csDir, 'tree');
   const opaque = [...(notes.opaque ?? [])].sort();
+  // What the workspace held at each opaque path: a file or symlink replaced is not a directory.
+  const before = new Map(opaque.length > 0 ? changes.map((x) => [x.path, x.before?.t]) : []);
+  const wasDir = (p: string) => (before.get(p) ?? 'd') === 'd';
+  const opaqueLine = (p: string) => opaqueNote(p, wasDir(p));
   let o = 0;
   for (const c of changes) {
     let text = '';
@@ -114,7 +118,8 @@ export function applyNotes(notes: ReviewNotes): string[] {
   return out;
 }
 
-function opaqueLine(p: string): string {
+function opaqueNote(p: string, wasDir: boolean): string {
+  if (!wasDir) return `# replaced a file/symlink with a directory: ${quotePath(p + '/')} (apply removes the workspace's ${quotePath(p)})\n`;
   const what = 'the pod removed and recreated it: apply removes whatever it holds that is not below';
   return `# replaced directory: ${quotePath(p + '/')} (${what})\n`;
 }

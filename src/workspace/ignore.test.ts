@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { symlinkSync } from 'node:fs';
+import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadChangeSet } from './changeset.js';
-import { ignoreMatcher, NO_IGNORE, readIgnoreSources, reanchor } from './ignore.js';
+import { ignoreMatcher, NO_IGNORE, readIgnoreSources, reanchor, rootsText, writeIgnoredManifest } from './ignore.js';
 import type { IgnoreSources } from './ignore.js';
 import { takeManifest } from './manifest.js';
 import { pathPredicate, selectChanges } from './select.js';
@@ -165,4 +167,36 @@ test('apply never removes ignored files by deleting the reviewed directory that 
     assert.equal(existsSync(join(f.ws, 'pkg/node_modules/x.js')), true, 'an ignored file went with its reviewed directory');
     assert.ok(r.remaining > 0);
   } finally { f.cleanup(); }
+});
+
+test('the ignored manifest is written in batches: long names and many of them never make one string', () => {
+  const long = 'd/'.repeat(1800);
+  const changes = Array.from({ length: 3000 }, (_, i) => ({ path: `${long}f${i}`, kind: 'added' as const, bytes: 3, sha256: 'ab' }));
+  const file = join(mkdtempSync(join(tmpdir(), 'ign-')), 'ignored.jsonl');
+  let writes = 0;
+  const sum = writeIgnoredManifest(file, changes as never, ['d/'], { batchBytes: 64 * 1024, onWrite: () => { writes++; } });
+  const body = readFileSync(file, 'utf8');
+  assert.equal(body.split('\n').length - 1, 3000);
+  assert.equal(sum.sha256, createHash('sha256').update(body).digest('hex'));
+  assert.equal(sum.count, 3000);
+  assert.equal(sum.bytes, 9000);
+  assert.ok(writes > 100, `written in ${writes} piece(s), not in batches`);
+});
+
+test('rootsText JSON-quotes a root with characters beyond [A-Za-z0-9._/@+-]', () => {
+  assert.equal(rootsText(['node_modules/', '@scope/x+y-1.2/']), 'node_modules/, @scope/x+y-1.2/');
+  assert.equal(rootsText(['a, b.log', 'ok; 1 B) x']), '"a, b.log", "ok; 1 B) x"');
+  assert.equal(rootsText(['tab\there']), '"tab\\there"');
+});
+
+test('past the rule cap positive rules are dropped, negations kept (never more ignored)', () => {
+  const text = ['a.log', ...Array.from({ length: 30 }, (_, i) => `f${i}`), 'b.log', '!a.log'].join('\n');
+  const m = ignoreMatcher({ version: 1, gitignore: [{ dir: '', text }], policy: ['c.log'] }, { maxRules: 10 });
+  assert.equal(m.ignores('b.log', false), false);
+  assert.equal(m.ignores('a.log', false), false);
+  assert.equal(m.ignores('f3', false), true);
+  assert.equal(m.ignores('f20', false), false);
+  assert.equal(m.ignores('c.log', false), true);
+  assert.equal(m.rules, 34);
+  assert.equal(m.used, 12);
 });

@@ -10,7 +10,7 @@
 // "a/**/foo", "/foo" becomes "a/foo"), ordered lowest precedence first: git's "the last match
 // wins, deeper files beat shallower ones, nothing below an excluded directory comes back" is
 // then exactly what the package computes for one list.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import ignore from 'ignore';
 import type { Ignore } from 'ignore';
@@ -24,6 +24,9 @@ import type { Change, Manifest } from './types.js';
 /** A .gitignore larger than this is not read (fewer ignored paths: more review, never less). */
 const MAX_IGNORE_FILE = 1 << 20;
 const MAX_IGNORE_TOTAL = 16 << 20;
+/** Every rule is tested against every path: past this many file rules the later positive ones
+ *  are not used (fewer ignored paths: more review, never less), so review stays fast. */
+export const MAX_IGNORE_RULES = 20_000;
 
 /** The rule texts of one run, kept in its directory (ignore.json) for diff and apply. */
 export interface IgnoreSources {
@@ -113,9 +116,31 @@ export interface IgnoreMatcher {
   ignores(rel: string, isDir: boolean): boolean;
   /** True when no rule at all applies: nothing is ever ignored. */
   empty: boolean;
+  /** How many rules the sources hold, and how many are used (fewer past the cap). */
+  rules: number;
+  used: number;
 }
 
-export function ignoreMatcher(src: IgnoreSources): IgnoreMatcher {
+const isRule = (l: string) => l.trim() !== '' && !l.startsWith('#');
+
+/**
+ * Past `max` file rules, a positive rule is dropped but a negation is kept: with "the last
+ * match wins", dropping positive rules can only un-ignore a path, dropping a `!` rule could
+ * hide one. Should the kept negations alone exceed the cap, no file rule is used at all. The
+ * policy's rules are always used (they are few, and dropping all file rules below them is safe).
+ */
+function capRules(fileLines: string[], max: number): string[] {
+  const kept: string[] = [];
+  let n = 0;
+  for (const l of fileLines) {
+    if (!isRule(l)) continue;
+    if (n < max || l.startsWith('!')) kept.push(l);
+    n++;
+  }
+  return kept.length > max * 2 ? [] : kept;
+}
+
+export function ignoreMatcher(src: IgnoreSources, opts: { maxRules?: number } = {}): IgnoreMatcher {
   const lines: string[] = [];
   if (src.exclude !== undefined) lines.push(...src.exclude.split('\n'));
   // Shallow before deep: a deeper file's rules come later, and the last match wins.
@@ -126,13 +151,21 @@ export function ignoreMatcher(src: IgnoreSources): IgnoreMatcher {
       if (p !== undefined) lines.push(p);
     }
   }
-  lines.push(...src.policy);
-  const ig: Ignore = ignore({ ignorecase: false }).add(lines);
-  const empty = lines.every((l) => l.trim() === '' || l.startsWith('#'));
+  const fileRules = lines.filter(isRule).length;
+  const used = [...capRules(lines, opts.maxRules ?? MAX_IGNORE_RULES), ...src.policy.filter(isRule)];
+  const ig: Ignore = ignore({ ignorecase: false }).add(used);
+  const empty = used.length === 0;
   return {
-    empty,
+    empty, rules: fileRules + src.policy.filter(isRule).length, used: used.length,
     ignores: (rel, isDir) => !empty && ig.ignores(isDir ? `${rel}/` : rel),
   };
+}
+
+/** The one line saying the cap left rules unused; undefined when all are used. */
+export function ruleCapLine(m: IgnoreMatcher, max = MAX_IGNORE_RULES): string | undefined {
+  if (m.used >= m.rules) return undefined;
+  return `clawpod: the ignore rules hold ${m.rules} rules; only the first ${max} are used (the rest is reviewed, ` +
+    'not ignored: shorten the .gitignore files, or name big directories in filesystem.ignore)';
 }
 
 function depth(dir: string): number {
@@ -203,25 +236,45 @@ export interface IgnoredSummary {
   roots: string[];
 }
 
-/** Writes the ignored changes' manifest and returns the summary its audit event carries. */
-export function writeIgnoredManifest(file: string, ignored: Change[], roots: string[]): IgnoredSummary {
+/** Writes the ignored changes' manifest and returns the summary its audit event carries. Written
+ *  and hashed in batches: 260k long names are more than one string may hold. */
+export function writeIgnoredManifest(
+  file: string, ignored: Change[], roots: string[], opts: { batchBytes?: number; onWrite?: () => void } = {},
+): IgnoredSummary {
   const hash = createHash('sha256');
+  const batchBytes = opts.batchBytes ?? 1 << 20;
   let bytes = 0;
-  let body = '';
-  for (const c of ignored) {
-    const line = `${JSON.stringify(c.kind === 'deleted'
-      ? { path: c.path, kind: c.kind, deleted: true }
-      : { path: c.path, kind: c.kind, bytes: c.bytes ?? 0, sha256: c.sha256 ?? null })}\n`;
-    bytes += c.bytes ?? 0;
-    body += line;
-    hash.update(line);
-  }
-  writeFileSync(file, body, { mode: 0o600 });
+  let batch = '';
+  const fd = openSync(file, 'w', 0o600);
+  const flush = () => {
+    hash.update(batch);
+    writeSync(fd, batch);
+    opts.onWrite?.();
+    batch = '';
+  };
+  try {
+    for (const c of ignored) {
+      batch += `${JSON.stringify(c.kind === 'deleted'
+        ? { path: c.path, kind: c.kind, deleted: true }
+        : { path: c.path, kind: c.kind, bytes: c.bytes ?? 0, sha256: c.sha256 ?? null })}\n`;
+      bytes += c.bytes ?? 0;
+      if (batch.length >= batchBytes) flush();
+    }
+    if (batch !== '') flush();
+  } finally { closeSync(fd); }
   return { count: ignored.length, bytes, sha256: hash.digest('hex'), roots };
+}
+
+/** A root as the notes show it: bare when plain, else JSON-quoted so no pod-chosen name (with
+ *  ", " or "; 1 B) not shown:") reads as clawpod's own words. */
+function rootText(r: string): string {
+  if (/^[A-Za-z0-9._/@+-]+$/.test(r)) return r;
+  const q = quotePath(r);
+  return q.startsWith('"') ? q : JSON.stringify(r);
 }
 
 /** "node_modules/, coverage/ and 3 more". */
 export function rootsText(roots: string[], max = 3): string {
-  const shown = roots.slice(0, max).map(quotePath).join(', ');
+  const shown = roots.slice(0, max).map(rootText).join(', ');
   return roots.length > max ? `${shown} and ${roots.length - max} more` : shown;
 }

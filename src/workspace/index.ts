@@ -11,7 +11,7 @@ export type { Flag } from './flags.js';
 export { removeTree } from './remove.js';
 export { applyChangeSet } from './apply.js';
 export type { ApplyOptions, ApplyResult } from './apply.js';
-export { ignoreMatcher, loadIgnoreSources, readIgnoreSources, rootsText, saveIgnoreSources, writeIgnoredManifest } from './ignore.js';
+export { ignoreMatcher, loadIgnoreSources, readIgnoreSources, rootsText, ruleCapLine, saveIgnoreSources, writeIgnoredManifest } from './ignore.js';
 export type { IgnoredSummary, IgnoreMatcher, IgnoreSources } from './ignore.js';
 export { pathPredicate, selectChanges, splitSpecs } from './select.js';
 export { nameLines, statLines } from './stat.js';
