@@ -531,7 +531,7 @@ int main(int argc, char **argv) {
                      full == STAGE_FULL_INODES ? "inodes" : "bytes", copy_mode);
     if (write(status_fd, line, (size_t)n) < 0) {}
   }
-  if (lost) stage_tell_writeback_failed(lost, stage_image, harvest, status_fd);
+  if (lost) stage_tell_writeback_failed(lost, stage_image, stage_size + (64ULL << 20), harvest, status_fd);
   else if (harvest) {
     /* Whatever the harvest meets, the pod's own status is what we exit with: a change set
      * that cannot be kept whole is dropped and reported, never the run's result with it. The

@@ -195,14 +195,18 @@ int stage_writeback_failed(int watch) {
   return watch >= 0 && syncfs(watch) != 0 ? errno : 0;
 }
 
-void stage_tell_writeback_failed(int err, const char *template_path, int changes, int status_fd) {
+void stage_tell_writeback_failed(int err, const char *template_path, unsigned long long room, int changes, int status_fd) {
   char dir[4096];
   const char *slash = strrchr(template_path, '/');
   int n = slash ? (int)(slash - template_path) : (int)strlen(template_path);
   snprintf(dir, sizeof dir, "%.*s", n, template_path);
+  /* A loop write the host refused for want of room reaches the stage as EIO: room is what
+   * tells the two apart (a concurrent pod may have freed some since; then EIO is named). */
   char why[160];
-  if (err == ENOSPC || err == EIO) snprintf(why, sizeof why, "the host's disk filled up during the pod");
-  else snprintf(why, sizeof why, "the host failed to store the pod's disk (%s)", strerror(err));
+  struct statfs host;
+  int short_of_room = statfs(dir, &host) == 0 && (unsigned long long)host.f_bavail * (unsigned long long)host.f_bsize < room;
+  if (err == ENOSPC || (err == EIO && short_of_room)) snprintf(why, sizeof why, "the host's disk filled up during the pod");
+  else snprintf(why, sizeof why, "the host could not write the pod's disk back (%s; was its disk full?)", strerror(err));
   /* Not the pod's disk cap: its own writes succeeded; the host could not keep them. */
   if (changes)
     fprintf(stderr, "clawpod: the pod's workspace changes were discarded: %s, so what it wrote was not kept whole; "
@@ -213,7 +217,8 @@ void stage_tell_writeback_failed(int err, const char *template_path, int changes
   if (status_fd < 0) return;
   char line[512];
   int len = snprintf(line, sizeof line, "host_disk=%d\n%s", err,
-                     changes ? "harvest=host_disk\nharvest_detail=the host's disk filled up during the pod\n" : "");
+                     changes ? "harvest=host_disk\nharvest_detail=" : "");
+  if (changes) len += snprintf(line + len, sizeof line - (size_t)len, "%s\n", why);
   if (write(status_fd, line, (size_t)len) < 0) {}
 }
 

@@ -20,10 +20,11 @@ int stage_mount_image(const char *template_path, const char *stage, const char *
  * 200 MiB, +0.25 to 1 s at 500 MiB); after it nothing is dirty, so a shutdown saves nothing. */
 int stage_writeback_failed(int watch);
 
-/* Says so in one line (the stage image directory TEMPLATE is in is where room is missing) and
- * on STATUS_FD: "host_disk=ERRNO", and with CHANGES (a change set was due, and is refused)
- * "harvest=host_disk" as native/changeset.h's harvest_tell would. */
-void stage_tell_writeback_failed(int err, const char *template_path, int changes, int status_fd);
+/* Says so in one line (the stage image directory TEMPLATE is in is where room is missing: the
+ * host's disk "filled up" when it has less than ROOM bytes free now) and on STATUS_FD:
+ * "host_disk=ERRNO", and with CHANGES (a change set was due, and is refused) "harvest=host_disk"
+ * and "harvest_detail=WHY" as native/changeset.h's harvest_tell would. */
+void stage_tell_writeback_failed(int err, const char *template_path, unsigned long long room, int changes, int status_fd);
 
 /* The stage is full: no inode left (STAGE_FULL_INODES), or no room (STAGE_FULL_BYTES). tmpfs
  * refuses a write only at 0 free; ext4 refuses one it cannot fit whole with up to ~2 MiB still

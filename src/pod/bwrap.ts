@@ -9,7 +9,7 @@ import type { Rules } from '../policy/types.js';
 import { buildPodinitArgv, FD, lockDirOf, stageInodes } from './bwrap-argv.js';
 import { podCommand } from './command.js';
 import { podWorkspaceDir } from './workspace-at.js';
-import { installEtcFiles, installPodFiles } from './podfiles.js';
+import { installPodFiles, podEtcFiles, sendEtcFiles, withEtcPipes } from './podfiles.js';
 import { createPodCgroup, podCgroupDirs, podCgroupView, killPodCgroup, listPodCgroups, removePodCgroup, type PodCgroup } from './cgroups.js';
 import { podCpus } from './cpus.js';
 import { CapWatch } from './capwatch.js';
@@ -73,6 +73,7 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
     if (spec.egress && uid !== null) { fs.chownSync(spec.egress.socketPath, uid, uid); fs.chmodSync(spec.egress.socketPath, 0o600); }
     // The prelude creates changesDir itself, and only when the pod changed something.
     if (spec.changesDir) fs.mkdirSync(path.dirname(spec.changesDir), { recursive: true, mode: 0o700 });
+    const etcFiles = podEtcFiles(spec.etc ?? {});
     const argv = buildPodinitArgv(host.layout, {
       rules: spec.rules,
       workspace: spec.workspace,
@@ -85,7 +86,7 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
       egress: spec.egress,
       identity: uid === null ? null : { uid, gid: uid, ownerUid: owner?.uid ?? host.uid, ownerGid: owner?.gid ?? host.gid },
       env: spec.env ?? {},
-      etcFiles: installEtcFiles(host.layout.etcDir, spec.etc ?? {}),
+      etcData: etcFiles.map(([dest]) => dest),
       sourceIds: pinned.ids,
       stageImage: diskStage(host, spec, onEvent),
       cpus: podCpus(host.stateDir, host.layout.etcDir, spec.rules.resources.cpus),
@@ -96,11 +97,12 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
     const child = spawn(host.layout.podinit, argv, {
       env: {},
       // A live pod talks to its executor over one socket on fd 6 (FD.channel), never on stdio.
-      stdio: spec.live ? ['ignore', 'ignore', spec.stdio, seccompFd, 'pipe', 'pipe', 'pipe']
-        : [spec.stdio === 'inherit' || spec.stdinInherit ? 'inherit' : 'ignore', spec.stdio, spec.stdio, seccompFd, 'pipe', 'pipe'],
+      stdio: withEtcPipes(spec.live ? ['ignore', 'ignore', spec.stdio, seccompFd, 'pipe', 'pipe', 'pipe']
+        : [spec.stdio === 'inherit' || spec.stdinInherit ? 'inherit' : 'ignore', spec.stdio, spec.stdio, seccompFd, 'pipe', 'pipe'], etcFiles.length),
     });
     fs.closeSync(seccompFd);
     seccompFd = null;
+    sendEtcFiles(child, etcFiles);
     const pod = supervise(child, spec, host, state, cg, uid, guards, onEvent);
     if (!spec.hold) pod.go();
     return pod;
@@ -228,7 +230,7 @@ function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: P
       const refused = harvestRefusal(statusText, Boolean(spec.changesDir && spec.workspace && spec.rules.workspace === 'overlay'));
       // The host's disk, not the pod's cap: what the pod wrote could not be written back whole.
       const lost = statusText.match(/^host_disk=(\d+)$/m);
-      if (lost) onEvent({ type: 'limit.hit', data: { cap: 'host-disk', limit: null, errno: Number(lost[1]), reason: refused?.reason === 'host_disk' ? 'changes discarded' : 'pod disk lost writes', detail: "the host's disk filled up during the pod" } });
+      if (lost) onEvent({ type: 'limit.hit', data: { cap: 'host-disk', limit: null, errno: Number(lost[1]), reason: refused?.reason === 'host_disk' ? 'changes discarded' : 'pod disk lost writes', detail: refused?.detail || 'the pod\'s disk could not be written back to the host' } });
       else if (refused) onEvent({ type: 'limit.hit', data: { cap: 'changes', ...refused } });
       // A harvest cut short (the prelude killed) leaves only this, never a change set.
       if (refused?.reason === 'interrupted') fs.rmSync(`${spec.changesDir}.partial`, { recursive: true, force: true });
