@@ -65,7 +65,7 @@ test('memory cap: a main process allocating past 64Mi is killed with 137, limit.
   assert.equal(run.summary.status, 'killed');
   assert.equal(run.summary.limitHit, 'memory');
   assert.deepEqual(limitHits(run), [{ cap: 'memory', limit: 64 * MiB }]);
-  assert.match(run.stderr, /memory limit hit/);
+  assert.match(run.stderr, /memory cap hit \(resources.memory: 64Mi\): the kernel killed python3/);
   const show = await cli(['runs', 'show', run.runId], { home: run.home });
   assert.equal(show.code, 0, show.stderr);
   assert.match(show.stdout, /^status:\s+killed \(limit hit: memory\)$/m);

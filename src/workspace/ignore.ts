@@ -26,7 +26,7 @@ const MAX_IGNORE_FILE = 1 << 20;
 const MAX_IGNORE_TOTAL = 16 << 20;
 /** Every rule is tested against every path: past this many file rules the later positive ones
  *  are not used (fewer ignored paths: more review, never less), so review stays fast. */
-export const MAX_IGNORE_RULES = 20_000;
+export const MAX_IGNORE_RULES = 5_000;
 
 /** The rule texts of one run, kept in its directory (ignore.json) for diff and apply. */
 export interface IgnoreSources {
