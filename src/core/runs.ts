@@ -250,7 +250,7 @@ export function runShow(ctx: Context, id: string | undefined): string {
     for (const e of auditEvents(auditPathOf(run))) {
       if (e.type === 'guard.degraded') degraded.push(String(e.data.guard));
       // The change set the prelude or clawpod refused to keep (too large, too deep, a bad name...).
-      if (e.type === 'limit.hit' && e.data.cap === 'changes') refused.push(String(e.data.detail ?? e.data.reason ?? 'over its cap'));
+      if (e.type === 'limit.hit' && (e.data.cap === 'changes' || e.data.cap === 'host-disk')) refused.push(String(e.data.detail ?? e.data.reason ?? 'over its cap'));
       // A terminated TLS tunnel's own event sums the requests inside it, which have events of their own;
       // a coalesced refusal stands for `count` of them.
       if ((e.type !== 'net.allow' && e.type !== 'net.deny') || e.data.terminated === true) continue;
