@@ -3,8 +3,9 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { before, describe, test } from 'node:test';
-import { cli, policyFile, tmpDir, workspace } from './helpers.js';
+import { auditEvents, cli, policyFile, tmpDir, workspace } from './helpers.js';
 
 let home: string;
 /** The invoking user's home, as clawpod finds it ($HOME). */
@@ -145,5 +146,89 @@ describe('settings', () => {
     assert.equal(r2.code, 0, r2.stderr);
     assert.ok(!r2.stdout.includes(value), 'the value is not in the pod');
     assert.match(r2.stdout, /fund/);
+  });
+});
+
+// Review 2 (F1, F4): an inherited npmrc is an allowlist, registry URLs carry no credential, and
+// the pod's settings exist on the host only in clawpod's memory and the pod's own mounts.
+describe('settings: what an inherited npmrc carries, and where the files live', () => {
+  const TOKENS = ['FURYTOKEN123abc', 'GLPAT-xyz', 'APIKEY-SECRET-1', 'ACCESSKEY-2', 'ghp_PAT3', 'BEARER4', 'REALTOKEN', 'SIGSTORE5', 'JWT6'];
+  const REVIEW_NPMRC = [
+    'registry=https://npm-proxy.fury.io/FURYTOKEN123abc/acme/',
+    '@acme:registry=https://npm.pkg.example/api/v4/projects/42/packages/npm/?private_token=GLPAT-xyz',
+    'api-key=APIKEY-SECRET-1', 'npm-access-key=ACCESSKEY-2', 'github-pat=ghp_PAT3', 'bearer=BEARER4',
+    '//registry.npmjs.org/:_authToken=REALTOKEN', 'sigstore-id-token=SIGSTORE5', 'oidc-jwt=JWT6', 'nodedir=/usr', '',
+  ].join('\n');
+
+  test('the review\'s npmrc: no token reaches the pod; the scoped registry host and nodedir do', async () => {
+    const h = tmpDir('user');
+    fs.writeFileSync(path.join(h, '.npmrc'), REVIEW_NPMRC);
+    const p = policyFile('version: 1\nsettings:\n  npm: inherit\n');
+    const r = await run(p, 'cat /etc/npmrc; env; npm config list 2>&1; echo "SCOPED=$(npm config get @acme:registry)" "NODEDIR=$(npm config get nodedir)"',
+      { HOME: h });
+    assert.equal(r.code, 0, r.stderr);
+    for (const t of TOKENS) assert.ok(!r.stdout.includes(t) && !r.stderr.includes(t), `${t} reached the pod`);
+    assert.match(r.stdout, /^SCOPED=https:\/\/npm\.pkg\.example\/api\/v4\/projects\/42\/packages\/npm\/ NODEDIR=\/usr$/m);
+    const denies = auditEvents(home, r.runId!).filter((e) => e.type === 'policy.deny').map((e) => String(e.data.reason));
+    assert.ok(denies.some((d) => /settings\.npm: registry .*secrets:/.test(d)), denies.join('\n'));
+    assert.ok(denies.some((d) => /@acme:registry.*query.*secrets:/.test(d)), denies.join('\n'));
+  });
+
+  /** Every host file whose bytes hold marker, under the state dir and the clawpod home. */
+  const holding = (marker: string) => {
+    const g = spawnSync('grep', ['-rlsF', marker, '/run/clawpod', home], { encoding: 'utf8' });
+    return g.stdout.split('\n').filter(Boolean);
+  };
+  const settingsPolicy = (marker: string) => {
+    const h = tmpDir('user');
+    fs.writeFileSync(path.join(h, '.npmrc'), `init-author-name=${marker}\n`);
+    return { h, p: policyFile('version: 1\nsettings:\n  npm: inherit\n') };
+  };
+  /** While the pod runs: what another local user can read of its settings. */
+  const othersView = (marker: string): string[] => {
+    const seen: string[] = [];
+    for (const pid of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+      let argv: string[];
+      try { argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'); } catch { continue; }
+      const at = argv.indexOf('/etc/npmrc');
+      if (at < 0) continue;
+      for (const f of [argv[at - 1], `/proc/${pid}/root/etc/npmrc`]) {
+        const c = spawnSync('runuser', ['-u', 'nobody', '--', 'cat', f], { encoding: 'utf8' });
+        if (c.status === 0 && c.stdout.includes(marker)) seen.push(f);
+      }
+    }
+    for (const f of holding(marker)) {
+      const c = spawnSync('runuser', ['-u', 'nobody', '--', 'cat', f], { encoding: 'utf8' });
+      if (c.status === 0) seen.push(f);
+    }
+    return seen;
+  };
+
+  test('another local user cannot read a running pod\'s settings, and none are left when it ends', async () => {
+    const marker = `mk-${Math.random().toString(36).slice(2)}`;
+    const { h, p } = settingsPolicy(marker);
+    let seen: string[] | null = null;
+    const r = await cli(['exec', '--policy', p, '--', 'sh', '-c', 'grep -c mk- /etc/npmrc; ls /proc/self/fd | tr "\\n" " " | sed "s/^/FDS=/"; echo; echo READY; sleep 3'], {
+      home, cwd: workspace(), env: { HOME: h },
+      onSpawn: (c) => c.stdout?.on('data', (d) => { if (String(d).includes('READY') && !seen) seen = othersView(marker); }),
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^1$/m, 'the pod read its settings');
+    assert.match(r.stdout, /^FDS=0 1 2 3 $/m, 'no settings pipe is left open in the pod');
+    assert.deepEqual(seen, [], 'nobody read the settings while the pod ran');
+    assert.deepEqual(holding(marker), [], 'no settings file left after the pod');
+  });
+
+  test('a SIGKILLed clawpod leaves no settings file once the next one has run', async () => {
+    const marker = `mk-${Math.random().toString(36).slice(2)}`;
+    const { h, p } = settingsPolicy(marker);
+    const r = await cli(['exec', '--policy', p, '--', 'sh', '-c', 'echo READY; sleep 30'], {
+      home, cwd: workspace(), env: { HOME: h },
+      onSpawn: (c) => c.stdout?.on('data', (d) => { if (String(d).includes('READY')) c.kill('SIGKILL'); }),
+    });
+    assert.equal(r.code, 137);
+    const next = await cli(['exec', '--', 'true'], { home, cwd: workspace(), env: { HOME: h } });
+    assert.equal(next.code, 0, next.stderr);
+    assert.deepEqual(holding(marker), [], 'the killed run\'s settings are gone');
   });
 });

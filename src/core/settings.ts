@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Rules } from '../policy/types.js';
 import {
-  gitInheritable, npmInheritable, parseNpmrc, renderGitConfig, renderNpmrc, type SettingsRule,
+  gitInheritable, npmInherited, parseNpmrc, renderGitConfig, renderNpmrc, type SettingsRule,
 } from '../policy/settings.js';
 import { UserError } from './errors.js';
 
@@ -53,7 +53,7 @@ export function resolveSettings(rules: Rules, redact: (s: string) => string, dep
     });
   };
   const git = keep('git', rules.settings?.git, () => inheritedGit(deps));
-  const npm = keep('npm', rules.settings?.npm, () => inheritedNpm(deps));
+  const npm = keep('npm', rules.settings?.npm, () => inheritedNpm(deps, dropped));
   const named = new Set(git.map(([k]) => k.toLowerCase()));
   const etc: Record<string, string> = { gitconfig: renderGitConfig([...POD_IDENTITY.filter(([k]) => !named.has(k)), ...git]) };
   const env: Record<string, string> = {};
@@ -98,8 +98,9 @@ function gitGlobalList(home: string, env: NodeJS.ProcessEnv): string | null {
   return r.stdout;
 }
 
-/** The inheritable keys of npm's global npmrc (beside node, as npm finds it) and ~/.npmrc over it. */
-function inheritedNpm(deps: SettingsDeps): Entries {
+/** The inheritable keys of npm's global npmrc (beside node, as npm finds it) and ~/.npmrc over it;
+ *  a registry URL cut short or left out is said in dropped (policy.deny). */
+function inheritedNpm(deps: SettingsDeps, dropped: string[]): Entries {
   const merged = new Map<string, string>();
   const globalrc = path.join(path.dirname(path.dirname(process.execPath)), 'etc', 'npmrc');
   const userrc = deps.env.NPM_CONFIG_USERCONFIG || path.join(deps.home, '.npmrc');
@@ -108,5 +109,13 @@ function inheritedNpm(deps: SettingsDeps): Entries {
     try { text = deps.readFile(f); } catch { continue; }
     for (const [k, v] of parseNpmrc(text)) merged.set(k, v);
   }
-  return [...merged].filter(([k, v]) => npmInheritable(k, v));
+  const entries: Entries = [];
+  for (const [key, value] of merged) {
+    const got = npmInherited(key, value);
+    if (got === null) continue;
+    if ('drop' in got) { dropped.push(got.drop); continue; }
+    if (got.note) dropped.push(got.note);
+    entries.push([key, got.value]);
+  }
+  return entries;
 }

@@ -27,8 +27,8 @@ export interface HostLayout {
 export interface PodIdentity { uid: number; gid: number; ownerUid: number; ownerGid: number }
 
 /** File descriptors in the spawned prelude: the seccomp program for bwrap, the prelude's status,
- *  and the go signal that lets the prepared pod start. */
-export const FD = { seccomp: 3, status: 4, go: 5, channel: 6 } as const;
+ *  and the go signal that lets the prepared pod start; from FD.etc on, one pipe per etcData file. */
+export const FD = { seccomp: 3, status: 4, go: 5, channel: 6, etc: 7 } as const;
 
 export const POD_UID = 1000;
 export const POD_HOME = '/home/pod';
@@ -57,8 +57,8 @@ export interface PodArgvInput {
   /** "DEV:INO" of each host source (workspace, mounts) as clawpod checked it: the prelude
    *  mounts a source only if it is still that object (see pinSource in bwrap.ts). */
   sourceIds: Record<string, string>;
-  /** Pod path (/etc/NAME) -> host file of clawpod's own, bound read-only (see installEtcFiles). */
-  etcFiles?: Record<string, string>;
+  /** Pod paths (/etc/NAME) whose content comes on fds FD.etc, FD.etc + 1, ... (see podEtcFiles). */
+  etcData?: string[];
   /** The stage is an unnamed copy of this ext4 template on a loop device (see stage.ts); absent:
    *  a tmpfs, charged to the pod's memory. */
   stageImage?: string | null;
@@ -112,6 +112,7 @@ export function buildPodinitArgv(host: HostLayout, p: PodArgvInput): string[] {
   // in the pod, dumpable, the pod's uid) keeps only stdio, so no pod process can take over the
   // channel through it. Only the non-dumpable executor (and forwarder) hold it.
   if (p.live) a.push('--keep-fd', String(FD.channel));
+  (p.etcData ?? []).forEach((_, i) => a.push('--keep-fd', String(FD.etc + i)));
   return [...a, '--', host.bwrap, ...buildBwrapArgs(host, p)];
 }
 
@@ -192,7 +193,8 @@ export function buildBwrapArgs(host: HostLayout, p: PodArgvInput): string[] {
   for (const f of host.etcBinds) if (!synthetic.includes(f.replace(/^\/etc\//, ''))) a.push('--ro-bind', f, f);
   // Copies of the host's own (see HOST_ETC_COPIES); -try: a file this host lacks is not copied.
   for (const f of HOST_ETC_COPIES) a.push('--ro-bind-try', `${host.etcDir}/${HOST_ETC_COPY_DIR}/${f}`, `/etc/${f}`);
-  for (const [dest, src] of Object.entries(p.etcFiles ?? {})) a.push('--ro-bind', src, dest);
+  // bwrap copies each into its own tmpfs and closes the fd: the pod holds neither the pipe nor a host path.
+  (p.etcData ?? []).forEach((dest, i) => a.push('--perms', '0444', '--ro-bind-data', String(FD.etc + i), dest));
   a.push(...sysBinds(p));
   a.push(...workspaceBinds(host, p));
   p.rules.mounts.forEach((m, i) => {

@@ -1,9 +1,10 @@
 // Files every pod reads, written once per host state dir instead of piped per pod: the
 // synthetic /etc entries (bound read-only) and the seccomp program (opened per pod as fd 3).
-import crypto from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { HOST_ETC_COPIES, HOST_ETC_COPY_DIR, syntheticEtc, type HostLayout } from './bwrap-argv.js';
+import type { Writable } from 'node:stream';
+import { FD, HOST_ETC_COPIES, HOST_ETC_COPY_DIR, syntheticEtc, type HostLayout } from './bwrap-argv.js';
 
 function writeIfChanged(file: string, content: string | Buffer, mode: number): void {
   try { if (Buffer.from(content).equals(fs.readFileSync(file))) return; } catch { /* absent */ }
@@ -50,6 +51,8 @@ export function installPodFiles(stateDir: string, layout: HostLayout, seccomp: B
   fs.chmodSync(layout.etcDir, 0o755);
   for (const [name, content] of Object.entries(syntheticEtc())) writeIfChanged(path.join(layout.etcDir, name), content, 0o444);
   copyHostEtc(layout.etcDir);
+  // Settings files of clawpod versions that wrote them here, readable by name (see podEtcFiles).
+  fs.rmSync(path.join(layout.etcDir, 'settings'), { recursive: true, force: true });
   const bpf = path.join(stateDir, 'seccomp.bpf');
   writeIfChanged(bpf, seccomp, 0o400);
   // In-pod helpers are copied out of the checkout, which a pod uid may not be able to reach.
@@ -60,31 +63,33 @@ export function installPodFiles(stateDir: string, layout: HostLayout, seccomp: B
   return bpf;
 }
 
-/**
- * Per-run files for the pod's /etc (settings.git's gitconfig, settings.npm's npmrc): written once
- * per distinct content, read-only, and named by a keyed hash of it in a directory other local
- * users cannot list, so one user's settings are not readable by name-guessing. Returns each pod
- * path (/etc/NAME) with the host file to bind there. Names are clawpod's own (never a pod's).
- */
-export function installEtcFiles(etcDir: string, files: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  const names = Object.keys(files);
-  if (names.length === 0) return out;
-  const dir = path.join(etcDir, 'settings');
-  fs.mkdirSync(dir, { recursive: true, mode: 0o711 });
-  fs.chmodSync(dir, 0o711);
-  const keyFile = path.join(dir, '.key');
-  let key: Buffer;
-  try { key = fs.readFileSync(keyFile); } catch {
-    writeIfChanged(keyFile, crypto.randomBytes(32), 0o400);
-    key = fs.readFileSync(keyFile);
-  }
-  for (const name of names) {
+/** A pod's own /etc files (settings.git's gitconfig, settings.npm's npmrc) as [pod path, content]:
+ *  never written on the host. Each goes to the prelude on its own pipe (FD.etc on) and bwrap
+ *  copies it into the pod's private tmpfs (--ro-bind-data), so no other local user can read it
+ *  (no path to it exists outside the pod's mount namespace) and nothing is left to remove when
+ *  the pod ends, however clawpod ends. Names are clawpod's own (never a pod's). */
+export function podEtcFiles(files: Record<string, string>): [string, string][] {
+  return Object.entries(files).map(([name, content]) => {
     if (!/^[a-z][a-z0-9.-]*$/.test(name)) throw new Error(`not an /etc file name: ${JSON.stringify(name)}`);
-    const digest = crypto.createHmac('sha256', key).update(name).update('\0').update(files[name]).digest('hex');
-    const file = path.join(dir, `${digest}-${name}`);
-    if (!fs.existsSync(file)) writeIfChanged(file, files[name], 0o444);
-    out[`/etc/${name}`] = file;
-  }
+    return [`/etc/${name}`, content];
+  });
+}
+
+/** The spawn stdio with one pipe per /etc file at FD.etc, FD.etc + 1, ... */
+export function withEtcPipes<T>(stdio: (T | 'ignore' | 'pipe')[], count: number): (T | 'ignore' | 'pipe')[] {
+  const out = [...stdio];
+  while (out.length < FD.etc) out.push('ignore');
+  for (let i = 0; i < count; i++) out.push('pipe');
   return out;
+}
+
+/** Writes each file to its pipe and closes it (bwrap reads to EOF). A pod that died first
+ *  closed its end: the write's EPIPE is that pod's end, which its exit reports. */
+export function sendEtcFiles(child: ChildProcess, files: [string, string][]): void {
+  files.forEach(([, content], i) => {
+    const pipe = (child.stdio as unknown as (Writable | null)[])[FD.etc + i];
+    if (!pipe) return; // the prelude never started (its spawn error says why)
+    pipe.on('error', () => { /* see above */ });
+    pipe.end(content);
+  });
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
-  gitInheritable, gitSettingError, npmInheritable, npmSettingError, parseGitKey, parseNpmrc, renderGitConfig, renderNpmrc,
+  gitInheritable, gitSettingError, npmInherited, npmSettingError, parseGitKey, parseNpmrc, renderGitConfig, renderNpmrc,
 } from './settings.js';
 
 describe('settings rules', () => {
@@ -41,11 +41,12 @@ describe('settings rules', () => {
       assert.ok(npmSettingError(k, 'v'), k);
     }
     assert.match(npmSettingError('registry', 'https://u:tok@r.example/') ?? '', /user:password@/);
-    for (const k of ['nodedir', 'registry', '@myorg:registry', 'init-author-name', 'init-author-email', 'fund', 'script-shell']) {
+    for (const k of ['nodedir', 'init-author-name', 'init-author-email', 'fund', 'script-shell']) {
       assert.equal(npmSettingError(k, 'v'), null, k);
     }
-    for (const k of ['script-shell', 'node-options', 'git', 'cache', 'prefix', 'cafile']) assert.equal(npmInheritable(k, '/x'), false, k);
-    assert.ok(npmInheritable('nodedir', '/usr'));
+    for (const k of ['registry', '@myorg:registry']) assert.equal(npmSettingError(k, 'https://r.example/npm/'), null, k);
+    for (const k of ['script-shell', 'node-options', 'git', 'cache', 'prefix', 'cafile']) assert.equal(npmInherited(k, '/x'), null, k);
+    assert.deepEqual(npmInherited('nodedir', '/usr'), { value: '/usr' });
   });
 
   test('npmrc: parsed as npm does, rendered JSON-quoted one key a line', () => {
@@ -54,5 +55,34 @@ describe('settings rules', () => {
     const text = renderNpmrc([['init-author-name', 'x"\nregistry=http://evil/\n[y]']]);
     assert.equal(text.split('\n').filter(Boolean).length, 2);
     assert.deepEqual([...parseNpmrc(text)], [['init-author-name', 'x"\nregistry=http://evil/\n[y]']]);
+  });
+
+  test('npm inherit is an allowlist: keys npm does not document as plain values stay out', () => {
+    for (const k of ['api-key', 'npm-access-key', 'github-pat', 'bearer', 'sigstore-id-token', 'oidc-jwt', 'my-plugin-thing', 'python']) {
+      assert.equal(npmInherited(k, 'v'), null, k);
+    }
+    for (const k of ['api-key', 'npm-access-key', 'github-pat', 'bearer', 'oidc-jwt']) assert.ok(npmSettingError(k, 'v'), k);
+    assert.deepEqual(npmInherited('fund', 'false'), { value: 'false' });
+  });
+
+  test('registry URLs: userinfo, query and fragment are cut on inherit and refused when listed; a token path is neither', () => {
+    const scoped = npmInherited('@acme:registry', 'https://npm.pkg.example/api/v4/projects/42/packages/npm/?private_token=GLPAT-xyz');
+    assert.ok(scoped && 'value' in scoped);
+    assert.equal(scoped.value, 'https://npm.pkg.example/api/v4/projects/42/packages/npm/');
+    assert.match(scoped.note ?? '', /query.*secrets:/);
+    assert.ok(!(scoped.note ?? '').includes('GLPAT'));
+    const u = npmInherited('registry', 'https://user:pw@r.example:8443/npm/#frag');
+    assert.ok(u && 'value' in u);
+    assert.equal(u.value, 'https://r.example:8443/npm/');
+    const fury = npmInherited('registry', 'https://npm-proxy.fury.io/FURYTOKEN123abc/acme/');
+    assert.ok(fury && 'drop' in fury && /token.*secrets:/.test(fury.drop) && !fury.drop.includes('FURY'), JSON.stringify(fury));
+    assert.ok(npmInherited('registry', 'file:///etc/x') && 'drop' in npmInherited('registry', 'file:///etc/x')!);
+    assert.deepEqual(npmInherited('registry', 'https://registry.npmjs.org/'), { value: 'https://registry.npmjs.org/' });
+    assert.match(npmSettingError('registry', 'https://npm-proxy.fury.io/FURYTOKEN123abc/acme/') ?? '', /token.*secrets:/);
+    assert.match(npmSettingError('@a:registry', 'https://r.example/npm/?t=1') ?? '', /query.*secrets:/);
+    assert.match(npmSettingError('registry', 'not a url') ?? '', /not a URL/);
+    for (const ok of ['https://registry.npmjs.org/', 'https://pkgs.dev.azure.com/org/_packaging/feed-1/npm/registry/',
+      'https://us-npm.pkg.dev/my-project-123456/my-repo/', 'https://acme.jfrog.io/artifactory/api/npm/npm-virtual/',
+      'http://127.0.0.1:4873/', 'https://nexus.example/repository/npm-group/']) assert.equal(npmSettingError('registry', ok), null, ok);
   });
 });

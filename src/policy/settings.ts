@@ -98,24 +98,82 @@ const NPM_AUTH = new Set(['username', 'email', 'cert', 'key', 'certfile', 'keyfi
 const NPM_PROXY = new Set(['proxy', 'https-proxy', 'http-proxy', 'noproxy', 'no-proxy']);
 // Where npm finds its config: clawpod points globalconfig at the pod's own /etc/npmrc.
 const NPM_OWN = new Set(['globalconfig', 'userconfig']);
-// Left out of an inherited npmrc: programs it would run, and host paths that do not exist in the
-// pod (a cache or prefix there would make every install fail); TLS trust in the pod is clawpod's.
-const NPM_NOT_INHERITED = new Set(['script-shell', 'shell', 'git', 'node-options', 'node-gyp', 'editor', 'browser',
-  'viewer', 'init-module', 'onload-script', 'cache', 'prefix', 'tmp', 'logs-dir', 'cafile', 'ca', 'npm-version']);
+/** Words that name a credential in npm's (and its plugins') keys, beyond SECRET_WORDS. */
+const NPM_SECRET_WORDS = new Set(['key', 'apikey', 'pat', 'bearer', 'jwt']);
+// What `settings.npm: inherit` copies: npm's documented keys that hold a switch, a number, a
+// name or a registry URL (checked with registryUrl). Nothing that holds a credential, runs a
+// program, routes traffic or names a host path, except nodedir: node-gyp's headers, which are
+// /usr's in the pod as on the host. An npmrc may hold anything (plugins read their own keys),
+// so every other key stays out.
+const NPM_INHERIT = new Set([
+  'registry', 'nodedir', 'fund', 'audit', 'audit-level', 'save', 'save-exact', 'save-prefix', 'save-bundle',
+  'engine-strict', 'legacy-peer-deps', 'strict-peer-deps', 'package-lock', 'package-lock-only', 'lockfile-version',
+  'format-package-lock', 'progress', 'loglevel', 'color', 'unicode', 'update-notifier', 'omit', 'include',
+  'ignore-scripts', 'foreground-scripts', 'prefer-offline', 'prefer-online', 'prefer-dedupe', 'offline',
+  'fetch-retries', 'fetch-retry-factor', 'fetch-retry-mintimeout', 'fetch-retry-maxtimeout', 'fetch-timeout',
+  'maxsockets', 'install-strategy', 'install-links', 'bin-links', 'legacy-bundling', 'global-style',
+  'init-author-name', 'init-author-email', 'init-author-url', 'init-license', 'init-version', 'init-type',
+  'tag-version-prefix', 'git-tag-version', 'preid', 'tag', 'scope', 'access', 'workspaces-update',
+  'include-workspace-root', 'heading', 'logs-max', 'umask', 'os', 'cpu', 'libc',
+]);
+
+const isRegistryKey = (key: string) => key === 'registry' || /^@[^:]+:registry$/.test(key);
+
+/** A path segment that looks like a token (fury.io/TOKEN/..., a key in a proxy's path): a run
+ *  of 12+ letters and digits, mixing both, and 16+ long or in both cases; or 24+ of them. */
+export function tokenLikeSegment(segment: string): boolean {
+  for (const run of segment.match(/[A-Za-z0-9]{12,}/g) ?? []) {
+    if (run.length >= 24) return true;
+    if (!/[0-9]/.test(run) || !/[A-Za-z]/.test(run)) continue;
+    if (run.length >= 16 || (/[a-z]/.test(run) && /[A-Z]/.test(run))) return true;
+  }
+  return false;
+}
+
+/** A registry URL as the pod may have it: scheme://host[:port]/path. `clean` is it with
+ *  userinfo, query and fragment cut off (`cut` names what went); `error` says why no part of it
+ *  may enter the pod. Neither message quotes the value: the part cut off may be a token. */
+export function registryUrl(value: string): { clean: string; cut: string[] } | { error: string } {
+  let u: URL;
+  try { u = new URL(value); } catch { return { error: 'is not a URL (https://host/path/)' }; }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') return { error: 'is not an http(s) URL' };
+  const cut = [...(u.username || u.password ? ['user:password@'] : []), ...(u.search ? ['query'] : []), ...(u.hash ? ['fragment'] : [])];
+  let segments: string[];
+  try { segments = u.pathname.split('/').map(decodeURIComponent); } catch { return { error: 'has a path that is not valid URL encoding' }; }
+  if (segments.some(tokenLikeSegment)) return { error: `has what looks like a token in its path: ${SECRET_FIX}` };
+  return { clean: `${u.protocol}//${u.host}${u.pathname}`, cut };
+}
 
 /** Why an explicit settings.npm key/value may not be used, or null. */
 export function npmSettingError(key: string, value: string): string | null {
-  if (key.startsWith('//') || key.startsWith('_') || NPM_AUTH.has(key) || secretWord(key.replace(/^@[^:]*:/, ''))) {
+  const bare = key.replace(/^@[^:]*:/, '');
+  if (key.startsWith('//') || key.startsWith('_') || NPM_AUTH.has(key) || secretWord(bare)
+    || bare.toLowerCase().split(/[-_.:/]+/).some((w) => NPM_SECRET_WORDS.has(w))) {
     return `is an npm credential: ${SECRET_FIX}`;
   }
   if (NPM_PROXY.has(key)) return PROXY_FIX;
   if (NPM_OWN.has(key)) return 'is set by clawpod (the pod reads these settings from its /etc/npmrc)';
   if (!NPM_KEY_RE.test(key)) return 'is not an npm config key (lower-case words joined by -, or @scope:registry)';
-  return valueError(value);
+  const bad = valueError(value);
+  if (bad || !isRegistryKey(key)) return bad;
+  const url = registryUrl(value);
+  if ('error' in url) return url.error;
+  if (url.cut.length > 0) return `has a ${url.cut.join(' and a ')} in its URL: ${SECRET_FIX}`;
+  return null;
 }
 
-export function npmInheritable(key: string, value: string): boolean {
-  return !NPM_NOT_INHERITED.has(key) && npmSettingError(key, value) === null;
+/** What an inherited key becomes in the pod: its value (a registry URL without its userinfo,
+ *  query and fragment, `note` saying so), `drop` (why it is left out, for policy.deny), or null
+ *  for a key inherit never carries. */
+export function npmInherited(key: string, value: string): { value: string; note?: string } | { drop: string } | null {
+  const scoped = /^@[a-z0-9][a-z0-9._-]*:registry$/.test(key);
+  if (!NPM_INHERIT.has(key) && !scoped) return null;
+  if (!isRegistryKey(key)) return npmSettingError(key, value) === null ? { value } : null;
+  if (value.includes('\0')) return { drop: `settings.npm: ${key} was left out: it holds a NUL byte` };
+  const url = registryUrl(value);
+  if ('error' in url) return { drop: `settings.npm: ${key} was left out: its URL ${url.error}` };
+  if (url.cut.length === 0) return { value };
+  return { value: url.clean, note: `settings.npm: ${key}: the ${url.cut.join(' and ')} of its URL was left out: ${SECRET_FIX}` };
 }
 
 /** An npmrc: each value JSON-quoted (npm's ini reader parses "..." as JSON), one key a line. */
