@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/close_range.h>
+#include "cpulist.h"
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -80,6 +81,9 @@ static double now_ms(void) {
   return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
+static cpu_set_t call_cpus;
+static int has_cpus;
+
 /* Runs argv; fills out/err; returns the status as described above. */
 static int run(char **argv, uint32_t timeout_ms, struct sink *out, struct sink *err) {
   int po[2], pe[2];
@@ -95,6 +99,9 @@ static int run(char **argv, uint32_t timeout_ms, struct sink *out, struct sink *
     dup2(po[1], 1);
     dup2(pe[1], 2);
     signal(SIGPIPE, SIG_DFL);
+    /* The call, not the executor, is pinned to the pod's CPUs: an executor pinned to a busy CPU
+     * waited for it on every call (warm exec 0.9 -> 1.5 ms); nproc in the call sees the cap. */
+    if (has_cpus && sched_setaffinity(0, sizeof call_cpus, &call_cpus) != 0) _exit(125);
     execvp(argv[0], argv);
     dprintf(2, "%s: %s\n", argv[0], strerror(errno));
     _exit(errno == ENOENT ? 127 : 126);
@@ -147,6 +154,8 @@ int main(int argc, char **argv) {
    * stdio so bwrap's init in the pod never holds it; 0/1 when run by hand without one. */
   int in = 0, outfd = 1;
   if (argc > 1) { in = outfd = atoi(argv[1]); if (in < 3) return 125; }
+  /* argv[2]: the pod's CPU list, set on each call (see run()). */
+  if (argc > 2) { if (cpulist_parse(argv[2], &call_cpus) != 0) return 125; has_cpus = 1; }
   oom_adj_fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
   lock_down();
   signal(SIGPIPE, SIG_IGN);

@@ -69,6 +69,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 #include "changeset.h"
+#include "cpulist.h"
 #include "fds.h"
 #include "lockpath.h"
 #include "stage.h"
@@ -375,22 +376,7 @@ static void parse_source(const char *opt, char *v, const char **mode, struct src
 
 /* "0-1,3" into pod_cpus; anything else (or an empty set) is refused. */
 static void parse_cpus(const char *v) {
-  const char *p = v;
-  CPU_ZERO(&pod_cpus);
-  for (;;) {
-    char *end;
-    if (*p < '0' || *p > '9') break;
-    unsigned long lo = strtoul(p, &end, 10), hi = lo;
-    if (*end == '-') {
-      if (end[1] < '0' || end[1] > '9') break;
-      hi = strtoul(end + 1, &end, 10);
-    }
-    if (hi < lo || hi >= CPU_SETSIZE) break;
-    for (unsigned long c = lo; c <= hi; c++) CPU_SET(c, &pod_cpus);
-    if (*end == 0) { has_cpus = 1; return; }
-    if (*end != ',') break;
-    p = end + 1;
-  }
+  if (cpulist_parse(v, &pod_cpus) == 0) { has_cpus = 1; return; }
   fprintf(stderr, "clawpod-podinit: bad --cpus %s\n", v);
   exit(125);
 }

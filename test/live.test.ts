@@ -67,6 +67,16 @@ test('concurrent calls are serialized and each gets its own answer', async () =>
   assert.deepEqual(rs.map((r) => r.stdout.toString().trim()), ['1', '2', '3', '4', '5']);
 });
 
+test('each call sees the CPU cap (the executor pins the call, not itself)', async () => {
+  const r = await live.exec(['sh', '-c', 'nproc; grep Cpus_allowed_list /proc/self/status; grep Cpus_allowed_list /proc/1/status']);
+  assert.equal(r.exitCode, 0, r.stderr.toString());
+  const [nproc, call, init] = r.stdout.toString().trim().split('\n');
+  assert.equal(nproc, '1');
+  assert.match(call, /Cpus_allowed_list:\s+\d+$/);
+  // The pod's own init (bwrap) is not pinned: only what the executor runs is.
+  assert.notEqual(init, call);
+});
+
 test('closing ends the pod, saves its change set and leaves nothing behind', async () => {
   const outcome = await live.close();
   assert.equal(outcome.exitCode, 0);

@@ -84,7 +84,8 @@ export function buildPodinitArgv(host: HostLayout, p: PodArgvInput): string[] {
   const a: string[] = [];
   for (const f of p.cgroupProcs) a.push('--cgroup-procs', f);
   if (p.cgroupInto) a.push('--cgroup-dir', p.cgroupInto);
-  if (p.cpus) a.push('--cpus', p.cpus.list);
+  // A live pod pins each call (its executor pins them), not the executor itself.
+  if (p.cpus && !p.live) a.push('--cpus', p.cpus.list);
   if (!(p.rules.resources.diskBytes > 0)) throw new Error('a pod needs a disk cap above 0');
   a.push('--stage', host.stage, '--stage-size', String(p.rules.resources.diskBytes));
   a.push('--stage-inodes', String(stageInodes(p.rules.resources.diskBytes)));
@@ -204,7 +205,7 @@ export function buildBwrapArgs(host: HostLayout, p: PodArgvInput): string[] {
   let env = { ...offlineEnv(p.rules), ...p.env };
   if (p.live) {
     a.push('--ro-bind', host.executor, EXECUTOR);
-    command = [EXECUTOR, String(FD.channel)];
+    command = [EXECUTOR, String(FD.channel), ...(p.cpus ? [p.cpus.list] : [])];
   }
   if (p.egress) {
     a.push('--ro-bind', host.forwarder, EGRESS.forwarder, '--bind', p.egress.socketPath, EGRESS.socket);
