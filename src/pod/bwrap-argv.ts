@@ -188,12 +188,12 @@ export function buildBwrapArgs(host: HostLayout, p: PodArgvInput): string[] {
   a.push('--proc', '/proc', '--dev', '/dev', '--bind', `${host.stage}/shm`, '/dev/shm', '--dev-bind', `${host.stage}/pts`, '/dev/pts',
     '--remount-ro', '/dev');
   a.push('--bind', `${host.stage}/tmp`, '/tmp', '--bind', `${host.stage}/home`, POD_HOME);
-  a.push('--dir', '/etc');
-  const synthetic = Object.keys(syntheticEtc());
-  for (const f of synthetic) a.push('--ro-bind', `${host.etcDir}/${f}`, `/etc/${f}`);
-  for (const f of host.etcBinds) if (!synthetic.includes(f.replace(/^\/etc\//, ''))) a.push('--ro-bind', f, f);
-  // Copies of the host's own (see HOST_ETC_COPIES); -try: a file this host lacks is not copied.
-  for (const f of HOST_ETC_COPIES) a.push('--ro-bind-try', `${host.etcDir}/${HOST_ETC_COPY_DIR}/${f}`, `/etc/${f}`);
+  // One bind for the synthetic files and the host copies (installPodEtc): bwrap re-reads the
+  // mount table for every bind, so one per file cost ~4 ms a pod. What lands on it next goes onto
+  // the empty mount points it holds (a read-only /etc cannot get one made now).
+  a.push('--ro-bind', `${host.etcDir}/${POD_ETC_DIR}`, '/etc');
+  const own = [...Object.keys(syntheticEtc()), ...HOST_ETC_COPIES];
+  for (const f of host.etcBinds) if (!own.includes(f.replace(/^\/etc\//, ''))) a.push('--ro-bind', f, f);
   // bwrap copies each into its own tmpfs and closes the fd: the pod holds neither the pipe nor a host path.
   (p.etcData ?? []).forEach((dest, i) => a.push('--perms', '0444', '--ro-bind-data', String(FD.etc + i), dest));
   a.push(...sysBinds(p));
@@ -225,8 +225,12 @@ export function buildBwrapArgs(host: HostLayout, p: PodArgvInput): string[] {
  *  list of public tables (openssl's config, services, protocols, MIME types, the OS name) that
  *  self-signed certificates, getservbyname and friends need. Nothing else of the host's /etc. */
 export const HOST_ETC_COPIES: readonly string[] = ['ssl/openssl.cnf', 'services', 'protocols', 'mime.types', 'os-release'];
-/** Where under etcDir those copies are kept. */
-export const HOST_ETC_COPY_DIR = 'host';
+/** The pod's /etc, assembled under etcDir (installPodEtc) and bound read-only as a whole. */
+export const POD_ETC_DIR = 'root';
+/** The only names a pod's own /etc files (--ro-bind-data, see podEtcFiles) may have. */
+export const ETC_DATA_NAMES: readonly string[] = ['gitconfig', 'npmrc'];
+/** Files bound onto the pod's /etc after it, relative to /etc, besides the host's etcBinds. */
+export const ETC_FILE_MOUNTS: readonly string[] = [...ETC_DATA_NAMES, EGRESS.ca.replace(/^\/etc\//, '')];
 
 // Name lookups: /etc/hosts only. A pod has no DNS server (its network namespace holds only lo,
 // and with network allowed it goes through the proxy, which resolves for it), and glibc's

@@ -7,8 +7,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import type { Rules } from '../policy/types.js';
-import { buildBwrapArgs, HOST_ETC_COPIES, syntheticEtc, type HostLayout, type PodArgvInput } from './bwrap-argv.js';
-import { copyHostEtc } from './podfiles.js';
+import {
+  buildBwrapArgs, EGRESS, HOST_ETC_COPIES, syntheticEtc, type HostLayout, type PodArgvInput,
+} from './bwrap-argv.js';
+import { installPodEtc } from './podfiles.js';
 
 const host: HostLayout = {
   bwrap: '/usr/bin/bwrap', podinit: '/opt/clawpod/build/clawpod-podinit', privileged: true, stage: '/run/clawpod/stage',
@@ -38,23 +40,18 @@ describe('pod /etc', () => {
     assert.doesNotMatch(ns, /dns|mdns|resolve|myhostname|systemd|nis|db/);
   });
 
-  test('the synthetic nsswitch.conf is bound, the host one never', () => {
+  test("the pod's /etc is one read-only bind of clawpod's dir; the host nsswitch.conf is never bound", () => {
     const a = argv();
-    assert.deepEqual(bindsAt(a, '/etc/nsswitch.conf'), [['--ro-bind', '/run/clawpod/etc/nsswitch.conf']]);
+    assert.deepEqual(bindsAt(a, '/etc'), [['--ro-bind', '/run/clawpod/etc/root']]);
+    assert.deepEqual(bindsAt(a, '/etc/nsswitch.conf'), [], 'the dir holds clawpod\'s own');
     assert.deepEqual(bindsAt(a, '/etc/ssl/certs'), [['--ro-bind', '/etc/ssl/certs']], 'other host binds stay');
+    for (const f of HOST_ETC_COPIES) assert.deepEqual(bindsAt(a, `/etc/${f}`), [], f);
+    // First under /etc, before the final remount, so the root stays read-only around it.
+    assert.ok(a.indexOf('/etc') < a.indexOf('/etc/ssl/certs'));
+    assert.ok(a.indexOf('/etc') < a.lastIndexOf('--remount-ro'));
   });
 
-  test('each public table is a read-only copy from the state dir, skipped when absent', () => {
-    assert.deepEqual([...HOST_ETC_COPIES].sort(), ['mime.types', 'os-release', 'protocols', 'services', 'ssl/openssl.cnf']);
-    const a = argv();
-    for (const f of HOST_ETC_COPIES) {
-      assert.deepEqual(bindsAt(a, `/etc/${f}`), [['--ro-bind-try', `/run/clawpod/etc/host/${f}`]], f);
-    }
-    // Before the final remount, so the root stays read-only around them.
-    assert.ok(a.indexOf('/etc/services') < a.lastIndexOf('--remount-ro'));
-  });
-
-  test('copies: world-readable regular files only, symlinks only into /usr, stale copies removed', (t) => {
+  test('the dir: synthetic files, public tables, empty mount points, nothing else; stale copies removed', (t) => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'clawpod-etc-root-'));
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'clawpod-etc-out-'));
     t.after(() => { fs.rmSync(root, { recursive: true, force: true }); fs.rmSync(out, { recursive: true, force: true }); });
@@ -62,19 +59,44 @@ describe('pod /etc', () => {
     fs.writeFileSync(path.join(root, 'services'), 'http 80/tcp\n', { mode: 0o644 });
     fs.writeFileSync(path.join(root, 'protocols'), 'secret\n', { mode: 0o600 }); // not for everyone
     fs.writeFileSync(path.join(root, 'elsewhere'), 'secret\n', { mode: 0o644 });
+    fs.writeFileSync(path.join(root, 'shadow'), 'secret\n', { mode: 0o644 }); // not on the list
     fs.symlinkSync(path.join(root, 'elsewhere'), path.join(root, 'mime.types')); // a link out of /usr
     execFileSync('mkfifo', [path.join(root, 'ssl', 'openssl.cnf')]); // must not hang
     const usrOsRelease = fs.existsSync('/usr/lib/os-release');
     if (usrOsRelease) fs.symlinkSync('/usr/lib/os-release', path.join(root, 'os-release'));
-    copyHostEtc(out, root);
-    const copy = (f: string) => path.join(out, 'host', f);
+    const dir = installPodEtc(out, ['/etc/ssl/certs', '/etc/nsswitch.conf'], root);
+    const copy = (f: string) => path.join(dir, f);
     assert.equal(fs.readFileSync(copy('services'), 'utf8'), 'http 80/tcp\n');
     assert.equal(fs.statSync(copy('services')).mode & 0o777, 0o444);
     for (const f of ['protocols', 'mime.types', 'ssl/openssl.cnf']) assert.ok(!fs.existsSync(copy(f)), f);
     if (usrOsRelease) assert.deepEqual(fs.readFileSync(copy('os-release')), fs.readFileSync('/usr/lib/os-release'));
+    for (const [f, content] of Object.entries(syntheticEtc())) assert.equal(fs.readFileSync(copy(f), 'utf8'), content, f);
+    // Every entry: which host files it holds (only the listed ones), the rest empty mount points.
+    const entries = (fs.readdirSync(dir, { recursive: true }) as string[]).sort();
+    const expected = ['clawpod', 'clawpod/ca.pem', 'gitconfig', 'group', 'hosts', 'npmrc', 'nsswitch.conf', 'passwd',
+      'services', 'ssl', 'ssl/certs', ...(usrOsRelease ? ['os-release'] : [])].sort();
+    assert.deepEqual(entries, expected, 'no temp file, no host file off the list');
+    for (const f of ['clawpod/ca.pem', 'gitconfig', 'npmrc']) assert.equal(fs.statSync(copy(f)).size, 0, f);
+    assert.deepEqual(fs.readdirSync(copy('ssl/certs')), []);
+    for (const d of ['', 'ssl', 'ssl/certs', 'clawpod']) assert.equal(fs.statSync(copy(d)).mode & 0o777, 0o755, d);
     fs.rmSync(path.join(root, 'services'));
-    copyHostEtc(out, root);
+    installPodEtc(out, ['/etc/ssl/certs'], root);
     assert.ok(!fs.existsSync(copy('services')), 'a file the host no longer has is not shown stale');
+    assert.deepEqual(fs.readdirSync(out).sort(), ['root'], 'temp files renamed away');
+  });
+
+  test('every later bind under /etc has its mount point in the dir', (t) => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'clawpod-etc-out-'));
+    t.after(() => fs.rmSync(out, { recursive: true, force: true }));
+    const etcBinds = ['/etc/ssl/certs', '/etc/ld.so.cache', '/etc/alternatives', '/etc/localtime'].filter((f) => fs.existsSync(f));
+    const dir = installPodEtc(out, etcBinds);
+    const a = buildBwrapArgs({ ...host, etcBinds }, {
+      rules, workspace: null, command: ['true'], changesDir: null, sourceIds: {}, cgroupProcs: [], cgroupInto: null,
+      identity: null, env: {}, etcData: ['/etc/gitconfig', '/etc/npmrc'], egress: { socketPath: '/x.sock', caBundle: '/x.pem' },
+    });
+    const dests = a.flatMap((x, i) => (/^--(ro-)?bind(-try|-data)?$/.test(x) && a[i + 2].startsWith('/etc/') ? [a[i + 2]] : []));
+    assert.ok(dests.includes(EGRESS.ca) && dests.includes('/etc/npmrc'), dests.join(' '));
+    for (const d of dests) assert.ok(fs.existsSync(path.join(dir, d.slice('/etc/'.length))), d);
   });
 });
 

@@ -1,14 +1,18 @@
-// Files every pod reads, written once per host state dir instead of piped per pod: the
-// synthetic /etc entries (bound read-only) and the seccomp program (opened per pod as fd 3).
+// Files every pod reads, written once per host state dir instead of piped per pod: the pod's
+// /etc (one dir, bound read-only) and the seccomp program (opened per pod as fd 3).
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { FD, HOST_ETC_COPIES, HOST_ETC_COPY_DIR, syntheticEtc, type HostLayout } from './bwrap-argv.js';
+import {
+  ETC_DATA_NAMES, ETC_FILE_MOUNTS, FD, HOST_ETC_COPIES, POD_ETC_DIR, syntheticEtc, type HostLayout,
+} from './bwrap-argv.js';
 
-function writeIfChanged(file: string, content: string | Buffer, mode: number): void {
+/** Replaces file by a rename (a reader sees the old or the new, never part), the temp file
+ *  written in tmpDir (same file system) when file is in a dir pods see. */
+function writeIfChanged(file: string, content: string | Buffer, mode: number, tmpDir = path.dirname(file)): void {
   try { if (Buffer.from(content).equals(fs.readFileSync(file))) return; } catch { /* absent */ }
-  const tmp = `${file}.${process.pid}.tmp`;
+  const tmp = path.join(tmpDir, `.${path.basename(file)}.${process.pid}.tmp`);
   fs.writeFileSync(tmp, content, { mode });
   fs.chmodSync(tmp, mode);
   fs.renameSync(tmp, file);
@@ -31,16 +35,39 @@ function publicHostFile(etcRoot: string, rel: string): Buffer | null {
   } catch { return null; } finally { if (fd !== undefined) fs.closeSync(fd); }
 }
 
-/** Copies HOST_ETC_COPIES beside the synthetic files; one this host lacks (or stopped having)
- *  is removed, and the pod's bind of it is skipped (--ro-bind-try). */
-export function copyHostEtc(etcDir: string, etcRoot = '/etc'): void {
+function mkdirPublic(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  fs.chmodSync(dir, 0o755); // whatever the umask
+}
+
+/** Assembles the pod's /etc in etcDir/POD_ETC_DIR (etcRoot: the host's /etc, for tests): the
+ *  synthetic files, copies of HOST_ETC_COPIES (one this host lacks, or stopped having, is
+ *  removed), and an empty mount point for each later bind (etcBinds, ETC_FILE_MOUNTS): nothing
+ *  else. Changed in place, each file by a rename, so a pod another clawpod starts meanwhile
+ *  binds a whole dir; every clawpod runs this before its first pod, so none starts on a dir
+ *  still missing a file it needs. */
+export function installPodEtc(etcDir: string, etcBinds: readonly string[], etcRoot = '/etc'): string {
+  const root = path.join(etcDir, POD_ETC_DIR);
+  const put = (rel: string, content: string | Buffer) => {
+    mkdirPublic(path.dirname(path.join(root, rel)));
+    writeIfChanged(path.join(root, rel), content, 0o444, etcDir);
+  };
+  mkdirPublic(root);
+  for (const [name, content] of Object.entries(syntheticEtc())) put(name, content);
   for (const rel of HOST_ETC_COPIES) {
-    const dest = path.join(etcDir, HOST_ETC_COPY_DIR, rel);
     const content = publicHostFile(etcRoot, rel);
-    if (content === null) { fs.rmSync(dest, { force: true }); continue; }
-    fs.mkdirSync(path.dirname(dest), { recursive: true, mode: 0o755 });
-    writeIfChanged(dest, content, 0o444);
+    if (content === null) fs.rmSync(path.join(root, rel), { force: true });
+    else put(rel, content);
   }
+  // Mount points are never removed: a pod of a clawpod that still binds there needs them.
+  for (const f of etcBinds) {
+    const rel = path.relative('/etc', f);
+    if (fs.existsSync(path.join(root, rel))) continue;
+    if (fs.statSync(f).isDirectory()) mkdirPublic(path.join(root, rel));
+    else put(rel, '');
+  }
+  for (const rel of ETC_FILE_MOUNTS) if (!fs.existsSync(path.join(root, rel))) put(rel, '');
+  return root;
 }
 
 /** Writes the pod files; returns the seccomp program's path. The dirs must be traversable by
@@ -49,8 +76,7 @@ export function installPodFiles(stateDir: string, layout: HostLayout, seccomp: B
   fs.mkdirSync(layout.etcDir, { recursive: true, mode: 0o755 });
   fs.chmodSync(stateDir, 0o755);
   fs.chmodSync(layout.etcDir, 0o755);
-  for (const [name, content] of Object.entries(syntheticEtc())) writeIfChanged(path.join(layout.etcDir, name), content, 0o444);
-  copyHostEtc(layout.etcDir);
+  installPodEtc(layout.etcDir, layout.etcBinds);
   // Settings files of clawpod versions that wrote them here, readable by name (see podEtcFiles).
   fs.rmSync(path.join(layout.etcDir, 'settings'), { recursive: true, force: true });
   const bpf = path.join(stateDir, 'seccomp.bpf');
@@ -70,7 +96,8 @@ export function installPodFiles(stateDir: string, layout: HostLayout, seccomp: B
  *  the pod ends, however clawpod ends. Names are clawpod's own (never a pod's). */
 export function podEtcFiles(files: Record<string, string>): [string, string][] {
   return Object.entries(files).map(([name, content]) => {
-    if (!/^[a-z][a-z0-9.-]*$/.test(name)) throw new Error(`not an /etc file name: ${JSON.stringify(name)}`);
+    // Only names the pod's /etc holds a mount point for (installPodEtc).
+    if (!ETC_DATA_NAMES.includes(name)) throw new Error(`not an /etc file name: ${JSON.stringify(name)}`);
     return [`/etc/${name}`, content];
   });
 }
