@@ -20,7 +20,7 @@ import { UserError } from './errors.js';
 import { policyDeps } from './policy-deps.js';
 import { planEgress, redactingStream, scrubChangeSet, startEgress, type RunningEgress } from './egress.js';
 import type { ProxyEvent } from '../proxy/types.js';
-import { refusalTally } from './refused.js';
+import { refusalTally, type RefusalTally } from './refused.js';
 import { resolveSettings } from './settings.js';
 
 export interface ExecOptions {
@@ -76,6 +76,14 @@ export function resolveWorkspace(ctx: Context, rules: Rules, dir: string | undef
   return real;
 }
 
+/** What exec and run do with every pod and proxy event besides logging it: tally the proxy's
+ *  refusals, and tell a cap's one-line account (who hit it, its policy key) as it happens;
+ *  pod-chosen names in it are escaped by the watch that wrote it (pod/capwatch.ts). */
+export function observeEvent(refused: RefusalTally, e: PodEvent | ProxyEvent): void {
+  refused.add(e);
+  if (e.type === 'limit.hit' && typeof e.data.message === 'string') process.stderr.write(`clawpod: ${e.data.message}\n`);
+}
+
 /** Everything a user can get wrong is checked here, before any run record or directory exists. */
 export async function prepareExec(ctx: Context, opts: ExecOptions) {
   if (opts.command.length === 0) throw new UserError('no command given (usage: clawpod exec [OPTIONS] -- CMD [ARG...])');
@@ -102,11 +110,8 @@ export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: st
   const refused = refusalTally();
   const capsHit = new Set<string>();
   const record = (e: PodEvent | ProxyEvent) => {
-    refused.add(e);
+    observeEvent(refused, e);
     if (e.type === 'limit.hit' && typeof e.data.cap === 'string') capsHit.add(e.data.cap);
-    // A cap's one-line account (who hit it, its policy key), as it happens; pod-chosen names in
-    // it are escaped by the watch that wrote it (pod/capwatch.ts).
-    if (e.type === 'limit.hit' && typeof e.data.message === 'string') process.stderr.write(`clawpod: ${e.data.message}\n`);
     if (audit) audit.append(e.type, e.data); else early.push(e as PodEvent);
   };
   let pod: RunningPod;

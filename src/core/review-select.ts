@@ -1,6 +1,6 @@
 // What `runs diff` and `runs apply` pick from a change set: path filters, --only/--exclude, and
 // the one-line note for the ignored changes left out. Kept apart from runs.ts, which wires them.
-import { pathPredicate, rootsText, selectChanges } from '../workspace/index.js';
+import { pathPredicate, rootsText } from '../workspace/index.js';
 import type { Change, IgnoredNote, LoadedChangeSet } from '../workspace/index.js';
 import { UserError } from './errors.js';
 
@@ -44,13 +44,6 @@ export function selectionOf(runId: string, loaded: LoadedChangeSet, sel: Selecti
   const inOnly = only ? pathPredicate(only) : () => true;
   const inExclude = exclude ? pathPredicate(exclude) : () => false;
   return (c) => inOnly(c.path) && !inExclude(c.path);
-}
-
-/** The changes `runs apply --only`/`--exclude` writes for `picked`, and so what `runs diff PATHS`
- *  shows: one function for both (selectChanges, as apply calls it), so the two cannot drift. A
- *  file the pod turned into a directory comes along with what it put below. */
-export function pickedChanges(loaded: LoadedChangeSet, picked: (c: Change) => boolean, includeIgnored: boolean): Change[] {
-  return selectChanges(loaded.changes, picked, includeIgnored ? [] : loaded.ignored.map((c) => c.path));
 }
 
 /** The one line naming what apply wrote beyond the paths asked for (undefined when nothing). */

@@ -16,7 +16,7 @@ import { newRunId } from '../store/runs.js';
 import type { Context } from './context.js';
 import { bufferRedactor, redactingStream, startEgress, type RunningEgress } from './egress.js';
 import { UserError } from './errors.js';
-import { auditMaxBytes, chainHead, prepareExec, recordChanges, snapshotWorkspace } from './exec.js';
+import { auditMaxBytes, chainHead, observeEvent, prepareExec, recordChanges, snapshotWorkspace } from './exec.js';
 import { refusalTally } from './refused.js';
 import { renderTaskEvent, taskSummary } from './run-view.js';
 import { askApproval, podStderrStream } from './terminal.js';
@@ -96,12 +96,7 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<{ run: st
     live?.pod.stop('the audit log reached its size cap');
   } });
   const refused = refusalTally();
-  const record = (e: PodEvent | ProxyEvent) => {
-    refused.add(e);
-    // A cap's one-line account (who hit it, its policy key), escaped by pod/capwatch.ts.
-    if (e.type === 'limit.hit' && typeof e.data.message === 'string') process.stderr.write(`clawpod: ${e.data.message}\n`);
-    audit.append(e.type, e.data);
-  };
+  const record = (e: PodEvent | ProxyEvent) => { observeEvent(refused, e); audit.append(e.type, e.data); };
   ctx.store().createRun({
     id, kind: 'run', status: 'running', command: [plan.redact(opts.task)], workspace: workspace ?? '', workspaceMode: rules.workspace,
     policySource: rules.source, backend: backend.name, pid: process.pid, auditPath, runDir: dir,

@@ -6,9 +6,9 @@ import { auditEvents, verifyAudit } from '../audit/chain.js';
 import type { RunRecord } from '../store/runs.js';
 import {
   advanceManifest, applyChangeSet, applyNotes, ChangeSetError, diffChunks, diffStat, escapeText, formatBytes, ignoredLine,
-  ignoreMatcher, loadChangeSet, loadIgnoreSources, loadManifest, nameLines, pathPredicate, removeTree, rootsText, ruleCapLine, saveManifest, statLines,
+  ignoreMatcher, loadChangeSet, loadIgnoreSources, loadManifest, nameLines, pathPredicate, pickedChanges, removeTree, rootsText, ruleCapLine, saveManifest, statLines,
 } from '../workspace/index.js';
-import { broughtAlongLine, ignoredNoteOf, pickedChanges, selectionOf, type Selection } from './review-select.js';
+import { broughtAlongLine, ignoredNoteOf, selectionOf, type Selection } from './review-select.js';
 import { podsDirsOf, podsWriting } from '../pod/podstate.js';
 import { findPathRefs, pathRefApplyLine, pathRefLines, podRootOf, type PathRefs } from '../workspace/pathrefs.js';
 import type { Context } from './context.js';
@@ -184,9 +184,12 @@ export function runDiscard(ctx: Context, id: string | undefined): string {
   const run = findRun(ctx, id);
   if (run.diffState === 'applied') throw new UserError(`run ${run.id} was already applied; discard it with your version control`);
   // Iterative: a pod can leave a tree deep enough to overflow fs.rmSync's recursion.
-  removeTree(path.join(runDirOf(run), 'changes'));
   // The ignored changes' manifest and the rules go with them (ignored.json keeps the count).
-  if (runDirOf(run) !== '') for (const f of [IGNORED_MANIFEST, IGNORE_FILE]) fs.rmSync(path.join(runDirOf(run), f), { force: true });
+  const dir = runDirOf(run);
+  if (dir !== '') {
+    removeTree(path.join(dir, 'changes'));
+    for (const f of [IGNORED_MANIFEST, IGNORE_FILE]) fs.rmSync(path.join(dir, f), { force: true });
+  }
   ctx.store().updateRun(run.id, { diffState: run.diffState === 'none' ? 'none' : 'discarded' });
   return `discarded run ${run.id}`;
 }

@@ -52,7 +52,7 @@ interface Victim { name: string; podPid: number | null; hostPid: number | null; 
 
 const UNSAFE = unsafeGlobal();
 /** A pod-chosen name made inert for a terminal (every control and invisible character escaped). */
-export function escName(s: string): string {
+function escName(s: string): string {
   return s.replace(UNSAFE, (c) => {
     const n = c.codePointAt(0) as number;
     return n < 0x100 ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u{${n.toString(16)}}`;
@@ -60,7 +60,7 @@ export function escName(s: string): string {
 }
 
 /** The policy's spelling of a size: 512Mi, 2Gi. */
-export function policySize(bytes: number): string {
+function policySize(bytes: number): string {
   for (const [u, n] of [['Gi', 1 << 30], ['Mi', 1 << 20], ['Ki', 1 << 10]] as const) if (bytes % n === 0) return `${bytes / n}${u}`;
   return String(bytes);
 }

@@ -6,6 +6,7 @@
 // host's CPUs, and gains no CPU time by it.
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeIfChanged } from './podfiles.js';
 
 /** "0-2,5" into [0, 1, 2, 5]; null when it is not such a list. */
 export function parseCpuList(text: string): number[] | null {
@@ -67,17 +68,16 @@ export function nextCpuSlot(stateDir: string): number {
 export function cpuOnlineFile(dir: string, list: string): string {
   if (!/^[0-9,-]+$/.test(list)) throw new Error(`bad CPU list ${list}`);
   const file = path.join(dir, `cpu-online-${list}`);
-  const want = `${list}\n`;
-  try { if (fs.readFileSync(file, 'utf8') === want) return file; } catch { /* absent */ }
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, want, { mode: 0o444 });
-  fs.chmodSync(tmp, 0o444);
-  fs.renameSync(tmp, file);
+  writeIfChanged(file, `${list}\n`, 0o444);
   return file;
 }
 
+let ownCpus: number[] | undefined;
+
 /** The pod's CPUs: its affinity list and the online file that names it. */
 export function podCpus(stateDir: string, fileDir: string, cpus: number): { list: string; onlineFile: string } {
-  const list = formatCpuList(pickCpus(allowedCpus(), cpus, nextCpuSlot(stateDir)));
+  // clawpod's own affinity, read once per process (not per pod).
+  ownCpus ??= allowedCpus();
+  const list = formatCpuList(pickCpus(ownCpus, cpus, nextCpuSlot(stateDir)));
   return { list, onlineFile: cpuOnlineFile(fileDir, list) };
 }

@@ -10,7 +10,7 @@ import {
 
 /** Replaces file by a rename (a reader sees the old or the new, never part), the temp file
  *  written in tmpDir (same file system) when file is in a dir pods see. */
-function writeIfChanged(file: string, content: string | Buffer, mode: number, tmpDir = path.dirname(file)): void {
+export function writeIfChanged(file: string, content: string | Buffer, mode: number, tmpDir = path.dirname(file)): void {
   try { if (Buffer.from(content).equals(fs.readFileSync(file))) return; } catch { /* absent */ }
   const tmp = path.join(tmpDir, `.${path.basename(file)}.${process.pid}.tmp`);
   fs.writeFileSync(tmp, content, { mode });

@@ -139,14 +139,13 @@ export function stageRoomMessage(imageDir: string, freeBytes: number): string {
     + '(counts against resources.memory): free disk space or lower resources.disk';
 }
 
-const made = new Map<string, string>();
+const made = new Set<string>();
 
 /** The template image for a disk cap and inode cap, formatted once (under a temporary name,
  *  then renamed: concurrent creators each make a whole one and the last rename wins). */
 export function stageTemplate(imageDir: string, diskBytes: number, inodes: number): string {
   const file = path.join(imageDir, `ext4-${FORMAT}-${diskBytes}-${inodes}.img`);
-  const known = made.get(file);
-  if (known && fs.existsSync(known)) return known;
+  if (made.has(file) && fs.existsSync(file)) return file;
   ensureDir(imageDir);
   if (!fs.existsSync(file)) {
     const mkfs = findMkfs();
@@ -160,6 +159,6 @@ export function stageTemplate(imageDir: string, diskBytes: number, inodes: numbe
       fs.renameSync(tmp, file);
     } finally { fs.rmSync(tmp, { force: true }); }
   }
-  made.set(file, file);
+  made.add(file);
   return file;
 }

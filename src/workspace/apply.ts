@@ -12,7 +12,7 @@ import { lstatSync, realpathSync } from 'node:fs';
 import { loadChangeSet, PERM_MASK } from './changeset.js';
 import type { LoadedChangeSet } from './changeset.js';
 import type { IgnoreMatcher } from './ignore.js';
-import { selectChanges } from './select.js';
+import { pickedChanges } from './select.js';
 import { assertSafeTargets, assertWorkspaceUnchanged } from './check.js';
 import { ChangeSetError } from './errors.js';
 import { depthOf, isAtOrUnder } from './paths.js';
@@ -46,7 +46,6 @@ export interface ApplyResult {
   remaining: number;
   /** Ignored changes among what was applied, and left. */
   ignoredApplied: number;
-  ignoredLeft: number;
   loaded: LoadedChangeSet;
 }
 
@@ -61,12 +60,11 @@ export function applyChangeSet(
   const root = realpathSync(workspaceRoot);
   const loaded = loadChangeSet(csDir, root, manifest, { includeGit: opts.includeGit, ignore: opts.ignore, includeIgnored: opts.includeIgnored });
   // Ignored changes left out stay behind whole: a reviewed directory deletion above one waits.
-  const leftOut = opts.includeIgnored === true ? [] : loaded.ignored.map((c) => c.path);
-  const changes = opts.select || leftOut.length > 0 ? selectChanges(loaded.changes, opts.select ?? (() => true), leftOut) : loaded.changes;
+  const changes = pickedChanges(loaded, opts.select ?? (() => true), opts.includeIgnored === true);
   const ignoredPaths = new Set(loaded.ignored.map((c) => c.path));
   const ignoredApplied = changes.filter((c) => ignoredPaths.has(c.path)).length;
   const result = {
-    applied: changes.length, changes, loaded, ignoredApplied, ignoredLeft: loaded.ignored.length - ignoredApplied,
+    applied: changes.length, changes, loaded, ignoredApplied,
     remaining: loaded.changes.length - changes.length + (opts.includeIgnored === true ? 0 : loaded.ignored.length),
   };
   if (changes.length === 0) return result;

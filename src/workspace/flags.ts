@@ -63,12 +63,12 @@ export function isGitSegment(seg: string): boolean {
   return seg.length === 4 && seg.toLowerCase() === '.git';
 }
 
-/** True when any component of the relpath is `.git` (the workspace's own, a submodule's, a worktree's). */
 /** A directory name host tools read from wherever it is (.vscode, .idea, ...). */
 export function isFlaggedDirName(name: string): boolean {
   return Object.hasOwn(DIRS, name);
 }
 
+/** True when any component of the relpath is `.git` (the workspace's own, a submodule's, a worktree's). */
 export function isGitPath(rel: string): boolean {
   if (!rel.toLowerCase().includes('.git')) return false;
   return rel.split('/').some(isGitSegment);

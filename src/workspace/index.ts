@@ -13,7 +13,7 @@ export { applyChangeSet } from './apply.js';
 export type { ApplyOptions, ApplyResult } from './apply.js';
 export { ignoreMatcher, loadIgnoreSources, readIgnoreSources, rootsText, ruleCapLine, saveIgnoreSources, writeIgnoredManifest } from './ignore.js';
 export type { IgnoredSummary, IgnoreMatcher, IgnoreSources } from './ignore.js';
-export { pathPredicate, selectChanges, splitSpecs } from './select.js';
+export { pathPredicate, pickedChanges, selectChanges, splitSpecs } from './select.js';
 export { nameLines, statLines } from './stat.js';
 export { validateRelPath } from './paths.js';
 export { escapeText, quotePath, shortPath } from './quote.js';

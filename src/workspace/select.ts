@@ -53,6 +53,13 @@ export function splitSpecs(values: string[]): string[] {
  * be done without taking that along: apply removes a directory with all it holds). Returned in
  * path order.
  */
+/** The changes `runs apply --only`/`--exclude` writes for `picked`, and so what `runs diff PATHS`
+ *  shows: one function for both, so the two cannot drift. A file the pod turned into a directory
+ *  comes along with what it put below; ignored changes left out stay behind whole. */
+export function pickedChanges(loaded: { changes: Change[]; ignored: Change[] }, picked: (c: Change) => boolean, includeIgnored: boolean): Change[] {
+  return selectChanges(loaded.changes, picked, includeIgnored ? [] : loaded.ignored.map((c) => c.path));
+}
+
 export function selectChanges(all: Change[], picked: (c: Change) => boolean, alsoLeft: string[] = []): Change[] {
   const byPath = new Map(all.map((c) => [c.path, c]));
   const chosen = new Set<string>();
