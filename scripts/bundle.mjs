@@ -3,6 +3,8 @@
 // policy is computed here by the real schema and inlined, so the default path needs no zod;
 // likewise the seccomp programs, by the real generator.
 import { renameSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
 // Built beside the old bundle and swapped in whole: a failed or concurrent build never leaves a
@@ -12,6 +14,10 @@ rmSync(out, { recursive: true, force: true });
 
 const { policySchema } = await import('../dist/src/policy/schema.js');
 const strict = policySchema.parse({});
+// `clawpod --version` names the commit it was built from ("unknown" outside a git checkout).
+const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
+let commit = 'unknown';
+try { commit = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch { /* not a checkout */ }
 const { buildSeccompProgram } = await import('../dist/src/pod/seccomp.js');
 const seccomp = Object.fromEntries(['x86_64', 'aarch64'].map((a) => [a, buildSeccompProgram(a).toString('base64')]));
 
@@ -30,7 +36,7 @@ await build({
   target: 'node20',
   // better-sqlite3's JavaScript is bundled; its addon is loaded by path at run time.
   external: ['*.node'],
-  define: { __CLAWPOD_STRICT_POLICY__: JSON.stringify(strict), __CLAWPOD_SECCOMP__: JSON.stringify(seccomp) },
+  define: { __CLAWPOD_VERSION__: JSON.stringify(version), __CLAWPOD_COMMIT__: JSON.stringify(commit), __CLAWPOD_STRICT_POLICY__: JSON.stringify(strict), __CLAWPOD_SECCOMP__: JSON.stringify(seccomp) },
   banner: { js: "import { createRequire as __clawpodRequire } from 'node:module'; const require = __clawpodRequire(import.meta.url);" },
   logLevel: 'warning',
 });

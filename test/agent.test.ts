@@ -125,14 +125,14 @@ test('a named memory is /memory for the tasks that ask for it, and nowhere else'
   ]);
   try {
     const env = { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url };
-    assert.equal((await cli(['run', '--memory', 'notes', 'remember'], { home, cwd: workspace(), env })).code, 0);
-    assert.equal((await cli(['run', '--memory', 'notes', 'recall'], { home, cwd: workspace(), env })).code, 0);
+    assert.equal((await cli(['run', '--memory-name', 'notes', 'remember'], { home, cwd: workspace(), env })).code, 0);
+    assert.equal((await cli(['run', '--memory-name', 'notes', 'recall'], { home, cwd: workspace(), env })).code, 0);
     assert.equal((await cli(['run', 'no memory here'], { home, cwd: workspace(), env })).code, 0);
     const results = fake.requests.map((r) => JSON.stringify(r.body));
     assert.match(results[3], /remember-the-milk/, 'the second task read what the first one stored');
     assert.match(results[5], /No such file or directory/, 'a task without --memory has no /memory');
     assert.equal(fs.readFileSync(path.join(home, 'memory', 'notes', 'note.txt'), 'utf8'), 'remember-the-milk\n');
-    const bad = await cli(['run', '--memory', '../x', 'escape'], { home, cwd: workspace(), env });
+    const bad = await cli(['run', '--memory-name', '../x', 'escape'], { home, cwd: workspace(), env });
     assert.equal(bad.code, 125);
   } finally { await fake.close(); }
 });

@@ -207,7 +207,7 @@ describe('no set-id file reaches the host through a writable attachment', { skip
       fs.chmodSync(mem, 0o2700); // the user's own setgid memory dir: new directories inherit it
       await sleep(2100);
       const env = { ANTHROPIC_API_KEY: 'sk-ant-test', ANTHROPIC_BASE_URL: fake.url };
-      const r = await cli(['run', '--memory', 'setid', 'plant a setuid binary'], { home, cwd: workspace(), env });
+      const r = await cli(['run', '--memory-name', 'setid', 'plant a setuid binary'], { home, cwd: workspace(), env });
       assert.equal(r.code, 0, r.stderr);
       const made = fs.readdirSync(mem).filter((n) => n !== 'm3').sort();
       assert.deepEqual(made, ['d', 'm1', 'm2'], 'the tool ran in the memory dir');

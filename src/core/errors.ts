@@ -1,4 +1,6 @@
-// Errors a user causes and can fix: one line, exit 125, never a stack trace.
-export class UserError extends Error {
-  constructor(message: string, readonly exitCode = 125) { super(message); this.name = 'UserError'; }
-}
+// Errors a user causes and can fix: one line, exit 125 (or the code given), never a stack trace.
+import { ClawpodError } from '../util/errors.js';
+
+export { ClawpodError } from '../util/errors.js';
+
+export class UserError extends ClawpodError {}

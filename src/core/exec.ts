@@ -22,6 +22,7 @@ import { planEgress, redactingStream, scrubChangeSet, startEgress, type RunningE
 import type { ProxyEvent } from '../proxy/types.js';
 import { refusalTally, type RefusalTally } from './refused.js';
 import { resolveSettings } from './settings.js';
+import { narrowRules, type Narrowing } from './narrow.js';
 
 export interface ExecOptions {
   policy?: string;
@@ -33,6 +34,10 @@ export interface ExecOptions {
   cwd: string;
   /** --at-host-path: mount the workspace at its own host path (filesystem.workspaceAt: host). */
   atHostPath?: boolean;
+  /** Flags that narrow the policy for this run (never widen it). */
+  narrow?: Narrowing;
+  /** --rm: drop the run's record and directory when it changed nothing. */
+  removeIfUnchanged?: boolean;
 }
 
 export interface ExecSummary {
@@ -89,12 +94,13 @@ export async function prepareExec(ctx: Context, opts: ExecOptions) {
   if (opts.command.length === 0) throw new UserError('no command given (usage: clawpod exec [OPTIONS] -- CMD [ARG...])');
   const rules = await resolveRules(ctx, opts.policy);
   if (opts.atHostPath) rules.workspaceAt = 'host';
+  const narrowed = opts.narrow ? narrowRules(rules, opts.narrow) : {};
   const workspace = resolveWorkspace(ctx, rules, opts.workspace, opts.cwd);
   const backend = ctx.backend(opts.backend);
   const degraded = checkGuards(backend.probe(rules), rules, opts.allowDegraded);
   const plan = planEgress(rules, ctx.env, (p) => fs.readFileSync(p, 'utf8'));
   const settings = resolveSettings(rules, plan.redact, { home: ctx.home, env: ctx.env, readFile: (p) => fs.readFileSync(p, 'utf8') });
-  return { rules, workspace, backend, degraded, plan, settings };
+  return { rules, workspace, backend, degraded, plan, settings, narrowed };
 }
 
 export async function runExec(ctx: Context, opts: ExecOptions, onStart?: (id: string, pod: RunningPod) => void): Promise<ExecSummary> {

@@ -18,6 +18,7 @@ import { bufferRedactor, redactingStream, startEgress, type RunningEgress } from
 import { UserError } from './errors.js';
 import { auditMaxBytes, chainHead, observeEvent, prepareExec, recordChanges, snapshotWorkspace } from './exec.js';
 import { refusalTally } from './refused.js';
+import type { Narrowing } from './narrow.js';
 import { renderTaskEvent, taskSummary } from './run-view.js';
 import { askApproval, podStderrStream } from './terminal.js';
 
@@ -36,6 +37,8 @@ export interface RunOptions {
   memory?: string;
   /** --at-host-path: the workspace at its own host path instead of /workspace. */
   atHostPath?: boolean;
+  narrow?: Narrowing;
+  removeIfUnchanged?: boolean;
   /** A provider chosen by the caller (the offline demo's replay) instead of --model. */
   provider?: { provider: Provider; model: string; providerName: string };
 }

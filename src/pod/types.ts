@@ -1,4 +1,5 @@
 // The seam between pods and everything else: the agent and CLI see only these types.
+import { ClawpodError } from '../util/errors.js';
 import type { Rules } from '../policy/types.js';
 
 export type GuardState = 'active' | 'degraded' | 'missing';
@@ -40,6 +41,11 @@ export interface PodSpec {
   egress?: PodEgress;
   /** A live pod: `command` is ignored; commands are sent later with LivePod.exec (see live.ts). */
   live?: boolean;
+  /** A terminal of the pod's own (clawpod exec -t; not for live pods): stdin and stdout are the
+   *  relay's pipes to it (pod/tty.ts, cli/pty.ts), stderr is the same terminal; `stdio` is unused. */
+  tty?: boolean;
+  /** That terminal's size at start (default 24x80); RunningPod.resize changes it. */
+  ttySize?: { rows: number; cols: number };
   /** Keep the stage a tmpfs (memory) even where it could be a disk image: the benchmark's
    *  comparison and tests (CLAWPOD_STAGE=tmpfs does the same for every pod). */
   forceTmpfsStage?: boolean;
@@ -76,6 +82,8 @@ export interface RunningPod {
   go(): void;
   /** Kills the whole pod tree now. */
   stop(reason: string): void;
+  /** A pod with a terminal (spec.tty): sets its size; its foreground group gets SIGWINCH. */
+  resize?(rows: number, cols: number): void;
 }
 
 export interface Backend {
@@ -90,6 +98,4 @@ export interface Backend {
 }
 
 /** A failure to set a pod up: clawpod's own fault or the host's, exit 125, one line. */
-export class PodError extends Error {
-  constructor(message: string, readonly exitCode = 125) { super(message); this.name = 'PodError'; }
-}
+export class PodError extends ClawpodError {}

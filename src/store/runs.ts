@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
+import { ClawpodError } from '../util/errors.js';
 import { currentBootId, processStartTime, recordedProcessAlive } from '../util/proc.js';
 import { packageRoot } from '../util/root.js';
 import { dirname } from 'node:path';
@@ -71,9 +72,8 @@ export interface RunStore {
   close(): void;
 }
 
-export class StoreError extends Error {
-  override name = 'StoreError';
-}
+/** A store the user can fix (an ambiguous id, a database that is not clawpod's). */
+export class StoreError extends ClawpodError {}
 
 export const MIN_PREFIX = 4;
 const DEFAULT_LIST_LIMIT = 50;

@@ -1,4 +1,5 @@
 // The provider registry: a plain record per provider; `--model provider:name` picks one.
+import { ClawpodError } from '../../util/errors.js';
 import type { Provider } from '../types.js';
 import { createAnthropicProvider } from './anthropic.js';
 import { createOpenAIProvider } from './openai.js';
@@ -15,7 +16,7 @@ export const PROVIDERS: Record<string, ProviderEntry> = {
   openai: { keyVar: 'OPENAI_API_KEY', baseVar: 'OPENAI_BASE_URL', defaultModel: 'gpt-4o-mini', create: createOpenAIProvider },
 };
 
-export class ModelChoiceError extends Error {}
+export class ModelChoiceError extends ClawpodError {}
 
 /** "anthropic:claude-x", "openai:gpt-y", a bare model name (Anthropic), or nothing (default). */
 export function resolveModel(spec: string | undefined, env: NodeJS.ProcessEnv): { provider: Provider; model: string; providerName: string } {

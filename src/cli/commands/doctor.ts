@@ -1,0 +1,29 @@
+// `clawpod doctor`: which guards this host can enforce, per backend, and the fix for each gap.
+import type { Context } from '../../core/context.js';
+import { parseCommand, type Command } from '../args.js';
+import { print } from '../output.js';
+
+export const DOCTOR: Command = {
+  name: 'doctor', usage: '[--backend NAME]', summary: 'Check what this host can enforce: every guard a pod needs, active, degraded or missing, with the fix.',
+  options: { backend: { type: 'string', arg: 'NAME', desc: 'the backend to check (default: bwrap)' } },
+  exits: [['0', 'every guard a pod needs is active or can be degraded with --allow-degraded'], ['1', 'a guard pods cannot start without is missing']],
+  examples: ['clawpod doctor'],
+};
+
+export async function cmdDoctor(ctx: Context, args: string[]): Promise<number> {
+  const { values } = parseCommand(DOCTOR, args);
+  const name = (values.backend as string | undefined) ?? 'bwrap';
+  const guards = ctx.backend(name).probe();
+  const mark = { active: 'active  ', degraded: 'degraded', missing: 'MISSING ' };
+  const lines = [`clawpod doctor: ${name} backend on this host`, ''];
+  for (const g of guards) {
+    lines.push(`  ${mark[g.state]}  ${g.name.padEnd(18)} ${g.detail}`);
+    if (g.fix) lines.push(`  ${' '.repeat(10)}${' '.repeat(19)}fix: ${g.fix}`);
+  }
+  const refuse = guards.filter((g) => g.state === 'missing');
+  lines.push('', refuse.length
+    ? `${refuse.length} guard(s) missing: pods refuse to start${refuse.every((g) => g.cap) ? ' unless --allow-degraded' : ''}`
+    : 'all guards a pod needs are active');
+  print(lines.join('\n'));
+  return refuse.some((g) => !g.cap) ? 1 : 0;
+}

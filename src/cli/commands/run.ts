@@ -1,0 +1,57 @@
+// `clawpod run "TASK"`: the agent on the host, its tools in one live pod.
+import fs from 'node:fs';
+import type { Context } from '../../core/context.js';
+import { UserError } from '../../core/errors.js';
+import { parseCommand, positiveInt, type Command } from '../args.js';
+import { narrowingOf, POD_ENV, POD_OPTIONS } from './common.js';
+
+export const RUN: Command = {
+  name: 'run',
+  usage: '[OPTIONS] "TASK" | -',
+  summary: 'Give the agent a task. The model runs on the host; every tool it uses runs in one pod for the task\'s life.\nWhat it changes waits for review (clawpod runs diff, then apply or discard). "-" reads the task from stdin.',
+  options: {
+    ...POD_OPTIONS,
+    model: { type: 'string', arg: 'NAME', desc: 'provider:model, e.g. anthropic:claude-sonnet-4-5 or openai:gpt-4o' },
+    'memory-name': { type: 'string', arg: 'NAME', desc: 'a named memory kept between tasks, read-write at /memory' },
+    'max-turns': { type: 'string', arg: 'N', desc: 'most model turns (default 50)' },
+    'max-tokens': { type: 'string', arg: 'N', desc: 'most tokens in all (default 2000000)' },
+  },
+  env: [
+    ['ANTHROPIC_API_KEY', 'the key for anthropic: models (never enters a pod)'],
+    ['ANTHROPIC_BASE_URL', 'another Anthropic-compatible endpoint'],
+    ['OPENAI_API_KEY', 'the key for openai: models'],
+    ['OPENAI_BASE_URL', 'another OpenAI-compatible endpoint (a local one needs no key)'],
+    ['CLAWPOD_MODEL', 'the default for --model'],
+    ...POD_ENV,
+  ],
+  exits: [
+    ['0', 'the agent finished the task'],
+    ['1', 'the agent stopped short (turn or token budget, a model error, a refused tool)'],
+    ['124', 'the wall-clock timeout was reached'],
+    ['130', 'interrupted (Ctrl-C): the work so far is kept for review'],
+    ['125', 'clawpod could not run it (bad policy, no model key, a guard it cannot enforce)'],
+  ],
+  examples: [
+    'clawpod run "add a --verbose flag and a test for it"',
+    'echo "fix the failing test" | clawpod run -p policy.yaml --timeout 5m -',
+  ],
+};
+
+export async function cmdRun(ctx: Context, args: string[]): Promise<number> {
+  const { values, positionals } = parseCommand(RUN, args);
+  let task = positionals.join(' ');
+  if (positionals.length === 1 && positionals[0] === '-') {
+    try { task = fs.readFileSync(0, 'utf8'); } catch (e) { throw new UserError(`could not read the task from stdin (${(e as NodeJS.ErrnoException).code})`); }
+    if (!task.trim()) throw new UserError('the task read from stdin is empty (pipe it in: echo "TASK" | clawpod run -)');
+  }
+  const { runTask } = await import('../../core/run.js');
+  const r = await runTask(ctx, {
+    policy: values.policy as string | undefined, workspace: values.workspace as string | undefined,
+    backend: values.backend as string | undefined, model: values.model as string | undefined,
+    task, allowDegraded: Boolean(values['allow-degraded']), cwd: process.cwd(),
+    maxTurns: positiveInt(values['max-turns'], 'max-turns'), maxTokens: positiveInt(values['max-tokens'], 'max-tokens'),
+    memory: values['memory-name'] as string | undefined, atHostPath: Boolean(values['at-host-path']),
+    narrow: narrowingOf(values), removeIfUnchanged: Boolean(values.rm),
+  });
+  return r.exitCode;
+}
