@@ -53,14 +53,22 @@ export function pickCpus(allowed: number[], cpus: number, slot: number): number[
   return Array.from({ length: n }, (_, k) => allowed[(start + k) % allowed.length]).sort((a, b) => a - b);
 }
 
+/** Digits of the rotor file: it counts modulo 10^ROTOR_DIGITS. */
+const ROTOR_DIGITS = 6;
+
 /** A host-wide counter, one step per pod: the rotation. Best effort (a lost race only means two
- *  pods share a start CPU), and never a reason to refuse a pod. */
+ *  pods share a start CPU), and never a reason to refuse a pod. Rewritten in place at a fixed
+ *  width, never truncated: on ext4 (/run on a disk here) a truncating rewrite waits for the last
+ *  one's write-back (auto_da_alloc), measured 1.5-9 ms on every pod start. */
 export function nextCpuSlot(stateDir: string): number {
-  const file = path.join(stateDir, 'cpu-rotor');
-  let n = 0;
-  try { n = Number.parseInt(fs.readFileSync(file, 'utf8'), 10) || 0; } catch { /* first pod */ }
-  try { fs.writeFileSync(file, String((n + 1) % 1_000_000), { mode: 0o600 }); } catch { /* read-only state */ }
-  return n;
+  let fd: number;
+  try { fd = fs.openSync(path.join(stateDir, 'cpu-rotor'), fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600); } catch { return 0; }
+  try {
+    const buf = Buffer.alloc(ROTOR_DIGITS);
+    const n = Number.parseInt(buf.toString('latin1', 0, fs.readSync(fd, buf, 0, ROTOR_DIGITS, 0)), 10) || 0;
+    fs.writeSync(fd, String((n + 1) % 10 ** ROTOR_DIGITS).padStart(ROTOR_DIGITS, '0'), 0);
+    return n;
+  } catch { return 0; /* read-only state */ } finally { fs.closeSync(fd); }
 }
 
 /** The synthetic online file for this list, written once per list under dir (readable by pod

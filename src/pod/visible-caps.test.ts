@@ -56,6 +56,12 @@ describe('CPU lists', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cpus-'));
     try {
       assert.deepEqual([nextCpuSlot(dir), nextCpuSlot(dir), nextCpuSlot(dir)], [0, 1, 2]);
+      // Rewritten in place at a fixed width: an older clawpod's shorter count goes on, and it wraps.
+      fs.writeFileSync(path.join(dir, 'cpu-rotor'), '41');
+      assert.deepEqual([nextCpuSlot(dir), nextCpuSlot(dir)], [41, 42]);
+      fs.writeFileSync(path.join(dir, 'cpu-rotor'), '999999');
+      assert.deepEqual([nextCpuSlot(dir), nextCpuSlot(dir)], [999999, 0]);
+      assert.equal(fs.readFileSync(path.join(dir, 'cpu-rotor'), 'utf8'), '000001');
       const f = cpuOnlineFile(dir, '0-1');
       assert.equal(fs.readFileSync(f, 'utf8'), '0-1\n');
       assert.equal(fs.statSync(f).mode & 0o777, 0o444);
