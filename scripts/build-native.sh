@@ -1,7 +1,8 @@
 #!/bin/sh
 # Builds the pod prelude (native/podinit.c; its disk stage: native/stage.c), the in-pod proxy
-# forwarder (native/fwd.c), the live pod executor (native/podexec.c) and the apply helper
-# (native/wsapply.c). Needs a C compiler (scripts/setup.sh installs one).
+# forwarder (native/fwd.c), the live pod executor (native/podexec.c), the apply helper
+# (native/wsapply.c) and an interactive pod's terminal (native/pty.c on the host, native/podtty.c
+# in the pod). Needs a C compiler (scripts/setup.sh installs one).
 set -e
 cd "$(dirname "$0")/.."
 mkdir -p build
@@ -20,3 +21,5 @@ build podinit native/podinit.c native/changeset.c native/sweep.c native/fds.c na
 build fwd native/fwd.c
 build podexec native/podexec.c
 build wsapply native/wsapply.c
+build pty native/pty.c
+build podtty native/podtty.c

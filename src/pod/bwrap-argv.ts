@@ -22,6 +22,8 @@ export interface HostLayout {
   forwarder: string;
   /** The live pod's executor binary (clawpod-podexec), likewise. */
   executor: string;
+  /** The first program of a pod with a terminal (clawpod-podtty), likewise. */
+  podtty?: string;
 }
 
 export interface PodIdentity { uid: number; gid: number; ownerUid: number; ownerGid: number }
@@ -39,6 +41,9 @@ export const EGRESS = { port: 3128, socket: '/run/clawpod/proxy.sock', forwarder
 
 /** Inside a live pod: the executor that runs each command sent to the pod. */
 export const EXECUTOR = '/run/clawpod/exec';
+
+/** Inside a pod with a terminal: what gives the command the terminal's foreground (podtty.c). */
+export const PODTTY = '/run/clawpod/tty';
 
 export interface PodArgvInput {
   rules: Rules;
@@ -66,6 +71,8 @@ export interface PodArgvInput {
   cpus?: { list: string; onlineFile: string };
   /** The pod's own cgroup dirs, bound read-only where runtimes look (see podCgroupView). */
   cgroupView?: CgroupView;
+  /** Stdio is a pty of the pod's own (native/pty.c, clawpod exec -t); see ttyArgs. */
+  tty?: boolean;
 }
 
 /** Where clawpod's workspace lock files live (beside the stage, in the state dir no pod sees):
@@ -178,7 +185,7 @@ export function buildBwrapArgs(host: HostLayout, p: PodArgvInput): string[] {
   const a = [
     // A cgroup namespace for sure (--unshare-all only tries): the pod's /proc/self/cgroup then
     // names its own groups "/", and the bound group dirs (sysBinds) show as "/" in mountinfo.
-    '--unshare-all', '--unshare-user', '--unshare-cgroup', '--disable-userns', '--die-with-parent', '--new-session',
+    '--unshare-all', '--unshare-user', '--unshare-cgroup', '--disable-userns', '--die-with-parent', ...(p.tty && !p.live ? [] : ['--new-session']),
     '--clearenv', '--uid', String(POD_UID), '--gid', String(POD_UID), '--hostname', 'pod',
     '--ro-bind', '/usr', '/usr',
   ];
@@ -203,6 +210,10 @@ export function buildBwrapArgs(host: HostLayout, p: PodArgvInput): string[] {
   });
   let command = p.command;
   let env = { ...offlineEnv(p.rules), ...p.env };
+  if (p.tty && !p.live) {
+    a.push(...ttyArgs(host));
+    command = [PODTTY, '--', ...command];
+  }
   if (p.live) {
     a.push('--ro-bind', host.executor, EXECUTOR);
     command = [EXECUTOR, String(FD.channel), ...(p.cpus ? [p.cpus.list] : [])];
@@ -219,6 +230,19 @@ export function buildBwrapArgs(host: HostLayout, p: PodArgvInput): string[] {
   for (const [k, v] of Object.entries({ ...podEnv(p.rules, env), PWD: cwd })) a.push('--setenv', k, v);
   a.push('--seccomp', String(FD.seccomp));
   return [...a, '--', ...command];
+}
+
+/**
+ * A pod with a terminal: its stdio is a pty of its own (native/pty.c), never the user's, so
+ * bwrap's --new-session (which keeps a pod from pushing keystrokes into the user's terminal with
+ * TIOCSTI) is left out: it would take the pod off its controlling terminal and job control with
+ * it. Everything else stays (seccomp still refuses TIOCSTI, TIOCSETD, TIOCSCTTY...). The command
+ * starts behind clawpod-podtty, which makes it the terminal's foreground group, so Ctrl-C
+ * reaches it and not the prelude (for which a signal means: stop the pod).
+ */
+function ttyArgs(host: HostLayout): string[] {
+  if (!host.podtty) throw new Error('a pod with a terminal needs clawpod-podtty');
+  return ['--ro-bind', host.podtty, PODTTY];
 }
 
 /** Host /etc files a pod gets a read-only copy of (installPodFiles), relative to /etc: a fixed

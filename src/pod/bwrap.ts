@@ -18,6 +18,7 @@ import { hostGuards, probeHost, type HostFacts } from './host.js';
 import { PodState } from './podstate.js';
 import { stageRoomMessage, stageRoomShort, stageTemplate } from './stage.js';
 import { seccompProgram } from './seccomp-prebuilt.js';
+import { spawnWithTty, ttyControl } from './tty.js';
 import { PodError, type Backend, type Guard, type LimitName, type PodEvent, type PodOutcome, type PodSpec, type RunningPod } from './types.js';
 
 const POLL_MS = 100;
@@ -91,10 +92,11 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
       stageImage: diskStage(host, spec, onEvent),
       cpus: podCpus(host.stateDir, host.layout.etcDir, spec.rules.resources.cpus),
       cgroupView: podCgroupView(cg),
+      tty: hasTty(spec),
     });
     // bwrap reads the program from fd 3 to its end: each pod gets its own fresh open file.
     seccompFd = fs.openSync(seccompFile, 'r');
-    const child = spawn(host.layout.podinit, argv, {
+    const child = hasTty(spec) ? spawnWithTty(host.layout.podinit, argv, seccompFd, etcFiles.length, spec.ttySize) : spawn(host.layout.podinit, argv, {
       env: {},
       // A live pod talks to its executor over one socket on fd 6 (FD.channel), never on stdio.
       stdio: withEtcPipes(spec.live ? ['ignore', 'ignore', spec.stdio, seccompFd, 'pipe', 'pipe', 'pipe']
@@ -113,6 +115,11 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
     state.releaseUid(uid);
     throw err;
   }
+}
+
+/** A terminal of the pod's own (pod/tty.ts); a live pod's stdio is never one. */
+function hasTty(spec: PodSpec): boolean {
+  return Boolean(spec.tty && !spec.live);
 }
 
 /** The pod's disk stage template, or null for a tmpfs stage: asked for, or (said on stderr and
@@ -157,6 +164,8 @@ export function pinSources(spec: Pick<PodSpec, 'workspace' | 'rules'>): { ids: R
 function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: PodState, cg: PodCgroup,
   uid: number | null, guards: Guard[], onEvent: (e: PodEvent) => void): RunningPod {
   let started = performance.now();
+  // With a terminal, clawpod's child is the pty helper; the prelude is its child.
+  const tty = hasTty(spec) ? ttyControl(child) : null;
   const channel = (child.stdio as unknown as (Duplex | null)[])[FD.channel] ?? null;
   // A stopped pod resets its end of the socket: that is the pod's end (its exit says why), never
   // an error that may take clawpod down.
@@ -203,7 +212,7 @@ function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: P
     const fatal = caps.poll();
     if (fatal) fire(fatal);
     else {
-      const full = stageFull(child.pid, host);
+      const full = stageFull(tty ? tty.supervisorPid() : child.pid, host);
       if (full) diskFull(full);
     }
   }, POLL_MS);
@@ -257,6 +266,7 @@ function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: P
     wait: () => done,
     go,
     stop: (reason: string) => { if (!limitHit && !stoppedBy) { stoppedBy = reason; goPipe?.end(); kill(); } },
+    ...(tty ? { resize: tty.resize } : {}),
   };
 }
 

@@ -68,6 +68,7 @@ export function probeHost(clawpodHome: string): HostFacts {
       etcDir: path.join(stateDir, 'etc'),
       forwarder: path.join(stateDir, 'fwd'),
       executor: path.join(stateDir, 'podexec'),
+      podtty: path.join(stateDir, 'podtty'),
     },
     cgroups: detectCgroups(),
     stateDir,

@@ -82,9 +82,10 @@ export function installPodFiles(stateDir: string, layout: HostLayout, seccomp: B
   const bpf = path.join(stateDir, 'seccomp.bpf');
   writeIfChanged(bpf, seccomp, 0o400);
   // In-pod helpers are copied out of the checkout, which a pod uid may not be able to reach.
-  for (const [name, dest] of [['clawpod-fwd', layout.forwarder], ['clawpod-podexec', layout.executor]]) {
+  const inPod: [string, string | undefined][] = [['clawpod-fwd', layout.forwarder], ['clawpod-podexec', layout.executor], ['clawpod-podtty', layout.podtty]];
+  for (const [name, dest] of inPod) {
     const src = path.join(path.dirname(layout.podinit), name);
-    if (fs.existsSync(src)) writeIfChanged(dest, fs.readFileSync(src), 0o555);
+    if (dest && fs.existsSync(src)) writeIfChanged(dest, fs.readFileSync(src), 0o555);
   }
   return bpf;
 }
