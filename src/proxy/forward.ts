@@ -3,7 +3,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { errorText, fixedLookup, type ProxyContext } from './context.js';
-import { answerHttp, endToEndHeaders, oneLine, refusal } from './respond.js';
+import { answerHttp, oneLine, refusal } from './respond.js';
 import type { Scrubber } from './scrub.js';
 import { formatAuthority, type AbsoluteTarget } from './target.js';
 import { relayResponse, upstreamRequest } from './wire.js';
