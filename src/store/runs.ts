@@ -69,6 +69,8 @@ export interface RunStore {
   /** Newest first. */
   listRuns(opts?: { limit?: number }): RunRecord[];
   runningRuns(): RunRecord[];
+  /** Removes a run's row; true when there was one. */
+  deleteRun(id: string): boolean;
   close(): void;
 }
 
@@ -253,6 +255,10 @@ class SqliteRunStore implements RunStore {
   runningRuns(): RunRecord[] {
     const rows = this.stmt("SELECT * FROM runs WHERE status = 'running' ORDER BY started_at, id").all() as Row[];
     return rows.map(fromRow);
+  }
+
+  deleteRun(id: string): boolean {
+    return this.stmt('DELETE FROM runs WHERE id = ?').run(id).changes > 0;
   }
 
   close(): void {
