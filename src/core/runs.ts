@@ -24,6 +24,21 @@ export function findRun(ctx: Context, idOrPrefix: string | undefined): RunRecord
 }
 
 function runDirOf(run: RunRecord): string { return run.runDir ?? ''; }
+
+/**
+ * Deletes a run: its store row and its directory (change set, audit log, output, copies kept by
+ * apply --force). A running run is refused: its clawpod still writes there. The row goes first,
+ * so a directory that cannot be removed whole is never offered for review again.
+ */
+export function removeRun(ctx: Context, id: string): void {
+  const run = ctx.store().getRun(id);
+  if (!run || run.id !== id) throw new UserError(`no run "${id}" (see clawpod runs list)`);
+  if (run.status === 'running') throw new UserError(`run ${id} is still running; stop it first (Ctrl-C in its terminal), then remove it`);
+  ctx.store().deleteRun(id);
+  const dir = run.runDir ?? ctx.runDir(id);
+  // Only a directory under clawpod's own runs dir: a record's path is data, never trusted to rm.
+  if (path.dirname(path.resolve(dir)) === path.join(ctx.clawpodHome, 'runs')) removeTree(dir);
+}
 function auditPathOf(run: RunRecord): string { return run.auditPath ?? path.join(runDirOf(run), 'audit.jsonl'); }
 
 /** A run's pending change set, read as review and apply see it; null when there is none. A

@@ -139,6 +139,52 @@ describe('RunStore', () => {
       assert.equal(s.getRun('r-29991231'), undefined);
     }));
 
+  it('finds "last", and a unique part anywhere in the id, naming every candidate when several match', () =>
+    withStore((s) => {
+      assert.equal(s.getRun('last'), undefined, 'no runs: no last');
+      s.createRun(base('r-20261127-163512-a1b2c3', '2026-11-27T16:35:12.000Z'));
+      s.createRun(base('r-20261127-170000-77aa01', '2026-11-27T17:00:00.000Z'));
+      s.createRun(base('r-20261126-090000-b2c3d4', '2026-11-26T09:00:00.000Z'));
+      assert.equal(s.getRun('last')?.id, 'r-20261127-170000-77aa01');
+      assert.equal(s.getRun('a1b2')?.id, 'r-20261127-163512-a1b2c3', 'a part of the random suffix');
+      assert.equal(s.getRun('77aa01')?.id, 'r-20261127-170000-77aa01');
+      assert.throws(
+        () => s.getRun('b2c3'),
+        (e: unknown) => e instanceof StoreError && /part "b2c3" is ambiguous: it matches 2 runs/.test(e.message) &&
+          e.message.includes('r-20261127-163512-a1b2c3') && e.message.includes('r-20261126-090000-b2c3d4'),
+      );
+      assert.equal(s.getRun('b2c'), undefined, 'a part under 4 characters finds nothing');
+      assert.equal(s.getRun('%%%%'), undefined, 'no LIKE wildcards in parts either');
+      for (let i = 0; i < 7; i++) s.createRun(base(`r-20261125-00000${i}-cafe0${i}`, `2026-11-25T00:00:0${i}.000Z`));
+      assert.throws(() => s.getRun('cafe'), /matches 7 runs \(.*, and 2 more\)/);
+    }));
+
+  it('counts and lists runs started before a time; deletes a run; holds the write lock for a callback', () =>
+    withStore((s, path) => {
+      s.createRun(base('r-old', '2026-11-01T00:00:00.000Z'));
+      s.createRun(base('r-new', '2026-11-27T00:00:00.000Z'));
+      assert.equal(s.countRuns(), 2);
+      assert.equal(s.countRuns({ startedBefore: '2026-11-20T00:00:00.000Z' }), 1);
+      assert.deepEqual(s.listRuns({ startedBefore: '2026-11-20T00:00:00.000Z' }).map((r) => r.id), ['r-old']);
+      assert.throws(() => s.listRuns({ startedBefore: 'last week' }), /ISO-8601/);
+      assert.equal(s.deleteRun('r-old'), true);
+      assert.equal(s.deleteRun('r-old'), false);
+      const other = openStore(path);
+      try {
+        // Inside the lock another handle cannot write; what the callback wrote commits with it.
+        s.withWriteLock(() => {
+          s.updateRun('r-new', { status: 'done' });
+          const db = new Database(path, { timeout: 0 });
+          try { assert.throws(() => db.prepare("UPDATE runs SET status = 'failed'").run(), /locked|busy/i); } finally { db.close(); }
+        });
+        assert.equal(other.getRun('r-new')?.status, 'done');
+        assert.throws(() => s.withWriteLock(() => { s.updateRun('r-new', { status: 'failed' }); throw new Error('no'); }), /no/);
+        assert.equal(other.getRun('r-new')?.status, 'done', 'rolled back when the callback throws');
+      } finally {
+        other.close();
+      }
+    }));
+
   it('lists newest first with a limit, and lists running runs', () =>
     withStore((s) => {
       s.createRun(base('r-b', '2026-11-27T10:00:00.000Z'));

@@ -64,14 +64,26 @@ export type RunPatch = Partial<Omit<RunRecord, 'id' | 'kind'>>;
 export interface RunStore {
   createRun(rec: NewRun): RunRecord;
   updateRun(id: string, patch: RunPatch): RunRecord;
-  /** Exact id, or a unique prefix of at least 4 characters; throws StoreError if ambiguous. */
-  getRun(idOrPrefix: string): RunRecord | undefined;
-  /** Newest first. */
-  listRuns(opts?: { limit?: number }): RunRecord[];
+  /** Exact id, `last` (the newest run), or a unique prefix, else a unique part, of at least 4
+   *  characters; throws StoreError naming the candidates when several match. */
+  getRun(idOrPart: string): RunRecord | undefined;
+  /** Newest first; `startedBefore` (ISO-8601 UTC) keeps only runs started before it. */
+  listRuns(opts?: ListOptions): RunRecord[];
+  /** How many runs listRuns would return without a limit. */
+  countRuns(opts?: Omit<ListOptions, 'limit'>): number;
   runningRuns(): RunRecord[];
   /** Removes a run's row; true when there was one. */
   deleteRun(id: string): boolean;
+  /** Runs fn holding the store's write lock (BEGIN IMMEDIATE): other clawpods that take it wait
+   *  (busy_timeout), and a process that dies lets go of it. What fn writes to the store commits
+   *  with it, or not at all when fn throws. */
+  withWriteLock<T>(fn: () => T): T;
   close(): void;
+}
+
+export interface ListOptions {
+  limit?: number;
+  startedBefore?: string;
 }
 
 /** A store the user can fix (an ambiguous id, a database that is not clawpod's). */
@@ -230,26 +242,47 @@ class SqliteRunStore implements RunStore {
     return updated;
   }
 
-  getRun(idOrPrefix: string): RunRecord | undefined {
-    const exact = this.getExact(idOrPrefix);
-    if (exact || idOrPrefix.length < MIN_PREFIX) return exact;
-    // substr, not LIKE: a user-typed prefix may contain % or _.
-    const rows = this.stmt('SELECT * FROM runs WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT 6').all(
-      idOrPrefix.length,
-      idOrPrefix,
-    ) as Row[];
-    if (rows.length > 1) {
-      const shown = rows.slice(0, 5).map((r) => r.id).join(', ');
-      throw new StoreError(`run id prefix "${idOrPrefix}" is ambiguous (${shown}${rows.length > 5 ? ', ...' : ''}); give more characters`);
+  getRun(idOrPart: string): RunRecord | undefined {
+    const exact = this.getExact(idOrPart);
+    if (exact) return exact;
+    if (idOrPart === 'last') {
+      const row = this.stmt('SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT 1').get() as Row | undefined;
+      return row && fromRow(row);
     }
-    return rows.length === 1 ? fromRow(rows[0]) : undefined;
+    if (idOrPart.length < MIN_PREFIX) return undefined;
+    // substr and instr, not LIKE: a user-typed part may contain % or _. A unique prefix wins
+    // over parts found elsewhere in other ids (as git's abbreviations do).
+    const byPrefix = this.stmt('SELECT id FROM runs WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT 6').all(idOrPart.length, idOrPart) as Row[];
+    const rows = byPrefix.length > 0 ? byPrefix : (this.stmt('SELECT id FROM runs WHERE instr(id, ?) > 0 ORDER BY id LIMIT 6').all(idOrPart) as Row[]);
+    if (rows.length > 1) {
+      const what = byPrefix.length > 0 ? 'prefix' : 'part';
+      const total = rows.length > 5 ? this.countMatches(idOrPart, byPrefix.length > 0) : rows.length;
+      const shown = rows.slice(0, 5).map((r) => r.id).join(', ');
+      throw new StoreError(`run id ${what} "${idOrPart}" is ambiguous: it matches ${total} runs (${shown}${total > 5 ? `, and ${total - 5} more` : ''}); give more characters`);
+    }
+    return rows.length === 1 ? this.getExact(rows[0].id as string) : undefined;
   }
 
-  listRuns(opts: { limit?: number } = {}): RunRecord[] {
+  private countMatches(part: string, prefix: boolean): number {
+    const row = (prefix
+      ? this.stmt('SELECT count(*) AS n FROM runs WHERE substr(id, 1, ?) = ?').get(part.length, part)
+      : this.stmt('SELECT count(*) AS n FROM runs WHERE instr(id, ?) > 0').get(part)) as { n: number };
+    return row.n;
+  }
+
+  listRuns(opts: ListOptions = {}): RunRecord[] {
     const limit = opts.limit ?? DEFAULT_LIST_LIMIT;
     if (!Number.isSafeInteger(limit) || limit < 1) throw new StoreError(`list limit must be a positive integer, got ${limit}`);
-    const rows = this.stmt('SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?').all(limit) as Row[];
+    const rows = this.stmt('SELECT * FROM runs WHERE started_at < ? ORDER BY started_at DESC, id DESC LIMIT ?').all(beforeOf(opts), limit) as Row[];
     return rows.map(fromRow);
+  }
+
+  countRuns(opts: Omit<ListOptions, 'limit'> = {}): number {
+    return (this.stmt('SELECT count(*) AS n FROM runs WHERE started_at < ?').get(beforeOf(opts)) as { n: number }).n;
+  }
+
+  withWriteLock<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
   }
 
   runningRuns(): RunRecord[] {
@@ -278,6 +311,13 @@ class SqliteRunStore implements RunStore {
     }
     return s;
   }
+}
+
+/** The upper bound of a listing: every run when none was asked for ('~' sorts after any ISO time). */
+function beforeOf(opts: { startedBefore?: string }): string {
+  if (opts.startedBefore === undefined) return '~';
+  if (!ISO_UTC.test(opts.startedBefore)) throw new StoreError(`startedBefore must be an ISO-8601 UTC timestamp, got ${opts.startedBefore}`);
+  return opts.startedBefore;
 }
 
 /** The run's supervising clawpod is still alive: same boot, same process, not a zombie. */
