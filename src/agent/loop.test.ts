@@ -67,14 +67,75 @@ describe('agent loop', () => {
     assert.match(toolResults(p, 1)[0].content, /not available/);
   });
 
-  test('a tool needing approval without an approver is denied; with approval it runs', async () => {
+  test('a tool needing approval without an approver is refused and counted; with approval it runs', async () => {
     const denied = scripted([call('echo', { text: 'x' }), say('ok')]);
     const a = deps(denied, { approveTools: ['echo'] });
-    await runAgent('x', a.d);
-    assert.match(toolResults(denied, 1)[0].content, /did not approve/);
+    const out = await runAgent('x', a.d);
+    assert.match(toolResults(denied, 1)[0].content, /not approved: approval needed but nobody is there to ask/);
+    assert.equal(out.refusedApprovals, 1);
     const approved = scripted([call('echo', { text: 'y' }), say('ok')]);
-    await runAgent('x', deps(approved, { approveTools: ['echo'], approve: async () => true }).d);
+    const ok = await runAgent('x', deps(approved, { approveTools: ['echo'], approve: async () => ({ answer: 'yes' }) }).d);
     assert.equal(toolResults(approved, 1)[0].content, 'echo:y');
+    assert.equal(ok.refusedApprovals, 0);
+  });
+
+  test('no from a person is a denial; no with a reason (nobody to ask) is counted as refused', async () => {
+    const person = scripted([call('echo', { text: 'x' }), say('ok')]);
+    const p = deps(person, { approveTools: ['echo'], approve: async () => ({ answer: 'no' }) });
+    const out = await runAgent('x', p.d);
+    assert.match(toolResults(person, 1)[0].content, /the user did not approve this echo call/);
+    assert.equal(out.refusedApprovals, 0);
+    assert.equal(p.events.filter((e) => e.type === 'policy.deny').length, 1, 'one denial event per refused call');
+    const headless = scripted([call('echo', { text: 'x' }, 'a'), call('echo', { text: 'y' }, 'b'), say('ok')]);
+    const why = 'approval needed but no terminal to ask';
+    const h = await runAgent('x', deps(headless, { approveTools: ['echo'], approve: async () => ({ answer: 'no', reason: why }) }).d);
+    assert.equal(h.reason, 'done');
+    assert.equal(h.refusedApprovals, 2);
+    assert.match(toolResults(headless, 1)[0].content, new RegExp(why));
+    const throwing = scripted([call('echo', { text: 'x' }), say('ok')]);
+    const t = await runAgent('x', deps(throwing, { approveTools: ['echo'], approve: async () => { throw new Error('tty gone'); } }).d);
+    assert.equal(t.refusedApprovals, 1);
+    assert.match(toolResults(throwing, 1)[0].content, /the approval failed: tty gone/);
+  });
+
+  test('always approves that tool for the rest of the task, and only that tool', async () => {
+    const p = scripted([call('echo', { text: '1' }, 'a'), call('echo', { text: '2' }, 'b'), call('boom', {}, 'c'), say('ok')]);
+    const asked: string[] = [];
+    const { d, events } = deps(p, { approveTools: ['echo', 'boom'], approve: async (tool) => { asked.push(tool); return { answer: tool === 'echo' ? 'always' : 'no' }; } });
+    const out = await runAgent('x', d);
+    assert.deepEqual(asked, ['echo', 'boom'], 'the second echo call was not asked about');
+    assert.equal(toolResults(p, 2)[0].content, 'echo:2');
+    assert.match(toolResults(p, 3)[0].content, /did not approve this boom call/);
+    const answers = events.filter((e) => e.type === 'approval').map((e) => (e.type === 'approval' ? `${e.tool}:${e.answer}:${e.asked}` : ''));
+    assert.deepEqual(answers, ['echo:always:true', 'echo:always:false', 'boom:no:true']);
+    assert.equal(events.filter((e) => e.type === 'tool.call').length, 3, 'every call is still a tool.call event');
+    assert.equal(out.reason, 'done');
+  });
+
+  test('quit stops the task at once: the rest of the calls neither asked nor run', async () => {
+    const p = scripted([
+      { ok: true, content: [{ type: 'tool_use', id: 'a', name: 'echo', input: { text: '1' } }, { type: 'tool_use', id: 'b', name: 'echo', input: { text: '2' } }], stopReason: 'tool_use', usage: { inputTokens: 1, outputTokens: 1 } },
+      say('never'),
+    ]);
+    let asked = 0;
+    const { d, events } = deps(p, { approveTools: ['echo'], approve: async () => { asked++; return { answer: 'quit' }; } });
+    const out = await runAgent('x', d);
+    assert.equal(out.reason, 'stopped');
+    assert.match(out.error ?? '', /quit when asked to approve a echo call/);
+    assert.equal(asked, 1);
+    assert.equal(p.seen.length, 1, 'no further model turn');
+    assert.equal(events.filter((e) => e.type === 'tool.call').length, 1);
+    assert.ok(events.some((e) => e.type === 'approval.ask' && e.id === 'a'));
+  });
+
+  test('a boolean approver still works (true: yes, false: no)', async () => {
+    const p = scripted([call('echo', { text: 'b' }), say('ok')]);
+    await runAgent('x', deps(p, { approveTools: ['echo'], approve: async () => true }).d);
+    assert.equal(toolResults(p, 1)[0].content, 'echo:b');
+    const q = scripted([call('echo', { text: 'b' }), say('ok')]);
+    const out = await runAgent('x', deps(q, { approveTools: ['echo'], approve: async () => false }).d);
+    assert.match(toolResults(q, 1)[0].content, /did not approve/);
+    assert.equal(out.refusedApprovals, 0);
   });
 
   test('budgets end the task with their reason', async () => {

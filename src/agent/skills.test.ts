@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { Rules } from '../policy/types.js';
-import { discoverSkills, hostGranted, skillMounts, skillsPrompt, skillsTable, SKILL_FILE_MAX_BYTES } from './skills.js';
+import { discoverSkills, hostGranted, skillMounts, skillsJson, skillsPrompt, skillsTable, SKILL_FILE_MAX_BYTES } from './skills.js';
 
 const base = realpathSync(mkdtempSync(join(tmpdir(), 'clawpod-skills-')));
 after(() => rmSync(base, { recursive: true, force: true }));
@@ -171,6 +171,12 @@ describe('asks vs gets', () => {
     assert.match(table, /asks: hosts api\.example\.com, evil\.com, \*\.pypi\.org; secrets GH_TOKEN, AWS_SECRET/);
     assert.match(table, /gets: hosts api\.example\.com, \*\.pypi\.org; secrets GH_TOKEN/);
     assert.match(table, /not granted by the policy: evil\.com, AWS_SECRET/);
+    const json = skillsJson(skills, [{ dir: join(d, 'broken'), problem: 'has no SKILL.md' }]);
+    assert.deepEqual(json.skills.map((s) => [s.name, s.from, s.path, s.problems]), [
+      ['gh', 'user', join(d, 'gh'), ['host evil.com is not granted by the policy', 'secret AWS_SECRET is not granted by the policy']],
+    ]);
+    assert.equal(json.skills[0].description, 'The gh skill');
+    assert.deepEqual(json.problems, [{ path: join(d, 'broken'), problem: 'has no SKILL.md' }]);
   });
 
   test('a skill that asks nothing gets nothing', () => {

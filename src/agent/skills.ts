@@ -252,3 +252,19 @@ export function skillsTable(skills: Skill[], problems: SkillProblem[]): string {
   if (problems.length) out.push('', 'Skipped:', ...problems.map((p) => `  ${p.dir}: ${p.problem}`));
   return `${out.join('\n')}\n`;
 }
+
+/** For `clawpod skills list --json`: each skill with where it came from and what the policy
+ *  withholds of what it asks (its problems), then the folders skipped and why. */
+export function skillsJson(skills: Skill[], problems: SkillProblem[]) {
+  return {
+    skills: skills.map((s) => {
+      const withheld = [...s.asks.hosts.filter((h) => !s.gets.hosts.includes(h)).map((h) => `host ${h} is not granted by the policy`),
+        ...s.asks.secrets.filter((n) => !s.gets.secrets.includes(n)).map((n) => `secret ${n} is not granted by the policy`)];
+      return {
+        name: s.name, description: s.description, from: s.source, path: s.dir, ...(s.overrides ? { overrides: s.overrides } : {}),
+        asks: s.asks, gets: s.gets, problems: withheld,
+      };
+    }),
+    problems: problems.map((p) => ({ path: p.dir, problem: p.problem })),
+  };
+}

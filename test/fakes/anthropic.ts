@@ -21,7 +21,7 @@ export interface AnthropicReply {
 }
 
 export interface AnthropicError {
-  error: { status: 429 | 500 | 529 | 400 | 401; type: string; message: string; retryAfter?: number };
+  error: { status: 429 | 500 | 529 | 400 | 401 | 403 | 404; type: string; message: string; retryAfter?: number };
 }
 
 export type AnthropicStep = AnthropicReply | AnthropicError;

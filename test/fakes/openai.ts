@@ -25,17 +25,18 @@ export interface OpenAIReply {
 }
 
 export interface OpenAIError {
-  error: { status: 400 | 401 | 429 | 500 | 503; type: string; message: string; code?: string; retryAfter?: number };
+  error: { status: 400 | 401 | 404 | 429 | 500 | 503; type: string; message: string; code?: string; retryAfter?: number };
 }
 
 export type OpenAIStep = OpenAIReply | OpenAIError;
 
-/** Starts the fake; give the SDK `${url}/v1` as baseURL. */
-export async function startFakeOpenAI(script: OpenAIStep[]): Promise<FakeServer> {
+/** Starts the fake; give the SDK `${url}/v1` as baseURL. keyless: like a local llama.cpp or
+ *  Ollama server, it asks for no Authorization header. */
+export async function startFakeOpenAI(script: OpenAIStep[], opts: { keyless?: boolean } = {}): Promise<FakeServer> {
   let next = 0;
   return startServer((req, res) => {
     const requestId = randomId('req_', 16);
-    const rejection = validate(req);
+    const rejection = validate(req, opts.keyless);
     if (rejection) return sendError(res, requestId, rejection);
     const step = script[next++];
     if (!step) {
@@ -57,12 +58,12 @@ export async function startFakeOpenAI(script: OpenAIStep[]): Promise<FakeServer>
 
 interface Rejection { status: number; type: string; message: string; code: string | null; param?: string | null }
 
-export function validate(req: RecordedRequest): Rejection | null {
+export function validate(req: RecordedRequest, keyless = false): Rejection | null {
   if (req.method !== 'POST' || req.path !== '/v1/chat/completions') {
     return { status: 404, type: 'invalid_request_error', code: 'unknown_url', message: `Unknown request URL: ${req.method} ${req.path}.` };
   }
   const auth = req.headers.authorization ?? '';
-  if (!/^Bearer \S+/.test(auth)) {
+  if (!keyless && !/^Bearer \S+/.test(auth)) {
     return {
       status: 401, type: 'invalid_request_error', code: null,
       message: "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",

@@ -6,6 +6,8 @@ import { providerError } from './errors.js';
 
 export interface AnthropicOptions { apiKey: string; baseURL?: string; maxRetries?: number }
 
+export const ANTHROPIC_DEFAULT_URL = 'https://api.anthropic.com';
+
 type ContentBlock = { type: string; text?: string; id?: string; name?: string; input?: unknown };
 
 function toBlocks(content: ContentBlock[]): Block[] {
@@ -21,6 +23,7 @@ function toBlocks(content: ContentBlock[]): Block[] {
 
 export function createAnthropicProvider(o: AnthropicOptions): Provider {
   const client = new Anthropic({ apiKey: o.apiKey, baseURL: o.baseURL, maxRetries: o.maxRetries ?? 2 });
+  const endpoint = { provider: 'anthropic', baseURL: o.baseURL ?? ANTHROPIC_DEFAULT_URL, fromEnv: o.baseURL !== undefined, keyVar: 'ANTHROPIC_API_KEY', baseVar: 'ANTHROPIC_BASE_URL' };
   return {
     name: 'anthropic',
     async turn(req: ModelRequest, onText: (delta: string) => void): Promise<ModelTurn> {
@@ -41,7 +44,7 @@ export function createAnthropicProvider(o: AnthropicOptions): Provider {
           usage: { inputTokens: msg.usage.input_tokens, outputTokens: msg.usage.output_tokens },
         };
       } catch (e) {
-        return providerError(e);
+        return providerError(e, { ...endpoint, model: req.model });
       }
     },
   };

@@ -4,7 +4,10 @@ import OpenAI from 'openai';
 import type { Block, Message, ModelRequest, ModelTurn, Provider } from '../types.js';
 import { providerError } from './errors.js';
 
-export interface OpenAIOptions { apiKey: string; baseURL?: string; maxRetries?: number }
+/** No apiKey: the request carries no Authorization header at all (a local server that wants none). */
+export interface OpenAIOptions { apiKey?: string; baseURL?: string; maxRetries?: number }
+
+export const OPENAI_DEFAULT_URL = 'https://api.openai.com/v1';
 
 type ChatMessage = OpenAI.Chat.Completions.ChatCompletionMessageParam;
 
@@ -40,7 +43,13 @@ function parseArgs(raw: string): Record<string, unknown> {
 }
 
 export function createOpenAIProvider(o: OpenAIOptions): Provider {
-  const client = new OpenAI({ apiKey: o.apiKey, baseURL: o.baseURL, maxRetries: o.maxRetries ?? 2 });
+  // The SDK insists on a key; a null Authorization default drops the header it would build from it.
+  const client = new OpenAI(o.apiKey
+    ? { apiKey: o.apiKey, baseURL: o.baseURL, maxRetries: o.maxRetries ?? 2 }
+    : { apiKey: 'no-key', defaultHeaders: { Authorization: null }, baseURL: o.baseURL, maxRetries: o.maxRetries ?? 2 });
+  const endpoint = {
+    provider: 'openai', baseURL: o.baseURL ?? OPENAI_DEFAULT_URL, fromEnv: o.baseURL !== undefined, keyVar: 'OPENAI_API_KEY', baseVar: 'OPENAI_BASE_URL', keyless: !o.apiKey,
+  };
   return {
     name: 'openai',
     async turn(req: ModelRequest, onText: (delta: string) => void): Promise<ModelTurn> {
@@ -75,7 +84,7 @@ export function createOpenAIProvider(o: OpenAIOptions): Provider {
         for (const c of calls) content.push({ type: 'tool_use', id: c.id, name: c.name, input: parseArgs(c.args) });
         return { ok: true, content, stopReason: finish === 'tool_calls' ? 'tool_use' : finish === 'length' ? 'max_tokens' : 'end_turn', usage };
       } catch (e) {
-        return providerError(e);
+        return providerError(e, { ...endpoint, model: req.model });
       }
     },
   };
