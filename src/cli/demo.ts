@@ -12,6 +12,7 @@ import type { Context } from '../core/context.js';
 import { runTask } from '../core/run.js';
 import { auditVerify, runDiff } from '../core/runs.js';
 import { DEMO_TASK, demoConversation } from './demo-script.js';
+import { agentFace } from './commands/run.js';
 
 function say(s: string): void { process.stdout.write(`${s}\n`); }
 
@@ -54,11 +55,13 @@ export async function demo(ctx: Context): Promise<number> {
     ? 'clawpod demo: running the task against the real model (ANTHROPIC_API_KEY is set).'
     : 'clawpod demo: REPLAY of a recorded conversation (no ANTHROPIC_API_KEY set). The model\'s turns are\nrecorded; the loop, the pod, the proxy, the tools and the audit log are real.');
   say(`workspace: ${ws}\ntask: ${DEMO_TASK}\n`);
+  const { io, summary } = await agentFace();
   try {
     const r = await runTask(ctx, {
-      task: DEMO_TASK, policy, workspace: ws, allowDegraded: false, cwd: ws,
+      task: DEMO_TASK, policy, workspace: ws, allowDegraded: false, cwd: ws, io,
       provider: live ? undefined : { provider: createReplayProvider(demoConversation(api.port)), model: 'recorded-demo', providerName: 'replay' },
     });
+    summary(ctx, r);
     say('\n── the changes, waiting for review (the workspace itself is untouched):');
     process.stdout.write(runDiff(ctx, r.run));
     const [ok, text] = auditVerify(ctx, r.run, false);
@@ -67,6 +70,7 @@ export async function demo(ctx: Context): Promise<number> {
     say(`Full trail: ./bin/clawpod audit show ${r.run}`);
     return ok ? r.exitCode : 1;
   } finally {
+    io.dispose();
     api.close();
     fs.rmSync(policyDir, { recursive: true, force: true });
   }

@@ -2,42 +2,42 @@
 // life, every step in the audit log, the workspace changes left as a diff like exec's.
 import fs from 'node:fs';
 import path from 'node:path';
-import { AuditWriter } from '../audit/chain.js';
 import { runAgent, type AgentEvent, type AgentOutcome } from '../agent/loop.js';
 import { resolveModel, ModelChoiceError } from '../agent/providers/registry.js';
 import { discoverSkills, skillMounts, skillsPrompt } from '../agent/skills.js';
 import { createTools, filterTools } from '../agent/tools/index.js';
 import { LivePod } from '../pod/live.js';
-import { podWorkspaceDir } from '../pod/workspace-at.js';
-import type { PodEvent } from '../pod/types.js';
 import type { Provider } from '../agent/types.js';
-import type { ProxyEvent } from '../proxy/types.js';
-import { newRunId } from '../store/runs.js';
 import type { Context } from './context.js';
-import { bufferRedactor, redactingStream, startEgress, type RunningEgress } from './egress.js';
+import { bufferRedactor } from './egress.js';
 import { UserError } from './errors.js';
-import { auditMaxBytes, chainHead, observeEvent, prepareExec, recordChanges, snapshotWorkspace } from './exec.js';
-import { refusalTally } from './refused.js';
-import type { Narrowing } from './narrow.js';
-import { renderTaskEvent, taskSummary } from './run-view.js';
-import { askApproval, podStderrStream } from './terminal.js';
+import { removeRunRecord } from './exec.js';
+import type { RunIO } from './io.js';
+import { openRun } from './lifecycle.js';
+import { prepare, type PrepareOptions } from './prepare.js';
 
-export interface RunOptions {
-  policy?: string;
-  workspace?: string;
-  backend?: string;
+export interface TaskResult {
+  run: string;
+  exitCode: number;
+  status: string;
+  outcome: AgentOutcome;
+  filesChanged: number;
+  durationMs: number;
+  /** --rm removed the run's record (it changed nothing). */
+  removed: boolean;
+}
+
+export interface RunOptions extends PrepareOptions {
   model?: string;
   task: string;
-  allowDegraded: boolean;
-  cwd: string;
+  /** The face: events, approvals, interrupts. */
+  io: RunIO;
   maxTurns?: number;
   maxTokens?: number;
   env?: NodeJS.ProcessEnv;
   /** A named memory: $CLAWPOD_HOME/memory/NAME, read-write at /memory for this task only. */
   memory?: string;
-  /** --at-host-path: the workspace at its own host path instead of /workspace. */
-  atHostPath?: boolean;
-  narrow?: Narrowing;
+  /** --rm: drop the run's record and directory when it changed nothing. */
   removeIfUnchanged?: boolean;
   /** A provider chosen by the caller (the offline demo's replay) instead of --model. */
   provider?: { provider: Provider; model: string; providerName: string };
@@ -53,14 +53,14 @@ Work in small verified steps, run the tests you write, and finish with a short s
 /** The prompt, naming where the pod sees the project (/workspace, or its host path). */
 const systemPrompt = (dir: string) => (dir === '/workspace' ? SYSTEM : SYSTEM.replace('the project is at /workspace', `the project is at ${dir}`));
 
-async function projectContext(live: LivePod, dir: string): Promise<string> {
+async function projectContext(live: LivePod, dir: string): Promise<{ name: string; text: string }[]> {
   // Read through the pod, so a CLAUDE.md symlinked at a host file shows nothing of the host.
-  const parts: string[] = [];
+  const found: { name: string; text: string }[] = [];
   for (const f of ['CLAUDE.md', 'AGENTS.md']) {
     const r = await live.exec(['cat', `${dir}/${f}`], { timeoutMs: 5000, maxOutput: 64 * 1024 });
-    if (r.exitCode === 0 && r.stdout.length) parts.push(`Project notes from ${f}:\n${r.stdout.toString('utf8')}`);
+    if (r.exitCode === 0 && r.stdout.length) found.push({ name: f, text: r.stdout.toString('utf8') });
   }
-  return parts.join('\n\n');
+  return found;
 }
 
 function memoryDir(ctx: Context, name: string): string {
@@ -70,11 +70,13 @@ function memoryDir(ctx: Context, name: string): string {
   return dir;
 }
 
-export async function runTask(ctx: Context, opts: RunOptions): Promise<{ run: string; exitCode: number; outcome: AgentOutcome }> {
+export async function runTask(ctx: Context, opts: RunOptions): Promise<TaskResult> {
   if (!opts.task.trim()) throw new UserError('no task given (usage: clawpod run "TASK")');
   const env = opts.env ?? ctx.env;
-  const { rules, workspace, backend, degraded, plan, settings } = await prepareExec(ctx, { ...opts, command: ['(agent)'], stdio: 'pipe' });
-  let model: ReturnType<typeof resolveModel>;
+  const { io } = opts;
+  const prepared = await prepare(ctx, opts);
+  const { rules, workspace, plan } = prepared;
+  let model: { provider: Provider; model: string; providerName: string };
   try { model = opts.provider ?? resolveModel(opts.model, env); } catch (e) {
     if (e instanceof ModelChoiceError) throw new UserError(e.message);
     throw e;
@@ -85,92 +87,110 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<{ run: st
   // them itself (skills read-only), each checked by its own module.
   if (memory) rules.mounts = [...rules.mounts, { host: memory, path: '/memory', mode: 'rw' }];
   rules.mounts = [...rules.mounts, ...skillMounts(skills)];
-  const id = newRunId();
-  const dir = ctx.runDir(id);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const changesDir = rules.workspace === 'overlay' && workspace ? path.join(dir, 'changes') : null;
-  const auditPath = path.join(dir, 'audit.jsonl');
-  let live: LivePod | null = null;
   // Fail closed, as for exec: once the log can record no more, the task stops acting (the
   // agent loop is aborted and its pod stopped), so nothing runs unrecorded.
-  const auditFull = new AbortController();
-  const audit = AuditWriter.create(auditPath, id, { redact: plan.redact, maxBytes: auditMaxBytes(ctx), onLimit: () => {
-    auditFull.abort();
-    live?.pod.stop('the audit log reached its size cap');
-  } });
-  const refused = refusalTally();
-  const record = (e: PodEvent | ProxyEvent) => { observeEvent(refused, e); audit.append(e.type, e.data); };
-  ctx.store().createRun({
-    id, kind: 'run', status: 'running', command: [plan.redact(opts.task)], workspace: workspace ?? '', workspaceMode: rules.workspace,
-    policySource: rules.source, backend: backend.name, pid: process.pid, auditPath, runDir: dir,
+  const stopLoop = new AbortController();
+  const onInterrupt = () => stopLoop.abort();
+  const run = await openRun(ctx, {
+    kind: 'run', prepared, io, command: [opts.task],
+    start: { memory: opts.memory ?? null, skills: skills.map((k) => k.name), task: opts.task, model: `${model.providerName}:${model.model}` },
+    podOf: (p: LivePod) => p.pod,
+    onAuditFull: () => stopLoop.abort(),
+    startPod: async ({ id, changesDir, egress, record }) => new LivePod(await prepared.backend.start({
+      id, rules, workspace, changesDir, allowDegraded: opts.allowDegraded, stdio: 'pipe', command: [], live: true, hold: true,
+      env: { ...plan.podEnv, ...prepared.settings.env }, etc: prepared.settings.etc, egress,
+    }, record), record),
   });
-  audit.append('run.start', { kind: 'run', memory: opts.memory ?? null, skills: skills.map((k) => k.name), task: opts.task, model: `${model.providerName}:${model.model}`, workspace, workspaceAt: podWorkspaceDir(rules, workspace), policy: rules.source, backend: backend.name, resources: rules.resources, settings: settings.keys });
-  for (const e of degraded) audit.append(e.type, e.data);
-  for (const reason of settings.dropped) audit.append('policy.deny', { reason });
-  const podDir = podWorkspaceDir(rules, workspace);
-  const manifest = snapshotWorkspace(dir, changesDir, workspace, podDir);
-  process.stderr.write(`clawpod: run ${id} (${model.providerName}:${model.model})\n`);
-  let egress: RunningEgress | null = null;
+  const live = run.pod;
   const started = Date.now();
+  const transcript = new Transcript(run.dir, plan.redact);
   try {
-    if (plan.needed) egress = await startEgress(plan, rules, id, backend.egressPaths(id), record);
-    live = await LivePod.start(backend, {
-      id, rules, workspace, changesDir, allowDegraded: opts.allowDegraded, stdio: 'pipe', env: { ...plan.podEnv, ...settings.env }, etc: settings.etc, egress: egress?.egress,
-    }, record);
-    // Through the byte redactor, so a value split across two reads is still caught.
-    live.pod.stderr?.pipe(redactingStream(plan.secrets)).pipe(podStderrStream()).pipe(process.stderr, { end: false });
-    const notes = [await projectContext(live, podDir), memory ? `Your memory "${opts.memory}" is at /memory (read-write, kept between tasks that use it).` : '', skillsPrompt(skills)]
+    // A live pod's stderr is the face's to show (the terminal prefixes and escapes it); kept too.
+    run.relayOutput(live.pod, { stdout: null });
+    live.pod.go();
+    io.notice(`clawpod: run ${run.id} (${model.providerName}:${model.model})`);
+    io.signal.addEventListener('abort', onInterrupt, { once: true });
+    io.kill?.addEventListener('abort', () => live.pod.stop('stopped by the user'), { once: true });
+    run.reapOthers();
+    const loaded = await projectContext(live, run.podDir);
+    run.emit({ source: 'run', type: 'run.context', data: {
+      claudeMd: loaded.map((f) => `${f.name} (workspace)`), memory: opts.memory ?? null,
+      skills: skills.map((k) => ({ name: k.name, from: k.source })),
+    } });
+    const notes = [loaded.map((f) => `Project notes from ${f.name}:\n${f.text}`).join('\n\n'), memory ? `Your memory "${opts.memory}" is at /memory (read-write, kept between tasks that use it).` : '', skillsPrompt(skills)]
       .filter(Boolean).join('\n\n');
-    const tools = filterTools(createTools({ workspace: podDir }), { allow: rules.tools.allow, deny: rules.tools.deny });
-    const emit = (e: AgentEvent) => { toAudit(audit, e); renderTaskEvent(e, plan.redact); };
+    const tools = filterTools(createTools({ workspace: run.podDir }), { allow: rules.tools.allow, deny: rules.tools.deny });
     // Second line of defence: no secret value reaches the model through a tool's output.
     const scrub = bufferRedactor(plan.secrets);
-    const pod = live;
     const ops = { exec: async (argv: string[], o?: { timeoutMs?: number; maxOutput?: number }) => {
-      const r = await pod.exec(argv, o);
+      const r = await live.exec(argv, o);
       return { ...r, stdout: scrub(r.stdout), stderr: scrub(r.stderr) };
     } };
     const outcome = await runAgent(opts.task, {
-      provider: model.provider, model: model.model, system: notes ? `${systemPrompt(podDir)}\n\n${notes}` : systemPrompt(podDir), tools, ops, emit,
+      provider: model.provider, model: model.model, system: notes ? `${systemPrompt(run.podDir)}\n\n${notes}` : systemPrompt(run.podDir), tools, ops,
+      emit: (e: AgentEvent) => { transcript.add(e); run.emit({ source: 'agent', event: e }); },
       budgets: { maxTurns: opts.maxTurns ?? 50, maxTokens: opts.maxTokens ?? 2_000_000, deadline: started + rules.resources.timeoutMs },
-      approveTools: rules.tools.approve, approve: askApproval, signal: auditFull.signal,
+      approveTools: rules.tools.approve, approve: (tool, input) => io.approve({ tool, input }), signal: stopLoop.signal,
     });
+    transcript.close(outcome.finalText);
     const closed = await live.close();
-    await egress?.close();
-    const filesChanged = recordChanges(audit, changesDir, workspace, manifest, plan.secrets, rules.ignore);
-    // After the change set too: its file.write events may be what filled the log.
-    const podEnd = !closed.limitHit && audit.limitReached ? { ...closed, limitHit: 'audit' as const } : closed;
-    const status = outcome.reason === 'done' ? 'done' : outcome.reason === 'timeout' ? 'timeout' : outcome.reason === 'model_error' ? 'failed' : 'killed';
-    const exitCode = outcome.reason === 'done' ? 0 : outcome.reason === 'timeout' ? 124 : 1;
-    audit.append('run.end', { status, reason: outcome.reason, exitCode, turns: outcome.turns, usage: outcome.usage, toolCalls: outcome.toolCalls, filesChanged, limitHit: podEnd.limitHit });
-    audit.close();
-    ctx.store().updateRun(id, {
-      status, endedAt: new Date().toISOString(), exitCode, limitHit: podEnd.limitHit,
-      diffState: filesChanged > 0 ? 'pending' : 'none', filesChanged, summary: chainHead(audit),
-    });
-    process.stderr.write(taskSummary(ctx, id, outcome, Date.now() - started));
-    const refusedLine = refused.line();
-    if (refusedLine) process.stderr.write(`${refusedLine}\n`);
-    return { run: id, exitCode, outcome };
+    const interrupted = io.signal.aborted;
+    const refusedApprovals = (outcome as { refusedApprovals?: number }).refusedApprovals ?? 0;
+    const ok = outcome.reason === 'done' && !interrupted && refusedApprovals === 0;
+    const status = interrupted ? 'interrupted' : ok ? 'done' : outcome.reason === 'timeout' ? 'timeout' : outcome.reason === 'model_error' || outcome.reason === 'done' ? 'failed' : 'killed';
+    const exitCode = interrupted ? 130 : ok ? 0 : outcome.reason === 'timeout' ? 124 : 1;
+    const filesChanged = await run.end({ status, exitCode, limitHit: closed.limitHit, data: {
+      reason: interrupted ? 'interrupted' : outcome.reason, turns: outcome.turns, usage: outcome.usage, toolCalls: outcome.toolCalls,
+      ...(refusedApprovals ? { refusedApprovals } : {}), ...(interrupted ? { stoppedBy: 'user' } : {}),
+    } });
+    if (opts.removeIfUnchanged && filesChanged === 0) removeRunRecord(ctx, run.id);
+    return { run: run.id, exitCode, status, outcome, filesChanged, durationMs: Date.now() - started, removed: Boolean(opts.removeIfUnchanged && filesChanged === 0) };
   } catch (err) {
-    if (live) { live.pod.stop('clawpod failed'); await live.pod.wait().catch(() => undefined); }
-    await egress?.close();
-    audit.append('run.end', { status: 'failed', exitCode: 125, error: (err as Error).message });
-    audit.close();
-    ctx.store().updateRun(id, { status: 'failed', endedAt: new Date().toISOString(), exitCode: 125, diffState: 'none', summary: chainHead(audit) });
+    transcript.close(null);
+    await run.fail(err);
     throw err;
+  } finally {
+    io.signal.removeEventListener('abort', onInterrupt);
   }
 }
 
-/** The contract's audit events for the agent's story (text deltas are not logged one by one). */
-function toAudit(audit: AuditWriter, e: AgentEvent): void {
-  switch (e.type) {
-    case 'text': return;
-    case 'model.request': audit.append('model.request', { turn: e.turn, messages: e.messages }); return;
-    case 'model.response': audit.append('model.response', { turn: e.turn, stopReason: e.stopReason, inputTokens: e.usage.inputTokens, outputTokens: e.usage.outputTokens }); return;
-    case 'model.error': audit.append('model.response', { turn: e.turn, error: e.error }); return;
-    case 'tool.call': audit.append('tool.call', { id: e.id, tool: e.name, input: e.input }); return;
-    case 'tool.result': audit.append('tool.result', { id: e.id, tool: e.name, isError: e.isError, bytes: Buffer.byteLength(e.content), durationMs: Math.round(e.durationMs) }); return;
-    case 'policy.deny': audit.append('policy.deny', { tool: e.tool, reason: e.reason }); return;
+/** The agent's story kept with the run for `runs logs`: redacted, each tool output capped. */
+class Transcript {
+  private readonly fd: number;
+  private open = true;
+  constructor(private readonly dir: string, private readonly redact: (s: string) => string) {
+    this.fd = fs.openSync(path.join(dir, 'transcript.jsonl'), 'wx', 0o600);
+  }
+
+  private line(o: Record<string, unknown>): void {
+    if (!this.open) return;
+    try { fs.writeSync(this.fd, `${this.redact(JSON.stringify(o))}\n`); } catch { /* a full disk loses the transcript, never the run */ }
+  }
+
+  private text = '';
+
+  add(e: AgentEvent): void {
+    if (e.type === 'text') { this.text += e.delta; if (this.text.length > 64 * 1024) this.flushText(); return; }
+    this.flushText();
+    if (e.type === 'tool.call') this.line({ type: 'tool.call', name: e.name, input: e.input });
+    else if (e.type === 'tool.result') this.line({ type: 'tool.result', name: e.name, isError: e.isError, content: e.content.slice(0, 16 * 1024), ...(e.content.length > 16 * 1024 ? { cut: e.content.length - 16 * 1024 } : {}) });
+    else if (e.type === 'policy.deny') this.line({ type: 'policy.deny', tool: e.tool, reason: e.reason });
+    else if (e.type === 'model.error') this.line({ type: 'model.error', error: e.error });
+  }
+
+  private flushText(): void {
+    if (this.text) this.line({ type: 'text', text: this.text });
+    this.text = '';
+  }
+
+  close(answer: string | null): void {
+    if (!this.open) return;
+    this.flushText();
+    this.open = false;
+    fs.closeSync(this.fd);
+    if (answer !== null) {
+      try { fs.writeFileSync(path.join(this.dir, 'answer.txt'), this.redact(answer), { mode: 0o600, flag: 'wx' }); } catch { /* as above */ }
+    }
   }
 }
+

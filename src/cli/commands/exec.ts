@@ -4,6 +4,8 @@ import { UserError } from '../../core/errors.js';
 import { runExec } from '../../core/exec.js';
 import { ignoredAtEnd } from '../../core/record-changes.js';
 import { saveTerminal } from '../../core/terminal.js';
+import { attachTerminal, type AttachedTerminal } from '../pty.js';
+import { terminalIO } from '../terminal-io.js';
 import { parseCommand, type Command } from '../args.js';
 import { narrowingOf, POD_ENV, POD_OPTIONS } from './common.js';
 
@@ -14,8 +16,13 @@ export const EXEC: Command = {
   commandAfter: true,
   options: {
     ...POD_OPTIONS,
+    tty: { type: 'boolean', short: 't', desc: 'give the pod a terminal of its own (the default when stdin and stdout are terminals)' },
+    'no-tty': { type: 'boolean', short: 'T', desc: 'no terminal for the pod, even when clawpod has one' },
     json: { type: 'boolean', desc: 'end with a JSON summary of the run on stderr (its last line)' },
   },
+  notes: [
+    'With a terminal (-t), Ctrl-C goes to the program in the pod, as in a terminal of its own. If the program ignores it (prints nothing) and you press Ctrl-C again, clawpod stops the pod; SIGTERM or SIGHUP to clawpod stop it too. What the pod changed so far is kept for review either way (exit 130).',
+  ],
   env: POD_ENV,
   exits: [
     ['N', 'the command\'s own exit code'],
@@ -34,29 +41,50 @@ export const EXEC: Command = {
 export async function cmdExec(ctx: Context, args: string[]): Promise<number> {
   const { values, positionals, rest } = parseCommand(EXEC, args);
   if (positionals.length) throw new UserError(`unexpected "${positionals[0]}" (put the command after --)`);
-  // The pod gets the terminal: whatever it does to it (raw mode, no echo, its size) is undone.
+  if (values.tty && values['no-tty']) throw new UserError('-t and -T contradict each other: give one of them');
+  const onTerminal = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+  if (values.tty && !process.stdin.isTTY) throw new UserError('-t needs a terminal on stdin (drop -t when piping input in)');
+  const tty = !values['no-tty'] && (Boolean(values.tty) || onTerminal);
+  const io = terminalIO({ stdin: true });
+  // The pod gets the terminal, or a terminal of its own relayed through ours: whatever it does
+  // to it (raw mode, no echo, its size) is undone.
   const terminal = saveTerminal();
-  const summary = await runExec(ctx, {
-    policy: values.policy as string | undefined,
-    workspace: values.workspace as string | undefined,
-    backend: values.backend as string | undefined,
-    command: rest,
-    allowDegraded: Boolean(values['allow-degraded']),
-    atHostPath: Boolean(values['at-host-path']),
-    narrow: narrowingOf(values),
-    removeIfUnchanged: Boolean(values.rm),
-    stdio: 'inherit',
-    cwd: process.cwd(),
-  }).finally(() => terminal.restore());
+  let attached: AttachedTerminal | null = null;
+  let summary;
+  try {
+    summary = await runExec(ctx, {
+      policy: values.policy as string | undefined,
+      workspace: values.workspace as string | undefined,
+      backend: values.backend as string | undefined,
+      command: rest,
+      allowDegraded: Boolean(values['allow-degraded']),
+      atHostPath: Boolean(values['at-host-path']),
+      narrow: narrowingOf(values),
+      removeIfUnchanged: Boolean(values.rm),
+      cwd: process.cwd(),
+      io,
+      tty,
+      ttySize: tty && process.stdout.rows && process.stdout.columns ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined,
+    }, (_id, pod, secrets) => {
+      if (tty) attached = attachTerminal(pod, { secrets, stop: () => io.interrupt() });
+    });
+    await (attached as AttachedTerminal | null)?.done;
+  } finally {
+    (attached as AttachedTerminal | null)?.restore();
+    io.dispose();
+    terminal.restore();
+  }
   // Memory and pids kills were already told as they happened (with who and the policy key).
   if (summary.limitHit && summary.limitHit !== 'memory' && summary.limitHit !== 'pids') {
     process.stderr.write(`clawpod: ${summary.limitHit} limit hit: pod killed\n`);
   }
+  if (summary.status === 'interrupted') process.stderr.write(`clawpod: interrupted; what the pod changed is kept (exit 130)\n`);
   if (summary.filesChanged > 0) {
     const ignored = ignoredAtEnd(ctx.runDir(summary.run));
     const held = ignored > 0 ? ` (${ignored} of them ignored: not shown or applied unless asked)` : '';
     process.stderr.write(`clawpod: ${summary.filesChanged} change(s) waiting${held}: clawpod runs diff ${summary.run} (then apply or discard)\n`);
   }
+  // The summary is the last line on stderr, alone: nothing is written after it.
   if (values.json) process.stderr.write(`${JSON.stringify(summary)}\n`);
   return summary.exitCode;
 }

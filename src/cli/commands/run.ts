@@ -4,6 +4,8 @@ import type { Context } from '../../core/context.js';
 import { UserError } from '../../core/errors.js';
 import { parseCommand, positiveInt, type Command } from '../args.js';
 import { narrowingOf, POD_ENV, POD_OPTIONS } from './common.js';
+import { terminalIO, type TerminalIO } from '../terminal-io.js';
+import type { TaskResult } from '../../core/run.js';
 
 export const RUN: Command = {
   name: 'run',
@@ -45,13 +47,35 @@ export async function cmdRun(ctx: Context, args: string[]): Promise<number> {
     if (!task.trim()) throw new UserError('the task read from stdin is empty (pipe it in: echo "TASK" | clawpod run -)');
   }
   const { runTask } = await import('../../core/run.js');
-  const r = await runTask(ctx, {
-    policy: values.policy as string | undefined, workspace: values.workspace as string | undefined,
-    backend: values.backend as string | undefined, model: values.model as string | undefined,
-    task, allowDegraded: Boolean(values['allow-degraded']), cwd: process.cwd(),
-    maxTurns: positiveInt(values['max-turns'], 'max-turns'), maxTokens: positiveInt(values['max-tokens'], 'max-tokens'),
-    memory: values['memory-name'] as string | undefined, atHostPath: Boolean(values['at-host-path']),
-    narrow: narrowingOf(values), removeIfUnchanged: Boolean(values.rm),
+  const { io, summary } = await agentFace();
+  try {
+    const r = await runTask(ctx, {
+      policy: values.policy as string | undefined, workspace: values.workspace as string | undefined,
+      backend: values.backend as string | undefined, model: values.model as string | undefined,
+      task, allowDegraded: Boolean(values['allow-degraded']), cwd: process.cwd(),
+      maxTurns: positiveInt(values['max-turns'], 'max-turns'), maxTokens: positiveInt(values['max-tokens'], 'max-tokens'),
+      memory: values['memory-name'] as string | undefined, atHostPath: Boolean(values['at-host-path']),
+      narrow: narrowingOf(values), removeIfUnchanged: Boolean(values.rm), io,
+    });
+    if (!r.removed) summary(ctx, r);
+    return r.exitCode;
+  } finally {
+    io.dispose();
+  }
+}
+
+/** The terminal face of an agent run (run and demo): the live view, approvals on the terminal,
+ *  the pod's stderr shown prefixed and inert, Ctrl-C as the run's interrupt. */
+export async function agentFace(): Promise<{ io: TerminalIO; summary(ctx: Context, r: TaskResult): void }> {
+  const { renderTaskEvent, taskSummary } = await import('../../core/run-view.js');
+  const { askApproval, podStderrStream } = await import('../../core/terminal.js');
+  const podErr = podStderrStream();
+  podErr.pipe(process.stderr, { end: false });
+  const io = terminalIO({
+    stdin: false, stdout: null, stderr: podErr,
+    view: (e) => { if (e.source === 'agent') renderTaskEvent(e.event, (t) => t); },
+    approve: async (req) => ({ answer: (await askApproval(req.tool, req.input)) ? 'yes' : 'no' }),
+    onInterrupt: 'stopping the agent; the work so far is kept for review (Ctrl-C again stops the pod at once)',
   });
-  return r.exitCode;
+  return { io, summary: (ctx, r) => { process.stderr.write(taskSummary(ctx, r.run, r.outcome, r.durationMs)); } };
 }

@@ -1,0 +1,361 @@
+// One run's life, whatever started it (exec, run, and later a server, a schedule or a chat
+// channel): its id and directory, the audit chain, the store row, the workspace snapshot, the
+// egress proxy, the pod prepared while the bookkeeping is done, and the end: change set recorded,
+// chain closed, row updated. A face calls openRun and then only does what differs.
+import fs from 'node:fs';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { AuditWriter } from '../audit/chain.js';
+import type { AgentEvent } from '../agent/loop.js';
+import { podWorkspaceDir } from '../pod/workspace-at.js';
+import type { Backend, PodEgress, PodEvent, RunningPod } from '../pod/types.js';
+import type { Rules } from '../policy/types.js';
+import type { ProxyEvent } from '../proxy/types.js';
+import { newRunId, runAlive, type RunStatus } from '../store/runs.js';
+import { readIgnoreSources, removeTree, saveIgnoreSources, saveManifest, takeManifest } from '../workspace/index.js';
+import { savePodRoot } from '../workspace/pathrefs.js';
+import type { ResolvedSecret } from '../secrets/index.js';
+import type { Manifest } from '../workspace/types.js';
+import type { Context } from './context.js';
+import { redactingStream, scrubChangeSet, startEgress, type EgressPlan, type RunningEgress } from './egress.js';
+import { UserError } from './errors.js';
+import { IGNORE_FILE, recordChangeSet } from './record-changes.js';
+import type { RunEvent, RunIO } from './io.js';
+import { refusalTally } from './refused.js';
+import type { PodSettings } from './settings.js';
+
+/** What prepare() checked before anything exists: a run opens from this. */
+export interface Prepared {
+  rules: Rules;
+  workspace: string | null;
+  backend: Backend;
+  degraded: PodEvent[];
+  plan: EgressPlan;
+  settings: PodSettings;
+  /** What the command line narrowed (core/narrow.ts), for run.start. */
+  narrowed: Record<string, unknown>;
+}
+
+/** How the pod is started, held: it runs nothing until the run calls go(). */
+export type StartPod<P> = (a: { id: string; changesDir: string | null; egress: PodEgress | undefined; record: (e: PodEvent) => void }) => Promise<P>;
+
+export interface OpenRunOptions<P> {
+  kind: 'exec' | 'run';
+  prepared: Prepared;
+  io: RunIO;
+  /** What the store lists as the run's command (redacted here). */
+  command: string[];
+  /** run.start's fields of this kind (the common ones are added). */
+  start: Record<string, unknown>;
+  startPod: StartPod<P>;
+  podOf(p: P): RunningPod;
+  /** Besides stopping the pod, what else stops when the audit log is full (an agent loop). */
+  onAuditFull?: () => void;
+}
+
+/** How the run ended, as its face saw it. */
+export interface RunEnd {
+  status: RunStatus;
+  exitCode: number | null;
+  limitHit: string | null;
+  /** More fields for run.end (turns, usage, reason...). */
+  data?: Record<string, unknown>;
+}
+
+/** The most of each output stream kept with the run for `runs logs`. */
+export const LOG_CAP = 8 * 1024 * 1024;
+
+/** A file in the run's directory that keeps the first `cap` bytes written and counts the rest. */
+export function cappedLog(file: string, cap = LOG_CAP): Writable & { dropped(): number } {
+  let fd: number | null = fs.openSync(file, 'wx', 0o600);
+  let kept = 0;
+  let dropped = 0;
+  const w = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      const take = Math.max(0, Math.min(chunk.length, cap - kept));
+      try { if (take > 0 && fd !== null) fs.writeSync(fd, chunk, 0, take); } catch { /* a full disk loses the log, never the run */ }
+      kept += take;
+      dropped += chunk.length - take;
+      cb();
+    },
+    final(cb) {
+      if (fd !== null) {
+        try { if (dropped > 0) fs.writeSync(fd, `\n[clawpod: ${dropped} more bytes not kept]\n`); } catch { /* as above */ }
+        fs.closeSync(fd);
+        fd = null;
+      }
+      cb();
+    },
+  });
+  return Object.assign(w, { dropped: () => dropped });
+}
+
+export class OpenRun<P> {
+  readonly dir: string;
+  readonly auditPath: string;
+  readonly changesDir: string | null;
+  readonly podDir: string;
+  readonly refused = refusalTally();
+  readonly capsHit = new Set<string>();
+  audit!: AuditWriter;
+  pod!: P;
+  manifest: Manifest | null = null;
+  egress: RunningEgress | null = null;
+  private readonly early: RunEvent[] = [];
+  private ended = false;
+
+  constructor(readonly ctx: Context, readonly id: string, readonly o: OpenRunOptions<P>) {
+    const { rules, workspace } = o.prepared;
+    this.dir = ctx.runDir(id);
+    this.auditPath = path.join(this.dir, 'audit.jsonl');
+    this.changesDir = rules.workspace === 'overlay' && workspace ? path.join(this.dir, 'changes') : null;
+    this.podDir = podWorkspaceDir(rules, workspace);
+  }
+
+  get io(): RunIO { return this.o.io; }
+  get prepared(): Prepared { return this.o.prepared; }
+  get running(): RunningPod { return this.o.podOf(this.pod); }
+
+  /** Every event of the run: to the audit log (or held until it exists) and to the face. */
+  emit(e: RunEvent): void {
+    if (e.source === 'pod' || e.source === 'proxy') {
+      this.refused.add(e as PodEvent | ProxyEvent);
+      if (e.type === 'limit.hit') {
+        if (typeof e.data.cap === 'string') this.capsHit.add(e.data.cap);
+        // Who hit which cap and its policy key, escaped by the watch that wrote it (pod/capwatch.ts).
+        if (typeof e.data.message === 'string') this.io.notice(`clawpod: ${e.data.message}`);
+      }
+    }
+    if (this.audit) toAudit(this.audit, e); else this.early.push(e);
+    try { this.io.event(e); } catch { /* a face that fails to show an event never stops the run */ }
+  }
+
+  /** The pod's events and the proxy's, from the layers below. */
+  readonly record = (e: PodEvent): void => this.emit({ source: 'pod', type: e.type, data: e.data });
+  readonly recordProxy = (e: ProxyEvent): void => this.emit({ source: 'proxy', type: e.type, data: e.data });
+
+  /** The pod's output streams, through the redactor when the run has secrets, to the face and
+   *  to the run's stdout.log / stderr.log. */
+  relayOutput(pod: RunningPod, o: { stdout?: string | null; stderr?: string | null; face?: boolean } = {}): void {
+    const secrets = this.prepared.plan.secrets;
+    const face = o.face ?? true;
+    const pairs: [NodeJS.ReadableStream | null, NodeJS.WritableStream | null, string | null][] = [
+      [pod.stdout, face ? this.io.stdout : null, o.stdout === undefined ? 'stdout.log' : o.stdout],
+      [pod.stderr, face ? this.io.stderr : null, o.stderr === undefined ? 'stderr.log' : o.stderr],
+    ];
+    for (const [from, to, name] of pairs) {
+      if (!from) continue;
+      const src = secrets.length ? from.pipe(redactingStream(secrets)) : from;
+      if (to) src.pipe(to, { end: false });
+      if (name) src.pipe(cappedLog(path.join(this.dir, name)));
+      if (!to && !name) src.resume();
+    }
+  }
+
+  /** Starts the egress proxy and the held pod, then records the run: the pod's set-up (a cgroup
+   *  join may wait for an RCU grace period) overlaps with the bookkeeping. */
+  async open(): Promise<void> {
+    const { ctx, id, o } = this;
+    const { rules, workspace, backend, degraded, plan, settings, narrowed } = o.prepared;
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    try {
+      if (plan.needed) this.egress = await startEgress(plan, rules, id, backend.egressPaths(id), this.recordProxy);
+      this.pod = await o.startPod({ id, changesDir: this.changesDir, egress: this.egress?.egress, record: this.record });
+    } catch (err) {
+      await this.egress?.close();
+      fs.rmSync(this.dir, { recursive: true, force: true });
+      throw err;
+    }
+    let audit: AuditWriter | null = null;
+    try {
+      // Fail closed: a pod whose actions the log can no longer record is stopped.
+      audit = AuditWriter.create(this.auditPath, id, {
+        redact: plan.redact, maxBytes: auditMaxBytes(ctx), onLimit: () => { o.onAuditFull?.(); this.running.stop('the audit log reached its size cap'); },
+      });
+      ctx.store().createRun({
+        id, kind: o.kind, status: 'running', command: o.command.map(plan.redact), workspace: workspace ?? '', workspaceMode: rules.workspace,
+        policySource: rules.source, backend: backend.name, pid: process.pid, auditPath: this.auditPath, runDir: this.dir,
+      });
+    } catch (err) {
+      this.running.stop('clawpod could not record the run');
+      await this.running.wait().catch(() => undefined);
+      await this.egress?.close();
+      if (!audit) fs.rmSync(this.dir, { recursive: true, force: true });
+      throw err;
+    }
+    this.audit = audit;
+    try {
+      audit.append('run.start', {
+        kind: o.kind, ...o.start, workspace, workspaceMode: rules.workspace, workspaceAt: this.podDir, policy: rules.source,
+        backend: backend.name, resources: rules.resources, settings: settings.keys, ...(Object.keys(narrowed).length ? { narrowed } : {}),
+      });
+      for (const e of degraded) this.emit({ source: 'pod', type: e.type, data: e.data });
+      for (const e of this.early.splice(0)) toAudit(audit, e);
+      for (const reason of settings.dropped) this.emit({ source: 'run', type: 'policy.deny', data: { reason } });
+      this.manifest = snapshotWorkspace(this.dir, this.changesDir, workspace, this.podDir);
+    } catch (err) {
+      await this.fail(err);
+      throw err;
+    }
+  }
+
+  /** Leftovers of clawpods that died are cleaned while this run's pod runs. */
+  reapOthers(): void {
+    reapInterrupted(this.ctx, (line) => this.io.notice(line));
+  }
+
+  /** After the pod has ended: the change set recorded, the chain closed, the row updated.
+   *  Returns how many paths changed. */
+  async end(r: RunEnd): Promise<number> {
+    this.ended = true;
+    await this.egress?.close();
+    const refusedLine = this.refused.line();
+    if (refusedLine) this.io.notice(refusedLine);
+    const { workspace, plan, rules } = this.prepared;
+    let limitHit = r.limitHit;
+    if (!limitHit && this.audit.limitReached) limitHit = 'audit';
+    const filesChanged = recordChanges(this.audit, this.changesDir, workspace, this.manifest, plan.secrets, rules.ignore);
+    // After the change set too: its file.write events may be what filled the log.
+    if (!limitHit && this.audit.limitReached) limitHit = 'audit';
+    const endData = { status: r.status, exitCode: r.exitCode, limitHit, filesChanged, ...r.data };
+    this.audit.append('run.end', endData);
+    this.audit.close();
+    try { this.io.event({ source: 'run', type: 'run.end', data: { id: this.id, ...endData } }); } catch { /* as in emit */ }
+    this.ctx.store().updateRun(this.id, {
+      status: r.status, endedAt: new Date().toISOString(), exitCode: r.exitCode, limitHit: limitHit as never,
+      diffState: filesChanged > 0 ? 'pending' : 'none', filesChanged, summary: chainHead(this.audit),
+    });
+    return filesChanged;
+  }
+
+  /** Something failed after the run was recorded: the pod stopped, the run marked failed. */
+  async fail(err: unknown): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    this.running.stop('clawpod failed');
+    await this.running.wait().catch(() => undefined);
+    await this.egress?.close();
+    const message = err instanceof Error ? err.message : String(err);
+    try {
+      this.audit.append('run.end', { status: 'failed', exitCode: 125, error: message });
+      this.audit.close();
+    } finally {
+      this.ctx.store().updateRun(this.id, { status: 'failed', endedAt: new Date().toISOString(), exitCode: 125, diffState: 'none', summary: chainHead(this.audit) });
+    }
+  }
+}
+
+/** Opens a run: nothing of it exists if this throws. */
+export async function openRun<P>(ctx: Context, o: OpenRunOptions<P>): Promise<OpenRun<P>> {
+  const run = new OpenRun(ctx, newRunId(), o);
+  await run.open();
+  return run;
+}
+
+/** The audit log as a subscriber of the event stream (the contract's event names). */
+function toAudit(audit: AuditWriter, e: RunEvent): void {
+  if (e.source !== 'agent') { audit.append(e.type, e.data); return; }
+  agentToAudit(audit, e.event);
+}
+
+/** The agent's story in the contract's events (text deltas are not logged one by one). */
+function agentToAudit(audit: AuditWriter, e: AgentEvent): void {
+  switch (e.type) {
+    case 'text': return;
+    case 'model.request': audit.append('model.request', { turn: e.turn, messages: e.messages }); return;
+    case 'model.response': audit.append('model.response', { turn: e.turn, stopReason: e.stopReason, inputTokens: e.usage.inputTokens, outputTokens: e.usage.outputTokens }); return;
+    case 'model.error': audit.append('model.response', { turn: e.turn, error: e.error }); return;
+    case 'tool.call': audit.append('tool.call', { id: e.id, tool: e.name, input: e.input }); return;
+    case 'tool.result': audit.append('tool.result', { id: e.id, tool: e.name, isError: e.isError, bytes: Buffer.byteLength(e.content), durationMs: Math.round(e.durationMs) }); return;
+    case 'policy.deny': audit.append('policy.deny', { tool: e.tool, reason: e.reason }); return;
+  }
+}
+
+/** The run's audit byte cap: CLAWPOD_AUDIT_MAX_BYTES, else the writer's default. */
+export function auditMaxBytes(ctx: Context): number | undefined {
+  return Number(ctx.env.CLAWPOD_AUDIT_MAX_BYTES) || undefined;
+}
+
+/** The workspace as the run starts: kept with the run (apply checks against it) and returned. */
+export function snapshotWorkspace(dir: string, changesDir: string | null, workspace: string | null, podDir?: string): Manifest | null {
+  if (!changesDir || !workspace) return null;
+  // The walk goes by name: the root must be the same directory before and after it, and its
+  // identity is kept so apply writes into this directory and no other (see workspaceIdentity).
+  const before = workspaceIdentity(workspace);
+  let manifest: Manifest;
+  try { manifest = takeManifest(workspace); } catch (e) {
+    throw new UserError(`workspace ${workspace} changed while the run started (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); run again`);
+  }
+  if (before === null || workspaceIdentity(workspace) !== before) {
+    throw new UserError(`workspace ${workspace} was replaced while the run started; run again`);
+  }
+  saveManifest(path.join(dir, 'base.json'), manifest);
+  // The .gitignore rules as they are now, before the pod runs: a pod-written one never counts.
+  saveIgnoreSources(path.join(dir, IGNORE_FILE), readIgnoreSources(workspace, manifest));
+  fs.writeFileSync(path.join(dir, 'root.id'), `${before}\n`, { mode: 0o600 });
+  // Where the pod saw it: review flags what points into that path when it is not the host's.
+  if (podDir !== undefined) savePodRoot(dir, podDir);
+  return manifest;
+}
+
+/** "DEV:INO" of a directory reached without following a final symlink, or null. */
+export function workspaceIdentity(p: string): string | null {
+  try {
+    const st = fs.lstatSync(p, { bigint: true });
+    return st.isDirectory() ? `${st.dev}:${st.ino}` : null;
+  } catch { return null; }
+}
+
+/** file.write events from the change set, after secret values are scrubbed from it; returns how
+ *  many paths changed. */
+export function recordChanges(
+  audit: AuditWriter, changesDir: string | null, workspace: string | null, manifest: Manifest | null, secrets: ResolvedSecret[],
+  ignorePatterns: string[] = [],
+): number {
+  // The prelude writes no change set at all when the pod changed nothing.
+  if (!changesDir || !workspace || !manifest || !fs.existsSync(changesDir)) return 0;
+  for (const f of scrubChangeSet(path.join(changesDir, 'tree'), secrets)) {
+    audit.append('policy.deny', { reason: 'a secret value in a file the pod wrote was replaced with [secret:NAME]', path: f });
+  }
+  // file.write per reviewed change, one files.ignored for the rest (see record-changes.ts).
+  return recordChangeSet(audit, changesDir, workspace, manifest, ignorePatterns);
+}
+
+/** The chain's head, kept in the store: a log cut short at a line boundary still verifies on
+ *  its own, but no longer matches the head recorded when the run ended. */
+export function chainHead(audit: AuditWriter): Record<string, unknown> {
+  return { auditEvents: audit.seq, auditHead: audit.lastHash };
+}
+
+/** Runs left 'running' by a clawpod that died: their pods are reaped, their chains closed. */
+export function reapInterrupted(ctx: Context, notice: (line: string) => void = () => {}): string[] {
+  for (const b of ctx.backends()) { try { b.reap(); } catch { /* a backend that cannot reap leaves its own leftovers */ } }
+  const done: string[] = [];
+  let running: ReturnType<ReturnType<Context['store']>['runningRuns']>;
+  try { running = ctx.store().runningRuns(); } catch { return done; /* the command itself reports a broken store */ }
+  for (const run of running) {
+    // Alive means the same clawpod: this boot, its start time, not a zombie (a pid can be reused).
+    if (runAlive(run)) continue;
+    // Each run on its own: one that cannot be reaped must never stop the others or the command.
+    try { reapOne(ctx, run); done.push(run.id); } catch (e) {
+      notice(`clawpod: could not close interrupted run ${run.id}: ${(e as Error).message} (remove ${run.runDir ?? 'its directory'} by hand)`);
+    }
+  }
+  return done;
+}
+
+function reapOne(ctx: Context, run: { id: string; auditPath?: string | null; runDir?: string | null }): void {
+  let summary: Record<string, unknown> | null = null;
+  try {
+    if (!run.auditPath) throw new Error('no audit path');
+    const audit = AuditWriter.resume(run.auditPath, run.id);
+    audit.append('run.end', { status: 'interrupted', exitCode: null, reason: 'clawpod exited before the run finished' });
+    audit.close();
+    summary = chainHead(audit);
+  } catch { /* the chain's file is gone; the store still says what happened */ }
+  // The store first: a change set harvested while clawpod was dying may be partial, and once the
+  // run says 'none' it is never offered for apply, even if removing it fails below.
+  ctx.store().updateRun(run.id, { status: 'interrupted', endedAt: new Date().toISOString(), diffState: 'none', summary });
+  // Iterative: a pod can leave a tree deep enough to overflow fs.rmSync's recursion.
+  if (run.runDir) for (const d of ['changes', 'changes.partial']) removeTree(path.join(run.runDir, d));
+}
