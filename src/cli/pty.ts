@@ -8,6 +8,7 @@
 // for the pod's foreground program (or hands it to a program in raw mode). If a second Ctrl-C
 // comes while the pod has printed nothing since the first (nothing but the terminal's own "^C"
 // echo: the program ignored it), clawpod stops the pod, as SIGTERM or SIGHUP to clawpod do.
+import { spawnSync } from 'node:child_process';
 import type { EventEmitter } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
 import { redactingStream } from '../core/egress.js';
@@ -20,7 +21,7 @@ const CTRL_C_ECHO = /\^C/g;
 
 /** The user's side: clawpod's stdin and stdout unless a test passes its own. */
 export interface UserTerminal {
-  input: Readable & { isTTY?: boolean; isRaw?: boolean; setRawMode?(raw: boolean): unknown };
+  input: Readable & { isTTY?: boolean; isRaw?: boolean; fd?: number; setRawMode?(raw: boolean): unknown };
   output: Writable & { isTTY?: boolean; rows?: number; columns?: number };
   /** Where SIGTERM and SIGHUP (and 'exit') arrive: the process. */
   signals: EventEmitter;
@@ -30,6 +31,9 @@ export interface AttachOptions {
   /** The run's secrets: the pod's output goes through the redactor on its way to the terminal. */
   secrets?: ResolvedSecret[];
   terminal?: UserTerminal;
+  /** How the double Ctrl-C, SIGTERM and SIGHUP stop the pod (default: pod.stop(reason), which
+   *  ends the run as killed, 137); a face can route them to its own interrupt instead. */
+  stop?: (reason: 'SIGINT' | 'SIGTERM' | 'SIGHUP') => void;
 }
 
 export interface AttachedTerminal {
@@ -72,15 +76,16 @@ export function attachTerminal(pod: RunningPod, opts: AttachOptions = {}): Attac
   const raw = Boolean(input.isTTY && input.setRawMode);
   const wasRaw = Boolean(input.isRaw);
   const rule = new InterruptRule();
+  const stop = opts.stop ?? ((reason: string) => pod.stop(reason));
   let restored = false;
 
   const onKeys = (chunk: Buffer) => {
-    if (rule.press(chunk)) { pod.stop('SIGINT'); return; }
+    if (rule.press(chunk)) { stop('SIGINT'); return; }
     podIn.write(chunk);
   };
   const onResize = () => { if (output.rows && output.columns) pod.resize?.(output.rows, output.columns); };
-  const onStopSignal = (s: NodeJS.Signals) => pod.stop(s);
-  const stopSignals: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP'];
+  const stopSignals = ['SIGTERM', 'SIGHUP'] as const;
+  const onStopSignal = (s: 'SIGTERM' | 'SIGHUP') => stop(s);
   const restore = () => {
     if (restored) return;
     restored = true;
@@ -97,7 +102,13 @@ export function attachTerminal(pod: RunningPod, opts: AttachOptions = {}): Attac
   signals.on('exit', restore);
   for (const s of stopSignals) signals.on(s, onStopSignal);
   try {
-    if (raw) input.setRawMode?.(true);
+    if (raw) {
+      input.setRawMode?.(true);
+      // Node's raw mode keeps output processing (\n -> \r\n): the pod's own pty already did
+      // that, and a full-screen program's bare \n (cursor down) must reach the screen as it is.
+      // setRawMode(false) puts back the settings saved before, this one with them.
+      if (typeof input.fd === 'number') spawnSync('stty', ['-opost'], { stdio: [input.fd, 'ignore', 'ignore'] });
+    }
     input.on('data', onKeys);
     input.resume();
     output.on('resize', onResize);
