@@ -29,8 +29,10 @@ test('a task writes and runs a program in its pod, and leaves the diff for revie
     const ws = workspace({ 'CLAUDE.md': 'Always write POSIX sh.\n' });
     const r = await cli(['run', 'write a hello script and run it'], { home, cwd: ws, env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url } });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /Done: hello\.sh prints a greeting\./);
-    assert.match(r.stdout, /▸ write_file/);
+    // Off a terminal the answer alone is on stdout; the trace goes to stderr.
+    assert.equal(r.stdout, 'Done: hello.sh prints a greeting.\n');
+    assert.match(r.stderr, /▸ write_file/);
+    assert.match(r.stderr, /context: CLAUDE\.md \(workspace\)/, 'the first line says what context the run loaded');
     assert.equal(fake.requests.length, 3);
     const sent = bodies(fake.requests);
     assert.match(sent, /Always write POSIX sh/, 'CLAUDE.md reached the model as context');
@@ -86,8 +88,10 @@ test('a tool that needs approval is denied without a terminal and recorded as po
   try {
     const p = policyFile('version: 1\ntools: { approve: [bash] }\n');
     const r = await cli(['run', '--policy', p, 'touch a file'], { home, cwd: workspace(), env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url } });
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(bodies(fake.requests), /did not approve/);
+    // The model said it was done, but a call it needed was refused: the run does not claim success.
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /nobody could be asked/);
+    assert.match(bodies(fake.requests), /not approved: approval needed but no terminal to ask/);
     assert.ok(auditEvents(home, r.runId!).some((e) => e.type === 'policy.deny' && e.data.tool === 'bash'));
   } finally { await fake.close(); }
 });

@@ -20,7 +20,7 @@ interface ProviderEntry {
 
 export const PROVIDERS: Record<string, ProviderEntry> = {
   anthropic: {
-    keyVar: 'ANTHROPIC_API_KEY', baseVar: 'ANTHROPIC_BASE_URL', defaultURL: ANTHROPIC_DEFAULT_URL, defaultModel: 'claude-sonnet-4-5',
+    keyVar: 'ANTHROPIC_API_KEY', baseVar: 'ANTHROPIC_BASE_URL', defaultURL: ANTHROPIC_DEFAULT_URL, defaultModel: 'claude-sonnet-5',
     family: /^claude-/, localKeyless: false, create: (o) => createAnthropicProvider({ ...o, apiKey: o.apiKey ?? '' }),
   },
   openai: {
@@ -41,7 +41,7 @@ export function isLoopbackURL(raw: string): boolean {
   return host === 'localhost' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host);
 }
 
-const FORMS = 'anthropic:NAME or openai:NAME (e.g. anthropic:claude-sonnet-4-5, openai:gpt-4o; a local server: openai:llama3 with OPENAI_BASE_URL=http://127.0.0.1:11434/v1)';
+const FORMS = 'anthropic:NAME or openai:NAME (e.g. anthropic:claude-sonnet-5, openai:gpt-4o; a local server: openai:llama3 with OPENAI_BASE_URL=http://127.0.0.1:11434/v1)';
 
 /** The provider and model a --model value names. */
 function splitSpec(spec: string): { name: string; model: string } {

@@ -5,6 +5,7 @@ import { UserError } from '../../core/errors.js';
 import { parseCommand, positiveInt, type Command } from '../args.js';
 import { narrowingOf, POD_ENV, POD_OPTIONS } from './common.js';
 import { terminalIO, type TerminalIO } from '../terminal-io.js';
+import { colourOn } from '../output.js';
 import type { TaskResult } from '../../core/run.js';
 
 export const RUN: Command = {
@@ -13,7 +14,7 @@ export const RUN: Command = {
   summary: 'Give the agent a task. The model runs on the host; every tool it uses runs in one pod for the task\'s life.\nWhat it changes waits for review (clawpod runs diff, then apply or discard). "-" reads the task from stdin.',
   options: {
     ...POD_OPTIONS,
-    model: { type: 'string', arg: 'NAME', desc: 'provider:model, e.g. anthropic:claude-sonnet-4-5 or openai:gpt-4o' },
+    model: { type: 'string', arg: 'NAME', desc: 'provider:model, e.g. anthropic:claude-sonnet-5 or openai:gpt-4o' },
     'memory-name': { type: 'string', arg: 'NAME', desc: 'a named memory kept between tasks, read-write at /memory' },
     'max-turns': { type: 'string', arg: 'N', desc: 'most model turns (default 50)' },
     'max-tokens': { type: 'string', arg: 'N', desc: 'most tokens in all (default 2000000)' },
@@ -57,25 +58,43 @@ export async function cmdRun(ctx: Context, args: string[]): Promise<number> {
       memory: values['memory-name'] as string | undefined, atHostPath: Boolean(values['at-host-path']),
       narrow: narrowingOf(values), removeIfUnchanged: Boolean(values.rm), io,
     });
-    if (!r.removed) summary(ctx, r);
+    summary(ctx, r);
     return r.exitCode;
   } finally {
     io.dispose();
   }
 }
 
-/** The terminal face of an agent run (run and demo): the live view, approvals on the terminal,
- *  the pod's stderr shown prefixed and inert, Ctrl-C as the run's interrupt. */
+/** The terminal face of an agent run (run and demo): the live view (cli/run-view.ts), approvals
+ *  on the terminal (cli/approve.ts), the pod's stderr shown prefixed and inert, Ctrl-C as the
+ *  run's interrupt. Off a terminal the trace goes to stderr and only the answer to stdout. */
 export async function agentFace(): Promise<{ io: TerminalIO; summary(ctx: Context, r: TaskResult): void }> {
-  const { renderTaskEvent, taskSummary } = await import('../../core/run-view.js');
-  const { askApproval, podStderrStream } = await import('../../core/terminal.js');
+  const { createRunView } = await import('../run-view.js');
+  const { terminalApprove } = await import('../approve.js');
+  const { podStderrStream } = await import('../../core/terminal.js');
+  const { changeStat } = await import('../../core/runs.js');
+  const view = createRunView({
+    out: process.stdout, err: process.stderr, isTTY: Boolean(process.stdout.isTTY), errIsTTY: Boolean(process.stderr.isTTY),
+    colour: colourOn(process.stderr), width: process.stdout.columns || undefined,
+  });
   const podErr = podStderrStream();
-  podErr.pipe(process.stderr, { end: false });
+  podErr.pipe(view.podStderr);
   const io = terminalIO({
     stdin: false, stdout: null, stderr: podErr,
-    view: (e) => { if (e.source === 'agent') renderTaskEvent(e.event, (t) => t); },
-    approve: async (req) => ({ answer: (await askApproval(req.tool, req.input)) ? 'yes' : 'no' }),
+    view: (e) => view.onEvent(e),
+    approve: (req) => terminalApprove(req),
     onInterrupt: 'stopping the agent; the work so far is kept for review (Ctrl-C again stops the pod at once)',
   });
-  return { io, summary: (ctx, r) => { process.stderr.write(taskSummary(ctx, r.run, r.outcome, r.durationMs)); } };
+  io.notice = (line) => view.onNotice(line);
+  return {
+    io,
+    summary: (ctx, r) => {
+      view.onEvent({ source: 'run', type: 'run.end', data: {
+        id: r.run, outcome: r.outcome, durationMs: r.durationMs, filesChanged: r.filesChanged, interrupted: r.status === 'interrupted',
+      } });
+      let stat = '';
+      try { stat = changeStat(ctx, r.run); } catch { /* removed with --rm, or no change set */ }
+      view.summary({ stat, ms: r.durationMs });
+    },
+  };
 }
