@@ -9,10 +9,11 @@ test('clawpod demo (no API key): a labelled replay that builds, tests, is blocke
   const r = await cli(['demo'], { home, timeoutMs: 120_000, env: { ANTHROPIC_API_KEY: undefined } });
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /REPLAY of a recorded conversation/);
-  assert.match(r.stdout, /test: ok/);
-  assert.match(r.stdout, /cannot access '\/root\/\.ssh'/, 'the host\'s SSH keys are not there to read');
-  assert.match(r.stdout, /key accepted/, 'the scoped secret worked without the pod seeing it');
-  assert.match(r.stdout, /HTTP 403: not in network\.allow/, 'the leak was refused');
+  // Off a terminal the agent's trace (tool calls and their output) is on stderr.
+  assert.match(r.stderr, /test: ok/);
+  assert.match(r.stderr, /cannot access '\/root\/\.ssh'/, 'the host\'s SSH keys are not there to read');
+  assert.match(r.stderr, /key accepted/, 'the scoped secret worked without the pod seeing it');
+  assert.match(r.stderr, /HTTP 403: not in network\.allow/, 'the leak was refused');
   assert.match(r.stdout, /\+\+\+ b\/fizz\.sh/);
   assert.match(r.stdout, /audit chain: r-[\w-]+: ok/);
   const events = auditEvents(home, r.runId!);
