@@ -116,6 +116,7 @@ describe('run view: stdout off a terminal is only the answer', () => {
     agent({ type: 'model.request', turn: 2, messages: 3 }, { type: 'text', delta: 'There are ' }, { type: 'text', delta: 'two files.' },
       { type: 'model.response', turn: 2, stopReason: 'end_turn', usage: { inputTokens: 1, outputTokens: 1 } });
     v.onEvent(end(outcome({ finalText: 'There are two files.' }), 0));
+    v.onEvent(end(outcome({ finalText: 'There are two files.' }), 0)); // passed on again by the face
     v.summary({ stat: '' });
     assert.equal(out.text, 'There are two files.\n');
     assert.match(err.text, /clawpod: run r-1/);

@@ -216,10 +216,10 @@ export function createRunView(o: RunViewOptions): RunView {
     if (e.source === 'run' && e.type === 'run.end') {
       running = null;
       clear();
-      end = e.data;
+      // A face may pass run.end on again with what it adds: the facts are merged, never lost.
+      end = { ...end, ...e.data };
       // The last turn's text, held off a terminal, is the answer.
-      answer = held;
-      held = '';
+      if (held) { answer = held; held = ''; }
     }
   }
 
