@@ -54,21 +54,21 @@ test('malformed YAML is one line with the line number', () => {
 
 test('a repeated key is a YAML error, not a silent override', () => {
   const e = loadError('resources:\n  memory: 1Gi\n  memory: 64Gi\n');
-  assert.match(e.message, /^policy \/x\/p\.yaml: not valid YAML at line 3: .*unique/);
+  assert.equal(e.message, 'policy /x/p.yaml: not valid YAML at line 3: key "memory" appears twice (keep one: a later value must not silently win)');
 });
 
 test('unknown keys name the key and where it is', () => {
   assert.equal(
     loadError('resourcez:\n  cpus: 2\n').message,
-    'policy /x/p.yaml: unknown key "resourcez" at top level (check spelling; see clawpod policy explain)',
+    'policy /x/p.yaml: unknown key "resourcez" at top level (did you mean resources? the top level takes version, resources, filesystem, network, secrets, env, tools, settings)',
   );
   assert.equal(
     loadError('resources:\n  cpu: 2\n').message,
-    'policy /x/p.yaml: unknown key "cpu" in resources (check spelling; see clawpod policy explain)',
+    'policy /x/p.yaml: unknown key "cpu" in resources (did you mean cpus? resources takes cpus, memory, pids, timeout, disk)',
   );
   assert.equal(
     loadError('filesystem:\n  mounts:\n    - { host: /a, path: /b, ro: true }\n').message,
-    'policy /x/p.yaml: unknown key "ro" in filesystem.mounts[0] (check spelling; see clawpod policy explain)',
+    'policy /x/p.yaml: unknown key "ro" in filesystem.mounts[0] (filesystem.mounts[0] takes host, path, mode)',
   );
 });
 
@@ -77,7 +77,7 @@ test('schema errors name the field and the fix', () => {
   assert.equal(loadError('resources:\n  timeout: abc\n').message, 'policy /x/p.yaml: resources.timeout: "abc" is not a duration (use e.g. 30s, 10m, 1h)');
   assert.equal(
     loadError('filesystem:\n  workspace: copy\n').message,
-    'policy /x/p.yaml: filesystem.workspace: must be one of overlay, ro, rw, none (got "copy")',
+    'policy /x/p.yaml: filesystem.workspace: must be one of overlay, ro, rw, none (got "copy"), e.g. workspace: ro',
   );
   assert.match(loadError('env:\n  LD_PRELOAD: /x.so\n').message, /^policy \/x\/p\.yaml: env: LD_PRELOAD cannot be set/);
   assert.match(loadError('network:\n  hosts:\n    svc.test: nope\n').message, /^policy \/x\/p\.yaml: network\.hosts\["svc\.test"\]: "nope" is not an IP address/);
@@ -115,5 +115,47 @@ test('PolicyError flattens multi-line text', () => {
 test('formatPath and describeIssue spell paths the way the YAML reads', () => {
   assert.equal(formatPath(['filesystem', 'mounts', 0, 'host']), 'filesystem.mounts[0].host');
   assert.equal(formatPath(['env', 'a-b']), 'env["a-b"]');
-  assert.equal(describeIssue({ code: 'custom', path: ['resources', 'pids'], message: 'too many', input: 1 }), 'resources.pids: too many');
+  assert.equal(describeIssue({ code: 'custom', path: ['resources', 'pids'], message: 'too many', input: 1 }), 'resources.pids: too many, e.g. pids: 512');
+});
+
+test('a misspelt key gets "did you mean", at every level', () => {
+  const cases: [string, RegExp][] = [
+    ['resorces: {}\n', /unknown key "resorces" at top level \(did you mean resources\?/],
+    ['netwrok:\n  alow: []\n', /unknown key "netwrok" at top level \(did you mean network\?/],
+    ['network:\n  alow: []\n', /unknown key "alow" in network \(did you mean allow\? network takes allow, deny, hosts, extraCA\)/],
+    ['resources: { memroy: 1Gi }\n', /unknown key "memroy" in resources \(did you mean memory\?/],
+    ['secrets: [{ name: T, from: env:T, hosts: [a.com], inject: { hedaer: A } }]\n', /in secrets\[0\]\.inject \(did you mean header\?/],
+    ['settings: { gti: inherit }\n', /in settings \(did you mean git\?/],
+    ['tools: { deny: [bsh] }\n', /^policy \/x\/p\.yaml: tools\.deny\[0\]: "bsh" is not a tool \(did you mean bash\? the tools are bash, read_file/],
+    ['tools: { approve: [Bash, frobnicate] }\n', /tools\.approve\[0\]: "Bash" is not a tool \(did you mean bash\?/],
+  ];
+  for (const [text, re] of cases) assert.match(loadError(text).message, re, text);
+  assert.match(loadError('tools: { allow: [frobnicate] }\n').message, /"frobnicate" is not a tool \(the tools are bash, /);
+  assert.match(loadError('zzz: 1\n').message, /unknown key "zzz" at top level \(the top level takes version, /);
+});
+
+test('zod\'s own messages become one line naming the key, what is wrong and a right value', () => {
+  const cases: [string, string][] = [
+    ['resources: []\n', 'resources: must be a mapping (got a list), e.g. resources: {memory: 1Gi, timeout: 30m}'],
+    ['resources:\n', 'resources: is empty (a key with nothing after it): give it a value or remove the line, e.g. resources: {memory: 1Gi, timeout: 30m}'],
+    ['filesystem: { mounts: { host: /a, path: /b } }\n', 'filesystem.mounts: must be a list of mappings (got a mapping), e.g. mounts: [{host: ~/datasets, path: /data, mode: ro}]'],
+    ['filesystem: { mounts: [/a] }\n', 'filesystem.mounts[0]: must be a mapping (got "/a"), e.g. {host: ~/datasets, path: /data, mode: ro}'],
+    ['filesystem: { mounts: [{ host: /a }] }\n', 'filesystem.mounts[0].path: is missing (string, required), e.g. path: /data'],
+    ['network: { allow: github.com }\n', 'network.allow: must be a list of host patterns (got "github.com"), e.g. allow: [api.github.com, "*.pypi.org"]'],
+    ['network: { hosts: [a] }\n', 'network.hosts: must be a map of host name to IP address (got a list), e.g. hosts: {svc.test: 127.0.0.1}'],
+    ['network: { extraCA: [""] }\n', 'network.extraCA[0]: must not be empty'],
+    ['secrets: [{ name: T, from: env:T }]\n', 'secrets[0].hosts: is missing (list of host patterns, required), e.g. hosts: [api.github.com]'],
+    ['secrets: [{ name: T, from: env:T, hosts: [] }]\n', 'secrets[0].hosts: must list at least one host the secret may be sent to, e.g. hosts: [api.github.com]'],
+    ['env: [A=1]\n', 'env: must be a map of variable name to string (got a list), e.g. env: {NODE_ENV: test}'],
+    ['tools: { allow: bash }\n', 'tools.allow: must be a list of tool names (got "bash"), e.g. allow: [bash, read_file, grep]'],
+    ['filesystem: { ignore: x }\n', 'filesystem.ignore: must be a list of gitignore patterns (got "x"), e.g. ignore: [coverage/, "*.log"]'],
+    ['resources: { cpus: 0 }\n', 'resources.cpus: must be more than 0 (got 0), e.g. cpus: 2'],
+  ];
+  for (const [text, want] of cases) assert.equal(loadError(text).message, `policy /x/p.yaml: ${want}`, text);
+});
+
+test('YAML mistakes say what to do', () => {
+  assert.match(loadError('\tresources: {}\n').message, /line 1: .*\(indent with spaces/);
+  assert.match(loadError('resources: { cpus: 1, cpus: 2 }\n').message, /line 1: key "cpus" appears twice/);
+  assert.match(loadError('a: [\n').message, /not valid YAML at line \d+: .*\(check the indentation, quotes and brackets there; e\.g\. /);
 });
