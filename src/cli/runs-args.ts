@@ -1,93 +1,97 @@
-// The options of `clawpod runs ...`: which go with which subcommand, and one line with the fix
-// for anything else (an unknown option names the nearest known one).
-import { parseArgs } from 'node:util';
+// The options of `clawpod runs ...`, read through each subcommand's table in commands/runs.ts
+// (args.ts parseCommand: --help and "unknown option" with did-you-mean come from the table), and
+// the checks that need more than one option. An option that belongs to another subcommand is
+// named with the ones it goes with.
 import { UserError } from '../core/errors.js';
+import { parseDuration } from '../policy/units.js';
 import { splitSpecs } from '../workspace/index.js';
-
-const SPEC = {
-  force: { type: 'boolean' },
-  limit: { type: 'string' },
-  'include-git': { type: 'boolean' },
-  'include-ignored': { type: 'boolean' },
-  stat: { type: 'boolean' },
-  'name-only': { type: 'boolean' },
-  full: { type: 'boolean' },
-  only: { type: 'string', multiple: true },
-  exclude: { type: 'string', multiple: true },
-} as const;
-
-type Name = keyof typeof SPEC;
-
-/** Which subcommands take each option. */
-const GOES_WITH: Record<Name, string[]> = {
-  force: ['apply'], limit: ['list'], 'include-git': ['diff', 'apply'], 'include-ignored': ['diff', 'apply'],
-  stat: ['diff'], 'name-only': ['diff'], full: ['diff'], only: ['apply'], exclude: ['apply'],
-};
-
-function distance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0][j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-  }
-  return d[a.length][b.length];
-}
-
-function refuseUnknown(sub: string, args: string[]): void {
-  const dd = args.indexOf('--');
-  for (const a of dd === -1 ? args : args.slice(0, dd)) {
-    if (!a.startsWith('-') || a === '-') continue;
-    const name = a.replace(/^--?/, '').split('=')[0];
-    if (Object.hasOwn(SPEC, name)) continue;
-    const known = (Object.keys(SPEC) as Name[]).filter((n) => GOES_WITH[n].includes(sub));
-    const near = known.map((n) => [n, distance(name, n)] as const).sort((x, y) => x[1] - y[1])[0];
-    const hint = near && (near[1] <= 2 || near[0].startsWith(name)) ? `did you mean --${near[0]}? ` : '';
-    const list = known.length ? `runs ${sub} takes ${known.map((n) => `--${n}`).join(', ')}` : `runs ${sub} takes no options`;
-    throw new UserError(`unknown option ${JSON.stringify(a.split('=')[0])} (${hint}${list}; paths that start with - go after --)`);
-  }
-}
+import { type Command, parseCommand } from './args.js';
 
 export interface RunsArgs {
+  /** The run ids given (rm takes several; the others one). */
+  ids: string[];
   id?: string;
   /** diff: path filters after the id (or after --). */
   paths: string[];
   force: boolean;
   limit?: number;
+  json: boolean;
   includeGit: boolean;
   includeIgnored: boolean;
   format: 'patch' | 'stat' | 'name-only';
   full: boolean;
+  noPager: boolean;
   only: string[];
   exclude: string[];
+  /** prune: milliseconds. */
+  olderThanMs?: number;
+  dryRun: boolean;
+  /** logs: which streams were asked for (none: all that exist). */
+  streams: ('stdout' | 'stderr' | 'transcript' | 'answer')[];
 }
 
-export function parseRunsArgs(sub: string, args: string[]): RunsArgs {
-  refuseUnknown(sub, args);
-  let parsed;
-  try {
-    parsed = parseArgs({ args, options: SPEC, allowPositionals: true, strict: true });
-  } catch (e) {
-    throw new UserError(`${(e as Error).message.split('\n')[0]} (see clawpod --help)`);
+/** The most runs one listing shows (the store keeps any number; a terminal does not). */
+export const MAX_LIST_LIMIT = 1_000_000;
+
+function refuseForeign(spec: Command, all: Command[], args: string[]): void {
+  const dd = args.indexOf('--');
+  for (const a of dd === -1 ? args : args.slice(0, dd)) {
+    if (!a.startsWith('--')) continue;
+    const name = a.slice(2).split('=')[0];
+    if (Object.hasOwn(spec.options, name)) continue;
+    const owners = all.filter((c) => Object.hasOwn(c.options, name)).map((c) => c.name);
+    if (owners.length) throw new UserError(`--${name} goes with ${owners.join(' or ')}, not ${spec.name} (see clawpod ${spec.name} --help)`);
   }
-  const { values, positionals } = parsed;
-  for (const n of Object.keys(values) as Name[]) {
-    if (!GOES_WITH[n].includes(sub)) throw new UserError(`--${n} goes with runs ${GOES_WITH[n].join(' or runs ')}, not runs ${sub}`);
-  }
-  if (values.stat && values['name-only']) throw new UserError('--stat and --name-only are two views: give one of them');
+}
+
+export function parseRunsArgs(spec: Command, all: Command[], args: string[]): RunsArgs {
+  refuseForeign(spec, all, args);
+  const sub = spec.name.split(' ')[1];
+  const { values: v, positionals } = parseCommand(spec, args);
+  if (v.stat && v['name-only']) throw new UserError('--stat and --name-only are two views: give one of them');
   const [id, ...paths] = positionals;
-  if (paths.length > 0 && sub !== 'diff') {
+  if (sub === 'list' || sub === 'prune') {
+    if (id !== undefined) throw new UserError(`unexpected "${id}": runs ${sub} takes no run id (see clawpod runs ${sub} --help)`);
+  } else if (id === undefined) {
+    throw new UserError(`runs ${sub} needs a run id (a unique part of one, or "last"; see clawpod runs list)`);
+  }
+  if (paths.length > 0 && sub !== 'diff' && sub !== 'rm') {
     throw new UserError(`unexpected "${paths[0]}" after the run id (paths go with runs diff; runs apply takes --only PATHS)`);
   }
-  const limit = values.limit === undefined ? undefined : Number(values.limit);
-  if (limit !== undefined && (!Number.isInteger(limit) || limit <= 0)) throw new UserError('--limit must be a positive whole number');
-  const only = splitSpecs(values.only ?? []);
-  const exclude = splitSpecs(values.exclude ?? []);
-  if ((values.only && only.length === 0) || (values.exclude && exclude.length === 0)) {
+  const only = splitSpecs((v.only as string[] | undefined) ?? []);
+  const exclude = splitSpecs((v.exclude as string[] | undefined) ?? []);
+  if ((v.only && only.length === 0) || (v.exclude && exclude.length === 0)) {
     throw new UserError('--only and --exclude need paths (comma-separated or repeated), e.g. --only src/,README.md');
   }
+  const streams = (['stdout', 'stderr', 'transcript', 'answer'] as const).filter((s) => v[s] === true);
   return {
-    id, paths, force: Boolean(values.force), limit, includeGit: Boolean(values['include-git']),
-    includeIgnored: Boolean(values['include-ignored']), full: Boolean(values.full),
-    format: values.stat ? 'stat' : values['name-only'] ? 'name-only' : 'patch', only, exclude,
+    ids: sub === 'rm' ? positionals : id === undefined ? [] : [id], id, paths: sub === 'rm' ? [] : paths,
+    force: v.force === true, limit: limitOf(v.limit), json: v.json === true,
+    includeGit: v['include-git'] === true, includeIgnored: v['include-ignored'] === true, full: v.full === true,
+    noPager: v['no-pager'] === true, format: v.stat ? 'stat' : v['name-only'] ? 'name-only' : 'patch', only, exclude,
+    olderThanMs: olderThanOf(v['older-than']), dryRun: v['dry-run'] === true, streams,
   };
+}
+
+function limitOf(v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  const s = String(v);
+  const n = /^\d+$/.test(s) ? Number(s) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < 1 || n > MAX_LIST_LIMIT) {
+    throw new UserError(`--limit must be a whole number from 1 to ${MAX_LIST_LIMIT}, got ${JSON.stringify(s)} (e.g. --limit 10)`);
+  }
+  return n;
+}
+
+function olderThanOf(v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  const s = String(v);
+  // Days and weeks too: what one prunes by. The policy's durations (s, m, h) for the rest.
+  const m = /^(\d+)([dw])$/.exec(s);
+  if (m) return Number(m[1]) * (m[2] === 'd' ? 86_400_000 : 7 * 86_400_000);
+  try {
+    return parseDuration(s);
+  } catch {
+    throw new UserError(`--older-than takes a duration such as 30m, 12h, 7d or 2w, got ${JSON.stringify(s)}`);
+  }
 }

@@ -2,11 +2,10 @@
 // ways a pod's work reaches (or leaves) the user's workspace.
 import fs from 'node:fs';
 import path from 'node:path';
-import { auditEvents, verifyAudit } from '../audit/chain.js';
 import type { RunRecord } from '../store/runs.js';
 import {
   advanceManifest, applyChangeSet, applyNotes, ChangeSetError, diffChunks, diffStat, escapeText, formatBytes, ignoredLine,
-  ignoreMatcher, loadChangeSet, loadIgnoreSources, loadManifest, nameLines, pathPredicate, pickedChanges, removeTree, rootsText, ruleCapLine, saveManifest, statLines,
+  ignoreMatcher, loadChangeSet, loadIgnoreSources, loadManifest, nameLines, pathPredicate, pickedChanges, quotePath, removeTree, rootsText, ruleCapLine, saveManifest, statLines,
 } from '../workspace/index.js';
 import { broughtAlongLine, ignoredNoteOf, selectionOf, type Selection } from './review-select.js';
 import { podsDirsOf, podsWriting } from '../pod/podstate.js';
@@ -14,13 +13,22 @@ import { findPathRefs, pathRefApplyLine, pathRefLines, podRootOf, type PathRefs 
 import type { Context } from './context.js';
 import { IGNORE_FILE, IGNORED_MANIFEST } from './record-changes.js';
 import { UserError } from './errors.js';
+import { changeRecords, recordDecision, stateDigest } from './decisions.js';
+import { findOverwritten, keepOverwritten, type OverwrittenEntry } from './overwritten.js';
+import { detailLines, humanDuration, runDetails } from './run-info.js';
 
-export function findRun(ctx: Context, idOrPrefix: string | undefined): RunRecord {
-  if (!idOrPrefix) throw new UserError('no run id given (see clawpod runs list)');
+export { auditShow, auditVerify, auditVerifyReport } from './audit-view.js';
+
+/** A run by its id, `last`, or any unique part of its id (at least 4 characters). */
+export function findRun(ctx: Context, idOrPart: string | undefined): RunRecord {
+  if (!idOrPart) throw new UserError('no run id given (see clawpod runs list)');
   let run: RunRecord | undefined | null;
-  try { run = ctx.store().getRun(idOrPrefix); } catch (e) { throw new UserError((e as Error).message); }
-  if (!run) throw new UserError(`no run "${idOrPrefix}" (see clawpod runs list)`);
-  return run;
+  try { run = ctx.store().getRun(idOrPart); } catch (e) { throw new UserError((e as Error).message); }
+  if (run) return run;
+  if (idOrPart === 'last') throw new UserError('no runs yet, so no "last" run (try: clawpod exec -- echo hello)');
+  const q = JSON.stringify(idOrPart);
+  if (idOrPart.length < 4) throw new UserError(`no run ${q}: give at least 4 characters of a run id, or its whole id (see clawpod runs list)`);
+  throw new UserError(`no run ${q}: no run id is or contains it (see clawpod runs list)`);
 }
 
 function runDirOf(run: RunRecord): string { return run.runDir ?? ''; }
@@ -82,6 +90,11 @@ export function runDiff(ctx: Context, id: string | undefined, opts: DiffOptions 
 export function runDiffTo(
   ctx: Context, id: string | undefined, opts: DiffOptions, write: (s: string) => boolean, note?: (line: string) => void,
 ): void {
+  for (const chunk of runDiffChunks(ctx, id, opts, note)) if (!write(chunk)) return;
+}
+
+/** The review text in pieces; the reader stops it by not asking for more (a pager that quit). */
+export function* runDiffChunks(ctx: Context, id: string | undefined, opts: DiffOptions, note?: (line: string) => void): Generator<string> {
   const run = findRun(ctx, id);
   const c = changesOf(run, opts);
   if (!c) return;
@@ -100,14 +113,14 @@ export function runDiffTo(
   if (format !== 'patch') {
     // Machine-readable lists stay clean: the note goes to stderr.
     if (ignoredNote && note) note(ignoredLine(ignoredNote));
-    for (const chunk of format === 'stat' ? statLines(changes) : nameLines(changes)) if (!write(chunk)) return;
+    yield* format === 'stat' ? statLines(changes) : nameLines(changes);
     return;
   }
   const refs = pathRefLines(pathRefsOf(run, { ...c, changes }));
-  if (refs.length > 0 && !write(`${refs.join('\n')}\n`)) return;
+  if (refs.length > 0) yield `${refs.join('\n')}\n`;
   const shown = new Set(changes.map((x) => x.path));
   const notes = { ...c.loaded, flags: c.loaded.flags.filter((f) => shown.has(f.path)), ignoredNote };
-  for (const chunk of diffChunks(changes, c.cs, c.workspace, notes, { full: opts.full })) if (!write(chunk)) return;
+  yield* diffChunks(changes, c.cs, c.workspace, notes, { full: opts.full });
 }
 
 /** Changes pointing into the pod's path of the workspace, when that is not its host path. */
@@ -131,6 +144,16 @@ function rootIdentity(run: RunRecord): string | undefined {
 
 export type ApplyOpts = DiffOptions & Selection;
 
+/** "DEV:INO" of a directory reached without following a final symlink, or null. */
+function identityOf(p: string): string | null {
+  try {
+    const st = fs.lstatSync(p, { bigint: true });
+    return st.isDirectory() ? `${st.dev}:${st.ino}` : null;
+  } catch { return null; }
+}
+
+interface Evidence { root: string; before: ReturnType<typeof stateDigest>; kept: { dir: string; entries: OverwrittenEntry[] } | null }
+
 export function runApply(ctx: Context, id: string | undefined, force: boolean, opts: ApplyOpts = {}): string {
   const run = findRun(ctx, id);
   if (run.diffState === 'applied') throw new UserError(`run ${run.id} was already applied`);
@@ -140,17 +163,39 @@ export function runApply(ctx: Context, id: string | undefined, force: boolean, o
   if (!fs.existsSync(c.workspace)) throw new UserError(`workspace ${c.workspace} no longer exists; cannot apply run ${run.id}`);
   const select = selectionOf(run.id, c.loaded, opts);
   refuseWhileHeld(ctx, run.id, c.workspace);
+  // Taken once every check has passed, right before the first write: the evidence of what the
+  // workspace was, and with --force a copy of what is overwritten.
+  const taken: { ev?: Evidence } = {};
+  const beforeWrite = (root: string, loaded: typeof c.loaded, picked: typeof c.changes) => {
+    const found = force ? findOverwritten(root, loaded, picked, c.manifest) : [];
+    taken.ev = { root, before: stateDigest(root, picked.map((x) => x.path)), kept: found.length ? keepOverwritten(root, runDirOf(run), found) : null };
+  };
+  const record = (outcome: 'applied' | 'failed', r: ReturnType<typeof applyChangeSet> | null, error?: string) => {
+    const ev = taken.ev;
+    if (!ev) return;
+    recordDecision(ctx, 'decision.apply', {
+      run: run.id, outcome, ...(error ? { error } : {}), force,
+      workspace: { path: ev.root, id: identityOf(ev.root), startedAs: rootIdentity(run) ?? null },
+      selection: { only: opts.only ?? [], exclude: opts.exclude ?? [], includeIgnored: opts.includeIgnored === true, includeGit: opts.includeGit === true },
+      stateBefore: ev.before,
+      appliedCount: r?.applied ?? null, remaining: r?.remaining ?? null, applied: r ? changeRecords(r.changes) : null,
+      overwritten: ev.kept?.entries ?? [], keptIn: ev.kept ? path.relative(runDirOf(run), ev.kept.dir) : null,
+    });
+  };
   let r: ReturnType<typeof applyChangeSet>;
   try {
     r = applyChangeSet(c.cs, c.workspace, c.manifest, {
       force, runId: run.id, includeGit: opts.includeGit, expectRoot: rootIdentity(run), lockDir: lockDir(ctx),
-      ignore: c.ignore, includeIgnored: opts.includeIgnored, select,
+      ignore: c.ignore, includeIgnored: opts.includeIgnored, select, beforeWrite,
     });
   } catch (e) {
+    // Once writing may have begun, a failure is a decision's outcome too: on the record.
+    record('failed', null, (e as Error).message);
     // Refusals and stops of apply are one line naming the path and the fix.
     if (APPLY_ERRORS.includes((e as Error).name)) throw new UserError((e as Error).message);
     throw e;
   }
+  record('applied', r);
   // What was written that points into the pod's /workspace; read before the tree goes.
   const refs = pathRefApplyLine(pathRefsOf(run, { ...c, changes: r.changes }));
   if (r.remaining === 0) {
@@ -161,7 +206,17 @@ export function runApply(ctx: Context, id: string | undefined, force: boolean, o
     saveManifest(path.join(runDirOf(run), 'base.json'), advanceManifest(c.manifest, fs.realpathSync(c.workspace), r.changes));
   }
   const along = select ? broughtAlongLine(r.changes, select) : undefined;
-  return [...applyLines(run.id, c.workspace, r, opts), ...(along ? [along] : []), ...(refs ? [refs] : [])].join('\n');
+  const kept = taken.ev?.kept ?? null;
+  return [...applyLines(run.id, c.workspace, r, opts), ...(along ? [along] : []), ...(refs ? [refs] : []), ...overwrittenLines(kept)].join('\n');
+}
+
+/** --force: every path it overwrote that the workspace had changed since the run started, and where the copies are. */
+function overwrittenLines(kept: { dir: string; entries: OverwrittenEntry[] } | null): string[] {
+  if (!kept) return [];
+  return [
+    `clawpod: --force overwrote ${kept.entries.length} path(s) changed since the run started; the old copies are kept in ${kept.dir}:`,
+    ...kept.entries.map((e) => `  ${quotePath(e.path)} (${e.was}${e.kept ? '' : `, a ${e.type === 'l' ? `symlink to ${quotePath(e.target ?? '')}` : e.type === 'd' ? 'directory' : 'special file'}: described in index.json`})`),
+  ];
 }
 
 /** What apply did and what it left, and the flagged paths it wrote (the review may have been skimmed). */
@@ -198,6 +253,19 @@ function refuseWhileHeld(ctx: Context, runId: string, workspace: string): void {
 export function runDiscard(ctx: Context, id: string | undefined): string {
   const run = findRun(ctx, id);
   if (run.diffState === 'applied') throw new UserError(`run ${run.id} was already applied; discard it with your version control`);
+  if (run.diffState === 'pending') {
+    // What is thrown away is on the record first: the change set is gone afterwards.
+    let discarded: ReturnType<typeof changeRecords> | null = null;
+    let error: string | undefined;
+    try {
+      const c = changesOf(run, { includeGit: true, includeIgnored: true });
+      discarded = c ? changeRecords(c.changes) : [];
+    } catch (e) { error = `the change set could not be read: ${(e as Error).message}`; }
+    recordDecision(ctx, 'decision.discard', {
+      run: run.id, workspace: { path: run.workspace, id: identityOf(run.workspace) }, discardedCount: discarded?.length ?? run.filesChanged,
+      discarded, ...(error ? { error } : {}),
+    });
+  }
   // Iterative: a pod can leave a tree deep enough to overflow fs.rmSync's recursion.
   // The ignored changes' manifest and the rules go with them (ignored.json keeps the count).
   const dir = runDirOf(run);
@@ -209,18 +277,32 @@ export function runDiscard(ctx: Context, id: string | undefined): string {
   return `discarded run ${run.id}`;
 }
 
-export function runsList(ctx: Context, limit = 50): string {
+/** A run as `runs list --json` gives it: the store's record and its duration. */
+export function listRecord(r: RunRecord): RunRecord & { durationMs: number | null } {
+  const ms = r.endedAt ? Date.parse(r.endedAt) - Date.parse(r.startedAt) : Number.NaN;
+  return { ...r, durationMs: Number.isFinite(ms) ? Math.max(0, ms) : null };
+}
+
+export function runsListing(ctx: Context, limit = 50): { runs: ReturnType<typeof listRecord>[]; more: number } {
   const rows = ctx.store().listRuns({ limit });
-  if (rows.length === 0) return 'no runs yet (try: clawpod exec -- echo hello)';
-  const lines = [pad(['RUN', 'STATUS', 'EXIT', 'FILES', 'DIFF', 'STARTED', 'COMMAND'])];
-  for (const r of rows) {
-    lines.push(pad([r.id, r.status, r.exitCode ?? '-', r.filesChanged ?? 0, r.diffState ?? '-', r.startedAt.replace('T', ' ').slice(0, 19), shortCommand(r.command)]));
+  const more = rows.length < limit ? 0 : ctx.store().countRuns() - rows.length;
+  return { runs: rows.map(listRecord), more: Math.max(0, more) };
+}
+
+export function runsList(ctx: Context, limit = 50): string {
+  const { runs, more } = runsListing(ctx, limit);
+  if (runs.length === 0) return 'no runs yet (try: clawpod exec -- echo hello)';
+  const lines = [pad(['RUN', 'KIND', 'STATUS', 'EXIT', 'TIME', 'FILES', 'DIFF', 'STARTED', 'COMMAND'])];
+  for (const r of runs) {
+    const time = r.status === 'running' ? 'running' : humanDuration(r.durationMs);
+    lines.push(pad([r.id, r.kind, r.status, r.exitCode ?? '-', time, r.filesChanged ?? 0, r.diffState ?? '-', r.startedAt.replace('T', ' ').slice(0, 19), shortCommand(r.command)]));
   }
+  if (more > 0) lines.push(`... ${more} more (clawpod runs list --limit ${limit + more} shows them all)`);
   return lines.join('\n');
 }
 
 function pad(cols: unknown[]): string {
-  const widths = [24, 11, 5, 6, 10, 20];
+  const widths = [24, 4, 11, 4, 7, 5, 9, 19];
   return cols.map((c, i) => (i < widths.length ? String(c).padEnd(widths[i]) : String(c))).join(' ');
 }
 
@@ -237,18 +319,31 @@ export function changeStat(ctx: Context, id: string): string {
   return `+${st.insertions} -${st.deletions}`;
 }
 
+/** `runs show --json`: the record, its details, and its pending changes counted. */
+export function runShowJson(ctx: Context, id: string | undefined): Record<string, unknown> {
+  const run = findRun(ctx, id);
+  const c = changesOf(run);
+  const st = c ? diffStat(c.changes) : null;
+  const ign = c ? ignoredNoteOf(c.loaded, c.loaded.ignored, '') : undefined;
+  return {
+    ...runDetails(ctx, run),
+    changes: st ? { files: st.files, insertions: st.insertions, deletions: st.deletions, ignored: ign?.count ?? 0 } : null,
+  };
+}
+
 export function runShow(ctx: Context, id: string | undefined): string {
   const run = findRun(ctx, id);
+  const d = runDetails(ctx, run);
   const lines = [
     `run:        ${run.id} (${run.kind})`,
     `status:     ${run.status}${run.limitHit ? ` (limit hit: ${run.limitHit})` : ''}`,
     `exit code:  ${run.exitCode ?? '-'}`,
-    `command:    ${shortCommand(run.command)}`,
+    `${run.kind === 'run' ? 'task:       ' : 'command:    '}${escapeText(shortCommand(run.command))}`,
     `workspace:  ${run.workspace || '(none)'} [${run.workspaceMode}]`,
     `policy:     ${run.policySource}`,
     `backend:    ${run.backend}`,
     `started:    ${run.startedAt}`,
-    `ended:      ${run.endedAt ?? '-'}`,
+    `ended:      ${run.endedAt ?? '-'}${d.durationMs !== null ? ` (${humanDuration(d.durationMs)})` : ''}`,
     `audit:      ${auditPathOf(run)}`,
   ];
   const c = changesOf(run);
@@ -258,68 +353,44 @@ export function runShow(ctx: Context, id: string | undefined): string {
     const ignored = ign ? `; ${ign.count} ignored (${rootsText(ign.roots)}; ${formatBytes(ign.bytes)}: runs diff --include-ignored)` : '';
     lines.push(`changes:    ${st.files} file(s), +${st.insertions} -${st.deletions}${ignored}, waiting: clawpod runs diff ${run.id} | apply | discard`);
   } else lines.push(`changes:    ${run.diffState === 'applied' ? 'applied' : run.diffState === 'discarded' ? 'discarded' : 'none'}`);
-  // One pass over the log, line by line: a run's log may be large (up to its cap, or a
-  // hostile file of any size) and nothing of it is kept but the counts.
-  const degraded: string[] = [];
-  const refused: string[] = [];
-  let allowed = 0;
-  let denied = 0;
-  try {
-    for (const e of auditEvents(auditPathOf(run))) {
-      if (e.type === 'guard.degraded') degraded.push(String(e.data.guard));
-      // The change set the prelude or clawpod refused to keep (too large, too deep, a bad name...).
-      if (e.type === 'limit.hit' && (e.data.cap === 'changes' || e.data.cap === 'host-disk')) refused.push(String(e.data.detail ?? e.data.reason ?? 'over its cap'));
-      // A terminated TLS tunnel's own event sums the requests inside it, which have events of their own;
-      // a coalesced refusal stands for `count` of them.
-      if ((e.type !== 'net.allow' && e.type !== 'net.deny') || e.data.terminated === true) continue;
-      const n = Number.isSafeInteger(e.data.count) && (e.data.count as number) > 0 ? (e.data.count as number) : 1;
-      if (e.type === 'net.allow') allowed += n;
-      else denied += n;
-    }
-  } catch { /* shown by audit verify */ }
-  if (refused.length) lines.push(`discarded:  the pod's changes, not kept for review: ${escapeText(refused.join('; '))}`);
-  if (degraded.length) lines.push(`degraded:   ${degraded.join(', ')}`);
-  lines.push(`outbound:   ${allowed} allowed, ${denied} denied`);
+  lines.push(...detailLines(d));
   return lines.join('\n');
 }
 
-/** Writes the log one event a line, in batches: a log of any size in bounded memory. Its data
- *  holds pod-chosen text (file names, commands) and JSON.stringify leaves C1 controls, bidi
- *  overrides and tag characters raw, so every line goes through the diff's escaping, terminal
- *  or not (a piped `show` ends up on a terminal too). As
- *  JSON escapes backslashes, an escape shown here always means the character, never its text. */
-export function auditShow(ctx: Context, id: string | undefined, write: (text: string) => void): void {
-  const run = findRun(ctx, id);
-  let batch = '';
-  for (const e of auditEvents(auditPathOf(run))) {
-    batch += `${escapeText(`${String(e.seq).padStart(4)} ${e.ts} ${e.type.padEnd(14)} ${JSON.stringify(e.data)}`)}\n`;
-    if (batch.length >= 64 * 1024) {
-      write(batch);
-      batch = '';
-    }
+/** Why `runs rm` (or prune) would not remove a run, or null. */
+function keepReason(run: RunRecord, force: boolean): string | null {
+  if (run.status === 'running') return `run ${run.id} is still running; stop it first, then remove it`;
+  if (run.diffState === 'pending' && !force) {
+    return `run ${run.id} has ${run.filesChanged} change(s) waiting for review; apply or discard them first (or runs rm --force ${run.id})`;
   }
-  if (batch) write(batch);
+  return null;
 }
 
-/** Returns [ok, text]. */
-export function auditVerify(ctx: Context, id: string | undefined, all: boolean): [boolean, string] {
-  const runs = all ? ctx.store().listRuns({ limit: 1_000_000 }) : [findRun(ctx, id)];
-  const out: string[] = [];
-  let ok = true;
-  for (const run of runs) {
-    let r: ReturnType<typeof verifyAudit>;
-    try { r = verifyAudit(auditPathOf(run), { runId: run.id }); } catch (e) {
-      ok = false;
-      out.push(`${run.id}: audit log missing: ${auditPathOf(run)}`);
-      continue;
-    }
-    const head = run.summary?.auditHead;
-    if (r.ok && head && (head !== r.lastHash || run.summary?.auditEvents !== r.count)) {
-      ok = false;
-      out.push(`${run.id}: BROKEN: the log has ${r.count} events but the run ended with ${String(run.summary?.auditEvents)} (lines removed from the end) (${auditPathOf(run)})`);
-    } else if (r.ok) out.push(`${run.id}: ok, ${r.count} events, chain head ${r.lastHash.slice(0, 16)}`);
-    else { ok = false; out.push(`${run.id}: BROKEN at line ${r.line}: ${r.reason} (${auditPathOf(run)})`); }
+function recordRemoval(ctx: Context, runs: RunRecord[], how: 'rm' | 'prune'): void {
+  recordDecision(ctx, 'runs.remove', { how, runs: runs.map((r) => ({ id: r.id, kind: r.kind, status: r.status, diffState: r.diffState, workspace: r.workspace })) });
+}
+
+/** `runs rm ID...`: every id is resolved and checked before any run is removed. */
+export function removeRuns(ctx: Context, ids: string[], force: boolean): string {
+  const runs = [...new Map(ids.map((i) => findRun(ctx, i)).map((r) => [r.id, r])).values()];
+  for (const r of runs) { const why = keepReason(r, force); if (why) throw new UserError(`${why}; nothing was removed`); }
+  recordRemoval(ctx, runs, 'rm');
+  for (const r of runs) removeRun(ctx, r.id);
+  return runs.map((r) => `removed run ${r.id}`).join('\n');
+}
+
+/** `runs prune`: finished runs (older than olderThanMs), those with changes waiting kept unless force. */
+export function pruneRuns(ctx: Context, opts: { olderThanMs?: number; force?: boolean; dryRun?: boolean; now?: Date }): string {
+  const before = opts.olderThanMs === undefined ? undefined : new Date((opts.now ?? new Date()).getTime() - opts.olderThanMs).toISOString();
+  const all = ctx.store().listRuns({ limit: Number.MAX_SAFE_INTEGER, startedBefore: before });
+  const pick = all.filter((r) => keepReason(r, opts.force === true) === null);
+  const pending = all.filter((r) => r.status !== 'running' && r.diffState === 'pending' && !opts.force).length;
+  const lines = opts.dryRun ? pick.map((r) => `would remove run ${r.id}`) : [];
+  if (!opts.dryRun && pick.length) {
+    recordRemoval(ctx, pick, 'prune');
+    for (const r of pick) removeRun(ctx, r.id);
   }
-  if (all && runs.length === 0) out.push('no runs to verify');
-  return [ok, out.join('\n')];
+  lines.push(`${opts.dryRun ? 'would remove' : 'removed'} ${pick.length} run(s)${before ? ` started before ${before.slice(0, 19).replace('T', ' ')} UTC` : ''}`);
+  if (pending) lines.push(`clawpod: kept ${pending} run(s) with changes waiting for review (apply or discard them, or runs prune --force)`);
+  return lines.join('\n');
 }

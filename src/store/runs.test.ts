@@ -43,7 +43,7 @@ describe('newRunId', () => {
 });
 
 describe('openStore', () => {
-  it('uses WAL, busy_timeout 5000, user_version 2 (the schema plus pid_start), a 0600 file, and reopens cleanly', () => {
+  it('uses WAL, busy_timeout 5000, user_version 3 (the schema, pid_start, meta), a 0600 file, and reopens cleanly', () => {
     const path = freshDb();
     openStore(path).close();
     const store = openStore(path); // second open must not re-run migrations
@@ -51,7 +51,7 @@ describe('openStore', () => {
     assert.equal(statSync(path).mode & 0o777, 0o600);
     const db = new Database(path);
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-    assert.equal(db.pragma('user_version', { simple: true }), 2);
+    assert.equal(db.pragma('user_version', { simple: true }), 3);
     db.close();
     const s = openStore(path);
     assert.equal((s as unknown as { db: Database.Database }).db.pragma('busy_timeout', { simple: true }), 5000);
@@ -180,6 +180,10 @@ describe('RunStore', () => {
         assert.equal(other.getRun('r-new')?.status, 'done');
         assert.throws(() => s.withWriteLock(() => { s.updateRun('r-new', { status: 'failed' }); throw new Error('no'); }), /no/);
         assert.equal(other.getRun('r-new')?.status, 'done', 'rolled back when the callback throws');
+        assert.equal(s.getMeta('k'), undefined);
+        s.setMeta('k', 'one');
+        s.setMeta('k', 'two');
+        assert.equal(other.getMeta('k'), 'two');
       } finally {
         other.close();
       }

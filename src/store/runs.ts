@@ -78,6 +78,8 @@ export interface RunStore {
    *  (busy_timeout), and a process that dies lets go of it. What fn writes to the store commits
    *  with it, or not at all when fn throws. */
   withWriteLock<T>(fn: () => T): T;
+  getMeta(key: string): string | undefined;
+  setMeta(key: string, value: string): void;
   close(): void;
 }
 
@@ -119,6 +121,8 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX runs_by_start ON runs (started_at DESC, id DESC);
   CREATE INDEX runs_by_status ON runs (status);`,
   `ALTER TABLE runs ADD COLUMN pid_start TEXT;`,
+  // Small named values of the whole store (the decision log's head).
+  `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;`,
 ];
 
 /** TS field -> column. Also the whitelist that keeps patch keys out of SQL unless known. */
@@ -283,6 +287,14 @@ class SqliteRunStore implements RunStore {
 
   withWriteLock<T>(fn: () => T): T {
     return this.db.transaction(fn).immediate();
+  }
+
+  getMeta(key: string): string | undefined {
+    return (this.stmt('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.stmt('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   runningRuns(): RunRecord[] {

@@ -36,6 +36,10 @@ export interface ApplyOptions {
   includeIgnored?: boolean;
   /** Apply only the changes this picks (plus what they need: see selectChanges). */
   select?: (c: Change) => boolean;
+  /** Called once every check has passed, right before the first write: what the caller must
+   *  record or keep of the workspace as it is (apply --force keeps what it overwrites). It may
+   *  throw to stop the apply with nothing written. */
+  beforeWrite?: (root: string, loaded: LoadedChangeSet, changes: Change[]) => void;
 }
 
 export interface ApplyResult {
@@ -80,6 +84,7 @@ export function applyChangeSet(
 
   // Without force the checks saw every parent in place; one gone since is a reason to stop.
   const treeDir = existsDir(loaded.treeDir) ? realpathSync(loaded.treeDir) : null;
+  opts.beforeWrite?.(root, loaded, changes);
   runPlan(root, treeDir, planOf(loaded, changes), opts.force === true, opts.expectRoot, opts.lockDir);
   return result;
 }

@@ -1,28 +1,55 @@
-// `clawpod runs ...`: reviewing what runs did, and deciding what reaches the workspace.
+// `clawpod runs ...`: reviewing what runs did, deciding what reaches the workspace, and
+// removing runs that are done with.
 import type { Context } from '../../core/context.js';
 import { UserError } from '../../core/errors.js';
 import { reapInterrupted } from '../../core/exec.js';
+import { LOG_STREAMS, pickLogs, renderTranscript, textChunks, transcriptRecords, type LogStream } from '../../core/run-logs.js';
 import * as r from '../../core/runs.js';
 import { safeText } from '../../core/terminal.js';
-import { groupHelp, HelpRequest, helpText, type Command } from '../args.js';
-import { forTerminal, print } from '../output.js';
-import { parseRunsArgs } from '../runs-args.js';
+import { groupHelp, HelpRequest, helpText, type Command, type Opt } from '../args.js';
+import { colourOn, diffColourer, forTerminal, print, printJson } from '../output.js';
+import { openSink, pagerCommand } from '../pager.js';
+import { parseRunsArgs, type RunsArgs } from '../runs-args.js';
 
-const ID = 'ID is a run id, any unique part of one, or "last".';
+const ID = 'ID is a run id, any unique part of one (at least 4 characters), or "last".';
+const JSON_OPT: Opt = { type: 'boolean', desc: 'one JSON document on stdout, for scripts' };
 
 export const RUNS: Command[] = [
-  { name: 'runs list', usage: '[--limit N]', summary: 'The runs, newest first.', options: { limit: { type: 'string', arg: 'N', desc: 'show at most N runs (default 50)' } }, examples: ['clawpod runs list', 'clawpod runs list --limit 5'] },
-  { name: 'runs show', usage: 'ID', summary: 'One run: what ran, how it ended, what it changed.', options: {}, notes: [ID], examples: ['clawpod runs show last'] },
   {
-    name: 'runs diff', usage: 'ID [--stat | --name-only] [--full] [--include-ignored] [--include-git] [--] [PATH...]', summary: 'The changes a run left, as a unified diff (or a summary).',
+    name: 'runs list', usage: '[--limit N] [--json]', summary: 'The runs, newest first: kind, status, exit code, how long they took, what they changed.',
+    options: { limit: { type: 'string', arg: 'N', desc: 'show at most N runs (default 50)' }, json: JSON_OPT },
+    examples: ['clawpod runs list', 'clawpod runs list --limit 5 --json'],
+  },
+  {
+    name: 'runs show', usage: 'ID [--json]', summary: 'One run: what ran, how it ended, what it changed, what was decided about it.',
+    options: { json: { type: 'boolean', desc: 'the run\'s record and derived fields as one JSON document (what GET /v1/runs/ID returns)' } },
+    notes: [ID], examples: ['clawpod runs show last', 'clawpod runs show last --json'],
+  },
+  {
+    name: 'runs logs', usage: 'ID [--stdout] [--stderr] [--transcript] [--answer] [--json]', summary: 'What a run kept of its output: the pod\'s stdout and stderr, an agent\'s transcript and final answer.',
+    options: {
+      stdout: { type: 'boolean', desc: 'only the pod\'s standard output' },
+      stderr: { type: 'boolean', desc: 'only the pod\'s standard error' },
+      transcript: { type: 'boolean', desc: 'only the agent\'s transcript (text, tool calls, results)' },
+      answer: { type: 'boolean', desc: 'only the agent\'s final message' },
+      json: { type: 'boolean', desc: 'the kept streams as one JSON document (the transcript as its records)' },
+    },
+    notes: [ID, 'The pod\'s stdout goes to stdout and its stderr to stderr, as docker logs does. Output is kept redacted; each stream is capped at 8 MiB.'],
+    examples: ['clawpod runs logs last', 'clawpod runs logs last --stderr', 'clawpod runs logs last --answer'],
+  },
+  {
+    name: 'runs diff', usage: 'ID [--stat | --name-only] [--full] [--include-ignored] [--include-git] [--no-pager] [--] [PATH...]', summary: 'The changes a run left, as a unified diff (or a summary).',
     options: {
       stat: { type: 'boolean', desc: 'one line per file with its size of change' },
       'name-only': { type: 'boolean', desc: 'only the changed paths' },
       full: { type: 'boolean', desc: 'show long files whole instead of summarising them' },
       'include-ignored': { type: 'boolean', desc: 'also changes under .gitignore or filesystem.ignore' },
       'include-git': { type: 'boolean', desc: 'also changes under .git' },
+      'no-pager': { type: 'boolean', desc: 'write to the terminal directly, not through $PAGER' },
     },
-    notes: [ID], examples: ['clawpod runs diff last', 'clawpod runs diff last --stat -- src/'],
+    env: [['PAGER', 'the pager for a diff on a terminal (default: less, with LESS=FRX); empty or cat: none']],
+    notes: [ID, 'On a terminal the diff is coloured (not with NO_COLOR) and goes through the pager; piped, it is plain text.'],
+    examples: ['clawpod runs diff last', 'clawpod runs diff last --stat -- src/'],
   },
   {
     name: 'runs apply', usage: 'ID [--only PATHS] [--exclude PATHS] [--include-ignored] [--include-git] [--force]', summary: 'Write a run\'s changes into the workspace it started from.',
@@ -31,36 +58,110 @@ export const RUNS: Command[] = [
       exclude: { type: 'string', arg: 'PATHS', multiple: true, desc: 'apply all but these paths' },
       'include-ignored': { type: 'boolean', desc: 'also apply ignored changes' },
       'include-git': { type: 'boolean', desc: 'also apply changes under .git' },
-      force: { type: 'boolean', desc: 'apply over files the workspace changed since the run started' },
+      force: { type: 'boolean', desc: 'apply over files the workspace changed since the run started (their old copies are kept with the run and listed)' },
     },
-    notes: [ID], examples: ['clawpod runs apply last', 'clawpod runs apply last --only src/ --exclude src/generated'],
+    notes: [ID, 'Every apply is recorded in the decision log ($CLAWPOD_HOME/decisions.jsonl, checked by clawpod audit verify): what was applied, by whom, against which workspace state.'],
+    examples: ['clawpod runs apply last', 'clawpod runs apply last --only src/ --exclude src/generated'],
   },
-  { name: 'runs discard', usage: 'ID', summary: 'Drop a run\'s changes; the record and audit log stay.', options: {}, notes: [ID], examples: ['clawpod runs discard last'] },
+  { name: 'runs discard', usage: 'ID', summary: 'Drop a run\'s changes; the record and audit log stay (the discard is recorded in the decision log).', options: {}, notes: [ID], examples: ['clawpod runs discard last'] },
+  {
+    name: 'runs rm', usage: 'ID... [--force]', summary: 'Remove runs: their records, audit logs, kept output and changes.',
+    options: { force: { type: 'boolean', desc: 'also runs whose changes wait for review (they are lost)' } },
+    notes: [ID, 'A running run is never removed. The decision log keeps what was applied or discarded, and records the removal.'],
+    examples: ['clawpod runs rm last', 'clawpod runs rm 3f2a r-20261127-163512-a1b2c3'],
+  },
+  {
+    name: 'runs prune', usage: '[--older-than DURATION] [--force] [--dry-run]', summary: 'Remove finished runs (all, or those started more than DURATION ago).',
+    options: {
+      'older-than': { type: 'string', arg: 'DURATION', desc: 'only runs started longer ago than this, e.g. 12h, 7d, 2w' },
+      force: { type: 'boolean', desc: 'also runs whose changes wait for review' },
+      'dry-run': { type: 'boolean', desc: 'say what would be removed, remove nothing' },
+    },
+    examples: ['clawpod runs prune --older-than 7d', 'clawpod runs prune --dry-run'],
+  },
 ];
 
-export async function cmdRuns(ctx: Context, args: string[]): Promise<number> {
+export async function cmdRuns(ctx: Context, argv: string[]): Promise<number> {
+  // `clawpod runs` and `clawpod runs --json` are runs list.
+  const args = argv.length === 0 || (argv[0].startsWith('-') && argv[0] !== '-h' && argv[0] !== '--help') ? ['list', ...argv] : argv;
   const [sub, ...rest] = args;
-  if (sub === '-h' || sub === '--help') throw new HelpRequest(groupHelp('runs', 'Review runs: see what they did, then apply or discard their changes.', RUNS));
+  if (sub === '-h' || sub === '--help') throw new HelpRequest(groupHelp('runs', 'Review runs: see what they did, apply or discard their changes, remove them.', RUNS));
   const spec = RUNS.find((c) => c.name === `runs ${sub ?? 'list'}`);
   if (!spec) throw new UserError(`unknown runs command "${sub}" (use ${RUNS.map((c) => c.name.split(' ')[1]).join(', ')})`);
   const dd = rest.indexOf('--');
   if ((dd === -1 ? rest : rest.slice(0, dd)).some((a) => a === '-h' || a === '--help')) throw new HelpRequest(helpText(spec));
-  const a = parseRunsArgs(sub ?? 'list', rest);
+  const a = parseRunsArgs(spec, RUNS, rest);
   reapInterrupted(ctx);
   const id = a.id;
-  switch (sub) {
-    case 'list': case undefined: print(r.runsList(ctx, a.limit ?? 50)); return 0;
-    case 'show': print(r.runShow(ctx, id)); return 0;
-    case 'diff':
-      // Streamed: a diff can be larger than one string; stops when the reader goes away.
-      r.runDiffTo(ctx, id, { includeGit: a.includeGit, includeIgnored: a.includeIgnored, full: a.full, paths: a.paths, format: a.format },
-        (s) => { process.stdout.write(forTerminal(s)); return !process.stdout.destroyed; },
-        (line) => process.stderr.write(`${safeText(line)}\n`));
+  switch (sub ?? 'list') {
+    case 'list':
+      if (a.json) printJson(r.runsListing(ctx, a.limit ?? 50));
+      else print(r.runsList(ctx, a.limit ?? 50));
       return 0;
+    case 'show':
+      if (a.json) printJson(r.runShowJson(ctx, id));
+      else print(r.runShow(ctx, id));
+      return 0;
+    case 'logs': return showLogs(ctx, a);
+    case 'diff': return showDiff(ctx, a);
     case 'apply':
       print(r.runApply(ctx, id, a.force, { includeGit: a.includeGit, includeIgnored: a.includeIgnored, only: a.only, exclude: a.exclude }));
       return 0;
     case 'discard': print(r.runDiscard(ctx, id)); return 0;
+    case 'rm': print(r.removeRuns(ctx, a.ids, a.force)); return 0;
+    case 'prune': print(r.pruneRuns(ctx, { olderThanMs: a.olderThanMs, force: a.force, dryRun: a.dryRun })); return 0;
     default: throw new UserError(`unknown runs command "${sub}"`);
   }
+}
+
+/** Streamed: a diff can be larger than one string. Through the pager and in colour on a
+ *  terminal; stops when the reader (or the pager) goes away. */
+async function showDiff(ctx: Context, a: RunsArgs): Promise<number> {
+  const tty = Boolean(process.stdout.isTTY);
+  const colour = diffColourer(colourOn() && a.format === 'patch');
+  const chunks = r.runDiffChunks(ctx, a.id, { includeGit: a.includeGit, includeIgnored: a.includeIgnored, full: a.full, paths: a.paths, format: a.format },
+    (line) => process.stderr.write(`${safeText(line)}\n`));
+  // The first piece is read before the pager starts: an error (no such run) is one line, and an
+  // empty diff opens no pager.
+  let next = chunks.next();
+  if (next.done) return 0;
+  const sink = openSink(pagerCommand({ isTTY: tty, env: process.env, noPager: a.noPager }));
+  try {
+    for (; !next.done; next = chunks.next()) {
+      if (!(await sink.write(colour.push(forTerminal(next.value))))) return 0;
+    }
+    const tail = colour.end();
+    if (tail) await sink.write(tail);
+  } finally {
+    chunks.return(undefined);
+    await sink.end();
+  }
+  return 0;
+}
+
+async function showLogs(ctx: Context, a: RunsArgs): Promise<number> {
+  const run = r.findRun(ctx, a.id);
+  const picked = pickLogs(run, a.streams as LogStream[]);
+  if (a.json) {
+    const doc: Record<string, unknown> = { id: run.id, kind: run.kind };
+    for (const s of LOG_STREAMS) doc[s] = null;
+    for (const { stream, file } of picked) doc[stream] = stream === 'transcript' ? [...transcriptRecords(file)] : [...textChunks(file)].join('');
+    printJson(doc);
+    return 0;
+  }
+  if (picked.length === 0) {
+    process.stderr.write(`clawpod: run ${run.id} kept no output (runs from before clawpod kept output have none)\n`);
+    return 0;
+  }
+  const errTty = Boolean(process.stderr.isTTY);
+  for (const { stream, file } of picked) {
+    if (stream === 'stderr') {
+      for (const t of textChunks(file)) process.stderr.write(errTty ? safeText(t) : t);
+    } else if (stream === 'transcript') {
+      for (const rec of transcriptRecords(file)) process.stdout.write(forTerminal(renderTranscript(rec)));
+    } else {
+      for (const t of textChunks(file)) process.stdout.write(forTerminal(t));
+    }
+  }
+  return 0;
 }

@@ -1,0 +1,126 @@
+// Review decisions as evidence: every apply (with --force or not), discard and removal of a run
+// is one event in a hash-chained log (the audit chain's own writer and verifier), saying what
+// was decided, by whom, against which workspace and in which state.
+//
+// One chain for the whole state dir ($CLAWPOD_HOME/decisions.jsonl), not one per run: what
+// reached a workspace must stay on record after its run is removed (runs rm, runs prune), and
+// the removals are recorded too. Appends from concurrent clawpods are serialised by the run
+// store's write lock (SQLite BEGIN IMMEDIATE: waited for, and let go when a process dies), which
+// also keeps the chain's head in the store, so lines cut from the end are noticed like lines
+// changed in the middle.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { AuditWriter, auditEvents, type AuditEvent, verifyAudit, type VerifyResult } from '../audit/chain.js';
+import { statEntry, type Change } from '../workspace/index.js';
+import type { Context } from './context.js';
+
+export const DECISIONS_FILE = 'decisions.jsonl';
+/** The chain's `run` field: one chain, so one constant; the run a decision is about is data.run. */
+export const DECISIONS_CHAIN = 'decisions';
+const HEAD_KEY = 'decisions.head';
+
+export type DecisionType = 'decision.apply' | 'decision.discard' | 'runs.remove';
+
+export function decisionsPath(ctx: Context): string { return path.join(ctx.clawpodHome, DECISIONS_FILE); }
+
+/** Who decided: the real uid and its name, and the sudo caller when there is one (as sudo said). */
+export function actor(): { uid: number; user: string; sudoUser?: string } {
+  const uid = process.getuid?.() ?? -1;
+  let user = `uid ${uid}`;
+  try { user = os.userInfo().username; } catch { /* no passwd entry: the uid says it */ }
+  const sudo = process.env.SUDO_USER;
+  return { uid, user, ...(sudo && sudo !== user ? { sudoUser: sudo } : {}) };
+}
+
+/** Appends one decision (data.run names the run) and keeps the chain's head in the store. */
+export function recordDecision(ctx: Context, type: DecisionType, data: Record<string, unknown>): AuditEvent {
+  const store = ctx.store();
+  return store.withWriteLock(() => {
+    const file = decisionsPath(ctx);
+    // A decision is rare and must survive a crash: synced at once, never capped.
+    const opts = { syncEveryMs: 0, maxBytes: Number.MAX_SAFE_INTEGER };
+    const w = fs.existsSync(file) ? AuditWriter.resume(file, DECISIONS_CHAIN, opts) : AuditWriter.create(file, DECISIONS_CHAIN, opts);
+    try {
+      const e = w.append(type, { ...data, by: actor() }) as AuditEvent;
+      store.setMeta(HEAD_KEY, JSON.stringify({ events: w.seq, head: w.lastHash }));
+      return e;
+    } finally {
+      w.close();
+    }
+  });
+}
+
+/** The decisions about one run, oldest first (an unreadable log: none, audit verify says why). */
+export function decisionsOf(ctx: Context, runId: string): AuditEvent[] {
+  const file = decisionsPath(ctx);
+  const out: AuditEvent[] = [];
+  if (!fs.existsSync(file)) return out;
+  try {
+    for (const e of auditEvents(file)) if (e.data.run === runId) out.push(e);
+  } catch { /* shown by audit verify */ }
+  return out;
+}
+
+export type DecisionsVerdict = { ok: true; events: number; head: string } | { ok: false; events?: number; error: string };
+
+/** The decision chain recomputed, and held against the head the store recorded. */
+export function verifyDecisions(ctx: Context): DecisionsVerdict {
+  const file = decisionsPath(ctx);
+  const recorded = headOf(ctx);
+  if (!fs.existsSync(file)) {
+    return recorded ? { ok: false, error: `${file} is gone, but ${recorded.events} decision(s) were recorded` } : { ok: true, events: 0, head: '' };
+  }
+  let r: VerifyResult;
+  try { r = verifyAudit(file, { runId: DECISIONS_CHAIN }); } catch (e) { return { ok: false, error: `cannot read ${file}: ${(e as Error).message}` }; }
+  if (!r.ok) return { ok: false, error: `BROKEN at line ${r.line}: ${r.reason} (${file})` };
+  if (recorded && (recorded.events !== r.count || recorded.head !== r.lastHash)) {
+    return { ok: false, events: r.count, error: `BROKEN: the log has ${r.count} decisions but ${recorded.events} were recorded (lines removed from the end) (${file})` };
+  }
+  return { ok: true, events: r.count, head: r.lastHash };
+}
+
+function headOf(ctx: Context): { events: number; head: string } | null {
+  try {
+    const v = ctx.store().getMeta(HEAD_KEY);
+    return v ? (JSON.parse(v) as { events: number; head: string }) : null;
+  } catch { return null; }
+}
+
+/** What a change set brings, as the record names it: path, kind, and the new content's hash. */
+export function changeRecords(changes: Change[]): { path: string; kind: string; sha256?: string; type?: string }[] {
+  return changes.map((c) => ({ path: c.path, kind: c.kind, ...(c.after ? { type: c.after.t } : {}), ...(c.sha256 ? { sha256: c.sha256 } : {}) }));
+}
+
+/**
+ * A digest of the workspace's state at the given paths, as apply is about to change them: per
+ * path its type, mode, size and content hash (a symlink's target, never followed), absent ones
+ * as absent. Two applies against the same state have the same digest.
+ */
+export function stateDigest(root: string, paths: string[]): { digest: string; paths: number } {
+  const h = crypto.createHash('sha256');
+  for (const p of [...paths].sort()) {
+    const e = statEntry(path.join(root, p));
+    const content = e?.t === 'f' ? fileSha256(path.join(root, p)) : e?.t === 'l' ? sha256(e.target ?? '') : '';
+    h.update(`${JSON.stringify(p)} ${e ? `${e.t} ${e.mode.toString(8)} ${e.size} ${content}` : 'absent'}\n`);
+  }
+  return { digest: h.digest('hex'), paths: paths.length };
+}
+
+function sha256(s: string): string { return crypto.createHash('sha256').update(s).digest('hex'); }
+
+/** sha256 of a regular file, opened without following a symlink; '' when it is not one now. */
+export function fileSha256(abs: string): string {
+  let fd: number;
+  try { fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK); } catch { return ''; }
+  try {
+    if (!fs.fstatSync(fd).isFile()) return '';
+    const h = crypto.createHash('sha256');
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (let n = fs.readSync(fd, buf); n > 0; n = fs.readSync(fd, buf)) h.update(buf.subarray(0, n));
+    return h.digest('hex');
+  } finally {
+    fs.closeSync(fd);
+  }
+}

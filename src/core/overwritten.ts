@@ -1,0 +1,114 @@
+// What `runs apply --force` overwrites, and the copies it keeps with the run. Without --force,
+// apply refuses when anything it touches changed since the run started; with it, that newer
+// work is lost to the pod's version, so it is named and a copy kept first.
+//
+// The copies are inert: regular files only, mode 0600 in 0700 directories under
+// runDir/overwritten/N/files (never set-id, never executable), symlinks and special files only
+// described in index.json (never recreated, so nothing ever follows one), and all of it outside
+// the change set (runDir/changes), so apply never offers it.
+import fs from 'node:fs';
+import path from 'node:path';
+import { statEntry, walkEntries, type Change, type EntryInfo, type LoadedChangeSet, type Manifest } from '../workspace/index.js';
+import { fileSha256 } from './decisions.js';
+import { UserError } from './errors.js';
+
+export const OVERWRITTEN_DIR = 'overwritten';
+
+export interface OverwrittenEntry {
+  path: string;
+  /** How the workspace's entry differs from the run's start: modified, created, changed type, changed mode. */
+  was: string;
+  type: EntryInfo['t'];
+  mode: number;
+  size: number;
+  sha256?: string;
+  target?: string;
+  /** Where the copy is, relative to the run's dir (regular files only). */
+  kept?: string;
+}
+
+/** Why `now` (the workspace's entry) is not what the run started from, or undefined. */
+function drift(before: EntryInfo | undefined, now: EntryInfo): string | undefined {
+  if (before === undefined) return 'created';
+  if (before.t !== now.t) return 'changed type';
+  if (now.t === 'f' && (before.size !== now.size || before.mtimeMs !== now.mtimeMs)) return 'modified';
+  if (now.t === 'l' && before.target !== now.target) return 'modified';
+  if (now.t !== 'l' && before.mode !== now.mode) return 'changed mode';
+  return undefined;
+}
+
+/**
+ * The workspace entries a forced apply of `changes` replaces or removes that are not as the run
+ * found them: the changed paths themselves, and what was added or changed below a directory the
+ * change set deletes or replaces wholesale.
+ */
+export function findOverwritten(root: string, loaded: LoadedChangeSet, changes: Change[], manifest: Manifest): { path: string; was: string; now: EntryInfo }[] {
+  const out = new Map<string, { path: string; was: string; now: EntryInfo }>();
+  const consider = (p: string, now: EntryInfo | undefined) => {
+    if (!now || out.has(p)) return;
+    const was = drift(manifest.entries.get(p), now);
+    if (was) out.set(p, { path: p, was, now });
+  };
+  const picked = new Set(changes.map((c) => c.path));
+  for (const c of changes) consider(c.path, statEntry(path.join(root, c.path)));
+  for (const r of loaded.replacedRoots) {
+    if (!picked.has(r) || statEntry(path.join(root, r))?.t !== 'd') continue;
+    for (const [rel, now] of walkEntries(path.join(root, r))) consider(`${r}/${rel}`, now);
+  }
+  return [...out.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/** Copies what is about to be overwritten into runDir/overwritten/N; returns what it kept. A copy
+ *  that cannot be made stops the apply before anything is written. */
+export function keepOverwritten(root: string, runDir: string, found: { path: string; was: string; now: EntryInfo }[]): { dir: string; entries: OverwrittenEntry[] } {
+  const base = path.join(runDir, OVERWRITTEN_DIR);
+  fs.mkdirSync(base, { recursive: true, mode: 0o700 });
+  let n = 1;
+  while (fs.existsSync(path.join(base, String(n)))) n++;
+  const dir = path.join(base, String(n));
+  fs.mkdirSync(path.join(dir, 'files'), { recursive: true, mode: 0o700 });
+  const entries: OverwrittenEntry[] = [];
+  for (const f of found) {
+    const e: OverwrittenEntry = { path: f.path, was: f.was, type: f.now.t, mode: f.now.mode, size: f.now.size };
+    if (f.now.t === 'l') e.target = f.now.target;
+    if (f.now.t === 'f') {
+      const rel = path.join(OVERWRITTEN_DIR, String(n), 'files', f.path);
+      try {
+        e.sha256 = copyInert(root, f.path, path.join(runDir, rel));
+      } catch (err) {
+        throw new UserError(`cannot keep a copy of ${JSON.stringify(f.path)} before overwriting it (${(err as Error).message}); nothing was applied`);
+      }
+      e.kept = rel;
+    }
+    entries.push(e);
+  }
+  fs.writeFileSync(path.join(dir, 'index.json'), `${JSON.stringify({ version: 1, workspace: root, entries }, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+  return { dir, entries };
+}
+
+/** One regular file copied as 0600 data; returns its sha256. The source is opened without
+ *  following a symlink, under a parent that must still be the workspace's own directory. */
+function copyInert(root: string, rel: string, dest: string): string {
+  const src = path.join(root, rel);
+  const parent = path.dirname(src);
+  if (fs.realpathSync(parent) !== parent) throw new Error('its directory is no longer a real directory of the workspace');
+  const fd = fs.openSync(src, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  try {
+    if (!fs.fstatSync(fd).isFile()) throw new Error('it is no longer a regular file');
+    fs.mkdirSync(path.dirname(dest), { recursive: true, mode: 0o700 });
+    const out = fs.openSync(dest, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+    try {
+      const buf = Buffer.allocUnsafe(1 << 20);
+      for (let n = fs.readSync(fd, buf); n > 0; n = fs.readSync(fd, buf)) {
+        let off = 0;
+        while (off < n) off += fs.writeSync(out, buf, off, n - off);
+      }
+      fs.fchmodSync(out, 0o600);
+    } finally {
+      fs.closeSync(out);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return fileSha256(dest);
+}
