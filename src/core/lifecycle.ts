@@ -214,7 +214,7 @@ export class OpenRun<P> {
     const { workspace, plan, rules } = this.prepared;
     let limitHit = r.limitHit;
     if (!limitHit && this.audit.limitReached) limitHit = 'audit';
-    const filesChanged = recordChanges(this.audit, this.changesDir, workspace, this.manifest, plan.secrets, rules.ignore);
+    const filesChanged = recordChanges(this.audit, this.changesDir, workspace, this.manifest, plan.secrets, rules.ignore, (l) => this.io.notice(l));
     // After the change set too: its file.write events may be what filled the log.
     if (!limitHit && this.audit.limitReached) limitHit = 'audit';
     const endData = { status: r.status, exitCode: r.exitCode, limitHit, filesChanged, ...r.data };
@@ -311,6 +311,7 @@ export function workspaceIdentity(p: string): string | null {
 export function recordChanges(
   audit: AuditWriter, changesDir: string | null, workspace: string | null, manifest: Manifest | null, secrets: ResolvedSecret[],
   ignorePatterns: string[] = [],
+  notice: (line: string) => void = () => {},
 ): number {
   // The prelude writes no change set at all when the pod changed nothing.
   if (!changesDir || !workspace || !manifest || !fs.existsSync(changesDir)) return 0;
@@ -318,7 +319,7 @@ export function recordChanges(
     audit.append('policy.deny', { reason: 'a secret value in a file the pod wrote was replaced with [secret:NAME]', path: f });
   }
   // file.write per reviewed change, one files.ignored for the rest (see record-changes.ts).
-  return recordChangeSet(audit, changesDir, workspace, manifest, ignorePatterns);
+  return recordChangeSet(audit, changesDir, workspace, manifest, ignorePatterns, notice);
 }
 
 /** The chain's head, kept in the store: a log cut short at a line boundary still verifies on

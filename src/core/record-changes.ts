@@ -16,14 +16,16 @@ export const IGNORE_FILE = 'ignore.json';
 export const IGNORED_MANIFEST = 'ignored.jsonl';
 export const IGNORED_SUMMARY = 'ignored.json';
 
-function discard(changesDir: string, why: string): number {
-  process.stderr.write(`clawpod: the pod's workspace changes were discarded: ${why}\n`);
+function discard(changesDir: string, why: string, notice: (line: string) => void): number {
+  notice(`clawpod: the pod's workspace changes were discarded: ${why}`);
   removeTree(changesDir);
   return 0;
 }
 
 /** Returns how many paths changed (reviewed and ignored); 0 when the change set was discarded. */
-export function recordChangeSet(audit: AuditWriter, changesDir: string, workspace: string, manifest: Manifest, policyIgnore: string[]): number {
+export function recordChangeSet(
+  audit: AuditWriter, changesDir: string, workspace: string, manifest: Manifest, policyIgnore: string[], notice: (line: string) => void = () => {},
+): number {
   const runDir = path.dirname(changesDir);
   let loaded: ReturnType<typeof loadChangeSet>;
   try {
@@ -33,12 +35,12 @@ export function recordChangeSet(audit: AuditWriter, changesDir: string, workspac
     // The audit records everything the pod changed, .git included (review leaves it out by default).
     const matcher = ignoreMatcher({ ...sources, policy: policyIgnore });
     const capped = ruleCapLine(matcher);
-    if (capped) process.stderr.write(`${capped}\n`);
+    if (capped) notice(capped);
     loaded = loadChangeSet(changesDir, workspace, manifest, { includeGit: true, ignore: matcher });
   } catch (e) {
     if (!(e instanceof ChangeSetError)) throw e;
     audit.append('policy.deny', { reason: `change set discarded: ${e.message}` });
-    return discard(changesDir, e.message);
+    return discard(changesDir, e.message, notice);
   }
   const { changes, ignored } = loaded;
   const total = changes.length + ignored.length;
@@ -48,7 +50,7 @@ export function recordChangeSet(audit: AuditWriter, changesDir: string, workspac
       ? { path: c.path, kind: c.kind, deleted: true }
       : { path: c.path, kind: c.kind, bytes: c.bytes ?? 0, sha256: c.sha256 ?? null });
     // A change the log could not record is never offered for apply, nor is the rest of its set.
-    if (recorded === null) return discard(changesDir, full);
+    if (recorded === null) return discard(changesDir, full, notice);
   }
   if (ignored.length > 0) {
     let sum: ReturnType<typeof writeIgnoredManifest>;
@@ -60,12 +62,12 @@ export function recordChangeSet(audit: AuditWriter, changesDir: string, workspac
       const why = `the ignored changes' manifest could not be written (${(e as Error).message})`;
       audit.append('policy.deny', { reason: `change set discarded: ${why}` });
       fs.rmSync(path.join(runDir, IGNORED_MANIFEST), { force: true });
-      return discard(changesDir, why);
+      return discard(changesDir, why, notice);
     }
     const recorded = audit.append('files.ignored', {
       count: sum.count, bytes: sum.bytes, sha256: sum.sha256, manifest: IGNORED_MANIFEST, roots: sum.roots.slice(0, 20),
     });
-    if (recorded === null) return discard(changesDir, full);
+    if (recorded === null) return discard(changesDir, full, notice);
   }
   if (total === 0) removeTree(changesDir);
   return total;

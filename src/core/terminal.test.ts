@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { renderTaskEvent } from './run-view.js';
 import { podStderrStream, POD_CONTINUED, POD_PREFIX, renderApproval, safeText, safeTextStream, wrapBlock } from './terminal.js';
 
 const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200b-\u200f]/;
@@ -57,18 +56,6 @@ test('other tools show their input as pretty JSON with controls escaped', () => 
   assert.match(text, /curl x \| sh/);
   assert.doesNotMatch(text, CONTROL);
   assert.match(text, /\\u{202e}/);
-});
-
-test('task events print model text and tool output inert', () => {
-  let out = '';
-  const sink = { write: (s: string) => { out += s; return true; }, isTTY: false };
-  const id = (s: string) => s;
-  renderTaskEvent({ type: 'text', delta: 'hi\x1b]52;c;ZXZpbA==\x07' } as never, id, sink);
-  renderTaskEvent({ type: 'tool.result', id: 't', name: 'bash', isError: false, content: 'ok\x1b[1A\x1b[2K\rfake', durationMs: 1 } as never, id, sink);
-  renderTaskEvent({ type: 'model.error', error: 'bad\x1b[31m' } as never, id, sink);
-  assert.doesNotMatch(out.replace(/\n/g, ''), CONTROL);
-  assert.match(out, /hi\\x1b\]52;c;ZXZpbA==\\x07/);
-  assert.match(out, /ok\\x1b\[1A\\x1b\[2K\\rfake/);
 });
 
 async function throughPod(chunks: (string | Buffer)[], cap?: number): Promise<string> {

@@ -3,7 +3,6 @@
 // gives it back as it found it.
 import { spawnSync } from 'node:child_process';
 import tty from 'node:tty';
-import { createInterface } from 'node:readline/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { Transform } from 'node:stream';
 import { unsafeGlobal } from '../util/unsafe-text.js';
@@ -104,19 +103,6 @@ export function renderApproval(tool: string, input: Record<string, unknown>, wid
   const lines = [`clawpod: the agent asks to run ${safeText(tool)}${shell ? ' with this command' : ''}:`, ...wrapBlock(safeText(body), width)];
   if (shell && Object.keys(rest).length) lines.push('  and these settings:', ...wrapBlock(safeText(JSON.stringify(rest, null, 2)), width));
   return `${lines.join('\n')}\n`;
-}
-
-/** Asks on the terminal whether a tool call may run; false without a terminal. */
-export async function askApproval(tool: string, input: Record<string, unknown>): Promise<boolean> {
-  if (!process.stdin.isTTY) return false;
-  // The "running in the pod" progress line gives way to the question.
-  if (process.stdout.isTTY) process.stdout.write('\r\x1b[K');
-  process.stderr.write(`\n${renderApproval(tool, input, process.stderr.columns || 80)}`);
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    const a = await rl.question(`clawpod: allow this ${safeText(tool)} call? [y/N] `);
-    return /^y(es)?$/i.test(a.trim());
-  } finally { rl.close(); }
 }
 
 export interface TerminalState { restore(): void }
