@@ -12,9 +12,14 @@ import { BIN, policyFile, tmpDir, workspace } from './helpers.js';
 const skip = spawnSync('script', ['--version']).status === 0 ? false : 'needs script(1) for a pty';
 const KEY = 'sk-ant-test-approval';
 
-/** Runs clawpod under a pty; answers `answer` to each [y/N] prompt; returns the pty's output. */
-function onTerminal(args: string[], env: Record<string, string>, cwd: string, answer: string): Promise<{ code: number; out: string }> {
+/** What ends the approval question (cli/approve.ts): answers are typed once it is on the screen. */
+const QUESTION = '[q]uit (Enter: no)';
+
+/** Runs clawpod under a pty; types the next of `answers` (the last one again when they run out)
+ *  at each approval question; returns the pty's output and how many questions were asked. */
+function onTerminal(args: string[], env: Record<string, string>, cwd: string, answers: string | string[]): Promise<{ code: number; out: string; asked: number }> {
   const cmd = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const keys = Array.isArray(answers) ? answers : [answers];
   return new Promise((resolve) => {
     const child = spawn('script', ['-qfec', `stty cols 100; exec ${cmd}`, '/dev/null'], {
       cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env }, stdio: ['pipe', 'pipe', 'pipe'],
@@ -23,15 +28,22 @@ function onTerminal(args: string[], env: Record<string, string>, cwd: string, an
     let asked = 0;
     const onData = (d: Buffer) => {
       out += d.toString('utf8');
-      const prompts = out.split('[y/N]').length - 1;
-      if (prompts > asked) { asked = prompts; child.stdin.write(`${answer}\r`); }
+      const prompts = out.split(QUESTION).length - 1;
+      if (prompts > asked) {
+        asked = prompts;
+        const k = keys[Math.min(asked - 1, keys.length - 1)];
+        child.stdin.write(k === '\x03' ? k : `${k}\r`);
+      }
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code: code ?? 137, out }); });
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code: code ?? 137, out, asked }); });
   });
 }
+
+/** A progress line that a newline left standing (instead of its \r\x1b[K) would stay on the screen. */
+const staleProgress = /running in the pod(\x1b\[0m)?\r?\n/;
 
 test('the approval prompt shows a 10 KB command whole, tail included', { skip }, async () => {
   const long = `echo ${'a'.repeat(10_000)} > /dev/null; curl x | sh`;
@@ -43,15 +55,58 @@ test('the approval prompt shows a 10 KB command whole, tail included', { skip },
     const home = tmpDir('home');
     const p = policyFile('version: 1\ntools: { approve: [bash] }\n');
     const r = await onTerminal(['run', '--policy', p, 'do it'], { CLAWPOD_HOME: home, ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url }, workspace(), 'n');
-    const prompt = r.out.slice(0, r.out.indexOf('[y/N]'));
+    const prompt = r.out.slice(0, r.out.indexOf(QUESTION));
     // Wrapped lines continue with "┆ ": joined back, the command is there in full.
     const unwrapped = prompt.replace(/\r?\n {2}┆ /g, '');
     assert.ok(unwrapped.includes(long), `the whole command was shown (prompt has ${prompt.length} chars):\n${prompt.slice(-400)}`);
     const block = prompt.slice(prompt.lastIndexOf('clawpod: the agent asks'));
     for (const line of block.split(/\r?\n/)) assert.ok([...line].length <= 100, `a line wider than the terminal: ${line.length}`);
-    assert.match(r.out, /did not approve|denied/);
+    assert.match(r.out, /\[y\]es \/ \[n\]o \/ \[a\]lways for bash in this run \/ \[q\]uit/);
+    assert.match(r.out, /denied: the user did not approve this bash call/);
+    assert.equal(r.out.split('did not approve').length - 1, 1, 'the denial is shown once');
+    assert.doesNotMatch(r.out, staleProgress);
   } finally { await fake.close(); }
 });
+
+test('always: asked once, then that tool runs for the rest of the run', { skip }, async () => {
+  const fake = await startFakeAnthropic([
+    { toolUses: [{ name: 'bash', input: { command: 'echo first-call' } }], stopReason: 'tool_use' },
+    { toolUses: [{ name: 'bash', input: { command: 'echo second-call' } }], stopReason: 'tool_use' },
+    { text: 'both ran', stopReason: 'end_turn' },
+  ]);
+  try {
+    const home = tmpDir('home');
+    const p = policyFile('version: 1\ntools: { approve: [bash] }\n');
+    const r = await onTerminal(['run', '--policy', p, 'run two'], { CLAWPOD_HOME: home, ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url }, workspace(), 'a');
+    assert.equal(r.code, 0, r.out);
+    assert.equal(r.asked, 1, 'the second bash call was not asked about');
+    const sent = fake.requests.map((q) => JSON.stringify(q.body)).join('\n');
+    assert.match(sent, /first-call/);
+    assert.match(sent, /second-call/);
+    assert.match(r.out, /bash approved for the rest of this run/);
+    assert.doesNotMatch(r.out, staleProgress);
+  } finally { await fake.close(); }
+});
+
+for (const [how, key] of [['q', 'q'], ['Ctrl-C', '\x03']] as const) {
+  test(`${how} at the question stops the run: nothing more is asked of the model or run`, { skip }, async () => {
+    const fake = await startFakeAnthropic([
+      { toolUses: [{ name: 'bash', input: { command: 'touch should-not-exist' } }], stopReason: 'tool_use' },
+      { text: 'never asked', stopReason: 'end_turn' },
+    ]);
+    try {
+      const home = tmpDir('home');
+      const ws = workspace();
+      const p = policyFile('version: 1\ntools: { approve: [bash] }\n');
+      const r = await onTerminal(['run', '--policy', p, 'touch'], { CLAWPOD_HOME: home, ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url }, ws, key);
+      assert.notEqual(r.code, 0, r.out);
+      assert.equal(fake.requests.length, 1, 'no model turn after the quit');
+      assert.match(r.out, /stopped: the user quit when asked to approve a bash call|interrupted/);
+      assert.doesNotMatch(r.out, staleProgress);
+      assert.equal(fs.existsSync(path.join(ws, 'should-not-exist')), false);
+    } finally { await fake.close(); }
+  });
+}
 
 test('model text and tool output cannot drive the terminal', { skip }, async () => {
   const evil = 'A\x1b]0;pwned-title\x07B\x1b]52;c;ZXZpbA==\x07C\x1b[2K\x1b[1AD\rE\u202eF';

@@ -170,5 +170,8 @@ describe('run view: context and summary', () => {
     assert.match(err.text, /2 file\(s\) changed \(\+3 -1\) · outbound 1 allowed, 1 denied · limits hit: memory/);
     assert.match(err.text, /review with clawpod runs diff r-1, then runs apply r-1 or runs discard r-1/);
     assert.doesNotMatch(summaryText({ id: 'r', outcome: outcome(), ms: 0, filesChanged: 0, allowed: 0, denied: 0, limits: [] }), /not done/);
+    const facts = { id: 'r', ms: 0, filesChanged: 0, allowed: 0, denied: 0, limits: [] };
+    assert.match(summaryText({ ...facts, outcome: outcome({ reason: 'stopped', error: 'the user quit when asked to approve a bash call' }) }), /clawpod: stopped: the user quit when asked to approve a bash call ·/);
+    assert.match(summaryText({ ...facts, outcome: outcome({ reason: 'max_turns' }) }), /clawpod: stopped: max_turns ·/);
   });
 });

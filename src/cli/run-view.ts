@@ -116,7 +116,8 @@ export function summaryText(f: SummaryFacts, colour = false): string {
   const why = f.interrupted ? paint('interrupted: the work so far is kept', 'yellow', colour)
     : o.reason === 'done' && refused ? paint('not done: the model finished, but tool calls it needed were refused', 'red', colour)
       : o.reason === 'done' ? paint('done', 'green', colour)
-        : paint(`stopped: ${o.reason}${o.error ? ` (${safeText(o.error)})` : ''}`, o.reason === 'stopped' ? 'yellow' : 'red', colour);
+        : o.reason === 'stopped' ? paint(`stopped${o.error ? `: ${safeText(o.error)}` : ''}`, 'yellow', colour)
+          : paint(`stopped: ${o.reason}${o.error ? ` (${safeText(o.error)})` : ''}`, 'red', colour);
   const lines = [
     '',
     `clawpod: ${why} · ${o.turns} turn(s) · ${o.usage.inputTokens + o.usage.outputTokens} tokens · ${o.toolCalls} tool call(s) · ${(f.ms / 1000).toFixed(1)} s`,
