@@ -97,7 +97,6 @@ function endReasonOf(run: RunRecord, end: Record<string, unknown>): string | nul
     return `clawpod exited before the run finished${typeof end.reason === 'string' && end.reason !== 'clawpod exited before the run finished' ? ` (${end.reason})` : ''}`;
   }
   if (typeof end.error === 'string') return end.error;
-  if (run.kind === 'run' && typeof end.reason === 'string') return end.reason;
   return null;
 }
 
@@ -133,7 +132,7 @@ export function detailLines(d: RunDetails): string[] {
     const tokens = a.usage ? `${a.usage.inputTokens + a.usage.outputTokens} tokens (${a.usage.inputTokens} in, ${a.usage.outputTokens} out)` : '- tokens';
     lines.push(`agent:      ${a.turns ?? '-'} turn(s), ${tokens}, ${a.toolCalls ?? '-'} tool call(s), stop reason: ${a.stopReason ? escapeText(a.stopReason) : '-'}`);
     if (a.answer !== null) {
-      const body = escapeText(a.answer.trimEnd()).split('\n');
+      const body = a.answer.trimEnd().split('\n').map((l) => escapeText(l));
       lines.push(`answer:     ${body[0] ?? ''}`, ...body.slice(1).map((l) => `            ${l}`));
     } else lines.push('answer:     (none kept)');
   }
