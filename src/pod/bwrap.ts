@@ -9,7 +9,7 @@ import type { Rules } from '../policy/types.js';
 import { buildPodinitArgv, FD, lockDirOf, stageInodes } from './bwrap-argv.js';
 import { podCommand } from './command.js';
 import { podWorkspaceDir } from './workspace-at.js';
-import { installPodFiles, podEtcFiles, sendEtcFiles, withEtcPipes } from './podfiles.js';
+import { hostEtcSignature, installPodEtc, installPodFiles, podEtcFiles, sendEtcFiles, withEtcPipes } from './podfiles.js';
 import { createPodCgroup, podCgroupDirs, podCgroupView, killPodCgroup, listPodCgroups, removePodCgroup, type PodCgroup } from './cgroups.js';
 import { podCpus } from './cpus.js';
 import { CapWatch } from './capwatch.js';
@@ -36,9 +36,17 @@ export function createBwrapBackend(deps: BwrapDeps): Backend {
   const host = deps.host ?? probeHost(deps.clawpodHome);
   let state: PodState | null = null;
   const podState = () => (state ??= new PodState(host.stateDir));
-  // Built on the first pod, not per process: commands that start no pod never pay for it.
+  // Built on the first pod, not per process: commands that start no pod never pay for it. The
+  // /etc copies are made again when the host's files changed since (hostEtcSignature).
   let seccompFile: string | null = null;
-  const podFiles = () => (seccompFile ??= installPodFiles(host.stateDir, host.layout, seccompProgram()));
+  let etcSeen = '';
+  const podFiles = () => {
+    const etcNow = hostEtcSignature();
+    if (seccompFile === null) seccompFile = installPodFiles(host.stateDir, host.layout, seccompProgram());
+    else if (etcNow !== etcSeen) installPodEtc(host.layout.etcDir, host.layout.etcBinds);
+    etcSeen = etcNow;
+    return seccompFile;
+  };
   return {
     name: 'bwrap',
     probe: () => hostGuards(host),
