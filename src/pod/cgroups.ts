@@ -13,6 +13,9 @@ export interface CgroupLayout {
   parents: Partial<Record<Cap | 'kill', string>>;
   /** Why a cap is missing, for doctor and refusal messages. */
   missing: Partial<Record<Cap, string>>;
+  /** v1: the name of each controller's mount (cpu -> "cpu,cpuacct" where co-mounted), resolved
+   *  once here rather than per pod (podCgroupView); absent: resolved when asked. */
+  mounts?: Partial<Record<Cap, string>>;
 }
 
 export interface PodCgroup {
@@ -51,17 +54,18 @@ export function detectCgroups(root = V1_ROOT): CgroupLayout {
   if (isCgroup2(root)) return detectV2(root);
   const parents: CgroupLayout['parents'] = {};
   const missing: CgroupLayout['missing'] = {};
+  const mounts: CgroupLayout['mounts'] = {};
   const v1 = { memory: 'memory', cpu: 'cpu', pids: 'pids' } as const;
   for (const [cap, ctl] of Object.entries(v1) as [Cap, string][]) {
     const dir = path.join(root, ctl);
     if (!fs.existsSync(path.join(dir, 'cgroup.procs'))) missing[cap] = `no cgroup v1 ${ctl} controller mounted`;
     else if (!writable(dir)) missing[cap] = `cgroup v1 ${ctl} is not writable by this user`;
-    else parents[cap] = path.join(dir, GROUP);
+    else { parents[cap] = path.join(dir, GROUP); mounts[cap] = mountName(dir, cap); }
   }
   const unified = path.join(root, 'unified');
   if (isCgroup2(unified) && writable(unified)) parents.kill = path.join(unified, GROUP);
   const any = Object.keys(parents).length > 0;
-  return { mode: any ? 'v1' : 'none', parents, missing };
+  return { mode: any ? 'v1' : 'none', parents, missing, mounts };
 }
 
 function detectV2(root: string): CgroupLayout {
@@ -184,13 +188,17 @@ export function podCgroupView(cg: PodCgroup): CgroupView {
     const parent = cg.layout.parents[cap];
     const dir = parent ? cg.dirs.find((d) => path.dirname(d) === parent) : undefined;
     if (!parent || !dir) continue;
-    let mount = cap as string;
-    try { mount = path.basename(fs.realpathSync(path.dirname(parent))); } catch { /* keep the controller's name */ }
+    const mount = cg.layout.mounts?.[cap] ?? mountName(path.dirname(parent), cap);
     if (view.binds.some((b) => b.dest === `/sys/fs/cgroup/${mount}`)) continue;
     view.binds.push({ src: dir, dest: `/sys/fs/cgroup/${mount}` });
     for (const name of mount.split(',')) if (name !== mount) view.links.push({ target: mount, link: `/sys/fs/cgroup/${name}` });
   }
   return view;
+}
+
+/** The name of a v1 controller's mount dir (cpu -> cpu,cpuacct where co-mounted). */
+function mountName(controllerDir: string, cap: Cap): string {
+  try { return path.basename(fs.realpathSync(controllerDir)); } catch { return cap; }
 }
 
 function trySet(file: string, value: string): void {

@@ -96,6 +96,15 @@ describe('cgroup view', () => {
     assert.ok(view.binds.every((b) => b.src.endsWith('/r1')));
   });
 
+  test('v1: co-mounted controllers (named once, at detection) get their mount\'s name and a link per controller', () => {
+    const layout: CgroupLayout = { mode: 'v1', missing: {}, mounts: { memory: 'memory', cpu: 'cpu,cpuacct' }, parents: {
+      memory: '/nonexistent/memory/clawpod', cpu: '/nonexistent/cpu/clawpod' } };
+    const dirs = ['/nonexistent/memory/clawpod/r1', '/nonexistent/cpu/clawpod/r1'];
+    const view = podCgroupView({ layout, dirs, procsFiles: [], intoDir: null, enforced: [] });
+    assert.deepEqual(view.binds, [{ src: dirs[0], dest: '/sys/fs/cgroup/memory' }, { src: dirs[1], dest: '/sys/fs/cgroup/cpu,cpuacct' }]);
+    assert.deepEqual(view.links, [{ target: 'cpu,cpuacct', link: '/sys/fs/cgroup/cpu' }, { target: 'cpu,cpuacct', link: '/sys/fs/cgroup/cpuacct' }]);
+  });
+
   test('no cgroups (unprivileged on v1): no cgroup view at all', () => {
     const cg: PodCgroup = { layout: { mode: 'none', parents: {}, missing: {} }, dirs: [], procsFiles: [], intoDir: null, enforced: [] };
     assert.deepEqual(podCgroupView(cg), { binds: [], links: [] });
