@@ -37,7 +37,7 @@ function networkLines(rules: Rules): string[] {
  * can be checked against the allow/deny lists; a wildcard is reported as reachable if the same
  * wildcard is allowed.
  */
-function secretHostReachable(host: string, rules: Rules): boolean {
+export function secretHostReachable(host: string, rules: Rules): boolean {
   const p = parseHostPattern(host);
   const { allow, deny } = rules.network;
   if (p.kind === 'wildcard') return allow.includes(host) && !deny.includes(host);
@@ -129,4 +129,41 @@ export function explainPolicy(rules: Rules): string[] {
     'Credentials: none of yours (~/.ssh, ~/.aws, cloud and Docker configs, the container sockets and clawpod\'s own state can never be mounted; the model API key stays on the host)',
   );
   return lines;
+}
+
+/** `policy explain --json`: the rules as data, field names stable (EXPLAIN_JSON_VERSION). Secrets
+ *  show where they come from and where they go, never a value; env and settings show names only. */
+export interface ExplainJson {
+  version: 1;
+  source: string;
+  resources: Rules['resources'];
+  workspace: { mode: Rules['workspace']; at: '/workspace' | 'host'; ignore: string[] };
+  mounts: Array<{ host: string; path: string; mode: 'ro' | 'rw' }>;
+  network: { allow: string[]; deny: string[]; hosts: Record<string, string>; extraCA: string[] };
+  secrets: Array<{ name: string; from: string; hosts: string[]; inject: SecretRule['inject'] | null; unreachableHosts: string[] }>;
+  env: string[];
+  settings: { git: 'inherit' | string[] | null; npm: 'inherit' | string[] | null };
+  tools: { allow: string[] | null; deny: string[]; approve: string[] };
+}
+
+export function explainPolicyJson(rules: Rules): ExplainJson {
+  const keys = (v: 'inherit' | Record<string, string> | undefined) => (v === undefined ? null : v === 'inherit' ? 'inherit' : Object.keys(v));
+  return {
+    version: 1,
+    source: rules.source,
+    resources: { ...rules.resources },
+    workspace: { mode: rules.workspace, at: rules.workspaceAt === 'host' ? 'host' : '/workspace', ignore: [...(rules.ignore ?? [])] },
+    mounts: rules.mounts.map((m) => ({ host: m.host, path: m.path, mode: m.mode })),
+    network: { allow: [...rules.network.allow], deny: [...rules.network.deny], hosts: { ...rules.network.hosts }, extraCA: [...(rules.network.extraCA ?? [])] },
+    secrets: rules.secrets.map((s) => ({
+      name: s.name,
+      from: `${s.from.kind}:${s.from.ref}`,
+      hosts: [...s.hosts],
+      inject: s.inject ? { ...s.inject } : null,
+      unreachableHosts: s.hosts.filter((h) => !secretHostReachable(h, rules)),
+    })),
+    env: Object.keys(rules.env),
+    settings: { git: keys(rules.settings?.git), npm: keys(rules.settings?.npm) },
+    tools: { allow: rules.tools.allow ? [...rules.tools.allow] : null, deny: [...(rules.tools.deny ?? [])], approve: [...(rules.tools.approve ?? [])] },
+  };
 }
