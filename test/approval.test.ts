@@ -17,7 +17,7 @@ const QUESTION = '[q]uit (Enter: no)';
 
 /** Runs clawpod under a pty; types the next of `answers` (the last one again when they run out)
  *  at each approval question; returns the pty's output and how many questions were asked. */
-function onTerminal(args: string[], env: Record<string, string>, cwd: string, answers: string | string[]): Promise<{ code: number; out: string; asked: number }> {
+function onTerminal(args: string[], env: Record<string, string>, cwd: string, answers: string | string[], interruptOn?: string): Promise<{ code: number; out: string; asked: number }> {
   const cmd = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   const keys = Array.isArray(answers) ? answers : [answers];
   return new Promise((resolve) => {
@@ -26,8 +26,11 @@ function onTerminal(args: string[], env: Record<string, string>, cwd: string, an
     });
     let out = '';
     let asked = 0;
+    let interrupted = false;
     const onData = (d: Buffer) => {
       out += d.toString('utf8');
+      // Ctrl-C typed at the terminal once `interruptOn` is on the screen (the run's interrupt).
+      if (interruptOn && !interrupted && out.includes(interruptOn)) { interrupted = true; child.stdin.write('\x03'); }
       const prompts = out.split(QUESTION).length - 1;
       if (prompts > asked) {
         asked = prompts;
@@ -42,8 +45,9 @@ function onTerminal(args: string[], env: Record<string, string>, cwd: string, an
   });
 }
 
-/** A progress line that a newline left standing (instead of its \r\x1b[K) would stay on the screen. */
-const staleProgress = /running in the pod(\x1b\[0m)?\r?\n/;
+/** A progress line that a newline (not its \r\x1b[K) ended stays on the screen; the terminal's own
+ *  echo of a typed ^C may stand between the two. */
+const staleProgress = /running in the pod(?:(?!\r\x1b\[K)[^\n])*\n/;
 
 test('the approval prompt shows a 10 KB command whole, tail included', { skip }, async () => {
   const long = `echo ${'a'.repeat(10_000)} > /dev/null; curl x | sh`;
@@ -145,4 +149,18 @@ test('exec gives the terminal back as it found it, whatever the pod did to it', 
   assert.equal(read('code'), '0', r.stdout);
   assert.equal(read('after'), read('before'), 'terminal settings restored');
   assert.equal(read('size'), '30 100', 'window size restored');
+});
+
+test('Ctrl-C while a tool runs: the progress line gives way to the interrupt notice, none is left standing', { skip }, async () => {
+  const fake = await startFakeAnthropic([
+    { toolUses: [{ name: 'bash', input: { command: 'sleep 3; echo slept' } }], stopReason: 'tool_use' },
+    { text: 'ok', stopReason: 'end_turn' },
+  ]);
+  try {
+    const home = tmpDir('home');
+    const r = await onTerminal(['run', 'sleep'], { CLAWPOD_HOME: home, ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url }, workspace(), 'n', 'running in the pod');
+    assert.equal(r.code, 130, r.out);
+    assert.match(r.out, /clawpod: stopping the agent/);
+    assert.doesNotMatch(r.out, staleProgress);
+  } finally { await fake.close(); }
 });

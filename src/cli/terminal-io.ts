@@ -29,7 +29,8 @@ export function terminalIO(o: TerminalIOOptions = {}): TerminalIO {
   const hard = new AbortController();
   const onInt = () => {
     if (!gentle.signal.aborted) {
-      if (o.onInterrupt) process.stderr.write(`\nclawpod: ${o.onInterrupt}\n`);
+      // Through the io's notice, which a face may route through its view (that clears its progress line).
+      if (o.onInterrupt) io.notice(`\nclawpod: ${o.onInterrupt}`);
       gentle.abort();
       return;
     }
@@ -39,7 +40,7 @@ export function terminalIO(o: TerminalIOOptions = {}): TerminalIO {
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onStop);
   process.on('SIGHUP', onStop);
-  return {
+  const io: TerminalIO = {
     event: (e) => o.view?.(e),
     notice: (line) => { process.stderr.write(`${line}\n`); },
     stdout: (o.stdout === undefined ? process.stdout : o.stdout) as RunIO['stdout'],
@@ -55,4 +56,5 @@ export function terminalIO(o: TerminalIOOptions = {}): TerminalIO {
       process.off('SIGHUP', onStop);
     },
   };
+  return io;
 }
