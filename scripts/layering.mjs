@@ -15,7 +15,7 @@ export const LAYERS = [
   ['secrets', 'workspace'], // secrets match hosts with policy's one host matcher
   ['pod', 'proxy', 'agent', 'store'], // siblings: pod never imports agent, proxy never pod
   ['core'], // wires the layers below into exec and run
-  ['cli', 'server', 'bench'], // the faces; bench also means the top-level bench/ dir
+  ['cli', 'server', 'bench', 'testkit'], // the faces; bench also means the top-level bench/ dir; testkit: fakes that only tests import
 ];
 
 // Sideways imports by design (module -> module: why). Kept short on purpose: a new entry in the

@@ -1,6 +1,6 @@
 // One rule for refusing a pod, used before a run is created and again by the backend.
 import type { Rules } from '../policy/types.js';
-import { PodError, type Guard, type PodEvent } from './types.js';
+import { PodError, type Guard, type GuardName, type PodEvent } from './types.js';
 
 /** Throws when a hard requirement is missing, or a cap is unless degraded runs are allowed.
  *  Returns the degraded-guard events to record when they are. */
@@ -18,7 +18,7 @@ export function checkGuards(guards: Guard[], rules: Rules, allowDegraded: boolea
   return events;
 }
 
-function capValue(guard: string, rules: Rules): number | undefined {
+function capValue(guard: GuardName, rules: Rules): number | undefined {
   if (guard === 'memory cap') return rules.resources.memoryBytes;
   if (guard === 'cpu cap') return rules.resources.cpus;
   if (guard === 'pids cap') return rules.resources.pids;

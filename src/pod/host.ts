@@ -6,7 +6,7 @@ import { packageRoot } from '../util/root.js';
 import { detectCgroups, type CgroupLayout } from './cgroups.js';
 import type { HostLayout } from './bwrap-argv.js';
 import { probeStage, stageDetail, type StageBacking } from './stage.js';
-import type { Guard } from './types.js';
+import type { Guard, GuardName } from './types.js';
 
 const ETC_FILES = ['/etc/ssl/certs', '/etc/ld.so.cache', '/etc/alternatives', '/etc/localtime'];
 
@@ -84,7 +84,7 @@ export function probeHost(clawpodHome: string): HostFacts {
 /** Every guard and its state here. `cap` guards refuse a run when missing (unless degraded). */
 export function hostGuards(h: HostFacts): Guard[] {
   const g: Guard[] = [];
-  const add = (name: string, ok: boolean, detail: string, fix?: string, cap = false, degraded = false) =>
+  const add = (name: GuardName, ok: boolean, detail: string, fix?: string, cap = false, degraded = false) =>
     g.push({ name, state: ok ? 'active' : degraded ? 'degraded' : 'missing', detail, fix: ok ? undefined : fix, cap });
   add('bubblewrap', h.bwrapFound, h.bwrapFound ? h.layout.bwrap : 'bwrap not found', 'apt-get install bubblewrap');
   add('pod prelude', h.podinitFound, h.podinitFound ? h.layout.podinit : 'build/clawpod-podinit not built', 'run npm run build (needs a C compiler: apt-get install gcc)');

@@ -4,8 +4,15 @@ import type { Rules } from '../policy/types.js';
 
 export type GuardState = 'active' | 'degraded' | 'missing';
 
+/** Every guard a backend reports (hostGuards in host.ts for bwrap): a closed set, so a check
+ *  such as capValue or a test cannot name a guard that no backend has. */
+export type GuardName =
+  | 'bubblewrap' | 'pod prelude' | 'pod helpers' | 'user namespaces' | 'namespaces' | 'seccomp' | 'no new privileges'
+  | 'capabilities' | 'network' | 'dedicated uid' | 'memory cap' | 'cpu cap' | 'pids cap' | 'timeout' | 'disk cap'
+  | 'workspace overlay';
+
 export interface Guard {
-  name: string;
+  name: GuardName;
   state: GuardState;
   detail: string;
   /** How to make a missing or degraded guard active. */
