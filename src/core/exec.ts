@@ -66,7 +66,7 @@ export async function runExec(
     run.relayOutput(pod, tty ? { face: false } : {});
     if (tty && io.stdin && io.stdin !== 'inherit') io.stdin.pipe(pod.stdin as NodeJS.WritableStream);
     pod.go();
-    run.audit.append('exec.start', { command: opts.command, pid: pod.pid, uid: pod.uid, ...(tty ? { tty: true } : {}) });
+    run.emit({ source: 'run', type: 'exec.start', data: { command: opts.command, pid: pod.pid, uid: pod.uid, ...(tty ? { tty: true } : {}) } });
     io.notice(`clawpod: run ${run.id}`);
     run.reapOthers();
     onStart?.(run.id, pod, prepared.plan.secrets);
@@ -76,7 +76,7 @@ export async function runExec(
     throw err;
   }
   const interrupted = io.signal.aborted;
-  run.audit.append('exec.exit', { exitCode: outcome.exitCode, durationMs: Math.round(outcome.durationMs), limitHit: outcome.limitHit, stoppedBy: outcome.stoppedBy ?? null });
+  run.emit({ source: 'run', type: 'exec.exit', data: { exitCode: outcome.exitCode, durationMs: Math.round(outcome.durationMs), limitHit: outcome.limitHit, stoppedBy: outcome.stoppedBy ?? null } });
   const exitCode = interrupted ? 130 : outcome.exitCode;
   const status = interrupted ? 'interrupted' : outcome.limitHit === 'timeout' ? 'timeout' : outcome.limitHit || outcome.stoppedBy ? 'killed' : 'done';
   const filesChanged = await run.end({ status, exitCode, limitHit: outcome.limitHit, data: interrupted ? { stoppedBy: 'user' } : undefined });

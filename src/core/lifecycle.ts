@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { AuditWriter } from '../audit/chain.js';
+import { AuditWriter, type EventType } from '../audit/chain.js';
 import type { AgentEvent } from '../agent/loop.js';
 import { podWorkspaceDir } from '../pod/workspace-at.js';
 import type { Backend, PodEgress, PodEvent, RunningPod } from '../pod/types.js';
@@ -20,7 +20,7 @@ import type { Context } from './context.js';
 import { redactingStream, scrubChangeSet, startEgress, type EgressPlan, type RunningEgress } from './egress.js';
 import { UserError } from './errors.js';
 import { IGNORE_FILE, recordChangeSet } from './record-changes.js';
-import type { RunEvent, RunIO } from './io.js';
+import type { LifecycleType, RunEvent, RunIO } from './io.js';
 import { refusalTally } from './refused.js';
 import type { PodSettings } from './settings.js';
 
@@ -127,6 +127,11 @@ export class OpenRun<P> {
       }
     }
     if (this.audit) toAudit(this.audit, e); else this.early.push(e);
+    this.show(e);
+  }
+
+  /** To the face only (an event the audit log already has). */
+  private show(e: RunEvent): void {
     try { this.io.event(e); } catch { /* a face that fails to show an event never stops the run */ }
   }
 
@@ -185,10 +190,10 @@ export class OpenRun<P> {
     }
     this.audit = audit;
     try {
-      audit.append('run.start', {
+      this.emit({ source: 'run', type: 'run.start', data: {
         kind: o.kind, ...o.start, workspace, workspaceMode: rules.workspace, workspaceAt: this.podDir, policy: rules.source,
         backend: backend.name, resources: rules.resources, settings: settings.keys, ...(Object.keys(narrowed).length ? { narrowed } : {}),
-      });
+      } });
       for (const e of degraded) this.emit({ source: 'pod', type: e.type, data: e.data });
       for (const e of this.early.splice(0)) toAudit(audit, e);
       for (const reason of settings.dropped) this.emit({ source: 'run', type: 'policy.deny', data: { reason } });
@@ -214,7 +219,7 @@ export class OpenRun<P> {
     const { workspace, plan, rules } = this.prepared;
     let limitHit = r.limitHit;
     if (!limitHit && this.audit.limitReached) limitHit = 'audit';
-    const filesChanged = recordChanges(this.audit, this.changesDir, workspace, this.manifest, plan.secrets, rules.ignore, (l) => this.io.notice(l));
+    const filesChanged = recordChanges(this.audit, this.changesDir, workspace, this.manifest, plan.secrets, rules.ignore, (l) => this.io.notice(l), (e) => this.show(e));
     // After the change set too: its file.write events may be what filled the log.
     if (!limitHit && this.audit.limitReached) limitHit = 'audit';
     const endData = { status: r.status, exitCode: r.exitCode, limitHit, filesChanged, ...r.data };
@@ -312,14 +317,23 @@ export function recordChanges(
   audit: AuditWriter, changesDir: string | null, workspace: string | null, manifest: Manifest | null, secrets: ResolvedSecret[],
   ignorePatterns: string[] = [],
   notice: (line: string) => void = () => {},
+  show?: (e: RunEvent) => void,
 ): number {
   // The prelude writes no change set at all when the pod changed nothing.
   if (!changesDir || !workspace || !manifest || !fs.existsSync(changesDir)) return 0;
+  // What is recorded here reaches the face too: the log stays one subscriber of the stream.
+  const log: Pick<AuditWriter, 'append'> = !show ? audit : {
+    append: ((type: EventType, data: object) => {
+      const recorded = audit.append(type, data);
+      if (recorded) show({ source: 'run', type: type as LifecycleType, data: data as Record<string, unknown> });
+      return recorded;
+    }) as AuditWriter['append'],
+  };
   for (const f of scrubChangeSet(path.join(changesDir, 'tree'), secrets)) {
-    audit.append('policy.deny', { reason: 'a secret value in a file the pod wrote was replaced with [secret:NAME]', path: f });
+    log.append('policy.deny', { reason: 'a secret value in a file the pod wrote was replaced with [secret:NAME]', path: f });
   }
   // file.write per reviewed change, one files.ignored for the rest (see record-changes.ts).
-  return recordChangeSet(audit, changesDir, workspace, manifest, ignorePatterns, notice);
+  return recordChangeSet(log, changesDir, workspace, manifest, ignorePatterns, notice);
 }
 
 /** The chain's head, kept in the store: a log cut short at a line boundary still verifies on

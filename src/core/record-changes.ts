@@ -24,7 +24,7 @@ function discard(changesDir: string, why: string, notice: (line: string) => void
 
 /** Returns how many paths changed (reviewed and ignored); 0 when the change set was discarded. */
 export function recordChangeSet(
-  audit: AuditWriter, changesDir: string, workspace: string, manifest: Manifest, policyIgnore: string[], notice: (line: string) => void = () => {},
+  audit: Pick<AuditWriter, 'append'>, changesDir: string, workspace: string, manifest: Manifest, policyIgnore: string[], notice: (line: string) => void = () => {},
 ): number {
   const runDir = path.dirname(changesDir);
   let loaded: ReturnType<typeof loadChangeSet>;
