@@ -6,7 +6,7 @@ import { createContext } from '../core/context.js';
 import { UserError } from '../core/errors.js';
 import { safeText } from '../core/terminal.js';
 import { isUserCaused } from '../util/errors.js';
-import { HelpRequest, nearest } from './args.js';
+import { checkSubcommand, HelpRequest, nearest } from './args.js';
 import { print } from './output.js';
 
 const USAGE = `usage: clawpod COMMAND [OPTIONS]
@@ -17,9 +17,10 @@ waits for review; nothing reaches your workspace until you apply it.
 commands:
   exec [OPTIONS] -- CMD [ARG...]   run one command in a fresh pod
   run [OPTIONS] "TASK"             give the agent a task; its tools run in one pod
-  runs list|show|diff|apply|discard   review runs and their changes
+  runs list|show|logs|diff|apply|discard|rm|prune
+                                   review runs and their changes, remove old ones
   audit show|verify                show or check a run's tamper-evident log
-  policy check|explain             check a policy file, or say what it grants
+  policy init|check|explain        write, check or explain a policy file
   skills list                      the Agent Skills a task would load
   doctor                           what this host can enforce, and the fix for each gap
   demo                             an offline demo (no API key needed)
@@ -66,12 +67,12 @@ async function dispatch(cmd: string | undefined, args: string[]): Promise<number
     switch (cmd) {
       case 'exec': return await (await import('./commands/exec.js')).cmdExec(ctx, args);
       case 'run': return await (await import('./commands/run.js')).cmdRun(ctx, args);
-      case 'runs': return await (await import('./commands/runs.js')).cmdRuns(ctx, args);
-      case 'audit': return await (await import('./commands/audit.js')).cmdAudit(ctx, args);
-      case 'policy': return await (await import('./commands/policy.js')).cmdPolicy(ctx, args);
-      case 'skills': return await (await import('./commands/skills.js')).cmdSkills(ctx, args);
+      case 'runs': { const m = await import('./commands/runs.js'); checkSubcommand('runs', args[0], m.RUNS); return await m.cmdRuns(ctx, args); }
+      case 'audit': { const m = await import('./commands/audit.js'); checkSubcommand('audit', args[0], m.AUDIT); return await m.cmdAudit(ctx, args); }
+      case 'policy': { const m = await import('./commands/policy.js'); checkSubcommand('policy', args[0], m.POLICY); return await m.cmdPolicy(ctx, args); }
+      case 'skills': { const m = await import('./commands/skills.js'); checkSubcommand('skills', args[0], [m.SKILLS]); return await m.cmdSkills(ctx, args); }
       case 'doctor': return await (await import('./commands/doctor.js')).cmdDoctor(ctx, args);
-      case 'demo': return await (await import('./demo.js')).demo(ctx);
+      case 'demo': return await (await import('./commands/demo.js')).cmdDemo(ctx, args);
       case 'serve': throw new UserError('clawpod serve is not available yet');
       default: {
         const near = cmd ? nearest(cmd, COMMANDS) : null;

@@ -66,7 +66,11 @@ export async function startEgress(plan: EgressPlan, rules: Rules, runId: string,
   fs.rmSync(paths.socketPath, { force: true });
   // Upstreams are verified against the system roots plus the policy's extra CAs.
   const system = fs.existsSync(SYSTEM_ROOTS) ? [fs.readFileSync(SYSTEM_ROOTS, 'utf8')] : [];
-  const upstreamCA = [...system, ...(rules.network.extraCA ?? []).map((f) => fs.readFileSync(f, 'utf8'))];
+  const upstreamCA = [...system, ...(rules.network.extraCA ?? []).map((f, i) => {
+    try { return fs.readFileSync(f, 'utf8'); } catch (e) {
+      throw new UserError(`network.extraCA[${i}]: cannot read ${f} (${(e as NodeJS.ErrnoException).code ?? 'error'}); give the path of a PEM certificate file`);
+    }
+  })];
   const proxy = await startPodProxy({ socketPath: paths.socketPath, pod: runId, network: rules.network, secrets: plan.secrets, ca, upstreamCA, onEvent });
   return {
     egress: { socketPath: paths.socketPath, caBundle: ca ? paths.caBundle : undefined },
