@@ -56,20 +56,35 @@ export const COMMON_EXITS: [string, string][] = [
 
 const HELP: Opt = { type: 'boolean', short: 'h', desc: 'show this help' };
 
+/** A titled two-column table ("environment:", "exit codes:") after a blank line; none when empty. */
+function table(lines: string[], title: string, rows: [string, string][]): void {
+  if (!rows.length) return;
+  const k = Math.max(...rows.map((r) => r[0].length)) + 2;
+  lines.push('', `${title}:`, ...rows.map(([a, b]) => `  ${a.padEnd(k)}${b}`));
+}
+
+/** Prose broken at spaces into lines of at most `width` (a longer word stays whole). */
+function wrap(text: string, width = 100): string[] {
+  return text.split('\n').flatMap((para) => {
+    const out: string[] = [];
+    let line = '';
+    for (const word of para.split(' ')) {
+      if (line && line.length + 1 + word.length > width) { out.push(line); line = word; } else line = line ? `${line} ${word}` : word;
+    }
+    return [...out, line];
+  });
+}
+
 export function helpText(c: Command): string {
   const opts = { ...c.options, help: HELP };
   const left = Object.entries(opts).map(([n, o]) => `${o.short ? `-${o.short}, ` : '    '}--${n}${o.arg ? ` ${o.arg}` : ''}`);
   const w = Math.min(30, Math.max(...left.map((l) => l.length)) + 2);
-  const lines = [`usage: clawpod ${c.name} ${c.usage}`.trimEnd(), '', c.summary, '', 'options:'];
+  const lines = [`usage: clawpod ${c.name} ${c.usage}`.trimEnd(), '', ...wrap(c.summary), '', 'options:'];
   Object.values(opts).forEach((o, i) => lines.push(`  ${left[i].padEnd(w)}${left[i].length >= w ? `\n  ${' '.repeat(w)}` : ''}${o.desc}`));
-  for (const n of c.notes ?? []) lines.push('', n);
-  const table = (title: string, rows: [string, string][]) => {
-    if (!rows.length) return;
-    const k = Math.max(...rows.map((r) => r[0].length)) + 2;
-    lines.push('', `${title}:`, ...rows.map(([a, b]) => `  ${a.padEnd(k)}${b}`));
-  };
-  table('environment', [...(c.env ?? []), ...COMMON_ENV]);
-  table('exit codes', c.exits ?? COMMON_EXITS);
+  // One line per option, however long; the prose around them fits a terminal.
+  for (const n of c.notes ?? []) lines.push('', ...wrap(n));
+  table(lines, 'environment', [...(c.env ?? []), ...COMMON_ENV]);
+  table(lines, 'exit codes', c.exits ?? COMMON_EXITS);
   lines.push('', 'examples:', ...c.examples.map((e) => `  ${e}`));
   return `${lines.join('\n')}\n`;
 }
@@ -144,10 +159,24 @@ export function positiveInt(v: unknown, flag: string): number | undefined {
   return n;
 }
 
-/** A command group's help: its subcommands, one line each. */
+/** A command group's help: its subcommands, one line each (their usage is in their own help),
+ *  the options, variables and exit codes they share, and an example of the first two. */
 export function groupHelp(name: string, summary: string, subs: Command[]): string {
-  const w = Math.max(...subs.map((s) => s.name.length + s.usage.length)) + 3;
-  return [`usage: clawpod ${name} COMMAND`, '', summary, '', 'commands:',
-    ...subs.map((s) => `  ${`${s.name} ${s.usage}`.padEnd(w)}${s.summary.split('\n')[0]}`), '',
-    `Run clawpod ${name} COMMAND --help for its options.`, ''].join('\n');
+  const w = Math.max(...subs.map((s) => s.name.length)) + 2;
+  const lines = [`usage: clawpod ${name} COMMAND [OPTIONS]`, '', summary, '', 'commands:',
+    ...subs.map((s) => `  ${s.name.padEnd(w)}${s.summary.split('\n')[0]}`), '', 'options:', `  -h, --help  ${HELP.desc}`];
+  table(lines, 'environment', COMMON_ENV);
+  table(lines, 'exit codes', COMMON_EXITS);
+  lines.push('', 'examples:', ...subs.slice(0, 2).map((s) => `  ${s.examples[0]}`), '', `Run clawpod ${name} COMMAND --help for its options, variables and exit codes.`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Refuses a subcommand `group` does not have, naming the nearest one and all of them. Words
+ *  that are options (-h, --json) are the group's own to read. */
+export function checkSubcommand(group: string, sub: string | undefined, subs: Command[]): void {
+  if (sub === undefined || sub.startsWith('-')) return;
+  const names = subs.map((c) => c.name.split(' ')[1]);
+  if (names.includes(sub)) return;
+  const near = nearest(sub, names);
+  throw new UserError(`unknown ${group} command "${sub}" (${near ? `did you mean ${near}? ` : ''}clawpod ${group} takes ${names.join(', ')}; see clawpod ${group} --help)`);
 }

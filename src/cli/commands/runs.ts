@@ -38,7 +38,7 @@ export const RUNS: Command[] = [
     examples: ['clawpod runs logs last', 'clawpod runs logs last --stderr', 'clawpod runs logs last --answer'],
   },
   {
-    name: 'runs diff', usage: 'ID [--stat | --name-only] [--full] [--include-ignored] [--include-git] [--no-pager] [--] [PATH...]', summary: 'The changes a run left, as a unified diff (or a summary).',
+    name: 'runs diff', usage: 'ID [--stat | --name-only] [OPTIONS] [--] [PATH...]', summary: 'The changes a run left, as a unified diff (or a summary).',
     options: {
       stat: { type: 'boolean', desc: 'one line per file with its size of change' },
       'name-only': { type: 'boolean', desc: 'only the changed paths' },
@@ -63,7 +63,7 @@ export const RUNS: Command[] = [
     notes: [ID, 'Every apply is recorded in the decision log ($CLAWPOD_HOME/decisions.jsonl, checked by clawpod audit verify): what was applied, by whom, against which workspace state.'],
     examples: ['clawpod runs apply last', 'clawpod runs apply last --only src/ --exclude src/generated'],
   },
-  { name: 'runs discard', usage: 'ID', summary: 'Drop a run\'s changes; the record and audit log stay (the discard is recorded in the decision log).', options: {}, notes: [ID], examples: ['clawpod runs discard last'] },
+  { name: 'runs discard', usage: 'ID', summary: 'Drop a run\'s changes; the record and audit log stay (the discard is recorded in the decision log).', options: {}, notes: [ID], examples: ['clawpod runs discard last', 'clawpod runs diff last --stat && clawpod runs discard last'] },
   {
     name: 'runs rm', usage: 'ID... [--force]', summary: 'Remove runs: their records, audit logs, kept output and changes.',
     options: { force: { type: 'boolean', desc: 'also runs whose changes wait for review (they are lost)' } },
