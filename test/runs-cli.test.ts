@@ -49,8 +49,8 @@ test('runs list shows kind and duration, "N more" when cut; bad --limit values a
   await podRun(h, ws, 'echo b > b.txt');
   const all = await cli(['runs', 'list'], { home: h });
   assert.equal(all.code, 0, all.stderr);
-  assert.match(all.stdout, /^RUN +KIND +STATUS +EXIT +TIME +FILES +DIFF +STARTED +COMMAND$/m);
-  assert.match(all.stdout, /^r-\S+ +exec +done +0 +\d+(ms|\.\ds) +1 +pending /m);
+  assert.match(all.stdout, /^RUN +STATUS +EXIT +KIND +TIME +FILES +DIFF +STARTED +COMMAND$/m);
+  assert.match(all.stdout, /^r-\S+ +done +0 +exec +\d+(ms|\.\ds) +1 +pending /m);
   const cut = await cli(['runs', 'list', '--limit', '1'], { home: h });
   assert.match(cut.stdout, /^\.\.\. 1 more \(clawpod runs list --limit 2 shows them all\)$/m);
   assert.equal(cut.stdout.trim().split('\n').length, 3);

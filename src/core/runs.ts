@@ -292,17 +292,18 @@ export function runsListing(ctx: Context, limit = 50): { runs: ReturnType<typeof
 export function runsList(ctx: Context, limit = 50): string {
   const { runs, more } = runsListing(ctx, limit);
   if (runs.length === 0) return 'no runs yet (try: clawpod exec -- echo hello)';
-  const lines = [pad(['RUN', 'KIND', 'STATUS', 'EXIT', 'TIME', 'FILES', 'DIFF', 'STARTED', 'COMMAND'])];
+  // RUN and STATUS lead, as they always have: scripts read the status after the id.
+  const lines = [pad(['RUN', 'STATUS', 'EXIT', 'KIND', 'TIME', 'FILES', 'DIFF', 'STARTED', 'COMMAND'])];
   for (const r of runs) {
     const time = r.status === 'running' ? 'running' : humanDuration(r.durationMs);
-    lines.push(pad([r.id, r.kind, r.status, r.exitCode ?? '-', time, r.filesChanged ?? 0, r.diffState ?? '-', r.startedAt.replace('T', ' ').slice(0, 19), shortCommand(r.command)]));
+    lines.push(pad([r.id, r.status, r.exitCode ?? '-', r.kind, time, r.filesChanged ?? 0, r.diffState ?? '-', r.startedAt.replace('T', ' ').slice(0, 19), shortCommand(r.command)]));
   }
   if (more > 0) lines.push(`... ${more} more (clawpod runs list --limit ${limit + more} shows them all)`);
   return lines.join('\n');
 }
 
 function pad(cols: unknown[]): string {
-  const widths = [24, 4, 11, 4, 7, 5, 9, 19];
+  const widths = [24, 11, 4, 4, 7, 5, 9, 19];
   return cols.map((c, i) => (i < widths.length ? String(c).padEnd(widths[i]) : String(c))).join(' ');
 }
 
