@@ -17,7 +17,7 @@ const QUESTION = '[q]uit (Enter: no)';
 
 /** Runs clawpod under a pty; types the next of `answers` (the last one again when they run out)
  *  at each approval question; returns the pty's output and how many questions were asked. */
-function onTerminal(args: string[], env: Record<string, string>, cwd: string, answers: string | string[], interruptOn?: string): Promise<{ code: number; out: string; asked: number }> {
+function onTerminal(args: string[], env: Record<string, string>, cwd: string, answers: string | string[], interruptOn?: string, termAtQuestion = false): Promise<{ code: number; out: string; asked: number }> {
   const cmd = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   const keys = Array.isArray(answers) ? answers : [answers];
   return new Promise((resolve) => {
@@ -32,7 +32,12 @@ function onTerminal(args: string[], env: Record<string, string>, cwd: string, an
       // Ctrl-C typed at the terminal once `interruptOn` is on the screen (the run's interrupt).
       if (interruptOn && !interrupted && out.includes(interruptOn)) { interrupted = true; child.stdin.write('\x03'); }
       const prompts = out.split(QUESTION).length - 1;
-      if (prompts > asked) {
+      if (prompts > asked && termAtQuestion) {
+        // SIGTERM to clawpod itself (script's child), as a service manager or kill would send it.
+        asked = prompts;
+        const pids = spawnSync('ps', ['-o', 'pid=', '--ppid', String(child.pid)], { encoding: 'utf8' }).stdout.trim().split(/\s+/);
+        for (const p of pids) if (p) process.kill(Number(p), 'SIGTERM');
+      } else if (prompts > asked) {
         asked = prompts;
         const k = keys[Math.min(asked - 1, keys.length - 1)];
         child.stdin.write(k === '\x03' ? k : `${k}\r`);
@@ -162,5 +167,22 @@ test('Ctrl-C while a tool runs: the progress line gives way to the interrupt not
     assert.equal(r.code, 130, r.out);
     assert.match(r.out, /clawpod: stopping the agent/);
     assert.doesNotMatch(r.out, staleProgress);
+  } finally { await fake.close(); }
+});
+
+test('SIGTERM while the question waits: the run ends at once (not waiting for an answer), work kept', { skip }, async () => {
+  const fake = await startFakeAnthropic([
+    { toolUses: [{ name: 'bash', input: { command: 'echo x' } }], stopReason: 'tool_use' },
+    { text: 'never', stopReason: 'end_turn' },
+  ]);
+  try {
+    const home = tmpDir('home');
+    const p = policyFile('version: 1\ntools: { approve: [bash] }\n');
+    const started = Date.now();
+    const r = await onTerminal(['run', '--policy', p, 'x'], { CLAWPOD_HOME: home, ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url }, workspace(), 'y', undefined, true);
+    assert.ok(Date.now() - started < 30_000, 'did not wait for the 60 s kill');
+    assert.equal(r.code, 130, r.out);
+    assert.match(r.out, /not run: the task was stopped while asking to approve a bash call/);
+    assert.equal(fake.requests.length, 1);
   } finally { await fake.close(); }
 });

@@ -128,6 +128,16 @@ describe('agent loop', () => {
     assert.ok(events.some((e) => e.type === 'approval.ask' && e.id === 'a'));
   });
 
+  test('a task stopped while the question waits ends at once, without the answer', async () => {
+    const p = scripted([call('echo', { text: 'x' }), say('never')]);
+    const ac = new AbortController();
+    const { d } = deps(p, { approveTools: ['echo'], signal: ac.signal, approve: () => { setImmediate(() => ac.abort()); return new Promise(() => {}); } });
+    const out = await runAgent('x', d);
+    assert.equal(out.reason, 'stopped');
+    assert.match(out.error ?? '', /stopped while asking to approve a echo call/);
+    assert.equal(p.seen.length, 1);
+  });
+
   test('a boolean approver still works (true: yes, false: no)', async () => {
     const p = scripted([call('echo', { text: 'b' }), say('ok')]);
     await runAgent('x', deps(p, { approveTools: ['echo'], approve: async () => true }).d);

@@ -77,15 +77,27 @@ async function askApproval(d: AgentDeps, call: Extract<Block, { type: 'tool_use'
   }
   d.emit({ type: 'approval.ask', id: call.id, tool: call.name });
   let a: Approval;
+  let stoppedWhileAsking = false;
   if (!d.approve) a = { answer: 'no', reason: 'approval needed but nobody is there to ask' };
   else {
-    const got = await d.approve(call.name, call.input).catch((e: Error) => ({ answer: 'no' as const, reason: `the approval failed: ${e.message}` }));
-    a = typeof got === 'boolean' ? { answer: got ? 'yes' : 'no' } : got;
+    // A task stopped while the question waits (SIGTERM, the audit cap) must not wait for an answer.
+    let onAbort = () => {};
+    const stopped = new Promise<'stopped'>((resolve) => {
+      onAbort = () => resolve('stopped');
+      if (d.signal?.aborted) resolve('stopped');
+      else d.signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    const asked = d.approve(call.name, call.input).catch((e: Error) => ({ answer: 'no' as const, reason: `the approval failed: ${e.message}` }));
+    const got = await Promise.race([asked, stopped]).finally(() => d.signal?.removeEventListener('abort', onAbort));
+    stoppedWhileAsking = got === 'stopped';
+    a = got === 'stopped' ? { answer: 'quit' } : typeof got === 'boolean' ? { answer: got ? 'yes' : 'no' } : got;
   }
   d.emit({ type: 'approval', id: call.id, tool: call.name, answer: a.answer, asked: true, ...(a.reason ? { reason: a.reason } : {}) });
   if (a.answer === 'always') st.always.add(call.name);
   if (a.answer === 'no' && a.reason) st.refused++;
-  if (a.answer === 'quit') st.quit = `the user quit when asked to approve a ${call.name} call`;
+  if (a.answer === 'quit') {
+    st.quit = stoppedWhileAsking ? `the task was stopped while asking to approve a ${call.name} call` : `the user quit when asked to approve a ${call.name} call`;
+  }
   return a;
 }
 
@@ -102,7 +114,7 @@ async function executeToolCall(d: AgentDeps, call: Extract<Block, { type: 'tool_
   if (!tool) return deny(`tool "${call.name}" is not available to this task (the policy does not allow it)`);
   if (d.approveTools?.includes(call.name)) {
     const a = await askApproval(d, call, st);
-    if (a.answer === 'quit') return deny(`the user stopped the task instead of approving this ${call.name} call`);
+    if (a.answer === 'quit') return deny(`not run: ${st.quit}`);
     if (a.answer === 'no') return deny(a.reason ? `this ${call.name} call was not approved: ${a.reason}` : `the user did not approve this ${call.name} call`);
   }
   let result: { content: string; isError: boolean };

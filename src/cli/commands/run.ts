@@ -82,7 +82,8 @@ export async function agentFace(): Promise<{ io: TerminalIO; summary(ctx: Contex
   const io = terminalIO({
     stdin: false, stdout: null, stderr: podErr,
     view: (e) => view.onEvent(e),
-    approve: (req) => terminalApprove(req),
+    // The run's stop (SIGTERM, SIGHUP) ends a question nobody is answering.
+    approve: (req) => terminalApprove(req, { input: process.stdin, output: process.stderr, signal: io.signal }),
     onInterrupt: 'stopping the agent; the work so far is kept for review (Ctrl-C again stops the pod at once)',
   });
   io.notice = (line) => view.onNotice(line);
