@@ -110,7 +110,16 @@ static void path_join(char *out, size_t n, const char *a, const char *b) {
 }
 
 static void mkdir_owned(const char *path, mode_t mode, long uid, long gid) {
-  if (mkdir(path, mode) != 0 && errno != EEXIST) die("mkdir", path);
+  struct stat st;
+  if (mkdir(path, mode) != 0) {
+    if (errno != EEXIST) die("mkdir", path);
+    /* The disk stage's template holds its dirs already (src/pod/stage.ts STAGE_DIRS): what is
+     * right is left alone, so a pod's start dirties (and its syncfs writes back) only what it
+     * changed. */
+    if (lstat(path, &st) != 0) die("stat", path);
+    if (!S_ISDIR(st.st_mode)) { errno = EEXIST; die("mkdir", path); }
+    if ((st.st_mode & 07777) == mode && (uid < 0 || (st.st_uid == (uid_t)uid && st.st_gid == (gid_t)gid))) return;
+  }
   if (chmod(path, mode) != 0) die("chmod", path);
   if (uid >= 0 && chown(path, (uid_t)uid, (gid_t)gid) != 0) die("chown", path);
 }

@@ -53,6 +53,11 @@ test('a template holds the disk cap (within 1%, never more) and is made once', {
       const usable = (num('Free blocks') - Math.min(Math.floor(num('Block count') / 50), 4096)) * 4096;
       assert.ok(usable <= disk && usable > disk * 0.99 - (256 << 10), `usable ${usable} for a ${disk} cap`);
       assert.equal(num('Inode count') >= Math.max(1024, disk / 4096), true);
+      // The stage's own dirs are made in the template, root's, with the prelude's modes.
+      const ls = spawnSync('/usr/sbin/debugfs', ['-R', 'ls -l /', file], { encoding: 'utf8' }).stdout;
+      const modes = Object.fromEntries([...ls.matchAll(/^\s*\d+\s+(\d+)\s+\(\d+\)\s+0\s+0\s+\d+\s+.*\s(\S+)\s*$/gm)].map((m) => [m[2], m[1]]));
+      assert.deepEqual({ tmp: modes.tmp, home: modes.home, shm: modes.shm, work: modes.work, ws: modes.ws, upper: modes.upper },
+        { tmp: '41777', home: '40700', shm: '41777', work: '40700', ws: '40755', upper: '40755' }, ls);
       const mtime = fs.statSync(file).mtimeMs;
       assert.equal(stageTemplate(dir, disk, Math.max(1024, disk / 4096)), file);
       assert.equal(fs.statSync(file).mtimeMs, mtime, 'reused, not made again');

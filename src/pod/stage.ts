@@ -14,7 +14,15 @@ const TMPFS_MAGIC = 0x01021994;
 const RAMFS_MAGIC = 0x858458f6;
 const BLOCK = 4096;
 /** Bump when the format options change: an old template is then never reused. */
-const FORMAT = 'v3';
+const FORMAT = 'v4';
+/** The stage's own dirs, as native/podinit.c setup_stage makes them (its mkdir finds them made,
+ *  and changes no mode that is already right): made in the template, a pod's mount allocates
+ *  nothing for them, where every mkdir on a fresh ext4 image read bitmaps and inode tables
+ *  through the loop device (~1.5 ms a pod start under load, measured against a tmpfs stage). */
+const STAGE_DIRS: readonly [string, number][] = [
+  ['tmp', 0o1777], ['home', 0o700], ['mnt', 0o755], ['shm', 0o1777], ['pts', 0o755],
+  ['lower', 0o755], ['upper', 0o755], ['work', 0o700], ['ws', 0o755],
+];
 /** Host room kept free beyond a pod's disk cap before it gets a disk stage (see stageRoomShort). */
 const HOST_MARGIN = 64 << 20;
 /** A creator killed mid-format leaves its temp file; one this old is nobody's. */
@@ -69,7 +77,18 @@ function usableBytes(file: string): number {
   return (free - Math.min(Math.floor(blocks / 50), 4096)) * BLOCK;
 }
 
-function format(mkfs: string, file: string, bytes: number, inodes: number): void {
+/** A root-owned 0755 dir holding STAGE_DIRS, for mke2fs -d (removed by the caller). */
+function stageRoot(imageDir: string): string {
+  const root = fs.mkdtempSync(path.join(imageDir, '.tmp-root-'));
+  fs.chmodSync(root, 0o755);
+  for (const [name, mode] of STAGE_DIRS) {
+    fs.mkdirSync(path.join(root, name));
+    fs.chmodSync(path.join(root, name), mode); // whatever the umask
+  }
+  return root;
+}
+
+function format(mkfs: string, file: string, bytes: number, inodes: number, root: string): void {
   fs.writeFileSync(file, '', { mode: 0o600 });
   fs.truncateSync(file, bytes);
   // No journal (nothing is kept across a crash), no reserve for root, no room kept for online
@@ -77,7 +96,7 @@ function format(mkfs: string, file: string, bytes: number, inodes: number): void
   // metadata_csum_seed: the metadata checksums do not depend on the UUID, so the prelude gives
   // each pod's copy a UUID of its own by rewriting the superblock alone (native/stage.c).
   const r = spawnSync(mkfs, ['-q', '-F', '-t', 'ext4', '-O', '^has_journal,^resize_inode,metadata_csum_seed', '-m', '0', '-b', String(BLOCK),
-    '-I', '256', '-N', String(inodes), '-E', 'lazy_itable_init=1,nodiscard,root_owner=0:0', file], { encoding: 'utf8', env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+    '-I', '256', '-N', String(inodes), '-E', 'lazy_itable_init=1,nodiscard,root_owner=0:0', '-d', root, file], { encoding: 'utf8', env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
   if (r.status !== 0) {
     throw new PodError(`cannot format the pod's disk stage (mke2fs: ${(r.stderr || r.error?.message || 'failed').trim().split('\n')[0]}); fix: apt-get install e2fsprogs, or set CLAWPOD_STAGE=tmpfs`);
   }
@@ -86,11 +105,11 @@ function format(mkfs: string, file: string, bytes: number, inodes: number): void
 /** Makes FILE an image whose usable space is DISK bytes (at most, and within 1% of it): ext4's
  *  own metadata (inode tables above all) comes on top. Never more than the cap: the harvest
  *  refuses a change set above it, and a tmpfs stage could never hold more either. */
-function formatSized(mkfs: string, file: string, disk: number, inodes: number): void {
+function formatSized(mkfs: string, file: string, disk: number, inodes: number, root: string): void {
   const slack = disk / 100 + (256 << 10);
   let bytes = Math.ceil((disk + inodes * 256 + Math.min(disk / 50, 16 << 20)) / BLOCK) * BLOCK;
   for (let i = 0; i < 8; i++) {
-    format(mkfs, file, bytes, inodes);
+    format(mkfs, file, bytes, inodes, root);
     const over = usableBytes(file) - disk;
     if (over <= 0 && over > -slack) return;
     bytes = over > 0 ? Math.floor((bytes - over) / BLOCK) * BLOCK - BLOCK : Math.ceil((bytes - over) / BLOCK) * BLOCK;
@@ -113,7 +132,7 @@ function sweepStaleTemps(dir: string): void {
     if (/^ext4-v\d+-/.test(name) && !name.startsWith(`ext4-${FORMAT}-`)) { fs.rmSync(path.join(dir, name), { force: true }); continue; }
     if (!name.startsWith('.tmp-')) continue;
     try {
-      if (Date.now() - fs.lstatSync(path.join(dir, name)).mtimeMs > STALE_TEMP_MS) fs.rmSync(path.join(dir, name), { force: true });
+      if (Date.now() - fs.lstatSync(path.join(dir, name)).mtimeMs > STALE_TEMP_MS) fs.rmSync(path.join(dir, name), { recursive: true, force: true });
     } catch { /* removed meanwhile */ }
   }
 }
@@ -152,12 +171,13 @@ export function stageTemplate(imageDir: string, diskBytes: number, inodes: numbe
     if (!mkfs) throw new PodError('cannot format the pod\'s disk stage: mke2fs not found; fix: apt-get install e2fsprogs, or set CLAWPOD_STAGE=tmpfs');
     sweepStaleTemps(imageDir);
     const tmp = path.join(imageDir, `.tmp-${process.pid}-${crypto.randomBytes(6).toString('hex')}.img`);
+    const root = stageRoot(imageDir);
     try {
-      formatSized(mkfs, tmp, diskBytes, inodes);
+      formatSized(mkfs, tmp, diskBytes, inodes, root);
       const fd = fs.openSync(tmp, 'r');
       try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
       fs.renameSync(tmp, file);
-    } finally { fs.rmSync(tmp, { force: true }); }
+    } finally { fs.rmSync(tmp, { force: true }); fs.rmSync(root, { recursive: true, force: true }); }
   }
   made.add(file);
   return file;
