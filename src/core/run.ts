@@ -106,7 +106,8 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<TaskResul
   const transcript = new Transcript(run.dir, plan.redact);
   try {
     // A live pod's stderr is the face's to show (the terminal prefixes and escapes it); kept too.
-    run.relayOutput(live.pod, { stdout: null });
+    // Its stdout is the executor's channel, read by LivePod alone: never relayed to the face.
+    run.relayOutput({ ...live.pod, stdout: null }, { stdout: null });
     live.pod.go();
     io.notice(`clawpod: run ${run.id} (${model.providerName}:${model.model})`);
     io.signal.addEventListener('abort', onInterrupt, { once: true });
