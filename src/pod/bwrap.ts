@@ -106,6 +106,9 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
     seccompFd = fs.openSync(seccompFile, 'r');
     const child = hasTty(spec) ? spawnWithTty(host.layout.podinit, argv, seccompFd, etcFiles.length, spec.ttySize) : spawn(host.layout.podinit, argv, {
       env: {},
+      // Its own session: the terminal's Ctrl-C reaches clawpod alone, which decides what it
+      // means (exec stops the pod, run stops the agent first and closes the pod normally).
+      detached: true,
       // A live pod talks to its executor over one socket on fd 6 (FD.channel), never on stdio.
       stdio: withEtcPipes(spec.live ? ['ignore', 'ignore', spec.stdio, seccompFd, 'pipe', 'pipe', 'pipe']
         : [spec.stdio === 'inherit' || spec.stdinInherit ? 'inherit' : 'ignore', spec.stdio, spec.stdio, seccompFd, 'pipe', 'pipe'], etcFiles.length),

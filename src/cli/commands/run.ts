@@ -83,7 +83,12 @@ export async function agentFace(): Promise<{ io: TerminalIO; summary(ctx: Contex
     stdin: false, stdout: null, stderr: podErr,
     view: (e) => view.onEvent(e),
     // The run's stop (SIGTERM, SIGHUP) ends a question nobody is answering.
-    approve: (req) => terminalApprove(req, { input: process.stdin, output: process.stderr, signal: io.signal }),
+    approve: async (req) => {
+      const a = await terminalApprove(req, { input: process.stdin, output: process.stderr, signal: io.signal });
+      // Quit at the question is the user's interrupt, as a Ctrl-C anywhere else: work kept, exit 130.
+      if (a.answer === 'quit') io.interrupt();
+      return a;
+    },
     onInterrupt: 'stopping the agent; the work so far is kept for review (Ctrl-C again stops the pod at once)',
   });
   io.notice = (line) => view.onNotice(line);
