@@ -13,7 +13,7 @@ import { bufferRedactor } from './egress.js';
 import { UserError } from './errors.js';
 import { removeRunRecord } from './exec.js';
 import type { RunIO } from './io.js';
-import { openRun } from './lifecycle.js';
+import { LOG_CAP, openRun } from './lifecycle.js';
 import { prepare, type PrepareOptions } from './prepare.js';
 
 export interface TaskResult {
@@ -110,8 +110,11 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<TaskResul
     run.relayOutput({ ...live.pod, stdout: null }, { stdout: null });
     live.pod.go();
     io.notice(`clawpod: run ${run.id} (${model.providerName}:${model.model})`);
-    io.signal.addEventListener('abort', onInterrupt, { once: true });
-    io.kill?.addEventListener('abort', () => live.pod.stop('stopped by the user'), { once: true });
+    // An interrupt that came while the pod was starting already fired: a listener added now
+    // would never hear it, and the task would run to its end (as exec's untilStopped does).
+    const onKill = () => live.pod.stop('stopped by the user');
+    if (io.signal.aborted) onInterrupt(); else io.signal.addEventListener('abort', onInterrupt, { once: true });
+    if (io.kill?.aborted) onKill(); else io.kill?.addEventListener('abort', onKill, { once: true });
     run.reapOthers();
     const loaded = await projectContext(live, run.podDir);
     run.emit({ source: 'run', type: 'run.context', data: {
@@ -163,9 +166,17 @@ class Transcript {
     this.fd = fs.openSync(path.join(dir, 'transcript.jsonl'), 'wx', 0o600);
   }
 
+  private bytes = 0;
+  private cut = false;
+
   private line(o: Record<string, unknown>): void {
-    if (!this.open) return;
-    try { fs.writeSync(this.fd, `${this.redact(JSON.stringify(o))}\n`); } catch { /* a full disk loses the transcript, never the run */ }
+    if (!this.open || this.cut) return;
+    const text = `${this.redact(JSON.stringify(o))}\n`;
+    // Bounded like the pod's own logs: the model's and the pod's bytes never fill the host.
+    this.bytes += Buffer.byteLength(text);
+    const out = this.bytes > LOG_CAP ? `${JSON.stringify({ type: 'cut', reason: `the transcript reached ${LOG_CAP} bytes; the rest is not kept` })}\n` : text;
+    if (this.bytes > LOG_CAP) this.cut = true;
+    try { fs.writeSync(this.fd, out); } catch { /* a full disk loses the transcript, never the run */ }
   }
 
   private text = '';
