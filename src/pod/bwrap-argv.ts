@@ -199,7 +199,7 @@ export function buildBwrapArgs(host: HostLayout, p: PodArgvInput): string[] {
   // mount table for every bind, so one per file cost ~4 ms a pod. What lands on it next goes onto
   // the empty mount points it holds (a read-only /etc cannot get one made now).
   a.push('--ro-bind', `${host.etcDir}/${POD_ETC_DIR}`, '/etc');
-  const own = [...Object.keys(syntheticEtc()), ...HOST_ETC_COPIES, ...HOST_ETC_LINKS];
+  const own = [...Object.keys(syntheticEtc()), ...HOST_ETC_COPIES];
   for (const f of host.etcBinds) if (!own.includes(f.replace(/^\/etc\//, ''))) a.push('--ro-bind', f, f);
   // bwrap copies each into its own tmpfs and closes the fd: the pod holds neither the pipe nor a host path.
   (p.etcData ?? []).forEach((dest, i) => a.push('--perms', '0444', '--ro-bind-data', String(FD.etc + i), dest));
@@ -247,13 +247,11 @@ function ttyArgs(host: HostLayout): string[] {
 
 /** Host /etc files a pod gets a read-only copy of (installPodFiles), relative to /etc: a fixed
  *  list of public tables (openssl's config, services, protocols, MIME types, the OS name, the
- *  dynamic loader's cache) that self-signed certificates, getservbyname and friends need.
- *  Nothing else of the host's /etc. */
-export const HOST_ETC_COPIES: readonly string[] = ['ssl/openssl.cnf', 'services', 'protocols', 'mime.types', 'os-release', 'ld.so.cache'];
-/** Host /etc entries copied as the host has them: a symlink into /usr stays a symlink (runtimes
- *  read the zone's name from localtime's target), a public regular file is copied. A copy, not
- *  a bind: bwrap re-reads the mount table for every bind. */
-export const HOST_ETC_LINKS: readonly string[] = ['localtime'];
+ *  dynamic loader's cache, the time zone) that self-signed certificates, getservbyname and
+ *  friends need. Nothing else of the host's /etc. Copies, not binds: bwrap re-reads the mount
+ *  table for every bind. localtime is a regular file as its bind was (a link would break the
+ *  bind of a live older clawpod onto it). */
+export const HOST_ETC_COPIES: readonly string[] = ['ssl/openssl.cnf', 'services', 'protocols', 'mime.types', 'os-release', 'ld.so.cache', 'localtime'];
 /** The pod's /etc, assembled under etcDir (installPodEtc) and bound read-only as a whole. */
 export const POD_ETC_DIR = 'root';
 /** The only names a pod's own /etc files (--ro-bind-data, see podEtcFiles) may have. */

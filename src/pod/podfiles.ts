@@ -5,13 +5,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import {
-  ETC_DATA_NAMES, ETC_FILE_MOUNTS, FD, HOST_ETC_COPIES, HOST_ETC_LINKS, POD_ETC_DIR, syntheticEtc, type HostLayout,
+  ETC_DATA_NAMES, ETC_FILE_MOUNTS, FD, HOST_ETC_COPIES, POD_ETC_DIR, syntheticEtc, type HostLayout,
 } from './bwrap-argv.js';
 
 /** Replaces file by a rename (a reader sees the old or the new, never part), the temp file
  *  written in tmpDir (same file system) when file is in a dir pods see. */
 export function writeIfChanged(file: string, content: string | Buffer, mode: number, tmpDir = path.dirname(file)): void {
-  try { if (Buffer.from(content).equals(fs.readFileSync(file))) return; } catch { /* absent */ }
+  try { if (fs.lstatSync(file).isFile() && Buffer.from(content).equals(fs.readFileSync(file))) return; } catch { /* absent */ }
   const tmp = path.join(tmpDir, `.${path.basename(file)}.${process.pid}.tmp`);
   fs.writeFileSync(tmp, content, { mode });
   fs.chmodSync(tmp, mode);
@@ -35,31 +35,12 @@ function publicHostFile(etcRoot: string, rel: string): Buffer | null {
   } catch { return null; } finally { if (fd !== undefined) fs.closeSync(fd); }
 }
 
-/** The target of the host's /etc/REL when it is a symlink whose target resolves into /usr (which
- *  the pod has, read-only): the pod's link then leads to the same file. */
-function usrLinkTarget(etcRoot: string, rel: string): string | null {
-  try {
-    const link = path.join(etcRoot, rel);
-    if (!fs.lstatSync(link).isSymbolicLink()) return null;
-    const target = fs.readlinkSync(link);
-    return fs.realpathSync(link).startsWith('/usr/') ? target : null;
-  } catch { return null; }
-}
-
-/** Replaces LINK by a symlink to TARGET (a rename, the temp link made in tmpDir). */
-function linkIfChanged(link: string, target: string, tmpDir: string): void {
-  try { if (fs.readlinkSync(link) === target) return; } catch { /* absent, or not a link */ }
-  const tmp = path.join(tmpDir, `.${path.basename(link)}.${process.pid}.tmp`);
-  fs.rmSync(tmp, { force: true });
-  fs.symlinkSync(target, tmp);
-  fs.renameSync(tmp, link);
-}
-
 /** What the pod's /etc copies of the host's are made from (lstat of each): when it changes,
  *  installPodEtc runs again before the next pod, so a long-lived clawpod never serves a stale
- *  copy (ldconfig, a new time zone). A few lstat calls a pod. */
+ *  copy (ldconfig, a new time zone). A few lstat calls a pod (the link itself: a new zone is a
+ *  new link). */
 export function hostEtcSignature(etcRoot = '/etc'): string {
-  return [...HOST_ETC_COPIES, ...HOST_ETC_LINKS].map((rel) => {
+  return HOST_ETC_COPIES.map((rel) => {
     try {
       const st = fs.lstatSync(path.join(etcRoot, rel));
       return `${st.ino}:${st.size}:${st.mtimeMs}`;
@@ -73,8 +54,8 @@ function mkdirPublic(dir: string): void {
 }
 
 /** Assembles the pod's /etc in etcDir/POD_ETC_DIR (etcRoot: the host's /etc, for tests): the
- *  synthetic files, copies of HOST_ETC_COPIES and HOST_ETC_LINKS (one this host lacks, or
- *  stopped having, is removed), and an empty mount point for each later bind (etcBinds, ETC_FILE_MOUNTS): nothing
+ *  synthetic files, copies of HOST_ETC_COPIES (one this host lacks, or stopped having, is
+ *  removed), and an empty mount point for each later bind (etcBinds, ETC_FILE_MOUNTS): nothing
  *  else. Changed in place, each file by a rename, so a pod another clawpod starts meanwhile
  *  binds a whole dir; every clawpod runs this before its first pod, so none starts on a dir
  *  still missing a file it needs. */
@@ -86,12 +67,10 @@ export function installPodEtc(etcDir: string, etcBinds: readonly string[], etcRo
   };
   mkdirPublic(root);
   for (const [name, content] of Object.entries(syntheticEtc())) put(name, content);
-  for (const rel of [...HOST_ETC_COPIES, ...HOST_ETC_LINKS]) {
-    const target = HOST_ETC_LINKS.includes(rel) ? usrLinkTarget(etcRoot, rel) : null;
-    const content = target === null ? publicHostFile(etcRoot, rel) : null;
+  for (const rel of HOST_ETC_COPIES) {
+    const content = publicHostFile(etcRoot, rel);
     try {
-      if (target !== null) linkIfChanged(path.join(root, rel), target, etcDir);
-      else if (content === null) fs.rmSync(path.join(root, rel), { force: true });
+      if (content === null) fs.rmSync(path.join(root, rel), { force: true });
       else put(rel, content);
     } catch (e) {
       // A live pod of an older clawpod binds the host's file onto this one (its mount point):
