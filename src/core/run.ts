@@ -64,7 +64,7 @@ async function projectContext(live: LivePod, dir: string): Promise<{ name: strin
 }
 
 function memoryDir(ctx: Context, name: string): string {
-  if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(name)) throw new UserError(`memory name "${name}" must be lower-case letters, digits, - or _ (e.g. --memory project-notes)`);
+  if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(name)) throw new UserError(`memory name "${name}" must be lower-case letters, digits, - or _ (e.g. --memory-name project-notes)`);
   const dir = path.join(ctx.clawpodHome, 'memory', name);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   return dir;
