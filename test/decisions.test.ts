@@ -16,6 +16,7 @@ async function podRun(home: string, ws: string, script: string): Promise<string>
 }
 
 const sha = (s: string | Buffer) => crypto.createHash('sha256').update(s).digest('hex');
+// biome-ignore lint/suspicious/noExplicitAny: the log's JSON, read back to compare field by field
 type Ev = { seq: number; type: string; data: Record<string, any>; prev: string; hash: string };
 const decisions = (home: string): Ev[] => fs.readFileSync(path.join(home, 'decisions.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 const devIno = (p: string) => { const st = fs.statSync(p, { bigint: true }); return `${st.dev}:${st.ino}`; };
@@ -140,4 +141,23 @@ test('the copies --force keeps are never offered for review or apply', async () 
   assert.match(rest.stdout, /1 change\(s\) written/);
   assert.deepEqual(fs.readdirSync(ws).sort(), ['a.txt', 'b.txt']);
   assert.deepEqual(decisions(home).map((x) => [x.data.force, x.data.appliedCount]), [[true, 1], [false, 1]]);
+});
+
+test('apply never reads through a symlink the pod replaced by a directory, --force included', async () => {
+  const home = tmpDir('home');
+  const outside = tmpDir('outside');
+  fs.writeFileSync(path.join(outside, 'f'), 'not the workspace\n');
+  const ws = workspace({ 'a.txt': 'a\n' });
+  fs.symlinkSync(outside, path.join(ws, 'x'));
+  const id = await podRun(home, ws, 'rm x && mkdir x && echo pod > x/f && echo A > a.txt');
+  fs.writeFileSync(path.join(ws, 'a.txt'), 'mine\n');
+  const r = await cli(['runs', 'apply', id, '--force'], { home });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /--force overwrote 1 path\(s\)/);
+  assert.match(r.stdout, /^ {2}a\.txt \(modified\)$/m);
+  assert.equal(fs.readFileSync(path.join(outside, 'f'), 'utf8'), 'not the workspace\n');
+  assert.ok(fs.lstatSync(path.join(ws, 'x')).isDirectory());
+  assert.equal(fs.readFileSync(path.join(ws, 'x/f'), 'utf8'), 'pod\n');
+  const [e] = decisions(home);
+  assert.deepEqual(e.data.overwritten.map((x: { path: string }) => x.path), ['a.txt']);
 });

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AuditWriter, auditEvents, type AuditEvent, verifyAudit, type VerifyResult } from '../audit/chain.js';
-import { statEntry, type Change } from '../workspace/index.js';
+import { statEntry, type Change, type EntryInfo } from '../workspace/index.js';
 import type { Context } from './context.js';
 
 export const DECISIONS_FILE = 'decisions.jsonl';
@@ -101,11 +101,27 @@ export function changeRecords(changes: Change[]): { path: string; kind: string; 
 export function stateDigest(root: string, paths: string[]): { digest: string; paths: number } {
   const h = crypto.createHash('sha256');
   for (const p of [...paths].sort()) {
-    const e = statEntry(path.join(root, p));
+    const e = entryBeneath(root, p);
     const content = e?.t === 'f' ? fileSha256(path.join(root, p)) : e?.t === 'l' ? sha256(e.target ?? '') : '';
     h.update(`${JSON.stringify(p)} ${e ? `${e.t} ${e.mode.toString(8)} ${e.size} ${content}` : 'absent'}\n`);
   }
   return { digest: h.digest('hex'), paths: paths.length };
+}
+
+/**
+ * The workspace's entry at rel, never resolved through anything but real directories: under a
+ * symlink or a file (the pod may have turned one into a directory) there is nothing of the
+ * workspace's, so nothing is read there.
+ */
+export function entryBeneath(root: string, rel: string): EntryInfo | undefined {
+  const parts = rel.split('/');
+  let at = root;
+  for (let i = 0; i < parts.length - 1; i++) {
+    at = path.join(at, parts[i]);
+    const st = fs.lstatSync(at, { throwIfNoEntry: false });
+    if (!st?.isDirectory()) return undefined;
+  }
+  try { return statEntry(path.join(root, rel)); } catch { return undefined; }
 }
 
 function sha256(s: string): string { return crypto.createHash('sha256').update(s).digest('hex'); }

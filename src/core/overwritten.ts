@@ -8,8 +8,8 @@
 // the change set (runDir/changes), so apply never offers it.
 import fs from 'node:fs';
 import path from 'node:path';
-import { statEntry, walkEntries, type Change, type EntryInfo, type LoadedChangeSet, type Manifest } from '../workspace/index.js';
-import { fileSha256 } from './decisions.js';
+import { walkEntries, type Change, type EntryInfo, type LoadedChangeSet, type Manifest } from '../workspace/index.js';
+import { entryBeneath, fileSha256 } from './decisions.js';
 import { UserError } from './errors.js';
 
 export const OVERWRITTEN_DIR = 'overwritten';
@@ -50,9 +50,9 @@ export function findOverwritten(root: string, loaded: LoadedChangeSet, changes: 
     if (was) out.set(p, { path: p, was, now });
   };
   const picked = new Set(changes.map((c) => c.path));
-  for (const c of changes) consider(c.path, statEntry(path.join(root, c.path)));
+  for (const c of changes) consider(c.path, entryBeneath(root, c.path));
   for (const r of loaded.replacedRoots) {
-    if (!picked.has(r) || statEntry(path.join(root, r))?.t !== 'd') continue;
+    if (!picked.has(r) || entryBeneath(root, r)?.t !== 'd') continue;
     for (const [rel, now] of walkEntries(path.join(root, r))) consider(`${r}/${rel}`, now);
   }
   return [...out.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
