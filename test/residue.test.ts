@@ -97,13 +97,15 @@ test('memory kill leaves nothing behind', { skip }, async () => {
 });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  test(`${signal} to clawpod stops the pod: exit 137, run.end recorded, nothing behind`, { skip }, async () => {
+  // An interrupt (Ctrl-C, or SIGTERM from the user or a supervisor) stops the pod and keeps its
+  // work: status interrupted, exit 130.
+  test(`${signal} to clawpod stops the pod: exit 130, run.end recorded, nothing behind`, { skip }, async () => {
     const run = await runPod('sleep 30', signal);
-    assert.equal(run.code, 137, run.stderr);
+    assert.equal(run.code, 130, run.stderr);
     const end = lastEvent(run);
     assert.equal(end.type, 'run.end');
-    assert.equal(end.data.status, 'killed');
-    assert.equal(end.data.exitCode, 137);
+    assert.equal(end.data.status, 'interrupted');
+    assert.equal(end.data.exitCode, 130);
     await assertClean(run);
     const verify = await cli(['audit', 'verify', run.runId], { home: run.home });
     assert.equal(verify.code, 0, verify.stdout + verify.stderr);
