@@ -10,7 +10,10 @@ const MiB = 1 << 20;
 
 function get(opts: http.RequestOptions): Promise<void> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ ...opts, agent: false }, (res) => { res.resume(); res.on('end', resolve); });
+    const req = http.request({ ...opts, agent: false }, (res) => {
+      res.resume();
+      res.on('end', resolve);
+    });
     req.on('error', reject);
     req.end();
   });
@@ -19,7 +22,11 @@ function get(opts: http.RequestOptions): Promise<void> {
 async function p50(n: number, fn: () => Promise<void>): Promise<number> {
   for (let i = 0; i < 20; i++) await fn();
   const xs: number[] = [];
-  for (let i = 0; i < n; i++) { const t = performance.now(); await fn(); xs.push(performance.now() - t); }
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await fn();
+    xs.push(performance.now() - t);
+  }
   return xs.sort((a, b) => a - b)[Math.floor(n / 2)];
 }
 
@@ -34,11 +41,18 @@ function tunnelDownload(socketPath: string, host: string, port: number, total: n
       if (got < 0) {
         const end = d.indexOf('\r\n\r\n');
         if (end < 0) return;
-        if (!d.subarray(0, 12).toString().includes('200')) { reject(new Error(d.toString().split('\r\n')[0])); s.destroy(); return; }
+        if (!d.subarray(0, 12).toString().includes('200')) {
+          reject(new Error(d.toString().split('\r\n')[0]));
+          s.destroy();
+          return;
+        }
         started = performance.now();
         got = d.length - end - 4;
       } else got += d.length;
-      if (got >= total) { s.destroy(); resolve((got / MiB) / ((performance.now() - started) / 1000)); }
+      if (got >= total) {
+        s.destroy();
+        resolve(got / MiB / ((performance.now() - started) / 1000));
+      }
     });
     s.on('error', reject);
   });
@@ -53,7 +67,16 @@ export async function proxyMetrics(put: (name: string, value: number, unit: stri
   const chunk = Buffer.alloc(MiB, 7);
   const blob = net.createServer((c) => {
     let sent = 0;
-    const pump = () => { while (sent < total) { sent += chunk.length; if (!c.write(chunk)) { c.once('drain', pump); return; } } c.end(); };
+    const pump = () => {
+      while (sent < total) {
+        sent += chunk.length;
+        if (!c.write(chunk)) {
+          c.once('drain', pump);
+          return;
+        }
+      }
+      c.end();
+    };
     c.on('error', () => {});
     pump();
   });
@@ -61,7 +84,10 @@ export async function proxyMetrics(put: (name: string, value: number, unit: stri
   const blobPort = (blob.address() as AddressInfo).port;
   const socketPath = path.join(dir, 'proxy.sock');
   const proxy = await startPodProxy({
-    socketPath, pod: 'bench', secrets: [], onEvent: () => {},
+    socketPath,
+    pod: 'bench',
+    secrets: [],
+    onEvent: () => {},
     network: { allow: [`svc.test:${port}`, `blob.test:${blobPort}`], deny: [], hosts: { 'svc.test': '127.0.0.1', 'blob.test': '127.0.0.1' } },
   });
   try {

@@ -50,7 +50,13 @@ async function timeN(n: number, fn: () => Promise<unknown>): Promise<number[]> {
 
 const rules: Rules = {
   resources: { cpus: 1, memoryBytes: 512 << 20, pids: 256, timeoutMs: 60_000, diskBytes: 1 << 30 },
-  workspace: 'overlay', mounts: [], network: { allow: [], deny: [], hosts: {} }, secrets: [], env: {}, tools: {}, source: 'bench',
+  workspace: 'overlay',
+  mounts: [],
+  network: { allow: [], deny: [], hosts: {} },
+  secrets: [],
+  env: {},
+  tools: {},
+  source: 'bench',
 };
 
 async function main() {
@@ -74,17 +80,33 @@ async function main() {
   const uid = state.allocateUid('bench-raw');
   // Every stage dir the command line binds (pts too): a missing one makes bwrap fail at once,
   // and a failing bwrap is no baseline (the exit status is checked below).
-  for (const d of ['tmp', 'home', 'ws', 'shm', 'pts']) { fs.mkdirSync(path.join(raw, d)); fs.chownSync(path.join(raw, d), uid, uid); }
+  for (const d of ['tmp', 'home', 'ws', 'shm', 'pts']) {
+    fs.mkdirSync(path.join(raw, d));
+    fs.chownSync(path.join(raw, d), uid, uid);
+  }
   fs.chmodSync(raw, 0o755);
-  const rawArgs = buildBwrapArgs({ ...host.layout, stage: raw }, {
-    rules, workspace: ws, command: ['/bin/true'], changesDir: null, cgroupProcs: [], cgroupInto: null, identity: null, env: {}, sourceIds: {},
-  });
+  const rawArgs = buildBwrapArgs(
+    { ...host.layout, stage: raw },
+    {
+      rules,
+      workspace: ws,
+      command: ['/bin/true'],
+      changesDir: null,
+      cgroupProcs: [],
+      cgroupInto: null,
+      identity: null,
+      env: {},
+      sourceIds: {},
+    },
+  );
   const seccompFile = installPodFiles(host.stateDir, host.layout, seccomp);
   const rawOnce = () => {
     const fd = fs.openSync(seccompFile, 'r');
     const done = spawnWait(host.layout.bwrap, rawArgs, { uid, gid: uid, env: {}, stdio: ['ignore', 'ignore', 'inherit', fd] } as never);
     fs.closeSync(fd);
-    return done.then((code) => { if (code !== 0) throw new Error(`raw bwrap exited ${code}`); });
+    return done.then((code) => {
+      if (code !== 0) throw new Error(`raw bwrap exited ${code}`);
+    });
   };
   const rawTimes = await timeN(40, rawOnce);
   put('bwrap_raw_true_p50_ms', pct(rawTimes, 50), 'ms');
@@ -92,7 +114,13 @@ async function main() {
   fs.rmSync(raw, { recursive: true, force: true });
 
   const spec = (id: string, command: string[]): PodSpec => ({
-    id, rules, workspace: ws, command, changesDir: path.join(home, 'cs', id), allowDegraded: false, stdio: 'pipe',
+    id,
+    rules,
+    workspace: ws,
+    command,
+    changesDir: path.join(home, 'cs', id),
+    allowDegraded: false,
+    stdio: 'pipe',
   });
   let n = 0;
   const podOnce = async (command: string[], forceTmpfsStage = false) => {
@@ -123,12 +151,17 @@ async function main() {
   put('pod_start_tmpfs_true_p50_ms', pct(tmpfsTimes, 50), 'ms');
 
   const live = await LivePod.start(backend, { ...spec(`bench-live-${process.pid}`, []), changesDir: null }, () => {});
-  const warm = await timeN(100, async () => { const r = await live.exec(['/bin/true']); if (r.exitCode !== 0) throw new Error('warm exec failed'); });
+  const warm = await timeN(100, async () => {
+    const r = await live.exec(['/bin/true']);
+    if (r.exitCode !== 0) throw new Error('warm exec failed');
+  });
   put('pod_exec_warm_p50_ms', pct(warm, 50), 'ms');
   await live.close();
 
   const cliEnv = { ...process.env, CLAWPOD_HOME: home };
-  const cliTimes = await timeN(20, () => spawnWait(process.execPath, [path.join(ROOT, 'bin', 'clawpod'), 'exec', '--workspace', ws, '--', 'true'], { env: cliEnv }));
+  const cliTimes = await timeN(20, () =>
+    spawnWait(process.execPath, [path.join(ROOT, 'bin', 'clawpod'), 'exec', '--workspace', ws, '--', 'true'], { env: cliEnv }),
+  );
   put('cli_exec_true_p50_ms', pct(cliTimes, 50), 'ms');
 
   const t0 = performance.now();
@@ -168,7 +201,10 @@ async function podMemory(backend: ReturnType<typeof createBwrapBackend>, spec: (
   let pss = 0;
   for (let tries = 0; tries < 100; tries++) {
     const procs = podProcesses(ids);
-    if (procs.commands >= 50) { pss = procs.pssKiB + Math.max(0, process.memoryUsage.rss() - rssBefore) / 1024; break; }
+    if (procs.commands >= 50) {
+      pss = procs.pssKiB + Math.max(0, process.memoryUsage.rss() - rssBefore) / 1024;
+      break;
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   for (const p of pods) p.stop('bench');
@@ -188,7 +224,9 @@ function podProcesses(ids: Set<string>): { commands: number; pssKiB: number } {
       if (cmd.startsWith('/bin/sleep')) commands++;
       const m = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8').match(/^Pss:\s+(\d+)/m);
       pssKiB += m ? Number(m[1]) : 0;
-    } catch { /* exited */ }
+    } catch {
+      /* exited */
+    }
   }
   return { commands, pssKiB };
 }

@@ -17,7 +17,11 @@ const strict = policySchema.parse({});
 // `clawpod --version` names the commit it was built from ("unknown" outside a git checkout).
 const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
 let commit = 'unknown';
-try { commit = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch { /* not a checkout */ }
+try {
+  commit = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+} catch {
+  /* not a checkout */
+}
 const { buildSeccompProgram } = await import('../dist/src/pod/seccomp.js');
 const seccomp = Object.fromEntries(['x86_64', 'aarch64'].map((a) => [a, buildSeccompProgram(a).toString('base64')]));
 
@@ -36,12 +40,21 @@ await build({
   target: 'node20',
   // better-sqlite3's JavaScript is bundled; its addon is loaded by path at run time.
   external: ['*.node'],
-  define: { __CLAWPOD_VERSION__: JSON.stringify(version), __CLAWPOD_COMMIT__: JSON.stringify(commit), __CLAWPOD_STRICT_POLICY__: JSON.stringify(strict), __CLAWPOD_SECCOMP__: JSON.stringify(seccomp) },
+  define: {
+    __CLAWPOD_VERSION__: JSON.stringify(version),
+    __CLAWPOD_COMMIT__: JSON.stringify(commit),
+    __CLAWPOD_STRICT_POLICY__: JSON.stringify(strict),
+    __CLAWPOD_SECCOMP__: JSON.stringify(seccomp),
+  },
   banner: { js: "import { createRequire as __clawpodRequire } from 'node:module'; const require = __clawpodRequire(import.meta.url);" },
   logLevel: 'warning',
 });
 
 const old = `dist/bundle.old-${process.pid}`;
-try { renameSync('dist/bundle', old); } catch { /* first build */ }
+try {
+  renameSync('dist/bundle', old);
+} catch {
+  /* first build */
+}
 renameSync(out, 'dist/bundle');
 rmSync(old, { recursive: true, force: true });

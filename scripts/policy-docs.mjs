@@ -8,7 +8,10 @@ const { withKeyReference } = await import('../dist/src/policy/docs.js');
 const readme = readFileSync('README.md', 'utf8');
 const fresh = withKeyReference(readme);
 if (process.argv.includes('--check')) {
-  if (fresh !== readme) { console.error('README.md policy key reference is stale: run node scripts/policy-docs.mjs'); process.exit(1); }
+  if (fresh !== readme) {
+    console.error('README.md policy key reference is stale: run node scripts/policy-docs.mjs');
+    process.exit(1);
+  }
 } else if (fresh !== readme) {
   writeFileSync('README.md', fresh);
   console.error('README.md: policy key reference refreshed');

@@ -19,7 +19,9 @@ const BUDGET_MS = 25_000; // at least 6 attempts, then as many as fit (a loaded 
 // and the attempts crawl. The race itself does not depend on the filesystem.
 const SHM = fs.existsSync('/dev/shm') ? '/dev/shm' : undefined;
 const shmDirs: string[] = [];
-after(() => { for (const d of shmDirs) fs.rmSync(d, { recursive: true, force: true }); });
+after(() => {
+  for (const d of shmDirs) fs.rmSync(d, { recursive: true, force: true });
+});
 function raceDir(prefix: string): string {
   if (!SHM) return tmpDir(prefix);
   const d = fs.mkdtempSync(path.join(SHM, `clawpod-${prefix}-`));
@@ -33,7 +35,7 @@ function snapshot(dir: string): Record<string, string> {
   const out: Record<string, string> = { '.': String(fs.lstatSync(dir).mode) };
   for (const [p, e] of walkEntries(dir)) {
     const st = fs.lstatSync(path.join(dir, p));
-    const data = e.t === 'f' ? fs.readFileSync(path.join(dir, p)).toString('hex') : e.target ?? '';
+    const data = e.t === 'f' ? fs.readFileSync(path.join(dir, p)).toString('hex') : (e.target ?? '');
     out[p] = `${e.t} ${e.mode.toString(8)} ${st.uid}:${st.gid} ${e.mtimeMs} ${data}`;
   }
   return out;
@@ -51,8 +53,16 @@ function raceFixture(victim: string) {
   fs.mkdirSync(path.join(tree, 'lib'), { recursive: true });
   fs.chmodSync(path.join(tree, 'lib'), 0o750); // a directory mode change too: chmod is raced as well
   for (const n of names('f')) fs.writeFileSync(path.join(tree, 'lib', n), 'written by the pod\n', { mode: 0o644 });
-  for (const n of names('m')) { fs.writeFileSync(path.join(tree, 'lib', n), 'orig\n'); fs.chmodSync(path.join(tree, 'lib', n), 0o755); }
-  fs.writeFileSync(path.join(base, 'cs', 'deleted.lst'), names('d').map((n) => `lib/${n}\0`).join(''));
+  for (const n of names('m')) {
+    fs.writeFileSync(path.join(tree, 'lib', n), 'orig\n');
+    fs.chmodSync(path.join(tree, 'lib', n), 0o755);
+  }
+  fs.writeFileSync(
+    path.join(base, 'cs', 'deleted.lst'),
+    names('d')
+      .map((n) => `lib/${n}\0`)
+      .join(''),
+  );
   return { base, ws, cs: path.join(base, 'cs'), manifest };
 }
 
@@ -76,7 +86,10 @@ function startRacer(ws: string, victim: string): Promise<ChildProcess> {
 }
 
 async function stopRacer(child: ChildProcess, ws: string): Promise<void> {
-  await new Promise<void>((resolve) => { child.once('exit', () => resolve()); child.kill('SIGKILL'); });
+  await new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
   // Put lib back as the real directory, wherever the racer left it. A lib that is not the
   // symlink while lib.real exists was made by apply (force creates missing parents): inside.
   if (!fs.existsSync(path.join(ws, 'lib.real'))) return;
@@ -109,12 +122,19 @@ describe('apply against a parent directory swapped for a symlink mid-apply', () 
         await stopRacer(racer, f.ws);
       }
       const changed = Object.keys({ ...before, ...snapshot(victim) }).filter((k) => before[k] !== snapshot(victim)[k]);
-      assert.deepEqual(changed, [], `attempt ${i + 1}: apply touched the victim directory outside the workspace: ${changed.slice(0, 5).join(', ')} (outcomes so far: ${outcomes.join(' | ')})`);
+      assert.deepEqual(
+        changed,
+        [],
+        `attempt ${i + 1}: apply touched the victim directory outside the workspace: ${changed.slice(0, 5).join(', ')} (outcomes so far: ${outcomes.join(' | ')})`,
+      );
       // No temp file (or anything else) next to the workspace either.
       assert.deepEqual(fs.readdirSync(f.base).sort(), parentBefore);
     }
     // The swaps really landed inside apply: some attempts stopped on a symlinked or vanished lib.
-    assert.ok(outcomes.some((o) => o.startsWith('refusing to apply: lib')), `the racer never hit: ${outcomes.join(' | ')}`);
+    assert.ok(
+      outcomes.some((o) => o.startsWith('refusing to apply: lib')),
+      `the racer never hit: ${outcomes.join(' | ')}`,
+    );
   });
 
   test('without a racer the same change set applies fully (the race test exercises real work)', () => {
@@ -131,7 +151,9 @@ describe('apply through the CLI', { skip: IS_ROOT ? false : 'needs root to chown
   const home = tmpDir('home');
   const rw = policyFile('version: 1\nfilesystem: { workspace: rw }\n');
   const live: ChildProcess[] = [];
-  after(() => { for (const c of live) c.kill('SIGKILL'); });
+  after(() => {
+    for (const c of live) c.kill('SIGKILL');
+  });
 
   test('files and directories apply writes belong to the workspace owner, not root', async () => {
     const ws = workspace({ 'a.txt': 'a\n' });
@@ -146,7 +168,10 @@ describe('apply through the CLI', { skip: IS_ROOT ? false : 'needs root to chown
       const st = fs.lstatSync(path.join(ws, p));
       assert.deepEqual([p, st.uid, st.gid], [p, 65534, 65534]);
     }
-    assert.deepEqual(fs.readdirSync(path.dirname(ws)).filter((n) => n.includes('.clawpod-')), []);
+    assert.deepEqual(
+      fs.readdirSync(path.dirname(ws)).filter((n) => n.includes('.clawpod-')),
+      [],
+    );
   });
 
   test('apply refuses (one line, exit 125) while a live pod holds the workspace writable', async () => {
@@ -154,10 +179,22 @@ describe('apply through the CLI', { skip: IS_ROOT ? false : 'needs root to chown
     const r = await cli(['exec', '--', 'sh', '-c', 'echo from-overlay > a.txt'], { home, cwd: ws });
     assert.equal(r.code, 0, r.stderr);
     let pid = -1;
-    const holder = cli(['exec', '--policy', rw, '--', 'sleep', '5'], { home, cwd: ws, onSpawn: (c) => { pid = c.pid!; live.push(c); } });
-    const recorded = () => fs.readdirSync('/run/clawpod/pods').some((n) => {
-      try { return JSON.parse(fs.readFileSync(path.join('/run/clawpod/pods', n), 'utf8')).ownerPid === pid; } catch { return false; }
+    const holder = cli(['exec', '--policy', rw, '--', 'sleep', '5'], {
+      home,
+      cwd: ws,
+      onSpawn: (c) => {
+        pid = c.pid!;
+        live.push(c);
+      },
     });
+    const recorded = () =>
+      fs.readdirSync('/run/clawpod/pods').some((n) => {
+        try {
+          return JSON.parse(fs.readFileSync(path.join('/run/clawpod/pods', n), 'utf8')).ownerPid === pid;
+        } catch {
+          return false;
+        }
+      });
     assert.ok(await eventually(recorded, 10_000), 'the rw pod started');
     const refused = await cli(['runs', 'apply', r.runId!], { home });
     assert.equal(refused.code, 125, `apply went ahead while a pod held the workspace rw: ${refused.stdout}${refused.stderr}`);
@@ -180,10 +217,22 @@ describe('apply through the CLI', { skip: IS_ROOT ? false : 'needs root to chown
     assert.equal(r.code, 0, r.stderr);
     const mount = policyFile(`version: 1\nfilesystem:\n  workspace: none\n  mounts:\n    - { host: ${outer}, path: /data, mode: rw }\n`);
     let pid = -1;
-    const holder = cli(['exec', '--policy', mount, '--', 'sleep', '4'], { home, cwd: tmpDir('elsewhere'), onSpawn: (c) => { pid = c.pid!; live.push(c); } });
-    const recorded = () => fs.readdirSync('/run/clawpod/pods').some((n) => {
-      try { return JSON.parse(fs.readFileSync(path.join('/run/clawpod/pods', n), 'utf8')).ownerPid === pid; } catch { return false; }
+    const holder = cli(['exec', '--policy', mount, '--', 'sleep', '4'], {
+      home,
+      cwd: tmpDir('elsewhere'),
+      onSpawn: (c) => {
+        pid = c.pid!;
+        live.push(c);
+      },
     });
+    const recorded = () =>
+      fs.readdirSync('/run/clawpod/pods').some((n) => {
+        try {
+          return JSON.parse(fs.readFileSync(path.join('/run/clawpod/pods', n), 'utf8')).ownerPid === pid;
+        } catch {
+          return false;
+        }
+      });
     assert.ok(await eventually(recorded, 10_000), 'the pod started');
     const refused = await cli(['runs', 'apply', r.runId!], { home });
     assert.equal(refused.code, 125, refused.stdout + refused.stderr);
@@ -198,8 +247,20 @@ describe('apply through the CLI', { skip: IS_ROOT ? false : 'needs root to chown
     const dead = spawn('true');
     await new Promise((resolve) => dead.once('exit', resolve));
     const rec = path.join('/run/clawpod/pods', `r-stale-${process.pid}.json`);
-    fs.writeFileSync(rec, JSON.stringify({ id: `r-stale-${process.pid}`, ownerPid: dead.pid, ownerStart: '1', uid: null, cgroupDirs: [],
-      workspace: ws, workspaceMode: 'rw', rwMounts: [] }), { mode: 0o600 });
+    fs.writeFileSync(
+      rec,
+      JSON.stringify({
+        id: `r-stale-${process.pid}`,
+        ownerPid: dead.pid,
+        ownerStart: '1',
+        uid: null,
+        cgroupDirs: [],
+        workspace: ws,
+        workspaceMode: 'rw',
+        rwMounts: [],
+      }),
+      { mode: 0o600 },
+    );
     try {
       const ok = await cli(['runs', 'apply', r.runId!], { home });
       assert.equal(ok.code, 0, ok.stderr);

@@ -17,12 +17,21 @@ const QUESTION = '[q]uit (Enter: no)';
 
 /** Runs clawpod under a pty; types the next of `answers` (the last one again when they run out)
  *  at each approval question; returns the pty's output and how many questions were asked. */
-function onTerminal(args: string[], env: Record<string, string>, cwd: string, answers: string | string[], interruptOn?: string, termAtQuestion = false): Promise<{ code: number; out: string; asked: number }> {
+function onTerminal(
+  args: string[],
+  env: Record<string, string>,
+  cwd: string,
+  answers: string | string[],
+  interruptOn?: string,
+  termAtQuestion = false,
+): Promise<{ code: number; out: string; asked: number }> {
   const cmd = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   const keys = Array.isArray(answers) ? answers : [answers];
   return new Promise((resolve) => {
     const child = spawn('script', ['-qfec', `stty cols 100; exec ${cmd}`, '/dev/null'], {
-      cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env }, stdio: ['pipe', 'pipe', 'pipe'],
+      cwd,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
     let out = '';
     let asked = 0;
@@ -30,12 +39,17 @@ function onTerminal(args: string[], env: Record<string, string>, cwd: string, an
     const onData = (d: Buffer) => {
       out += d.toString('utf8');
       // Ctrl-C typed at the terminal once `interruptOn` is on the screen (the run's interrupt).
-      if (interruptOn && !interrupted && out.includes(interruptOn)) { interrupted = true; child.stdin.write('\x03'); }
+      if (interruptOn && !interrupted && out.includes(interruptOn)) {
+        interrupted = true;
+        child.stdin.write('\x03');
+      }
       const prompts = out.split(QUESTION).length - 1;
       if (prompts > asked && termAtQuestion) {
         // SIGTERM to clawpod itself (script's child), as a service manager or kill would send it.
         asked = prompts;
-        const pids = spawnSync('ps', ['-o', 'pid=', '--ppid', String(child.pid)], { encoding: 'utf8' }).stdout.trim().split(/\s+/);
+        const pids = spawnSync('ps', ['-o', 'pid=', '--ppid', String(child.pid)], { encoding: 'utf8' })
+          .stdout.trim()
+          .split(/\s+/);
         for (const p of pids) if (p) process.kill(Number(p), 'SIGTERM');
       } else if (prompts > asked) {
         asked = prompts;
@@ -46,7 +60,10 @@ function onTerminal(args: string[], env: Record<string, string>, cwd: string, an
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code: code ?? 137, out, asked }); });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 137, out, asked });
+    });
   });
 }
 
@@ -74,7 +91,9 @@ test('the approval prompt shows a 10 KB command whole, tail included', { skip },
     assert.match(r.out, /denied: the user did not approve this bash call/);
     assert.equal(r.out.split('did not approve').length - 1, 1, 'the denial is shown once');
     assert.doesNotMatch(r.out, staleProgress);
-  } finally { await fake.close(); }
+  } finally {
+    await fake.close();
+  }
 });
 
 test('always: asked once, then that tool runs for the rest of the run', { skip }, async () => {
@@ -86,7 +105,12 @@ test('always: asked once, then that tool runs for the rest of the run', { skip }
   try {
     const home = tmpDir('home');
     const p = policyFile('version: 1\ntools: { approve: [bash] }\n');
-    const r = await onTerminal(['run', '--policy', p, 'run two'], { CLAWPOD_HOME: home, ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url }, workspace(), 'a');
+    const r = await onTerminal(
+      ['run', '--policy', p, 'run two'],
+      { CLAWPOD_HOME: home, ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url },
+      workspace(),
+      'a',
+    );
     assert.equal(r.code, 0, r.out);
     assert.equal(r.asked, 1, 'the second bash call was not asked about');
     const sent = fake.requests.map((q) => JSON.stringify(q.body)).join('\n');
@@ -94,10 +118,15 @@ test('always: asked once, then that tool runs for the rest of the run', { skip }
     assert.match(sent, /second-call/);
     assert.match(r.out, /bash approved for the rest of this run/);
     assert.doesNotMatch(r.out, staleProgress);
-  } finally { await fake.close(); }
+  } finally {
+    await fake.close();
+  }
 });
 
-for (const [how, key] of [['q', 'q'], ['Ctrl-C', '\x03']] as const) {
+for (const [how, key] of [
+  ['q', 'q'],
+  ['Ctrl-C', '\x03'],
+] as const) {
   test(`${how} at the question stops the run: nothing more is asked of the model or run`, { skip }, async () => {
     const fake = await startFakeAnthropic([
       { toolUses: [{ name: 'bash', input: { command: 'touch should-not-exist' } }], stopReason: 'tool_use' },
@@ -113,7 +142,9 @@ for (const [how, key] of [['q', 'q'], ['Ctrl-C', '\x03']] as const) {
       assert.match(r.out, /stopped: the user quit when asked to approve a bash call|interrupted/);
       assert.doesNotMatch(r.out, staleProgress);
       assert.equal(fs.existsSync(path.join(ws, 'should-not-exist')), false);
-    } finally { await fake.close(); }
+    } finally {
+      await fake.close();
+    }
   });
 }
 
@@ -134,7 +165,9 @@ test('model text and tool output cannot drive the terminal', { skip }, async () 
     }
     assert.match(r.out, /\\x1b\]0;pwned-title/, 'shown, escaped');
     assert.ok(!/D\rE/.test(r.out), 'a carriage return cannot overwrite what was shown');
-  } finally { await fake.close(); }
+  } finally {
+    await fake.close();
+  }
 });
 
 test('exec gives the terminal back as it found it, whatever the pod did to it', { skip }, async () => {
@@ -145,9 +178,12 @@ test('exec gives the terminal back as it found it, whatever the pod did to it', 
   // The pod turns off echo and canonical mode and shrinks the window, then exits.
   const pod = 'stty raw -echo -icanon; stty cols 33 rows 7; exit 0';
   const script = [
-    'stty cols 100 rows 30', `stty -g > ${dir}/before`,
+    'stty cols 100 rows 30',
+    `stty -g > ${dir}/before`,
     `CLAWPOD_HOME=${q(home)} ${q(process.execPath)} ${q(BIN)} exec --workspace ${q(ws)} -- sh -c ${q(pod)}`,
-    `echo $? > ${dir}/code`, `stty -g > ${dir}/after`, `stty size > ${dir}/size`,
+    `echo $? > ${dir}/code`,
+    `stty -g > ${dir}/after`,
+    `stty size > ${dir}/size`,
   ].join('; ');
   const r = spawnSync('script', ['-qfec', script, '/dev/null'], { encoding: 'utf8', timeout: 60_000, input: '' });
   const read = (f: string) => fs.readFileSync(path.join(dir, f), 'utf8').trim();
@@ -163,11 +199,19 @@ test('Ctrl-C while a tool runs: the progress line gives way to the interrupt not
   ]);
   try {
     const home = tmpDir('home');
-    const r = await onTerminal(['run', 'sleep'], { CLAWPOD_HOME: home, ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url }, workspace(), 'n', 'running in the pod');
+    const r = await onTerminal(
+      ['run', 'sleep'],
+      { CLAWPOD_HOME: home, ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url },
+      workspace(),
+      'n',
+      'running in the pod',
+    );
     assert.equal(r.code, 130, r.out);
     assert.match(r.out, /clawpod: stopping the agent/);
     assert.doesNotMatch(r.out, staleProgress);
-  } finally { await fake.close(); }
+  } finally {
+    await fake.close();
+  }
 });
 
 test('SIGTERM while the question waits: the run ends at once (not waiting for an answer), work kept', { skip }, async () => {
@@ -179,10 +223,19 @@ test('SIGTERM while the question waits: the run ends at once (not waiting for an
     const home = tmpDir('home');
     const p = policyFile('version: 1\ntools: { approve: [bash] }\n');
     const started = Date.now();
-    const r = await onTerminal(['run', '--policy', p, 'x'], { CLAWPOD_HOME: home, ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url }, workspace(), 'y', undefined, true);
+    const r = await onTerminal(
+      ['run', '--policy', p, 'x'],
+      { CLAWPOD_HOME: home, ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url },
+      workspace(),
+      'y',
+      undefined,
+      true,
+    );
     assert.ok(Date.now() - started < 30_000, 'did not wait for the 60 s kill');
     assert.equal(r.code, 130, r.out);
     assert.match(r.out, /not run: the task was stopped while asking to approve a bash call/);
     assert.equal(fake.requests.length, 1);
-  } finally { await fake.close(); }
+  } finally {
+    await fake.close();
+  }
 });

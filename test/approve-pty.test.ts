@@ -22,10 +22,16 @@ function onTerminal(keys: string): Promise<{ code: number; out: string }> {
     let typed = false;
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
-      if (!typed && out.includes('[q]uit')) { typed = true; child.stdin.write(keys); }
+      if (!typed && out.includes('[q]uit')) {
+        typed = true;
+        child.stdin.write(keys);
+      }
     });
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code: code ?? 137, out }); });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 137, out });
+    });
   });
 }
 
@@ -46,5 +52,8 @@ test('Ctrl-C at the question is quit, and the process goes on to say so', { skip
 test('no terminal on stdin: nothing asked, refused with the reason', () => {
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', DRIVER], { input: 'y\n', encoding: 'utf8', timeout: 20_000 });
   assert.equal(r.stderr, '', 'no question printed');
-  assert.match(r.stdout, /ANSWER=\{"answer":"no","reason":"approval needed but no terminal to ask \(run it from a terminal, or remove bash from tools.approve\)"\}/);
+  assert.match(
+    r.stdout,
+    /ANSWER=\{"answer":"no","reason":"approval needed but no terminal to ask \(run it from a terminal, or remove bash from tools.approve\)"\}/,
+  );
 });

@@ -6,7 +6,9 @@ import { before, describe, test } from 'node:test';
 import { auditEvents, cli, tmpDir, workspace } from './helpers.js';
 
 let home: string;
-before(() => { home = tmpDir('home'); });
+before(() => {
+  home = tmpDir('home');
+});
 
 async function freshRun(): Promise<{ id: string; log: string }> {
   const ws = workspace({ 'a.txt': 'a\n' });
@@ -18,10 +20,13 @@ async function freshRun(): Promise<{ id: string; log: string }> {
 const lines = (f: string) => fs.readFileSync(f, 'utf8').split('\n').filter(Boolean);
 
 describe('audit log of a run', () => {
-  test('has the contract shape and the run\'s story in order', async () => {
+  test("has the contract shape and the run's story in order", async () => {
     const { id, log } = await freshRun();
     const events = auditEvents(home, id);
-    assert.deepEqual(events.map((e) => e.type), ['run.start', 'exec.start', 'exec.exit', 'file.write', 'file.write', 'file.write', 'run.end']);
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['run.start', 'exec.start', 'exec.exit', 'file.write', 'file.write', 'file.write', 'run.end'],
+    );
     const first = JSON.parse(lines(log)[0]);
     assert.deepEqual(Object.keys(first), ['seq', 'ts', 'run', 'type', 'data', 'prev', 'hash']);
     assert.equal(first.prev, '0'.repeat(64));

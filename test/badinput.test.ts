@@ -53,10 +53,17 @@ describe('bad input is refused before any run exists', () => {
   });
 
   test('missing mount path and denied mount path', async () => {
-    await expectRefusal(['exec', '--policy', policyFile('version: 1\nfilesystem: { mounts: [{ host: /nonexistent/data, path: /data }] }\n'), '--', 'true'], /nonexistent\/data/);
+    await expectRefusal(
+      ['exec', '--policy', policyFile('version: 1\nfilesystem: { mounts: [{ host: /nonexistent/data, path: /data }] }\n'), '--', 'true'],
+      /nonexistent\/data/,
+    );
     const fakeHome = tmpDir('fakehome');
     fs.mkdirSync(path.join(fakeHome, '.ssh'));
-    const r = await cli(['exec', '--policy', policyFile(`version: 1\nfilesystem: { mounts: [{ host: ${fakeHome}, path: /data }] }\n`), '--', 'true'], { home, cwd: ws, env: { HOME: fakeHome } });
+    const r = await cli(['exec', '--policy', policyFile(`version: 1\nfilesystem: { mounts: [{ host: ${fakeHome}, path: /data }] }\n`), '--', 'true'], {
+      home,
+      cwd: ws,
+      env: { HOME: fakeHome },
+    });
     assert.equal(r.code, 125);
     assert.match(r.stderr, /\.ssh/);
   });
@@ -80,7 +87,7 @@ describe('bad input is refused before any run exists', () => {
     await expectRefusal(['launch'], /unknown command "launch"/);
   });
 
-  test('a bad policy never loses the user\'s data: the workspace is untouched', async () => {
+  test("a bad policy never loses the user's data: the workspace is untouched", async () => {
     const p = policyFile('version: 2\n');
     await expectRefusal(['exec', '--policy', p, '--', 'sh', '-c', 'rm -f a.txt'], /version/);
     assert.equal(fs.readFileSync(path.join(ws, 'a.txt'), 'utf8'), 'a\n');

@@ -14,12 +14,24 @@ import { auditEvents, cli, eventually, IS_ROOT, podUidOf, policyFile, residue, t
 const skip = IS_ROOT ? false : 'needs root: cgroups are not delegated to this user';
 const MiB = 1024 * 1024;
 
-const policy = (r: { memory?: string; pids?: number; timeout?: string }) => policyFile([
-  'version: 1', 'resources:', `  memory: ${r.memory ?? '256Mi'}`, `  pids: ${r.pids ?? 64}`, `  timeout: ${r.timeout ?? '60s'}`, '',
-].join('\n'));
+const policy = (r: { memory?: string; pids?: number; timeout?: string }) =>
+  policyFile(['version: 1', 'resources:', `  memory: ${r.memory ?? '256Mi'}`, `  pids: ${r.pids ?? 64}`, `  timeout: ${r.timeout ?? '60s'}`, ''].join('\n'));
 
-interface Summary { run: string; exitCode: number; status: string; limitHit: string | null }
-interface Run { code: number; stdout: string; stderr: string; runId: string; summary: Summary; home: string; ms: number }
+interface Summary {
+  run: string;
+  exitCode: number;
+  status: string;
+  limitHit: string | null;
+}
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  runId: string;
+  summary: Summary;
+  home: string;
+  ms: number;
+}
 
 async function exec(policyPath: string, command: string[]): Promise<Run> {
   const home = tmpDir('home');
@@ -27,14 +39,19 @@ async function exec(policyPath: string, command: string[]): Promise<Run> {
   const r = await cli(['exec', '--policy', policyPath, '--json', '--', ...command], { home, timeoutMs: 90_000 });
   const ms = Date.now() - started;
   let summary: Summary;
-  try { summary = JSON.parse(r.stderr.trim().split('\n').at(-1) ?? '') as Summary; } catch {
+  try {
+    summary = JSON.parse(r.stderr.trim().split('\n').at(-1) ?? '') as Summary;
+  } catch {
     assert.fail(`no JSON summary as the last stderr line (exit ${r.code}):\n${r.stderr}`);
   }
   assert.ok(r.runId, r.stderr);
   return { ...r, runId: r.runId, summary, home, ms };
 }
 
-const hits = (run: Run) => auditEvents(run.home, run.runId).filter((e) => e.type === 'limit.hit').map((e) => e.data);
+const hits = (run: Run) =>
+  auditEvents(run.home, run.runId)
+    .filter((e) => e.type === 'limit.hit')
+    .map((e) => e.data);
 
 async function assertNoResidue(run: Run): Promise<void> {
   const uid = podUidOf(run.home, run.runId);
@@ -71,7 +88,10 @@ test('pids: a program that catches "can\'t start new thread" and carries on exit
   assert.equal(pids[0].action, 'refused');
   assert.ok(Number(pids[0].refused) >= 1, JSON.stringify(pids[0]));
   assert.equal((pids[0].process as { name?: string } | null)?.name, 'python3', JSON.stringify(pids[0]));
-  assert.match(run.stderr, /^clawpod: pids cap hit \(resources\.pids: 64\): \d+ forks? refused; python3 \(pid \d+ in the pod\) holds \d+ of 64 tasks; the run went on$/m);
+  assert.match(
+    run.stderr,
+    /^clawpod: pids cap hit \(resources\.pids: 64\): \d+ forks? refused; python3 \(pid \d+ in the pod\) holds \d+ of 64 tasks; the run went on$/m,
+  );
   assert.doesNotMatch(run.stderr, /pod killed/);
   await assertNoResidue(run);
 });
@@ -103,7 +123,10 @@ test('memory: the main process OOM-killed ends the run with 137, and the message
   assert.equal(mem.length, 1, JSON.stringify(hits(run)));
   assert.equal(mem[0].action, 'pod killed');
   assert.equal(mem[0].reason, 'main process');
-  assert.match(run.stderr, /^clawpod: memory cap hit \(resources\.memory: 64Mi\): the kernel killed python3 \(pid \d+ in the pod\), the pod's main process; the run ended$/m);
+  assert.match(
+    run.stderr,
+    /^clawpod: memory cap hit \(resources\.memory: 64Mi\): the kernel killed python3 \(pid \d+ in the pod\), the pod's main process; the run ended$/m,
+  );
   assert.doesNotMatch(run.stderr, /went on/);
   await assertNoResidue(run);
 });
@@ -121,7 +144,9 @@ test('pids: a loop of forks that never stops is killed as a storm within bounded
   assert.equal(run.summary.limitHit, 'pids');
   assert.equal(run.summary.status, 'killed');
   assert.ok(run.ms < 40_000, `killed well before the 80 s timeout (took ${run.ms} ms)`);
-  const last = hits(run).filter((h) => h.cap === 'pids').at(-1);
+  const last = hits(run)
+    .filter((h) => h.cap === 'pids')
+    .at(-1);
   assert.equal(last?.action, 'pod killed', JSON.stringify(hits(run)));
   assert.equal(last?.reason, 'storm');
   assert.match(run.stderr, /^clawpod: pids cap hit \(resources\.pids: 32\): forks refused for \d+ s without a pause .*; the pod was killed$/m);
@@ -134,9 +159,14 @@ test('memory: OOM kill after OOM kill is a storm: the pod is killed with 137', {
   assert.equal(run.code, 137, run.stderr);
   assert.equal(run.summary.limitHit, 'memory');
   assert.ok(run.ms < 60_000, `killed before the timeout (took ${run.ms} ms)`);
-  const last = hits(run).filter((h) => h.cap === 'memory').at(-1);
+  const last = hits(run)
+    .filter((h) => h.cap === 'memory')
+    .at(-1);
   assert.equal(last?.reason, 'storm', JSON.stringify(hits(run)));
-  assert.match(run.stderr, /^clawpod: memory cap hit \(resources\.memory: 64Mi\): \d+ processes OOM-killed within \d+ s \(the last: python3 \((pid \d+ in the pod|host pid \d+)\)\); the pod was killed$/m);
+  assert.match(
+    run.stderr,
+    /^clawpod: memory cap hit \(resources\.memory: 64Mi\): \d+ processes OOM-killed within \d+ s \(the last: python3 \((pid \d+ in the pod|host pid \d+)\)\); the pod was killed$/m,
+  );
   await assertNoResidue(run);
 });
 
@@ -144,12 +174,27 @@ test('live pod: a tool call OOM-killed ends only that call; the next call works'
   const home = tmpDir('home');
   const rules: Rules = {
     resources: { cpus: 1, memoryBytes: 64 << 20, pids: 64, timeoutMs: 60_000, diskBytes: 64 << 20 },
-    workspace: 'overlay', mounts: [], network: { allow: [], deny: [], hosts: {} }, secrets: [], env: {}, tools: {}, source: 'test',
+    workspace: 'overlay',
+    mounts: [],
+    network: { allow: [], deny: [], hosts: {} },
+    secrets: [],
+    env: {},
+    tools: {},
+    source: 'test',
   } as Rules;
   const events: PodEvent[] = [];
-  const live = await LivePod.start(createBwrapBackend({ clawpodHome: home }), {
-    id: `r-capslive-${process.pid}`, rules, workspace: workspace({ 'a.txt': 'a\n' }), changesDir: path.join(home, 'changes'), allowDegraded: false, stdio: 'pipe',
-  }, (e) => events.push(e));
+  const live = await LivePod.start(
+    createBwrapBackend({ clawpodHome: home }),
+    {
+      id: `r-capslive-${process.pid}`,
+      rules,
+      workspace: workspace({ 'a.txt': 'a\n' }),
+      changesDir: path.join(home, 'changes'),
+      allowDegraded: false,
+      stdio: 'pipe',
+    },
+    (e) => events.push(e),
+  );
   try {
     // A call is the OOM killer's first choice, never the executor (pid 2) the pod needs (which is
     // raised only around its fork: read after it).

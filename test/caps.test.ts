@@ -10,25 +10,40 @@ import { auditEvents, cli, eventually, IS_ROOT, podUidOf, policyFile, residue, t
 const skip = IS_ROOT ? false : 'needs root: cgroups are not delegated to this user';
 const MiB = 1024 * 1024;
 
-const policy = (r: { memory?: string; pids?: number; timeout?: string; disk?: string; cpus?: number }) => policyFile([
-  'version: 1',
-  'resources:',
-  `  memory: ${r.memory ?? '64Mi'}`,
-  `  pids: ${r.pids ?? 32}`,
-  `  timeout: ${r.timeout ?? '10s'}`,
-  `  disk: ${r.disk ?? '16Mi'}`,
-  `  cpus: ${r.cpus ?? 1}`,
-  '',
-].join('\n'));
+const policy = (r: { memory?: string; pids?: number; timeout?: string; disk?: string; cpus?: number }) =>
+  policyFile(
+    [
+      'version: 1',
+      'resources:',
+      `  memory: ${r.memory ?? '64Mi'}`,
+      `  pids: ${r.pids ?? 32}`,
+      `  timeout: ${r.timeout ?? '10s'}`,
+      `  disk: ${r.disk ?? '16Mi'}`,
+      `  cpus: ${r.cpus ?? 1}`,
+      '',
+    ].join('\n'),
+  );
 
 // Tight caps; the timeout is generous here except in the timeout test, so a slow machine never
 // turns a memory or pids kill into a timeout.
 const TIGHT = policy({});
 const ROOMY = policy({ memory: '512Mi', pids: 256, timeout: '30s', disk: '256Mi' });
 
-interface Summary { run: string; exitCode: number; status: string; limitHit: string | null }
+interface Summary {
+  run: string;
+  exitCode: number;
+  status: string;
+  limitHit: string | null;
+}
 
-interface PodRun { code: number; stdout: string; stderr: string; runId: string; summary: Summary; home: string }
+interface PodRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  runId: string;
+  summary: Summary;
+  home: string;
+}
 
 /** `clawpod exec --json` in a fresh home; the summary is the last stderr line. */
 async function exec(policyPath: string, command: string[], opts: Partial<CliOptions> = {}): Promise<PodRun> {
@@ -36,7 +51,9 @@ async function exec(policyPath: string, command: string[], opts: Partial<CliOpti
   const r = await cli(['exec', '--policy', policyPath, '--json', '--', ...command], { ...opts, home });
   const last = r.stderr.trim().split('\n').at(-1) ?? '';
   let summary: Summary;
-  try { summary = JSON.parse(last) as Summary; } catch {
+  try {
+    summary = JSON.parse(last) as Summary;
+  } catch {
     assert.fail(`no JSON summary as the last stderr line (exit ${r.code}):\n${r.stderr}`);
   }
   assert.ok(r.runId, `no "clawpod: run ID" line on stderr:\n${r.stderr}`);
@@ -46,7 +63,9 @@ async function exec(policyPath: string, command: string[], opts: Partial<CliOpti
 }
 
 function limitHits(run: PodRun): { cap: unknown; limit: unknown }[] {
-  return auditEvents(run.home, run.runId).filter((e) => e.type === 'limit.hit').map((e) => ({ cap: e.data.cap, limit: e.data.limit }));
+  return auditEvents(run.home, run.runId)
+    .filter((e) => e.type === 'limit.hit')
+    .map((e) => ({ cap: e.data.cap, limit: e.data.limit }));
 }
 
 async function assertNoResidue(run: PodRun): Promise<void> {
@@ -79,7 +98,7 @@ test('memory cap: a main process allocating past 64Mi is killed with 137, limit.
   assert.deepEqual(limitHits(control), []);
 });
 
-test('pids cap: a burst of background processes past 32 has its fork refused, limit.hit pids, the shell\'s own exit', { skip }, async () => {
+test("pids cap: a burst of background processes past 32 has its fork refused, limit.hit pids, the shell's own exit", { skip }, async () => {
   const cmd = ['sh', '-c', 'for i in $(seq 1 64); do sleep 1 & done; wait'];
   const run = await exec(TIGHT, cmd);
   // The kernel refused the 33rd task (EAGAIN): that is the enforcement; the shell gave up on its
@@ -158,16 +177,19 @@ async function busyLoop(cpus: number): Promise<{ run: PodRun; quota: string | nu
   let period: string | null = null;
   let seen = '';
   const run = await exec(policy({ cpus, timeout: '20s' }), ['python3', '-c', script], {
-    onSpawn: (child) => child.stderr?.on('data', (d) => {
-      seen += d;
-      const id = seen.match(/clawpod: run (r-[\w-]+)/)?.[1];
-      if (!id || quota !== null) return;
-      const dir = `/sys/fs/cgroup/cpu/clawpod/${id}`;
-      try {
-        quota = fs.readFileSync(path.join(dir, 'cpu.cfs_quota_us'), 'utf8').trim();
-        period = fs.readFileSync(path.join(dir, 'cpu.cfs_period_us'), 'utf8').trim();
-      } catch (e) { quota = `unreadable: ${(e as Error).message}`; }
-    }),
+    onSpawn: (child) =>
+      child.stderr?.on('data', (d) => {
+        seen += d;
+        const id = seen.match(/clawpod: run (r-[\w-]+)/)?.[1];
+        if (!id || quota !== null) return;
+        const dir = `/sys/fs/cgroup/cpu/clawpod/${id}`;
+        try {
+          quota = fs.readFileSync(path.join(dir, 'cpu.cfs_quota_us'), 'utf8').trim();
+          period = fs.readFileSync(path.join(dir, 'cpu.cfs_period_us'), 'utf8').trim();
+        } catch (e) {
+          quota = `unreadable: ${(e as Error).message}`;
+        }
+      }),
   });
   assert.equal(run.code, 0, run.stderr);
   const [cpu, wall] = run.stdout.trim().split(/\s+/).map(Number);
@@ -191,14 +213,14 @@ test('a cap that fires kills the whole tree, setsid children included', { skip }
   const cmd = ['sh', '-c', 'setsid sleep 100 & sleep 0.3; ps -o sid=,args= -C sleep >&2; exec python3 -c "x = bytearray(100 << 20)"'];
   const run = await exec(TIGHT, cmd);
   assert.equal(run.code, 137, run.stderr);
-  assert.equal(run.summary.limitHit, 'memory', 'the main process (sh exec\'d into python3) died of the cap');
+  assert.equal(run.summary.limitHit, 'memory', "the main process (sh exec'd into python3) died of the cap");
   assert.deepEqual(limitHits(run), [{ cap: 'memory', limit: 64 * MiB }]);
   const sleeper = run.stderr.match(/^\s*(\d+)\s+sleep 100$/m);
   assert.ok(sleeper, `the setsid child was running before the kill:\n${run.stderr}`);
   await assertNoResidue(run);
 });
 
-test('exit codes: the command\'s own code passes through, 127 not found, 126 not executable', { skip }, async () => {
+test("exit codes: the command's own code passes through, 127 not found, 126 not executable", { skip }, async () => {
   const ws = workspace({ 'noexec.sh': 'echo should not run\n' });
   fs.chmodSync(path.join(ws, 'noexec.sh'), 0o644);
   const three = await exec(TIGHT, ['sh', '-c', 'exit 3'], { cwd: ws });

@@ -19,7 +19,11 @@ import { SKILLS } from '../src/cli/commands/skills.js';
 import { DEMO } from '../src/cli/commands/demo.js';
 
 const LEAVES: Command[] = [EXEC, RUN, ...RUNS, ...AUDIT, ...POLICY, SKILLS, DOCTOR, DEMO];
-const GROUPS: [string, Command[]][] = [['runs', RUNS], ['audit', AUDIT], ['policy', POLICY]];
+const GROUPS: [string, Command[]][] = [
+  ['runs', RUNS],
+  ['audit', AUDIT],
+  ['policy', POLICY],
+];
 const home = tmpDir('home');
 const seen: string[] = [];
 
@@ -45,7 +49,11 @@ function checkHelp(c: Command, text: string, how: string): void {
   const opts = section(text, 'options');
   const heads = opts.filter((l) => /^ {2}(-\w, )?--|^ {6}--/.test(l));
   const expected = [...Object.keys(c.options), 'help'];
-  assert.deepEqual(heads.map((l) => l.match(/--([\w-]+)/)?.[1]), expected, `one line per option, in the table's order; ${where}`);
+  assert.deepEqual(
+    heads.map((l) => l.match(/--([\w-]+)/)?.[1]),
+    expected,
+    `one line per option, in the table's order; ${where}`,
+  );
   for (const [name, o] of Object.entries(c.options)) {
     const line = heads.find((l) => l.match(/--([\w-]+)/)?.[1] === name)!;
     if (o.short) assert.ok(line.startsWith(`  -${o.short}, --${name}`), `-${o.short} shown with --${name}: ${line}`);
@@ -56,12 +64,23 @@ function checkHelp(c: Command, text: string, how: string): void {
   }
   assert.equal(opts.length, heads.length + opts.filter((l) => /^\s+[^\s-]/.test(l) && !/^ {2}(-\w, )?--/.test(l)).length, `nothing else in options; ${where}`);
   const env = section(text, 'environment');
-  for (const [name] of [...(c.env ?? []), ...COMMON_ENV]) assert.ok(env.some((l) => l.trim().startsWith(`${name} `)), `environment names ${name}; ${where}`);
+  for (const [name] of [...(c.env ?? []), ...COMMON_ENV])
+    assert.ok(
+      env.some((l) => l.trim().startsWith(`${name} `)),
+      `environment names ${name}; ${where}`,
+    );
   const exits = section(text, 'exit codes');
-  for (const [code] of c.exits ?? COMMON_EXITS) assert.ok(exits.some((l) => l.trim().startsWith(`${code} `)), `exit codes name ${code}; ${where}`);
+  for (const [code] of c.exits ?? COMMON_EXITS)
+    assert.ok(
+      exits.some((l) => l.trim().startsWith(`${code} `)),
+      `exit codes name ${code}; ${where}`,
+    );
   const examples = section(text, 'examples');
   assert.ok(examples.length >= 2 && examples.every((l) => l.startsWith('  ') && l.includes('clawpod ')), `at least two examples; ${where}`);
-  assert.ok(examples.some((l) => l.includes(`clawpod ${c.name}`)), `an example runs the command itself; ${where}`);
+  assert.ok(
+    examples.some((l) => l.includes(`clawpod ${c.name}`)),
+    `an example runs the command itself; ${where}`,
+  );
   // Options are one line each, however long; the prose around them fits a terminal.
   const long = text.split('\n').filter((l) => l.length > 120 && !opts.includes(l));
   assert.deepEqual(long, [], `no line outside the options over 120 characters; ${where}`);
@@ -70,7 +89,11 @@ function checkHelp(c: Command, text: string, how: string): void {
 for (const c of LEAVES) {
   const words = c.name.split(' ');
   test(`${c.name}: --help, -h and "clawpod help ${c.name}" print its whole help, exit 0`, async () => {
-    const forms = [[...words, '--help'], [...words, '-h'], ['help', ...words]];
+    const forms = [
+      [...words, '--help'],
+      [...words, '-h'],
+      ['help', ...words],
+    ];
     const texts: string[] = [];
     for (const args of forms) {
       const r = await clawpod(args);
@@ -92,20 +115,52 @@ for (const c of LEAVES) {
 
 for (const [group, subs] of GROUPS) {
   test(`${group} --help and "clawpod help ${group}": every subcommand on one line each, with options, variables, exit codes, examples`, async () => {
-    for (const args of [[group, '--help'], [group, '-h'], ['help', group]]) {
+    for (const args of [
+      [group, '--help'],
+      [group, '-h'],
+      ['help', group],
+    ]) {
       const r = await clawpod(args);
       assert.equal(r.code, 0, r.stderr);
       const text = r.stdout;
       assert.ok(text.startsWith(`usage: clawpod ${group} `), text);
       const cmds = section(text, 'commands');
-      assert.deepEqual(cmds.map((l) => l.trim().split(/\s{2,}/)[0].split(' ').slice(0, 2).join(' ')), subs.map((s) => s.name), `each subcommand once:\n${text}`);
-      for (const s of subs) assert.ok(cmds.some((l) => l.includes(s.summary.split('\n')[0])), `${s.name}'s summary shown:\n${text}`);
-      assert.ok(section(text, 'options').some((l) => /^ {2}-h, --help\s/.test(l)), `options: -h, --help:\n${text}`);
-      for (const [name] of COMMON_ENV) assert.ok(section(text, 'environment').some((l) => l.trim().startsWith(`${name} `)), `environment ${name}:\n${text}`);
-      assert.ok(section(text, 'exit codes').some((l) => l.trim().startsWith('0 ')), `exit codes:\n${text}`);
+      assert.deepEqual(
+        cmds.map((l) =>
+          l
+            .trim()
+            .split(/\s{2,}/)[0]
+            .split(' ')
+            .slice(0, 2)
+            .join(' '),
+        ),
+        subs.map((s) => s.name),
+        `each subcommand once:\n${text}`,
+      );
+      for (const s of subs)
+        assert.ok(
+          cmds.some((l) => l.includes(s.summary.split('\n')[0])),
+          `${s.name}'s summary shown:\n${text}`,
+        );
+      assert.ok(
+        section(text, 'options').some((l) => /^ {2}-h, --help\s/.test(l)),
+        `options: -h, --help:\n${text}`,
+      );
+      for (const [name] of COMMON_ENV)
+        assert.ok(
+          section(text, 'environment').some((l) => l.trim().startsWith(`${name} `)),
+          `environment ${name}:\n${text}`,
+        );
+      assert.ok(
+        section(text, 'exit codes').some((l) => l.trim().startsWith('0 ')),
+        `exit codes:\n${text}`,
+      );
       const examples = section(text, 'examples');
       assert.ok(examples.length >= 2 && examples.every((l) => l.startsWith(`  clawpod ${group} `)), `two examples:\n${text}`);
-      assert.ok(text.split('\n').every((l) => l.length <= 120), `lines fit a terminal:\n${text}`);
+      assert.ok(
+        text.split('\n').every((l) => l.length <= 120),
+        `lines fit a terminal:\n${text}`,
+      );
     }
   });
 }
@@ -125,7 +180,14 @@ test('clawpod alone, -h, --help and help print the usage naming every command an
     const [top, sub] = c.name.split(' ');
     const line = cmds.find((l) => l.split(' ')[0] === top);
     assert.ok(line, `${top} is listed:\n${texts[0]}`);
-    if (sub) assert.ok(line.split(/\s{2,}/)[0].split(/[ |]/).includes(sub), `${c.name} is listed:\n${line}`);
+    if (sub)
+      assert.ok(
+        line
+          .split(/\s{2,}/)[0]
+          .split(/[ |]/)
+          .includes(sub),
+        `${c.name} is listed:\n${line}`,
+      );
   }
 });
 
@@ -179,9 +241,17 @@ for (const c of LEAVES) {
 }
 
 test('an unknown command or subcommand names the nearest one and where to look', async () => {
-  for (const [args, near] of [[['exce'], 'exec'], [['doctr'], 'doctor'], [['polcy'], 'policy'], [['audti', 'show'], 'audit'],
-    [['runs', 'lsit'], 'list'], [['runs', 'dif', 'last'], 'diff'], [['audit', 'verfy'], 'verify'], [['policy', 'chek', 'x'], 'check'],
-    [['skills', 'lst'], 'list']] as const) {
+  for (const [args, near] of [
+    [['exce'], 'exec'],
+    [['doctr'], 'doctor'],
+    [['polcy'], 'policy'],
+    [['audti', 'show'], 'audit'],
+    [['runs', 'lsit'], 'list'],
+    [['runs', 'dif', 'last'], 'diff'],
+    [['audit', 'verfy'], 'verify'],
+    [['policy', 'chek', 'x'], 'check'],
+    [['skills', 'lst'], 'list'],
+  ] as const) {
     const r = await clawpod([...args]);
     assert.equal(r.code, 125, `clawpod ${args.join(' ')}: ${r.stderr}`);
     assert.equal(r.stderr.split('\n').filter(Boolean).length, 1, r.stderr);
@@ -193,7 +263,7 @@ test('an unknown command or subcommand names the nearest one and where to look',
   assert.ok(!far.stderr.includes('did you mean'), far.stderr);
 });
 
-test('exec: a --help after the command is the command\'s own (it reaches the pod)', async () => {
+test("exec: a --help after the command is the command's own (it reaches the pod)", async () => {
   const r = await clawpod(['exec', '--', 'echo', 'asked', '--help']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, 'asked --help\n');

@@ -15,8 +15,16 @@ import { auditEvents, cli, eventually, podUidOf, residue, tmpDir, workspace, typ
 const KEY = 'sk-ant-test-interrupt';
 
 /** Starts clawpod; `until` is checked on each chunk of its output, and `act` runs once it holds. */
-async function interrupted(args: string[], o: { home: string; cwd: string; env?: Record<string, string>; until: (out: string, err: string) => boolean;
-  act: (child: ChildProcess) => Promise<void> | void }): Promise<CliResult & { acted: number; ended: number }> {
+async function interrupted(
+  args: string[],
+  o: {
+    home: string;
+    cwd: string;
+    env?: Record<string, string>;
+    until: (out: string, err: string) => boolean;
+    act: (child: ChildProcess) => Promise<void> | void;
+  },
+): Promise<CliResult & { acted: number; ended: number }> {
   let child: ChildProcess | null = null;
   let out = '';
   let err = '';
@@ -31,11 +39,20 @@ async function interrupted(args: string[], o: { home: string; cwd: string; env?:
   // Some conditions are not output (a model request held open): look again every 50 ms too.
   const poll = setInterval(check, 50);
   const r = await cli(args, {
-    home: o.home, cwd: o.cwd, env: o.env, timeoutMs: 90_000,
+    home: o.home,
+    cwd: o.cwd,
+    env: o.env,
+    timeoutMs: 90_000,
     onSpawn: (c) => {
       child = c;
-      c.stdout!.on('data', (d) => { out += d; check(); });
-      c.stderr!.on('data', (d) => { err += d; check(); });
+      c.stdout!.on('data', (d) => {
+        out += d;
+        check();
+      });
+      c.stderr!.on('data', (d) => {
+        err += d;
+        check();
+      });
     },
   }).finally(() => clearInterval(poll));
   assert.ok(fired, `the condition to interrupt was reached (exit ${r.code}):\n${r.stderr}`);
@@ -66,7 +83,12 @@ test('exec: SIGINT while the pod sleeps ends the run at once as interrupted (exi
   const home = tmpDir('home');
   const ws = workspace({ 'base.txt': 'base\n' });
   const r = await interrupted(['exec', '--json', '--', 'sh', '-c', 'echo written-before > before.txt; echo ready; exec sleep 60'], {
-    home, cwd: ws, until: (out) => out.includes('ready\n'), act: (c) => { c.kill('SIGINT'); },
+    home,
+    cwd: ws,
+    until: (out) => out.includes('ready\n'),
+    act: (c) => {
+      c.kill('SIGINT');
+    },
   });
   assert.equal(r.code, 130, r.stderr);
   assert.ok(r.ended - r.acted < 10_000, `clawpod ended ${r.ended - r.acted} ms after the interrupt, not after the pod's sleep`);
@@ -105,7 +127,9 @@ async function withSlowTurn(script: AnthropicStep[], slow: number) {
       if (++seen === slow) {
         const h = { gone: false };
         held = h;
-        res.on('close', () => { h.gone = true; });
+        res.on('close', () => {
+          h.gone = true;
+        });
         return; // never answered: the client must abort it
       }
       const up = http.request(`${fake.url}${req.url}`, { method: req.method, headers: req.headers }, (u) => {
@@ -120,20 +144,32 @@ async function withSlowTurn(script: AnthropicStep[], slow: number) {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     seen: () => seen,
     held: () => held as { gone: boolean } | null,
-    close: async () => { server.closeAllConnections(); server.close(); await fake.close(); },
+    close: async () => {
+      server.closeAllConnections();
+      server.close();
+      await fake.close();
+    },
   };
 }
 
 test('run: SIGINT during a slow model turn stops the loop, closes the pod normally, prints the summary, keeps the change set (exit 130)', async () => {
-  const slow = await withSlowTurn([
-    { toolUses: [{ name: 'write_file', input: { path: 'kept.txt', content: 'from turn one\n' } }], stopReason: 'tool_use' },
-    { text: 'never sent', stopReason: 'end_turn' },
-  ], 2);
+  const slow = await withSlowTurn(
+    [
+      { toolUses: [{ name: 'write_file', input: { path: 'kept.txt', content: 'from turn one\n' } }], stopReason: 'tool_use' },
+      { text: 'never sent', stopReason: 'end_turn' },
+    ],
+    2,
+  );
   try {
     const home = tmpDir('home');
     const r = await interrupted(['run', 'write kept.txt, then think for a long time'], {
-      home, cwd: workspace(), env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: slow.url },
-      until: () => slow.held() !== null, act: (c) => { c.kill('SIGINT'); },
+      home,
+      cwd: workspace(),
+      env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: slow.url },
+      until: () => slow.held() !== null,
+      act: (c) => {
+        c.kill('SIGINT');
+      },
     });
     assert.equal(r.code, 130, r.stderr);
     assert.ok(r.ended - r.acted < 15_000, `clawpod ended ${r.ended - r.acted} ms after the interrupt`);
@@ -155,10 +191,15 @@ test('run: SIGINT during a slow model turn stops the loop, closes the pod normal
     assert.equal(end.data.status, 'interrupted');
     assert.equal(end.data.reason, 'interrupted');
     assert.equal(end.data.exitCode, 130);
-    assert.ok(events.some((e) => e.type === 'file.write' && e.data.path === 'kept.txt'), 'the change is in the chain');
+    assert.ok(
+      events.some((e) => e.type === 'file.write' && e.data.path === 'kept.txt'),
+      'the change is in the chain',
+    );
     await verify(home, id);
     await noResidue(home, id);
-  } finally { await slow.close(); }
+  } finally {
+    await slow.close();
+  }
 });
 
 test('run: the first SIGINT waits for the running tool call; a second one stops the pod at once (exit 130, work kept, chain intact)', async () => {
@@ -172,7 +213,9 @@ test('run: the first SIGINT waits for the running tool call; a second one stops 
     let firstAt = 0;
     let stillRunning = false;
     const r = await interrupted(['run', 'write kept.txt, then sleep'], {
-      home, cwd: workspace(), env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url },
+      home,
+      cwd: workspace(),
+      env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url },
       // The tool call is on its way once the trace shows it; give the pod a moment to start sleep.
       until: (_out, err) => /▸ bash/.test(err),
       act: async (c) => {
@@ -202,12 +245,18 @@ test('run: the first SIGINT waits for the running tool call; a second one stops 
     assert.equal(end.data.exitCode, 130);
     await verify(home, id);
     await noResidue(home, id);
-  } finally { await fake.close(); }
+  } finally {
+    await fake.close();
+  }
 });
 
 /** True once the run's directory exists: clawpod has its signal handlers and is starting the pod. */
 const starting = (home: string) => () => {
-  try { return fs.readdirSync(path.join(home, 'runs')).length > 0; } catch { return false; }
+  try {
+    return fs.readdirSync(path.join(home, 'runs')).length > 0;
+  } catch {
+    return false;
+  }
 };
 
 test('run: a Ctrl-C while the pod is still starting stops the task before its first model turn (exit 130)', async () => {
@@ -218,8 +267,13 @@ test('run: a Ctrl-C while the pod is still starting stops the task before its fi
   try {
     const home = tmpDir('home');
     const r = await interrupted(['run', 'write late.txt'], {
-      home, cwd: workspace(), env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url },
-      until: starting(home), act: (c) => { c.kill('SIGINT'); },
+      home,
+      cwd: workspace(),
+      env: { ANTHROPIC_API_KEY: KEY, ANTHROPIC_BASE_URL: fake.url },
+      until: starting(home),
+      act: (c) => {
+        c.kill('SIGINT');
+      },
     });
     assert.equal(r.code, 130, r.stderr);
     assert.equal(fake.requests.length, 0, `no model turn after the interrupt:\n${r.stderr}`);
@@ -228,14 +282,21 @@ test('run: a Ctrl-C while the pod is still starting stops the task before its fi
     assert.deepEqual([record.status, record.exitCode, record.filesChanged], ['interrupted', 130, 0]);
     await verify(home, id);
     await noResidue(home, id);
-  } finally { await fake.close(); }
+  } finally {
+    await fake.close();
+  }
 });
 
 test('exec: a Ctrl-C while the pod is still starting ends the run as interrupted; the command never runs to its end', async () => {
   const home = tmpDir('home');
   const ws = workspace();
   const r = await interrupted(['exec', '--', 'sh', '-c', 'sleep 3; echo finished > late.txt'], {
-    home, cwd: ws, until: starting(home), act: (c) => { c.kill('SIGINT'); },
+    home,
+    cwd: ws,
+    until: starting(home),
+    act: (c) => {
+      c.kill('SIGINT');
+    },
   });
   assert.equal(r.code, 130, r.stderr);
   assert.ok(r.ended - r.acted < 2500, `ended ${r.ended - r.acted} ms after the interrupt`);

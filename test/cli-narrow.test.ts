@@ -27,28 +27,34 @@ async function exec(args: string[], script: string, o: { home?: string; ws?: str
 }
 
 const field = (out: string, name: string) => out.match(new RegExp(`^${name}=(.*)$`, 'm'))?.[1];
-const runDirs = (home: string) => { try { return fs.readdirSync(path.join(home, 'runs')); } catch { return []; } };
+const runDirs = (home: string) => {
+  try {
+    return fs.readdirSync(path.join(home, 'runs'));
+  } catch {
+    return [];
+  }
+};
 async function listed(home: string): Promise<string[]> {
   const r = await cli(['runs', 'list', '--json'], { home });
   assert.equal(r.code, 0, r.stderr);
   return (JSON.parse(r.stdout) as { runs: { id: string }[] }).runs.map((x) => x.id);
 }
 
-test('--memory, --pids and --cpus reach the pod\'s cgroup; the narrowed caps are in run.start', { skip }, async () => {
+test("--memory, --pids and --cpus reach the pod's cgroup; the narrowed caps are in run.start", { skip }, async () => {
   const p = policyFile('version: 1\nresources:\n  memory: 1Gi\n  pids: 512\n  cpus: 2\n');
   const probe = `echo MEM=$(cat ${MEM_FILE}); echo PIDS=$(cat ${PIDS_FILE}); echo CPU=$(cat ${CPU_FILE}); echo NPROC=$(nproc)`;
   const wide = await exec(['--policy', p], probe);
   assert.equal(wide.code, 0, wide.stderr);
   const r = await exec(['--policy', p, '--memory', '96Mi', '--pids', '24', '--cpus', '0.5'], probe);
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(field(wide.stdout, 'MEM'), String(1024 * MiB), 'without the flag: the policy\'s 1Gi');
+  assert.equal(field(wide.stdout, 'MEM'), String(1024 * MiB), "without the flag: the policy's 1Gi");
   assert.equal(field(r.stdout, 'MEM'), String(96 * MiB), r.stdout);
   assert.equal(field(wide.stdout, 'PIDS'), '512');
   assert.equal(field(r.stdout, 'PIDS'), '24', r.stdout);
   assert.equal(field(r.stdout, 'CPU'), v2 ? '50000 100000' : '50000', r.stdout);
   assert.equal(field(r.stdout, 'NPROC'), '1', 'half a core: one CPU');
   if (os.availableParallelism() >= 2) {
-    assert.equal(field(wide.stdout, 'NPROC'), '2', 'the policy\'s 2 cores: two CPUs');
+    assert.equal(field(wide.stdout, 'NPROC'), '2', "the policy's 2 cores: two CPUs");
     const one = await exec(['--policy', p, '--cpus', '1'], 'nproc');
     assert.equal(one.stdout, '1\n', '--cpus 1 under a 2-core policy: one CPU');
   }
@@ -59,8 +65,9 @@ test('--memory, --pids and --cpus reach the pod\'s cgroup; the narrowed caps are
 
 test('--pids is enforced: forks past it fail, the run goes on', { skip }, async () => {
   // Python, not sh: a shell whose fork fails gives up, and the count is what this test reads.
-  const forks = 'import os, time\nn = 0\nfor i in range(30):\n    try:\n        pid = os.fork()\n    except OSError:\n        continue\n'
-    + '    if pid == 0:\n        time.sleep(3)\n        os._exit(0)\n    n += 1\nprint(n)\n';
+  const forks =
+    'import os, time\nn = 0\nfor i in range(30):\n    try:\n        pid = os.fork()\n    except OSError:\n        continue\n' +
+    '    if pid == 0:\n        time.sleep(3)\n        os._exit(0)\n    n += 1\nprint(n)\n';
   const r = await exec(['--pids', '12'], `python3 -c '${forks}'`);
   assert.equal(r.code, 0, r.stderr);
   const alive = Number(r.stdout.trim());
@@ -86,14 +93,22 @@ test('--disk caps the writable space: ENOSPC near the size, limit.hit disk at it
   assert.equal(r.code, 1, 'head itself failed; the pod was not killed');
   const written = Number(r.stdout.trim());
   assert.ok(written >= 0.85 * 48 * MiB && written <= 1.1 * 48 * MiB, `ENOSPC after ${written} bytes, cap 48 MiB`);
-  const hits = auditEvents(r.home, r.runId!).filter((e) => e.type === 'limit.hit').map((e) => e.data);
+  const hits = auditEvents(r.home, r.runId!)
+    .filter((e) => e.type === 'limit.hit')
+    .map((e) => e.data);
   assert.deepEqual(hits, [{ cap: 'disk', limit: 48 * MiB }]);
 });
 
 test('a value wider than the policy is refused: one line naming the policy key, exit 125, no run', { skip }, async () => {
   const p = policyFile('version: 1\nresources:\n  memory: 256Mi\n  pids: 64\n  cpus: 1\n  timeout: 1m\n  disk: 128Mi\n');
-  for (const [flag, value, key] of [['--memory', '512Mi', 'resources.memory'], ['-m', '1Gi', 'resources.memory'], ['--pids', '65', 'resources.pids'],
-    ['--cpus', '1.5', 'resources.cpus'], ['--timeout', '2m', 'resources.timeout'], ['--disk', '256Mi', 'resources.disk']]) {
+  for (const [flag, value, key] of [
+    ['--memory', '512Mi', 'resources.memory'],
+    ['-m', '1Gi', 'resources.memory'],
+    ['--pids', '65', 'resources.pids'],
+    ['--cpus', '1.5', 'resources.cpus'],
+    ['--timeout', '2m', 'resources.timeout'],
+    ['--disk', '256Mi', 'resources.disk'],
+  ]) {
     const home = tmpDir('home');
     const r = await exec(['--policy', p, flag, value], 'echo ran', { home });
     assert.equal(r.code, 125, `${flag} ${value}: ${r.stderr}`);
@@ -105,8 +120,17 @@ test('a value wider than the policy is refused: one line naming the policy key, 
     assert.deepEqual(runDirs(home), [], 'no run directory');
     assert.deepEqual(await listed(home), [], 'no run recorded');
   }
-  for (const [flag, value] of [['--memory', 'lots'], ['--memory', '1Mi'], ['--cpus', '0'], ['--cpus', 'two'], ['--pids', '0'], ['--pids', '1.5'],
-    ['--timeout', 'soon'], ['--timeout', '0'], ['--disk', '-1Mi']]) {
+  for (const [flag, value] of [
+    ['--memory', 'lots'],
+    ['--memory', '1Mi'],
+    ['--cpus', '0'],
+    ['--cpus', 'two'],
+    ['--pids', '0'],
+    ['--pids', '1.5'],
+    ['--timeout', 'soon'],
+    ['--timeout', '0'],
+    ['--disk', '-1Mi'],
+  ]) {
     const home = tmpDir('home');
     const r = await exec([flag, value], 'echo ran', { home });
     assert.equal(r.code, 125, `${flag} ${value}: ${r.stderr}`);
@@ -116,16 +140,25 @@ test('a value wider than the policy is refused: one line naming the policy key, 
   }
 });
 
-test('-e NAME=VALUE reaches the pod as a plain variable; a secret\'s name, proxy, CLAWPOD_* and loader variables are refused', { skip }, async () => {
+test("-e NAME=VALUE reaches the pod as a plain variable; a secret's name, proxy, CLAWPOD_* and loader variables are refused", { skip }, async () => {
   const r = await exec(['-e', 'GREETING=hello there', '-e', 'EMPTY=', '--env', 'EQ=a=b'], 'echo "G=$GREETING"; echo "E=${EMPTY-unset}"; echo "Q=$EQ"');
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, 'G=hello there\nE=\nQ=a=b\n');
   const start = auditEvents(r.home, r.runId!).find((e) => e.type === 'run.start')!;
   assert.deepEqual((start.data.narrowed as { env: string[] }).env, ['GREETING', 'EMPTY', 'EQ'], 'the names, never the values, in run.start');
-  const p = policyFile('version: 1\nnetwork:\n  allow: [api.example.com]\nsecrets:\n  - { name: API_TOKEN, from: env:CLAWPOD_NARROW_TOKEN, hosts: [api.example.com] }\n');
-  for (const [kv, why] of [['API_TOKEN=mine', /secret/], ['HTTPS_PROXY=http://evil.test:8080', /network\.allow/], ['https_proxy=http://evil.test', /network\.allow/],
-    ['NODE_EXTRA_CA_CERTS=/workspace/ca.pem', /clawpod itself/], ['CLAWPOD_X=1', /reserved/], ['LD_PRELOAD=/workspace/x.so', /load code/],
-    ['1BAD=x', /not a variable name/], ['NOEQUALS', /NAME=VALUE/]] as const) {
+  const p = policyFile(
+    'version: 1\nnetwork:\n  allow: [api.example.com]\nsecrets:\n  - { name: API_TOKEN, from: env:CLAWPOD_NARROW_TOKEN, hosts: [api.example.com] }\n',
+  );
+  for (const [kv, why] of [
+    ['API_TOKEN=mine', /secret/],
+    ['HTTPS_PROXY=http://evil.test:8080', /network\.allow/],
+    ['https_proxy=http://evil.test', /network\.allow/],
+    ['NODE_EXTRA_CA_CERTS=/workspace/ca.pem', /clawpod itself/],
+    ['CLAWPOD_X=1', /reserved/],
+    ['LD_PRELOAD=/workspace/x.so', /load code/],
+    ['1BAD=x', /not a variable name/],
+    ['NOEQUALS', /NAME=VALUE/],
+  ] as const) {
     const home = tmpDir('home');
     const q = await exec(['--policy', p, '-e', kv], 'echo ran', { home, env: { CLAWPOD_NARROW_TOKEN: 'token-value-long-enough' } });
     assert.equal(q.code, 125, `-e ${kv}: ${q.stderr}`);
@@ -141,7 +174,11 @@ test('short forms: -p FILE -w DIR -m SIZE -e NAME=VALUE, apart and run together'
   const ws = workspace({ 'marker.txt': 'the -w workspace\n' });
   const probe = `cat marker.txt; echo MEM=$(cat ${MEM_FILE}); echo "V=$V $FROM_POLICY"`;
   const cwd = workspace();
-  for (const args of [['-p', p, '-w', ws, '-m', '64Mi', '-e', 'V=short'], [`-p${p}`, `-w${ws}`, '-m64Mi', '-eV=short'], [`--policy=${p}`, `--workspace=${ws}`, '--memory=64Mi', '--env=V=short']]) {
+  for (const args of [
+    ['-p', p, '-w', ws, '-m', '64Mi', '-e', 'V=short'],
+    [`-p${p}`, `-w${ws}`, '-m64Mi', '-eV=short'],
+    [`--policy=${p}`, `--workspace=${ws}`, '--memory=64Mi', '--env=V=short'],
+  ]) {
     const r = await exec(args, probe, { ws: cwd });
     assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
     assert.equal(r.stdout, `the -w workspace\nMEM=${64 * MiB}\nV=short yes\n`, args.join(' '));
@@ -161,7 +198,7 @@ test('--rm: a run that changed nothing is gone from runs list and from disk; one
   const show = await cli(['runs', 'show', id], { home });
   assert.equal(show.code, 125, 'runs show no longer finds it');
   const failed = await exec(['--rm'], 'exit 3', { home, ws });
-  assert.equal(failed.code, 3, 'the exit code is still the command\'s');
+  assert.equal(failed.code, 3, "the exit code is still the command's");
   assert.ok(!(await listed(home)).includes(failed.runId!));
   const kept = await exec(['--rm'], 'echo b > b.txt', { home, ws });
   assert.equal(kept.code, 0, kept.stderr);
@@ -189,7 +226,9 @@ test('run: -m narrows the live pod, --rm drops a task that changed nothing, --me
     assert.ok(!(await listed(home)).includes(rm.runId!), '--rm dropped the task that changed nothing');
     assert.ok(!fs.existsSync(path.join(home, 'runs', rm.runId!)));
     assert.ok(!/internal error/.test(rm.stderr), rm.stderr);
-  } finally { await fake.close(); }
+  } finally {
+    await fake.close();
+  }
   const hint = await cli(['run', '--memory', 'notes', 'anything'], { home, cwd: workspace(), env: { ANTHROPIC_API_KEY: KEY } });
   assert.equal(hint.code, 125);
   assert.equal(hint.stderr.trim().split('\n').length, 1, hint.stderr);

@@ -18,8 +18,16 @@ async function podRun(home: string, ws: string, script: string): Promise<string>
 const sha = (s: string | Buffer) => crypto.createHash('sha256').update(s).digest('hex');
 // biome-ignore lint/suspicious/noExplicitAny: the log's JSON, read back to compare field by field
 type Ev = { seq: number; type: string; data: Record<string, any>; prev: string; hash: string };
-const decisions = (home: string): Ev[] => fs.readFileSync(path.join(home, 'decisions.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-const devIno = (p: string) => { const st = fs.statSync(p, { bigint: true }); return `${st.dev}:${st.ino}`; };
+const decisions = (home: string): Ev[] =>
+  fs
+    .readFileSync(path.join(home, 'decisions.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+const devIno = (p: string) => {
+  const st = fs.statSync(p, { bigint: true });
+  return `${st.dev}:${st.ino}`;
+};
 
 test('apply and discard are recorded: paths with hashes, who, the workspace identity and a digest of its state', async () => {
   const home = tmpDir('home');
@@ -114,13 +122,25 @@ test('apply after the workspace changed is one line (exit 125); --force lists wh
   assert.equal(fs.statSync(path.join(files, 's.bin')).mode & 0o7777, 0o600);
   assert.ok(!fs.existsSync(path.join(files, 'l')) && fs.lstatSync(path.join(files, 'l'), { throwIfNoEntry: false }) === undefined);
   const index = JSON.parse(fs.readFileSync(path.join(keptDir, 'index.json'), 'utf8'));
-  assert.deepEqual(index.entries.find((e: { path: string }) => e.path === 's.bin'), {
-    path: 's.bin', was: 'created', type: 'f', mode: 0o4755, size: 5, sha256: sha('suid\n'), kept: 'overwritten/1/files/s.bin',
-  });
+  assert.deepEqual(
+    index.entries.find((e: { path: string }) => e.path === 's.bin'),
+    {
+      path: 's.bin',
+      was: 'created',
+      type: 'f',
+      mode: 0o4755,
+      size: 5,
+      sha256: sha('suid\n'),
+      kept: 'overwritten/1/files/s.bin',
+    },
+  );
   assert.equal(index.entries.find((e: { path: string }) => e.path === 'l').target, '/etc/shadow');
   const [e] = decisions(home);
   assert.equal(e.data.force, true);
-  assert.deepEqual(e.data.overwritten.map((x: { path: string }) => x.path), ['d/new.txt', 'f.txt', 'l', 's.bin']);
+  assert.deepEqual(
+    e.data.overwritten.map((x: { path: string }) => x.path),
+    ['d/new.txt', 'f.txt', 'l', 's.bin'],
+  );
   assert.equal(e.data.keptIn, 'overwritten/1');
   const show = await cli(['runs', 'show', id], { home });
   assert.match(show.stdout, /--force: 4 overwritten path\(s\) kept under overwritten\//);
@@ -140,7 +160,13 @@ test('the copies --force keeps are never offered for review or apply', async () 
   assert.equal(rest.code, 0, rest.stderr);
   assert.match(rest.stdout, /1 change\(s\) written/);
   assert.deepEqual(fs.readdirSync(ws).sort(), ['a.txt', 'b.txt']);
-  assert.deepEqual(decisions(home).map((x) => [x.data.force, x.data.appliedCount]), [[true, 1], [false, 1]]);
+  assert.deepEqual(
+    decisions(home).map((x) => [x.data.force, x.data.appliedCount]),
+    [
+      [true, 1],
+      [false, 1],
+    ],
+  );
 });
 
 test('apply never reads through a symlink the pod replaced by a directory, --force included', async () => {
@@ -159,5 +185,8 @@ test('apply never reads through a symlink the pod replaced by a directory, --for
   assert.ok(fs.lstatSync(path.join(ws, 'x')).isDirectory());
   assert.equal(fs.readFileSync(path.join(ws, 'x/f'), 'utf8'), 'pod\n');
   const [e] = decisions(home);
-  assert.deepEqual(e.data.overwritten.map((x: { path: string }) => x.path), ['a.txt']);
+  assert.deepEqual(
+    e.data.overwritten.map((x: { path: string }) => x.path),
+    ['a.txt'],
+  );
 });

@@ -11,7 +11,7 @@ test('clawpod demo (no API key): a labelled replay that builds, tests, is blocke
   assert.match(r.stdout, /REPLAY of a recorded conversation/);
   // Off a terminal the agent's trace (tool calls and their output) is on stderr.
   assert.match(r.stderr, /test: ok/);
-  assert.match(r.stderr, /cannot access '\/root\/\.ssh'/, 'the host\'s SSH keys are not there to read');
+  assert.match(r.stderr, /cannot access '\/root\/\.ssh'/, "the host's SSH keys are not there to read");
   assert.match(r.stderr, /key accepted/, 'the scoped secret worked without the pod seeing it');
   assert.match(r.stderr, /HTTP 403: not in network\.allow/, 'the leak was refused');
   assert.match(r.stdout, /\+\+\+ b\/fizz\.sh/);

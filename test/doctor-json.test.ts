@@ -8,7 +8,11 @@ test('doctor --json lists every guard the text shows, and nothing else is on std
   const text = await cli(['doctor'], { home });
   const json = await cli(['doctor', '--json'], { home });
   assert.equal(json.code, text.code, json.stderr);
-  const doc = JSON.parse(json.stdout) as { backend: string; ok: boolean; guards: { name: string; state: string; detail: string; fix: string | null; cap: boolean }[] };
+  const doc = JSON.parse(json.stdout) as {
+    backend: string;
+    ok: boolean;
+    guards: { name: string; state: string; detail: string; fix: string | null; cap: boolean }[];
+  };
   assert.equal(doc.backend, 'bwrap');
   assert.equal(doc.ok, text.code === 0);
   assert.ok(doc.guards.length >= 10);

@@ -38,16 +38,18 @@ before(async () => {
 });
 after(() => server.close());
 
-test('HTTPS to a secret\'s host: TLS ends at the proxy (run CA), the value is injected, upstream verified', async () => {
-  const p = policyFile([
-    'version: 1',
-    'network:',
-    `  allow: ["svc.test:${port}", "raw.test:${port}"]`,
-    '  hosts: { svc.test: 127.0.0.1, raw.test: 127.0.0.1 }',
-    `  extraCA: ["${path.join(pki, 'ca.pem')}"]`,
-    'secrets:',
-    `  - { name: API_TOKEN, from: env:CLAWPOD_TLS_TOKEN, hosts: ["svc.test:${port}"] }`,
-  ].join('\n'));
+test("HTTPS to a secret's host: TLS ends at the proxy (run CA), the value is injected, upstream verified", async () => {
+  const p = policyFile(
+    [
+      'version: 1',
+      'network:',
+      `  allow: ["svc.test:${port}", "raw.test:${port}"]`,
+      '  hosts: { svc.test: 127.0.0.1, raw.test: 127.0.0.1 }',
+      `  extraCA: ["${path.join(pki, 'ca.pem')}"]`,
+      'secrets:',
+      `  - { name: API_TOKEN, from: env:CLAWPOD_TLS_TOKEN, hosts: ["svc.test:${port}"] }`,
+    ].join('\n'),
+  );
   const ws = workspace({ 'testca.pem': fs.readFileSync(path.join(pki, 'ca.pem')) });
   const script = [
     // The secret's host: the pod trusts the run CA through CURL_CA_BUNDLE.
@@ -74,5 +76,9 @@ test('HTTPS to a secret\'s host: TLS ends at the proxy (run CA), the value is in
   assert.ok(events.some((e) => e.type === 'secret.use' && e.data.host === 'svc.test'));
   assert.ok(!fs.readFileSync(path.join(home, 'runs', r.runId!, 'audit.jsonl')).includes(VALUE));
   assert.ok(!r.stdout.includes(VALUE) && !r.stderr.includes(VALUE));
-  assert.deepEqual(fs.readdirSync('/run/clawpod/egress').filter((f) => f.startsWith(r.runId!)), [], 'socket and CA bundle removed');
+  assert.deepEqual(
+    fs.readdirSync('/run/clawpod/egress').filter((f) => f.startsWith(r.runId!)),
+    [],
+    'socket and CA bundle removed',
+  );
 });

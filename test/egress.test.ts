@@ -25,13 +25,8 @@ before(async () => {
 });
 after(() => server.close());
 
-const netPolicy = (extra = '') => policyFile([
-  'version: 1',
-  'network:',
-  `  allow: ["svc.test:${port}"]`,
-  '  hosts: { svc.test: 127.0.0.1, other.test: 127.0.0.1 }',
-  extra,
-].join('\n'));
+const netPolicy = (extra = '') =>
+  policyFile(['version: 1', 'network:', `  allow: ["svc.test:${port}"]`, '  hosts: { svc.test: 127.0.0.1, other.test: 127.0.0.1 }', extra].join('\n'));
 
 const curl = (url: string, extra = '') => `curl -s -S --max-time 10 ${extra} "${url}"`;
 
@@ -58,7 +53,10 @@ describe('egress', () => {
     assert.match(r.stdout, /^403 not in network\.allow/m);
     assert.match(r.stdout, /^403$/m, 'an IP literal is refused unless listed');
     assert.match(r.stdout, /BYPASS-FAILED/, 'ignoring the proxy leads nowhere');
-    assert.deepEqual(seen.slice(before).map((s) => s.url), ['/ok']);
+    assert.deepEqual(
+      seen.slice(before).map((s) => s.url),
+      ['/ok'],
+    );
     const events = auditEvents(home, r.runId!);
     const allow = events.filter((e) => e.type === 'net.allow');
     assert.equal(allow.length, 1);
@@ -73,8 +71,9 @@ describe('egress', () => {
   test('a scoped secret: the pod holds a placeholder, the server gets the value, nothing logs it', async () => {
     const before = seen.length;
     const p = netPolicy(`secrets:\n  - { name: API_TOKEN, from: env:CLAWPOD_TEST_API_TOKEN, hosts: ["svc.test:${port}"] }`);
-    const script = `echo "pod has $API_TOKEN"; ${curl(`http://svc.test:${port}/q`, '-H "Authorization: Bearer $API_TOKEN" -o echo.txt')}; cat echo.txt; `
-      + curl(`http://svc.test:${port}/q?key=$API_TOKEN`, '-o /dev/null -w "%{http_code} %header{x-clawpod-deny}\\n"');
+    const script =
+      `echo "pod has $API_TOKEN"; ${curl(`http://svc.test:${port}/q`, '-H "Authorization: Bearer $API_TOKEN" -o echo.txt')}; cat echo.txt; ` +
+      curl(`http://svc.test:${port}/q?key=$API_TOKEN`, '-o /dev/null -w "%{http_code} %header{x-clawpod-deny}\\n"');
     const r = await cli(['exec', '--policy', p, '--', 'sh', '-c', script], { home, cwd: workspace(), env: { CLAWPOD_TEST_API_TOKEN: VALUE } });
     assert.equal(r.code, 0, r.stderr);
     const got = seen.slice(before);
@@ -84,7 +83,7 @@ describe('egress', () => {
     // Header values only: a placeholder in the URL is refused (it could be echoed back elsewhere).
     assert.match(r.stdout, /^403 secret API_TOKEN may go only in credential header values .*; its placeholder was in the query/m);
     assert.match(r.stdout, /pod has clawpod-secret-API_TOKEN-/);
-    assert.ok(!r.stdout.includes(VALUE) && !r.stderr.includes(VALUE), 'the value never reaches the pod\'s output');
+    assert.ok(!r.stdout.includes(VALUE) && !r.stderr.includes(VALUE), "the value never reaches the pod's output");
     const events = auditEvents(home, r.runId!);
     assert.ok(events.some((e) => e.type === 'secret.use' && e.data.name === 'API_TOKEN' && e.data.host === 'svc.test'));
     for (const f of [path.join(home, 'runs', r.runId!, 'audit.jsonl'), path.join(home, 'clawpod.db')]) {
@@ -99,8 +98,11 @@ describe('egress', () => {
   test('the placeholder reaches an unscoped host unchanged', async () => {
     const before = seen.length;
     const p = netPolicy(`secrets:\n  - { name: API_TOKEN, from: env:CLAWPOD_TEST_API_TOKEN, hosts: ["elsewhere.test"] }`);
-    const r = await cli(['exec', '--policy', p, '--', 'sh', '-c', curl(`http://svc.test:${port}/u`, '-H "Authorization: Bearer $API_TOKEN"')],
-      { home, cwd: workspace(), env: { CLAWPOD_TEST_API_TOKEN: VALUE } });
+    const r = await cli(['exec', '--policy', p, '--', 'sh', '-c', curl(`http://svc.test:${port}/u`, '-H "Authorization: Bearer $API_TOKEN"')], {
+      home,
+      cwd: workspace(),
+      env: { CLAWPOD_TEST_API_TOKEN: VALUE },
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.match(seen.slice(before)[0].auth ?? '', /^Bearer clawpod-secret-API_TOKEN-/);
     assert.ok(!auditEvents(home, r.runId!).some((e) => e.type === 'secret.use'));

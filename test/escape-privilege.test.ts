@@ -17,7 +17,9 @@ const all = (names: string[], o: Outcome) => Object.fromEntries(names.map((n) =>
 const succeeded = (stdout: string) => (stdout.match(/^SUCCEEDED:(\S+)$/gm) ?? []).map((l) => l.slice(10)).sort();
 
 let home: string;
-before(() => { home = tmpDir('home'); });
+before(() => {
+  home = tmpDir('home');
+});
 
 /** Host view of the processes inside a pod (a nested pid namespace) whose command line contains
  * mark, with their four uids (real, effective, saved, fs). */
@@ -28,8 +30,16 @@ function podProcs(mark: string): { pid: number; uids: number[] }[] {
       if (!fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(mark)) continue;
       const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
       if ((status.match(/^NSpid:\s+(.*)$/m)?.[1].split(/\s+/).length ?? 1) < 2) continue; // clawpod, podinit
-      found.push({ pid: Number(pid), uids: status.match(/^Uid:\s+(.*)$/m)![1].split(/\s+/).map(Number) });
-    } catch { /* exited */ }
+      found.push({
+        pid: Number(pid),
+        uids: status
+          .match(/^Uid:\s+(.*)$/m)![1]
+          .split(/\s+/)
+          .map(Number),
+      });
+    } catch {
+      /* exited */
+    }
   }
   return found;
 }
@@ -47,18 +57,26 @@ describe('privilege inside the pod', () => {
   test('mount, unshare (-U, -r, -m, -n), chroot and setns all fail', async () => {
     const script = [
       `t mkdir_ctl 'mkdir -p /tmp/m'`,
-      `t mount_tmpfs 'mount -t tmpfs x /tmp/m'`, `t mount_bind 'mount --bind /tmp /workspace'`,
-      `t mount_remount 'mount -o remount,rw /usr'`, `t umount 'umount /workspace'`,
-      `t unshare_user 'unshare -U true'`, `t unshare_root 'unshare -r true'`, `t unshare_mount 'unshare -m true'`,
-      `t unshare_net 'unshare -n true'`, `t unshare_pid 'unshare -pf true'`,
-      `t chroot 'chroot / true'`, `t nsenter 'nsenter -t 1 -U true'`,
+      `t mount_tmpfs 'mount -t tmpfs x /tmp/m'`,
+      `t mount_bind 'mount --bind /tmp /workspace'`,
+      `t mount_remount 'mount -o remount,rw /usr'`,
+      `t umount 'umount /workspace'`,
+      `t unshare_user 'unshare -U true'`,
+      `t unshare_root 'unshare -r true'`,
+      `t unshare_mount 'unshare -m true'`,
+      `t unshare_net 'unshare -n true'`,
+      `t unshare_pid 'unshare -pf true'`,
+      `t chroot 'chroot / true'`,
+      `t nsenter 'nsenter -t 1 -U true'`,
     ].join('\n');
     const pod = await probePod(home, script);
     const attacks = Object.keys(pod.out).filter((n) => n !== 'mkdir_ctl');
     assert.equal(attacks.length, 11);
     assert.deepEqual(pod.out, { mkdir_ctl: 'SUCCEEDED', ...all(attacks, 'FAILED') }, pod.stdout + pod.stderr);
     // Control: on the host even an unprivileged user can make a user namespace and mount in it.
-    const host = await onHost(`t unshare_user 'unshare -U true'\nt unshare_root 'unshare -r true'\nt mount_tmpfs 'unshare -rm mount -t tmpfs x /tmp'`, { asNobody: true });
+    const host = await onHost(`t unshare_user 'unshare -U true'\nt unshare_root 'unshare -r true'\nt mount_tmpfs 'unshare -rm mount -t tmpfs x /tmp'`, {
+      asNobody: true,
+    });
     assert.deepEqual(succeeded(host.stdout), ['mount_tmpfs', 'unshare_root', 'unshare_user'], host.stdout + host.stderr);
   });
 
@@ -100,7 +118,8 @@ describe('privilege inside the pod', () => {
       `t hostname 'echo pod > /proc/sys/kernel/hostname'`,
       `t core_pattern 'cat /proc/sys/kernel/core_pattern > /proc/sys/kernel/core_pattern'`,
       `t modprobe 'cat /proc/sys/kernel/modprobe > /proc/sys/kernel/modprobe'`,
-      `t sysrq_writable 'test -w /proc/sysrq-trigger'`, `t sysrq 'echo h > /proc/sysrq-trigger'`,
+      `t sysrq_writable 'test -w /proc/sysrq-trigger'`,
+      `t sysrq 'echo h > /proc/sysrq-trigger'`,
       `t sys_writable 'test -w /proc/sys/vm/drop_caches'`,
     ].join('\n');
     const pod = await probePod(home, script);
@@ -121,19 +140,33 @@ describe('privilege inside the pod', () => {
     const script = [
       'ls -A /dev | sed "s/^/DEV:/"',
       ...devs.map((d) => `t dev_${d.replace('/', '_')} 'test -e /dev/${d}'`),
-      `t mknod_block 'mknod /tmp/blk b 254 0'`, `t mknod_mem 'mknod /tmp/mem c 1 1'`,
-      `t mknod_fifo_ctl 'mknod /tmp/fifo p'`, `t dev_null_ctl 'echo > /dev/null'`,
+      `t mknod_block 'mknod /tmp/blk b 254 0'`,
+      `t mknod_mem 'mknod /tmp/mem c 1 1'`,
+      `t mknod_fifo_ctl 'mknod /tmp/fifo p'`,
+      `t dev_null_ctl 'echo > /dev/null'`,
     ].join('\n');
     const pod = await probePod(home, script);
     const listed = (pod.stdout.match(/^DEV:(.*)$/gm) ?? []).map((l) => l.slice(4));
     assert.ok(listed.includes('null'), pod.stdout);
-    assert.deepEqual(listed.filter((d) => !MINIMAL.includes(d)), [], 'unexpected entries in /dev');
-    assert.deepEqual(pod.out, {
-      ...all([...devs.map((d) => `dev_${d.replace('/', '_')}`), 'mknod_block', 'mknod_mem'], 'FAILED'),
-      mknod_fifo_ctl: 'SUCCEEDED', dev_null_ctl: 'SUCCEEDED',
-    }, pod.stdout + pod.stderr);
+    assert.deepEqual(
+      listed.filter((d) => !MINIMAL.includes(d)),
+      [],
+      'unexpected entries in /dev',
+    );
+    assert.deepEqual(
+      pod.out,
+      {
+        ...all([...devs.map((d) => `dev_${d.replace('/', '_')}`), 'mknod_block', 'mknod_mem'], 'FAILED'),
+        mknod_fifo_ctl: 'SUCCEEDED',
+        dev_null_ctl: 'SUCCEEDED',
+      },
+      pod.stdout + pod.stderr,
+    );
     // Control: some of these devices are there on the host.
-    assert.ok(devs.some((d) => fs.existsSync(`/dev/${d}`)), 'none of the probed devices exists on the host either');
+    assert.ok(
+      devs.some((d) => fs.existsSync(`/dev/${d}`)),
+      'none of the probed devices exists on the host either',
+    );
   });
 
   test('setuid binaries gain nothing: no_new_privs is set, su runs with euid 1000, su -c id fails', async () => {
@@ -149,7 +182,11 @@ describe('privilege inside the pod', () => {
       'kill %1 2>/dev/null; wait',
     ].join('\n');
     const pod = await probePod(home, script);
-    assert.deepEqual(pod.out, { no_new_privs_off: 'FAILED', setuid_files_ctl: 'SUCCEEDED', su_c_id: 'FAILED', mount_as_setuid: 'FAILED' }, pod.stdout + pod.stderr);
+    assert.deepEqual(
+      pod.out,
+      { no_new_privs_off: 'FAILED', setuid_files_ctl: 'SUCCEEDED', su_c_id: 'FAILED', mount_as_setuid: 'FAILED' },
+      pod.stdout + pod.stderr,
+    );
     assert.match(pod.stdout, /^SU_UIDS:1000,1000$/m, 'su was not caught running, or ran with another euid');
     // Control: on the host, su started by nobody runs with euid 0 (the setuid bit works there).
     const host = await onHost(script, { asNobody: true });
@@ -220,11 +257,16 @@ describe('signals, other pods and the pod uid', () => {
     assert.ok(ra.uid !== null && b.uid !== null && ra.uid !== b.uid, `pods share uid ${ra.uid}`);
   });
 
-  test('the pod is uid 1000 inside and a dedicated unprivileged uid (>= 1800000000) on the host', { skip: !IS_ROOT && 'dedicated uids need root' }, async () => {
+  test('the pod is uid 1000 inside and a dedicated unprivileged uid (>= 1800000000) on the host', {
+    skip: !IS_ROOT && 'dedicated uids need root',
+  }, async () => {
     const mark = `uidprobe-${rand()}`;
     const seen: { pid: number; uids: number[] }[] = [];
     const run = probePod(home, `echo "ID:$(id -u):$(id -g)"; sleep 1.5 # ${mark}`);
-    await eventually(() => { seen.push(...podProcs(mark)); return seen.length > 0; }, 5000);
+    await eventually(() => {
+      seen.push(...podProcs(mark));
+      return seen.length > 0;
+    }, 5000);
     const pod = await run;
     assert.match(pod.stdout, /^ID:1000:1000$/m);
     assert.ok(pod.uid !== null && pod.uid >= 1_800_000_000, `pod uid ${pod.uid}`);

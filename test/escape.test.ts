@@ -20,11 +20,16 @@ const succeeded = (stdout: string) => (stdout.match(/^SUCCEEDED:(\S+)$/gm) ?? []
 const selfSafe = (s: string) => `${s.slice(0, -1)}[${s.slice(-1)}]`;
 
 let home: string;
-before(() => { home = tmpDir('home'); });
+before(() => {
+  home = tmpDir('home');
+});
 
 /** Host users other than root/nobody (the pod's synthetic /etc/passwd has only those and pod). */
 function hostUsers(): string[] {
-  return fs.readFileSync('/etc/passwd', 'utf8').split('\n').map((l) => l.split(':')[0])
+  return fs
+    .readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .map((l) => l.split(':')[0])
     .filter((u) => u && !['root', 'nobody', 'pod'].includes(u));
 }
 
@@ -34,7 +39,9 @@ describe('host files and accounts', () => {
     const keyMark = `KEY-${rand()}`;
     fs.mkdirSync(path.join(hostHome, '.ssh'), { mode: 0o700 });
     fs.writeFileSync(path.join(hostHome, '.ssh', 'id_ed25519'), `-----BEGIN OPENSSH PRIVATE KEY-----\n${keyMark}\n`, { mode: 0o600 });
-    const homes = hostUsers().map((u) => `/home/${u}`).filter((d) => fs.existsSync(d));
+    const homes = hostUsers()
+      .map((u) => `/home/${u}`)
+      .filter((d) => fs.existsSync(d));
     // The pod's /sys is only its own caps (test/visible-caps.test.ts): nothing of the host's sysfs.
     const sys = ['/sys/class', '/sys/kernel', '/sys/block', '/sys/devices/system/cpu/cpu0', '/sys/fs/cgroup/memory/clawpod', '/sys/fs/cgroup/unified'];
     const dirs = ['/root', '/var', '/srv', '/opt', ...sys, '/run', '/mnt', '/boot', '/media', ...homes].filter((d) => fs.existsSync(d));
@@ -58,7 +65,8 @@ describe('host files and accounts', () => {
   test("the pod's /etc/passwd and /etc/group list no host account", async () => {
     const users = hostUsers();
     assert.ok(users.length > 0, 'the host has accounts besides root and nobody');
-    const script = users.map((u) => `t user_${u} 'getent passwd ${u} || grep -q "^${u}:" /etc/passwd'`).join('\n') +
+    const script =
+      users.map((u) => `t user_${u} 'getent passwd ${u} || grep -q "^${u}:" /etc/passwd'`).join('\n') +
       `\nt group_shadow 'getent group shadow'\nt group_adm 'getent group adm'\nt pod_user 'test "$(id -un)" = pod'`;
     const want = { ...all([...users.map((u) => `user_${u}`), 'group_shadow', 'group_adm'], 'FAILED'), pod_user: 'SUCCEEDED' };
     const pod = await probePod(home, script);
@@ -87,7 +95,9 @@ describe('host processes and environment', () => {
       const host = await onHost(script, { asNobody: true });
       assert.deepEqual(
         [host.stdout.match(/^\w+:host_marker$/m)?.[0], host.stdout.match(/^\w+:test_runner$/m)?.[0], host.stdout.match(/^\w+:other_uid$/m)?.[0]],
-        ['SUCCEEDED:host_marker', 'SUCCEEDED:test_runner', 'SUCCEEDED:other_uid'], host.stdout + host.stderr);
+        ['SUCCEEDED:host_marker', 'SUCCEEDED:test_runner', 'SUCCEEDED:other_uid'],
+        host.stdout + host.stderr,
+      );
     } finally {
       hostProc.kill('SIGKILL');
     }
@@ -96,23 +106,37 @@ describe('host processes and environment', () => {
   test("clawpod's own environment (a secret) reaches neither env, /proc/*/environ nor cmdlines", async () => {
     const secret = `hunter2-${rand()}`;
     const control = `ctl-${rand()}`;
-    const probes = (v: string, tag: string) => [
-      `t env_${tag} 'env | grep -q ${selfSafe(v)}'`,
-      `t environ1_${tag} 'grep -aq ${selfSafe(v)} /proc/1/environ'`,
-      `t environ_all_${tag} 'cat /proc/[0-9]*/environ | grep -aq ${selfSafe(v)}'`,
-      `t cmdline_all_${tag} 'cat /proc/[0-9]*/cmdline | grep -aq ${selfSafe(v)}'`,
-    ].join('\n');
+    const probes = (v: string, tag: string) =>
+      [
+        `t env_${tag} 'env | grep -q ${selfSafe(v)}'`,
+        `t environ1_${tag} 'grep -aq ${selfSafe(v)} /proc/1/environ'`,
+        `t environ_all_${tag} 'cat /proc/[0-9]*/environ | grep -aq ${selfSafe(v)}'`,
+        `t cmdline_all_${tag} 'cat /proc/[0-9]*/cmdline | grep -aq ${selfSafe(v)}'`,
+      ].join('\n');
     // The control value is a plain policy env variable: it must show up where the secret must not.
     const policy = path.join(tmpDir('policy'), 'p.yaml');
     fs.writeFileSync(policy, `version: 1\nenv: { POD_CONTROL: ${control} }\n`);
     const readable = `t environ1_readable 'cat /proc/1/environ >/dev/null'`;
-    const pod = await probePod(home, `${readable}\n${probes(secret, 'secret')}\n${probes(control, 'ctl')}`,
-      { policy, env: { CLAWPOD_TEST_SECRET: secret, API_KEY: secret } });
+    const pod = await probePod(home, `${readable}\n${probes(secret, 'secret')}\n${probes(control, 'ctl')}`, {
+      policy,
+      env: { CLAWPOD_TEST_SECRET: secret, API_KEY: secret },
+    });
     assert.equal(pod.code, 0, pod.stderr);
-    assert.deepEqual(pod.out, {
-      environ1_readable: 'SUCCEEDED', env_secret: 'FAILED', environ1_secret: 'FAILED', environ_all_secret: 'FAILED', cmdline_all_secret: 'FAILED',
-      env_ctl: 'SUCCEEDED', environ1_ctl: 'FAILED', environ_all_ctl: 'SUCCEEDED', cmdline_all_ctl: 'SUCCEEDED',
-    }, pod.stdout + pod.stderr);
+    assert.deepEqual(
+      pod.out,
+      {
+        environ1_readable: 'SUCCEEDED',
+        env_secret: 'FAILED',
+        environ1_secret: 'FAILED',
+        environ_all_secret: 'FAILED',
+        cmdline_all_secret: 'FAILED',
+        env_ctl: 'SUCCEEDED',
+        environ1_ctl: 'FAILED',
+        environ_all_ctl: 'SUCCEEDED',
+        cmdline_all_ctl: 'SUCCEEDED',
+      },
+      pod.stdout + pod.stderr,
+    );
     // Nor in anything clawpod wrote about the run.
     assert.ok(!(pod.stdout + pod.stderr).includes(secret));
     assert.ok(!fs.readFileSync(path.join(home, 'clawpod.db')).includes(secret));
@@ -133,29 +157,43 @@ describe('host loopback services and the network', () => {
   let port = 0;
   let sockPath = '';
   const abstractName = `clawpod-test-${rand()}`;
-  const listen = (kind: keyof typeof accepted, addr: net.ListenOptions) => new Promise<void>((resolve) => {
-    const s = net.createServer((c) => { accepted[kind]++; c.on('error', () => {}); c.end(); });
-    servers.push(s);
-    s.listen(addr, () => { if (kind === 'tcp') port = (s.address() as net.AddressInfo).port; resolve(); });
-  });
+  const listen = (kind: keyof typeof accepted, addr: net.ListenOptions) =>
+    new Promise<void>((resolve) => {
+      const s = net.createServer((c) => {
+        accepted[kind]++;
+        c.on('error', () => {});
+        c.end();
+      });
+      servers.push(s);
+      s.listen(addr, () => {
+        if (kind === 'tcp') port = (s.address() as net.AddressInfo).port;
+        resolve();
+      });
+    });
   before(async () => {
     sockPath = path.join(tmpDir('sock'), 'svc.sock');
     await listen('tcp', { host: '127.0.0.1', port: 0 });
     await listen('unix', { path: sockPath });
     await listen('abstract', { path: `\0${abstractName}` });
   });
-  after(() => { for (const s of servers) s.close(); });
+  after(() => {
+    for (const s of servers) s.close();
+  });
 
-  const connectPy = (ws: string) => fs.writeFileSync(path.join(ws, 'connect.py'), [
-    'import socket, sys',
-    'kind, addr = sys.argv[1], sys.argv[2]',
-    's = socket.socket(socket.AF_INET if kind == "tcp" else socket.AF_UNIX, socket.SOCK_STREAM)',
-    's.settimeout(3)',
-    // Node binds an abstract name padded with NULs to the whole sun_path (108 bytes).
-    'abstract = ("\\0" + addr).ljust(108, "\\0")',
-    's.connect(("127.0.0.1", int(addr)) if kind == "tcp" else (abstract if kind == "abstract" else addr))',
-    's.sendall(b"x")',
-  ].join('\n'));
+  const connectPy = (ws: string) =>
+    fs.writeFileSync(
+      path.join(ws, 'connect.py'),
+      [
+        'import socket, sys',
+        'kind, addr = sys.argv[1], sys.argv[2]',
+        's = socket.socket(socket.AF_INET if kind == "tcp" else socket.AF_UNIX, socket.SOCK_STREAM)',
+        's.settimeout(3)',
+        // Node binds an abstract name padded with NULs to the whole sun_path (108 bytes).
+        'abstract = ("\\0" + addr).ljust(108, "\\0")',
+        's.connect(("127.0.0.1", int(addr)) if kind == "tcp" else (abstract if kind == "abstract" else addr))',
+        's.sendall(b"x")',
+      ].join('\n'),
+    );
 
   test('a TCP server on the host 127.0.0.1 is unreachable (bash /dev/tcp)', async () => {
     const script = `t tcp 'exec 3<>/dev/tcp/127.0.0.1/${port}'\nt tcp_localhost 'exec 3<>/dev/tcp/localhost/${port}'`;
@@ -197,19 +235,27 @@ describe('host loopback services and the network', () => {
     ].join('\n');
     const pod = await probePod(home, script);
     assert.deepEqual(pod.out, { ...all(['iface_not_lo', 'dns', 'resolv_conf', 'route_out'], 'FAILED'), lo_ctl: 'SUCCEEDED' }, pod.stdout + pod.stderr);
-    const hostIfaces = fs.readFileSync('/proc/net/dev', 'utf8').split('\n').slice(2).filter((l) => l.trim() && !/^\s*lo:/.test(l));
+    const hostIfaces = fs
+      .readFileSync('/proc/net/dev', 'utf8')
+      .split('\n')
+      .slice(2)
+      .filter((l) => l.trim() && !/^\s*lo:/.test(l));
     if (hostIfaces.length > 0) assert.match((await onHost(script)).stdout, /^SUCCEEDED:iface_not_lo$/m);
   });
 });
 
 describe('the workspace and the system dirs', () => {
   function snapshot(dir: string): string[] {
-    return fs.readdirSync(dir, { recursive: true }).map(String).sort().map((rel) => {
-      const p = path.join(dir, rel);
-      const st = fs.lstatSync(p);
-      const body = st.isSymbolicLink() ? `-> ${fs.readlinkSync(p)}` : st.isFile() ? fs.readFileSync(p, 'base64') : 'dir';
-      return `${rel} ${st.mode.toString(8)} ${st.uid}:${st.gid} ${body}`;
-    });
+    return fs
+      .readdirSync(dir, { recursive: true })
+      .map(String)
+      .sort()
+      .map((rel) => {
+        const p = path.join(dir, rel);
+        const st = fs.lstatSync(p);
+        const body = st.isSymbolicLink() ? `-> ${fs.readlinkSync(p)}` : st.isFile() ? fs.readFileSync(p, 'base64') : 'dir';
+        return `${rel} ${st.mode.toString(8)} ${st.uid}:${st.gid} ${body}`;
+      });
   }
 
   test('overlay writes, deletes and symlinks out of the workspace never touch the host', async () => {
@@ -231,9 +277,15 @@ describe('the workspace and the system dirs', () => {
       `t relink 'rm -r swap && ln -s ${outside} swap && rm out-link && mkdir out-link && echo x > out-link/${evil}'`,
     ].join('\n');
     const pod = await probePod(home, script, { ws });
-    assert.deepEqual(pod.out, {
-      ...all(['modify', 'delete', 'create', 'chmod', 'relink'], 'SUCCEEDED'), via_etc_link: 'FAILED', via_out_link: 'FAILED',
-    }, pod.stdout + pod.stderr);
+    assert.deepEqual(
+      pod.out,
+      {
+        ...all(['modify', 'delete', 'create', 'chmod', 'relink'], 'SUCCEEDED'),
+        via_etc_link: 'FAILED',
+        via_out_link: 'FAILED',
+      },
+      pod.stdout + pod.stderr,
+    );
     assert.deepEqual(snapshot(ws), before, 'the host workspace changed before apply');
     assert.deepEqual(fs.readdirSync(outside), []);
     assert.ok(!fs.existsSync(`/etc/${evil}`));
@@ -249,15 +301,26 @@ describe('the workspace and the system dirs', () => {
     // The seccomp filter refuses set-id modes in every pod (test/setid.test.ts); the files are made
     // here with ordinary modes, and the harvest's own stripping is driven through the prelude
     // in test/harvest.test.ts.
-    const pod = await probePod(home,
-      `cp /usr/bin/id suid; cp /usr/bin/id sgid\nt bits_in_pod 'chmod 4755 suid; chmod 2755 sgid; test -u suid || test -g sgid'`, { ws });
+    const pod = await probePod(
+      home,
+      `cp /usr/bin/id suid; cp /usr/bin/id sgid\nt bits_in_pod 'chmod 4755 suid; chmod 2755 sgid; test -u suid || test -g sgid'`,
+      { ws },
+    );
     assert.deepEqual(pod.out, { bits_in_pod: 'FAILED' }, pod.stdout + pod.stderr);
     // The change set is written by the root prelude: a set-id bit there is a setuid-root binary
     // whose content the pod chose.
     const run = path.join(home, 'runs', pod.runId!);
-    const files = fs.readdirSync(run, { recursive: true }).map(String).filter((f) => fs.lstatSync(path.join(run, f)).isFile());
-    assert.ok(files.some((f) => f.endsWith('suid')), `control: the change set holds the file (${files})`);
-    const setId = files.map((f) => [f, fs.lstatSync(path.join(run, f))] as const).filter(([, st]) => (st.mode & 0o6000) !== 0)
+    const files = fs
+      .readdirSync(run, { recursive: true })
+      .map(String)
+      .filter((f) => fs.lstatSync(path.join(run, f)).isFile());
+    assert.ok(
+      files.some((f) => f.endsWith('suid')),
+      `control: the change set holds the file (${files})`,
+    );
+    const setId = files
+      .map((f) => [f, fs.lstatSync(path.join(run, f))] as const)
+      .filter(([, st]) => (st.mode & 0o6000) !== 0)
       .map(([f, st]) => `${f} mode ${st.mode.toString(8)} uid ${st.uid}`);
     assert.deepEqual(setId, [], 'set-id files in the change set');
     const apply = await cli(['runs', 'apply', pod.runId!], { home });
@@ -276,18 +339,27 @@ describe('the workspace and the system dirs', () => {
     const usrBin = fs.readdirSync('/usr/bin').length;
     try {
       const attacks = [
-        `t usr 'touch /usr/EVIL'`, `t usr_bin 'touch /usr/bin/EVIL'`, `t etc 'touch /etc/EVIL'`,
-        `t etc_passwd 'echo "evil::0:0::/:/bin/sh" >> /etc/passwd'`, `t root 'touch /EVIL'`, `t root_mkdir 'mkdir /EVIL'`,
-        `t victim_write 'echo pwned >> ${victimDir}/victim.txt'`, `t victim_rm 'rm -f ${victimDir}/victim.txt; ! test -e ${victimDir}/victim.txt'`,
+        `t usr 'touch /usr/EVIL'`,
+        `t usr_bin 'touch /usr/bin/EVIL'`,
+        `t etc 'touch /etc/EVIL'`,
+        `t etc_passwd 'echo "evil::0:0::/:/bin/sh" >> /etc/passwd'`,
+        `t root 'touch /EVIL'`,
+        `t root_mkdir 'mkdir /EVIL'`,
+        `t victim_write 'echo pwned >> ${victimDir}/victim.txt'`,
+        `t victim_rm 'rm -f ${victimDir}/victim.txt; ! test -e ${victimDir}/victim.txt'`,
         `t victim_create 'touch ${victimDir}/EVIL'`,
         `t rm_usr_bin 'rm -rf /usr/bin/*'`,
       ].join('\n');
       const controls = `t tmp_ctl 'touch /tmp/ok'\nt home_ctl 'touch ~/ok'\nt usr_bin_intact 'test -x /usr/bin/ls'`;
       const pod = await probePod(home, `${controls}\n${attacks}\n${controls.replace('usr_bin_intact', 'usr_bin_still_intact')}`);
-      assert.deepEqual(pod.out, {
-        ...all(['usr', 'usr_bin', 'etc', 'etc_passwd', 'root', 'root_mkdir', 'victim_write', 'victim_rm', 'victim_create', 'rm_usr_bin'], 'FAILED'),
-        ...all(['tmp_ctl', 'home_ctl', 'usr_bin_intact', 'usr_bin_still_intact'], 'SUCCEEDED'),
-      }, pod.stdout + pod.stderr);
+      assert.deepEqual(
+        pod.out,
+        {
+          ...all(['usr', 'usr_bin', 'etc', 'etc_passwd', 'root', 'root_mkdir', 'victim_write', 'victim_rm', 'victim_create', 'rm_usr_bin'], 'FAILED'),
+          ...all(['tmp_ctl', 'home_ctl', 'usr_bin_intact', 'usr_bin_still_intact'], 'SUCCEEDED'),
+        },
+        pod.stdout + pod.stderr,
+      );
       assert.equal(fs.readFileSync(path.join(victimDir, 'victim.txt'), 'utf8'), 'victim\n');
       assert.deepEqual(fs.readdirSync(victimDir).sort(), ['control.txt', 'victim.txt']);
       assert.equal(fs.readdirSync('/usr/bin').length, usrBin);

@@ -19,7 +19,10 @@ test('anthropic JSON: messages.create returns the scripted Message; the request 
   const fake = await startFakeAnthropic([{ text: 'Hello there.', usage: { input_tokens: 11, output_tokens: 3 } }]);
   t.after(() => fake.close());
   const msg = await anthropic(fake.url).messages.create({
-    model: MODEL, max_tokens: 100, system: 'be brief', messages: [{ role: 'user', content: 'hi' }],
+    model: MODEL,
+    max_tokens: 100,
+    system: 'be brief',
+    messages: [{ role: 'user', content: 'hi' }],
   });
   assert.equal(msg.type, 'message');
   assert.equal(msg.role, 'assistant');
@@ -63,13 +66,18 @@ test('anthropic SSE: messages.stream reassembles text deltas and tool input from
   assert.equal(fake.requests[0].body.stream, true);
 
   // The round trip: the tool_result answering the tool_use is accepted and gets the next step.
-  const second = await client.messages.stream({
-    model: MODEL, max_tokens: 200, tools: TOOLS, messages: [
-      { role: 'user', content: 'list files' },
-      { role: 'assistant', content: first.content },
-      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_01A', content: 'a.txt\nb.txt' }] },
-    ],
-  }).finalMessage();
+  const second = await client.messages
+    .stream({
+      model: MODEL,
+      max_tokens: 200,
+      tools: TOOLS,
+      messages: [
+        { role: 'user', content: 'list files' },
+        { role: 'assistant', content: first.content },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_01A', content: 'a.txt\nb.txt' }] },
+      ],
+    })
+    .finalMessage();
   assert.deepEqual(second.content, [{ type: 'text', text: 'There are two files.' }]);
   assert.equal(second.stop_reason, 'end_turn');
 });
@@ -84,16 +92,29 @@ test('anthropic SSE: exact event order on the wire, ping included', async (t) =>
   });
   assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
   assert.match(res.headers.get('request-id') ?? '', /^req_/);
-  const frames = (await res.text()).trim().split('\n\n').map((f) => {
-    const [ev, data] = f.split('\n');
-    const parsed = JSON.parse(data.replace(/^data: /, ''));
-    assert.equal(ev, `event: ${parsed.type}`, 'the event name matches the data type');
-    return parsed;
-  });
+  const frames = (await res.text())
+    .trim()
+    .split('\n\n')
+    .map((f) => {
+      const [ev, data] = f.split('\n');
+      const parsed = JSON.parse(data.replace(/^data: /, ''));
+      assert.equal(ev, `event: ${parsed.type}`, 'the event name matches the data type');
+      return parsed;
+    });
   const kinds = frames.map((f) => (f.type === 'content_block_delta' ? `delta:${f.index}` : f.type));
   const collapsed = kinds.filter((k, i) => k !== kinds[i - 1]);
-  assert.deepEqual(collapsed, ['message_start', 'content_block_start', 'ping', 'delta:0', 'content_block_stop',
-    'content_block_start', 'delta:1', 'content_block_stop', 'message_delta', 'message_stop']);
+  assert.deepEqual(collapsed, [
+    'message_start',
+    'content_block_start',
+    'ping',
+    'delta:0',
+    'content_block_stop',
+    'content_block_start',
+    'delta:1',
+    'content_block_stop',
+    'message_delta',
+    'message_stop',
+  ]);
   assert.deepEqual(frames[0].message.content, []);
   assert.equal(frames[0].message.stop_reason, null);
   assert.deepEqual(frames.find((f) => f.type === 'content_block_start' && f.index === 1).content_block.input, {});
@@ -117,23 +138,33 @@ test('anthropic: a 529 overloaded_error is retried by the SDK, then succeeds', a
 test('anthropic: with no retries left a 529 surfaces as the SDK error with the API error type', async (t) => {
   const fake = await startFakeAnthropic([{ error: { status: 529, type: 'overloaded_error', message: 'Overloaded' } }]);
   t.after(() => fake.close());
-  await assert.rejects(anthropic(fake.url, 0).messages.create({ model: MODEL, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }),
-    (err: unknown) => err instanceof Anthropic.APIError && err.status === 529 && (err.error as any)?.error?.type === 'overloaded_error'
-      && typeof err.requestID === 'string' && err.requestID.startsWith('req_'));
+  await assert.rejects(
+    anthropic(fake.url, 0).messages.create({ model: MODEL, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }),
+    (err: unknown) =>
+      err instanceof Anthropic.APIError &&
+      err.status === 529 &&
+      (err.error as any)?.error?.type === 'overloaded_error' &&
+      typeof err.requestID === 'string' &&
+      err.requestID.startsWith('req_'),
+  );
 });
 
 test('anthropic: a tool_result answering no tool_use is a 400 BadRequestError and consumes no step', async (t) => {
   const fake = await startFakeAnthropic([{ text: 'still here' }]);
   t.after(() => fake.close());
   const client = anthropic(fake.url, 2);
-  await assert.rejects(client.messages.create({
-    model: MODEL, max_tokens: 5, messages: [
-      { role: 'user', content: 'hi' },
-      { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_real', name: 'bash', input: {} }] },
-      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_wrong', content: 'x' }] },
-    ],
-  }), (err: unknown) => err instanceof Anthropic.BadRequestError
-    && (err.error as any).error.type === 'invalid_request_error' && /toolu_wrong/.test(err.message));
+  await assert.rejects(
+    client.messages.create({
+      model: MODEL,
+      max_tokens: 5,
+      messages: [
+        { role: 'user', content: 'hi' },
+        { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_real', name: 'bash', input: {} }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_wrong', content: 'x' }] },
+      ],
+    }),
+    (err: unknown) => err instanceof Anthropic.BadRequestError && (err.error as any).error.type === 'invalid_request_error' && /toolu_wrong/.test(err.message),
+  );
   assert.equal(fake.requests.length, 1, '4xx is not retried');
   const ok = await client.messages.create({ model: MODEL, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
   assert.deepEqual(ok.content, [{ type: 'text', text: 'still here' }]);
@@ -142,9 +173,12 @@ test('anthropic: a tool_result answering no tool_use is a 400 BadRequestError an
 test('anthropic: unanswered tool_use, missing key, missing fields and an exhausted script are rejected', async (t) => {
   const fake = await startFakeAnthropic([]);
   t.after(() => fake.close());
-  const post = (headers: Record<string, string>, body: unknown) => fetch(`${fake.url}/v1/messages`, {
-    method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body),
-  }).then(async (r) => ({ status: r.status, body: await r.json() as any }));
+  const post = (headers: Record<string, string>, body: unknown) =>
+    fetch(`${fake.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+    }).then(async (r) => ({ status: r.status, body: (await r.json()) as any }));
   const h = { 'x-api-key': 'k', 'anthropic-version': '2023-06-01' };
   const ask = { model: MODEL, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] };
 
@@ -155,16 +189,21 @@ test('anthropic: unanswered tool_use, missing key, missing fields and an exhaust
   assert.equal((await post({ 'x-api-key': 'k' }, ask)).status, 400);
   assert.match((await post(h, { ...ask, max_tokens: undefined })).body.error.message, /max_tokens/);
   assert.match((await post(h, { ...ask, model: undefined })).body.error.message, /model/);
-  const unanswered = await post(h, { ...ask, messages: [
-    { role: 'user', content: 'hi' },
-    { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'bash', input: {} }] },
-    { role: 'user', content: 'ignore that' },
-  ] });
+  const unanswered = await post(h, {
+    ...ask,
+    messages: [
+      { role: 'user', content: 'hi' },
+      { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'bash', input: {} }] },
+      { role: 'user', content: 'ignore that' },
+    ],
+  });
   assert.equal(unanswered.status, 400);
   assert.match(unanswered.body.error.message, /^messages\.1: `tool_use` ids were found without `tool_result` blocks.*toolu_1/);
 
-  await assert.rejects(anthropic(fake.url, 2).messages.create(ask as Anthropic.MessageCreateParamsNonStreaming),
-    (err: unknown) => err instanceof Anthropic.InternalServerError && /script exhausted/.test(err.message));
+  await assert.rejects(
+    anthropic(fake.url, 2).messages.create(ask as Anthropic.MessageCreateParamsNonStreaming),
+    (err: unknown) => err instanceof Anthropic.InternalServerError && /script exhausted/.test(err.message),
+  );
   assert.equal(fake.requests.filter((r) => r.headers['x-stainless-lang']).length, 1, 'x-should-retry: false stops SDK retries');
 });
 
@@ -177,12 +216,15 @@ test('anthropic SSE: an error event mid-stream rejects the SDK stream', async (t
 
 test('openai streaming: tool call argument pieces are reassembled by the SDK; usage chunk arrives', async (t) => {
   const args = { command: 'cat README.md | head -n 5', timeout_ms: 1000 };
-  const fake = await startFakeOpenAI([{ content: 'Reading the readme.', toolCalls: [{ id: 'call_abc', name: 'bash', arguments: args }], usage: { prompt_tokens: 20, completion_tokens: 9 } }]);
+  const fake = await startFakeOpenAI([
+    { content: 'Reading the readme.', toolCalls: [{ id: 'call_abc', name: 'bash', arguments: args }], usage: { prompt_tokens: 20, completion_tokens: 9 } },
+  ]);
   t.after(() => fake.close());
   const client = new OpenAI({ apiKey: 'sk-test', baseURL: `${fake.url}/v1`, maxRetries: 0 });
   const argDeltas: string[] = [];
   const stream = client.chat.completions.stream({
-    model: 'gpt-test', stream_options: { include_usage: true },
+    model: 'gpt-test',
+    stream_options: { include_usage: true },
     tools: [{ type: 'function', function: { name: 'bash', parameters: { type: 'object', properties: { command: { type: 'string' } } } } }],
     messages: [{ role: 'user', content: 'show the readme' }],
   });
@@ -204,7 +246,11 @@ test('openai streaming: tool call argument pieces are reassembled by the SDK; us
 });
 
 test('openai JSON: a non-streaming call, a tool round trip, and rejections', async (t) => {
-  const fake = await startFakeOpenAI([{ content: 'All done.' }, { error: { status: 429, type: 'requests', message: 'Rate limit reached', retryAfter: 0.01 } }, { content: 'after 429' }]);
+  const fake = await startFakeOpenAI([
+    { content: 'All done.' },
+    { error: { status: 429, type: 'requests', message: 'Rate limit reached', retryAfter: 0.01 } },
+    { content: 'after 429' },
+  ]);
   t.after(() => fake.close());
   const client = new OpenAI({ apiKey: 'sk-test', baseURL: `${fake.url}/v1`, maxRetries: 1 });
   const messages: OpenAI.ChatCompletionMessageParam[] = [
@@ -218,8 +264,10 @@ test('openai JSON: a non-streaming call, a tool round trip, and rejections', asy
   assert.equal(res.choices[0].finish_reason, 'stop');
   assert.equal(res.usage?.total_tokens, (res.usage?.prompt_tokens ?? 0) + (res.usage?.completion_tokens ?? 0));
 
-  await assert.rejects(client.chat.completions.create({ model: 'gpt-test', messages: messages.slice(0, 2) }),
-    (err: unknown) => err instanceof OpenAI.BadRequestError && /call_1/.test(err.message));
+  await assert.rejects(
+    client.chat.completions.create({ model: 'gpt-test', messages: messages.slice(0, 2) }),
+    (err: unknown) => err instanceof OpenAI.BadRequestError && /call_1/.test(err.message),
+  );
   const retried = await client.chat.completions.create({ model: 'gpt-test', messages });
   assert.equal(retried.choices[0].message.content, 'after 429');
   assert.equal(fake.requests.length, 4, 'one ok, one 400, one 429 and its retry');

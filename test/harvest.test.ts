@@ -13,14 +13,31 @@ import { auditEvents, BIN, cli, IS_ROOT, policyFile, ROOT, tmpDir, workspace } f
 const skip = IS_ROOT ? false : 'needs root: privileged pods with cgroups';
 const MiB = 1024 * 1024;
 
-const policy = (disk: string) => policyFile(['version: 1', 'resources:', '  memory: 256Mi', '  pids: 64', '  timeout: 60s',
-  `  disk: ${disk}`, ''].join('\n'));
+const policy = (disk: string) => policyFile(['version: 1', 'resources:', '  memory: 256Mi', '  pids: 64', '  timeout: 60s', `  disk: ${disk}`, ''].join('\n'));
 const SMALL = policy('16Mi');
 
-interface Summary { run: string; exitCode: number; status: string; limitHit: string | null; filesChanged: number }
-interface Run { code: number; stdout: string; stderr: string; runId: string; summary: Summary; home: string; maxRssKiB: number }
+interface Summary {
+  run: string;
+  exitCode: number;
+  status: string;
+  limitHit: string | null;
+  filesChanged: number;
+}
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  runId: string;
+  summary: Summary;
+  home: string;
+  maxRssKiB: number;
+}
 
-interface ExecOptions { home?: string; asUser?: string; env?: Record<string, string> }
+interface ExecOptions {
+  home?: string;
+  asUser?: string;
+  env?: Record<string, string>;
+}
 
 /** `clawpod exec --json` under /usr/bin/time, so clawpod's own peak memory is known. */
 function exec(policyPath: string, script: string, ws: string, opts: ExecOptions = {}): Promise<Run> {
@@ -30,15 +47,36 @@ function exec(policyPath: string, script: string, ws: string, opts: ExecOptions 
   const userHome = opts.asUser ? tmpDir('userhome') : null;
   if (opts.asUser) spawnSync('chown', [opts.asUser, rssDir, home, userHome as string]);
   const degraded = opts.asUser ? ['--allow-degraded'] : [];
-  const timed = ['/usr/bin/time', '-o', rssFile, '-f', '%M', process.execPath, BIN, 'exec', '--policy', policyPath, ...degraded, '--json', '--', 'bash', '-c', script];
+  const timed = [
+    '/usr/bin/time',
+    '-o',
+    rssFile,
+    '-f',
+    '%M',
+    process.execPath,
+    BIN,
+    'exec',
+    '--policy',
+    policyPath,
+    ...degraded,
+    '--json',
+    '--',
+    'bash',
+    '-c',
+    script,
+  ];
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: userHome ?? process.env.HOME ?? '/root', ...opts.env, CLAWPOD_HOME: home };
   const argv = opts.asUser ? ['runuser', '-u', opts.asUser, '--', 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...timed] : timed;
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0], argv.slice(1), { cwd: ws, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
     child.on('error', reject);
     child.on('close', (code) => {
@@ -46,11 +84,16 @@ function exec(policyPath: string, script: string, ws: string, opts: ExecOptions 
       const runId = stderr.match(/clawpod: run (r-[\w-]+)/)?.[1];
       const last = stderr.trim().split('\n').at(-1) ?? '';
       let summary: Summary;
-      try { summary = JSON.parse(last) as Summary; } catch {
+      try {
+        summary = JSON.parse(last) as Summary;
+      } catch {
         reject(new Error(`no JSON summary as the last stderr line (exit ${code}):\n${stderr.slice(-3000)}`));
         return;
       }
-      if (!runId) { reject(new Error(`no run id:\n${stderr}`)); return; }
+      if (!runId) {
+        reject(new Error(`no run id:\n${stderr}`));
+        return;
+      }
       const maxRssKiB = Number(fs.readFileSync(rssFile, 'utf8').trim().split('\n').at(-1));
       resolve({ code: code ?? 128, stdout, stderr, runId, summary, home, maxRssKiB });
     });
@@ -58,7 +101,9 @@ function exec(policyPath: string, script: string, ws: string, opts: ExecOptions 
 }
 
 function changeLimits(run: Run): Record<string, unknown>[] {
-  return auditEvents(run.home, run.runId).filter((e) => e.type === 'limit.hit' && e.data.cap === 'changes').map((e) => e.data);
+  return auditEvents(run.home, run.runId)
+    .filter((e) => e.type === 'limit.hit' && e.data.cap === 'changes')
+    .map((e) => e.data);
 }
 
 /** KiB of real blocks under dir, as du counts them. */
@@ -69,7 +114,12 @@ function duKiB(dir: string): number {
 
 /** Every later command of the user still works in this home. */
 async function laterCommandsWork(run: Run, ws: string): Promise<void> {
-  for (const args of [['runs', 'list'], ['runs', 'show', run.runId], ['runs', 'diff', run.runId], ['exec', '--', 'true']]) {
+  for (const args of [
+    ['runs', 'list'],
+    ['runs', 'show', run.runId],
+    ['runs', 'diff', run.runId],
+    ['exec', '--', 'true'],
+  ]) {
     const r = await cli(args, { home: run.home, cwd: ws, timeoutMs: 60_000 });
     assert.equal(r.code, 0, `clawpod ${args.join(' ')} exits 0 after the run:\n${r.stderr.slice(-2000)}`);
     assert.doesNotMatch(r.stderr, /Maximum call stack|RangeError|at .*\.js:\d+/, `clawpod ${args.join(' ')}: no crash`);
@@ -84,7 +134,11 @@ function assertDiscarded(run: Run, expectCode: number): void {
   assert.equal(run.summary.filesChanged, 0, 'nothing is offered for apply');
   const runDir = path.join(run.home, 'runs', run.runId);
   assert.ok(!fs.existsSync(path.join(runDir, 'changes')), 'no change set is left in the run dir');
-  assert.deepEqual(fs.readdirSync(runDir).filter((n) => n.startsWith('changes')), [], 'no partial change set either');
+  assert.deepEqual(
+    fs.readdirSync(runDir).filter((n) => n.startsWith('changes')),
+    [],
+    'no partial change set either',
+  );
   const ends = auditEvents(run.home, run.runId).filter((e) => e.type === 'run.end');
   assert.equal(ends.length, 1, 'the audit chain is closed once');
   assert.equal(ends[0].data.status, 'done');
@@ -147,7 +201,7 @@ test('a tree nested 2000 deep (past PATH_MAX): discarded with a clear line; ever
 
 test('a name that is not UTF-8: discarded with a clear line naming it; every later command works', { skip }, async () => {
   const ws = workspace();
-  const run = await exec(SMALL, "printf x > \"$(printf 'bad\\377name')\" && echo made", ws);
+  const run = await exec(SMALL, 'printf x > "$(printf \'bad\\377name\')" && echo made', ws);
   assertDiscarded(run, 0);
   const hits = changeLimits(run);
   assert.equal(hits.length, 1);
@@ -158,7 +212,7 @@ test('a name that is not UTF-8: discarded with a clear line naming it; every lat
 
 test('names with newlines: added, modified and deleted ones are harvested exactly (NUL-separated lists)', { skip }, async () => {
   const ws = workspace({ 'old\nname': 'old\n', 'dir/x': 'x\n' });
-  const script = "printf new > \"$(printf 'new\\nline')\" && rm \"$(printf 'old\\nname')\" && rm -r dir && mkdir dir && echo y > dir/y";
+  const script = 'printf new > "$(printf \'new\\nline\')" && rm "$(printf \'old\\nname\')" && rm -r dir && mkdir dir && echo y > dir/y';
   const run = await exec(SMALL, script, ws);
   assert.equal(run.code, 0, run.stderr.slice(-2000));
   assert.deepEqual(changeLimits(run), []);
@@ -196,17 +250,47 @@ test("5000 empty files under disk 16Mi: the stage's inode cap stops them, and wh
 // stage, so there the entry cap is what bounds the change set.
 const PRELUDE = process.env.CLAWPOD_TEST_PRELUDE ?? path.join(ROOT, 'build', 'clawpod-podinit');
 
-interface PreludeRun { code: number; stderr: string; status: Record<string, string>; changes: string }
+interface PreludeRun {
+  code: number;
+  stderr: string;
+  status: Record<string, string>;
+  changes: string;
+}
 
 function prelude(ws: string, script: string, copy: boolean): PreludeRun {
   const stage = tmpDir('stage');
   const changes = path.join(tmpDir('run'), 'changes');
   const st = fs.statSync(ws, { bigint: true });
-  const r = spawnSync(PRELUDE, ['--userns', '--stage', stage, '--stage-size', String(16 * MiB), '--stage-inodes', '4096',
-    '--workspace', `overlay:${st.dev}:${st.ino}:${ws}`, '--harvest', changes, ...(copy ? ['--copy-workspace'] : []),
-    '--status-fd', '3', '--', '/bin/bash', '-c', `cd ${stage}/ws && ${script}`],
-  { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 60_000 });
-  const status = Object.fromEntries(String(r.output[3]).split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  const r = spawnSync(
+    PRELUDE,
+    [
+      '--userns',
+      '--stage',
+      stage,
+      '--stage-size',
+      String(16 * MiB),
+      '--stage-inodes',
+      '4096',
+      '--workspace',
+      `overlay:${st.dev}:${st.ino}:${ws}`,
+      '--harvest',
+      changes,
+      ...(copy ? ['--copy-workspace'] : []),
+      '--status-fd',
+      '3',
+      '--',
+      '/bin/bash',
+      '-c',
+      `cd ${stage}/ws && ${script}`,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 60_000 },
+  );
+  const status = Object.fromEntries(
+    String(r.output[3])
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
   return { code: r.status ?? 128, stderr: r.stderr, status, changes };
 }
 
@@ -221,15 +305,19 @@ for (const copy of [true, false]) {
   const mode = copy ? 'copy mode' : 'overlay mode';
   test(`${mode}, prelude: a sparse 3 GiB file, a 2000-deep tree, a non-UTF-8 name are each refused whole`, { skip }, () => {
     const deep = Array(500).fill('dd').join('/');
-    const cases: [string, string][] = [['truncate -s 3G big', 'over_size'], [`for i in 1 2 3 4; do mkdir -p ${deep} && cd ${deep}; done; touch leaf`, 'too_deep'],
-      ["touch \"$(printf 'x\\377')\"", 'bad_name']];
+    const cases: [string, string][] = [
+      ['truncate -s 3G big', 'over_size'],
+      [`for i in 1 2 3 4; do mkdir -p ${deep} && cd ${deep}; done; touch leaf`, 'too_deep'],
+      ['touch "$(printf \'x\\377\')"', 'bad_name'],
+    ];
     for (const [script, reason] of cases) assertRefused(prelude(workspace({ 'a.txt': 'a\n' }), `echo b > a.txt; ${script}; exit 7`, copy), reason, 7);
   });
 
   test(`${mode}, prelude: the change set is exact: modes without set-id bits, unreadable dirs, links, deletions`, { skip }, () => {
     const ws = workspace({ 'a.txt': 'a\n', 'same.txt': 's\n', 'gone.txt': 'g\n', 'sub/x': 'x\n' });
-    const script = 'echo b > a.txt && rm gone.txt && rm -r sub && echo n > "$(printf \'new\\nline\')" && ln -s a.txt link'
-      + ' && printf s > suid && chmod 4755 suid && mkdir -p locked/in && echo i > locked/in/f && chmod 0 locked/in/f locked/in locked';
+    const script =
+      'echo b > a.txt && rm gone.txt && rm -r sub && echo n > "$(printf \'new\\nline\')" && ln -s a.txt link' +
+      ' && printf s > suid && chmod 4755 suid && mkdir -p locked/in && echo i > locked/in/f && chmod 0 locked/in/f locked/in locked';
     const r = prelude(ws, script, copy);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.status.harvest, 'ok', r.stderr);
@@ -287,10 +375,16 @@ test('the status lines of the prelude become the limit.hit changes data; a harve
   const { harvestRefusal } = await import('../src/pod/bwrap.js');
   const ended = 'started=1\nstage_full=0\nws_copy=0\n';
   assert.equal(harvestRefusal(`${ended}harvest=ok\nharvest_limit=0\nharvest_detail=\n`, true), null);
-  assert.deepEqual(harvestRefusal(`${ended}harvest=over_size\nharvest_limit=16777216\nharvest_detail=more than x: big\n`, true),
-    { reason: 'over_size', limit: 16777216, detail: 'more than x: big' });
-  assert.deepEqual(harvestRefusal(`${ended}harvest=bad_name\nharvest_limit=0\nharvest_detail=the name x\n`, true),
-    { reason: 'bad_name', limit: null, detail: 'the name x' });
+  assert.deepEqual(harvestRefusal(`${ended}harvest=over_size\nharvest_limit=16777216\nharvest_detail=more than x: big\n`, true), {
+    reason: 'over_size',
+    limit: 16777216,
+    detail: 'more than x: big',
+  });
+  assert.deepEqual(harvestRefusal(`${ended}harvest=bad_name\nharvest_limit=0\nharvest_detail=the name x\n`, true), {
+    reason: 'bad_name',
+    limit: null,
+    detail: 'the name x',
+  });
   assert.equal(harvestRefusal(ended, true)?.reason, 'interrupted', 'killed before it said how the harvest went');
   assert.equal(harvestRefusal(ended, false), null, 'no harvest was due (workspace ro, rw or none)');
   assert.equal(harvestRefusal('', true), null, 'never started: the set-up error says why');

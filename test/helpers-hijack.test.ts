@@ -16,7 +16,13 @@ const skip = IS_ROOT ? false : 'needs root: the privileged pod path';
 
 const rules: Rules = {
   resources: { cpus: 1, memoryBytes: 256 << 20, pids: 128, timeoutMs: 120_000, diskBytes: 64 << 20 },
-  workspace: 'overlay', mounts: [], network: { allow: [], deny: [], hosts: {} }, secrets: [], env: {}, tools: {}, source: 'test',
+  workspace: 'overlay',
+  mounts: [],
+  network: { allow: [], deny: [], hosts: {} },
+  secrets: [],
+  env: {},
+  tools: {},
+  source: 'test',
 };
 
 // x86-64: write(1, "\xf0\xff\xff\xff", 4), then write(1, the stack's page, 4096) forever.
@@ -58,11 +64,22 @@ before(async () => {
   home = tmpDir('home');
   const backend = createBwrapBackend({ clawpodHome: home });
   const ws = workspace({ 'probe.py': PROBE });
-  live = await LivePod.start(backend, {
-    id: `r-hijack-${process.pid}`, rules, workspace: ws, changesDir: path.join(home, 'changes'), allowDegraded: false, stdio: 'pipe',
-  }, () => {});
+  live = await LivePod.start(
+    backend,
+    {
+      id: `r-hijack-${process.pid}`,
+      rules,
+      workspace: ws,
+      changesDir: path.join(home, 'changes'),
+      allowDegraded: false,
+      stdio: 'pipe',
+    },
+    () => {},
+  );
 });
-after(async () => { await live?.close().catch(() => undefined); });
+after(async () => {
+  await live?.close().catch(() => undefined);
+});
 
 test('a same-uid sibling is readable through /proc (the control: the probe works in a pod)', { skip }, async () => {
   const r = await live.exec(['bash', '-c', 'sleep 30 & s=$!; sleep 0.2; python3 /workspace/probe.py read sibling $s; kill $s']);
@@ -71,7 +88,7 @@ test('a same-uid sibling is readable through /proc (the control: the probe works
   assert.equal(o['sibling-environ'], 'ok');
 });
 
-test('the executor\'s memory cannot be read or written from the pod, and it still answers', { skip }, async () => {
+test("the executor's memory cannot be read or written from the pod, and it still answers", { skip }, async () => {
   const rss0 = process.memoryUsage().rss;
   // bash's parent is the executor; the write (if it got through) lands at the instruction the
   // executor resumes when this command ends.
@@ -94,13 +111,25 @@ test('the executor\'s memory cannot be read or written from the pod, and it stil
   assert.equal(again.stdout.toString(), 'still here\n');
 });
 
-test('the egress forwarder\'s memory cannot be read or written from the pod', { skip }, async () => {
+test("the egress forwarder's memory cannot be read or written from the pod", { skip }, async () => {
   const h = tmpDir('home');
   const ws = workspace({ 'probe.py': PROBE });
   const policy = policyFile('version: 1\nnetwork:\n  allow: ["svc.test:9"]\n  hosts: { svc.test: 127.0.0.1 }\n');
   // The forwarder is the command's parent; its comm names it, so the probe cannot hit bwrap.
-  const r = await cli(['exec', '--policy', policy, '--workspace', ws, '--', 'bash', '-c',
-    'echo "parent:$(cat /proc/$PPID/cmdline | tr "\\0" " ")"; python3 /workspace/probe.py hijack fwd $PPID; echo done:yes'], { home: h, cwd: ws });
+  const r = await cli(
+    [
+      'exec',
+      '--policy',
+      policy,
+      '--workspace',
+      ws,
+      '--',
+      'bash',
+      '-c',
+      'echo "parent:$(cat /proc/$PPID/cmdline | tr "\\0" " ")"; python3 /workspace/probe.py hijack fwd $PPID; echo done:yes',
+    ],
+    { home: h, cwd: ws },
+  );
   const o = outcomes(r.stdout);
   assert.match(o.parent ?? '', /\/run\/clawpod\/fwd /, r.stdout + r.stderr);
   assert.equal(o.done, 'yes', r.stdout + r.stderr);
@@ -108,7 +137,7 @@ test('the egress forwarder\'s memory cannot be read or written from the pod', { 
   for (const k of ['fwd-mem', 'fwd-hijack', 'fwd-environ', 'fwd-fd']) assert.match(o[k] ?? '', /^denied/, `${k}: ${r.stdout}`);
 });
 
-test('bwrap\'s init (pid 1, dumpable) does not hold the executor channel: hijacked, it can forge nothing', { skip }, async () => {
+test("bwrap's init (pid 1, dumpable) does not hold the executor channel: hijacked, it can forge nothing", { skip }, async () => {
   // The channel rides on fd 6, which bwrap's init closes (it keeps only stdio): taking over the
   // pod's pid 1 through /proc/1/mem gains no way to speak the host protocol. (Before the move,
   // init held the channel as its stdio and a forged 4 GiB frame had to be caught by the host's
@@ -116,22 +145,47 @@ test('bwrap\'s init (pid 1, dumpable) does not hold the executor channel: hijack
   const h = tmpDir('home');
   const ws = workspace({ 'probe.py': PROBE });
   const events: string[] = [];
-  const pod = await LivePod.start(createBwrapBackend({ clawpodHome: h }), {
-    id: `r-forge-${process.pid}`, rules, workspace: ws, changesDir: null, allowDegraded: false, stdio: 'pipe',
-  }, (e) => events.push(`${e.type}:${String(e.data.cap)}`));
+  const pod = await LivePod.start(
+    createBwrapBackend({ clawpodHome: h }),
+    {
+      id: `r-forge-${process.pid}`,
+      rules,
+      workspace: ws,
+      changesDir: null,
+      allowDegraded: false,
+      stdio: 'pipe',
+    },
+    (e) => events.push(`${e.type}:${String(e.data.cap)}`),
+  );
   try {
     // Beyond stdio, init keeps only bwrap's own eventfd (its sync with the monitor outside).
     const fds = await pod.exec(['sh', '-c', 'for f in /proc/1/fd/*; do echo "${f##*/} $(readlink $f)"; done']);
-    const extra = fds.stdout.toString().trim().split('\n').map((l) => l.split(' ')).filter(([n, t]) => Number(n) > 2 && t !== 'anon_inode:[eventfd]');
+    const extra = fds.stdout
+      .toString()
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' '))
+      .filter(([n, t]) => Number(n) > 2 && t !== 'anon_inode:[eventfd]');
     assert.deepEqual(extra, [], `pid 1 holds: ${fds.stdout}`);
     // Its stdin and stdout are /dev/null (before the move they were the channel's sockets).
-    const std = Object.fromEntries(fds.stdout.toString().trim().split('\n').map((l) => l.split(' ')));
+    const std = Object.fromEntries(
+      fds.stdout
+        .toString()
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ')),
+    );
     assert.deepEqual([std['0'], std['1']], ['/dev/null', '/dev/null'], fds.stdout.toString());
     const first = await pod.exec(['bash', '-c', 'python3 /workspace/probe.py hijack init 1; (sleep 1 &)']);
     assert.match(outcomes(first.stdout.toString())['init-hijack'] ?? '', /^ok/, `the forger is in place: ${first.stdout}${first.stderr}`);
     await new Promise((r) => setTimeout(r, 1500));
     const second = await pod.exec(['echo', 'still-mine']);
-    assert.equal(second.stdout.toString(), 'still-mine\n', 'the channel still carries only the executor\'s answers');
-    assert.deepEqual(events.filter((e) => e.startsWith('limit.hit')), []);
-  } finally { await pod.close().catch(() => undefined); }
+    assert.equal(second.stdout.toString(), 'still-mine\n', "the channel still carries only the executor's answers");
+    assert.deepEqual(
+      events.filter((e) => e.startsWith('limit.hit')),
+      [],
+    );
+  } finally {
+    await pod.close().catch(() => undefined);
+  }
 });

@@ -10,7 +10,12 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const BIN = path.join(ROOT, 'bin', 'clawpod');
 export const IS_ROOT = process.getuid?.() === 0;
 
-export interface CliResult { code: number; stdout: string; stderr: string; runId: string | null }
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  runId: string | null;
+}
 
 export interface CliOptions {
   cwd?: string;
@@ -33,8 +38,12 @@ export function cli(args: string[], opts: CliOptions): Promise<CliResult> {
     const child = spawn(cmd as string, argv as string[], { cwd: opts.cwd ?? workspace(), env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
     opts.onSpawn?.(child);
     child.on('error', reject);
@@ -49,7 +58,13 @@ export function cli(args: string[], opts: CliOptions): Promise<CliResult> {
 const made: string[] = [];
 // Test homes, workspaces and policies go when the test file's process ends.
 process.on('exit', () => {
-  for (const d of made) { try { fs.rmSync(d, { recursive: true, force: true }); } catch { /* left for the OS */ } }
+  for (const d of made) {
+    try {
+      fs.rmSync(d, { recursive: true, force: true });
+    } catch {
+      /* left for the OS */
+    }
+  }
 });
 
 export function tmpDir(prefix: string): string {
@@ -87,7 +102,9 @@ export function residue(runId: string, podUid: number | null): string[] {
       if ((podUid !== null && uid === podUid) || cgroup.includes(runId) || cmdline.includes(runId)) {
         found.push(`process ${pid} (${cmdline.replace(/\0/g, ' ').slice(0, 60)}) state ${status.match(/^State:\s+(.*)$/m)?.[1]}`);
       }
-    } catch { /* exited while we looked */ }
+    } catch {
+      /* exited while we looked */
+    }
   }
   const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8');
   if (mounts.includes(runId) || mounts.includes('clawpod-stage')) found.push('a mount of the pod is still visible on the host');
@@ -105,18 +122,29 @@ export function residue(runId: string, podUid: number | null): string[] {
 /** The pod uid recorded in a run's audit log (exec.start). */
 export function podUidOf(home: string, runId: string): number | null {
   const log = fs.readFileSync(path.join(home, 'runs', runId, 'audit.jsonl'), 'utf8');
-  const start = log.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((e) => e.type === 'exec.start');
+  const start = log
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l))
+    .find((e) => e.type === 'exec.start');
   return start?.data?.uid ?? null;
 }
 
 export function auditEvents(home: string, runId: string): { type: string; data: Record<string, unknown> }[] {
-  return fs.readFileSync(path.join(home, 'runs', runId, 'audit.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  return fs
+    .readFileSync(path.join(home, 'runs', runId, 'audit.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 }
 
 /** Waits until fn() is true or the time is up; returns the last value. */
 export async function eventually(fn: () => boolean, ms = 3000): Promise<boolean> {
   const end = Date.now() + ms;
-  while (Date.now() < end) { if (fn()) return true; await new Promise((r) => setTimeout(r, 25)); }
+  while (Date.now() < end) {
+    if (fn()) return true;
+    await new Promise((r) => setTimeout(r, 25));
+  }
   return fn();
 }
 
@@ -142,22 +170,39 @@ export function probeOutcomes(stdout: string): Record<string, Outcome> {
 }
 
 /** The same probe script run on the host (as root, or as nobody): the control for a pod probe. */
-export function onHost(script: string, opts: { cwd?: string; asNobody?: boolean; env?: Record<string, string> } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export function onHost(
+  script: string,
+  opts: { cwd?: string; asNobody?: boolean; env?: Record<string, string> } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const bash = ['bash', '-c', PROBE_PRELUDE + script];
   const argv = opts.asNobody ? ['setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups', ...bash] : bash;
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0], argv.slice(1), { cwd: opts.cwd ?? os.tmpdir(), env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(argv[0], argv.slice(1), {
+      cwd: opts.cwd ?? os.tmpdir(),
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
     child.on('error', reject);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code: code ?? 128, stdout, stderr }); });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 128, stdout, stderr });
+    });
   });
 }
 
-export interface PodProbe extends CliResult { uid: number | null; out: Record<string, Outcome> }
+export interface PodProbe extends CliResult {
+  uid: number | null;
+  out: Record<string, Outcome>;
+}
 
 /** Runs a PROBE_PRELUDE script in a pod through the CLI; throws if the run left any residue. */
 export async function probePod(home: string, script: string, opts: { ws?: string; policy?: string; env?: Record<string, string> } = {}): Promise<PodProbe> {

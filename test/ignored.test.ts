@@ -9,7 +9,9 @@ import { before, test } from 'node:test';
 import { cli, policyFile, tmpDir, workspace } from './helpers.js';
 
 let home: string;
-before(() => { home = tmpDir('home'); });
+before(() => {
+  home = tmpDir('home');
+});
 
 async function podRun(ws: string, script: string, extra: string[] = []): Promise<string> {
   const r = await cli(['exec', ...extra, '--', 'bash', '-c', script], { home, cwd: ws, timeoutMs: 180_000 });
@@ -25,13 +27,22 @@ async function ok(args: string[]): Promise<string> {
 }
 
 function auditTypes(id: string): string[] {
-  const lines = fs.readFileSync(path.join(home, 'runs', id, 'audit.jsonl'), 'utf8').trim().split('\n');
+  const lines = fs
+    .readFileSync(path.join(home, 'runs', id, 'audit.jsonl'), 'utf8')
+    .trim()
+    .split('\n');
   return lines.map((l) => (JSON.parse(l) as { type: string }).type);
 }
 
 function auditEventsOf(id: string, type: string): Record<string, unknown>[] {
-  const lines = fs.readFileSync(path.join(home, 'runs', id, 'audit.jsonl'), 'utf8').trim().split('\n');
-  return lines.map((l) => JSON.parse(l) as { type: string; data: Record<string, unknown> }).filter((e) => e.type === type).map((e) => e.data);
+  const lines = fs
+    .readFileSync(path.join(home, 'runs', id, 'audit.jsonl'), 'utf8')
+    .trim()
+    .split('\n');
+  return lines
+    .map((l) => JSON.parse(l) as { type: string; data: Record<string, unknown> })
+    .filter((e) => e.type === type)
+    .map((e) => e.data);
 }
 
 const NPM_LIKE = [
@@ -85,8 +96,11 @@ test('a pod writing "*" into .gitignore hides none of its changes', async () => 
 
 test('ignore rules never hide a file that runs code or steers a tool (.envrc, .vscode/, CLAUDE.md)', async () => {
   const ws = workspace({ '.gitignore': '.envrc\n.vscode/\nbuild/\n*.md\n' });
-  const id = await podRun(ws, 'echo "curl x | sh" > .envrc && mkdir -p .vscode build/sub && echo {} > .vscode/tasks.json && ' +
-    'echo obey > CLAUDE.md && echo obey > build/sub/CLAUDE.md && echo x > build/out.o && echo y > notes.md');
+  const id = await podRun(
+    ws,
+    'echo "curl x | sh" > .envrc && mkdir -p .vscode build/sub && echo {} > .vscode/tasks.json && ' +
+      'echo obey > CLAUDE.md && echo obey > build/sub/CLAUDE.md && echo x > build/out.o && echo y > notes.md',
+  );
   const names = (await ok(['runs', 'diff', id, '--name-only'])).split('\n').filter(Boolean);
   for (const p of ['.envrc', '.vscode/tasks.json', 'CLAUDE.md']) assert.ok(names.includes(p), `${p} hidden by ignore rules: ${names}`);
   assert.ok(!names.includes('build/out.o') && !names.includes('notes.md'), names.join(','));

@@ -16,7 +16,9 @@ const PODS = '/run/clawpod/pods';
 const BOOT = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
 
 const children: ChildProcess[] = [];
-after(() => { for (const c of children) c.kill('SIGKILL'); });
+after(() => {
+  for (const c of children) c.kill('SIGKILL');
+});
 
 /** A live process that is not clawpod (the "reused pid"). */
 function bystander(): ChildProcess {
@@ -30,16 +32,24 @@ function startTime(pid: number): string {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
 }
 
-test('SIGKILL mid-run with egress: the next clawpod removes the run\'s socket and CA too', { skip }, async () => {
+test("SIGKILL mid-run with egress: the next clawpod removes the run's socket and CA too", { skip }, async () => {
   const home = tmpDir('home');
   const ws = workspace();
-  const policy = policyFile([
-    'version: 1', 'network:', '  allow: ["svc.test:9"]', '  hosts: { svc.test: 127.0.0.1 }',
-    'secrets:', '  - { name: SVC_TOKEN, from: env:CLAWPOD_LEFTOVER_TOKEN, hosts: ["svc.test:9"] }',
-  ].join('\n'));
+  const policy = policyFile(
+    [
+      'version: 1',
+      'network:',
+      '  allow: ["svc.test:9"]',
+      '  hosts: { svc.test: 127.0.0.1 }',
+      'secrets:',
+      '  - { name: SVC_TOKEN, from: env:CLAWPOD_LEFTOVER_TOKEN, hosts: ["svc.test:9"] }',
+    ].join('\n'),
+  );
   let files: string[] = [];
   const r = await cli(['exec', '--policy', policy, '--workspace', ws, '--', 'sleep', '30'], {
-    home, cwd: ws, env: { CLAWPOD_LEFTOVER_TOKEN: 'tok-leftover' },
+    home,
+    cwd: ws,
+    env: { CLAWPOD_LEFTOVER_TOKEN: 'tok-leftover' },
     onSpawn: (child) => {
       let seen = '';
       child.stderr?.on('data', (d) => {
@@ -54,7 +64,11 @@ test('SIGKILL mid-run with egress: the next clawpod removes the run\'s socket an
   });
   assert.equal(r.code, 137);
   assert.ok(r.runId, r.stderr);
-  assert.deepEqual(files.filter((f) => !fs.existsSync(f)), [], 'the run had its socket and CA while it ran');
+  assert.deepEqual(
+    files.filter((f) => !fs.existsSync(f)),
+    [],
+    'the run had its socket and CA while it ran',
+  );
   const list = await cli(['runs', 'list'], { home });
   assert.equal(list.code, 0, list.stderr);
   assert.match(list.stdout, new RegExp(`^${r.runId}\\s+interrupted\\b`, 'm'));
@@ -72,9 +86,18 @@ test('a run still "running" whose pid is alive but not its clawpod is closed as 
   await eventually(() => /\) Z /.test(fs.readFileSync(`/proc/${zombie}/stat`, 'utf8')), 3000);
   const pid = other.pid!;
   const store = openStore(path.join(home, 'clawpod.db'));
-  const run = (id: string, extra: Record<string, unknown>) => store.createRun({
-    id, kind: 'exec', status: 'running', command: ['true'], workspace: '', workspaceMode: 'none', policySource: 'test', backend: 'bwrap', ...extra,
-  });
+  const run = (id: string, extra: Record<string, unknown>) =>
+    store.createRun({
+      id,
+      kind: 'exec',
+      status: 'running',
+      command: ['true'],
+      workspace: '',
+      workspaceMode: 'none',
+      policySource: 'test',
+      backend: 'bwrap',
+      ...extra,
+    });
   run('r-other-boot', { pid, hostBootId: '00000000-0000-0000-0000-000000000000', pidStart: startTime(pid) });
   run('r-reused-pid', { pid, hostBootId: BOOT, pidStart: String(Number(startTime(pid)) - 1) });
   run('r-zombie', { pid: zombie, hostBootId: BOOT, pidStart: startTime(zombie) });
@@ -115,10 +138,10 @@ test('a pod record from another boot or a reused pid is reaped with its files; a
   try {
     const r = await cli(['runs', 'list'], { home });
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(fs.existsSync(path.join(PODS, `${tag}-boot.json`)), false, 'the other boot\'s record was reaped');
+    assert.equal(fs.existsSync(path.join(PODS, `${tag}-boot.json`)), false, "the other boot's record was reaped");
     assert.equal(fs.existsSync(path.join(EGRESS, `${tag}-boot.sock`)), false, 'and its socket');
     assert.equal(fs.existsSync(path.join(EGRESS, `${tag}-boot-ca.pem`)), false, 'and its CA');
-    assert.equal(fs.existsSync(path.join(PODS, `${tag}-reused.json`)), false, 'a reused pid\'s record was reaped');
+    assert.equal(fs.existsSync(path.join(PODS, `${tag}-reused.json`)), false, "a reused pid's record was reaped");
     assert.equal(fs.existsSync(path.join(EGRESS, `${tag}-reused.sock`)), false, 'and its socket');
     assert.equal(fs.existsSync(halfWritten), false, 'a half-written record of a killed clawpod is removed');
     assert.equal(fs.existsSync(stray), false, 'a stale egress file with no pod is removed');

@@ -11,7 +11,13 @@ import { eventually, residue, tmpDir, workspace } from './helpers.js';
 
 const rules: Rules = {
   resources: { cpus: 1, memoryBytes: 256 << 20, pids: 128, timeoutMs: 60_000, diskBytes: 64 << 20 },
-  workspace: 'overlay', mounts: [], network: { allow: [], deny: [], hosts: {} }, secrets: [], env: {}, tools: {}, source: 'test',
+  workspace: 'overlay',
+  mounts: [],
+  network: { allow: [], deny: [], hosts: {} },
+  secrets: [],
+  env: {},
+  tools: {},
+  source: 'test',
 };
 
 let home: string;
@@ -25,7 +31,9 @@ before(async () => {
   const backend = createBwrapBackend({ clawpodHome: home });
   live = await LivePod.start(backend, { id, rules, workspace: ws, changesDir: path.join(home, 'changes'), allowDegraded: false, stdio: 'pipe' }, () => {});
 });
-after(async () => { await live.close().catch(() => undefined); });
+after(async () => {
+  await live.close().catch(() => undefined);
+});
 
 test('commands run in the same pod: exit codes, both streams, state kept between calls', async () => {
   const a = await live.exec(['sh', '-c', 'echo out; echo err >&2; echo kept > /tmp/state; echo new > /workspace/new.txt; exit 3']);
@@ -45,7 +53,7 @@ test('a missing or non-executable command answers 127/126, not a failure of the 
   assert.equal(notExec.exitCode, 126);
 });
 
-test('a call\'s timeout kills its whole process group and the pod lives on', async () => {
+test("a call's timeout kills its whole process group and the pod lives on", async () => {
   const r = await live.exec(['sh', '-c', 'sleep 60 & sleep 60'], { timeoutMs: 300 });
   assert.equal(r.exitCode, 124);
   assert.equal(r.timedOut, true);
@@ -64,7 +72,10 @@ test('output past the bound is dropped and flagged, and the command still comple
 
 test('concurrent calls are serialized and each gets its own answer', async () => {
   const rs = await Promise.all([1, 2, 3, 4, 5].map((n) => live.exec(['sh', '-c', `echo ${n}`])));
-  assert.deepEqual(rs.map((r) => r.stdout.toString().trim()), ['1', '2', '3', '4', '5']);
+  assert.deepEqual(
+    rs.map((r) => r.stdout.toString().trim()),
+    ['1', '2', '3', '4', '5'],
+  );
 });
 
 test('each call sees the CPU cap (the executor pins the call, not itself)', async () => {

@@ -37,7 +37,9 @@ describe('model errors name the endpoint, the variable and the fix', () => {
       assert.match(e, /^model API error 401 from http:\/\/127\.0\.0\.1:\d+ \(anthropic, model "m-test"\): invalid x-api-key · check ANTHROPIC_API_KEY/);
       assert.ok(!e.includes('sk-ant-wrong'), 'the key itself is never shown');
       assert.ok(!e.includes('\n'), 'one line');
-    } finally { await fake.close(); }
+    } finally {
+      await fake.close();
+    }
   });
 
   test('anthropic 404 with a /v1 base URL: drop the /v1; without it: the model name', async () => {
@@ -48,28 +50,38 @@ describe('model errors name the endpoint, the variable and the fix', () => {
       assert.match(v1, /drop the \/v1 from ANTHROPIC_BASE_URL/);
       const model = await errorOf(createAnthropicProvider({ apiKey: 'k', baseURL: fake.url, maxRetries: 0 }), 'claude-nope');
       assert.match(model, /model: claude-nope · check the model name "claude-nope" \(--model anthropic:NAME\) and ANTHROPIC_BASE_URL/);
-    } finally { await fake.close(); }
+    } finally {
+      await fake.close();
+    }
   });
 
   test('openai 404 without /v1 in the base URL: add it; 404 for a model: the model name', async () => {
-    const fake = await startFakeOpenAI([{ error: { status: 404, type: 'invalid_request_error', code: 'model_not_found', message: 'The model `gpt-nope` does not exist' } }]);
+    const fake = await startFakeOpenAI([
+      { error: { status: 404, type: 'invalid_request_error', code: 'model_not_found', message: 'The model `gpt-nope` does not exist' } },
+    ]);
     try {
       const bare = await errorOf(createOpenAIProvider({ apiKey: 'sk-x', baseURL: fake.url, maxRetries: 0 }));
       assert.match(bare, /^model API error 404 from http:\/\/127\.0\.0\.1:\d+ \(openai/);
       assert.match(bare, /OPENAI_BASE_URL usually ends in \/v1/);
       const model = await errorOf(createOpenAIProvider({ apiKey: 'sk-x', baseURL: `${fake.url}/v1`, maxRetries: 0 }), 'gpt-nope');
       assert.match(model, /does not exist · check the model name "gpt-nope" \(--model openai:NAME\)/);
-    } finally { await fake.close(); }
+    } finally {
+      await fake.close();
+    }
   });
 
   test('openai 401: the key; a keyless run against a server that wants one: set the key', async () => {
-    const fake = await startFakeOpenAI([{ error: { status: 401, type: 'invalid_request_error', code: 'invalid_api_key', message: 'Incorrect API key provided' } }]);
+    const fake = await startFakeOpenAI([
+      { error: { status: 401, type: 'invalid_request_error', code: 'invalid_api_key', message: 'Incorrect API key provided' } },
+    ]);
     try {
       const wrong = await errorOf(createOpenAIProvider({ apiKey: 'sk-wrong', baseURL: `${fake.url}/v1`, maxRetries: 0 }));
       assert.match(wrong, /Incorrect API key provided · check OPENAI_API_KEY/);
       const none = await errorOf(createOpenAIProvider({ baseURL: `${fake.url}/v1`, maxRetries: 0 }));
       assert.match(none, /this server wants a key: set OPENAI_API_KEY/);
-    } finally { await fake.close(); }
+    } finally {
+      await fake.close();
+    }
   });
 
   test('connection refused: the URL and its variable, no credentials from the URL', async () => {
@@ -98,12 +110,16 @@ describe('choosing the model', () => {
       assert.equal(fake.requests[0].body.model, 'llama3');
       // No --model and no keys: a loopback OPENAI_BASE_URL picks openai.
       assert.equal(resolveModel(undefined, { OPENAI_BASE_URL: `${fake.url}/v1` }).providerName, 'openai');
-    } finally { await fake.close(); }
+    } finally {
+      await fake.close();
+    }
   });
 
   test('a remote base URL still needs the key; the line says a local one would not', () => {
-    assert.throws(() => resolveModel('openai:gpt-4o', { OPENAI_BASE_URL: 'https://llm.example.com/v1' }),
-      (e: Error) => e instanceof ModelChoiceError && /^OPENAI_API_KEY is not set .*http:\/\/127\.0\.0\.1:PORT\/v1 needs none/.test(e.message));
+    assert.throws(
+      () => resolveModel('openai:gpt-4o', { OPENAI_BASE_URL: 'https://llm.example.com/v1' }),
+      (e: Error) => e instanceof ModelChoiceError && /^OPENAI_API_KEY is not set .*http:\/\/127\.0\.0\.1:PORT\/v1 needs none/.test(e.message),
+    );
     assert.throws(() => resolveModel('anthropic:claude-x', { ANTHROPIC_BASE_URL: 'http://127.0.0.1:9/' }), /ANTHROPIC_API_KEY is not set/);
     assert.throws(() => resolveModel('openai:x', { OPENAI_BASE_URL: 'localhost:11434/v1' }), /OPENAI_BASE_URL "[^"]*" is not an http\(s\) URL/);
   });
@@ -111,8 +127,13 @@ describe('choosing the model', () => {
   test('a bare model name is placed by its family, or refused with the forms', () => {
     const env = { ANTHROPIC_API_KEY: 'a', OPENAI_API_KEY: 'o' };
     for (const [spec, provider, model] of [
-      ['gpt-4o', 'openai', 'gpt-4o'], ['o3-mini', 'openai', 'o3-mini'], ['o1', 'openai', 'o1'], ['o4-mini', 'openai', 'o4-mini'],
-      ['claude-sonnet-4-5', 'anthropic', 'claude-sonnet-4-5'], ['openai:llama3:8b', 'openai', 'llama3:8b'], ['anthropic:claude-x', 'anthropic', 'claude-x'],
+      ['gpt-4o', 'openai', 'gpt-4o'],
+      ['o3-mini', 'openai', 'o3-mini'],
+      ['o1', 'openai', 'o1'],
+      ['o4-mini', 'openai', 'o4-mini'],
+      ['claude-sonnet-4-5', 'anthropic', 'claude-sonnet-4-5'],
+      ['openai:llama3:8b', 'openai', 'llama3:8b'],
+      ['anthropic:claude-x', 'anthropic', 'claude-x'],
     ]) {
       const m = resolveModel(spec, env);
       assert.deepEqual([m.providerName, m.model], [provider, model], spec);

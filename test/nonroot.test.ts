@@ -24,8 +24,10 @@ function asUser(argv: string[]): ReturnType<typeof spawnSync> {
 
 /** Can the test user run this checkout's clawpod and its prelude? */
 function reachable(root: string): boolean {
-  return asUser(['test', '-x', path.join(root, 'build', 'clawpod-podinit')]).status === 0
-    && asUser([process.execPath, path.join(root, 'bin', 'clawpod'), '--help']).status === 0;
+  return (
+    asUser(['test', '-x', path.join(root, 'build', 'clawpod-podinit')]).status === 0 &&
+    asUser([process.execPath, path.join(root, 'bin', 'clawpod'), '--help']).status === 0
+  );
 }
 
 /** The built checkout copied into a world-readable directory (hard links if the filesystem allows). */
@@ -60,9 +62,13 @@ before(() => {
   userHome = owned(tmpDir('userhome'));
 });
 
-after(() => { if (copy) fs.rmSync(copy, { recursive: true, force: true }); });
+after(() => {
+  if (copy) fs.rmSync(copy, { recursive: true, force: true });
+});
 
-interface Run extends CliResult { home: string }
+interface Run extends CliResult {
+  home: string;
+}
 
 /** Runs clawpod as the test user with its own HOME and CLAWPOD_HOME. */
 function clawpod(args: string[], opts: { home: string; cwd: string; onSpawn?: (c: ChildProcess) => void; env?: Record<string, string> }): Promise<Run> {
@@ -72,8 +78,12 @@ function clawpod(args: string[], opts: { home: string; cwd: string; onSpawn?: (c
     const child = spawn('runuser', argv, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     opts.onSpawn?.(child);
     child.on('error', reject);
@@ -114,14 +124,19 @@ test('with --allow-degraded it runs as uid 1000 in the pod and records guard.deg
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim(), '1000');
   assert.ok(r.runId, r.stderr);
-  const degraded = auditEvents(home, r.runId).filter((e) => e.type === 'guard.degraded').map((e) => e.data.guard);
+  const degraded = auditEvents(home, r.runId)
+    .filter((e) => e.type === 'guard.degraded')
+    .map((e) => e.data.guard);
   for (const cap of ['memory cap', 'cpu cap', 'pids cap']) assert.ok(degraded.includes(cap), `guard.degraded for the ${cap}: ${degraded}`);
   const exec = auditEvents(home, r.runId).find((e) => e.type === 'exec.start');
   assert.equal(exec?.data.uid, null, 'no dedicated host uid without root');
   const verify = await clawpod(['audit', 'verify', r.runId], { home, cwd: ws });
   assert.equal(verify.code, 0, verify.stdout + verify.stderr);
   const stage = path.join(home, 'rt', 'stage');
-  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => (l.split(' ')[4] ?? '').startsWith(stage));
+  const mounts = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => (l.split(' ')[4] ?? '').startsWith(stage));
   assert.deepEqual(mounts, [], 'no stage mount visible on the host');
 });
 
@@ -153,7 +168,9 @@ test('copy fallback (forced as if the kernel refused the unprivileged overlay): 
   const r = await clawpod(['exec', '--allow-degraded', '--', 'sh', '-c', script], { home, cwd: ws, env: { CLAWPOD_WORKSPACE_COPY: '1' } });
   assert.equal(r.code, 0, r.stderr);
   assert.ok(r.runId, r.stderr);
-  const degraded = auditEvents(home, r.runId).filter((e) => e.type === 'guard.degraded').map((e) => e.data.guard);
+  const degraded = auditEvents(home, r.runId)
+    .filter((e) => e.type === 'guard.degraded')
+    .map((e) => e.data.guard);
   assert.ok(degraded.includes('workspace overlay'), `copy mode is named in the audit: ${degraded}`);
   assert.deepEqual(fs.readdirSync(ws).sort(), ['a.txt', 'keep.txt', 'sub'], 'the workspace is untouched before apply');
   const diff = await clawpod(['runs', 'diff', r.runId], { home, cwd: ws });
@@ -177,7 +194,9 @@ test('the wall clock still works without cgroups: 124, limit.hit timeout, the po
   const r = await clawpod(['exec', '--allow-degraded', '--policy', policy, '--', 'sh', '-c', 'setsid sleep 1234 & sleep 30'], { home, cwd: ws });
   assert.equal(r.code, 124, r.stderr);
   assert.ok(r.runId, r.stderr);
-  const hits = auditEvents(home, r.runId).filter((e) => e.type === 'limit.hit').map((e) => e.data.cap);
+  const hits = auditEvents(home, r.runId)
+    .filter((e) => e.type === 'limit.hit')
+    .map((e) => e.data.cap);
   assert.deepEqual(hits, ['timeout']);
   await eventually(() => userProcesses('sleep 1234').length === 0, 3000);
   assert.deepEqual(userProcesses('sleep 1234'), [], 'the setsid child died with the pod');
@@ -199,12 +218,12 @@ test('doctor lists the caps as MISSING and names a fix', { skip }, async () => {
   assert.ok(/^\s*active\s/.test(line) && line.trimEnd().endsWith(prelude), `the prelude of the checkout it runs from: ${line}`);
 });
 
-test('the pod cannot see or signal the user\'s other processes', { skip }, async () => {
+test("the pod cannot see or signal the user's other processes", { skip }, async () => {
   const { home, ws } = fresh();
   const host = spawn('runuser', ['-u', USER, '--', 'sleep', '987'], { stdio: 'ignore' });
   let pid = 0;
   try {
-    assert.ok(await eventually(() => userProcesses('sleep 987').length > 0, 3000), 'control: the host sees the user\'s sleep');
+    assert.ok(await eventually(() => userProcesses('sleep 987').length > 0, 3000), "control: the host sees the user's sleep");
     pid = Number(userProcesses('sleep 987')[0].trim().split(/\s+/)[0]);
     // The quotes keep the word out of the command line that ps shows inside the pod.
     const script = `ps -eo args; cat /proc/[0-9]*/cmdline | tr '\\0' ' '; echo; kill -0 ${pid} 2>/dev/null && echo SIG""NALLED; true`;
@@ -214,7 +233,13 @@ test('the pod cannot see or signal the user\'s other processes', { skip }, async
     assert.doesNotMatch(r.stdout, /sleep 987/);
     assert.doesNotMatch(r.stdout, /SIGNALLED/);
   } finally {
-    if (pid) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    if (pid) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
     host.kill('SIGKILL');
   }
 });
@@ -227,6 +252,10 @@ test('unprivileged, no cgroups: the CPU count still follows cpus (affinity), and
   const [nproc, py, cgEntries, ...cgroup] = r.stdout.trim().split('\n');
   assert.equal(nproc, '1', 'nproc under the default 1 CPU');
   assert.equal(py, '1 1', 'python os.cpu_count() and sched_getaffinity');
-  assert.equal(cgEntries.trim(), '1', 'no /sys/fs/cgroup (only ls\'s error line): nothing delegates cgroups here');
-  assert.deepEqual(cgroup.filter((l) => !l.endsWith(':/')), [], '/proc/self/cgroup shows only "/"');
+  assert.equal(cgEntries.trim(), '1', "no /sys/fs/cgroup (only ls's error line): nothing delegates cgroups here");
+  assert.deepEqual(
+    cgroup.filter((l) => !l.endsWith(':/')),
+    [],
+    '/proc/self/cgroup shows only "/"',
+  );
 });

@@ -11,7 +11,9 @@ import { before, describe, test } from 'node:test';
 import { auditEvents, cli, policyFile, tmpDir, workspace } from './helpers.js';
 
 let home: string;
-before(() => { home = tmpDir('home'); });
+before(() => {
+  home = tmpDir('home');
+});
 
 /** Runs `sh -c script` in a fresh pod; returns the CLI's result. */
 async function inPod(script: string, opts: { ws?: string; policy?: string; timeoutMs?: number } = {}) {
@@ -78,21 +80,34 @@ print(json.dumps({
 }))
 `);
     assert.deepEqual(out, {
-      ifs: ['lo'], route_raw: 0, route_dgram: 0,
-      sock_diag: 1, audit: 1, netfilter: 1, uevent: 1, xfrm: 1, generic: 1,
-      pair_route: 1, pair_audit: 1, packet: 1, pair_vsock: 1, unix_pair: 0,
+      ifs: ['lo'],
+      route_raw: 0,
+      route_dgram: 0,
+      sock_diag: 1,
+      audit: 1,
+      netfilter: 1,
+      uevent: 1,
+      xfrm: 1,
+      generic: 1,
+      pair_route: 1,
+      pair_audit: 1,
+      packet: 1,
+      pair_vsock: 1,
+      unix_pair: 0,
     });
   });
 
   test('the pod cannot add an address or a route, or change a link', { skip: !fs.existsSync('/usr/sbin/ip') }, async () => {
-    const r = await inPod([
-      'ip -o link show; ip -o addr show',
-      'ip addr add 10.9.9.9/24 dev lo 2>&1; echo "addr=$?"',
-      'ip route add 10.8.0.0/16 dev lo 2>&1; echo "route=$?"',
-      'ip link set lo down 2>&1; echo "down=$?"',
-      'ip link add dummy0 type dummy 2>&1; echo "dummy=$?"',
-      'ip -o addr show; ip route show',
-    ].join('\n'));
+    const r = await inPod(
+      [
+        'ip -o link show; ip -o addr show',
+        'ip addr add 10.9.9.9/24 dev lo 2>&1; echo "addr=$?"',
+        'ip route add 10.8.0.0/16 dev lo 2>&1; echo "route=$?"',
+        'ip link set lo down 2>&1; echo "down=$?"',
+        'ip link add dummy0 type dummy 2>&1; echo "dummy=$?"',
+        'ip -o addr show; ip route show',
+      ].join('\n'),
+    );
     assert.equal(r.code, 0, r.stderr);
     for (const op of ['addr', 'route', 'down', 'dummy']) assert.match(r.stdout, new RegExp(`^${op}=[1-9]`, 'm'), r.stdout);
     assert.match(r.stdout, /Operation not permitted/);
@@ -130,20 +145,23 @@ describe('netlink: unread replies count against the pod', () => {
     assert.match(r.stderr, /netlink sockets held \d+ MiB of unread replies/);
     const id = /clawpod: run (\S+)/.exec(r.stderr)?.[1];
     const hits = auditEvents(home, id as string).filter((e) => e.type === 'limit.hit');
-    assert.ok(hits.some((e) => e.data.reason === 'netlink' && e.data.cap === 'memory'), JSON.stringify(hits));
+    assert.ok(
+      hits.some((e) => e.data.reason === 'netlink' && e.data.cap === 'memory'),
+      JSON.stringify(hits),
+    );
   });
 });
 
-
 describe('/etc: the non-secret files programs expect, read-only', () => {
-  const files = ['/etc/ssl/openssl.cnf', '/etc/services', '/etc/protocols', '/etc/mime.types', '/etc/os-release']
-    .filter((f) => fs.existsSync(f));
+  const files = ['/etc/ssl/openssl.cnf', '/etc/services', '/etc/protocols', '/etc/mime.types', '/etc/os-release'].filter((f) => fs.existsSync(f));
 
   test('present, same as the host, read-only; secrets beside them are not', async () => {
-    const r = await inPod([
-      ...files.map((f) => `cksum < ${f} | sed 's|^|${f} |'; (echo x >> ${f}) 2>/dev/null && echo "WROTE ${f}"`),
-      'ls /etc/ssl; test -e /etc/ssl/private && echo PRIVATE; test -e /etc/shadow && echo SHADOW; true',
-    ].join('\n'));
+    const r = await inPod(
+      [
+        ...files.map((f) => `cksum < ${f} | sed 's|^|${f} |'; (echo x >> ${f}) 2>/dev/null && echo "WROTE ${f}"`),
+        'ls /etc/ssl; test -e /etc/ssl/private && echo PRIVATE; test -e /etc/shadow && echo SHADOW; true',
+      ].join('\n'),
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.doesNotMatch(r.stdout, /WROTE|PRIVATE|SHADOW/);
     for (const f of files) {
@@ -204,25 +222,41 @@ print(json.dumps({
 }))
 `);
     assert.deepEqual(out, {
-      uid: 1000, gid: 1000,
-      chown_root: 1, chown_uid_only: 1, chown_gid_only: 1, fchown_root: 1, lchown_root: 1,
-      fchownat_root: 1, fchownat_nofollow: 1,
-      chown_own: 0, chown_keep: 0, fchown_own: 0, lchown_own: 0, fchownat_own: 0, missing_file: 2,
+      uid: 1000,
+      gid: 1000,
+      chown_root: 1,
+      chown_uid_only: 1,
+      chown_gid_only: 1,
+      fchown_root: 1,
+      lchown_root: 1,
+      fchownat_root: 1,
+      fchownat_nofollow: 1,
+      chown_own: 0,
+      chown_keep: 0,
+      fchown_own: 0,
+      lchown_own: 0,
+      fchownat_own: 0,
+      missing_file: 2,
     });
   });
 
   test('tar of an archive with foreign owners extracts as non-root tar does', { skip: !hasPython }, async () => {
-    const ws = workspace({ 'mk.py': `
+    const ws = workspace({
+      'mk.py': `
 import io, tarfile
 with tarfile.open("a.tar", "w") as t:
     for name, uid in [("root.txt", 0), ("other.txt", 4242)]:
         i = tarfile.TarInfo(name); i.size = 3; i.uid = i.gid = uid; t.addfile(i, io.BytesIO(b"hi\\n"))
-` });
-    const r = await inPod([
-      'python3 mk.py && mkdir -p /tmp/x /tmp/y',
-      'tar -C /tmp/x -xf a.tar; echo "plain=$?"; cat /tmp/x/root.txt',
-      'tar -C /tmp/y --same-owner -xf a.tar 2>&1; echo "same=$?"',
-    ].join('\n'), { ws });
+`,
+    });
+    const r = await inPod(
+      [
+        'python3 mk.py && mkdir -p /tmp/x /tmp/y',
+        'tar -C /tmp/x -xf a.tar; echo "plain=$?"; cat /tmp/x/root.txt',
+        'tar -C /tmp/y --same-owner -xf a.tar 2>&1; echo "same=$?"',
+      ].join('\n'),
+      { ws },
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^plain=0\nhi$/m);
     // Exactly what tar says as a non-root user on the host (no "Invalid argument").
@@ -239,7 +273,10 @@ const look = (name) => new Promise((r) => dns.lookup(name, { all: true }, (e, a)
 Promise.all(['registry.npmjs.org', 'example.com', 'localhost'].map(look))
   .then((v) => console.log(JSON.stringify({ v, ms: Date.now() - t0 })));`;
 
-  for (const [label, policy] of [['no network', undefined], ['network allowed', 'net']] as const) {
+  for (const [label, policy] of [
+    ['no network', undefined],
+    ['network allowed', 'net'],
+  ] as const) {
     test(`node dns.lookup: ENOTFOUND for any name but localhost (${label})`, async () => {
       const p = policy ? policyFile('version: 1\nnetwork:\n  allow: ["registry.npmjs.org"]\n') : undefined;
       const ws = workspace({ 'look.js': lookups });

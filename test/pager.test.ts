@@ -20,7 +20,9 @@ before(async () => {
 
 function onTerminal(args: string[], env: Record<string, string>): { code: number; out: string } {
   const r = spawnSync('python3', [path.join(ROOT, 'test/fixtures/with-pty.py'), process.execPath, BIN, ...args], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/root', CLAWPOD_HOME: home, TERM: 'xterm', ...env }, encoding: 'utf8', timeout: 60_000,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/root', CLAWPOD_HOME: home, TERM: 'xterm', ...env },
+    encoding: 'utf8',
+    timeout: 60_000,
   });
   return { code: r.status ?? -1, out: r.stdout };
 }
@@ -44,7 +46,10 @@ test('NO_COLOR: the pager gets plain text; PAGER=cat or --no-pager: straight to 
   const text = fs.readFileSync(got, 'utf8');
   assert.match(text, /^-two$/m);
   assert.doesNotMatch(text, /\x1b/);
-  for (const [args, env] of [[[], { PAGER: 'cat' }], [['--no-pager'], { PAGER: `cat > ${got}.2` }]] as const) {
+  for (const [args, env] of [
+    [[], { PAGER: 'cat' }],
+    [['--no-pager'], { PAGER: `cat > ${got}.2` }],
+  ] as const) {
     const r = onTerminal(['runs', 'diff', id, ...args], env);
     assert.match(r.out, /\x1b\[31m-two\x1b\[0m/);
     assert.ok(!fs.existsSync(`${got}.2`));

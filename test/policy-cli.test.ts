@@ -7,7 +7,9 @@ import { before, describe, test } from 'node:test';
 import { cli, policyFile, tmpDir } from './helpers.js';
 
 let home: string;
-before(() => { home = tmpDir('home'); });
+before(() => {
+  home = tmpDir('home');
+});
 
 function oneLine(stderr: string): string {
   const lines = stderr.trim().split('\n');
@@ -52,16 +54,18 @@ describe('policy check', () => {
   test('warns about what exec would refuse, on stderr, and still exits 0', async () => {
     const tokenFile = path.join(tmpDir('tok'), 'tok');
     fs.writeFileSync(tokenFile, 'a-long-enough-token\n');
-    const p = policyFile([
-      'network:',
-      '  allow: [example.com]',
-      'secrets:',
-      '  - { name: GH, from: env:CLAWPOD_TEST_UNSET_VAR, hosts: [example.com] }',
-      '  - { name: NET, from: env:CLAWPOD_TEST_SET_VAR, hosts: [api.github.com] }',
-      '  - { name: FILE, from: file:/nonexistent/token, hosts: [example.com] }',
-      `  - { name: OK, from: file:${tokenFile}, hosts: [example.com] }`,
-      '',
-    ].join('\n'));
+    const p = policyFile(
+      [
+        'network:',
+        '  allow: [example.com]',
+        'secrets:',
+        '  - { name: GH, from: env:CLAWPOD_TEST_UNSET_VAR, hosts: [example.com] }',
+        '  - { name: NET, from: env:CLAWPOD_TEST_SET_VAR, hosts: [api.github.com] }',
+        '  - { name: FILE, from: file:/nonexistent/token, hosts: [example.com] }',
+        `  - { name: OK, from: file:${tokenFile}, hosts: [example.com] }`,
+        '',
+      ].join('\n'),
+    );
     const r = await cli(['policy', 'check', p], { home, env: { CLAWPOD_TEST_SET_VAR: 'a-long-enough-value' } });
     assert.equal(r.code, 0, r.stderr);
     const warnings = r.stderr.trim().split('\n');
@@ -80,11 +84,17 @@ describe('policy check', () => {
 
   test('refuses unknown tool names and misspelt keys with did-you-mean, one line each', async () => {
     const cases: [string, RegExp][] = [
-      ['tools:\n  deny: [bsh]\n', /tools\.deny\[0\]: "bsh" is not a tool \(did you mean bash\? the tools are bash, read_file, write_file, edit_file, glob, grep, web_fetch\)$/],
+      [
+        'tools:\n  deny: [bsh]\n',
+        /tools\.deny\[0\]: "bsh" is not a tool \(did you mean bash\? the tools are bash, read_file, write_file, edit_file, glob, grep, web_fetch\)$/,
+      ],
       ['resorces: {}\n', /unknown key "resorces" at top level \(did you mean resources\?/],
       ['network:\n  alow: [example.com]\n', /unknown key "alow" in network \(did you mean allow\? network takes allow, deny, hosts, extraCA\)$/],
       ['resources:\n  memroy: 1Gi\n', /unknown key "memroy" in resources \(did you mean memory\?/],
-      ['filesystem:\n  mounts: /data\n', /filesystem\.mounts: must be a list of mappings \(got "\/data"\), e.g\. mounts: \[\{host: ~\/datasets, path: \/data, mode: ro\}\]$/],
+      [
+        'filesystem:\n  mounts: /data\n',
+        /filesystem\.mounts: must be a list of mappings \(got "\/data"\), e.g\. mounts: \[\{host: ~\/datasets, path: \/data, mode: ro\}\]$/,
+      ],
     ];
     for (const [yaml, re] of cases) {
       const r = await cli(['policy', 'check', policyFile(yaml)], { home });
@@ -96,22 +106,32 @@ describe('policy check', () => {
 
 describe('policy explain --json', () => {
   test('the rules as stable fields on stdout, secrets without values', async () => {
-    const p = policyFile([
-      'resources: { memory: 1Gi }',
-      'network: { allow: [api.github.com] }',
-      'secrets:',
-      '  - { name: GH, from: env:CLAWPOD_TEST_SECRET, hosts: [api.github.com], inject: { header: Authorization, format: "Bearer {}" } }',
-      'env: { MODE: plain-value }',
-      'tools: { deny: [web_fetch] }',
-      '',
-    ].join('\n'));
+    const p = policyFile(
+      [
+        'resources: { memory: 1Gi }',
+        'network: { allow: [api.github.com] }',
+        'secrets:',
+        '  - { name: GH, from: env:CLAWPOD_TEST_SECRET, hosts: [api.github.com], inject: { header: Authorization, format: "Bearer {}" } }',
+        'env: { MODE: plain-value }',
+        'tools: { deny: [web_fetch] }',
+        '',
+      ].join('\n'),
+    );
     const r = await cli(['policy', 'explain', '--json', p], { home, env: { CLAWPOD_TEST_SECRET: 'the-real-secret-value' } });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, '');
     const j = JSON.parse(r.stdout);
     assert.deepEqual(Object.keys(j), ['version', 'source', 'resources', 'workspace', 'mounts', 'network', 'secrets', 'env', 'settings', 'tools']);
     assert.equal(j.resources.memoryBytes, 1024 ** 3);
-    assert.deepEqual(j.secrets, [{ name: 'GH', from: 'env:CLAWPOD_TEST_SECRET', hosts: ['api.github.com'], inject: { header: 'Authorization', format: 'Bearer {}' }, unreachableHosts: [] }]);
+    assert.deepEqual(j.secrets, [
+      {
+        name: 'GH',
+        from: 'env:CLAWPOD_TEST_SECRET',
+        hosts: ['api.github.com'],
+        inject: { header: 'Authorization', format: 'Bearer {}' },
+        unreachableHosts: [],
+      },
+    ]);
     assert.deepEqual(j.env, ['MODE']);
     assert.deepEqual(j.tools, { allow: null, deny: ['web_fetch'], approve: [] });
     assert.doesNotMatch(r.stdout, /the-real-secret-value|plain-value/);

@@ -44,19 +44,26 @@ after(() => {
   svc.close();
 });
 
-const policy = () => policyFile([
-  'version: 1',
-  'network:',
-  `  allow: ["echo.test:${echoPort}", "svc.test:${svcPort}", "unreach.test", "closed.test:${closedPort}"]`,
-  // 224.0.0.1 is multicast: a TCP connect to it fails at once with ENETUNREACH.
-  '  hosts: { echo.test: 127.0.0.1, svc.test: 127.0.0.1, unreach.test: 224.0.0.1, closed.test: 127.0.0.1 }',
-].join('\n'));
+const policy = () =>
+  policyFile(
+    [
+      'version: 1',
+      'network:',
+      `  allow: ["echo.test:${echoPort}", "svc.test:${svcPort}", "unreach.test", "closed.test:${closedPort}"]`,
+      // 224.0.0.1 is multicast: a TCP connect to it fails at once with ENETUNREACH.
+      '  hosts: { echo.test: 127.0.0.1, svc.test: 127.0.0.1, unreach.test: 224.0.0.1, closed.test: 127.0.0.1 }',
+    ].join('\n'),
+  );
 
 /** Python in the pod, talking to the proxy's unix socket itself. */
 const py = (body: string) => `import socket, sys, time\nSOCK = '/run/clawpod/proxy.sock'\n${body}`;
 
 function fdCount(pid: number): number {
-  try { return fs.readdirSync(`/proc/${pid}/fd`).length; } catch { return -1; }
+  try {
+    return fs.readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return -1;
+  }
 }
 
 function egressFiles(runId: string): string[] {
@@ -97,13 +104,18 @@ print('RESULT', ok, refused, flush=True)
     let peak = 0;
     let clawpod = 0;
     const r = await cli(['exec', '--policy', policy(), '--', 'python3', '-c', script], {
-      home, cwd: workspace(), timeoutMs: 120_000,
+      home,
+      cwd: workspace(),
+      timeoutMs: 120_000,
       onSpawn: (child) => {
         clawpod = child.pid ?? 0;
         child.stdout?.on('data', (d: Buffer) => {
           if (!d.toString().includes('HOLDING')) return;
           // Sampled a few times while the pod holds everything it could open.
-          for (const ms of [200, 1000, 2000]) setTimeout(() => { peak = Math.max(peak, fdCount(clawpod)); }, ms);
+          for (const ms of [200, 1000, 2000])
+            setTimeout(() => {
+              peak = Math.max(peak, fdCount(clawpod));
+            }, ms);
         });
       },
     });
@@ -173,7 +185,10 @@ print('SURVIVED', n, flush=True)
 `);
     const cap = 200_000;
     const r = await cli(['exec', '--policy', policy(), '--', 'python3', '-c', script], {
-      home, cwd: workspace(), timeoutMs: 90_000, env: { CLAWPOD_AUDIT_MAX_BYTES: String(cap) },
+      home,
+      cwd: workspace(),
+      timeoutMs: 90_000,
+      env: { CLAWPOD_AUDIT_MAX_BYTES: String(cap) },
     });
     assert.doesNotMatch(r.stdout, /SURVIVED/, 'the pod did not get to finish its 30 s of unrecorded requests');
     assert.equal(r.code, 137, r.stderr.slice(-2000));

@@ -65,20 +65,40 @@ class Session {
   constructor(shell: string, env: Record<string, string>, cwd: string) {
     const script = path.join(tmpDir('term'), 'terminal.py');
     fs.writeFileSync(script, TERMINAL);
-    this.child = spawn('python3', [script, 'sh', '-c', shell], { cwd, env, stdio: ['pipe', 'pipe', 'pipe', 'pipe'] }) as unknown as ChildProcessWithoutNullStreams;
-    this.child.stdout.on('data', (d: Buffer) => { this.out += d.toString('latin1'); });
-    this.child.stderr.on('data', (d: Buffer) => { this.out += d.toString('latin1'); });
+    this.child = spawn('python3', [script, 'sh', '-c', shell], {
+      cwd,
+      env,
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+    }) as unknown as ChildProcessWithoutNullStreams;
+    this.child.stdout.on('data', (d: Buffer) => {
+      this.out += d.toString('latin1');
+    });
+    this.child.stderr.on('data', (d: Buffer) => {
+      this.out += d.toString('latin1');
+    });
     const killer = setTimeout(() => this.child.kill('SIGKILL'), 90_000);
-    this.exit = new Promise((resolve) => this.child.on('close', (code) => { clearTimeout(killer); resolve(code ?? -1); }));
+    this.exit = new Promise((resolve) =>
+      this.child.on('close', (code) => {
+        clearTimeout(killer);
+        resolve(code ?? -1);
+      }),
+    );
   }
-  type(keys: string): void { this.child.stdin.write(keys); }
-  resize(rows: number, cols: number): void { (this.child.stdio[3] as Writable).write(`${rows} ${cols}\n`); }
+  type(keys: string): void {
+    this.child.stdin.write(keys);
+  }
+  resize(rows: number, cols: number): void {
+    (this.child.stdio[3] as Writable).write(`${rows} ${cols}\n`);
+  }
   /** Waits until what the terminal showed since the last wait matches re; returns the match. */
   async see(re: RegExp, what: string, ms = 20_000): Promise<RegExpMatchArray> {
     const until = Date.now() + ms;
     for (;;) {
       const m = this.out.slice(this.mark).match(re);
-      if (m) { this.mark += (m.index ?? 0) + m[0].length; return m; }
+      if (m) {
+        this.mark += (m.index ?? 0) + m[0].length;
+        return m;
+      }
       if (Date.now() > until) assert.fail(`${what}: never saw ${re} in ${JSON.stringify(this.out.slice(this.mark).slice(-2000))}`);
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -143,14 +163,25 @@ test('an interactive shell in a pod: Ctrl-C, window size, job control, exit code
   const links = [...fds.matchAll(/ (\d+) -> (\S+)\r\n/g)].map((m) => [Number(m[1]), m[2]] as const);
   const slave = links.find(([fd]) => fd === 0)?.[1] ?? '';
   assert.match(slave, /^\/dev\/pts\/\d+$/);
-  assert.deepEqual(links.filter(([fd]) => fd <= 2).map(([, t]) => t), [slave, slave, slave], 'fds 0-2 are the slave');
-  assert.deepEqual(links.filter(([fd]) => fd > 2).map(([, t]) => t).filter((t) => !/^\/proc\/\d+\/fd$/.test(t)), [], 'nothing else but ls\'s own directory');
+  assert.deepEqual(
+    links.filter(([fd]) => fd <= 2).map(([, t]) => t),
+    [slave, slave, slave],
+    'fds 0-2 are the slave',
+  );
+  assert.deepEqual(
+    links
+      .filter(([fd]) => fd > 2)
+      .map(([, t]) => t)
+      .filter((t) => !/^\/proc\/\d+\/fd$/.test(t)),
+    [],
+    "nothing else but ls's own directory",
+  );
   assert.ok(!fds.includes('ptmx'), 'no pty master');
 
   s.type('exit 3\r');
-  await s.see(/RC=3\r\n/, 'clawpod exits with the shell\'s code');
+  await s.see(/RC=3\r\n/, "clawpod exits with the shell's code");
   const after = (await s.see(/([0-9a-f:]+)\r\nSTTY-AFTER/, 'stty -g after'))[1];
-  assert.equal(after, before, 'the terminal\'s settings are as clawpod found them');
+  assert.equal(after, before, "the terminal's settings are as clawpod found them");
   assert.equal(await s.exit, 0);
 });
 
@@ -194,11 +225,19 @@ test('Ctrl-C a program ignores: passed on; a second one with no output between s
 
 test('with a policy secret, a value the pod prints is redacted on the terminal', { skip, timeout: 120_000 }, async () => {
   const value = `pty-${Math.random().toString(36).slice(2)}-${Math.random().toString(36).slice(2)}`;
-  const policy = policyFile([
-    'version: 1', 'network:', '  allow: ["svc.test:9"]', '  hosts: { svc.test: 127.0.0.1 }',
-    'secrets:', '  - { name: API_TOKEN, from: env:CLAWPOD_PTY_TOKEN, hosts: ["svc.test:9"] }',
-  ].join('\n'));
-  const { s } = session(`-t --policy ${policy} -- sh -c 'cat secret.txt; echo "placeholder $API_TOKEN"; test -t 0 && test -t 1 && echo TTY-OK'`, { CLAWPOD_PTY_TOKEN: value });
+  const policy = policyFile(
+    [
+      'version: 1',
+      'network:',
+      '  allow: ["svc.test:9"]',
+      '  hosts: { svc.test: 127.0.0.1 }',
+      'secrets:',
+      '  - { name: API_TOKEN, from: env:CLAWPOD_PTY_TOKEN, hosts: ["svc.test:9"] }',
+    ].join('\n'),
+  );
+  const { s } = session(`-t --policy ${policy} -- sh -c 'cat secret.txt; echo "placeholder $API_TOKEN"; test -t 0 && test -t 1 && echo TTY-OK'`, {
+    CLAWPOD_PTY_TOKEN: value,
+  });
   await s.see(/RC=0\r\n/, 'the pod ran');
   assert.match(s.out, /token is \[secret:API_TOKEN\]\r\n/);
   assert.match(s.out, /placeholder clawpod-secret-API_TOKEN-/);

@@ -16,7 +16,9 @@ const FIXTURE = path.join(ROOT, 'test', 'fixtures', 'ts-project');
 const NOT_SOURCE = new Set(['node_modules', 'dist', 'coverage']);
 
 let home: string;
-before(() => { home = tmpDir('home'); });
+before(() => {
+  home = tmpDir('home');
+});
 
 /** The registry npm on this host uses (read now, not assumed), as a URL. */
 function hostRegistry(): URL {
@@ -65,14 +67,14 @@ test('the fixture is a project as it would be committed: lock file, node_modules
   assert.doesNotMatch(tracked, /node_modules\//, 'node_modules of the fixture is committed');
 });
 
-test('npm ci && npm test of a real TypeScript project passes in a pod under the defaults, only the registry allowed',
-  { timeout: 360_000 }, async () => {
-    const registry = hostRegistry();
-    const ws = projectWorkspace();
-    const hosts = await registryHosts(registry);
-    // Only the registry is reachable; its address is passed in because HOME (and so ~/.npmrc) is
-    // pod-private. Every resource cap is left at its default.
-    const policy = policyFile([
+test('npm ci && npm test of a real TypeScript project passes in a pod under the defaults, only the registry allowed', { timeout: 360_000 }, async () => {
+  const registry = hostRegistry();
+  const ws = projectWorkspace();
+  const hosts = await registryHosts(registry);
+  // Only the registry is reachable; its address is passed in because HOME (and so ~/.npmrc) is
+  // pod-private. Every resource cap is left at its default.
+  const policy = policyFile(
+    [
       'version: 1',
       'network:',
       `  allow: [${JSON.stringify(allowPattern(registry))}]`,
@@ -80,44 +82,50 @@ test('npm ci && npm test of a real TypeScript project passes in a pod under the 
       'env:',
       `  npm_config_registry: ${JSON.stringify(registry.href)}`,
       '',
-    ].join('\n'));
-    const started = Date.now();
-    const r = await cli(['exec', '--policy', policy, '--workspace', ws, '--', 'sh', '-c', 'npm ci && npm test'],
-      { home, cwd: ws, timeoutMs: 300_000 });
-    const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    assert.ok(r.runId, `no run id (exit ${r.code}): ${r.stderr}`);
-    const events = auditEvents(home, r.runId);
-    const why = `exit ${r.code} after ${seconds}s\n${eventLines(events, ['limit.hit', 'net.deny', 'exec.exit'])}\n` +
-      `--- stderr (tail) ---\n${r.stderr.slice(-3000)}\n--- stdout (tail) ---\n${r.stdout.slice(-2000)}`;
-    assert.equal(r.code, 0, why);
-    // jest reports on stderr.
-    assert.match(r.stderr, /Test Suites: 4 passed, 4 total/, why);
-    assert.match(r.stderr, /Tests: +13 passed, 13 total/, why);
-    assert.match(r.stdout, /^4 the +#+$/m, `the built CLI did not run\n${why}`);
-    // Nothing but the registry was needed, and no cap was reached on the way.
-    assert.equal(eventLines(events, ['net.deny', 'limit.hit']), '', why);
-    const reached = new Set(events.filter((e) => e.type === 'net.allow').map((e) => String(e.data.host)));
-    assert.ok(reached.size > 0, `the install reached no host through the proxy\n${why}`);
-    for (const h of reached) assert.ok(h === registry.hostname || h.startsWith(`${registry.hostname}:`), `reached ${h}, not the registry`);
-    await eventually(() => residue(r.runId!, podUidOf(home, r.runId!)).length === 0, 10_000);
-    assert.deepEqual(residue(r.runId, podUidOf(home, r.runId)), []);
+    ].join('\n'),
+  );
+  const started = Date.now();
+  const r = await cli(['exec', '--policy', policy, '--workspace', ws, '--', 'sh', '-c', 'npm ci && npm test'], { home, cwd: ws, timeoutMs: 300_000 });
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  assert.ok(r.runId, `no run id (exit ${r.code}): ${r.stderr}`);
+  const events = auditEvents(home, r.runId);
+  const why =
+    `exit ${r.code} after ${seconds}s\n${eventLines(events, ['limit.hit', 'net.deny', 'exec.exit'])}\n` +
+    `--- stderr (tail) ---\n${r.stderr.slice(-3000)}\n--- stdout (tail) ---\n${r.stdout.slice(-2000)}`;
+  assert.equal(r.code, 0, why);
+  // jest reports on stderr.
+  assert.match(r.stderr, /Test Suites: 4 passed, 4 total/, why);
+  assert.match(r.stderr, /Tests: +13 passed, 13 total/, why);
+  assert.match(r.stdout, /^4 the +#+$/m, `the built CLI did not run\n${why}`);
+  // Nothing but the registry was needed, and no cap was reached on the way.
+  assert.equal(eventLines(events, ['net.deny', 'limit.hit']), '', why);
+  const reached = new Set(events.filter((e) => e.type === 'net.allow').map((e) => String(e.data.host)));
+  assert.ok(reached.size > 0, `the install reached no host through the proxy\n${why}`);
+  for (const h of reached) assert.ok(h === registry.hostname || h.startsWith(`${registry.hostname}:`), `reached ${h}, not the registry`);
+  await eventually(() => residue(r.runId!, podUidOf(home, r.runId!)).length === 0, 10_000);
+  assert.deepEqual(residue(r.runId, podUidOf(home, r.runId)), []);
 
-    // Review: the tsc output is shown; the thousands of files under node_modules (ignored by the
-    // project's .gitignore) are not. --stat shortens long names, so the set is read from --name-only.
-    const stat = await cli(['runs', 'diff', '--stat', r.runId], { home });
-    assert.equal(stat.code, 0, `runs diff --stat: exit ${stat.code}: ${stat.stderr}`);
-    for (const f of ['dist/cli.cjs', 'dist/freq.cjs', 'dist/format.cjs', 'dist/tokenize.cjs']) {
-      assert.ok(stat.stdout.includes(f), `runs diff --stat does not list ${f}:\n${stat.stdout.slice(0, 3000)}`);
-    }
-    assert.ok(stat.stdout.split('\n').length < 40, `runs diff --stat is not a summary (${stat.stdout.split('\n').length} lines)`);
-    const names = await cli(['runs', 'diff', '--name-only', r.runId], { home });
-    assert.equal(names.code, 0, `runs diff --name-only: exit ${names.code}: ${names.stderr}`);
-    const others = names.stdout.split('\n').filter((n) => n !== '' && !n.startsWith('dist/'));
-    if (others.length > 0) {
-      // Why they were kept for review: the notes at the top of the full diff.
-      const full = await cli(['runs', 'diff', r.runId], { home });
-      const notes = full.stdout.split('\n').filter((l) => l.startsWith('#')).slice(0, 40).join('\n');
-      assert.fail(`${others.length} reviewed change(s) besides the tsc output in dist/:\n${others.slice(0, 30).join('\n')}\n` +
-        `--- runs diff notes ---\n${notes}`);
-    }
-  });
+  // Review: the tsc output is shown; the thousands of files under node_modules (ignored by the
+  // project's .gitignore) are not. --stat shortens long names, so the set is read from --name-only.
+  const stat = await cli(['runs', 'diff', '--stat', r.runId], { home });
+  assert.equal(stat.code, 0, `runs diff --stat: exit ${stat.code}: ${stat.stderr}`);
+  for (const f of ['dist/cli.cjs', 'dist/freq.cjs', 'dist/format.cjs', 'dist/tokenize.cjs']) {
+    assert.ok(stat.stdout.includes(f), `runs diff --stat does not list ${f}:\n${stat.stdout.slice(0, 3000)}`);
+  }
+  assert.ok(stat.stdout.split('\n').length < 40, `runs diff --stat is not a summary (${stat.stdout.split('\n').length} lines)`);
+  const names = await cli(['runs', 'diff', '--name-only', r.runId], { home });
+  assert.equal(names.code, 0, `runs diff --name-only: exit ${names.code}: ${names.stderr}`);
+  const others = names.stdout.split('\n').filter((n) => n !== '' && !n.startsWith('dist/'));
+  if (others.length > 0) {
+    // Why they were kept for review: the notes at the top of the full diff.
+    const full = await cli(['runs', 'diff', r.runId], { home });
+    const notes = full.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('#'))
+      .slice(0, 40)
+      .join('\n');
+    assert.fail(
+      `${others.length} reviewed change(s) besides the tsc output in dist/:\n${others.slice(0, 30).join('\n')}\n` + `--- runs diff notes ---\n${notes}`,
+    );
+  }
+});

@@ -53,7 +53,8 @@ describe('refused summary', () => {
     // Raw CONNECTs through the in-pod forwarder (curl would not send such names). Node's HTTP
     // parser refuses control and non-ASCII bytes in a target before the proxy sees one (the
     // unit test covers their escaping); what it lets through is quoted.
-    const connect = (target: string) => `exec 3<>/dev/tcp/127.0.0.1/3128; printf 'CONNECT ${target} HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n' >&3; head -c 100 <&3 >/dev/null; exec 3<&-`;
+    const connect = (target: string) =>
+      `exec 3<>/dev/tcp/127.0.0.1/3128; printf 'CONNECT ${target} HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n' >&3; head -c 100 <&3 >/dev/null; exec 3<&-`;
     // The proxy may close on a bad target before printf is done: an EPIPE, not the shell's death.
     const r = await exec(['trap "" PIPE', connect('ev\\033[2Jil:443'), connect('x),fake.test(9:443')].join('; '));
     assert.equal(r.code, 0, r.stderr);
@@ -71,4 +72,3 @@ describe('refused summary', () => {
     assert.ok(line.length < 300, line);
   });
 });
-

@@ -17,12 +17,21 @@ const POLICY = policyFile('version: 1\nresources:\n  memory: 64Mi\n  pids: 32\n 
 // each path has a process that outlives its parent and a mount stack to clean up.
 const PRELUDE = 'setsid sleep 100 & echo residue > /workspace/marker;';
 
-interface Ended extends CliResult { runId: string; home: string; ws: string }
+interface Ended extends CliResult {
+  runId: string;
+  home: string;
+  ws: string;
+}
 
 /** Host mounts on or under the pods' stage directory (there must never be any). */
 function stageMounts(): string[] {
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
-    .filter((l) => { const mp = l.split(' ')[4] ?? ''; return mp === STAGE || mp.startsWith(`${STAGE}/`); });
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => {
+      const mp = l.split(' ')[4] ?? '';
+      return mp === STAGE || mp.startsWith(`${STAGE}/`);
+    });
 }
 
 /** Calls back once clawpod has printed the run id, i.e. the pod is running. */
@@ -32,7 +41,10 @@ function whenStarted(child: ChildProcess, then: (id: string) => void): void {
   child.stderr?.on('data', (d) => {
     seen += d;
     const id = seen.match(/clawpod: run (r-[\w-]+)/)?.[1];
-    if (id && !fired) { fired = true; then(id); }
+    if (id && !fired) {
+      fired = true;
+      then(id);
+    }
   });
 }
 
@@ -137,15 +149,17 @@ test('SIGKILL to clawpod: the pod dies at once, the next clawpod reaps the rest 
   assert.equal(auditEvents(run.home, run.runId).filter((e) => e.type === 'run.end').length, 1, 'closed exactly once');
 });
 
-test('concurrent clawpods: one starting (and reaping) never breaks or kills another\'s pod', { skip }, async () => {
+test("concurrent clawpods: one starting (and reaping) never breaks or kills another's pod", { skip }, async () => {
   // Every clawpod start reaps the pods of dead clawpods host-wide; a pod that is starting in
   // another clawpod at that moment is alive and must be left alone.
   const failures: string[] = [];
   for (let round = 0; round < 3; round++) {
-    const runs = await Promise.all(Array.from({ length: 16 }, () => {
-      const home = tmpDir('home');
-      return cli(['exec', '--policy', POLICY, '--', 'sleep', '0.2'], { home }).then((r) => ({ ...r, home }));
-    }));
+    const runs = await Promise.all(
+      Array.from({ length: 16 }, () => {
+        const home = tmpDir('home');
+        return cli(['exec', '--policy', POLICY, '--', 'sleep', '0.2'], { home }).then((r) => ({ ...r, home }));
+      }),
+    );
     for (const r of runs) {
       if (r.code !== 0) failures.push(`exit ${r.code}: ${r.stderr.trim().replace(/\n/g, ' | ')}`);
       else if (r.runId) {

@@ -9,7 +9,9 @@ import { before, test } from 'node:test';
 import { BIN, cli, tmpDir, workspace } from './helpers.js';
 
 let home: string;
-before(() => { home = tmpDir('home'); });
+before(() => {
+  home = tmpDir('home');
+});
 
 // Raw C0 controls other than \t and \n, DEL, C1 controls, bidi overrides and isolates.
 const DANGEROUS = /[\x00-\x08\x0b-\x1f\x7f\u0080-\u009f\u202a-\u202e\u2066-\u2069]/u;
@@ -24,14 +26,17 @@ async function podRun(ws: string, script: string): Promise<string> {
 
 test('diff output is inert: escape sequences and bidi overrides in content and names are escaped', async () => {
   const ws = workspace({ 'notes.txt': 'line one\n' });
-  const id = await podRun(ws, [
-    // A line that erases itself and the line above on a terminal, then a "harmless" one.
-    `printf 'line one\\nrm -rf ~ \\033[2K\\033[1A\\033[2K\\r\\nsafe\\r# fine\\n' > notes.txt`,
-    // Trojan-source style: the override makes the comment look like it closes early.
-    `printf 'ok = 1 /* \\xe2\\x80\\xae } \\xe2\\x81\\xa6 if (admin) */\\n\\xc2\\x9b31m\\n' > trojan.js`,
-    `printf x > "$(printf 'name\\033]0;pwned\\007\\xe2\\x80\\xae.txt')"`,
-    `ln -s "$(printf 'target\\033[2J')" link`,
-  ].join('; '));
+  const id = await podRun(
+    ws,
+    [
+      // A line that erases itself and the line above on a terminal, then a "harmless" one.
+      `printf 'line one\\nrm -rf ~ \\033[2K\\033[1A\\033[2K\\r\\nsafe\\r# fine\\n' > notes.txt`,
+      // Trojan-source style: the override makes the comment look like it closes early.
+      `printf 'ok = 1 /* \\xe2\\x80\\xae } \\xe2\\x81\\xa6 if (admin) */\\n\\xc2\\x9b31m\\n' > trojan.js`,
+      `printf x > "$(printf 'name\\033]0;pwned\\007\\xe2\\x80\\xae.txt')"`,
+      `ln -s "$(printf 'target\\033[2J')" link`,
+    ].join('; '),
+  );
   const diff = await cli(['runs', 'diff', id], { home });
   assert.equal(diff.code, 0, diff.stderr);
   const bad = diff.stdout.match(DANGEROUS);
@@ -63,14 +68,17 @@ test('.git is left out of review and apply by default; --include-git shows it fl
   const hookMark = path.join(marks, 'hook-ran');
   const fsmonMark = path.join(marks, 'fsmonitor-ran');
   const configBefore = fs.readFileSync(path.join(ws, '.git/config'), 'utf8');
-  const id = await podRun(ws, [
-    `printf '#!/bin/sh\\ntouch ${hookMark}\\n' > .git/hooks/pre-commit`,
-    'chmod 755 .git/hooks/pre-commit',
-    `printf '[core]\\n\\tfsmonitor = "touch ${fsmonMark}; false #"\\n' >> .git/config`,
-    'echo change >> README.md',
-    `printf 'echo hi\\n' > .envrc`,
-    'mkdir -p .vscode && echo "{}" > .vscode/tasks.json',
-  ].join(' && '));
+  const id = await podRun(
+    ws,
+    [
+      `printf '#!/bin/sh\\ntouch ${hookMark}\\n' > .git/hooks/pre-commit`,
+      'chmod 755 .git/hooks/pre-commit',
+      `printf '[core]\\n\\tfsmonitor = "touch ${fsmonMark}; false #"\\n' >> .git/config`,
+      'echo change >> README.md',
+      `printf 'echo hi\\n' > .envrc`,
+      'mkdir -p .vscode && echo "{}" > .vscode/tasks.json',
+    ].join(' && '),
+  );
 
   const diff = await cli(['runs', 'diff', id], { home });
   assert.equal(diff.code, 0, diff.stderr);
@@ -136,9 +144,13 @@ test('large text files render or are summarised quickly, and never crash diff', 
   assert.ok(ms < 20_000, `diff took ${ms} ms`);
 
   // Output larger than a pipe's buffer, cut short by the reader: no stack trace, no error.
-  for (const args of [['audit', 'show', id], ['runs', 'diff', id]]) {
+  for (const args of [
+    ['audit', 'show', id],
+    ['runs', 'diff', id],
+  ]) {
     const r = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" ${args.join(' ')} | head -1`], {
-      env: { PATH: process.env.PATH, CLAWPOD_HOME: home }, encoding: 'utf8',
+      env: { PATH: process.env.PATH, CLAWPOD_HOME: home },
+      encoding: 'utf8',
     });
     assert.equal(r.status, 0);
     assert.equal(r.stderr, '', `${args.join(' ')} | head -1 wrote: ${r.stderr.slice(0, 300)}`);
@@ -158,7 +170,12 @@ const oneLine = (x: { code: number; stderr: string }) => x.code === 0 || x.stder
 
 /** Every review command on the run, then discard and a fresh exec: none may crash or hang. */
 async function everyCommandSurvives(ws: string, runId: string): Promise<void> {
-  for (const args of [['runs', 'list'], ['runs', 'show', runId], ['runs', 'diff', runId], ['runs', 'apply', runId]]) {
+  for (const args of [
+    ['runs', 'list'],
+    ['runs', 'show', runId],
+    ['runs', 'diff', runId],
+    ['runs', 'apply', runId],
+  ]) {
     const x = await cli(args, { home });
     assert.doesNotMatch(x.stderr, STACK, `${args.join(' ')}: ${x.stderr}`);
     assert.ok(x.code === 0 || x.code === 125, `${args.join(' ')} exit ${x.code}: ${x.stderr}`);
@@ -177,9 +194,10 @@ async function everyCommandSurvives(ws: string, runId: string): Promise<void> {
 
 test('a pod that makes a 3000-deep tree with a non-UTF-8 name breaks no later command', async () => {
   const ws = workspace({ 'a.txt': 'a\n' });
-  const r = await cli(['exec', '--', 'perl', '-e',
-    'for (1..3000) { mkdir "d" or die; chdir "d" or die } open F, ">", "bad\\xff\\xfe"; open G, ">", "/workspace/b.txt";',
-  ], { home, cwd: ws, timeoutMs: 120_000 });
+  const r = await cli(
+    ['exec', '--', 'perl', '-e', 'for (1..3000) { mkdir "d" or die; chdir "d" or die } open F, ">", "bad\\xff\\xfe"; open G, ">", "/workspace/b.txt";'],
+    { home, cwd: ws, timeoutMs: 120_000 },
+  );
   assert.doesNotMatch(r.stderr, STACK);
   assert.ok(r.runId, r.stderr);
   assert.ok(r.code === 0 || r.code === 125, `exec exit ${r.code}: ${r.stderr}`);

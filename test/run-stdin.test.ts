@@ -8,11 +8,19 @@ import { BIN, tmpDir, workspace } from './helpers.js';
 
 function runWithStdin(args: string[], input: string, env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: workspace(), env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/root', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: workspace(),
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/root', ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
     child.stdin.end(input);
@@ -31,5 +39,7 @@ test('run - reads the task from stdin; an empty one is refused in one line', asy
     const empty = await runWithStdin(['run', '-'], '  \n', env);
     assert.equal(empty.code, 125);
     assert.match(empty.stderr, /^clawpod: the task read from stdin is empty/);
-  } finally { await fake.close(); }
+  } finally {
+    await fake.close();
+  }
 });

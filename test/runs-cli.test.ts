@@ -10,7 +10,9 @@ import { openStore, type NewRun } from '../src/store/runs.js';
 import { cli, tmpDir, workspace } from './helpers.js';
 
 let home: string;
-before(() => { home = tmpDir('home'); });
+before(() => {
+  home = tmpDir('home');
+});
 
 const NO_INTERNAL = (r: { stderr: string; stdout: string }) => {
   assert.doesNotMatch(r.stderr + r.stdout, /internal error|^\s+at .*\(|node:internal/m);
@@ -35,10 +37,22 @@ function fakeRun(h: string, rec: Partial<NewRun> & { id: string }, audit: [strin
   const s = openStore(path.join(h, 'clawpod.db'));
   try {
     s.createRun({
-      kind: 'exec', command: ['true'], workspace: '', workspaceMode: 'overlay', policySource: 'builtin:strict', backend: 'bwrap',
-      status: 'done', endedAt: new Date().toISOString(), exitCode: 0, auditPath, runDir: dir, ...rec,
+      kind: 'exec',
+      command: ['true'],
+      workspace: '',
+      workspaceMode: 'overlay',
+      policySource: 'builtin:strict',
+      backend: 'bwrap',
+      status: 'done',
+      endedAt: new Date().toISOString(),
+      exitCode: 0,
+      auditPath,
+      runDir: dir,
+      ...rec,
     });
-  } finally { s.close(); }
+  } finally {
+    s.close();
+  }
   return dir;
 }
 
@@ -117,9 +131,19 @@ test('runs rm: refuses running and pending runs (nothing removed), removes the r
   assert.doesNotMatch(list.stdout, new RegExp(`${plain}|${pending}`));
   assert.match(list.stdout, /c0ffee/);
   // The removal is on the decision log.
-  const log = fs.readFileSync(path.join(h, 'decisions.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  assert.deepEqual(log.map((e) => e.type), ['runs.remove']);
-  assert.deepEqual(log[0].data.runs.map((r: { id: string }) => r.id), [plain, pending]);
+  const log = fs
+    .readFileSync(path.join(h, 'decisions.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    log.map((e) => e.type),
+    ['runs.remove'],
+  );
+  assert.deepEqual(
+    log[0].data.runs.map((r: { id: string }) => r.id),
+    [plain, pending],
+  );
 });
 
 test('runs prune --older-than removes old finished runs, keeps pending ones and says so; --dry-run removes nothing', async () => {
@@ -174,12 +198,17 @@ test('runs show of an agent run: model, turns, tokens, tool calls, stop reason, 
   const h = tmpDir('home');
   const dir = fakeRun(h, { id: 'r-20261201-000000-a9e471', kind: 'run', command: ['fix it'] }, AGENT_AUDIT);
   fs.writeFileSync(path.join(dir, 'answer.txt'), 'All fixed.\nTests pass.\n');
-  fs.writeFileSync(path.join(dir, 'transcript.jsonl'), [
-    { type: 'text', text: 'Looking \u202e at it' },
-    { type: 'tool.call', name: 'bash', input: { command: 'npm test' } },
-    { type: 'tool.result', name: 'bash', isError: true, content: '1 failing\n' },
-    { type: 'text', text: 'All fixed.' },
-  ].map((r) => JSON.stringify(r)).join('\n') + '\nnot json\n');
+  fs.writeFileSync(
+    path.join(dir, 'transcript.jsonl'),
+    [
+      { type: 'text', text: 'Looking \u202e at it' },
+      { type: 'tool.call', name: 'bash', input: { command: 'npm test' } },
+      { type: 'tool.result', name: 'bash', isError: true, content: '1 failing\n' },
+      { type: 'text', text: 'All fixed.' },
+    ]
+      .map((r) => JSON.stringify(r))
+      .join('\n') + '\nnot json\n',
+  );
   const show = await cli(['runs', 'show', 'a9e471'], { home: h });
   assert.equal(show.code, 0, show.stderr);
   assert.match(show.stdout, /^model: +anthropic:claude-test$/m);
@@ -187,11 +216,21 @@ test('runs show of an agent run: model, turns, tokens, tool calls, stop reason, 
   assert.match(show.stdout, /^answer: +All fixed\.\n +Tests pass\.$/m);
   assert.match(show.stdout, /^task: +"fix it"$/m);
   const json = JSON.parse((await cli(['runs', 'show', 'a9e471', '--json'], { home: h })).stdout);
-  assert.deepEqual(json.agent, { model: 'anthropic:claude-test', turns: 3, usage: { inputTokens: 100, outputTokens: 50 }, toolCalls: 2, stopReason: 'done', answer: 'All fixed.\nTests pass.\n' });
+  assert.deepEqual(json.agent, {
+    model: 'anthropic:claude-test',
+    turns: 3,
+    usage: { inputTokens: 100, outputTokens: 50 },
+    toolCalls: 2,
+    stopReason: 'done',
+    answer: 'All fixed.\nTests pass.\n',
+  });
   assert.equal(json.id, 'r-20261201-000000-a9e471');
   assert.deepEqual(json.logs, { stdout: false, stderr: false, transcript: true, answer: true });
   const logs = await cli(['runs', 'logs', 'a9e471'], { home: h });
-  assert.equal(logs.stdout, 'Looking \u202e at it\n▸ bash {"command":"npm test"}\n  ✗ bash\n    1 failing\nAll fixed.\n[transcript line 5 is not a record clawpod wrote]\n');
+  assert.equal(
+    logs.stdout,
+    'Looking \u202e at it\n▸ bash {"command":"npm test"}\n  ✗ bash\n    1 failing\nAll fixed.\n[transcript line 5 is not a record clawpod wrote]\n',
+  );
   const answer = await cli(['runs', 'logs', 'last', '--answer'], { home: h });
   assert.equal(answer.stdout, 'All fixed.\nTests pass.\n');
   // --json: the model's bidi override stays in the text, written as an escape.
@@ -204,7 +243,9 @@ test('runs show of an agent run: model, turns, tokens, tool calls, stop reason, 
 test('runs show tells a Ctrl-C (exit 130) from a clawpod that died', async () => {
   const h = tmpDir('home');
   fakeRun(h, { id: 'r-20261201-000000-000130', status: 'interrupted', exitCode: 130 });
-  fakeRun(h, { id: 'r-20261201-000001-0000d1', status: 'interrupted', exitCode: null }, [['run.end', { status: 'interrupted', exitCode: null, reason: 'clawpod exited before the run finished' }]]);
+  fakeRun(h, { id: 'r-20261201-000001-0000d1', status: 'interrupted', exitCode: null }, [
+    ['run.end', { status: 'interrupted', exitCode: null, reason: 'clawpod exited before the run finished' }],
+  ]);
   assert.match((await cli(['runs', 'show', '000130'], { home: h })).stdout, /^ended by: +interrupted by the user \(Ctrl-C\), exit 130$/m);
   assert.match((await cli(['runs', 'show', '0000d1'], { home: h })).stdout, /^ended by: +clawpod exited before the run finished$/m);
   const json = JSON.parse((await cli(['runs', 'show', '0000d1', '--json'], { home: h })).stdout);
@@ -230,7 +271,10 @@ test('audit show --json is the chain as NDJSON; audit verify --json is {ok, even
   const h = tmpDir('home');
   const id = await podRun(h, workspace(), 'echo hi');
   const show = await cli(['audit', 'show', id, '--json'], { home: h });
-  const events = show.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const events = show.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.equal(events[0].type, 'run.start');
   assert.equal(events[0].seq, 1);
   assert.match(events[0].hash, /^[0-9a-f]{64}$/);

@@ -29,21 +29,43 @@ const ROUTES: Record<string, (auth: string, res: http.ServerResponse) => void> =
     res.writeHead(206, { 'Content-Range': `bytes ${m[1]}-${m[2]}/${a.length}` });
     res.end(a.slice(Number(m[1]), Number(m[2]) + 1));
   },
-  ...Object.fromEntries(PREFIX.flatMap((p, k) => [
-    [`b64-${k}`, (a: string, res: http.ServerResponse) => res.end(Buffer.from(p + a).toString('base64'))],
-    [`b64url-${k}`, (a: string, res: http.ServerResponse) => res.end(Buffer.from(p + a).toString('base64url'))],
-  ])),
+  ...Object.fromEntries(
+    PREFIX.flatMap((p, k) => [
+      [`b64-${k}`, (a: string, res: http.ServerResponse) => res.end(Buffer.from(p + a).toString('base64'))],
+      [`b64url-${k}`, (a: string, res: http.ServerResponse) => res.end(Buffer.from(p + a).toString('base64url'))],
+    ]),
+  ),
   hex: (a, res) => res.end(Buffer.from(a).toString('hex')),
   HEX: (a, res) => res.end(Buffer.from(a).toString('hex').toUpperCase()),
   pct: (a, res) => res.end(encodeURIComponent(a)),
   pctall: (a, res) => res.end([...Buffer.from(a)].map((b) => `%${b.toString(16).padStart(2, '0').toUpperCase()}`).join('')),
   json: (a, res) => res.end(`{"auth":"${[...a].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')}"}`),
-  reason: (a, res) => { res.writeHead(200, a); res.end('see the status line'); },
-  hname: (a, res) => { res.setHeader(`X-${a.replace(/^Bearer /, '')}`, '1'); res.end('see the header names'); },
-  split: (a, res) => { const h = a.length >> 1; res.setHeader('X-Part-1', a.slice(0, h)); res.setHeader('X-Part-2', a.slice(h)); res.end('two halves'); },
-  gzip: (a, res) => { res.writeHead(200, { 'Content-Encoding': 'gzip' }); res.end(zlib.gzipSync(a)); },
-  deflate: (a, res) => { res.writeHead(200, { 'Content-Encoding': 'deflate' }); res.end(zlib.deflateSync(a)); },
-  br: (a, res) => { res.writeHead(200, { 'Content-Encoding': 'br' }); res.end(zlib.brotliCompressSync(a)); },
+  reason: (a, res) => {
+    res.writeHead(200, a);
+    res.end('see the status line');
+  },
+  hname: (a, res) => {
+    res.setHeader(`X-${a.replace(/^Bearer /, '')}`, '1');
+    res.end('see the header names');
+  },
+  split: (a, res) => {
+    const h = a.length >> 1;
+    res.setHeader('X-Part-1', a.slice(0, h));
+    res.setHeader('X-Part-2', a.slice(h));
+    res.end('two halves');
+  },
+  gzip: (a, res) => {
+    res.writeHead(200, { 'Content-Encoding': 'gzip' });
+    res.end(zlib.gzipSync(a));
+  },
+  deflate: (a, res) => {
+    res.writeHead(200, { 'Content-Encoding': 'deflate' });
+    res.end(zlib.deflateSync(a));
+  },
+  br: (a, res) => {
+    res.writeHead(200, { 'Content-Encoding': 'br' });
+    res.end(zlib.brotliCompressSync(a));
+  },
 };
 
 /** Every spelling of value the test knows, computed here independently of clawpod's own. */
@@ -66,7 +88,11 @@ function reveals(bytes: Buffer, value = VALUE): string | null {
   const views = [bytes.toString('latin1'), bytes.toString('latin1').replace(/\r\nX-Part-2: /gi, '')];
   const body = bytes.subarray(bytes.indexOf('\r\n\r\n') + 4);
   for (const un of [zlib.gunzipSync, zlib.inflateSync, zlib.brotliDecompressSync]) {
-    try { views.push(un(body).toString('latin1')); } catch { /* not that encoding */ }
+    try {
+      views.push(un(body).toString('latin1'));
+    } catch {
+      /* not that encoding */
+    }
   }
   for (const v of views) for (const s of spellings(value)) if (v.includes(s)) return s;
   return null;
@@ -110,24 +136,33 @@ before(async () => {
   collector = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => { collected.set((req.url ?? '').slice(1), Buffer.concat(chunks)); res.end('got it\n'); });
+    req.on('end', () => {
+      collected.set((req.url ?? '').slice(1), Buffer.concat(chunks));
+      res.end('got it\n');
+    });
   });
   ports.plain = await listen(plain);
   ports.secure = await listen(secure);
   ports.collect = await listen(collector);
 });
-after(() => { plain.close(); secure.close(); collector.close(); });
+after(() => {
+  plain.close();
+  secure.close();
+  collector.close();
+});
 
 function policy(secrets: string[]): string {
-  return policyFile([
-    'version: 1',
-    'network:',
-    `  allow: ["echo.test:${ports.plain}", "secure.test:${ports.secure}", "collect.test:${ports.collect}"]`,
-    '  hosts: { echo.test: 127.0.0.1, secure.test: 127.0.0.1, collect.test: 127.0.0.1 }',
-    `  extraCA: ["${path.join(pki, 'ca.pem')}"]`,
-    'secrets:',
-    ...secrets,
-  ].join('\n'));
+  return policyFile(
+    [
+      'version: 1',
+      'network:',
+      `  allow: ["echo.test:${ports.plain}", "secure.test:${ports.secure}", "collect.test:${ports.collect}"]`,
+      '  hosts: { echo.test: 127.0.0.1, secure.test: 127.0.0.1, collect.test: 127.0.0.1 }',
+      `  extraCA: ["${path.join(pki, 'ca.pem')}"]`,
+      'secrets:',
+      ...secrets,
+    ].join('\n'),
+  );
 }
 
 /** Every place a run keeps: audit, store, diff. */
@@ -155,12 +190,17 @@ test('an echoing secret host cannot hand the value back in another form', async 
   ].join('\n');
   const r = await cli(['exec', '--policy', p, '--', 'sh', '-c', script], { home, cwd: workspace(), env: { CLAWPOD_ECHO_TOKEN: VALUE }, timeoutMs: 120_000 });
   assert.equal(r.code, 0, r.stderr);
-  assert.ok(seen.some((s) => s.headers.authorization === `Bearer ${VALUE}`), 'the echo host did get the real value');
+  assert.ok(
+    seen.some((s) => s.headers.authorization === `Bearer ${VALUE}`),
+    'the echo host did get the real value',
+  );
   const routes = [...Object.keys(ROUTES).flatMap((n) => [`http-${n}`, `https-${n}`]), 'http-range-joined'];
   assert.deepEqual([...collected.keys()].sort(), routes.sort(), 'the pod forwarded every answer');
   const leaks = [...collected].map(([k, v]) => [k, reveals(v)]).filter(([, s]) => s !== null);
   assert.deepEqual(leaks, [], 'what the pod received reveals the value');
-  for (const [where, bytes] of [['stdout', Buffer.from(r.stdout)], ['stderr', Buffer.from(r.stderr)], ...await runTraces(r.runId!)] as Array<[string, Buffer]>) {
+  for (const [where, bytes] of [['stdout', Buffer.from(r.stdout)], ['stderr', Buffer.from(r.stderr)], ...(await runTraces(r.runId!))] as Array<
+    [string, Buffer]
+  >) {
     assert.equal(reveals(bytes), null, `${where} reveals the value`);
   }
   const gz = collected.get('http-gzip')!.toString('latin1');
@@ -181,12 +221,20 @@ test('the value goes only into request headers: a placeholder in the query or us
   const r = await cli(['exec', '--policy', p, '--', 'sh', '-c', script], { home, cwd: workspace(), env: { CLAWPOD_ECHO_TOKEN: VALUE } });
   assert.equal(r.code, 0, r.stderr);
   const got = seen.slice(before);
-  assert.ok(got.some((s) => s.headers['x-api-key'] === VALUE), 'a credential header value still gets it');
+  assert.ok(
+    got.some((s) => s.headers['x-api-key'] === VALUE),
+    'a credential header value still gets it',
+  );
   for (const s of got) {
     const { 'x-api-key': _k, ...rest } = s.headers;
     const outside = JSON.stringify({ url: s.url, rest });
     assert.equal(reveals(Buffer.from(outside)), null, `the value went outside a header value: ${outside}`);
-    assert.ok(!Buffer.from(s.headers.authorization?.replace(/^Basic /, '') ?? '', 'base64').toString().includes(VALUE), 'userinfo became Basic with the value');
+    assert.ok(
+      !Buffer.from(s.headers.authorization?.replace(/^Basic /, '') ?? '', 'base64')
+        .toString()
+        .includes(VALUE),
+      'userinfo became Basic with the value',
+    );
   }
   const lines = r.stdout.trim().split('\n');
   assert.match(lines[0], /^403 .*API_TOKEN.*query/, 'a misplaced placeholder is refused, saying where it may go');
@@ -195,7 +243,9 @@ test('the value goes only into request headers: a placeholder in the query or us
 });
 
 test('inject.header: the proxy sets the header itself in the given format; the pod sends nothing', async () => {
-  const p = policy([`  - { name: KEY2, from: env:CLAWPOD_ECHO_KEY2, hosts: ["secure.test:${ports.secure}"], inject: { header: X-Api-Key, format: "Key {}" } }`]);
+  const p = policy([
+    `  - { name: KEY2, from: env:CLAWPOD_ECHO_KEY2, hosts: ["secure.test:${ports.secure}"], inject: { header: X-Api-Key, format: "Key {}" } }`,
+  ]);
   const before = seen.length;
   const script = `curl -s --max-time 10 "https://secure.test:${ports.secure}/plain"; curl -s -o /dev/null -w "%{http_code}\\n" -H "Authorization: Bearer $KEY2" "https://secure.test:${ports.secure}/other"`;
   const r = await cli(['exec', '--policy', p, '--', 'sh', '-c', script], { home, cwd: workspace(), env: { CLAWPOD_ECHO_KEY2: KEY2 } });

@@ -9,14 +9,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { startFakeAnthropic } from './fakes/anthropic.js';
-import {
-  auditEvents, cli, IS_ROOT, PROBE_PRELUDE, probeOutcomes, policyFile, ROOT, tmpDir, workspace,
-} from './helpers.js';
+import { auditEvents, cli, IS_ROOT, PROBE_PRELUDE, probeOutcomes, policyFile, ROOT, tmpDir, workspace } from './helpers.js';
 
 const SKIP = IS_ROOT ? false : 'needs root: the host files must be root-owned to show a root setuid binary';
 const SETID = 0o6000;
 let home: string;
-before(() => { home = tmpDir('home'); });
+before(() => {
+  home = tmpDir('home');
+});
 
 /** Every entry under dir (not following symlinks) whose mode has a set-id bit, as "rel mode uid". */
 function setidEntries(dir: string): string[] {
@@ -99,18 +99,19 @@ t("ctl_open_existing_garbage_mode", lambda: sc("openat", AT, "c_open", os.O_RDON
 `;
 
 // coreutils and friends, as an agent would type them.
-const SH_PROBE = (p: string) => [
-  `t ${p}sh_chmod_4755 'echo > h1 && chmod 4755 h1'`,
-  `t ${p}sh_chmod_2755 'echo > h2 && chmod 2755 h2'`,
-  `t ${p}sh_chmod_us 'echo > h3 && chmod u+s,g+s h3'`,
-  `t ${p}sh_chmod_gs_dir 'mkdir h4 && chmod g+s h4'`,
-  `t ${p}sh_mkdir_m 'mkdir -m 2755 h5'`,
-  `t ${p}sh_install_m 'install -m 4755 /bin/true h6'`,
-  `t ${p}sh_cp_p 'cp -p /ro/suid h7 && test -u h7'`,
-  `t ${p}sh_ln_from_ro 'ln /ro/suid h8'`,
-  `t ${p}sh_mv_from_ro 'mv /ro/suid h9'`,
-  `t ${p}ctl_sh_chmod 'echo > h0 && chmod 755 h0'`,
-].join('\n');
+const SH_PROBE = (p: string) =>
+  [
+    `t ${p}sh_chmod_4755 'echo > h1 && chmod 4755 h1'`,
+    `t ${p}sh_chmod_2755 'echo > h2 && chmod 2755 h2'`,
+    `t ${p}sh_chmod_us 'echo > h3 && chmod u+s,g+s h3'`,
+    `t ${p}sh_chmod_gs_dir 'mkdir h4 && chmod g+s h4'`,
+    `t ${p}sh_mkdir_m 'mkdir -m 2755 h5'`,
+    `t ${p}sh_install_m 'install -m 4755 /bin/true h6'`,
+    `t ${p}sh_cp_p 'cp -p /ro/suid h7 && test -u h7'`,
+    `t ${p}sh_ln_from_ro 'ln /ro/suid h8'`,
+    `t ${p}sh_mv_from_ro 'mv /ro/suid h9'`,
+    `t ${p}ctl_sh_chmod 'echo > h0 && chmod 755 h0'`,
+  ].join('\n');
 
 describe('no set-id file reaches the host through a writable attachment', { skip: SKIP }, () => {
   test('a file with capabilities, or setgid without group-exec, in a writable workspace refuses the pod', async () => {
@@ -118,12 +119,17 @@ describe('no set-id file reaches the host through a writable attachment', { skip
     // setgid 2644 file becomes a setgid program through an ACL that keeps the bit.
     const caps = workspace({ 'tool': '#!/bin/sh\n' });
     const blob = 'struct.pack("<IIIII", 0x02000001, 1 << 7, 0, 0, 0)'; // VFS_CAP_REVISION_2, effective, cap_setuid
-    const set = spawnSync('python3', ['-c', `import os,struct; os.setxattr(${JSON.stringify(path.join(caps, 'tool'))}, "security.capability", ${blob})`], { encoding: 'utf8' });
+    const set = spawnSync('python3', ['-c', `import os,struct; os.setxattr(${JSON.stringify(path.join(caps, 'tool'))}, "security.capability", ${blob})`], {
+      encoding: 'utf8',
+    });
     assert.equal(set.status, 0, set.stderr);
     const sgid = workspace({ 'locked': 'data\n' });
     fs.chmodSync(path.join(sgid, 'locked'), 0o2644);
     const rw = policyFile('version: 1\nfilesystem: { workspace: rw }\n');
-    for (const [ws, name] of [[caps, 'tool'], [sgid, 'locked']] as const) {
+    for (const [ws, name] of [
+      [caps, 'tool'],
+      [sgid, 'locked'],
+    ] as const) {
       const r = await cli(['exec', '--policy', rw, '--', 'true'], { home, cwd: ws });
       assert.equal(r.code, 125, r.stdout + r.stderr);
       assert.match(r.stderr, new RegExp(`set-id or capability-bearing file\\(s\\) \\(first: ${name} in `));
@@ -140,12 +146,15 @@ describe('no set-id file reaches the host through a writable attachment', { skip
       [policyFile('version: 1\nfilesystem: { workspace: rw }\n'), ws],
       [policyFile(`version: 1\nfilesystem:\n  mounts:\n    - { host: ${data}, path: /data, mode: rw }\n`), workspace()],
     ] as const) {
-      const r = await cli(['exec', '--policy', p, '--', 'sh', '-c', `echo x >> /workspace/tool; touch /workspace/${marker} /data/${marker}`], { home, cwd: dir });
+      const r = await cli(['exec', '--policy', p, '--', 'sh', '-c', `echo x >> /workspace/tool; touch /workspace/${marker} /data/${marker}`], {
+        home,
+        cwd: dir,
+      });
       assert.equal(r.code, 125, r.stdout + r.stderr);
       assert.match(r.stderr, /refusing a writable (workspace|mount) holding 1 set-id or capability-bearing file\(s\) \(first: (tool|prog) in /);
     }
     assert.equal(fs.readFileSync(path.join(ws, 'tool'), 'utf8'), '#!/bin/sh\necho hi\n', 'the pod never ran');
-    assert.equal(modeOf(path.join(ws, 'tool')), 0o4755, 'the user\'s file is left as it was');
+    assert.equal(modeOf(path.join(ws, 'tool')), 0o4755, "the user's file is left as it was");
     assert.ok(!fs.existsSync(path.join(data, marker)));
     // Control: overlay mode works on the same workspace (the pod writes a copy, stripped on harvest).
     const ok = await cli(['exec', '--', 'sh', '-c', 'echo x >> /workspace/tool'], { home, cwd: ws });
@@ -161,16 +170,26 @@ describe('no set-id file reaches the host through a writable attachment', { skip
     fs.chmodSync(path.join(ws, 'pre_sgid'), 0o2775);
     fs.chmodSync(path.join(ro, 'suid'), 0o4755);
     await sleep(2100); // the sweep counts anything changed from one second before the prelude started
-    const p = policyFile(['version: 1', 'filesystem:', '  workspace: rw', '  mounts:',
-      `    - { host: ${data}, path: /data, mode: rw }`, `    - { host: ${ro}, path: /ro }`, ''].join('\n'));
-    const script = ['/workspace', '/data'].map((d) => {
-      const pre = d.slice(1) + '.';
-      return `cd ${d}\n${SH_PROBE(pre)}\npython3 -c '${PY_PROBE.replace(/'/g, `'"'"'`)}' ${pre}`;
-    }).join('\n');
+    const p = policyFile(
+      [
+        'version: 1',
+        'filesystem:',
+        '  workspace: rw',
+        '  mounts:',
+        `    - { host: ${data}, path: /data, mode: rw }`,
+        `    - { host: ${ro}, path: /ro }`,
+        '',
+      ].join('\n'),
+    );
+    const script = ['/workspace', '/data']
+      .map((d) => {
+        const pre = d.slice(1) + '.';
+        return `cd ${d}\n${SH_PROBE(pre)}\npython3 -c '${PY_PROBE.replace(/'/g, `'"'"'`)}' ${pre}`;
+      })
+      .join('\n');
     const r = await cli(['exec', '--policy', p, '--', 'bash', '-c', PROBE_PRELUDE + script], { home, cwd: ws });
     const out = probeOutcomes(r.stdout);
-    const leaked = [...setidEntries(ws).map((e) => `ws/${e}`), ...setidEntries(data).map((e) => `data/${e}`)]
-      .filter((e) => !/^ws\/pre_(suid|sgid) /.test(e));
+    const leaked = [...setidEntries(ws).map((e) => `ws/${e}`), ...setidEntries(data).map((e) => `data/${e}`)].filter((e) => !/^ws\/pre_(suid|sgid) /.test(e));
     assert.deepEqual(leaked, [], `set-id files on the host: ${leaked.join('; ')}\n${r.stdout}${r.stderr}`);
     for (const d of ['workspace.', 'data.']) {
       const attacks = Object.keys(out).filter((n) => n.startsWith(d) && !n.includes('ctl_'));
@@ -188,17 +207,31 @@ describe('no set-id file reaches the host through a writable attachment', { skip
     // a file capability (the pod has no CAP_SETFCAP), and hard-link across directories of one
     // filesystem (the pod's ln crosses a mount: EXDEV).
     const fcap = path.join(tmpDir('fcap'), 'f');
-    const ctl = spawnSync('python3', ['-c', 'import os, struct, sys; open(sys.argv[1], "w").close(); ' +
-      'os.setxattr(sys.argv[1], "security.capability", struct.pack("<IIIII", 0x02000001, 1 << 21, 0, 0, 0))', fcap]);
+    const ctl = spawnSync('python3', [
+      '-c',
+      'import os, struct, sys; open(sys.argv[1], "w").close(); ' +
+        'os.setxattr(sys.argv[1], "security.capability", struct.pack("<IIIII", 0x02000001, 1 << 21, 0, 0, 0))',
+      fcap,
+    ]);
     assert.equal(ctl.status, 0, String(ctl.stderr));
     fs.linkSync(path.join(ro, 'suid'), path.join(data, 'host-link'));
   });
 
   test('--memory: the agent cannot leave a setuid file in $CLAWPOD_HOME/memory', async () => {
     const fake = await startFakeAnthropic([
-      { toolUses: [{ name: 'bash', input: { command: 'cd /memory && echo > m1 && chmod 4755 m1; ' +
-        'cp /bin/true m2 && chmod u+s m2; mkdir d; ls -l; ' +
-        'python3 -c \'import os; os.close(os.open("m3", os.O_CREAT|os.O_WRONLY, 0o4755))\'' } }] },
+      {
+        toolUses: [
+          {
+            name: 'bash',
+            input: {
+              command:
+                'cd /memory && echo > m1 && chmod 4755 m1; ' +
+                'cp /bin/true m2 && chmod u+s m2; mkdir d; ls -l; ' +
+                'python3 -c \'import os; os.close(os.open("m3", os.O_CREAT|os.O_WRONLY, 0o4755))\'',
+            },
+          },
+        ],
+      },
       { text: 'done', stopReason: 'end_turn' },
     ]);
     try {
@@ -209,7 +242,10 @@ describe('no set-id file reaches the host through a writable attachment', { skip
       const env = { ANTHROPIC_API_KEY: 'sk-ant-test', ANTHROPIC_BASE_URL: fake.url };
       const r = await cli(['run', '--memory-name', 'setid', 'plant a setuid binary'], { home, cwd: workspace(), env });
       assert.equal(r.code, 0, r.stderr);
-      const made = fs.readdirSync(mem).filter((n) => n !== 'm3').sort();
+      const made = fs
+        .readdirSync(mem)
+        .filter((n) => n !== 'm3')
+        .sort();
       assert.deepEqual(made, ['d', 'm1', 'm2'], 'the tool ran in the memory dir');
       assert.deepEqual(setidEntries(mem), [], 'no set-id file in the memory dir');
       assert.equal(modeOf(mem), 0o2700);
@@ -217,7 +253,9 @@ describe('no set-id file reaches the host through a writable attachment', { skip
       assert.equal(events.find((e) => e.type === 'policy.deny')?.data.swept, 1, 'the inherited setgid of d, swept');
       assert.ok(events.findIndex((e) => e.type === 'policy.deny') < events.findIndex((e) => e.type === 'run.end'));
       assert.equal((await cli(['audit', 'verify', r.runId!], { home })).code, 0);
-    } finally { await fake.close(); }
+    } finally {
+      await fake.close();
+    }
   });
 
   test('the sweep clears what no syscall argument shows: setgid inherited by a new directory', async () => {
@@ -233,7 +271,7 @@ describe('no set-id file reaches the host through a writable attachment', { skip
     assert.match(r.stdout, /^d.{5}s/m, 'control: inside the pod the new directory did inherit setgid');
     assert.equal(modeOf(path.join(shared, 'sub')) & SETID, 0, 'the inherited setgid was swept on the host');
     assert.equal(modeOf(path.join(shared, 'sub', 'deeper')) & SETID, 0);
-    assert.equal(modeOf(shared), 0o2775, 'the user\'s own setgid directory survives, though the pod wrote into it');
+    assert.equal(modeOf(shared), 0o2775, "the user's own setgid directory survives, though the pod wrote into it");
     const deny = auditEvents(home, r.runId!).find((e) => e.type === 'policy.deny' && e.data.swept !== undefined);
     assert.ok(deny, 'the sweep is recorded as policy.deny');
     assert.equal(deny.data.swept, 2);
@@ -286,8 +324,11 @@ function sweepDriver(): string {
   const dir = tmpDir('sweep-driver');
   fs.writeFileSync(path.join(dir, 'driver.c'), DRIVER);
   const out = path.join(dir, 'driver');
-  const cc = spawnSync('cc', ['-O2', '-Wall', '-Werror', '-I', path.join(ROOT, 'native'), '-o', out,
-    path.join(dir, 'driver.c'), path.join(ROOT, 'native', 'sweep.c')], { encoding: 'utf8' });
+  const cc = spawnSync(
+    'cc',
+    ['-O2', '-Wall', '-Werror', '-I', path.join(ROOT, 'native'), '-o', out, path.join(dir, 'driver.c'), path.join(ROOT, 'native', 'sweep.c')],
+    { encoding: 'utf8' },
+  );
   assert.equal(cc.status, 0, `cannot build the sweep driver: ${cc.stderr}`);
   return (driver = out);
 }
@@ -296,8 +337,7 @@ function sweepDriver(): string {
 function sweep(root: string, since: bigint, max = 1_000_000, setup = '') {
   const args = [root, String(since / 1_000_000_000n), String(since % 1_000_000_000n), String(max)];
   const r = setup
-    ? spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-ec', `${setup}\nexec "$0" "$@"`, sweepDriver(), ...args],
-      { encoding: 'utf8' })
+    ? spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-ec', `${setup}\nexec "$0" "$@"`, sweepDriver(), ...args], { encoding: 'utf8' })
     : spawnSync(sweepDriver(), args, { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const m = r.stdout.match(/visited=(\d+) swept=(\d+) unswept=(\d+) ms=([\d.]+)/);
@@ -316,7 +356,10 @@ describe('the end-of-pod sweep (native/sweep.c)', { skip: SKIP }, () => {
   test('clears new set-id bits, keeps old ones and pre-existing setgid dirs, never follows a symlink', async () => {
     const root = tmpDir('sweep');
     const outside = tmpDir('sweep-outside');
-    const mk = (p: string, mode: number) => { fs.writeFileSync(p, 'x'); fs.chmodSync(p, mode); };
+    const mk = (p: string, mode: number) => {
+      fs.writeFileSync(p, 'x');
+      fs.chmodSync(p, mode);
+    };
     mk(path.join(root, 'old_suid'), 0o4755);
     fs.mkdirSync(path.join(root, 'old_sgid'));
     fs.chmodSync(path.join(root, 'old_sgid'), 0o2775);
@@ -342,10 +385,14 @@ describe('the end-of-pod sweep (native/sweep.c)', { skip: SKIP }, () => {
     const root = tmpDir('sweep-deep');
     const t = await since();
     // The paths outgrow PATH_MAX, so build the chain with relative chdir.
-    const mk = spawnSync('python3', ['-c', 'import os, sys\nos.chdir(sys.argv[1])\nfor i in range(1, 3001):\n' +
-      '  os.mkdir("d"); os.chdir("d")\n' +
-      '  if i % 500 == 0: os.mkdir("e"); open("e/s", "w").close(); os.chmod("e/s", 0o4755)\n' +
-      'open("s", "w").close(); os.chmod("s", 0o2755)', root]);
+    const mk = spawnSync('python3', [
+      '-c',
+      'import os, sys\nos.chdir(sys.argv[1])\nfor i in range(1, 3001):\n' +
+        '  os.mkdir("d"); os.chdir("d")\n' +
+        '  if i % 500 == 0: os.mkdir("e"); open("e/s", "w").close(); os.chmod("e/s", 0o4755)\n' +
+        'open("s", "w").close(); os.chmod("s", 0o2755)',
+      root,
+    ]);
     assert.equal(mk.status, 0, String(mk.stderr));
     const r = sweep(root, t);
     assert.deepEqual({ swept: r.swept, unswept: r.unswept }, { swept: 7, unswept: 0 });
@@ -369,8 +416,11 @@ describe('the end-of-pod sweep (native/sweep.c)', { skip: SKIP }, () => {
 
   test('cost: a 10k-file tree', async () => {
     const root = tmpDir('sweep-10k');
-    const mk = spawnSync('python3', ['-c', 'import os, sys\nfor d in range(100):\n  os.mkdir(f"{sys.argv[1]}/d{d}")\n' +
-      '  for f in range(100): open(f"{sys.argv[1]}/d{d}/f{f}", "w").close()', root]);
+    const mk = spawnSync('python3', [
+      '-c',
+      'import os, sys\nfor d in range(100):\n  os.mkdir(f"{sys.argv[1]}/d{d}")\n' + '  for f in range(100): open(f"{sys.argv[1]}/d{d}/f{f}", "w").close()',
+      root,
+    ]);
     assert.equal(mk.status, 0, String(mk.stderr));
     const t = await since();
     sweep(root, t); // warm the caches, as a pod that just worked on the tree leaves them

@@ -18,14 +18,21 @@ const MiB = 1024 * 1024;
 const DEFAULTS = policyFile('version: 1\n');
 const DISK64 = policyFile('version: 1\nresources:\n  disk: 64Mi\n');
 
-interface Summary { run: string; exitCode: number; status: string; limitHit: string | null }
+interface Summary {
+  run: string;
+  exitCode: number;
+  status: string;
+  limitHit: string | null;
+}
 
 async function exec(policy: string, script: string, opts: Partial<CliOptions> = {}) {
   const home = opts.home ?? tmpDir('home');
   const r = await cli(['exec', '--policy', policy, '--json', '--', 'sh', '-c', script], { timeoutMs: 120_000, ...opts, home });
   assert.ok(r.runId, `no run id (exit ${r.code}):\n${r.stderr}`);
   const summary = JSON.parse(r.stderr.trim().split('\n').at(-1) ?? '') as Summary;
-  const hits = auditEvents(home, r.runId).filter((e) => e.type === 'limit.hit').map((e) => e.data);
+  const hits = auditEvents(home, r.runId)
+    .filter((e) => e.type === 'limit.hit')
+    .map((e) => e.data);
   return { ...r, runId: r.runId, home, summary, hits };
 }
 
@@ -38,7 +45,9 @@ function stageLoops(): Map<string, string> {
       const backing = fs.readFileSync(`/sys/block/${dev}/loop/backing_file`, 'utf8').trim();
       const seq = fs.readFileSync(`/sys/block/${dev}/diskseq`, 'utf8').trim();
       if (backing.includes('/clawpod/')) out.set(`${dev}@${seq}`, backing);
-    } catch { /* not attached */ }
+    } catch {
+      /* not attached */
+    }
   }
   return out;
 }
@@ -55,7 +64,9 @@ function stageMountOf(runId: string): { fstype: string; source: string } | null 
         const [fstype, source] = post.split(' ');
         return { fstype, source };
       }
-    } catch { /* exited */ }
+    } catch {
+      /* exited */
+    }
   }
   return null;
 }
@@ -65,7 +76,11 @@ function strayImages(): string[] {
   const stray: string[] = [];
   for (const dir of ['/run/clawpod/stage-images', '/var/lib/clawpod/stage-images']) {
     let names: string[] = [];
-    try { names = fs.readdirSync(dir); } catch { continue; }
+    try {
+      names = fs.readdirSync(dir);
+    } catch {
+      continue;
+    }
     for (const n of names) if (!/^ext4-v\d+-\d+-\d+\.img$/.test(n)) stray.push(path.join(dir, n));
   }
   return stray;
@@ -96,8 +111,11 @@ for (const dir of ['/tmp', '/workspace']) {
 /** Fills DIR past the cap; head's own exit status is the pod's. */
 const fill = (dir: string, size: string) => `head -c ${size} /dev/zero > ${dir}/fill; s=$?; wc -c < ${dir}/fill; exit $s`;
 
-for (const [policy, disk, size, dir] of [[DISK64, 64 * MiB, '100M', '/tmp'], [DISK64, 64 * MiB, '100M', '/workspace'],
-  [DEFAULTS, 1024 * MiB, '1200M', '/tmp']] as const) {
+for (const [policy, disk, size, dir] of [
+  [DISK64, 64 * MiB, '100M', '/tmp'],
+  [DISK64, 64 * MiB, '100M', '/workspace'],
+  [DEFAULTS, 1024 * MiB, '1200M', '/tmp'],
+] as const) {
   test(`writing past a ${disk / MiB} MiB disk cap in ${dir} gets ENOSPC at about the cap; the pod is not killed`, { skip }, async () => {
     const r = await exec(policy, fill(dir, size));
     assert.match(r.stderr, /No space left on device/, 'the write itself failed with ENOSPC');
@@ -112,11 +130,13 @@ for (const [policy, disk, size, dir] of [[DISK64, 64 * MiB, '100M', '/tmp'], [DI
 /** Waits for the run's pod to be running and returns its stage loop device ("loopN@diskseq"). */
 async function podLoop(child: ChildProcess): Promise<{ runId: string; loop: string | null; mount: { fstype: string; source: string } | null }> {
   let seen = '';
-  const runId = await new Promise<string>((resolve) => child.stderr?.on('data', (d) => {
-    seen += d;
-    const id = seen.match(/clawpod: run (r-[\w-]+)/)?.[1];
-    if (id) resolve(id);
-  }));
+  const runId = await new Promise<string>((resolve) =>
+    child.stderr?.on('data', (d) => {
+      seen += d;
+      const id = seen.match(/clawpod: run (r-[\w-]+)/)?.[1];
+      if (id) resolve(id);
+    }),
+  );
   let mount: ReturnType<typeof stageMountOf> = null;
   await eventually(() => (mount = stageMountOf(runId)) !== null, 5000);
   const dev = mount ? (mount as { source: string }).source.replace('/dev/', '') : '';
@@ -125,42 +145,64 @@ async function podLoop(child: ChildProcess): Promise<{ runId: string; loop: stri
 }
 
 for (const kill of [false, true]) {
-  test(kill ? 'clawpod SIGKILLed mid-pod leaves no loop device, image file or mount' : 'a pod leaves no loop device, image file or mount',
-    { skip }, async () => {
-      const home = tmpDir('home');
-      let seen: Promise<Awaited<ReturnType<typeof podLoop>>> | null = null;
-      const script = `head -c 20M /dev/urandom > /tmp/x; echo w > /workspace/w; ${kill ? 'sleep 30' : 'sleep 1'}`;
-      const r = await cli(['exec', '--policy', DEFAULTS, '--', 'sh', '-c', script], {
-        home, cwd: workspace(), onSpawn: (child) => {
-          seen = podLoop(child);
-          if (kill) void seen.then(() => setTimeout(() => child.kill('SIGKILL'), 200));
-        },
-      });
-      const pod = await seen!;
-      assert.equal(pod.mount?.fstype, 'ext4', `the stage was an ext4 mount (got ${JSON.stringify(pod.mount)})`);
-      assert.ok(pod.loop, `the stage's loop device was attached to a clawpod image (${[...stageLoops()].join(', ')})`);
-      assert.equal(r.code, kill ? 137 : 0, r.stderr);
-      const gone = () => !stageLoops().has(pod.loop!) && strayImages().length === 0;
-      await eventually(gone, 5000);
-      assert.ok(!stageLoops().has(pod.loop!), `loop device ${pod.loop} is still attached`);
-      assert.deepEqual(strayImages(), [], 'only the templates are in the image directory');
-      if (kill) await cli(['runs', 'list'], { home }); // the next clawpod reaps the rest
-      const uid = podUidOf(home, pod.runId);
-      await eventually(() => residue(pod.runId, uid).length === 0, 3000);
-      assert.deepEqual(residue(pod.runId, uid), []);
+  test(kill ? 'clawpod SIGKILLed mid-pod leaves no loop device, image file or mount' : 'a pod leaves no loop device, image file or mount', {
+    skip,
+  }, async () => {
+    const home = tmpDir('home');
+    let seen: Promise<Awaited<ReturnType<typeof podLoop>>> | null = null;
+    const script = `head -c 20M /dev/urandom > /tmp/x; echo w > /workspace/w; ${kill ? 'sleep 30' : 'sleep 1'}`;
+    const r = await cli(['exec', '--policy', DEFAULTS, '--', 'sh', '-c', script], {
+      home,
+      cwd: workspace(),
+      onSpawn: (child) => {
+        seen = podLoop(child);
+        if (kill) void seen.then(() => setTimeout(() => child.kill('SIGKILL'), 200));
+      },
     });
+    const pod = await seen!;
+    assert.equal(pod.mount?.fstype, 'ext4', `the stage was an ext4 mount (got ${JSON.stringify(pod.mount)})`);
+    assert.ok(pod.loop, `the stage's loop device was attached to a clawpod image (${[...stageLoops()].join(', ')})`);
+    assert.equal(r.code, kill ? 137 : 0, r.stderr);
+    const gone = () => !stageLoops().has(pod.loop!) && strayImages().length === 0;
+    await eventually(gone, 5000);
+    assert.ok(!stageLoops().has(pod.loop!), `loop device ${pod.loop} is still attached`);
+    assert.deepEqual(strayImages(), [], 'only the templates are in the image directory');
+    if (kill) await cli(['runs', 'list'], { home }); // the next clawpod reaps the rest
+    const uid = podUidOf(home, pod.runId);
+    await eventually(() => residue(pod.runId, uid).length === 0, 3000);
+    assert.deepEqual(residue(pod.runId, uid), []);
+  });
 }
 
 const rules: Rules = {
   resources: { cpus: 1, memoryBytes: 256 << 20, pids: 64, timeoutMs: 60_000, diskBytes: 64 << 20 },
-  workspace: 'overlay', mounts: [], network: { allow: [], deny: [], hosts: {} }, secrets: [], env: {}, tools: {}, source: 'test',
+  workspace: 'overlay',
+  mounts: [],
+  network: { allow: [], deny: [], hosts: {} },
+  secrets: [],
+  env: {},
+  tools: {},
+  source: 'test',
 };
 
 async function apiPod(backend: ReturnType<typeof createBwrapBackend>, id: string, ws: string, extra: Partial<PodSpec> = {}) {
-  const pod = await backend.start({ id, rules, workspace: ws, command: ['sh', '-c', 'head -c 1M /dev/zero > /tmp/f && stat -f -c %T /tmp'],
-    changesDir: null, allowDegraded: false, stdio: 'pipe', ...extra }, () => {});
+  const pod = await backend.start(
+    {
+      id,
+      rules,
+      workspace: ws,
+      command: ['sh', '-c', 'head -c 1M /dev/zero > /tmp/f && stat -f -c %T /tmp'],
+      changesDir: null,
+      allowDegraded: false,
+      stdio: 'pipe',
+      ...extra,
+    },
+    () => {},
+  );
   let out = '';
-  pod.stdout?.on('data', (d) => { out += d; });
+  pod.stdout?.on('data', (d) => {
+    out += d;
+  });
   pod.stderr?.resume();
   const o = await pod.wait();
   return { code: o.exitCode, out: out.trim() };
@@ -170,7 +212,11 @@ test('50 concurrent pods each get their own disk stage; forceTmpfsStage keeps tm
   const backend = createBwrapBackend({ clawpodHome: tmpDir('home') });
   const ws = workspace({ 'a.txt': 'a\n' });
   const results = await Promise.all(Array.from({ length: 50 }, (_, i) => apiPod(backend, `r-stage-${process.pid}-${i}`, ws)));
-  assert.deepEqual(results.filter((r) => r.code !== 0 || r.out !== 'ext2/ext3'), [], 'every pod ran on an ext4 stage');
+  assert.deepEqual(
+    results.filter((r) => r.code !== 0 || r.out !== 'ext2/ext3'),
+    [],
+    'every pod ran on an ext4 stage',
+  );
   const forced = await apiPod(backend, `r-stage-${process.pid}-tmpfs`, ws, { forceTmpfsStage: true } as Partial<PodSpec>);
   assert.deepEqual(forced, { code: 0, out: 'tmpfs' });
   await eventually(() => strayImages().length === 0, 3000);
@@ -199,8 +245,10 @@ const DISK256 = policyFile('version: 1\nresources:\n  disk: 256Mi\n');
 
 test('a pod out of inodes records limit.hit disk (inodes) and its change set is harvested, not refused', { skip }, async () => {
   // 256Mi: mke2fs rounds the asked 65536 inodes up to 65568, more than the pod's overhead.
-  const r = await exec(DISK256, 'mkdir /workspace/d && cd /workspace/d && seq 1 70000 | xargs touch 2>/dev/null; ls | wc -l',
-    { cwd: workspace({ 'a.txt': 'a\n' }), timeoutMs: 300_000 });
+  const r = await exec(DISK256, 'mkdir /workspace/d && cd /workspace/d && seq 1 70000 | xargs touch 2>/dev/null; ls | wc -l', {
+    cwd: workspace({ 'a.txt': 'a\n' }),
+    timeoutMs: 300_000,
+  });
   const made = Number(r.stdout.trim());
   assert.ok(made > 65000 && made < 70000, `the pod made ${made} files before the inodes ran out`);
   assert.deepEqual(r.hits, [{ cap: 'disk', limit: 256 * MiB, reason: 'inodes' }], r.stderr);
@@ -213,16 +261,30 @@ test('a pod out of inodes records limit.hit disk (inodes) and its change set is 
 const blkidUuid = (dev: string) => spawnSync('blkid', ['-p', '-s', 'UUID', '-o', 'value', dev], { encoding: 'utf8' }).stdout.trim();
 
 test('every pod image has its own ext4 UUID (udev names disks by it)', { skip }, async () => {
-  const uuids = await Promise.all([0, 1].map(async () => {
-    let uuid: Promise<string> = Promise.resolve('');
-    await cli(['exec', '--policy', DEFAULTS, '--', 'sleep', '1.5'], {
-      home: tmpDir('home'), onSpawn: (child) => { uuid = podLoop(child).then((p) => blkidUuid(p.mount?.source ?? '')); },
-    });
-    return uuid;
-  }));
-  const templates = fs.readdirSync('/run/clawpod/stage-images').filter((n) => /^ext4-v\d+-1073741824-/.test(n))
+  const uuids = await Promise.all(
+    [0, 1].map(async () => {
+      let uuid: Promise<string> = Promise.resolve('');
+      await cli(['exec', '--policy', DEFAULTS, '--', 'sleep', '1.5'], {
+        home: tmpDir('home'),
+        onSpawn: (child) => {
+          uuid = podLoop(child).then((p) => blkidUuid(p.mount?.source ?? ''));
+        },
+      });
+      return uuid;
+    }),
+  );
+  const templates = fs
+    .readdirSync('/run/clawpod/stage-images')
+    .filter((n) => /^ext4-v\d+-1073741824-/.test(n))
     .map((n) => blkidUuid(path.join('/run/clawpod/stage-images', n)));
-  assert.ok(uuids.every((u) => /^[0-9a-f-]{36}$/.test(u)), JSON.stringify(uuids));
+  assert.ok(
+    uuids.every((u) => /^[0-9a-f-]{36}$/.test(u)),
+    JSON.stringify(uuids),
+  );
   assert.notEqual(uuids[0], uuids[1], 'two pods, two UUIDs');
-  assert.deepEqual(templates.filter((t) => uuids.includes(t)), [], 'no pod has a template\'s UUID');
+  assert.deepEqual(
+    templates.filter((t) => uuids.includes(t)),
+    [],
+    "no pod has a template's UUID",
+  );
 });

@@ -8,10 +8,13 @@ import { cli, tmpDir, workspace } from './helpers.js';
 
 // Everything a terminal acts on or that hides or reorders text (C0/C1, DEL, bidi, zero-width,
 // tag characters, Hangul fillers, soft hyphen, variation selectors).
-const RAW = /[\x00-\x09\x0b-\x1f\x7f-\x9f\xad\u115f\u1160\u200b-\u200f\u202a-\u202e\u2066-\u2069\u3164\ufe00-\ufe0f\uffa0\u{e0000}-\u{e007f}\u{e0100}-\u{e01ef}]/u;
+const RAW =
+  /[\x00-\x09\x0b-\x1f\x7f-\x9f\xad\u115f\u1160\u200b-\u200f\u202a-\u202e\u2066-\u2069\u3164\ufe00-\ufe0f\uffa0\u{e0000}-\u{e007f}\u{e0100}-\u{e01ef}]/u;
 
 let home: string;
-before(() => { home = tmpDir('home'); });
+before(() => {
+  home = tmpDir('home');
+});
 
 test('audit show prints hostile file names escaped, the way the diff does', async () => {
   const ws = workspace();
@@ -28,12 +31,23 @@ test('audit show prints hostile file names escaped, the way the diff does', asyn
   assert.ok(show.stdout.includes('fill\\u3164\\xad\\ufe0f'), show.stdout);
 });
 
-test('runs diff flags the newer open-the-folder paths and the workspace\'s own core.hooksPath', async () => {
+test("runs diff flags the newer open-the-folder paths and the workspace's own core.hooksPath", async () => {
   const ws = workspace({ 'a.txt': 'a\n' });
   fs.mkdirSync(path.join(ws, '.git'));
   fs.writeFileSync(path.join(ws, '.git', 'config'), '[core]\n\tbare = false\n[Core]\n\tHooksPath = "tools/hooks"\n');
-  const files = ['.cargo/config.toml', '.gemini/settings.json', 'CLAUDE.local.md', '.githooks/pre-commit', '.zed/settings.json',
-    '.nvim.lua', '.exrc', '.mvn/jvm.config', 'bunfig.toml', 'tools/hooks/pre-push', 'tools/other.txt'];
+  const files = [
+    '.cargo/config.toml',
+    '.gemini/settings.json',
+    'CLAUDE.local.md',
+    '.githooks/pre-commit',
+    '.zed/settings.json',
+    '.nvim.lua',
+    '.exrc',
+    '.mvn/jvm.config',
+    'bunfig.toml',
+    'tools/hooks/pre-push',
+    'tools/other.txt',
+  ];
   const script = files.map((f) => `mkdir -p "$(dirname '${f}')"; echo x > '${f}'`).join('; ');
   const r = await cli(['exec', '--', 'sh', '-c', script], { home, cwd: ws });
   assert.equal(r.code, 0, r.stderr);

@@ -14,7 +14,13 @@ import { tmpDir, workspace } from './helpers.js';
 
 const rules: Rules = {
   resources: { cpus: 1, memoryBytes: 256 << 20, pids: 128, timeoutMs: 120_000, diskBytes: 64 << 20 },
-  workspace: 'overlay', mounts: [], network: { allow: [], deny: [], hosts: {} }, secrets: [], env: {}, tools: {}, source: 'test',
+  workspace: 'overlay',
+  mounts: [],
+  network: { allow: [], deny: [], hosts: {} },
+  secrets: [],
+  env: {},
+  tools: {},
+  source: 'test',
 };
 
 const tools = createTools();
@@ -40,9 +46,15 @@ before(async () => {
   fs.symlinkSync('/etc/shadow', path.join(ws, 'shadow'));
   fs.symlinkSync('/etc/passwd', path.join(ws, 'passwd'));
   const backend = createBwrapBackend({ clawpodHome: home });
-  live = await LivePod.start(backend, { id: `r-tools-${process.pid}`, rules, workspace: ws, changesDir: path.join(home, 'changes'), allowDegraded: false, stdio: 'pipe' }, () => {});
+  live = await LivePod.start(
+    backend,
+    { id: `r-tools-${process.pid}`, rules, workspace: ws, changesDir: path.join(home, 'changes'), allowDegraded: false, stdio: 'pipe' },
+    () => {},
+  );
 });
-after(async () => { await live.close().catch(() => undefined); });
+after(async () => {
+  await live.close().catch(() => undefined);
+});
 
 function call(name: string, input: Record<string, unknown>): Promise<ToolResult> {
   const t: Tool | undefined = toolByName(tools, name);
@@ -135,8 +147,13 @@ test('glob: ** matches at any depth, sorted; no match and shell syntax are handl
 });
 
 test('grep: matches with file and line, a path narrows it, no match is not an error, a bad regex is', async () => {
-  assert.equal(expectOk(await call('grep', { pattern: 'need(le)' })).split('\n').sort().join('\n'),
-    'src/deep/data.js:1:const x = "needle";\nsrc/deep/util.ts:1:export function helper() { return "needle"; }');
+  assert.equal(
+    expectOk(await call('grep', { pattern: 'need(le)' }))
+      .split('\n')
+      .sort()
+      .join('\n'),
+    'src/deep/data.js:1:const x = "needle";\nsrc/deep/util.ts:1:export function helper() { return "needle"; }',
+  );
   assert.equal(expectOk(await call('grep', { pattern: 'needle', path: 'src/deep/data.js' })), '1:const x = "needle";\n'.trimEnd());
   assert.match(expectOk(await call('grep', { pattern: '^alpha$', path: '/workspace' })), /^\/workspace\/notes\.txt:1:alpha$/);
   assert.equal(expectOk(await call('grep', { pattern: 'zzz-not-there' })), 'no matches for zzz-not-there in /workspace');
@@ -155,7 +172,10 @@ test('a symlink in the workspace cannot read or write host files outside the pod
   expectError(await call('read_file', { path: 'out/secret.txt' }), /no such file/);
   expectError(await call('read_file', { path: 'shadow' }), /no such file/);
   const podPasswd = expectOk(await call('read_file', { path: 'passwd' }));
-  assert.ok(hostPasswd.some((l) => !podPasswd.includes(l)), 'the link leads to the pod\'s own /etc/passwd, not the host\'s');
+  assert.ok(
+    hostPasswd.some((l) => !podPasswd.includes(l)),
+    "the link leads to the pod's own /etc/passwd, not the host's",
+  );
   const found = await call('grep', { pattern: 'host-only', path: 'out' });
   assert.doesNotMatch(found.content, /host-only secret/);
   const globbed = await call('glob', { pattern: 'out/*' });

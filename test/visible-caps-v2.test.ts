@@ -10,7 +10,13 @@ import path from 'node:path';
 import { IS_ROOT, ROOT, tmpDir } from './helpers.js';
 
 const UNIFIED = '/sys/fs/cgroup/unified';
-const isV2 = (() => { try { return fs.statfsSync(UNIFIED).type === 0x63677270; } catch { return false; } })();
+const isV2 = (() => {
+  try {
+    return fs.statfsSync(UNIFIED).type === 0x63677270;
+  } catch {
+    return false;
+  }
+})();
 const skip = !IS_ROOT ? 'needs root' : !isV2 ? `no cgroup2 mount at ${UNIFIED}` : false;
 
 const SCRIPT = String.raw`
@@ -26,10 +32,12 @@ echo +pids > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null && echo WRITE_OK
 mkdir /sys/fs/cgroup/x 2>/dev/null && echo WRITE_OK
 true`;
 
-test('cgroup v2 layout: the pod\'s own group, and only it, is /sys/fs/cgroup, read-only', { skip }, async () => {
+test("cgroup v2 layout: the pod's own group, and only it, is /sys/fs/cgroup, read-only", { skip }, async () => {
   const home = tmpDir('home');
   const driver = path.join(tmpDir('driver'), 'drive.mjs');
-  fs.writeFileSync(driver, `
+  fs.writeFileSync(
+    driver,
+    `
     import { createBwrapBackend } from '${ROOT}/dist/src/pod/bwrap.js';
     import { probeHost } from '${ROOT}/dist/src/pod/host.js';
     import { detectCgroups } from '${ROOT}/dist/src/pod/cgroups.js';
@@ -44,21 +52,29 @@ test('cgroup v2 layout: the pod\'s own group, and only it, is /sys/fs/cgroup, re
     pod.stderr.pipe(process.stderr);
     const out = await pod.wait();
     process.exitCode = out.exitCode;
-  `);
+  `,
+  );
   const r = spawnSync(process.execPath, [driver], { env: { PATH: process.env.PATH, CLAWPOD_HOME: home }, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const out = r.stdout;
   const block = (name: string) => (out.match(new RegExp(`^${name}<<\\n([\\s\\S]*?)^>>$`, 'm'))?.[1] ?? '').split('\n').filter(Boolean);
-  assert.deepEqual(block('DIRS'), ['/sys/devices', '/sys/devices/system', '/sys/devices/system/cpu', '/sys/fs', '/sys/fs/cgroup'],
-    'no subgroup, parent or sibling under /sys');
+  assert.deepEqual(
+    block('DIRS'),
+    ['/sys/devices', '/sys/devices/system', '/sys/devices/system/cpu', '/sys/fs', '/sys/fs/cgroup'],
+    'no subgroup, parent or sibling under /sys',
+  );
   const files = block('FILES');
   for (const f of ['cgroup.procs', 'cgroup.controllers', 'cgroup.events']) assert.ok(files.includes(f), `${f} in /sys/fs/cgroup: ${files}`);
   const self = Number(out.match(/^SELF=(\d+)$/m)?.[1]);
   assert.ok(block('PROCS').map(Number).includes(self), `cgroup.procs is the pod's own group: ${block('PROCS')}`);
-  assert.deepEqual(block('CGROUP').filter((l) => !l.endsWith(':/')), [], '/proc/self/cgroup shows only "/"');
+  assert.deepEqual(
+    block('CGROUP').filter((l) => !l.endsWith(':/')),
+    [],
+    '/proc/self/cgroup shows only "/"',
+  );
   const mounts = block('CGMOUNTS');
   assert.equal(mounts.length, 1, `one cgroup mount: ${mounts}`);
-  assert.match(mounts[0], /^\/ \/sys\/fs\/cgroup ro,/, 'the group\'s own root, at /sys/fs/cgroup, read-only');
+  assert.match(mounts[0], /^\/ \/sys\/fs\/cgroup ro,/, "the group's own root, at /sys/fs/cgroup, read-only");
   assert.deepEqual(block('NAMES'), [], 'nothing names clawpod or a run');
   assert.doesNotMatch(out, /WRITE_OK/, 'writes to the group fail');
 });

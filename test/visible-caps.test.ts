@@ -46,21 +46,41 @@ echo "NAMES<<"; grep -rsl -e clawpod -e "r-20" -e process_api /sys /proc/self/cg
 `;
 
 interface Seen {
-  nproc: number; node: { cm: number; heap: number; par: number }; py: { count: number; aff: number[] };
-  cgroup: string[]; sys: string[]; dirs: string[]; cgMounts: string[]; online: string; memFile: string;
-  writes: boolean; self: number; procs: number[]; names: string[]; stdout: string;
+  nproc: number;
+  node: { cm: number; heap: number; par: number };
+  py: { count: number; aff: number[] };
+  cgroup: string[];
+  sys: string[];
+  dirs: string[];
+  cgMounts: string[];
+  online: string;
+  memFile: string;
+  writes: boolean;
+  self: number;
+  procs: number[];
+  names: string[];
+  stdout: string;
 }
 
-const block = (out: string, name: string) => (out.match(new RegExp(`^${name}<<\\n([\\s\\S]*?)^>>$`, 'm'))?.[1] ?? '')
-  .split('\n').filter(Boolean);
+const block = (out: string, name: string) => (out.match(new RegExp(`^${name}<<\\n([\\s\\S]*?)^>>$`, 'm'))?.[1] ?? '').split('\n').filter(Boolean);
 const field = (out: string, name: string) => out.match(new RegExp(`^${name}=(.*)$`, 'm'))?.[1] ?? '';
 
 function parse(stdout: string): Seen {
   return {
-    nproc: Number(field(stdout, 'NPROC')), node: JSON.parse(field(stdout, 'NODE') || '{}'), py: JSON.parse(field(stdout, 'PY') || '{}'),
-    cgroup: block(stdout, 'CGROUP'), sys: block(stdout, 'SYS'), dirs: block(stdout, 'DIRS'), cgMounts: block(stdout, 'CGMOUNTS'),
-    online: field(stdout, 'ONLINE'), memFile: field(stdout, 'MEMFILE'), writes: /WRITE_OK|MKDIR_OK|TOUCH_OK/.test(stdout),
-    self: Number(field(stdout, 'SELF')), procs: block(stdout, 'PROCS').map(Number), names: block(stdout, 'NAMES'), stdout,
+    nproc: Number(field(stdout, 'NPROC')),
+    node: JSON.parse(field(stdout, 'NODE') || '{}'),
+    py: JSON.parse(field(stdout, 'PY') || '{}'),
+    cgroup: block(stdout, 'CGROUP'),
+    sys: block(stdout, 'SYS'),
+    dirs: block(stdout, 'DIRS'),
+    cgMounts: block(stdout, 'CGMOUNTS'),
+    online: field(stdout, 'ONLINE'),
+    memFile: field(stdout, 'MEMFILE'),
+    writes: /WRITE_OK|MKDIR_OK|TOUCH_OK/.test(stdout),
+    self: Number(field(stdout, 'SELF')),
+    procs: block(stdout, 'PROCS').map(Number),
+    names: block(stdout, 'NAMES'),
+    stdout,
   };
 }
 
@@ -80,7 +100,11 @@ function hostHeap(): number {
 
 /** Files (not subgroups) of a non-root group of this controller: what the pod's own group has. */
 function groupFiles(controllerDir: string): string[] {
-  return fs.readdirSync(path.join(controllerDir, 'clawpod'), { withFileTypes: true }).filter((d) => !d.isDirectory()).map((d) => d.name).sort();
+  return fs
+    .readdirSync(path.join(controllerDir, 'clawpod'), { withFileTypes: true })
+    .filter((d) => !d.isDirectory())
+    .map((d) => d.name)
+    .sort();
 }
 
 function assertSees(s: Seen, memoryBytes: number, cpus: number): void {
@@ -97,22 +121,43 @@ function assertSees(s: Seen, memoryBytes: number, cpus: number): void {
   assert.equal(s.py.count, want, 'python os.cpu_count()');
   assert.equal(s.py.aff.length, want, 'len(os.sched_getaffinity(0))');
   assert.equal(s.online, listOf(s.py.aff), '/sys/devices/system/cpu/online names the CPUs the pod may use');
-  assert.deepEqual(s.cgroup.filter((l) => !l.endsWith(':/')), [], `/proc/self/cgroup shows only "/" paths:\n${s.cgroup.join('\n')}`);
-  assert.deepEqual(s.cgMounts.filter((l) => l.split(' ')[0] !== '/'), [], `cgroup mounts show only their own root:\n${s.cgMounts.join('\n')}`);
-  assert.ok(s.cgMounts.every((l) => /^\/ \S+ ro,/.test(l)), `every cgroup mount is read-only:\n${s.cgMounts.join('\n')}`);
+  assert.deepEqual(
+    s.cgroup.filter((l) => !l.endsWith(':/')),
+    [],
+    `/proc/self/cgroup shows only "/" paths:\n${s.cgroup.join('\n')}`,
+  );
+  assert.deepEqual(
+    s.cgMounts.filter((l) => l.split(' ')[0] !== '/'),
+    [],
+    `cgroup mounts show only their own root:\n${s.cgMounts.join('\n')}`,
+  );
+  assert.ok(
+    s.cgMounts.every((l) => /^\/ \S+ ro,/.test(l)),
+    `every cgroup mount is read-only:\n${s.cgMounts.join('\n')}`,
+  );
   assert.equal(s.writes, false, `a write to the pod's cgroup files or the cpu file fails:\n${s.stdout}`);
   assert.equal(field(s.stdout, 'EROFS'), 'yes', 'the cgroup mount itself refuses writes (not only file modes)');
   assert.deepEqual(s.names, [], 'nothing under /sys names clawpod, a run or a host group');
   assert.ok(s.procs.includes(s.self) && s.procs.every((p) => p > 0), `cgroup.procs lists the pod's own processes: ${s.procs.join(' ')}`);
   if (layout.mode === 'v1') {
-    assert.equal(Number(s.memFile), memoryBytes, 'memory.limit_in_bytes is the pod\'s cap');
+    assert.equal(Number(s.memFile), memoryBytes, "memory.limit_in_bytes is the pod's cap");
     const mounts = ['memory', 'cpu', 'pids'].map((c) => path.basename(fs.realpathSync(path.join('/sys/fs/cgroup', c))));
     const links = ['memory', 'cpu', 'pids'].filter((c) => !mounts.includes(c)).map((c) => `/sys/fs/cgroup/${c}`);
-    const expectDirs = ['/sys/devices', '/sys/devices/system', '/sys/devices/system/cpu', '/sys/fs', '/sys/fs/cgroup',
-      ...mounts.map((m) => `/sys/fs/cgroup/${m}`), ...links].sort();
-    assert.deepEqual(s.dirs, expectDirs, 'the only directories under /sys are the pod\'s own groups (no subgroup, no sibling)');
+    const expectDirs = [
+      '/sys/devices',
+      '/sys/devices/system',
+      '/sys/devices/system/cpu',
+      '/sys/fs',
+      '/sys/fs/cgroup',
+      ...mounts.map((m) => `/sys/fs/cgroup/${m}`),
+      ...links,
+    ].sort();
+    assert.deepEqual(s.dirs, expectDirs, "the only directories under /sys are the pod's own groups (no subgroup, no sibling)");
     for (const m of mounts) {
-      const inPod = s.sys.filter((f) => f.startsWith(`/sys/fs/cgroup/${m}/`)).map((f) => f.slice(`/sys/fs/cgroup/${m}/`.length)).sort();
+      const inPod = s.sys
+        .filter((f) => f.startsWith(`/sys/fs/cgroup/${m}/`))
+        .map((f) => f.slice(`/sys/fs/cgroup/${m}/`.length))
+        .sort();
       assert.deepEqual(inPod, groupFiles(path.join('/sys/fs/cgroup', m)), `/sys/fs/cgroup/${m} holds one group's files`);
     }
   }
@@ -129,7 +174,7 @@ function listOf(ids: number[]): string {
   return parts.join(',');
 }
 
-test('default policy (512Mi, 1 CPU): Node, V8, nproc and Python see the caps, and only the pod\'s own cgroup', { skip }, async () => {
+test("default policy (512Mi, 1 CPU): Node, V8, nproc and Python see the caps, and only the pod's own cgroup", { skip }, async () => {
   assertSees(await probe(null), 512 * MiB, 1);
 });
 
@@ -143,23 +188,30 @@ test('cpus 2 on a 2-CPU host: two CPUs; cpus 0.5: one', { skip: skip || (HOST_CP
   assertSees(await probe(caps('512Mi', 0.5)), 512 * MiB, 0.5);
 });
 
-test('a running sibling pod is invisible: its run id appears nowhere under the probe pod\'s /sys', { skip }, async () => {
+test("a running sibling pod is invisible: its run id appears nowhere under the probe pod's /sys", { skip }, async () => {
   const home = tmpDir('home');
-  const sib = spawn(process.execPath, [path.join(ROOT, 'bin', 'clawpod'), 'exec', '--', 'sleep', '20'],
-    { env: { PATH: process.env.PATH, CLAWPOD_HOME: home }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const sib = spawn(process.execPath, [path.join(ROOT, 'bin', 'clawpod'), 'exec', '--', 'sleep', '20'], {
+    env: { PATH: process.env.PATH, CLAWPOD_HOME: home },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let err = '';
-  sib.stderr!.on('data', (d) => { err += d; });
+  sib.stderr!.on('data', (d) => {
+    err += d;
+  });
   try {
     for (let i = 0; i < 100 && !/run (r-\S+)/.test(err); i++) await new Promise((r) => setTimeout(r, 50));
     const id = err.match(/run (r-\S+)/)?.[1];
     assert.ok(id, `the sibling started: ${err}`);
-    const r = await cli(['exec', '--', 'sh', '-c', `grep -rsl ${id} /sys /proc/self/cgroup /proc/self/mountinfo; find /sys -name '${id}*'; echo done`],
-      { home: tmpDir('home') });
+    const r = await cli(['exec', '--', 'sh', '-c', `grep -rsl ${id} /sys /proc/self/cgroup /proc/self/mountinfo; find /sys -name '${id}*'; echo done`], {
+      home: tmpDir('home'),
+    });
     assert.equal(r.stdout, 'done\n', 'the sibling pod is nowhere in the probe pod');
-  } finally { sib.kill('SIGTERM'); }
+  } finally {
+    sib.kill('SIGTERM');
+  }
 });
 
-test('concurrent pods are spread over the host\'s CPUs (the pinned CPU rotates per pod)', { skip: skip || (HOST_CPUS < 2 && 'needs 2 CPUs') }, async () => {
+test("concurrent pods are spread over the host's CPUs (the pinned CPU rotates per pod)", { skip: skip || (HOST_CPUS < 2 && 'needs 2 CPUs') }, async () => {
   const seen = new Set<string>();
   for (let i = 0; i < 8 && seen.size < 2; i++) {
     const r = await cli(['exec', '--', 'cat', '/sys/devices/system/cpu/online'], { home: tmpDir('home') });

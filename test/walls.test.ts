@@ -9,7 +9,9 @@ import { before, test } from 'node:test';
 import { BIN, cli, IS_ROOT, policyFile, ROOT, tmpDir, workspace } from './helpers.js';
 
 let home: string;
-before(() => { home = tmpDir('home'); });
+before(() => {
+  home = tmpDir('home');
+});
 
 const listFds = `for f in /proc/self/fd/*; do n=\${f##*/}; t=$(readlink $f); [ "$n" -gt 2 ] && [ -n "$t" ] && echo "FD:$n:$t"; done; true`;
 
@@ -17,7 +19,9 @@ test('descriptors clawpod inherits from its caller never reach the pod (exec)', 
   // A shell's `exec 300</`, a make jobserver pipe, an IDE's socket: none is close-on-exec.
   const script = `exec 300</ 301>${tmpDir('fd')}/x 302<>/dev/null; exec "$@"`;
   const r = spawnSync('bash', ['-c', script, 'bash', process.execPath, BIN, 'exec', '--', 'sh', '-c', listFds], {
-    env: { PATH: process.env.PATH, CLAWPOD_HOME: home }, cwd: workspace(), encoding: 'utf8',
+    env: { PATH: process.env.PATH, CLAWPOD_HOME: home },
+    cwd: workspace(),
+    encoding: 'utf8',
   });
   assert.equal(r.status, 0, r.stderr);
   // fd 3 is sh's own handle on /proc/self/fd while it lists it; nothing else may be open.
@@ -27,7 +31,9 @@ test('descriptors clawpod inherits from its caller never reach the pod (exec)', 
 
 test('descriptors inherited by a process that starts a live pod never reach the pod', async () => {
   const driver = path.join(tmpDir('driver'), 'drive.mjs');
-  fs.writeFileSync(driver, `
+  fs.writeFileSync(
+    driver,
+    `
     import { createBwrapBackend } from '${ROOT}/dist/src/pod/bwrap.js';
     import { LivePod } from '${ROOT}/dist/src/pod/live.js';
     const rules = { resources: { cpus: 1, memoryBytes: 256 << 20, pids: 64, timeoutMs: 30000, diskBytes: 16 << 20 },
@@ -38,7 +44,8 @@ test('descriptors inherited by a process that starts a live pod never reach the 
     const r = await live.exec(['sh', '-c', ${JSON.stringify(listFds)}]);
     process.stdout.write(r.stdout);
     await live.close();
-  `);
+  `,
+  );
   const dirFd = fs.openSync('/', 'r');
   try {
     const child = spawn(process.execPath, [driver], {
@@ -47,29 +54,42 @@ test('descriptors inherited by a process that starts a live pod never reach the 
     });
     let out = '';
     let err = '';
-    child.stdout!.on('data', (d) => { out += d; });
-    child.stderr!.on('data', (d) => { err += d; });
+    child.stdout!.on('data', (d) => {
+      out += d;
+    });
+    child.stderr!.on('data', (d) => {
+      err += d;
+    });
     const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));
     assert.equal(code, 0, err);
     const open = (out.match(/^FD:.*$/gm) ?? []).filter((l) => !/^FD:3:\/proc\/\d+\/fd$/.test(l));
     assert.deepEqual(open, [], out);
-  } finally { fs.closeSync(dirFd); }
+  } finally {
+    fs.closeSync(dirFd);
+  }
 });
 
 test('/dev is read-only', async () => {
-  const r = await cli(['exec', '--', 'sh', '-c', [
-    'touch /dev/evil 2>/dev/null && echo DEV_WRITABLE',
-    'mkdir /dev/evil 2>/dev/null && echo DEV_MKDIR',
-    'echo ok > /dev/null && echo NULL_OK',
-  ].join('; ')], { home });
+  const r = await cli(
+    [
+      'exec',
+      '--',
+      'sh',
+      '-c',
+      ['touch /dev/evil 2>/dev/null && echo DEV_WRITABLE', 'mkdir /dev/evil 2>/dev/null && echo DEV_MKDIR', 'echo ok > /dev/null && echo NULL_OK'].join('; '),
+    ],
+    { home },
+  );
   assert.doesNotMatch(r.stdout, /DEV_WRITABLE|DEV_MKDIR/, r.stdout);
   assert.match(r.stdout, /NULL_OK/, r.stderr);
 });
 
 test('/dev/shm is on the capped stage: filling it is the disk cap', async () => {
   const policy = policyFile('version: 1\nresources: { disk: 16Mi }\n');
-  const r = await cli(['exec', '--policy', policy, '--', 'sh', '-c',
-    'dd if=/dev/zero of=/dev/shm/big bs=1M count=64 2>/dev/null; echo SHM:$(du -m /dev/shm/big | cut -f1)'], { home });
+  const r = await cli(
+    ['exec', '--policy', policy, '--', 'sh', '-c', 'dd if=/dev/zero of=/dev/shm/big bs=1M count=64 2>/dev/null; echo SHM:$(du -m /dev/shm/big | cut -f1)'],
+    { home },
+  );
   // Either the write is refused at the cap or the cap's kill ends the pod: never 64 MiB held.
   const shm = Number(r.stdout.match(/SHM:(\d+)/)?.[1] ?? 0);
   assert.ok(shm <= 16, `a 64 MiB write to /dev/shm kept ${shm} MiB under a 16Mi disk cap`);
@@ -78,16 +98,29 @@ test('/dev/shm is on the capped stage: filling it is the disk cap', async () => 
 
 test('the stage has an inode cap: empty files cannot pass the disk cap', async () => {
   const policy = policyFile('version: 1\nresources: { disk: 16Mi }\n');
-  const r = await cli(['exec', '--policy', policy, '--', 'sh', '-c',
-    'cd /tmp && i=0; while [ $i -lt 20000 ]; do true > f$i 2>/dev/null || break; i=$((i+1)); done; echo MADE:$i'], { home, timeoutMs: 120_000 });
+  const r = await cli(
+    [
+      'exec',
+      '--policy',
+      policy,
+      '--',
+      'sh',
+      '-c',
+      'cd /tmp && i=0; while [ $i -lt 20000 ]; do true > f$i 2>/dev/null || break; i=$((i+1)); done; echo MADE:$i',
+    ],
+    { home, timeoutMs: 120_000 },
+  );
   const made = Number(r.stdout.match(/MADE:(\d+)/)?.[1] ?? -1);
   assert.ok(made > 100 && made < 20000, `made ${made} empty files under a 16Mi cap`);
 });
 
 test('the prelude itself refuses a stage of size 0 (tmpfs would make it unlimited)', { skip: !IS_ROOT && 'the prelude runs as root' }, () => {
   const stage = tmpDir('stage');
-  const r = spawnSync(path.join(ROOT, 'build', 'clawpod-podinit'),
-    ['--stage', stage, '--stage-size', '0', '--uid', '1800999999', '--gid', '1800999999', '--', '/bin/true'], { encoding: 'utf8' });
+  const r = spawnSync(
+    path.join(ROOT, 'build', 'clawpod-podinit'),
+    ['--stage', stage, '--stage-size', '0', '--uid', '1800999999', '--gid', '1800999999', '--', '/bin/true'],
+    { encoding: 'utf8' },
+  );
   assert.equal(r.status, 125, r.stderr);
   assert.match(r.stderr, /stage size/);
 });
@@ -114,7 +147,9 @@ test('a workspace swapped for a symlink after its check is never mounted', { ski
       else assert.fail(`unexpected failure: ${r.code} ${r.stderr}`);
       if (/SECRET-MARK/.test(r.stdout)) leaked++;
     }
-  } finally { flipper.kill('SIGKILL'); }
+  } finally {
+    flipper.kill('SIGKILL');
+  }
   assert.equal(leaked, 0, `the denied tree was mounted as the workspace in ${leaked} of ${ran} runs`);
   assert.ok(ran > 0 && refused > 0, `ran ${ran}, refused ${refused}: the race was not exercised both ways`);
 });
@@ -155,10 +190,26 @@ test('apply writes only into the directory the run started from, never one renam
 
 test('stdin that is a directory (`< /`) never gives the pod the host filesystem', async () => {
   const mark = path.join(tmpDir('stdin'), 'planted');
-  const r = spawnSync('sh', ['-c', `exec "$@" < /`, 'sh', process.execPath, BIN, 'exec', '--', 'sh', '-c',
-    `cat /proc/self/fd/0/etc/hostname 2>/dev/null && echo READ_HOST; cd /proc/self/fd/0 2>/dev/null && echo x > .${mark} && echo WROTE_HOST; readlink /proc/self/fd/0`], {
-    env: { PATH: process.env.PATH, CLAWPOD_HOME: home }, cwd: workspace(), encoding: 'utf8',
-  });
+  const r = spawnSync(
+    'sh',
+    [
+      '-c',
+      `exec "$@" < /`,
+      'sh',
+      process.execPath,
+      BIN,
+      'exec',
+      '--',
+      'sh',
+      '-c',
+      `cat /proc/self/fd/0/etc/hostname 2>/dev/null && echo READ_HOST; cd /proc/self/fd/0 2>/dev/null && echo x > .${mark} && echo WROTE_HOST; readlink /proc/self/fd/0`,
+    ],
+    {
+      env: { PATH: process.env.PATH, CLAWPOD_HOME: home },
+      cwd: workspace(),
+      encoding: 'utf8',
+    },
+  );
   assert.doesNotMatch(r.stdout, /READ_HOST|WROTE_HOST/, r.stdout);
   assert.match(r.stdout, /^\/dev\/null$/m);
   assert.match(r.stderr, /the pod's stdin was a directory; it gets \/dev\/null instead/);
@@ -167,12 +218,17 @@ test('stdin that is a directory (`< /`) never gives the pod the host filesystem'
 
 test('a pod sharing the terminal cannot change its line discipline or lock it', { skip: !fs.existsSync('/usr/bin/script') && 'needs script(1)' }, () => {
   // TIOCSETD to n_null (27) would discard everything the user types after clawpod has exited.
-  const py = 'import fcntl,struct\nfor n,r,a in (("setd",0x5423,struct.pack("i",27)),("excl",0x540c,b""),("xonc",0x540a,1)):\n'
-    + '  try:\n    fcntl.ioctl(0,r,a); print("SUCCEEDED:"+n)\n  except OSError as e: print("FAILED:"+n, e.errno)\n'
-    + 'print("LDISC:%d" % struct.unpack("i", fcntl.ioctl(0, 0x5424, struct.pack("i",0)))[0])\n';
+  const py =
+    'import fcntl,struct\nfor n,r,a in (("setd",0x5423,struct.pack("i",27)),("excl",0x540c,b""),("xonc",0x540a,1)):\n' +
+    '  try:\n    fcntl.ioctl(0,r,a); print("SUCCEEDED:"+n)\n  except OSError as e: print("FAILED:"+n, e.errno)\n' +
+    'print("LDISC:%d" % struct.unpack("i", fcntl.ioctl(0, 0x5424, struct.pack("i",0)))[0])\n';
   const ws = workspace({ 'tty.py': py });
   const cmd = `${process.execPath} ${BIN} exec --workspace ${ws} -- python3 /workspace/tty.py`;
-  const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { env: { PATH: process.env.PATH, CLAWPOD_HOME: home, TERM: 'xterm' }, encoding: 'utf8', input: '' });
+  const r = spawnSync('script', ['-qec', cmd, '/dev/null'], {
+    env: { PATH: process.env.PATH, CLAWPOD_HOME: home, TERM: 'xterm' },
+    encoding: 'utf8',
+    input: '',
+  });
   assert.match(r.stdout, /FAILED:setd 1/, r.stdout + r.stderr);
   assert.match(r.stdout, /FAILED:excl 1/);
   assert.match(r.stdout, /FAILED:xonc 1/);
@@ -194,7 +250,9 @@ test('stdio that is an unconnected socket, a device other than a terminal, or a 
   const driver = path.join(tmpDir('stdio'), 'drive.py');
   fs.writeFileSync(driver, py);
   const r = spawnSync('python3', [driver, process.execPath, BIN, 'exec', '--', 'readlink', '/proc/self/fd/0'], {
-    env: { PATH: process.env.PATH, CLAWPOD_HOME: home }, cwd: workspace(), encoding: 'utf8',
+    env: { PATH: process.env.PATH, CLAWPOD_HOME: home },
+    cwd: workspace(),
+    encoding: 'utf8',
   });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^socket:\/dev\/null\|.*a socket not connected to one peer/m, r.stdout);
@@ -206,8 +264,11 @@ test('a change set the audit log cannot record whole is discarded, and the run s
   // 600 changes with long names pass the smallest audit cap (64 KiB) while they are recorded,
   // after the pod has ended: none may stay applicable unrecorded.
   const ws = workspace();
-  const r = await cli(['exec', '--json', '--', 'sh', '-c', `for i in $(seq 1 600); do echo x > /workspace/f$i-$(printf "%0200d" 0); done`],
-    { home, cwd: ws, env: { CLAWPOD_AUDIT_MAX_BYTES: '65536' } });
+  const r = await cli(['exec', '--json', '--', 'sh', '-c', `for i in $(seq 1 600); do echo x > /workspace/f$i-$(printf "%0200d" 0); done`], {
+    home,
+    cwd: ws,
+    env: { CLAWPOD_AUDIT_MAX_BYTES: '65536' },
+  });
   assert.match(r.stderr, /workspace changes were discarded: the audit log reached its size cap/, r.stderr);
   const summary = JSON.parse(r.stderr.trim().split('\n').at(-1)!);
   assert.equal(summary.limitHit, 'audit');
@@ -225,9 +286,14 @@ test('TCP buffers inside the pod count against its memory cap (cgroup v1 charges
   // 200 loopback connections whose readers never read: without the charge they queued 2.2 GiB
   // of host memory under a 64Mi cap.
   const py = [
-    'import socket', 'srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(256)', 'total = 0; keep = []; buf = b"x" * 65536',
-    'for i in range(200):', '    c = socket.create_connection(srv.getsockname()); a, _ = srv.accept(); keep += [c, a]; c.setblocking(False)',
-    '    while True:', '        try: total += c.send(buf)', '        except OSError: break',
+    'import socket',
+    'srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(256)',
+    'total = 0; keep = []; buf = b"x" * 65536',
+    'for i in range(200):',
+    '    c = socket.create_connection(srv.getsockname()); a, _ = srv.accept(); keep += [c, a]; c.setblocking(False)',
+    '    while True:',
+    '        try: total += c.send(buf)',
+    '        except OSError: break',
     'print("QUEUED_MIB:%d" % (total >> 20), flush=True)',
   ].join('\n');
   const policy = policyFile('version: 1\nresources: { memory: 64Mi }\n');
@@ -241,11 +307,18 @@ test('clawpod killed during the harvest: the prelude stops copying and leaves no
   const policy = policyFile('version: 1\nresources: { disk: 512Mi }\n');
   const h = tmpDir('home');
   let runId: string | null = null;
-  const child = spawn(process.execPath, [BIN, 'exec', '--policy', policy, '--', 'sh', '-c',
-    'for i in $(seq 1 4000); do head -c 20000 /dev/urandom > /workspace/f$i; done'], {
-    env: { PATH: process.env.PATH, CLAWPOD_HOME: h }, cwd: workspace(), stdio: ['ignore', 'ignore', 'pipe'],
+  const child = spawn(
+    process.execPath,
+    [BIN, 'exec', '--policy', policy, '--', 'sh', '-c', 'for i in $(seq 1 4000); do head -c 20000 /dev/urandom > /workspace/f$i; done'],
+    {
+      env: { PATH: process.env.PATH, CLAWPOD_HOME: h },
+      cwd: workspace(),
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  child.stderr!.on('data', (d) => {
+    runId ??= String(d).match(/run (r-[\w-]+)/)?.[1] ?? null;
   });
-  child.stderr!.on('data', (d) => { runId ??= String(d).match(/run (r-[\w-]+)/)?.[1] ?? null; });
   const partial = () => runId !== null && fs.existsSync(path.join(h, 'runs', runId, 'changes.partial'));
   const deadline = Date.now() + 60_000;
   while (!partial() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
@@ -254,9 +327,17 @@ test('clawpod killed during the harvest: the prelude stops copying and leaves no
   await new Promise((r) => child.on('close', r));
   // The prelude sees clawpod gone at its next entry and removes what it copied.
   // A scan of /proc, not pgrep: procps is not on a minimal Debian.
-  const preludeAlive = () => fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).some((d) => {
-    try { return fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(`${h}/runs/${runId}`); } catch { return false; }
-  });
+  const preludeAlive = () =>
+    fs
+      .readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .some((d) => {
+        try {
+          return fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(`${h}/runs/${runId}`);
+        } catch {
+          return false;
+        }
+      });
   const until = Date.now() + 10_000;
   while (preludeAlive() && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
   assert.equal(preludeAlive(), false, 'the prelude went on after clawpod died');
@@ -267,7 +348,9 @@ test('clawpod killed during the harvest: the prelude stops copying and leaves no
   assert.match(show.stdout, /status: +interrupted/);
 });
 
-test('apply and writable pods exclude each other on the workspace for their whole lives (a lock, not a snapshot)', { skip: !fs.existsSync('/usr/bin/flock') && 'needs flock(1)' }, async () => {
+test('apply and writable pods exclude each other on the workspace for their whole lives (a lock, not a snapshot)', {
+  skip: !fs.existsSync('/usr/bin/flock') && 'needs flock(1)',
+}, async () => {
   const ws = workspace({ 'a.txt': 'a\n' });
   const r = await cli(['exec', '--workspace', ws, '--', 'sh', '-c', 'echo b > /workspace/b.txt'], { home });
   assert.equal(r.code, 0, r.stderr);
@@ -278,7 +361,9 @@ test('apply and writable pods exclude each other on the workspace for their whol
   // An apply in progress holds the workspace exclusively: a writable pod must not start.
   const applying = spawn('flock', ['-x', '-o', lock, 'sleep', '4'], { stdio: 'ignore' });
   await new Promise((res) => setTimeout(res, 300));
-  const rw = await cli(['exec', '--policy', policyFile('version: 1\nfilesystem: { workspace: rw }\n'), '--workspace', ws, '--', 'touch', '/workspace/x'], { home });
+  const rw = await cli(['exec', '--policy', policyFile('version: 1\nfilesystem: { workspace: rw }\n'), '--workspace', ws, '--', 'touch', '/workspace/x'], {
+    home,
+  });
   applying.kill('SIGKILL');
   assert.equal(rw.code, 125, rw.stdout + rw.stderr);
   assert.match(rw.stderr, /is being written by clawpod runs apply/);
@@ -300,8 +385,11 @@ test('a pod that can only read a workspace cannot hold off its apply (it can flo
   const ws = workspace({ 'a.txt': 'a\n' });
   const r = await cli(['exec', '--workspace', ws, '--', 'sh', '-c', 'echo b > /workspace/b.txt'], { home });
   assert.equal(r.code, 0, r.stderr);
-  const holder = spawn(process.execPath, [BIN, 'exec', '--policy', policyFile('version: 1\nfilesystem: { workspace: ro }\n'), '--workspace', ws,
-    '--', 'flock', '-x', '/workspace', 'sleep', '6'], { env: { PATH: process.env.PATH, CLAWPOD_HOME: home }, stdio: 'ignore' });
+  const holder = spawn(
+    process.execPath,
+    [BIN, 'exec', '--policy', policyFile('version: 1\nfilesystem: { workspace: ro }\n'), '--workspace', ws, '--', 'flock', '-x', '/workspace', 'sleep', '6'],
+    { env: { PATH: process.env.PATH, CLAWPOD_HOME: home }, stdio: 'ignore' },
+  );
   await new Promise((res) => setTimeout(res, 1500));
   const apply = await cli(['runs', 'apply', r.runId!], { home });
   holder.kill('SIGTERM');
@@ -323,8 +411,9 @@ test('apply never changes the mode of a hard-linked file (the link may lead outs
 });
 
 test('a pod has at most 64 ptys of its own (the kernel pool is shared by every pod), and they work', async () => {
-  const py = 'import os, pty\nfds = []\ntry:\n    for i in range(200): fds.append(pty.openpty())\nexcept OSError: pass\n'
-    + 'm, s = fds[0]; os.write(m, b"hi\\n"); print("PTYS:%d" % len(fds), os.read(s, 10) == b"hi\\n")\n';
+  const py =
+    'import os, pty\nfds = []\ntry:\n    for i in range(200): fds.append(pty.openpty())\nexcept OSError: pass\n' +
+    'm, s = fds[0]; os.write(m, b"hi\\n"); print("PTYS:%d" % len(fds), os.read(s, 10) == b"hi\\n")\n';
   const first = cli(['exec', '--', 'python3', '/workspace/p.py'], { home, cwd: workspace({ 'p.py': py }) });
   const second = cli(['exec', '--', 'python3', '/workspace/p.py'], { home, cwd: workspace({ 'p.py': py }) });
   for (const r of await Promise.all([first, second])) {

@@ -92,14 +92,17 @@ test('workspaceAt host: a venv made in the pod activates at its host path after 
 
 test('workspaceAt /workspace (default): diff and apply flag a symlink and a text file that point into /workspace', async () => {
   const ws = workspace({ 'keep.txt': 'mentions /workspace/x but is unchanged\n' });
-  const id = await podRun(ws, [
-    'ln -s /workspace/keep.txt link',
-    'ln -s /workspace dirlink',
-    'ln -s /workspaces/other notmine',
-    "printf 'prefix=/workspace/build\\n' > config.status",
-    "printf 'a\\0b /workspace/bin\\0' > blob.bin",
-    "printf 'no such path: /workspacex/y\\n' > clean.txt",
-  ].join(' && '));
+  const id = await podRun(
+    ws,
+    [
+      'ln -s /workspace/keep.txt link',
+      'ln -s /workspace dirlink',
+      'ln -s /workspaces/other notmine',
+      "printf 'prefix=/workspace/build\\n' > config.status",
+      "printf 'a\\0b /workspace/bin\\0' > blob.bin",
+      "printf 'no such path: /workspacex/y\\n' > clean.txt",
+    ].join(' && '),
+  );
   const diff = await cli(['runs', 'diff', id], { home });
   assert.equal(diff.code, 0, diff.stderr);
   // The block of path lines under its header, up to the next clawpod header.
@@ -122,7 +125,11 @@ test('workspaceAt host refuses host paths the pod needs or that would shadow the
   const weird = path.join(tmpDir('weird'), 'new\nline');
   fs.mkdirSync(weird);
   const cases: [string, RegExp][] = [
-    ['/usr/share', /\/usr/], ['/tmp', /\/tmp/], ['/proc/self', /\/proc/], ['/run', /\/run/], ['/lib', /\/lib/],
+    ['/usr/share', /\/usr/],
+    ['/tmp', /\/tmp/],
+    ['/proc/self', /\/proc/],
+    ['/run', /\/run/],
+    ['/lib', /\/lib/],
     [weird, /character/],
   ];
   for (const [dir, why] of cases) {
@@ -140,17 +147,35 @@ test('workspaceAt host refuses host paths the pod needs or that would shadow the
 
 const rules: Rules = {
   resources: { cpus: 1, memoryBytes: 256 << 20, pids: 128, timeoutMs: 120_000, diskBytes: 64 << 20 },
-  workspace: 'overlay', workspaceAt: 'host', mounts: [], network: { allow: [], deny: [], hosts: {} }, secrets: [], env: {}, tools: {}, source: 'test',
+  workspace: 'overlay',
+  workspaceAt: 'host',
+  mounts: [],
+  network: { allow: [], deny: [], hosts: {} },
+  secrets: [],
+  env: {},
+  tools: {},
+  source: 'test',
 };
 
 let live: LivePod | null = null;
-after(async () => { await live?.close().catch(() => undefined); });
+after(async () => {
+  await live?.close().catch(() => undefined);
+});
 
 test('the agent tools work with the workspace at its host path', async () => {
   const ws = workspace({ 'notes.txt': 'alpha\n', 'src/a.ts': 'needle\n' });
-  live = await LivePod.start(createBwrapBackend({ clawpodHome: home }), {
-    id: `r-wsat-${process.pid}`, rules, workspace: ws, changesDir: path.join(home, 'changes-wsat'), allowDegraded: false, stdio: 'pipe',
-  }, () => {});
+  live = await LivePod.start(
+    createBwrapBackend({ clawpodHome: home }),
+    {
+      id: `r-wsat-${process.pid}`,
+      rules,
+      workspace: ws,
+      changesDir: path.join(home, 'changes-wsat'),
+      allowDegraded: false,
+      stdio: 'pipe',
+    },
+    () => {},
+  );
   const tools = createTools({ workspace: ws });
   const run = async (name: string, input: Record<string, unknown>) => {
     const r = await (toolByName(tools, name) ?? assert.fail(name)).run(input, live as LivePod);

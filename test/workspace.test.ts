@@ -7,7 +7,9 @@ import { before, describe, test } from 'node:test';
 import { auditEvents, cli, policyFile, tmpDir, workspace } from './helpers.js';
 
 let home: string;
-before(() => { home = tmpDir('home'); });
+before(() => {
+  home = tmpDir('home');
+});
 
 const mode = (m: string) => policyFile(`version: 1\nfilesystem: { workspace: ${m} }\n`);
 const read = (ws: string, rel: string) => fs.readFileSync(path.join(ws, rel), 'utf8');
@@ -16,11 +18,26 @@ describe('overlay (default)', () => {
   test('changes wait as a diff; apply is byte-exact, with deletions and modes', async () => {
     const binary = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
     const ws = workspace({ 'keep.txt': 'keep\n', 'edit.txt': 'one\ntwo\n', 'gone.txt': 'bye\n', 'dir/old.txt': 'x\n' });
-    const r = await cli(['exec', '--', 'sh', '-c', [
-      'printf "one\\nTWO\\nthree" > edit.txt', 'rm gone.txt', 'rm -r dir', 'mkdir -p new/deep',
-      'echo hi > new/deep/f.txt', 'printf "#!/bin/sh\\necho run\\n" > tool.sh', 'chmod 755 tool.sh',
-      'head -c 256 /dev/stdin >/dev/null 2>&1; true', 'ln -s keep.txt link',
-    ].join(' && ')], { home, cwd: ws });
+    const r = await cli(
+      [
+        'exec',
+        '--',
+        'sh',
+        '-c',
+        [
+          'printf "one\\nTWO\\nthree" > edit.txt',
+          'rm gone.txt',
+          'rm -r dir',
+          'mkdir -p new/deep',
+          'echo hi > new/deep/f.txt',
+          'printf "#!/bin/sh\\necho run\\n" > tool.sh',
+          'chmod 755 tool.sh',
+          'head -c 256 /dev/stdin >/dev/null 2>&1; true',
+          'ln -s keep.txt link',
+        ].join(' && '),
+      ],
+      { home, cwd: ws },
+    );
     assert.equal(r.code, 0, r.stderr);
     const id = r.runId!;
     // The host workspace is untouched until apply.
@@ -99,7 +116,10 @@ describe('overlay (default)', () => {
 describe('other modes', () => {
   test('ro: the workspace is visible and read-only', async () => {
     const ws = workspace({ 'a.txt': 'a\n' });
-    const r = await cli(['exec', '--policy', mode('ro'), '--', 'sh', '-c', 'cat a.txt; echo x > a.txt && echo WROTE; echo n > n.txt && echo CREATED; true'], { home, cwd: ws });
+    const r = await cli(['exec', '--policy', mode('ro'), '--', 'sh', '-c', 'cat a.txt; echo x > a.txt && echo WROTE; echo n > n.txt && echo CREATED; true'], {
+      home,
+      cwd: ws,
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^a$/m);
     assert.doesNotMatch(r.stdout, /WROTE|CREATED/);

@@ -7,7 +7,8 @@ import type { Block, ModelRequest, ModelTurn, PodOps, Provider, Tool } from './t
 function scripted(turns: ModelTurn[]): Provider & { seen: ModelRequest[] } {
   const seen: ModelRequest[] = [];
   return {
-    name: 'scripted', seen,
+    name: 'scripted',
+    seen,
     async turn(req, onText) {
       seen.push(structuredClone({ ...req, signal: undefined }));
       const t = turns.shift() ?? { ok: false, error: 'script ran out', retryable: false };
@@ -19,18 +20,41 @@ function scripted(turns: ModelTurn[]): Provider & { seen: ModelRequest[] } {
 
 const say = (text: string): ModelTurn => ({ ok: true, content: [{ type: 'text', text }], stopReason: 'end_turn', usage: { inputTokens: 10, outputTokens: 5 } });
 const call = (name: string, input: Record<string, unknown>, id = `tu_${name}`): ModelTurn => ({
-  ok: true, content: [{ type: 'text', text: `using ${name}` }, { type: 'tool_use', id, name, input }], stopReason: 'tool_use', usage: { inputTokens: 10, outputTokens: 5 },
+  ok: true,
+  content: [
+    { type: 'text', text: `using ${name}` },
+    { type: 'tool_use', id, name, input },
+  ],
+  stopReason: 'tool_use',
+  usage: { inputTokens: 10, outputTokens: 5 },
 });
 
-const echo: Tool = { spec: { name: 'echo', description: 'echo', input_schema: { type: 'object' } }, run: async (i) => ({ content: `echo:${String(i.text)}`, isError: false }) };
-const boom: Tool = { spec: { name: 'boom', description: 'throws', input_schema: { type: 'object' } }, run: async () => { throw new Error('kaput'); } };
+const echo: Tool = {
+  spec: { name: 'echo', description: 'echo', input_schema: { type: 'object' } },
+  run: async (i) => ({ content: `echo:${String(i.text)}`, isError: false }),
+};
+const boom: Tool = {
+  spec: { name: 'boom', description: 'throws', input_schema: { type: 'object' } },
+  run: async () => {
+    throw new Error('kaput');
+  },
+};
 const ops: PodOps = { exec: async () => ({ exitCode: 0, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), truncated: false, timedOut: false }) };
 
 function deps(provider: Provider, extra: Partial<AgentDeps> = {}): { d: AgentDeps; events: AgentEvent[] } {
   const events: AgentEvent[] = [];
   return {
     events,
-    d: { provider, model: 'm', system: 'sys', tools: [echo, boom], ops, budgets: { maxTurns: 10, maxTokens: 1e6, deadline: Date.now() + 60_000 }, emit: (e) => events.push(e), ...extra },
+    d: {
+      provider,
+      model: 'm',
+      system: 'sys',
+      tools: [echo, boom],
+      ops,
+      budgets: { maxTurns: 10, maxTokens: 1e6, deadline: Date.now() + 60_000 },
+      emit: (e) => events.push(e),
+      ...extra,
+    },
   };
 }
 
@@ -48,7 +72,10 @@ describe('agent loop', () => {
     assert.equal(out.finalText, 'all done');
     assert.deepEqual(out.usage, { inputTokens: 20, outputTokens: 10 });
     assert.deepEqual(toolResults(p, 1), [{ type: 'tool_result', tool_use_id: 'tu_echo', content: 'echo:hi', is_error: undefined }]);
-    assert.deepEqual(events.map((e) => e.type), ['model.request', 'text', 'model.response', 'tool.call', 'tool.result', 'model.request', 'text', 'model.response']);
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['model.request', 'text', 'model.response', 'tool.call', 'tool.result', 'model.request', 'text', 'model.response'],
+    );
   });
 
   test('a tool that throws becomes an error result, and the loop goes on', async () => {
@@ -93,7 +120,15 @@ describe('agent loop', () => {
     assert.equal(h.refusedApprovals, 2);
     assert.match(toolResults(headless, 1)[0].content, new RegExp(why));
     const throwing = scripted([call('echo', { text: 'x' }), say('ok')]);
-    const t = await runAgent('x', deps(throwing, { approveTools: ['echo'], approve: async () => { throw new Error('tty gone'); } }).d);
+    const t = await runAgent(
+      'x',
+      deps(throwing, {
+        approveTools: ['echo'],
+        approve: async () => {
+          throw new Error('tty gone');
+        },
+      }).d,
+    );
     assert.equal(t.refusedApprovals, 1);
     assert.match(toolResults(throwing, 1)[0].content, /the approval failed: tty gone/);
   });
@@ -101,7 +136,13 @@ describe('agent loop', () => {
   test('always approves that tool for the rest of the task, and only that tool', async () => {
     const p = scripted([call('echo', { text: '1' }, 'a'), call('echo', { text: '2' }, 'b'), call('boom', {}, 'c'), say('ok')]);
     const asked: string[] = [];
-    const { d, events } = deps(p, { approveTools: ['echo', 'boom'], approve: async (tool) => { asked.push(tool); return { answer: tool === 'echo' ? 'always' : 'no' }; } });
+    const { d, events } = deps(p, {
+      approveTools: ['echo', 'boom'],
+      approve: async (tool) => {
+        asked.push(tool);
+        return { answer: tool === 'echo' ? 'always' : 'no' };
+      },
+    });
     const out = await runAgent('x', d);
     assert.deepEqual(asked, ['echo', 'boom'], 'the second echo call was not asked about');
     assert.equal(toolResults(p, 2)[0].content, 'echo:2');
@@ -114,11 +155,25 @@ describe('agent loop', () => {
 
   test('quit stops the task at once: the rest of the calls neither asked nor run', async () => {
     const p = scripted([
-      { ok: true, content: [{ type: 'tool_use', id: 'a', name: 'echo', input: { text: '1' } }, { type: 'tool_use', id: 'b', name: 'echo', input: { text: '2' } }], stopReason: 'tool_use', usage: { inputTokens: 1, outputTokens: 1 } },
+      {
+        ok: true,
+        content: [
+          { type: 'tool_use', id: 'a', name: 'echo', input: { text: '1' } },
+          { type: 'tool_use', id: 'b', name: 'echo', input: { text: '2' } },
+        ],
+        stopReason: 'tool_use',
+        usage: { inputTokens: 1, outputTokens: 1 },
+      },
       say('never'),
     ]);
     let asked = 0;
-    const { d, events } = deps(p, { approveTools: ['echo'], approve: async () => { asked++; return { answer: 'quit' }; } });
+    const { d, events } = deps(p, {
+      approveTools: ['echo'],
+      approve: async () => {
+        asked++;
+        return { answer: 'quit' };
+      },
+    });
     const out = await runAgent('x', d);
     assert.equal(out.reason, 'stopped');
     assert.match(out.error ?? '', /quit when asked to approve a echo call/);
@@ -131,7 +186,14 @@ describe('agent loop', () => {
   test('a task stopped while the question waits ends at once, without the answer', async () => {
     const p = scripted([call('echo', { text: 'x' }), say('never')]);
     const ac = new AbortController();
-    const { d } = deps(p, { approveTools: ['echo'], signal: ac.signal, approve: () => { setImmediate(() => ac.abort()); return new Promise(() => {}); } });
+    const { d } = deps(p, {
+      approveTools: ['echo'],
+      signal: ac.signal,
+      approve: () => {
+        setImmediate(() => ac.abort());
+        return new Promise(() => {});
+      },
+    });
     const out = await runAgent('x', d);
     assert.equal(out.reason, 'stopped');
     assert.match(out.error ?? '', /stopped while asking to approve a echo call/);

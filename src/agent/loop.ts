@@ -19,9 +19,16 @@ export type AgentEvent =
 /** yes: this call; always: this tool for the rest of the task; no: not this call; quit: stop the task. */
 export type ApprovalAnswer = 'yes' | 'no' | 'always' | 'quit';
 /** A 'no' with a reason was given by a face with nobody to ask (no terminal): see refusedApprovals. */
-export interface Approval { answer: ApprovalAnswer; reason?: string }
+export interface Approval {
+  answer: ApprovalAnswer;
+  reason?: string;
+}
 
-export interface Budgets { maxTurns: number; maxTokens: number; deadline: number }
+export interface Budgets {
+  maxTurns: number;
+  maxTokens: number;
+  deadline: number;
+}
 
 export interface AgentDeps {
   provider: Provider;
@@ -43,22 +50,38 @@ export interface AgentDeps {
 export type StopReason = 'done' | 'max_turns' | 'max_tokens' | 'timeout' | 'model_error' | 'stopped';
 
 export interface AgentOutcome {
-  reason: StopReason; turns: number; usage: Usage; toolCalls: number; finalText: string; error?: string;
+  reason: StopReason;
+  turns: number;
+  usage: Usage;
+  toolCalls: number;
+  finalText: string;
+  error?: string;
   /** Gated calls refused because nobody could be asked (no terminal, no approver): a task that
    *  needed them did not really succeed, even when the model then said it was done. */
   refusedApprovals: number;
 }
 
 /** What one task's approvals remember: the tools approved for good, the refusals, a quit. */
-interface ApprovalState { always: Set<string>; refused: number; quit: string | null }
+interface ApprovalState {
+  always: Set<string>;
+  refused: number;
+  quit: string | null;
+}
 
 /** Step 1: one model turn, its text streamed out as it arrives. */
 async function streamResponse(d: AgentDeps, messages: Message[], turn: number): Promise<ModelTurn> {
   d.emit({ type: 'model.request', turn, messages: messages.length });
-  const t = await d.provider.turn({
-    model: d.model, system: d.system, messages, maxTokens: d.maxTokensPerTurn ?? 8192, signal: d.signal,
-    tools: d.tools.map((x) => x.spec),
-  }, (delta) => d.emit({ type: 'text', delta }));
+  const t = await d.provider.turn(
+    {
+      model: d.model,
+      system: d.system,
+      messages,
+      maxTokens: d.maxTokensPerTurn ?? 8192,
+      signal: d.signal,
+      tools: d.tools.map((x) => x.spec),
+    },
+    (delta) => d.emit({ type: 'text', delta }),
+  );
   if (t.ok) d.emit({ type: 'model.response', turn, stopReason: t.stopReason, usage: t.usage });
   else d.emit({ type: 'model.error', turn, error: t.error });
   return t;
@@ -96,7 +119,9 @@ async function askApproval(d: AgentDeps, call: Extract<Block, { type: 'tool_use'
   if (a.answer === 'always') st.always.add(call.name);
   if (a.answer === 'no' && a.reason) st.refused++;
   if (a.answer === 'quit') {
-    st.quit = stoppedWhileAsking ? `the task was stopped while asking to approve a ${call.name} call` : `the user quit when asked to approve a ${call.name} call`;
+    st.quit = stoppedWhileAsking
+      ? `the task was stopped while asking to approve a ${call.name} call`
+      : `the user quit when asked to approve a ${call.name} call`;
   }
   return a;
 }
@@ -118,7 +143,9 @@ async function executeToolCall(d: AgentDeps, call: Extract<Block, { type: 'tool_
     if (a.answer === 'no') return deny(a.reason ? `this ${call.name} call was not approved: ${a.reason}` : `the user did not approve this ${call.name} call`);
   }
   let result: { content: string; isError: boolean };
-  try { result = await tool.run(call.input, d.ops); } catch (e) {
+  try {
+    result = await tool.run(call.input, d.ops);
+  } catch (e) {
     result = { content: `tool failed: ${(e as Error).message}`, isError: true };
   }
   d.emit({ type: 'tool.result', id: call.id, name: call.name, isError: result.isError, content: result.content, durationMs: performance.now() - started });
@@ -151,7 +178,10 @@ export async function runAgent(task: string, d: AgentDeps): Promise<AgentOutcome
     usage.inputTokens += t.usage.inputTokens;
     usage.outputTokens += t.usage.outputTokens;
     messages.push({ role: 'assistant', content: t.content });
-    finalText = t.content.filter((b) => b.type === 'text').map((b) => (b as { text: string }).text).join('');
+    finalText = t.content
+      .filter((b) => b.type === 'text')
+      .map((b) => (b as { text: string }).text)
+      .join('');
     const calls = prepareToolCalls(t.content);
     if (calls.length === 0) return finalize('done');
     const results: Block[] = [];

@@ -18,7 +18,11 @@ const fresh = (): string => {
 function rules(over: Partial<Rules['network']> = {}, secrets: string[] = []): Rules {
   return {
     resources: { cpus: 1, memoryBytes: 1 << 30, pids: 256, timeoutMs: 60_000, diskBytes: 1 << 30 },
-    workspace: 'overlay', mounts: [], env: {}, tools: {}, source: 'test',
+    workspace: 'overlay',
+    mounts: [],
+    env: {},
+    tools: {},
+    source: 'test',
     network: { allow: [], deny: [], hosts: {}, ...over },
     secrets: secrets.map((name) => ({ name, from: { kind: 'env' as const, ref: name }, hosts: [] })),
   };
@@ -50,9 +54,14 @@ describe('discoverSkills', () => {
     writeFileSync(join(user, 'README.md'), 'not a skill');
     const { skills, problems } = discover(user, ws);
     assert.deepEqual(problems, []);
-    assert.deepEqual(skills.map((s) => [s.name, s.source, s.dir]), [
-      ['alpha', 'user', join(user, 'alpha')], ['beta', 'workspace', join(ws, '.clawpod', 'skills', 'beta')], ['zeta', 'user', join(user, 'zeta')],
-    ]);
+    assert.deepEqual(
+      skills.map((s) => [s.name, s.source, s.dir]),
+      [
+        ['alpha', 'user', join(user, 'alpha')],
+        ['beta', 'workspace', join(ws, '.clawpod', 'skills', 'beta')],
+        ['zeta', 'user', join(user, 'zeta')],
+      ],
+    );
     assert.equal(skills[1].description, 'Multi line');
     assert.deepEqual(skills[1].asks, { hosts: ['api.example.com'], secrets: ['TOKEN'] });
     assert.equal(skills[0].overrides, undefined);
@@ -73,8 +82,22 @@ describe('discoverSkills', () => {
 
   const problemCases: Array<[string, (root: string) => void, RegExp]> = [
     ['no SKILL.md', (r) => mkdirSync(join(r, 'empty')), /has no SKILL\.md/],
-    ['no front matter', (r) => { mkdirSync(join(r, 'plain')); writeFileSync(join(r, 'plain', 'SKILL.md'), '# plain\n'); }, /no front matter/],
-    ['unterminated front matter', (r) => { mkdirSync(join(r, 'open')); writeFileSync(join(r, 'open', 'SKILL.md'), '---\nname: open\n'); }, /no front matter/],
+    [
+      'no front matter',
+      (r) => {
+        mkdirSync(join(r, 'plain'));
+        writeFileSync(join(r, 'plain', 'SKILL.md'), '# plain\n');
+      },
+      /no front matter/,
+    ],
+    [
+      'unterminated front matter',
+      (r) => {
+        mkdirSync(join(r, 'open'));
+        writeFileSync(join(r, 'open', 'SKILL.md'), '---\nname: open\n');
+      },
+      /no front matter/,
+    ],
     ['bad YAML', (r) => skill(r, 'bad', 'name: [bad'), /not valid YAML/],
     ['front matter not a mapping', (r) => skill(r, 'list', '- a\n- b'), /not a mapping/],
     ['no name', (r) => skill(r, 'anon', 'description: x'), /has no name/],
@@ -93,7 +116,10 @@ describe('discoverSkills', () => {
       make(root);
       skill(root, 'good', ok('good'));
       const { skills, problems } = discover(root, null);
-      assert.deepEqual(skills.map((s) => s.name), ['good']);
+      assert.deepEqual(
+        skills.map((s) => s.name),
+        ['good'],
+      );
       assert.equal(problems.length, 1);
       assert.match(problems[0].problem, expected);
       assert.ok(!problems[0].problem.includes('\n'));
@@ -138,7 +164,10 @@ describe('discoverSkills', () => {
 });
 
 describe('asks vs gets', () => {
-  const policy = rules({ allow: ['api.example.com', '*.pypi.org', 'git.example.com:8443', '10.0.0.5', 'blocked.example.com'], deny: ['blocked.example.com', 'bad.pypi.org'] }, ['GH_TOKEN']);
+  const policy = rules(
+    { allow: ['api.example.com', '*.pypi.org', 'git.example.com:8443', '10.0.0.5', 'blocked.example.com'], deny: ['blocked.example.com', 'bad.pypi.org'] },
+    ['GH_TOKEN'],
+  );
 
   test('hostGranted follows allow and deny through matchHost', () => {
     assert.equal(hostGranted('api.example.com', policy), true);
@@ -172,9 +201,10 @@ describe('asks vs gets', () => {
     assert.match(table, /gets: hosts api\.example\.com, \*\.pypi\.org; secrets GH_TOKEN/);
     assert.match(table, /not granted by the policy: evil\.com, AWS_SECRET/);
     const json = skillsJson(skills, [{ dir: join(d, 'broken'), problem: 'has no SKILL.md' }]);
-    assert.deepEqual(json.skills.map((s) => [s.name, s.from, s.path, s.problems]), [
-      ['gh', 'user', join(d, 'gh'), ['host evil.com is not granted by the policy', 'secret AWS_SECRET is not granted by the policy']],
-    ]);
+    assert.deepEqual(
+      json.skills.map((s) => [s.name, s.from, s.path, s.problems]),
+      [['gh', 'user', join(d, 'gh'), ['host evil.com is not granted by the policy', 'secret AWS_SECRET is not granted by the policy']]],
+    );
     assert.equal(json.skills[0].description, 'The gh skill');
     assert.deepEqual(json.problems, [{ path: join(d, 'broken'), problem: 'has no SKILL.md' }]);
   });
@@ -189,7 +219,14 @@ describe('asks vs gets', () => {
 });
 
 describe('prompt, mounts and table', () => {
-  const mk = (name: string, dir: string) => ({ name, description: `does ${name}`, dir, source: 'user' as const, asks: { hosts: [], secrets: [] }, gets: { hosts: [], secrets: [] } });
+  const mk = (name: string, dir: string) => ({
+    name,
+    description: `does ${name}`,
+    dir,
+    source: 'user' as const,
+    asks: { hosts: [], secrets: [] },
+    gets: { hosts: [], secrets: [] },
+  });
   const two = [mk('pdf', '/h/skills/pdf'), mk('xlsx', '/w/.clawpod/skills/xlsx')];
 
   test('skillsPrompt lists names and descriptions, and is empty when there are none', () => {

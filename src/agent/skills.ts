@@ -22,7 +22,10 @@ export interface Skill {
 }
 
 /** A skill that was skipped, and why, as one line. */
-export interface SkillProblem { dir: string; problem: string }
+export interface SkillProblem {
+  dir: string;
+  problem: string;
+}
 
 export interface DiscoverOptions {
   /** $CLAWPOD_HOME/skills */
@@ -258,11 +261,19 @@ export function skillsTable(skills: Skill[], problems: SkillProblem[]): string {
 export function skillsJson(skills: Skill[], problems: SkillProblem[]) {
   return {
     skills: skills.map((s) => {
-      const withheld = [...s.asks.hosts.filter((h) => !s.gets.hosts.includes(h)).map((h) => `host ${h} is not granted by the policy`),
-        ...s.asks.secrets.filter((n) => !s.gets.secrets.includes(n)).map((n) => `secret ${n} is not granted by the policy`)];
+      const withheld = [
+        ...s.asks.hosts.filter((h) => !s.gets.hosts.includes(h)).map((h) => `host ${h} is not granted by the policy`),
+        ...s.asks.secrets.filter((n) => !s.gets.secrets.includes(n)).map((n) => `secret ${n} is not granted by the policy`),
+      ];
       return {
-        name: s.name, description: s.description, from: s.source, path: s.dir, ...(s.overrides ? { overrides: s.overrides } : {}),
-        asks: s.asks, gets: s.gets, problems: withheld,
+        name: s.name,
+        description: s.description,
+        from: s.source,
+        path: s.dir,
+        ...(s.overrides ? { overrides: s.overrides } : {}),
+        asks: s.asks,
+        gets: s.gets,
+        problems: withheld,
       };
     }),
     problems: problems.map((p) => ({ path: p.dir, problem: p.problem })),

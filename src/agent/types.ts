@@ -6,12 +6,22 @@ export type Block =
   | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> }
   | { type: 'tool_result'; tool_use_id: string; content: string; is_error?: boolean };
 
-export interface Message { role: 'user' | 'assistant'; content: Block[] }
+export interface Message {
+  role: 'user' | 'assistant';
+  content: Block[];
+}
 
 /** JSON-schema description of a tool, as the model sees it. */
-export interface ToolSpec { name: string; description: string; input_schema: Record<string, unknown> }
+export interface ToolSpec {
+  name: string;
+  description: string;
+  input_schema: Record<string, unknown>;
+}
 
-export interface Usage { inputTokens: number; outputTokens: number }
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+}
 
 export interface ModelRequest {
   model: string;
@@ -23,9 +33,7 @@ export interface ModelRequest {
 }
 
 /** One model turn. Failures are data (`error`), never thrown, so the loop can record them. */
-export type ModelTurn =
-  | { ok: true; content: Block[]; stopReason: string; usage: Usage }
-  | { ok: false; error: string; retryable: boolean };
+export type ModelTurn = { ok: true; content: Block[]; stopReason: string; usage: Usage } | { ok: false; error: string; retryable: boolean };
 
 export interface Provider {
   name: string;
@@ -35,12 +43,22 @@ export interface Provider {
 
 /** What a tool may do to the pod: run one command there (see src/pod/live.ts). */
 export interface PodOps {
-  exec(argv: string[], opts?: { timeoutMs?: number; maxOutput?: number }): Promise<{
-    exitCode: number; stdout: Buffer; stderr: Buffer; truncated: boolean; timedOut: boolean;
+  exec(
+    argv: string[],
+    opts?: { timeoutMs?: number; maxOutput?: number },
+  ): Promise<{
+    exitCode: number;
+    stdout: Buffer;
+    stderr: Buffer;
+    truncated: boolean;
+    timedOut: boolean;
   }>;
 }
 
-export interface ToolResult { content: string; isError: boolean }
+export interface ToolResult {
+  content: string;
+  isError: boolean;
+}
 
 export interface Tool {
   spec: ToolSpec;

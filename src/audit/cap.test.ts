@@ -30,8 +30,14 @@ describe('audit byte cap', () => {
     w.close();
     assert.ok(statSync(path).size <= 100_000 + 1024, `file is ${statSync(path).size} bytes`);
     const events = readAudit(path);
-    assert.deepEqual(events.filter((e) => e.type === 'limit.hit').map((e) => e.data), [{ cap: 'audit', limit: 100_000 }]);
-    assert.deepEqual(events.slice(-3).map((e) => e.type), ['limit.hit', 'exec.exit', 'run.end']);
+    assert.deepEqual(
+      events.filter((e) => e.type === 'limit.hit').map((e) => e.data),
+      [{ cap: 'audit', limit: 100_000 }],
+    );
+    assert.deepEqual(
+      events.slice(-3).map((e) => e.type),
+      ['limit.hit', 'exec.exit', 'run.end'],
+    );
     assert.equal(verifyAudit(path).ok, true);
   });
 
@@ -50,7 +56,12 @@ describe('audit byte cap', () => {
 
   it('a throwing onLimit does not stop the limit from being recorded', () => {
     const path = fresh();
-    const w = AuditWriter.create(path, 'r-thr', { maxBytes: 65_536, onLimit: () => { throw new Error('boom'); } });
+    const w = AuditWriter.create(path, 'r-thr', {
+      maxBytes: 65_536,
+      onLimit: () => {
+        throw new Error('boom');
+      },
+    });
     for (let i = 0; i < 1000; i++) w.append('tool.call', { pad: 'z'.repeat(200) });
     w.close();
     assert.equal(readAudit(path).filter((e) => e.type === 'limit.hit').length, 1);
@@ -65,7 +76,10 @@ describe('reading large logs', () => {
     for (let i = 0; i < 5; i++) w.append('tool.result', { i, out: `é${'x'.repeat(700 * 1024)}` });
     w.close();
     assert.deepEqual(verifyAudit(path).ok, true);
-    assert.deepEqual([...auditEvents(path)].map((e) => e.data.i), [0, 1, 2, 3, 4]);
+    assert.deepEqual(
+      [...auditEvents(path)].map((e) => e.data.i),
+      [0, 1, 2, 3, 4],
+    );
     writeFileSync(path, '{"seq":6', { flag: 'a' });
     assert.deepEqual(verifyAudit(path), { ok: false, line: 6, reason: 'truncated final line (no newline)' });
     assert.equal([...auditEvents(path)].length, 5, 'the torn tail is skipped for display');

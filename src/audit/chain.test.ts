@@ -32,10 +32,7 @@ describe('canonicalJson', () => {
 
   it('uses standard JSON escaping and JSON.stringify value rules', () => {
     const v = { q: 'a"b\\c\n\u0001é', u: undefined, arr: [undefined, NaN, -0], d: new Date(0) };
-    assert.equal(
-      canonicalJson(v),
-      '{"arr":[null,null,0],"d":"1970-01-01T00:00:00.000Z","q":"a\\"b\\\\c\\n\\u0001é"}',
-    );
+    assert.equal(canonicalJson(v), '{"arr":[null,null,0],"d":"1970-01-01T00:00:00.000Z","q":"a\\"b\\\\c\\n\\u0001é"}');
     assert.deepEqual(JSON.parse(canonicalJson(v)), JSON.parse(JSON.stringify(v)));
   });
 
@@ -64,7 +61,12 @@ describe('AuditWriter + verifyAudit', () => {
     assert.equal(e2.prev, e1.hash);
     for (const e of [e1, e2]) {
       const { hash, ...rest } = e;
-      assert.equal(hash, createHash('sha256').update(e.prev + canonicalJson(rest)).digest('hex'));
+      assert.equal(
+        hash,
+        createHash('sha256')
+          .update(e.prev + canonicalJson(rest))
+          .digest('hex'),
+      );
     }
     const first = readFileSync(path, 'utf8').split('\n')[0];
     assert.match(first, /^\{"seq":1,"ts":"[^"]+","run":"r-1","type":"run.start","data":\{"a":1,"b":2\},"prev":"0{64}","hash":"[0-9a-f]{64}"\}$/);

@@ -52,9 +52,7 @@ export function eventHash(e: Omit<AuditEvent, 'hash' | 'data'>, dataJson: string
 // One-shot crypto.hash (Node >= 20.12) is about twice as fast as a Hash object, and this runs
 // once per event; older Node 20 falls back.
 const sha256Hex: (s: string) => string =
-  typeof crypto.hash === 'function'
-    ? (s) => crypto.hash('sha256', s, 'hex')
-    : (s) => crypto.createHash('sha256').update(s).digest('hex');
+  typeof crypto.hash === 'function' ? (s) => crypto.hash('sha256', s, 'hex') : (s) => crypto.createHash('sha256').update(s).digest('hex');
 
 /** The on-disk line (without newline): contract key order, data in canonical form. */
 export function formatLine(e: Omit<AuditEvent, 'data'>, dataJson: string): string {

@@ -4,9 +4,7 @@
 import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { AuditError, type AuditEvent, checkEventIntegrity, GENESIS_PREV, parseLine } from './event.js';
 
-export type VerifyResult =
-  | { ok: true; count: number; lastHash: string }
-  | { ok: false; line: number; reason: string };
+export type VerifyResult = { ok: true; count: number; lastHash: string } | { ok: false; line: number; reason: string };
 
 export interface VerifyOptions {
   /** Expected run id; by default every line must carry the first line's run id. */

@@ -9,16 +9,7 @@ import { closeSync, constants, fdatasyncSync, fstatSync, fsyncSync, ftruncateSyn
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { canonicalJson } from './canonical.js';
-import {
-  AuditError,
-  type AuditEvent,
-  type EventType,
-  checkEventIntegrity,
-  eventHash,
-  formatLine,
-  GENESIS_PREV,
-  parseLine,
-} from './event.js';
+import { AuditError, type AuditEvent, type EventType, checkEventIntegrity, eventHash, formatLine, GENESIS_PREV, parseLine } from './event.js';
 
 export interface AuditWriterOptions {
   /** Scrubs the canonical data JSON before it is hashed and written; must return valid JSON. */

@@ -5,10 +5,17 @@ import { approvalQuestion, parseAnswer, terminalApprove } from './approve.js';
 
 /** A fake terminal: what is typed goes in, what is shown is kept. */
 function terminal(isTTY = true) {
-  const input = Object.assign(new PassThrough(), { isTTY, setRawMode() { return input; } });
+  const input = Object.assign(new PassThrough(), {
+    isTTY,
+    setRawMode() {
+      return input;
+    },
+  });
   const output = Object.assign(new PassThrough(), { columns: 60, isTTY });
   let shown = '';
-  output.on('data', (d: Buffer) => { shown += d.toString(); });
+  output.on('data', (d: Buffer) => {
+    shown += d.toString();
+  });
   return { input, output, shown: () => shown };
 }
 

@@ -14,12 +14,10 @@ export interface ApproveStreams {
 }
 
 /** Why a call is refused when there is no terminal to ask on. */
-export const noTerminalReason = (tool: string) =>
-  `approval needed but no terminal to ask (run it from a terminal, or remove ${tool} from tools.approve)`;
+export const noTerminalReason = (tool: string) => `approval needed but no terminal to ask (run it from a terminal, or remove ${tool} from tools.approve)`;
 
 /** The question's last line; a pod cannot fake it (its stderr lines all start with "pod│ "). */
-export const approvalQuestion = (tool: string) =>
-  `clawpod: run it? [y]es / [n]o / [a]lways for ${safeText(tool)} in this run / [q]uit (Enter: no) `;
+export const approvalQuestion = (tool: string) => `clawpod: run it? [y]es / [n]o / [a]lways for ${safeText(tool)} in this run / [q]uit (Enter: no) `;
 
 /** A typed answer, or null when it is none of them. */
 export function parseAnswer(typed: string): ApprovalAnswer | null {
@@ -32,7 +30,10 @@ export function parseAnswer(typed: string): ApprovalAnswer | null {
 }
 
 /** Asks on the terminal; stdin and stderr by default. */
-export async function terminalApprove(req: ApprovalRequest, s: ApproveStreams = { input: process.stdin, output: process.stderr }): Promise<{ answer: ApprovalAnswer; reason?: string }> {
+export async function terminalApprove(
+  req: ApprovalRequest,
+  s: ApproveStreams = { input: process.stdin, output: process.stderr },
+): Promise<{ answer: ApprovalAnswer; reason?: string }> {
   if (!s.input.isTTY) return { answer: 'no', reason: noTerminalReason(req.tool) };
   s.output.write(`\n${renderApproval(req.tool, req.input, s.output.columns || 80)}`);
   const rl = createInterface({ input: s.input, output: s.output, terminal: true });
@@ -46,17 +47,21 @@ export async function terminalApprove(req: ApprovalRequest, s: ApproveStreams = 
         resolve(reason ? { answer, reason } : { answer });
       };
       // Ctrl-C at the question: the terminal is in raw mode, so it arrives here, not as a signal.
-      rl.on('SIGINT', () => { s.output.write('^C\n'); finish('quit'); });
+      rl.on('SIGINT', () => {
+        s.output.write('^C\n');
+        finish('quit');
+      });
       // Ctrl-D, or the terminal went away: nobody answered, so not this call.
       rl.on('close', () => finish('no', 'the terminal closed before an answer'));
       onAbort = () => finish('quit');
       if (s.signal?.aborted) return finish('quit');
       s.signal?.addEventListener('abort', onAbort, { once: true });
-      const ask = (q: string) => rl.question(q, (typed) => {
-        const a = parseAnswer(typed);
-        if (a) finish(a);
-        else ask(`clawpod: answer y, n, a or q: `);
-      });
+      const ask = (q: string) =>
+        rl.question(q, (typed) => {
+          const a = parseAnswer(typed);
+          if (a) finish(a);
+          else ask(`clawpod: answer y, n, a or q: `);
+        });
       ask(approvalQuestion(req.tool));
     });
   } finally {

@@ -69,7 +69,10 @@ function wrap(text: string, width = 100): string[] {
     const out: string[] = [];
     let line = '';
     for (const word of para.split(' ')) {
-      if (line && line.length + 1 + word.length > width) { out.push(line); line = word; } else line = line ? `${line} ${word}` : word;
+      if (line && line.length + 1 + word.length > width) {
+        out.push(line);
+        line = word;
+      } else line = line ? `${line} ${word}` : word;
     }
     return [...out, line];
   });
@@ -104,7 +107,11 @@ function unknownOption(c: Command, word: string): UserError {
 /** Splits a command's own options from the rest, refusing any option it does not have. */
 export function parseCommand(c: Command, args: string[]): Parsed {
   const opts: Record<string, Opt> = { ...c.options, help: HELP };
-  const byShort = new Map(Object.entries(opts).filter(([, o]) => o.short).map(([n, o]) => [o.short as string, n]));
+  const byShort = new Map(
+    Object.entries(opts)
+      .filter(([, o]) => o.short)
+      .map(([n, o]) => [o.short as string, n]),
+  );
   const own: string[] = [];
   let rest: string[] = [];
   const positionals: string[] = [];
@@ -116,7 +123,10 @@ export function parseCommand(c: Command, args: string[]): Parsed {
       break;
     }
     if (!a.startsWith('-') || a === '-') {
-      if (c.commandAfter) { rest = args.slice(i); break; }
+      if (c.commandAfter) {
+        rest = args.slice(i);
+        break;
+      }
       positionals.push(a);
       continue;
     }
@@ -127,11 +137,18 @@ export function parseCommand(c: Command, args: string[]): Parsed {
       for (let k = 1; k < a.length; k++) {
         const n = byShort.get(a[k]);
         if (!n) throw unknownOption(c, `-${a[k]}`);
-        if (opts[n].type === 'string') { name = n; if (k < a.length - 1) name = `${n}=`; break; }
+        if (opts[n].type === 'string') {
+          name = n;
+          if (k < a.length - 1) name = `${n}=`;
+          break;
+        }
         if (n === 'help') throw new HelpRequest(helpText(c));
       }
     }
-    if (name === undefined) { own.push(a); continue; }
+    if (name === undefined) {
+      own.push(a);
+      continue;
+    }
     const bare = name.replace(/=$/, '');
     if (!Object.hasOwn(opts, bare)) throw unknownOption(c, a);
     if (bare === 'help') throw new HelpRequest(helpText(c));
@@ -143,7 +160,9 @@ export function parseCommand(c: Command, args: string[]): Parsed {
   }
   let values: Parsed['values'];
   try {
-    const options = Object.fromEntries(Object.entries(opts).map(([n, o]) => [n, { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) }]));
+    const options = Object.fromEntries(
+      Object.entries(opts).map(([n, o]) => [n, { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) }]),
+    );
     values = parseArgs({ args: own, options, allowPositionals: false, strict: true }).values as Parsed['values'];
   } catch (e) {
     throw new UserError(`${(e as Error).message.split('\n')[0]} (see clawpod ${c.name} --help)`);
@@ -163,11 +182,26 @@ export function positiveInt(v: unknown, flag: string): number | undefined {
  *  the options, variables and exit codes they share, and an example of the first two. */
 export function groupHelp(name: string, summary: string, subs: Command[]): string {
   const w = Math.max(...subs.map((s) => s.name.length)) + 2;
-  const lines = [`usage: clawpod ${name} COMMAND [OPTIONS]`, '', summary, '', 'commands:',
-    ...subs.map((s) => `  ${s.name.padEnd(w)}${s.summary.split('\n')[0]}`), '', 'options:', `  -h, --help  ${HELP.desc}`];
+  const lines = [
+    `usage: clawpod ${name} COMMAND [OPTIONS]`,
+    '',
+    summary,
+    '',
+    'commands:',
+    ...subs.map((s) => `  ${s.name.padEnd(w)}${s.summary.split('\n')[0]}`),
+    '',
+    'options:',
+    `  -h, --help  ${HELP.desc}`,
+  ];
   table(lines, 'environment', COMMON_ENV);
   table(lines, 'exit codes', COMMON_EXITS);
-  lines.push('', 'examples:', ...subs.slice(0, 2).map((s) => `  ${s.examples[0]}`), '', `Run clawpod ${name} COMMAND --help for its options, variables and exit codes.`);
+  lines.push(
+    '',
+    'examples:',
+    ...subs.slice(0, 2).map((s) => `  ${s.examples[0]}`),
+    '',
+    `Run clawpod ${name} COMMAND --help for its options, variables and exit codes.`,
+  );
   return `${lines.join('\n')}\n`;
 }
 
@@ -178,5 +212,7 @@ export function checkSubcommand(group: string, sub: string | undefined, subs: Co
   const names = subs.map((c) => c.name.split(' ')[1]);
   if (names.includes(sub)) return;
   const near = nearest(sub, names);
-  throw new UserError(`unknown ${group} command "${sub}" (${near ? `did you mean ${near}? ` : ''}clawpod ${group} takes ${names.join(', ')}; see clawpod ${group} --help)`);
+  throw new UserError(
+    `unknown ${group} command "${sub}" (${near ? `did you mean ${near}? ` : ''}clawpod ${group} takes ${names.join(', ')}; see clawpod ${group} --help)`,
+  );
 }

@@ -14,7 +14,9 @@ import { auditVerify, runDiff } from '../core/runs.js';
 import { DEMO_TASK, demoConversation } from './demo-script.js';
 import { agentFace } from './commands/run.js';
 
-function say(s: string): void { process.stdout.write(`${s}\n`); }
+function say(s: string): void {
+  process.stdout.write(`${s}\n`);
+}
 
 /** A stand-in for an API the agent may use, on loopback: it checks the real key. */
 async function demoApi(key: string): Promise<{ port: number; close(): void }> {
@@ -51,14 +53,21 @@ export async function demo(ctx: Context): Promise<number> {
   const policy = path.join(policyDir, 'policy.yaml');
   fs.writeFileSync(policy, demoPolicy(api.port));
   const live = Boolean(ctx.env.ANTHROPIC_API_KEY);
-  say(live
-    ? 'clawpod demo: running the task against the real model (ANTHROPIC_API_KEY is set).'
-    : 'clawpod demo: REPLAY of a recorded conversation (no ANTHROPIC_API_KEY set). The model\'s turns are\nrecorded; the loop, the pod, the proxy, the tools and the audit log are real.');
+  say(
+    live
+      ? 'clawpod demo: running the task against the real model (ANTHROPIC_API_KEY is set).'
+      : "clawpod demo: REPLAY of a recorded conversation (no ANTHROPIC_API_KEY set). The model's turns are\nrecorded; the loop, the pod, the proxy, the tools and the audit log are real.",
+  );
   say(`workspace: ${ws}\ntask: ${DEMO_TASK}\n`);
   const { io, summary } = await agentFace();
   try {
     const r = await runTask(ctx, {
-      task: DEMO_TASK, policy, workspace: ws, allowDegraded: false, cwd: ws, io,
+      task: DEMO_TASK,
+      policy,
+      workspace: ws,
+      allowDegraded: false,
+      cwd: ws,
+      io,
       provider: live ? undefined : { provider: createReplayProvider(demoConversation(api.port)), model: 'recorded-demo', providerName: 'replay' },
     });
     summary(ctx, r);

@@ -65,15 +65,36 @@ async function dispatch(cmd: string | undefined, args: string[]): Promise<number
   const ctx = createContext();
   try {
     switch (cmd) {
-      case 'exec': return await (await import('./commands/exec.js')).cmdExec(ctx, args);
-      case 'run': return await (await import('./commands/run.js')).cmdRun(ctx, args);
-      case 'runs': { const m = await import('./commands/runs.js'); checkSubcommand('runs', args[0], m.RUNS); return await m.cmdRuns(ctx, args); }
-      case 'audit': { const m = await import('./commands/audit.js'); checkSubcommand('audit', args[0], m.AUDIT); return await m.cmdAudit(ctx, args); }
-      case 'policy': { const m = await import('./commands/policy.js'); checkSubcommand('policy', args[0], m.POLICY); return await m.cmdPolicy(ctx, args); }
-      case 'skills': { const m = await import('./commands/skills.js'); checkSubcommand('skills', args[0], [m.SKILLS]); return await m.cmdSkills(ctx, args); }
-      case 'doctor': return await (await import('./commands/doctor.js')).cmdDoctor(ctx, args);
-      case 'demo': return await (await import('./commands/demo.js')).cmdDemo(ctx, args);
-      case 'serve': throw new UserError('clawpod serve is not available yet');
+      case 'exec':
+        return await (await import('./commands/exec.js')).cmdExec(ctx, args);
+      case 'run':
+        return await (await import('./commands/run.js')).cmdRun(ctx, args);
+      case 'runs': {
+        const m = await import('./commands/runs.js');
+        checkSubcommand('runs', args[0], m.RUNS);
+        return await m.cmdRuns(ctx, args);
+      }
+      case 'audit': {
+        const m = await import('./commands/audit.js');
+        checkSubcommand('audit', args[0], m.AUDIT);
+        return await m.cmdAudit(ctx, args);
+      }
+      case 'policy': {
+        const m = await import('./commands/policy.js');
+        checkSubcommand('policy', args[0], m.POLICY);
+        return await m.cmdPolicy(ctx, args);
+      }
+      case 'skills': {
+        const m = await import('./commands/skills.js');
+        checkSubcommand('skills', args[0], [m.SKILLS]);
+        return await m.cmdSkills(ctx, args);
+      }
+      case 'doctor':
+        return await (await import('./commands/doctor.js')).cmdDoctor(ctx, args);
+      case 'demo':
+        return await (await import('./commands/demo.js')).cmdDemo(ctx, args);
+      case 'serve':
+        throw new UserError('clawpod serve is not available yet');
       default: {
         const near = cmd ? nearest(cmd, COMMANDS) : null;
         throw new UserError(`unknown command "${cmd}" (${near ? `did you mean ${near}? ` : ''}see clawpod --help)`);
@@ -88,16 +109,31 @@ export async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
   quietOnClosedOutput(cmd);
   try {
-    if (cmd === undefined) { print(USAGE); return 0; }
-    if (cmd === '-h' || cmd === '--help') { print(USAGE); return 0; }
+    if (cmd === undefined) {
+      print(USAGE);
+      return 0;
+    }
+    if (cmd === '-h' || cmd === '--help') {
+      print(USAGE);
+      return 0;
+    }
     if (cmd === 'help') {
-      if (!args.length) { print(USAGE); return 0; }
+      if (!args.length) {
+        print(USAGE);
+        return 0;
+      }
       return await main([...args, '--help']);
     }
-    if (cmd === '-V' || cmd === '--version' || cmd === 'version') { print(await version()); return 0; }
+    if (cmd === '-V' || cmd === '--version' || cmd === 'version') {
+      print(await version());
+      return 0;
+    }
     return await dispatch(cmd, args);
   } catch (e) {
-    if (e instanceof HelpRequest) { print(e.text); return 0; }
+    if (e instanceof HelpRequest) {
+      print(e.text);
+      return 0;
+    }
     // Every user-causable error names the problem and the fix in one line (util/errors.ts).
     if (isUserCaused(e)) {
       process.stderr.write(`clawpod: ${safeText(e.message)}\n`);

@@ -4,15 +4,23 @@ import { jsonInert } from '../core/inert-json.js';
 import { safeText } from '../core/terminal.js';
 
 /** Text from runs (file names, commands, diffs) is the pod's or the model's: inert on a terminal. */
-export function forTerminal(s: string): string { return process.stdout.isTTY ? safeText(s) : s; }
+export function forTerminal(s: string): string {
+  return process.stdout.isTTY ? safeText(s) : s;
+}
 
-export function print(s: string): void { process.stdout.write(forTerminal(s.endsWith('\n') || s === '' ? s : `${s}\n`)); }
+export function print(s: string): void {
+  process.stdout.write(forTerminal(s.endsWith('\n') || s === '' ? s : `${s}\n`));
+}
 
 /** A message for the person at the terminal (stderr), one line, made inert. */
-export function say(line: string): void { process.stderr.write(`${safeText(line)}\n`); }
+export function say(line: string): void {
+  process.stderr.write(`${safeText(line)}\n`);
+}
 
 /** One JSON document on stdout, for scripts; pod- and model-chosen text in it stays inert. */
-export function printJson(v: unknown): void { process.stdout.write(`${jsonInert(JSON.stringify(v, null, 2))}\n`); }
+export function printJson(v: unknown): void {
+  process.stdout.write(`${jsonInert(JSON.stringify(v, null, 2))}\n`);
+}
 
 /** Whether a stream gets colour: a terminal, and NO_COLOR unset or empty (no-color.org). */
 export function colourOn(stream: NodeJS.WriteStream = process.stdout, env: NodeJS.ProcessEnv = process.env): boolean {
@@ -23,7 +31,9 @@ const CODES = { red: 31, green: 32, yellow: 33, blue: 34, magenta: 35, cyan: 36,
 export type Colour = keyof typeof CODES;
 
 /** s in colour when `on`; the text itself is never changed. */
-export function paint(s: string, c: Colour, on: boolean): string { return on ? `\x1b[${CODES[c]}m${s}\x1b[0m` : s; }
+export function paint(s: string, c: Colour, on: boolean): string {
+  return on ? `\x1b[${CODES[c]}m${s}\x1b[0m` : s;
+}
 
 /**
  * Colours a unified diff as it streams (pieces may end mid-line: the rest waits for the next):
@@ -35,7 +45,10 @@ export function diffColourer(on: boolean): { push(s: string): string; end(): str
   let held = '';
   let inHunk = false;
   const line = (l: string): string => {
-    if (l.startsWith('@@')) { inHunk = true; return paint(l, 'cyan', on); }
+    if (l.startsWith('@@')) {
+      inHunk = true;
+      return paint(l, 'cyan', on);
+    }
     if (inHunk && /^[ +\-\\]/.test(l)) return l[0] === '+' ? paint(l, 'green', on) : l[0] === '-' ? paint(l, 'red', on) : l;
     inHunk = false;
     if (l.startsWith('#')) return paint(l, 'yellow', on);
@@ -48,6 +61,10 @@ export function diffColourer(on: boolean): { push(s: string): string; end(): str
       held = parts.pop() as string;
       return parts.length ? `${parts.map(line).join('\n')}\n` : '';
     },
-    end() { const rest = on && held ? line(held) : held; held = ''; return rest; },
+    end() {
+      const rest = on && held ? line(held) : held;
+      held = '';
+      return rest;
+    },
   };
 }

@@ -19,10 +19,20 @@ test('diff colour: headers bold, hunks cyan, + green, - red, judged by state acr
   const c = diffColourer(true);
   // Split mid-line: the colourer waits for the rest of the line.
   const out = c.push(text.slice(0, 40)) + c.push(text.slice(40)) + c.end();
-  assert.equal(out, [
-    '\x1b[1mdiff --git a/f b/f\x1b[0m', '\x1b[1m--- a/f\x1b[0m', '\x1b[1m+++ b/f\x1b[0m', '\x1b[36m@@ -1,2 +1,2 @@\x1b[0m', ' a',
-    '\x1b[31m--- x\x1b[0m', '\x1b[32m+++ y\x1b[0m', '\x1b[33m# f.txt: a note\x1b[0m', '',
-  ].join('\n'));
+  assert.equal(
+    out,
+    [
+      '\x1b[1mdiff --git a/f b/f\x1b[0m',
+      '\x1b[1m--- a/f\x1b[0m',
+      '\x1b[1m+++ b/f\x1b[0m',
+      '\x1b[36m@@ -1,2 +1,2 @@\x1b[0m',
+      ' a',
+      '\x1b[31m--- x\x1b[0m',
+      '\x1b[32m+++ y\x1b[0m',
+      '\x1b[33m# f.txt: a note\x1b[0m',
+      '',
+    ].join('\n'),
+  );
   const off = diffColourer(false);
   assert.equal(off.push(text.slice(0, 9)) + off.push(text.slice(9)) + off.end(), text);
 });

@@ -16,7 +16,12 @@ export function pagerCommand(opts: { isTTY: boolean; env: NodeJS.ProcessEnv; noP
 
 function onPath(name: string, env: NodeJS.ProcessEnv = process.env): boolean {
   return (env.PATH ?? '/usr/bin:/bin').split(':').some((d) => {
-    try { fs.accessSync(path.join(d || '.', name), fs.constants.X_OK); return true; } catch { return false; }
+    try {
+      fs.accessSync(path.join(d || '.', name), fs.constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
   });
 }
 
@@ -31,7 +36,13 @@ export interface Sink {
 /** Where a long text goes: a pager when pagerCommand says so, else stdout. */
 export function openSink(cmd: string | null, env: NodeJS.ProcessEnv = process.env): Sink {
   if (cmd === null) {
-    return { write: (s) => { process.stdout.write(s); return !process.stdout.destroyed; }, end: async () => {} };
+    return {
+      write: (s) => {
+        process.stdout.write(s);
+        return !process.stdout.destroyed;
+      },
+      end: async () => {},
+    };
   }
   const child: ChildProcess = spawn('/bin/sh', ['-c', cmd], {
     stdio: ['pipe', 'inherit', 'inherit'],
@@ -39,22 +50,37 @@ export function openSink(cmd: string | null, env: NodeJS.ProcessEnv = process.en
   });
   let gone = false;
   const done = new Promise<void>((resolve) => {
-    child.on('close', () => { gone = true; resolve(); });
-    child.on('error', () => { gone = true; resolve(); });
+    child.on('close', () => {
+      gone = true;
+      resolve();
+    });
+    child.on('error', () => {
+      gone = true;
+      resolve();
+    });
   });
   // The user quitting the pager early closes its stdin: not an error.
-  child.stdin?.on('error', () => { gone = true; });
+  child.stdin?.on('error', () => {
+    gone = true;
+  });
   return {
     write: (s) => {
       const w = child.stdin;
       if (gone || !w || w.destroyed) return false;
       if (w.write(s)) return true;
       return new Promise<boolean>((resolve) => {
-        const on = () => { w.off('drain', on); child.off('close', on); resolve(!gone && !w.destroyed); };
+        const on = () => {
+          w.off('drain', on);
+          child.off('close', on);
+          resolve(!gone && !w.destroyed);
+        };
         w.on('drain', on);
         child.on('close', on);
       });
     },
-    end: async () => { child.stdin?.end(); await done; },
+    end: async () => {
+      child.stdin?.end();
+      await done;
+    },
   };
 }

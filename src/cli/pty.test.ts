@@ -25,10 +25,19 @@ function fakes() {
   const podOut = new PassThrough();
   const sizes: string[] = [];
   const pod = {
-    stdin: podIn, stdout: podOut, stop: (why: string) => events.push(`stop ${why}`),
+    stdin: podIn,
+    stdout: podOut,
+    stop: (why: string) => events.push(`stop ${why}`),
     resize: (r: number, c: number) => sizes.push(`${r}x${c}`),
   } as unknown as RunningPod;
-  const input = Object.assign(new PassThrough(), { isTTY: true, isRaw: false, setRawMode(raw: boolean) { events.push(`raw ${raw}`); this.isRaw = raw; } });
+  const input = Object.assign(new PassThrough(), {
+    isTTY: true,
+    isRaw: false,
+    setRawMode(raw: boolean) {
+      events.push(`raw ${raw}`);
+      this.isRaw = raw;
+    },
+  });
   const output = Object.assign(new PassThrough(), { isTTY: true, rows: 30, columns: 100 });
   const signals = new EventEmitter();
   const term: UserTerminal = { input, output, signals };
@@ -38,9 +47,13 @@ function fakes() {
 test('attachTerminal: raw mode, keys in, output out, size at start and on resize, restored at the end', async () => {
   const f = fakes();
   let typed = '';
-  f.podIn.on('data', (d) => { typed += d; });
+  f.podIn.on('data', (d) => {
+    typed += d;
+  });
   let shown = '';
-  f.output.on('data', (d) => { shown += d; });
+  f.output.on('data', (d) => {
+    shown += d;
+  });
   const t = attachTerminal(f.pod, { terminal: f.term });
   assert.deepEqual(f.events, ['raw true']);
   assert.deepEqual(f.sizes, ['30x100']);
@@ -61,7 +74,9 @@ test('attachTerminal: double Ctrl-C and SIGTERM stop the pod; exit restores; sec
   const f = fakes();
   const secret = { name: 'TOK', value: 'sekrit-value-1234', placeholder: 'clawpod-secret-TOK-x', hosts: ['a.test'] } as unknown as ResolvedSecret;
   let shown = '';
-  f.output.on('data', (d) => { shown += d; });
+  f.output.on('data', (d) => {
+    shown += d;
+  });
   const t = attachTerminal(f.pod, { terminal: f.term, secrets: [secret] });
   f.input.write('\x03');
   f.podOut.write('^C');

@@ -72,7 +72,9 @@ export function attachTerminal(pod: RunningPod, opts: AttachOptions = {}): Attac
   const podIn = pod.stdin as Writable | null;
   const podOut = pod.stdout as Readable | null;
   if (!podIn || !podOut) throw new Error('attachTerminal needs a pod started with tty');
-  podIn.on('error', () => { /* the pod's terminal closed: its exit says why */ });
+  podIn.on('error', () => {
+    /* the pod's terminal closed: its exit says why */
+  });
   const raw = Boolean(input.isTTY && input.setRawMode);
   const wasRaw = Boolean(input.isRaw);
   const rule = new InterruptRule();
@@ -80,10 +82,15 @@ export function attachTerminal(pod: RunningPod, opts: AttachOptions = {}): Attac
   let restored = false;
 
   const onKeys = (chunk: Buffer) => {
-    if (rule.press(chunk)) { stop('SIGINT'); return; }
+    if (rule.press(chunk)) {
+      stop('SIGINT');
+      return;
+    }
     podIn.write(chunk);
   };
-  const onResize = () => { if (output.rows && output.columns) pod.resize?.(output.rows, output.columns); };
+  const onResize = () => {
+    if (output.rows && output.columns) pod.resize?.(output.rows, output.columns);
+  };
   const stopSignals = ['SIGTERM', 'SIGHUP'] as const;
   const onStopSignal = (s: 'SIGTERM' | 'SIGHUP') => stop(s);
   const restore = () => {
@@ -94,7 +101,13 @@ export function attachTerminal(pod: RunningPod, opts: AttachOptions = {}): Attac
     output.off('resize', onResize);
     for (const s of stopSignals) signals.off(s, onStopSignal);
     signals.off('exit', restore);
-    if (raw) { try { input.setRawMode?.(wasRaw); } catch { /* the terminal is gone */ } }
+    if (raw) {
+      try {
+        input.setRawMode?.(wasRaw);
+      } catch {
+        /* the terminal is gone */
+      }
+    }
   };
 
   // Every way out puts the terminal back: the pod's end, an exception that ends the process
@@ -113,14 +126,20 @@ export function attachTerminal(pod: RunningPod, opts: AttachOptions = {}): Attac
     input.resume();
     output.on('resize', onResize);
     onResize();
-  } catch (e) { restore(); throw e; }
+  } catch (e) {
+    restore();
+    throw e;
+  }
 
   podOut.on('data', (b: Buffer) => rule.output(b));
   // The pod never holds a secret, but an upstream could echo one back into its output.
   const shown: Readable = opts.secrets?.length ? podOut.pipe(redactingStream(opts.secrets)) : podOut;
   shown.pipe(output, { end: false });
   const done = new Promise<void>((resolve) => {
-    const finish = () => { restore(); resolve(); };
+    const finish = () => {
+      restore();
+      resolve();
+    };
     shown.once('end', finish);
     shown.once('close', finish);
     shown.once('error', finish);

@@ -5,20 +5,41 @@ import type { RunEvent } from '../core/io.js';
 import { contextLine, createRunView, outputHead, summaryText } from './run-view.js';
 
 /** A stream that keeps what was written. */
-const sink = () => { const s = { text: '', write(c: string | Buffer) { s.text += c.toString(); return true; } }; return s; };
+const sink = () => {
+  const s = {
+    text: '',
+    write(c: string | Buffer) {
+      s.text += c.toString();
+      return true;
+    },
+  };
+  return s;
+};
 
 function view(isTTY: boolean, extra: { width?: number; errIsTTY?: boolean } = {}) {
   const out = sink();
   const err = sink();
   const v = createRunView({ out, err, isTTY, colour: false, ...extra });
-  const agent = (...es: AgentEvent[]) => { for (const e of es) v.onEvent({ source: 'agent', event: e }); };
+  const agent = (...es: AgentEvent[]) => {
+    for (const e of es) v.onEvent({ source: 'agent', event: e });
+  };
   return { out, err, v, agent };
 }
 
 const outcome = (over: Partial<AgentOutcome> = {}): AgentOutcome => ({
-  reason: 'done', turns: 2, usage: { inputTokens: 100, outputTokens: 20 }, toolCalls: 1, finalText: 'the answer', refusedApprovals: 0, ...over,
+  reason: 'done',
+  turns: 2,
+  usage: { inputTokens: 100, outputTokens: 20 },
+  toolCalls: 1,
+  finalText: 'the answer',
+  refusedApprovals: 0,
+  ...over,
 });
-const end = (o: AgentOutcome, filesChanged = 0): RunEvent => ({ source: 'run', type: 'run.end', data: { id: 'r-1', outcome: o, filesChanged, durationMs: 1500, status: 'done', exitCode: 0 } });
+const end = (o: AgentOutcome, filesChanged = 0): RunEvent => ({
+  source: 'run',
+  type: 'run.end',
+  data: { id: 'r-1', outcome: o, filesChanged, durationMs: 1500, status: 'done', exitCode: 0 },
+});
 const call = (id: string, command: string): AgentEvent => ({ type: 'tool.call', id, name: 'bash', input: { command } });
 const result = (id: string, content: string, isError = false): AgentEvent => ({ type: 'tool.result', id, name: 'bash', isError, content, durationMs: 12.4 });
 
@@ -53,8 +74,11 @@ describe('run view: tool output', () => {
   test('a denial is shown once, not again as the tool result', () => {
     const { out, agent } = view(true);
     const reason = 'tool "rm_rf" is not available to this task (the policy does not allow it)';
-    agent({ type: 'tool.call', id: 'd', name: 'rm_rf', input: {} }, { type: 'policy.deny', id: 'd', tool: 'rm_rf', reason },
-      { type: 'tool.result', id: 'd', name: 'rm_rf', isError: true, content: reason, durationMs: 0 });
+    agent(
+      { type: 'tool.call', id: 'd', name: 'rm_rf', input: {} },
+      { type: 'policy.deny', id: 'd', tool: 'rm_rf', reason },
+      { type: 'tool.result', id: 'd', name: 'rm_rf', isError: true, content: reason, durationMs: 0 },
+    );
     assert.equal(out.text.split('not available').length - 1, 1, out.text);
     assert.match(screen(out.text), /✗ denied: tool "rm_rf" is not available/);
     // Events without an id (older cores): matched by the reason.
@@ -83,7 +107,11 @@ describe('run view: the progress line', () => {
     v.podStderr.write('pod│ warning: x\n');
     assert.match(err.text, /clawpod: memory cap hit\n/);
     assert.match(err.text, /pod│ warning: x\n/);
-    agent(result('a', 'done'), { type: 'model.error', turn: 2, error: 'model API error 401 from http://127.0.0.1:9 (anthropic): bad · check ANTHROPIC_API_KEY' });
+    agent(result('a', 'done'), {
+      type: 'model.error',
+      turn: 2,
+      error: 'model API error 401 from http://127.0.0.1:9 (anthropic): bad · check ANTHROPIC_API_KEY',
+    });
     v.onEvent(end(outcome({ reason: 'model_error' })));
     v.summary();
     assert.doesNotMatch(screen(out.text), /running in the pod/, 'no stale progress text');
@@ -109,12 +137,22 @@ describe('run view: the progress line', () => {
 });
 
 describe('run view: stdout off a terminal is only the answer', () => {
-  test('the trace goes to stderr, the last turn\'s text to stdout', () => {
+  test("the trace goes to stderr, the last turn's text to stdout", () => {
     const { out, err, v, agent } = view(false);
     v.onNotice('clawpod: run r-1 (anthropic:claude-x)');
-    agent({ type: 'model.request', turn: 1, messages: 1 }, { type: 'text', delta: 'Let me ' }, { type: 'text', delta: 'look.' }, call('a', 'ls'), result('a', 'a.txt\nb.txt'));
-    agent({ type: 'model.request', turn: 2, messages: 3 }, { type: 'text', delta: 'There are ' }, { type: 'text', delta: 'two files.' },
-      { type: 'model.response', turn: 2, stopReason: 'end_turn', usage: { inputTokens: 1, outputTokens: 1 } });
+    agent(
+      { type: 'model.request', turn: 1, messages: 1 },
+      { type: 'text', delta: 'Let me ' },
+      { type: 'text', delta: 'look.' },
+      call('a', 'ls'),
+      result('a', 'a.txt\nb.txt'),
+    );
+    agent(
+      { type: 'model.request', turn: 2, messages: 3 },
+      { type: 'text', delta: 'There are ' },
+      { type: 'text', delta: 'two files.' },
+      { type: 'model.response', turn: 2, stopReason: 'end_turn', usage: { inputTokens: 1, outputTokens: 1 } },
+    );
     v.onEvent(end(outcome({ finalText: 'There are two files.' }), 0));
     v.onEvent(end(outcome({ finalText: 'There are two files.' }), 0)); // passed on again by the face
     v.summary({ stat: '' });
@@ -142,8 +180,21 @@ describe('run view: stdout off a terminal is only the answer', () => {
 
 describe('run view: context and summary', () => {
   test('the context line names what was loaded and marks what came from the workspace', () => {
-    const line = contextLine({ claudeMd: ['CLAUDE.md (workspace)'], memory: 'notes', skills: [{ name: 'lint', from: 'workspace' }, { name: 'deploy', from: 'user' }] }, false);
-    assert.match(line, /^clawpod: context: CLAUDE\.md \(workspace\), memory "notes", skills: lint \(workspace\), deploy \(user\) · \(workspace\) items are the project's text, untrusted/);
+    const line = contextLine(
+      {
+        claudeMd: ['CLAUDE.md (workspace)'],
+        memory: 'notes',
+        skills: [
+          { name: 'lint', from: 'workspace' },
+          { name: 'deploy', from: 'user' },
+        ],
+      },
+      false,
+    );
+    assert.match(
+      line,
+      /^clawpod: context: CLAUDE\.md \(workspace\), memory "notes", skills: lint \(workspace\), deploy \(user\) · \(workspace\) items are the project's text, untrusted/,
+    );
     assert.equal(contextLine({ claudeMd: [], memory: null, skills: [] }, false), 'clawpod: context: none (no CLAUDE.md or AGENTS.md, memory or skills)');
     assert.doesNotMatch(contextLine({ claudeMd: [], memory: 'm', skills: [{ name: 'd', from: 'user' }] }, false), /untrusted/);
     assert.match(contextLine({ claudeMd: [{ name: 'AGENTS.md', from: 'workspace' }], memory: null, skills: [] }, false), /AGENTS\.md \(workspace\)/);
@@ -171,7 +222,10 @@ describe('run view: context and summary', () => {
     assert.match(err.text, /review with clawpod runs diff r-1, then runs apply r-1 or runs discard r-1/);
     assert.doesNotMatch(summaryText({ id: 'r', outcome: outcome(), ms: 0, filesChanged: 0, allowed: 0, denied: 0, limits: [] }), /not done/);
     const facts = { id: 'r', ms: 0, filesChanged: 0, allowed: 0, denied: 0, limits: [] };
-    assert.match(summaryText({ ...facts, outcome: outcome({ reason: 'stopped', error: 'the user quit when asked to approve a bash call' }) }), /clawpod: stopped: the user quit when asked to approve a bash call ·/);
+    assert.match(
+      summaryText({ ...facts, outcome: outcome({ reason: 'stopped', error: 'the user quit when asked to approve a bash call' }) }),
+      /clawpod: stopped: the user quit when asked to approve a bash call ·/,
+    );
     assert.match(summaryText({ ...facts, outcome: outcome({ reason: 'max_turns' }) }), /clawpod: stopped: max_turns ·/);
   });
 });

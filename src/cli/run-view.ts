@@ -56,7 +56,9 @@ const CLEAR = '\r\x1b[K';
 
 /** Model and pod text on one inert line: escapes shown, whitespace folded, cut at max columns. */
 export function oneLine(s: string, max: number): string {
-  const flat = safeText(s.replace(/[\t\n\r]+/g, ' ')).replace(/ +/g, ' ').trim();
+  const flat = safeText(s.replace(/[\t\n\r]+/g, ' '))
+    .replace(/ +/g, ' ')
+    .trim();
   return cut(flat, max);
 }
 
@@ -98,14 +100,19 @@ export function contextLine(data: Record<string, unknown>, colour: boolean): str
     }
   }
   if (typeof data.memory === 'string' && data.memory) items.push(`memory "${safeText(data.memory)}"`);
-  const skills = (Array.isArray(data.skills) ? data.skills : []).filter((s): s is { name: string; from?: string } =>
-    Boolean(s) && typeof (s as { name?: unknown }).name === 'string');
+  const skills = (Array.isArray(data.skills) ? data.skills : []).filter(
+    (s): s is { name: string; from?: string } => Boolean(s) && typeof (s as { name?: unknown }).name === 'string',
+  );
   if (skills.length) {
-    const each = skills.map((s) => (s.from === 'workspace' ? show({ name: s.name, workspace: true }) : `${safeText(s.name)} (${s.from === 'user' ? 'user' : safeText(String(s.from ?? '?'))})`));
+    const each = skills.map((s) =>
+      s.from === 'workspace'
+        ? show({ name: s.name, workspace: true })
+        : `${safeText(s.name)} (${s.from === 'user' ? 'user' : safeText(String(s.from ?? '?'))})`,
+    );
     items.push(`skills: ${each.join(', ')}`);
   }
   if (items.length === 0) return 'clawpod: context: none (no CLAUDE.md or AGENTS.md, memory or skills)';
-  const warn = fromWorkspace ? ` · ${paint('(workspace) items are the project\'s text, untrusted: they steer the agent', 'yellow', colour)}` : '';
+  const warn = fromWorkspace ? ` · ${paint("(workspace) items are the project's text, untrusted: they steer the agent", 'yellow', colour)}` : '';
   return `clawpod: context: ${items.join(', ')}${warn}`;
 }
 
@@ -113,17 +120,24 @@ export function contextLine(data: Record<string, unknown>, colour: boolean): str
 export function summaryText(f: SummaryFacts, colour = false): string {
   const o = f.outcome;
   const refused = o.refusedApprovals ?? 0;
-  const why = f.interrupted ? paint('interrupted: the work so far is kept', 'yellow', colour)
-    : o.reason === 'done' && refused ? paint('not done: the model finished, but tool calls it needed were refused', 'red', colour)
-      : o.reason === 'done' ? paint('done', 'green', colour)
-        : o.reason === 'stopped' ? paint(`stopped${o.error ? `: ${safeText(o.error)}` : ''}`, 'yellow', colour)
+  const why = f.interrupted
+    ? paint('interrupted: the work so far is kept', 'yellow', colour)
+    : o.reason === 'done' && refused
+      ? paint('not done: the model finished, but tool calls it needed were refused', 'red', colour)
+      : o.reason === 'done'
+        ? paint('done', 'green', colour)
+        : o.reason === 'stopped'
+          ? paint(`stopped${o.error ? `: ${safeText(o.error)}` : ''}`, 'yellow', colour)
           : paint(`stopped: ${o.reason}${o.error ? ` (${safeText(o.error)})` : ''}`, 'red', colour);
   const lines = [
     '',
     `clawpod: ${why} · ${o.turns} turn(s) · ${o.usage.inputTokens + o.usage.outputTokens} tokens · ${o.toolCalls} tool call(s) · ${(f.ms / 1000).toFixed(1)} s`,
   ];
-  if (refused) lines.push(`clawpod: ${refused} tool call(s) needed approval and nobody could be asked (run it from a terminal, or remove the tool from tools.approve)`);
-  lines.push(`clawpod: ${f.filesChanged} file(s) changed${f.stat ? ` (${f.stat})` : ''} · outbound ${f.allowed} allowed, ${f.denied} denied${f.limits.length ? ` · limits hit: ${f.limits.join(', ')}` : ''}`);
+  if (refused)
+    lines.push(`clawpod: ${refused} tool call(s) needed approval and nobody could be asked (run it from a terminal, or remove the tool from tools.approve)`);
+  lines.push(
+    `clawpod: ${f.filesChanged} file(s) changed${f.stat ? ` (${f.stat})` : ''} · outbound ${f.allowed} allowed, ${f.denied} denied${f.limits.length ? ` · limits hit: ${f.limits.join(', ')}` : ''}`,
+  );
   lines.push(f.filesChanged ? `clawpod: review with clawpod runs diff ${f.id}, then runs apply ${f.id} or runs discard ${f.id}` : `clawpod: run ${f.id}`, '');
   return lines.join('\n');
 }
@@ -146,32 +160,72 @@ export function createRunView(o: RunViewOptions): RunView {
   const tally = { allowed: 0, denied: 0, limits: [] as string[] };
   let end: Record<string, unknown> | null = null;
 
-  const clear = () => { if (progress) { trace.write(CLEAR); progress = false; } };
-  const draw = () => { if (live && running && !progress) { lineStart(); trace.write(c(PROGRESS, 'dim')); progress = true; } };
-  const lineStart = () => { if (!atLineStart) { trace.write('\n'); atLineStart = true; } };
-  const say = (text: string) => { clear(); lineStart(); trace.write(text.endsWith('\n') ? text : `${text}\n`); atLineStart = true; };
+  const clear = () => {
+    if (progress) {
+      trace.write(CLEAR);
+      progress = false;
+    }
+  };
+  const draw = () => {
+    if (live && running && !progress) {
+      lineStart();
+      trace.write(c(PROGRESS, 'dim'));
+      progress = true;
+    }
+  };
+  const lineStart = () => {
+    if (!atLineStart) {
+      trace.write('\n');
+      atLineStart = true;
+    }
+  };
+  const say = (text: string) => {
+    clear();
+    lineStart();
+    trace.write(text.endsWith('\n') ? text : `${text}\n`);
+    atLineStart = true;
+  };
   // stdout and stderr are most often the same terminal: a line for stderr starts on a line of its own.
-  const toErr = (line: string) => { clear(); lineStart(); o.err.write(`${line}\n`); draw(); };
-  const flushHeld = () => { if (held) { say(safeText(held)); held = ''; } };
+  const toErr = (line: string) => {
+    clear();
+    lineStart();
+    o.err.write(`${line}\n`);
+    draw();
+  };
+  const flushHeld = () => {
+    if (held) {
+      say(safeText(held));
+      held = '';
+    }
+  };
 
   function onAgent(e: AgentEvent): void {
     switch (e.type) {
       case 'text':
-        if (!o.isTTY) { held += e.delta; return; }
+        if (!o.isTTY) {
+          held += e.delta;
+          return;
+        }
         clear();
         trace.write(safeText(e.delta));
         if (e.delta) atLineStart = e.delta.endsWith('\n');
         return;
-      case 'model.request': flushHeld(); return;
+      case 'model.request':
+        flushHeld();
+        return;
       case 'tool.call':
         flushHeld();
         clear();
         lineStart();
-        trace.write(`\n  ${c('▸', 'cyan')} ${c(safeText(e.name), 'bold')} ${oneLine(callText(e.name, e.input), Math.max(20, width - 5 - [...e.name].length))}\n`);
+        trace.write(
+          `\n  ${c('▸', 'cyan')} ${c(safeText(e.name), 'bold')} ${oneLine(callText(e.name, e.input), Math.max(20, width - 5 - [...e.name].length))}\n`,
+        );
         running = e.id;
         draw();
         return;
-      case 'approval.ask': clear(); return;
+      case 'approval.ask':
+        clear();
+        return;
       case 'approval':
         if (e.answer === 'always' && e.asked) say(`    ${c('✓', 'green')} ${safeText(e.tool)} approved for the rest of this run`);
         if (e.answer === 'yes' || e.answer === 'always') draw();
@@ -184,7 +238,11 @@ export function createRunView(o: RunViewOptions): RunView {
         return;
       case 'tool.result': {
         running = null;
-        if (denied.delete(e.id) || (lastDenial !== null && e.isError && e.content === lastDenial)) { clear(); lastDenial = null; return; }
+        if (denied.delete(e.id) || (lastDenial !== null && e.isError && e.content === lastDenial)) {
+          clear();
+          lastDenial = null;
+          return;
+        }
         lastDenial = null;
         const head = outputHead(e.content, n, width - 6);
         const lines = [`    ${e.isError ? c('✗', 'red') : c('✓', 'green')} ${Math.round(e.durationMs)} ms`];
@@ -199,7 +257,8 @@ export function createRunView(o: RunViewOptions): RunView {
         clear();
         toErr(`clawpod: ${c(safeText(e.error), 'red')}`);
         return;
-      default: return;
+      default:
+        return;
     }
   }
 
@@ -212,15 +271,24 @@ export function createRunView(o: RunViewOptions): RunView {
       if (e.type === 'net.deny') tally.denied++;
       return;
     }
-    if (e.source === 'pod' && e.type === 'limit.hit') { tally.limits.push(String(e.data.cap)); return; }
-    if (e.source === 'run' && e.type === 'run.context') { toErr(contextLine(e.data, o.colour)); return; }
+    if (e.source === 'pod' && e.type === 'limit.hit') {
+      tally.limits.push(String(e.data.cap));
+      return;
+    }
+    if (e.source === 'run' && e.type === 'run.context') {
+      toErr(contextLine(e.data, o.colour));
+      return;
+    }
     if (e.source === 'run' && e.type === 'run.end') {
       running = null;
       clear();
       // A face may pass run.end on again with what it adds: the facts are merged, never lost.
       end = { ...end, ...e.data };
       // The last turn's text, held off a terminal, is the answer.
-      if (held) { answer = held; held = ''; }
+      if (held) {
+        answer = held;
+        held = '';
+      }
     }
   }
 
@@ -253,10 +321,20 @@ export function createRunView(o: RunViewOptions): RunView {
       const outcome = end.outcome as AgentOutcome | undefined;
       if (!outcome) return;
       if (trace === o.out) lineStart();
-      o.err.write(summaryText({
-        id: String(end.id ?? ''), outcome, ms: extra.ms ?? Number(end.durationMs ?? 0), filesChanged: Number(end.filesChanged ?? 0),
-        stat: extra.stat, ...tally, interrupted: end.interrupted === true,
-      }, o.colour));
+      o.err.write(
+        summaryText(
+          {
+            id: String(end.id ?? ''),
+            outcome,
+            ms: extra.ms ?? Number(end.durationMs ?? 0),
+            filesChanged: Number(end.filesChanged ?? 0),
+            stat: extra.stat,
+            ...tally,
+            interrupted: end.interrupted === true,
+          },
+          o.colour,
+        ),
+      );
     },
   };
 }
@@ -274,6 +352,8 @@ export function taskSummary(ctx: Context, id: string, o: AgentOutcome, ms: numbe
       if (e.type === 'net.deny') f.denied++;
       if (e.type === 'limit.hit') f.limits.push(String(e.data.cap));
     }
-  } catch { f.limits = []; }
+  } catch {
+    f.limits = [];
+  }
   return summaryText(f);
 }

@@ -65,11 +65,22 @@ export function parseRunsArgs(spec: Command, all: Command[], args: string[]): Ru
   }
   const streams = (['stdout', 'stderr', 'transcript', 'answer'] as const).filter((s) => v[s] === true);
   return {
-    ids: sub === 'rm' ? positionals : id === undefined ? [] : [id], id, paths: sub === 'rm' ? [] : paths,
-    force: v.force === true, limit: limitOf(v.limit), json: v.json === true,
-    includeGit: v['include-git'] === true, includeIgnored: v['include-ignored'] === true, full: v.full === true,
-    noPager: v['no-pager'] === true, format: v.stat ? 'stat' : v['name-only'] ? 'name-only' : 'patch', only, exclude,
-    olderThanMs: olderThanOf(v['older-than']), dryRun: v['dry-run'] === true, streams,
+    ids: sub === 'rm' ? positionals : id === undefined ? [] : [id],
+    id,
+    paths: sub === 'rm' ? [] : paths,
+    force: v.force === true,
+    limit: limitOf(v.limit),
+    json: v.json === true,
+    includeGit: v['include-git'] === true,
+    includeIgnored: v['include-ignored'] === true,
+    full: v.full === true,
+    noPager: v['no-pager'] === true,
+    format: v.stat ? 'stat' : v['name-only'] ? 'name-only' : 'patch',
+    only,
+    exclude,
+    olderThanMs: olderThanOf(v['older-than']),
+    dryRun: v['dry-run'] === true,
+    streams,
   };
 }
 

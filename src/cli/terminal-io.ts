@@ -36,13 +36,18 @@ export function terminalIO(o: TerminalIOOptions = {}): TerminalIO {
     }
     hard.abort();
   };
-  const onStop = () => { gentle.abort(); hard.abort(); };
+  const onStop = () => {
+    gentle.abort();
+    hard.abort();
+  };
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onStop);
   process.on('SIGHUP', onStop);
   const io: TerminalIO = {
     event: (e) => o.view?.(e),
-    notice: (line) => { process.stderr.write(`${line}\n`); },
+    notice: (line) => {
+      process.stderr.write(`${line}\n`);
+    },
     stdout: (o.stdout === undefined ? process.stdout : o.stdout) as RunIO['stdout'],
     stderr: (o.stderr === undefined ? process.stderr : o.stderr) as RunIO['stderr'],
     stdin: o.stdin === false ? null : 'inherit',

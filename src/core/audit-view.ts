@@ -9,7 +9,9 @@ import { decisionsPath, type DecisionsVerdict, verifyDecisions } from './decisio
 import { jsonInert } from './inert-json.js';
 import { findRun } from './runs.js';
 
-function auditPathOf(run: RunRecord): string { return run.auditPath ?? path.join(run.runDir ?? '', 'audit.jsonl'); }
+function auditPathOf(run: RunRecord): string {
+  return run.auditPath ?? path.join(run.runDir ?? '', 'audit.jsonl');
+}
 
 /** Writes the log one event a line, in batches: a log of any size in bounded memory. Its data
  *  holds pod-chosen text (file names, commands) and JSON.stringify leaves C1 controls, bidi
@@ -34,22 +36,39 @@ export function auditShow(ctx: Context, id: string | undefined, write: (text: st
   if (batch) write(batch);
 }
 
-export interface RunVerdict { id: string; ok: boolean; events?: number; head?: string; error?: string }
+export interface RunVerdict {
+  id: string;
+  ok: boolean;
+  events?: number;
+  head?: string;
+  error?: string;
+}
 
 function verifyRun(run: RunRecord): RunVerdict {
   let r: ReturnType<typeof verifyAudit>;
-  try { r = verifyAudit(auditPathOf(run), { runId: run.id }); } catch {
+  try {
+    r = verifyAudit(auditPathOf(run), { runId: run.id });
+  } catch {
     return { id: run.id, ok: false, error: `audit log missing: ${auditPathOf(run)}` };
   }
   if (!r.ok) return { id: run.id, ok: false, error: `BROKEN at line ${r.line}: ${r.reason} (${auditPathOf(run)})` };
   const head = run.summary?.auditHead;
   if (head && (head !== r.lastHash || run.summary?.auditEvents !== r.count)) {
-    return { id: run.id, ok: false, events: r.count, error: `BROKEN: the log has ${r.count} events but the run ended with ${String(run.summary?.auditEvents)} (lines removed from the end) (${auditPathOf(run)})` };
+    return {
+      id: run.id,
+      ok: false,
+      events: r.count,
+      error: `BROKEN: the log has ${r.count} events but the run ended with ${String(run.summary?.auditEvents)} (lines removed from the end) (${auditPathOf(run)})`,
+    };
   }
   return { id: run.id, ok: true, events: r.count, head: r.lastHash };
 }
 
-export interface VerifyReport { ok: boolean; runs: RunVerdict[]; decisions: DecisionsVerdict }
+export interface VerifyReport {
+  ok: boolean;
+  runs: RunVerdict[];
+  decisions: DecisionsVerdict;
+}
 
 /** Each run's chain (one, or all) and the decision log's. */
 export function auditVerifyReport(ctx: Context, id: string | undefined, all: boolean): VerifyReport {

@@ -54,7 +54,10 @@ export function createContext(env: NodeJS.ProcessEnv = process.env, opts: Contex
     if (typeof entry === 'string') throw new PodError(entry);
     if (!entry) throw new PodError(`unknown backend "${name}" (available: ${available.join(', ')})`);
     let b = made.get(name);
-    if (!b) { b = entry({ clawpodHome, env }); made.set(name, b); }
+    if (!b) {
+      b = entry({ clawpodHome, env });
+      made.set(name, b);
+    }
     return b;
   };
   return {
@@ -62,12 +65,25 @@ export function createContext(env: NodeJS.ProcessEnv = process.env, opts: Contex
     clawpodHome,
     env,
     store() {
-      if (!store) { ensureHome(); store = openStore(path.join(clawpodHome, 'clawpod.db')); }
+      if (!store) {
+        ensureHome();
+        store = openStore(path.join(clawpodHome, 'clawpod.db'));
+      }
       return store;
     },
     backend,
-    backends: () => available.flatMap((n) => { try { return [backend(n)]; } catch { return []; } }),
+    backends: () =>
+      available.flatMap((n) => {
+        try {
+          return [backend(n)];
+        } catch {
+          return [];
+        }
+      }),
     runDir: (id) => path.join(clawpodHome, 'runs', id),
-    close() { store?.close(); store = null; },
+    close() {
+      store?.close();
+      store = null;
+    },
   };
 }

@@ -23,13 +23,19 @@ const HEAD_KEY = 'decisions.head';
 
 export type DecisionType = 'decision.apply' | 'decision.discard' | 'runs.remove';
 
-export function decisionsPath(ctx: Context): string { return path.join(ctx.clawpodHome, DECISIONS_FILE); }
+export function decisionsPath(ctx: Context): string {
+  return path.join(ctx.clawpodHome, DECISIONS_FILE);
+}
 
 /** Who decided: the real uid and its name, and the sudo caller when there is one (as sudo said). */
 export function actor(): { uid: number; user: string; sudoUser?: string } {
   const uid = process.getuid?.() ?? -1;
   let user = `uid ${uid}`;
-  try { user = os.userInfo().username; } catch { /* no passwd entry: the uid says it */ }
+  try {
+    user = os.userInfo().username;
+  } catch {
+    /* no passwd entry: the uid says it */
+  }
   const sudo = process.env.SUDO_USER;
   return { uid, user, ...(sudo && sudo !== user ? { sudoUser: sudo } : {}) };
 }
@@ -59,7 +65,9 @@ export function decisionsOf(ctx: Context, runId: string): AuditEvent[] {
   if (!fs.existsSync(file)) return out;
   try {
     for (const e of auditEvents(file)) if (e.data.run === runId) out.push(e);
-  } catch { /* shown by audit verify */ }
+  } catch {
+    /* shown by audit verify */
+  }
   return out;
 }
 
@@ -73,10 +81,18 @@ export function verifyDecisions(ctx: Context): DecisionsVerdict {
     return recorded ? { ok: false, error: `${file} is gone, but ${recorded.events} decision(s) were recorded` } : { ok: true, events: 0, head: '' };
   }
   let r: VerifyResult;
-  try { r = verifyAudit(file, { runId: DECISIONS_CHAIN }); } catch (e) { return { ok: false, error: `cannot read ${file}: ${(e as Error).message}` }; }
+  try {
+    r = verifyAudit(file, { runId: DECISIONS_CHAIN });
+  } catch (e) {
+    return { ok: false, error: `cannot read ${file}: ${(e as Error).message}` };
+  }
   if (!r.ok) return { ok: false, error: `BROKEN at line ${r.line}: ${r.reason} (${file})` };
   if (recorded && (recorded.events !== r.count || recorded.head !== r.lastHash)) {
-    return { ok: false, events: r.count, error: `BROKEN: the log has ${r.count} decisions but ${recorded.events} were recorded (lines removed from the end) (${file})` };
+    return {
+      ok: false,
+      events: r.count,
+      error: `BROKEN: the log has ${r.count} decisions but ${recorded.events} were recorded (lines removed from the end) (${file})`,
+    };
   }
   return { ok: true, events: r.count, head: r.lastHash };
 }
@@ -85,7 +101,9 @@ function headOf(ctx: Context): { events: number; head: string } | null {
   try {
     const v = ctx.store().getMeta(HEAD_KEY);
     return v ? (JSON.parse(v) as { events: number; head: string }) : null;
-  } catch { return null; }
+  } catch {
+    return null;
+  }
 }
 
 /** What a change set brings, as the record names it: path, kind, and the new content's hash. */
@@ -121,15 +139,25 @@ export function entryBeneath(root: string, rel: string): EntryInfo | undefined {
     const st = fs.lstatSync(at, { throwIfNoEntry: false });
     if (!st?.isDirectory()) return undefined;
   }
-  try { return statEntry(path.join(root, rel)); } catch { return undefined; }
+  try {
+    return statEntry(path.join(root, rel));
+  } catch {
+    return undefined;
+  }
 }
 
-function sha256(s: string): string { return crypto.createHash('sha256').update(s).digest('hex'); }
+function sha256(s: string): string {
+  return crypto.createHash('sha256').update(s).digest('hex');
+}
 
 /** sha256 of a regular file, opened without following a symlink; '' when it is not one now. */
 export function fileSha256(abs: string): string {
   let fd: number;
-  try { fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK); } catch { return ''; }
+  try {
+    fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  } catch {
+    return '';
+  }
   try {
     if (!fs.fstatSync(fd).isFile()) return '';
     const h = crypto.createHash('sha256');

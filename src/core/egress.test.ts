@@ -11,8 +11,14 @@ import { planEgress, scrubChangeSet } from './egress.js';
 
 function rules(secrets: Rules['secrets']): Rules {
   return {
-    resources: { cpus: 1, memoryBytes: 1 << 29, pids: 64, timeoutMs: 60_000, diskBytes: 1 << 20 }, workspace: 'overlay', mounts: [],
-    network: { allow: ['x.test'], deny: [], hosts: {} }, secrets, env: {}, tools: {}, source: 'test',
+    resources: { cpus: 1, memoryBytes: 1 << 29, pids: 64, timeoutMs: 60_000, diskBytes: 1 << 20 },
+    workspace: 'overlay',
+    mounts: [],
+    network: { allow: ['x.test'], deny: [], hosts: {} },
+    secrets,
+    env: {},
+    tools: {},
+    source: 'test',
   };
 }
 
@@ -42,8 +48,10 @@ test('planEgress: inject passes to the proxy; a value under 8 bytes fails the ru
   assert.deepEqual(plan.secrets[0].inject, inject);
   // The boundary characters of a base64 spelling also carry bits of what surrounds the value: they stay.
   assert.match(plan.redact(`got ${Buffer.from('long-enough-value').toString('base64')}`), /^got \[secret:K\].{0,3}$/);
-  assert.throws(() => planEgress(rules([{ name: 'K', from: { kind: 'env', ref: 'V' }, hosts: ['x.test'] }]), { V: 'short' }, () => ''),
-    /^UserError: secret K: the value is 5 bytes; clawpod needs at least 8/);
+  assert.throws(
+    () => planEgress(rules([{ name: 'K', from: { kind: 'env', ref: 'V' }, hosts: ['x.test'] }]), { V: 'short' }, () => ''),
+    /^UserError: secret K: the value is 5 bytes; clawpod needs at least 8/,
+  );
 });
 
 test('scrubChangeSet catches an encoded value in a file and leaves other files alone', () => {
@@ -84,6 +92,11 @@ test('scrubChangeSet streams: a value across a 1 MiB chunk boundary in a large f
     assert.equal(big.subarray(before.length, before.length + 10).toString(), '[secret:K]');
     assert.equal(fs.statSync(path.join(dir, 'big')).mode & 0o777, 0o640);
     assert.equal(fs.readFileSync(path.join(deep, 'f'), 'utf8'), 'x[secret:K]y');
-    assert.deepEqual(fs.readdirSync(dir).filter((n) => n.includes('clawpod-scrub')), []);
-  } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+    assert.deepEqual(
+      fs.readdirSync(dir).filter((n) => n.includes('clawpod-scrub')),
+      [],
+    );
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

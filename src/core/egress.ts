@@ -29,7 +29,9 @@ export function planEgress(rules: Rules, env: NodeJS.ProcessEnv, readFile: (p: s
         throw new UserError(`secret ${s.name}: environment variable ${s.from.ref} is not set (export it, or remove the secret from the policy)`);
       }
     } else {
-      try { value = readFile(s.from.ref).replace(/\r?\n$/, ''); } catch {
+      try {
+        value = readFile(s.from.ref).replace(/\r?\n$/, '');
+      } catch {
         throw new UserError(`secret ${s.name}: cannot read ${s.from.ref} (create the file, or fix secrets.${s.name}.from in the policy)`);
       }
       if (!value) throw new UserError(`secret ${s.name}: ${s.from.ref} is empty`);
@@ -38,7 +40,9 @@ export function planEgress(rules: Rules, env: NodeJS.ProcessEnv, readFile: (p: s
     // would mangle output, and not scrubbing would let it through.
     if (Buffer.byteLength(value) < MIN_SECRET_BYTES) {
       const n = Buffer.byteLength(value);
-      throw new UserError(`secret ${s.name}: the value is ${n} bytes; clawpod needs at least ${MIN_SECRET_BYTES} to keep it out of output (use the full credential)`);
+      throw new UserError(
+        `secret ${s.name}: the value is ${n} bytes; clawpod needs at least ${MIN_SECRET_BYTES} to keep it out of output (use the full credential)`,
+      );
     }
     const resolved: ResolvedSecret = { name: s.name, value, placeholder: makePlaceholder(s.name), hosts: s.hosts };
     if (s.inject) resolved.inject = s.inject;
@@ -52,7 +56,10 @@ export function planEgress(rules: Rules, env: NodeJS.ProcessEnv, readFile: (p: s
   };
 }
 
-export interface RunningEgress { egress: PodEgress; close(): Promise<void> }
+export interface RunningEgress {
+  egress: PodEgress;
+  close(): Promise<void>;
+}
 
 /** Starts the run's proxy at the backend's socket path; the CA exists only if secrets do. */
 export async function startEgress(plan: EgressPlan, rules: Rules, runId: string, paths: PodEgress, onEvent: (e: ProxyEvent) => void): Promise<RunningEgress> {
@@ -66,11 +73,18 @@ export async function startEgress(plan: EgressPlan, rules: Rules, runId: string,
   fs.rmSync(paths.socketPath, { force: true });
   // Upstreams are verified against the system roots plus the policy's extra CAs.
   const system = fs.existsSync(SYSTEM_ROOTS) ? [fs.readFileSync(SYSTEM_ROOTS, 'utf8')] : [];
-  const upstreamCA = [...system, ...(rules.network.extraCA ?? []).map((f, i) => {
-    try { return fs.readFileSync(f, 'utf8'); } catch (e) {
-      throw new UserError(`network.extraCA[${i}]: cannot read ${f} (${(e as NodeJS.ErrnoException).code ?? 'error'}); give the path of a PEM certificate file`);
-    }
-  })];
+  const upstreamCA = [
+    ...system,
+    ...(rules.network.extraCA ?? []).map((f, i) => {
+      try {
+        return fs.readFileSync(f, 'utf8');
+      } catch (e) {
+        throw new UserError(
+          `network.extraCA[${i}]: cannot read ${f} (${(e as NodeJS.ErrnoException).code ?? 'error'}); give the path of a PEM certificate file`,
+        );
+      }
+    }),
+  ];
   const proxy = await startPodProxy({ socketPath: paths.socketPath, pod: runId, network: rules.network, secrets: plan.secrets, ca, upstreamCA, onEvent });
   return {
     egress: { socketPath: paths.socketPath, caBundle: ca ? paths.caBundle : undefined },
@@ -131,7 +145,10 @@ function scrubFile(file: string, engine: ReturnType<typeof scrubber>): boolean {
     return true;
   } finally {
     fs.closeSync(fd);
-    if (out !== null) { fs.closeSync(out); fs.rmSync(tmp, { force: true }); }
+    if (out !== null) {
+      fs.closeSync(out);
+      fs.rmSync(tmp, { force: true });
+    }
   }
 }
 
@@ -140,7 +157,7 @@ function scrubFile(file: string, engine: ReturnType<typeof scrubber>): boolean {
 function passOver(fd: number, inc: ReturnType<ReturnType<typeof scrubber>['incremental']>, out: number | null): boolean {
   const CHUNK = 1 << 20;
   const buf = Buffer.alloc(CHUNK);
-  for (let pos = 0; ;) {
+  for (let pos = 0; ; ) {
     const n = fs.readSync(fd, buf, 0, CHUNK, pos);
     pos += n;
     const chunk = n > 0 ? inc.write(buf.subarray(0, n)) : inc.end();

@@ -43,21 +43,42 @@ export interface ExecSummary {
 /** onStart: the pod has started (a face attaches its terminal relay here; `secrets` are what
  *  that relay must redact from the pod's output). */
 export async function runExec(
-  ctx: Context, opts: ExecOptions, onStart?: (id: string, pod: RunningPod, secrets: ResolvedSecret[]) => void,
+  ctx: Context,
+  opts: ExecOptions,
+  onStart?: (id: string, pod: RunningPod, secrets: ResolvedSecret[]) => void,
 ): Promise<ExecSummary> {
   if (opts.command.length === 0) throw new UserError('no command given (usage: clawpod exec [OPTIONS] -- CMD [ARG...])');
   const prepared = await prepare(ctx, opts);
   const { io } = opts;
   const tty = Boolean(opts.tty);
   const run = await openRun(ctx, {
-    kind: 'exec', prepared, io, command: opts.command, start: { command: opts.command },
+    kind: 'exec',
+    prepared,
+    io,
+    command: opts.command,
+    start: { command: opts.command },
     podOf: (p: RunningPod) => p,
     // Output is always piped: to the face (redacted when the run has secrets) and kept with the run.
-    startPod: ({ id, changesDir, egress, record }) => prepared.backend.start({
-      id, rules: prepared.rules, workspace: prepared.workspace, command: opts.command, changesDir, allowDegraded: opts.allowDegraded,
-      stdio: 'pipe', hold: true, stdinInherit: io.stdin === 'inherit' && !tty, tty, ttySize: opts.ttySize,
-      env: { ...prepared.plan.podEnv, ...prepared.settings.env }, etc: prepared.settings.etc, egress,
-    }, record),
+    startPod: ({ id, changesDir, egress, record }) =>
+      prepared.backend.start(
+        {
+          id,
+          rules: prepared.rules,
+          workspace: prepared.workspace,
+          command: opts.command,
+          changesDir,
+          allowDegraded: opts.allowDegraded,
+          stdio: 'pipe',
+          hold: true,
+          stdinInherit: io.stdin === 'inherit' && !tty,
+          tty,
+          ttySize: opts.ttySize,
+          env: { ...prepared.plan.podEnv, ...prepared.settings.env },
+          etc: prepared.settings.etc,
+          egress,
+        },
+        record,
+      ),
   });
   const pod = run.pod;
   let outcome: PodOutcome;
@@ -76,15 +97,27 @@ export async function runExec(
     throw err;
   }
   const interrupted = io.signal.aborted;
-  run.emit({ source: 'run', type: 'exec.exit', data: { exitCode: outcome.exitCode, durationMs: Math.round(outcome.durationMs), limitHit: outcome.limitHit, stoppedBy: outcome.stoppedBy ?? null } });
+  run.emit({
+    source: 'run',
+    type: 'exec.exit',
+    data: { exitCode: outcome.exitCode, durationMs: Math.round(outcome.durationMs), limitHit: outcome.limitHit, stoppedBy: outcome.stoppedBy ?? null },
+  });
   const exitCode = interrupted ? 130 : outcome.exitCode;
   const status = interrupted ? 'interrupted' : outcome.limitHit === 'timeout' ? 'timeout' : outcome.limitHit || outcome.stoppedBy ? 'killed' : 'done';
   const filesChanged = await run.end({ status, exitCode, limitHit: outcome.limitHit, data: interrupted ? { stoppedBy: 'user' } : undefined });
   const limitHit = run.audit.limitReached && !outcome.limitHit ? 'audit' : outcome.limitHit;
   if (opts.removeIfUnchanged && filesChanged === 0) removeRunRecord(ctx, run.id);
   return {
-    run: run.id, exitCode, status, limitHit, durationMs: Math.round(outcome.durationMs), filesChanged, auditPath: run.auditPath,
-    refused: run.refused.byHost(), capsHit: [...run.capsHit], ...(opts.removeIfUnchanged && filesChanged === 0 ? { removed: true } : {}),
+    run: run.id,
+    exitCode,
+    status,
+    limitHit,
+    durationMs: Math.round(outcome.durationMs),
+    filesChanged,
+    auditPath: run.auditPath,
+    refused: run.refused.byHost(),
+    capsHit: [...run.capsHit],
+    ...(opts.removeIfUnchanged && filesChanged === 0 ? { removed: true } : {}),
   };
 }
 
@@ -103,9 +136,10 @@ async function untilStopped(pod: RunningPod, io: RunIO): Promise<PodOutcome> {
   if (io.signal.aborted) onInt();
   io.signal.addEventListener('abort', onInt, { once: true });
   io.kill?.addEventListener('abort', onKill, { once: true });
-  try { return await pod.wait(); } finally {
+  try {
+    return await pod.wait();
+  } finally {
     io.signal.removeEventListener('abort', onInt);
     io.kill?.removeEventListener('abort', onKill);
   }
 }
-

@@ -7,7 +7,16 @@ import type { PodEvent } from '../pod/types.js';
 import type { ProxyEvent } from '../proxy/types.js';
 
 /** The run's own milestones (the audit contract's names). */
-export type LifecycleType = 'run.start' | 'run.end' | 'exec.start' | 'exec.exit' | 'file.write' | 'files.ignored' | 'policy.deny' | 'guard.degraded' | 'run.context';
+export type LifecycleType =
+  | 'run.start'
+  | 'run.end'
+  | 'exec.start'
+  | 'exec.exit'
+  | 'file.write'
+  | 'files.ignored'
+  | 'policy.deny'
+  | 'guard.degraded'
+  | 'run.context';
 
 /** One stream for everything that happens in a run; the audit log is one subscriber, the
  *  terminal view another, a server's live stream a third. Discriminated by `source`. */

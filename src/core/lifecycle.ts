@@ -73,14 +73,22 @@ export function cappedLog(file: string, cap = LOG_CAP): Writable & { dropped(): 
   const w = new Writable({
     write(chunk: Buffer, _enc, cb) {
       const take = Math.max(0, Math.min(chunk.length, cap - kept));
-      try { if (take > 0 && fd !== null) fs.writeSync(fd, chunk, 0, take); } catch { /* a full disk loses the log, never the run */ }
+      try {
+        if (take > 0 && fd !== null) fs.writeSync(fd, chunk, 0, take);
+      } catch {
+        /* a full disk loses the log, never the run */
+      }
       kept += take;
       dropped += chunk.length - take;
       cb();
     },
     final(cb) {
       if (fd !== null) {
-        try { if (dropped > 0) fs.writeSync(fd, `\n[clawpod: ${dropped} more bytes not kept]\n`); } catch { /* as above */ }
+        try {
+          if (dropped > 0) fs.writeSync(fd, `\n[clawpod: ${dropped} more bytes not kept]\n`);
+        } catch {
+          /* as above */
+        }
         fs.closeSync(fd);
         fd = null;
       }
@@ -104,7 +112,11 @@ export class OpenRun<P> {
   private readonly early: RunEvent[] = [];
   private ended = false;
 
-  constructor(readonly ctx: Context, readonly id: string, readonly o: OpenRunOptions<P>) {
+  constructor(
+    readonly ctx: Context,
+    readonly id: string,
+    readonly o: OpenRunOptions<P>,
+  ) {
     const { rules, workspace } = o.prepared;
     this.dir = ctx.runDir(id);
     this.auditPath = path.join(this.dir, 'audit.jsonl');
@@ -112,9 +124,15 @@ export class OpenRun<P> {
     this.podDir = podWorkspaceDir(rules, workspace);
   }
 
-  get io(): RunIO { return this.o.io; }
-  get prepared(): Prepared { return this.o.prepared; }
-  get running(): RunningPod { return this.o.podOf(this.pod); }
+  get io(): RunIO {
+    return this.o.io;
+  }
+  get prepared(): Prepared {
+    return this.o.prepared;
+  }
+  get running(): RunningPod {
+    return this.o.podOf(this.pod);
+  }
 
   /** Every event of the run: to the audit log (or held until it exists) and to the face. */
   emit(e: RunEvent): void {
@@ -126,13 +144,18 @@ export class OpenRun<P> {
         if (typeof e.data.message === 'string') this.io.notice(`clawpod: ${e.data.message}`);
       }
     }
-    if (this.audit) toAudit(this.audit, e); else this.early.push(e);
+    if (this.audit) toAudit(this.audit, e);
+    else this.early.push(e);
     this.show(e);
   }
 
   /** To the face only (an event the audit log already has). */
   private show(e: RunEvent): void {
-    try { this.io.event(e); } catch { /* a face that fails to show an event never stops the run */ }
+    try {
+      this.io.event(e);
+    } catch {
+      /* a face that fails to show an event never stops the run */
+    }
   }
 
   /** The pod's events and the proxy's, from the layers below. */
@@ -175,11 +198,25 @@ export class OpenRun<P> {
     try {
       // Fail closed: a pod whose actions the log can no longer record is stopped.
       audit = AuditWriter.create(this.auditPath, id, {
-        redact: plan.redact, maxBytes: auditMaxBytes(ctx), onLimit: () => { o.onAuditFull?.(); this.running.stop('the audit log reached its size cap'); },
+        redact: plan.redact,
+        maxBytes: auditMaxBytes(ctx),
+        onLimit: () => {
+          o.onAuditFull?.();
+          this.running.stop('the audit log reached its size cap');
+        },
       });
       ctx.store().createRun({
-        id, kind: o.kind, status: 'running', command: o.command.map(plan.redact), workspace: workspace ?? '', workspaceMode: rules.workspace,
-        policySource: rules.source, backend: backend.name, pid: process.pid, auditPath: this.auditPath, runDir: this.dir,
+        id,
+        kind: o.kind,
+        status: 'running',
+        command: o.command.map(plan.redact),
+        workspace: workspace ?? '',
+        workspaceMode: rules.workspace,
+        policySource: rules.source,
+        backend: backend.name,
+        pid: process.pid,
+        auditPath: this.auditPath,
+        runDir: this.dir,
       });
     } catch (err) {
       this.running.stop('clawpod could not record the run');
@@ -190,10 +227,22 @@ export class OpenRun<P> {
     }
     this.audit = audit;
     try {
-      this.emit({ source: 'run', type: 'run.start', data: {
-        kind: o.kind, ...o.start, workspace, workspaceMode: rules.workspace, workspaceAt: this.podDir, policy: rules.source,
-        backend: backend.name, resources: rules.resources, settings: settings.keys, ...(Object.keys(narrowed).length ? { narrowed } : {}),
-      } });
+      this.emit({
+        source: 'run',
+        type: 'run.start',
+        data: {
+          kind: o.kind,
+          ...o.start,
+          workspace,
+          workspaceMode: rules.workspace,
+          workspaceAt: this.podDir,
+          policy: rules.source,
+          backend: backend.name,
+          resources: rules.resources,
+          settings: settings.keys,
+          ...(Object.keys(narrowed).length ? { narrowed } : {}),
+        },
+      });
       for (const e of degraded) this.emit({ source: 'pod', type: e.type, data: e.data });
       for (const e of this.early.splice(0)) toAudit(audit, e);
       for (const reason of settings.dropped) this.emit({ source: 'run', type: 'policy.deny', data: { reason } });
@@ -219,16 +268,34 @@ export class OpenRun<P> {
     const { workspace, plan, rules } = this.prepared;
     let limitHit = r.limitHit;
     if (!limitHit && this.audit.limitReached) limitHit = 'audit';
-    const filesChanged = recordChanges(this.audit, this.changesDir, workspace, this.manifest, plan.secrets, rules.ignore, (l) => this.io.notice(l), (e) => this.show(e));
+    const filesChanged = recordChanges(
+      this.audit,
+      this.changesDir,
+      workspace,
+      this.manifest,
+      plan.secrets,
+      rules.ignore,
+      (l) => this.io.notice(l),
+      (e) => this.show(e),
+    );
     // After the change set too: its file.write events may be what filled the log.
     if (!limitHit && this.audit.limitReached) limitHit = 'audit';
     const endData = { status: r.status, exitCode: r.exitCode, limitHit, filesChanged, ...r.data };
     this.audit.append('run.end', endData);
     this.audit.close();
-    try { this.io.event({ source: 'run', type: 'run.end', data: { id: this.id, ...endData } }); } catch { /* as in emit */ }
+    try {
+      this.io.event({ source: 'run', type: 'run.end', data: { id: this.id, ...endData } });
+    } catch {
+      /* as in emit */
+    }
     this.ctx.store().updateRun(this.id, {
-      status: r.status, endedAt: new Date().toISOString(), exitCode: r.exitCode, limitHit: limitHit as never,
-      diffState: filesChanged > 0 ? 'pending' : 'none', filesChanged, summary: chainHead(this.audit),
+      status: r.status,
+      endedAt: new Date().toISOString(),
+      exitCode: r.exitCode,
+      limitHit: limitHit as never,
+      diffState: filesChanged > 0 ? 'pending' : 'none',
+      filesChanged,
+      summary: chainHead(this.audit),
     });
     return filesChanged;
   }
@@ -245,7 +312,9 @@ export class OpenRun<P> {
       this.audit.append('run.end', { status: 'failed', exitCode: 125, error: message });
       this.audit.close();
     } finally {
-      this.ctx.store().updateRun(this.id, { status: 'failed', endedAt: new Date().toISOString(), exitCode: 125, diffState: 'none', summary: chainHead(this.audit) });
+      this.ctx
+        .store()
+        .updateRun(this.id, { status: 'failed', endedAt: new Date().toISOString(), exitCode: 125, diffState: 'none', summary: chainHead(this.audit) });
     }
   }
 }
@@ -259,20 +328,36 @@ export async function openRun<P>(ctx: Context, o: OpenRunOptions<P>): Promise<Op
 
 /** The audit log as a subscriber of the event stream (the contract's event names). */
 function toAudit(audit: AuditWriter, e: RunEvent): void {
-  if (e.source !== 'agent') { audit.append(e.type, e.data); return; }
+  if (e.source !== 'agent') {
+    audit.append(e.type, e.data);
+    return;
+  }
   agentToAudit(audit, e.event);
 }
 
 /** The agent's story in the contract's events (text deltas are not logged one by one). */
 function agentToAudit(audit: AuditWriter, e: AgentEvent): void {
   switch (e.type) {
-    case 'text': return;
-    case 'model.request': audit.append('model.request', { turn: e.turn, messages: e.messages }); return;
-    case 'model.response': audit.append('model.response', { turn: e.turn, stopReason: e.stopReason, inputTokens: e.usage.inputTokens, outputTokens: e.usage.outputTokens }); return;
-    case 'model.error': audit.append('model.response', { turn: e.turn, error: e.error }); return;
-    case 'tool.call': audit.append('tool.call', { id: e.id, tool: e.name, input: e.input }); return;
-    case 'tool.result': audit.append('tool.result', { id: e.id, tool: e.name, isError: e.isError, bytes: Buffer.byteLength(e.content), durationMs: Math.round(e.durationMs) }); return;
-    case 'policy.deny': audit.append('policy.deny', { tool: e.tool, reason: e.reason }); return;
+    case 'text':
+      return;
+    case 'model.request':
+      audit.append('model.request', { turn: e.turn, messages: e.messages });
+      return;
+    case 'model.response':
+      audit.append('model.response', { turn: e.turn, stopReason: e.stopReason, inputTokens: e.usage.inputTokens, outputTokens: e.usage.outputTokens });
+      return;
+    case 'model.error':
+      audit.append('model.response', { turn: e.turn, error: e.error });
+      return;
+    case 'tool.call':
+      audit.append('tool.call', { id: e.id, tool: e.name, input: e.input });
+      return;
+    case 'tool.result':
+      audit.append('tool.result', { id: e.id, tool: e.name, isError: e.isError, bytes: Buffer.byteLength(e.content), durationMs: Math.round(e.durationMs) });
+      return;
+    case 'policy.deny':
+      audit.append('policy.deny', { tool: e.tool, reason: e.reason });
+      return;
   }
 }
 
@@ -288,7 +373,9 @@ export function snapshotWorkspace(dir: string, changesDir: string | null, worksp
   // identity is kept so apply writes into this directory and no other (see workspaceIdentity).
   const before = workspaceIdentity(workspace);
   let manifest: Manifest;
-  try { manifest = takeManifest(workspace); } catch (e) {
+  try {
+    manifest = takeManifest(workspace);
+  } catch (e) {
     throw new UserError(`workspace ${workspace} changed while the run started (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); run again`);
   }
   if (before === null || workspaceIdentity(workspace) !== before) {
@@ -308,13 +395,19 @@ export function workspaceIdentity(p: string): string | null {
   try {
     const st = fs.lstatSync(p, { bigint: true });
     return st.isDirectory() ? `${st.dev}:${st.ino}` : null;
-  } catch { return null; }
+  } catch {
+    return null;
+  }
 }
 
 /** file.write events from the change set, after secret values are scrubbed from it; returns how
  *  many paths changed. */
 export function recordChanges(
-  audit: AuditWriter, changesDir: string | null, workspace: string | null, manifest: Manifest | null, secrets: ResolvedSecret[],
+  audit: AuditWriter,
+  changesDir: string | null,
+  workspace: string | null,
+  manifest: Manifest | null,
+  secrets: ResolvedSecret[],
   ignorePatterns: string[] = [],
   notice: (line: string) => void = () => {},
   show?: (e: RunEvent) => void,
@@ -322,13 +415,15 @@ export function recordChanges(
   // The prelude writes no change set at all when the pod changed nothing.
   if (!changesDir || !workspace || !manifest || !fs.existsSync(changesDir)) return 0;
   // What is recorded here reaches the face too: the log stays one subscriber of the stream.
-  const log: Pick<AuditWriter, 'append'> = !show ? audit : {
-    append: ((type: EventType, data: object) => {
-      const recorded = audit.append(type, data);
-      if (recorded) show({ source: 'run', type: type as LifecycleType, data: data as Record<string, unknown> });
-      return recorded;
-    }) as AuditWriter['append'],
-  };
+  const log: Pick<AuditWriter, 'append'> = !show
+    ? audit
+    : {
+        append: ((type: EventType, data: object) => {
+          const recorded = audit.append(type, data);
+          if (recorded) show({ source: 'run', type: type as LifecycleType, data: data as Record<string, unknown> });
+          return recorded;
+        }) as AuditWriter['append'],
+      };
   for (const f of scrubChangeSet(path.join(changesDir, 'tree'), secrets)) {
     log.append('policy.deny', { reason: 'a secret value in a file the pod wrote was replaced with [secret:NAME]', path: f });
   }
@@ -344,15 +439,28 @@ export function chainHead(audit: AuditWriter): Record<string, unknown> {
 
 /** Runs left 'running' by a clawpod that died: their pods are reaped, their chains closed. */
 export function reapInterrupted(ctx: Context, notice: (line: string) => void = () => {}): string[] {
-  for (const b of ctx.backends()) { try { b.reap(); } catch { /* a backend that cannot reap leaves its own leftovers */ } }
+  for (const b of ctx.backends()) {
+    try {
+      b.reap();
+    } catch {
+      /* a backend that cannot reap leaves its own leftovers */
+    }
+  }
   const done: string[] = [];
   let running: ReturnType<ReturnType<Context['store']>['runningRuns']>;
-  try { running = ctx.store().runningRuns(); } catch { return done; /* the command itself reports a broken store */ }
+  try {
+    running = ctx.store().runningRuns();
+  } catch {
+    return done; /* the command itself reports a broken store */
+  }
   for (const run of running) {
     // Alive means the same clawpod: this boot, its start time, not a zombie (a pid can be reused).
     if (runAlive(run)) continue;
     // Each run on its own: one that cannot be reaped must never stop the others or the command.
-    try { reapOne(ctx, run); done.push(run.id); } catch (e) {
+    try {
+      reapOne(ctx, run);
+      done.push(run.id);
+    } catch (e) {
       notice(`clawpod: could not close interrupted run ${run.id}: ${(e as Error).message} (remove ${run.runDir ?? 'its directory'} by hand)`);
     }
   }
@@ -367,7 +475,9 @@ function reapOne(ctx: Context, run: { id: string; auditPath?: string | null; run
     audit.append('run.end', { status: 'interrupted', exitCode: null, reason: 'clawpod exited before the run finished' });
     audit.close();
     summary = chainHead(audit);
-  } catch { /* the chain's file is gone; the store still says what happened */ }
+  } catch {
+    /* the chain's file is gone; the store still says what happened */
+  }
   // The store first: a change set harvested while clawpod was dying may be partial, and once the
   // run says 'none' it is never offered for apply, even if removing it fails below.
   ctx.store().updateRun(run.id, { status: 'interrupted', endedAt: new Date().toISOString(), diffState: 'none', summary });

@@ -18,8 +18,21 @@ export interface Narrowing {
 
 /** Variables clawpod sets itself in every pod that talks to the network through its proxy. */
 const CLAWPOD_SET = new Set([
-  'HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'all_proxy', 'no_proxy',
-  'SSL_CERT_FILE', 'NODE_EXTRA_CA_CERTS', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO', 'HOME', 'PWD',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'ALL_PROXY',
+  'NO_PROXY',
+  'http_proxy',
+  'https_proxy',
+  'all_proxy',
+  'no_proxy',
+  'SSL_CERT_FILE',
+  'NODE_EXTRA_CA_CERTS',
+  'REQUESTS_CA_BUNDLE',
+  'CURL_CA_BUNDLE',
+  'GIT_SSL_CAINFO',
+  'HOME',
+  'PWD',
 ]);
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const LOADER = new Set(['LD_PRELOAD', 'LD_LIBRARY_PATH', 'LD_AUDIT']);
@@ -34,7 +47,9 @@ export function narrowRules(rules: Rules, n: Narrowing): Record<string, unknown>
   const done: Record<string, unknown> = {};
   if (n.memory !== undefined) {
     let b: number;
-    try { b = parseSize(n.memory); } catch {
+    try {
+      b = parseSize(n.memory);
+    } catch {
       throw new UserError(`--memory takes a size such as 256Mi (got ${JSON.stringify(n.memory)}); a named agent memory is --memory-name NAME`);
     }
     if (b < 4 * 1024 * 1024) throw new UserError(`--memory must be at least 4Mi (got ${JSON.stringify(n.memory)})`);
@@ -44,7 +59,11 @@ export function narrowRules(rules: Rules, n: Narrowing): Record<string, unknown>
   }
   if (n.disk !== undefined) {
     let b: number;
-    try { b = parseSize(n.disk); } catch { throw new UserError(`--disk takes a size such as 512Mi (got ${JSON.stringify(n.disk)})`); }
+    try {
+      b = parseSize(n.disk);
+    } catch {
+      throw new UserError(`--disk takes a size such as 512Mi (got ${JSON.stringify(n.disk)})`);
+    }
     if (b < 1024 * 1024) throw new UserError(`--disk must be at least 1Mi (got ${JSON.stringify(n.disk)})`);
     if (b > r.diskBytes) refuseWider('disk', n.disk, formatBytes(r.diskBytes), 'resources.disk');
     r.diskBytes = b;
@@ -52,7 +71,11 @@ export function narrowRules(rules: Rules, n: Narrowing): Record<string, unknown>
   }
   if (n.timeout !== undefined) {
     let ms: number;
-    try { ms = parseDuration(n.timeout); } catch { throw new UserError(`--timeout takes a duration such as 30s or 5m (got ${JSON.stringify(n.timeout)})`); }
+    try {
+      ms = parseDuration(n.timeout);
+    } catch {
+      throw new UserError(`--timeout takes a duration such as 30s or 5m (got ${JSON.stringify(n.timeout)})`);
+    }
     if (ms < 1000) throw new UserError(`--timeout must be at least 1s (got ${JSON.stringify(n.timeout)})`);
     if (ms > r.timeoutMs) refuseWider('timeout', n.timeout, formatDuration(r.timeoutMs), 'resources.timeout');
     r.timeoutMs = ms;
@@ -82,7 +105,8 @@ export function narrowRules(rules: Rules, n: Narrowing): Record<string, unknown>
     if (name.startsWith('CLAWPOD_')) throw new UserError(`-e ${name}: CLAWPOD_* is reserved for clawpod itself`);
     if (LOADER.has(name)) throw new UserError(`-e ${name} cannot be set (it would load code into every process)`);
     if (secretNames.has(name)) throw new UserError(`-e ${name} is a secret of this policy: the pod gets its placeholder, and a flag cannot replace it`);
-    if (CLAWPOD_SET.has(name)) throw new UserError(`-e ${name} is set by clawpod itself (the pod's proxy, CA and home); allow hosts with network.allow instead`);
+    if (CLAWPOD_SET.has(name))
+      throw new UserError(`-e ${name} is set by clawpod itself (the pod's proxy, CA and home); allow hosts with network.allow instead`);
     rules.env[name] = kv.slice(eq + 1);
     names.push(name);
   }

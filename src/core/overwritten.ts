@@ -60,7 +60,11 @@ export function findOverwritten(root: string, loaded: LoadedChangeSet, changes: 
 
 /** Copies what is about to be overwritten into runDir/overwritten/N; returns what it kept. A copy
  *  that cannot be made stops the apply before anything is written. */
-export function keepOverwritten(root: string, runDir: string, found: { path: string; was: string; now: EntryInfo }[]): { dir: string; entries: OverwrittenEntry[] } {
+export function keepOverwritten(
+  root: string,
+  runDir: string,
+  found: { path: string; was: string; now: EntryInfo }[],
+): { dir: string; entries: OverwrittenEntry[] } {
   const base = path.join(runDir, OVERWRITTEN_DIR);
   fs.mkdirSync(base, { recursive: true, mode: 0o700 });
   let n = 1;

@@ -18,14 +18,24 @@ function readPolicyDeps(ctx: Pick<Context, 'home' | 'clawpodHome' | 'env'>): Nor
   let passwd = '';
   // Unreadable is not fatal: the caller's and root's homes are denied without it, and the
   // by-name rule (.ssh, .gnupg anywhere) still holds for every other home.
-  try { passwd = fs.readFileSync('/etc/passwd', 'utf8'); } catch { /* see above */ }
+  try {
+    passwd = fs.readFileSync('/etc/passwd', 'utf8');
+  } catch {
+    /* see above */
+  }
   return {
     home: ctx.home,
     clawpodHome: ctx.clawpodHome,
     realpath: (p) => fs.realpathSync(p),
     // A path we may not look at (EACCES for a non-root caller under /root) is not "missing": the
     // list then keeps it as named, which still denies it.
-    exists: (p) => { try { return fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined; } catch { return true; } },
+    exists: (p) => {
+      try {
+        return fs.lstatSync(p, { throwIfNoEntry: false }) !== undefined;
+      } catch {
+        return true;
+      }
+    },
     passwd,
     sudoUser: ctx.env.SUDO_USER || undefined,
   };

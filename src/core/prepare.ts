@@ -45,7 +45,10 @@ export function resolveWorkspace(ctx: Context, rules: Rules, dir: string | undef
   let isDir: boolean;
   // The path can change under us at any point: every failure here is the user's one-line error.
   // (What is finally mounted is pinned by identity in the pod layer, see pinSources.)
-  try { real = fs.realpathSync(given); isDir = fs.statSync(real).isDirectory(); } catch {
+  try {
+    real = fs.realpathSync(given);
+    isDir = fs.statSync(real).isDirectory();
+  } catch {
     throw new UserError(`workspace ${given} does not exist (pass an existing directory to --workspace)`);
   }
   if (!isDir) throw new UserError(`workspace ${given} is not a directory (pass a directory to --workspace)`);
@@ -68,4 +71,3 @@ export async function prepare(ctx: Context, opts: PrepareOptions): Promise<Prepa
   const settings = resolveSettings(rules, plan.redact, { home: ctx.home, env: ctx.env, readFile: (p) => fs.readFileSync(p, 'utf8') });
   return { rules, workspace, backend, degraded, plan, settings, narrowed };
 }
-

@@ -10,14 +10,21 @@ import { runExec } from './exec.js';
 import { quietIO } from './io.js';
 import { reapInterrupted } from './lifecycle.js';
 
-test('reapInterrupted runs each registered backend\'s reap, even past one that throws', () => {
-  const other = createFakeBackend({ name: 'other', reap: () => { throw new Error('cannot reap'); } });
+test("reapInterrupted runs each registered backend's reap, even past one that throws", () => {
+  const other = createFakeBackend({
+    name: 'other',
+    reap: () => {
+      throw new Error('cannot reap');
+    },
+  });
   const third = createFakeBackend({ name: 'third', reap: () => ['pod-1'] });
   const rig = createRig({ backends: (fake) => ({ fake: () => fake, other: () => other, gone: 'not available here', third: () => third }) });
   try {
     reapInterrupted(rig.ctx);
     assert.deepEqual([rig.backend.reapCalls, other.reapCalls, third.reapCalls], [1, 1, 1]);
-  } finally { rig.cleanup(); }
+  } finally {
+    rig.cleanup();
+  }
 });
 
 test('a run left running by a clawpod that died is closed as interrupted; a run of ours reaps the others', async () => {
@@ -30,8 +37,19 @@ test('a run left running by a clawpod that died is closed as interrupted; a run 
     w.append('run.start', { kind: 'exec' });
     w.close();
     rig.ctx.store().createRun({
-      id: 'r-dead', kind: 'exec', status: 'running', command: ['x'], workspace: rig.ws, workspaceMode: 'overlay', policySource: 'builtin:strict',
-      backend: 'fake', pid: 2 ** 22 + 12345, pidStart: '1', hostBootId: 'another-boot', auditPath, runDir: dir,
+      id: 'r-dead',
+      kind: 'exec',
+      status: 'running',
+      command: ['x'],
+      workspace: rig.ws,
+      workspaceMode: 'overlay',
+      policySource: 'builtin:strict',
+      backend: 'fake',
+      pid: 2 ** 22 + 12345,
+      pidStart: '1',
+      hostBootId: 'another-boot',
+      auditPath,
+      runDir: dir,
     });
     const r = await runExec(rig.ctx, { command: ['true'], io: quietIO(), allowDegraded: false, cwd: rig.ws });
     assert.equal(rig.backend.reapCalls, 1, 'the run reaped leftovers while its pod ran');
@@ -39,5 +57,7 @@ test('a run left running by a clawpod that died is closed as interrupted; a run 
     assert.equal(rig.ctx.store().getRun(r.run)?.status, 'done', 'its own run is not reaped');
     assert.ok(verifyAudit(auditPath).ok);
     assert.equal(rig.audit('r-dead').at(-1)?.data.status, 'interrupted');
-  } finally { rig.cleanup(); }
+  } finally {
+    rig.cleanup();
+  }
 });

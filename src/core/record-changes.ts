@@ -7,7 +7,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { AuditWriter } from '../audit/chain.js';
 import {
-  ChangeSetError, ignoreMatcher, loadChangeSet, loadIgnoreSources, removeTree, ruleCapLine, saveIgnoreSources, writeIgnoredManifest,
+  ChangeSetError,
+  ignoreMatcher,
+  loadChangeSet,
+  loadIgnoreSources,
+  removeTree,
+  ruleCapLine,
+  saveIgnoreSources,
+  writeIgnoredManifest,
 } from '../workspace/index.js';
 import type { Manifest } from '../workspace/types.js';
 
@@ -24,7 +31,12 @@ function discard(changesDir: string, why: string, notice: (line: string) => void
 
 /** Returns how many paths changed (reviewed and ignored); 0 when the change set was discarded. */
 export function recordChangeSet(
-  audit: Pick<AuditWriter, 'append'>, changesDir: string, workspace: string, manifest: Manifest, policyIgnore: string[], notice: (line: string) => void = () => {},
+  audit: Pick<AuditWriter, 'append'>,
+  changesDir: string,
+  workspace: string,
+  manifest: Manifest,
+  policyIgnore: string[],
+  notice: (line: string) => void = () => {},
 ): number {
   const runDir = path.dirname(changesDir);
   let loaded: ReturnType<typeof loadChangeSet>;
@@ -46,9 +58,10 @@ export function recordChangeSet(
   const total = changes.length + ignored.length;
   const full = `the audit log reached its size cap before all ${total} changes were recorded (raise CLAWPOD_AUDIT_MAX_BYTES, or change fewer files)`;
   for (const c of changes) {
-    const recorded = audit.append('file.write', c.kind === 'deleted'
-      ? { path: c.path, kind: c.kind, deleted: true }
-      : { path: c.path, kind: c.kind, bytes: c.bytes ?? 0, sha256: c.sha256 ?? null });
+    const recorded = audit.append(
+      'file.write',
+      c.kind === 'deleted' ? { path: c.path, kind: c.kind, deleted: true } : { path: c.path, kind: c.kind, bytes: c.bytes ?? 0, sha256: c.sha256 ?? null },
+    );
     // A change the log could not record is never offered for apply, nor is the rest of its set.
     if (recorded === null) return discard(changesDir, full, notice);
   }
@@ -65,7 +78,11 @@ export function recordChangeSet(
       return discard(changesDir, why, notice);
     }
     const recorded = audit.append('files.ignored', {
-      count: sum.count, bytes: sum.bytes, sha256: sum.sha256, manifest: IGNORED_MANIFEST, roots: sum.roots.slice(0, 20),
+      count: sum.count,
+      bytes: sum.bytes,
+      sha256: sum.sha256,
+      manifest: IGNORED_MANIFEST,
+      roots: sum.roots.slice(0, 20),
     });
     if (recorded === null) return discard(changesDir, full, notice);
   }
@@ -78,5 +95,7 @@ export function ignoredAtEnd(runDir: string): number {
   try {
     const n = (JSON.parse(fs.readFileSync(path.join(runDir, IGNORED_SUMMARY), 'utf8')) as { count?: unknown }).count;
     return typeof n === 'number' && Number.isSafeInteger(n) ? n : 0;
-  } catch { return 0; }
+  } catch {
+    return 0;
+  }
 }

@@ -15,7 +15,10 @@ export function ignoredNoteOf(loaded: LoadedChangeSet, ignored: Change[], hint: 
     let i = c.path.indexOf('/');
     for (;;) {
       const p = i === -1 ? c.path : c.path.slice(0, i);
-      if (roots.has(p)) { used.add(p); break; }
+      if (roots.has(p)) {
+        used.add(p);
+        break;
+      }
       if (i === -1) break;
       i = c.path.indexOf('/', i + 1);
     }
@@ -33,7 +36,10 @@ export function selectionOf(runId: string, loaded: LoadedChangeSet, sel: Selecti
   const only = sel.only?.length ? sel.only : undefined;
   const exclude = sel.exclude?.length ? sel.exclude : undefined;
   if (!only && !exclude) return undefined;
-  for (const [flag, specs] of [['--only', only], ['--exclude', exclude]] as const) {
+  for (const [flag, specs] of [
+    ['--only', only],
+    ['--exclude', exclude],
+  ] as const) {
     for (const spec of specs ?? []) {
       const hit = pathPredicate([spec]);
       if (loaded.changes.some((c) => hit(c.path))) continue;
@@ -51,6 +57,7 @@ export function broughtAlongLine(written: Change[], picked: (c: Change) => boole
   const extra = written.filter((c) => !picked(c));
   if (extra.length === 0) return undefined;
   const names = extra.map((c) => ((c.after ?? c.before)?.t === 'd' ? `${c.path}/` : c.path));
-  return `clawpod: also applied ${extra.length} ${extra.length === 1 ? 'change' : 'changes'} beyond the named paths ` +
-    `(they need it): ${rootsText(names, 5)}`;
+  return (
+    `clawpod: also applied ${extra.length} ${extra.length === 1 ? 'change' : 'changes'} beyond the named paths ` + `(they need it): ${rootsText(names, 5)}`
+  );
 }

@@ -20,7 +20,10 @@ test('a Ctrl-C before the pod started: the loop never takes a turn; interrupted,
     const ac = new AbortController();
     ac.abort();
     const r = await runTask(rig.ctx, {
-      task: 'write late.txt', io: quietIO({ signal: ac.signal }), allowDegraded: false, cwd: rig.ws,
+      task: 'write late.txt',
+      io: quietIO({ signal: ac.signal }),
+      allowDegraded: false,
+      cwd: rig.ws,
       provider: { provider: createReplayProvider(turns), model: 'replay-test', providerName: 'replay' },
     });
     assert.equal(r.exitCode, 130);
@@ -29,5 +32,7 @@ test('a Ctrl-C before the pod started: the loop never takes a turn; interrupted,
     assert.equal(r.outcome.toolCalls, 0);
     assert.equal(r.filesChanged, 0);
     assert.ok(!rig.backend.pods[0].calls().some((c) => c.includes('echo late > late.txt')), 'no tool call after the interrupt');
-  } finally { rig.cleanup(); }
+  } finally {
+    rig.cleanup();
+  }
 });

@@ -30,7 +30,17 @@ export interface RunDetails extends RunRecord {
   /** Why the pod's changes were refused and not kept for review, when they were. */
   changesRefused: string[];
   /** The decision log's events about this run (apply, discard), oldest first. */
-  decisions: { seq: number; ts: string; type: string; by: unknown; force?: boolean; applied?: number; discarded?: number; overwritten?: number; outcome?: string }[];
+  decisions: {
+    seq: number;
+    ts: string;
+    type: string;
+    by: unknown;
+    force?: boolean;
+    applied?: number;
+    discarded?: number;
+    overwritten?: number;
+    outcome?: string;
+  }[];
   /** Which kept output files exist (runs logs shows them). */
   logs: { stdout: boolean; stderr: boolean; transcript: boolean; answer: boolean };
 }
@@ -53,7 +63,8 @@ export function runDetails(ctx: Context, run: RunRecord): RunDetails {
       if (e.type === 'run.end') end = e.data;
       if (e.type === 'guard.degraded') degraded.push(String(e.data.guard));
       // The change set the prelude or clawpod refused to keep (too large, too deep, a bad name...).
-      if (e.type === 'limit.hit' && (e.data.cap === 'changes' || e.data.cap === 'host-disk')) refused.push(String(e.data.detail ?? e.data.reason ?? 'over its cap'));
+      if (e.type === 'limit.hit' && (e.data.cap === 'changes' || e.data.cap === 'host-disk'))
+        refused.push(String(e.data.detail ?? e.data.reason ?? 'over its cap'));
       // A terminated TLS tunnel's own event sums the requests inside it, which have events of their own;
       // a coalesced refusal stands for `count` of them.
       if ((e.type !== 'net.allow' && e.type !== 'net.deny') || e.data.terminated === true) continue;
@@ -61,18 +72,23 @@ export function runDetails(ctx: Context, run: RunRecord): RunDetails {
       if (e.type === 'net.allow') allowed += n;
       else denied += n;
     }
-  } catch { /* shown by audit verify */ }
+  } catch {
+    /* shown by audit verify */
+  }
   const dir = run.runDir ?? '';
   const has = (f: string) => dir !== '' && fs.existsSync(path.join(dir, f));
   const usage = end.usage as { inputTokens?: unknown; outputTokens?: unknown } | undefined;
-  const agent = run.kind !== 'run' ? null : {
-    model: str(start.model),
-    turns: num(end.turns),
-    usage: usage && num(usage.inputTokens) !== null ? { inputTokens: num(usage.inputTokens) ?? 0, outputTokens: num(usage.outputTokens) ?? 0 } : null,
-    toolCalls: num(end.toolCalls),
-    stopReason: str(end.reason),
-    answer: has(LOG_FILES.answer) ? readCapped(path.join(dir, LOG_FILES.answer), 64 * 1024) : null,
-  };
+  const agent =
+    run.kind !== 'run'
+      ? null
+      : {
+          model: str(start.model),
+          turns: num(end.turns),
+          usage: usage && num(usage.inputTokens) !== null ? { inputTokens: num(usage.inputTokens) ?? 0, outputTokens: num(usage.outputTokens) ?? 0 } : null,
+          toolCalls: num(end.toolCalls),
+          stopReason: str(end.reason),
+          answer: has(LOG_FILES.answer) ? readCapped(path.join(dir, LOG_FILES.answer), 64 * 1024) : null,
+        };
   const ended = run.endedAt ? Date.parse(run.endedAt) - Date.parse(run.startedAt) : null;
   return {
     ...run,
@@ -83,8 +99,18 @@ export function runDetails(ctx: Context, run: RunRecord): RunDetails {
     degraded,
     changesRefused: refused,
     decisions: decisionsOf(ctx, run.id).map((e) => ({
-      seq: e.seq, ts: e.ts, type: e.type, by: e.data.by,
-      ...(e.type === 'decision.apply' ? { force: e.data.force === true, applied: num(e.data.appliedCount) ?? 0, overwritten: Array.isArray(e.data.overwritten) ? e.data.overwritten.length : 0, outcome: str(e.data.outcome) ?? 'applied' } : {}),
+      seq: e.seq,
+      ts: e.ts,
+      type: e.type,
+      by: e.data.by,
+      ...(e.type === 'decision.apply'
+        ? {
+            force: e.data.force === true,
+            applied: num(e.data.appliedCount) ?? 0,
+            overwritten: Array.isArray(e.data.overwritten) ? e.data.overwritten.length : 0,
+            outcome: str(e.data.outcome) ?? 'applied',
+          }
+        : {}),
       ...(e.type === 'decision.discard' ? { discarded: num(e.data.discardedCount) ?? 0 } : {}),
     })),
     logs: { stdout: has(LOG_FILES.stdout), stderr: has(LOG_FILES.stderr), transcript: has(LOG_FILES.transcript), answer: has(LOG_FILES.answer) },
@@ -130,9 +156,14 @@ export function detailLines(d: RunDetails): string[] {
     const a = d.agent;
     lines.push(`model:      ${a.model ? escapeText(a.model) : '-'}`);
     const tokens = a.usage ? `${a.usage.inputTokens + a.usage.outputTokens} tokens (${a.usage.inputTokens} in, ${a.usage.outputTokens} out)` : '- tokens';
-    lines.push(`agent:      ${a.turns ?? '-'} turn(s), ${tokens}, ${a.toolCalls ?? '-'} tool call(s), stop reason: ${a.stopReason ? escapeText(a.stopReason) : '-'}`);
+    lines.push(
+      `agent:      ${a.turns ?? '-'} turn(s), ${tokens}, ${a.toolCalls ?? '-'} tool call(s), stop reason: ${a.stopReason ? escapeText(a.stopReason) : '-'}`,
+    );
     if (a.answer !== null) {
-      const body = a.answer.trimEnd().split('\n').map((l) => escapeText(l));
+      const body = a.answer
+        .trimEnd()
+        .split('\n')
+        .map((l) => escapeText(l));
       lines.push(`answer:     ${body[0] ?? ''}`, ...body.slice(1).map((l) => `            ${l}`));
     } else lines.push('answer:     (none kept)');
   }

@@ -75,15 +75,25 @@ export function* transcriptRecords(file: string): Generator<TranscriptRecord> {
       if (r.type === 'text' && typeof r.text === 'string') return { type: 'text', text: r.text };
       if (r.type === 'tool.call' && typeof r.name === 'string') return { type: 'tool.call', name: r.name, input: r.input };
       if (r.type === 'tool.result' && typeof r.name === 'string') {
-        return { type: 'tool.result', name: r.name, isError: r.isError === true, content: typeof r.content === 'string' ? r.content : JSON.stringify(r.content ?? '') };
+        return {
+          type: 'tool.result',
+          name: r.name,
+          isError: r.isError === true,
+          content: typeof r.content === 'string' ? r.content : JSON.stringify(r.content ?? ''),
+        };
       }
-    } catch { /* named below */ }
+    } catch {
+      /* named below */
+    }
     return { type: 'unreadable', line };
   };
   for (const chunk of textChunks(file)) {
     const parts = (held + chunk).split('\n');
     held = parts.pop() as string;
-    for (const p of parts) { const r = parse(p); if (r) yield r; }
+    for (const p of parts) {
+      const r = parse(p);
+      if (r) yield r;
+    }
   }
   const r = held ? parse(held) : null;
   if (r) yield r;
@@ -92,12 +102,19 @@ export function* transcriptRecords(file: string): Generator<TranscriptRecord> {
 /** A transcript as a person reads it: the agent's text, each tool call and its result. */
 export function renderTranscript(r: TranscriptRecord): string {
   switch (r.type) {
-    case 'text': return r.text.endsWith('\n') ? r.text : `${r.text}\n`;
-    case 'tool.call': return `▸ ${r.name} ${JSON.stringify(r.input ?? {})}\n`;
+    case 'text':
+      return r.text.endsWith('\n') ? r.text : `${r.text}\n`;
+    case 'tool.call':
+      return `▸ ${r.name} ${JSON.stringify(r.input ?? {})}\n`;
     case 'tool.result': {
-      const body = r.content.replace(/\n+$/, '').split('\n').map((l) => `    ${l}`).join('\n');
+      const body = r.content
+        .replace(/\n+$/, '')
+        .split('\n')
+        .map((l) => `    ${l}`)
+        .join('\n');
       return `  ${r.isError ? '✗' : '✓'} ${r.name}${body ? `\n${body}` : ''}\n`;
     }
-    default: return `[transcript line ${r.line} is not a record clawpod wrote]\n`;
+    default:
+      return `[transcript line ${r.line} is not a record clawpod wrote]\n`;
   }
 }

@@ -64,7 +64,8 @@ async function projectContext(live: LivePod, dir: string): Promise<{ name: strin
 }
 
 function memoryDir(ctx: Context, name: string): string {
-  if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(name)) throw new UserError(`memory name "${name}" must be lower-case letters, digits, - or _ (e.g. --memory-name project-notes)`);
+  if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(name))
+    throw new UserError(`memory name "${name}" must be lower-case letters, digits, - or _ (e.g. --memory-name project-notes)`);
   const dir = path.join(ctx.clawpodHome, 'memory', name);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   return dir;
@@ -77,7 +78,9 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<TaskResul
   const prepared = await prepare(ctx, opts);
   const { rules, workspace, plan } = prepared;
   let model: { provider: Provider; model: string; providerName: string };
-  try { model = opts.provider ?? resolveModel(opts.model, env); } catch (e) {
+  try {
+    model = opts.provider ?? resolveModel(opts.model, env);
+  } catch (e) {
     if (e instanceof ModelChoiceError) throw new UserError(e.message);
     throw e;
   }
@@ -92,14 +95,34 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<TaskResul
   const stopLoop = new AbortController();
   const onInterrupt = () => stopLoop.abort();
   const run = await openRun(ctx, {
-    kind: 'run', prepared, io, command: [opts.task],
+    kind: 'run',
+    prepared,
+    io,
+    command: [opts.task],
     start: { memory: opts.memory ?? null, skills: skills.map((k) => k.name), task: opts.task, model: `${model.providerName}:${model.model}` },
     podOf: (p: LivePod) => p.pod,
     onAuditFull: () => stopLoop.abort(),
-    startPod: async ({ id, changesDir, egress, record }) => new LivePod(await prepared.backend.start({
-      id, rules, workspace, changesDir, allowDegraded: opts.allowDegraded, stdio: 'pipe', command: [], live: true, hold: true,
-      env: { ...plan.podEnv, ...prepared.settings.env }, etc: prepared.settings.etc, egress,
-    }, record), record),
+    startPod: async ({ id, changesDir, egress, record }) =>
+      new LivePod(
+        await prepared.backend.start(
+          {
+            id,
+            rules,
+            workspace,
+            changesDir,
+            allowDegraded: opts.allowDegraded,
+            stdio: 'pipe',
+            command: [],
+            live: true,
+            hold: true,
+            env: { ...plan.podEnv, ...prepared.settings.env },
+            etc: prepared.settings.etc,
+            egress,
+          },
+          record,
+        ),
+        record,
+      ),
   });
   const live = run.pod;
   const started = Date.now();
@@ -113,42 +136,90 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<TaskResul
     // An interrupt that came while the pod was starting already fired: a listener added now
     // would never hear it, and the task would run to its end (as exec's untilStopped does).
     const onKill = () => live.pod.stop('stopped by the user');
-    if (io.signal.aborted) onInterrupt(); else io.signal.addEventListener('abort', onInterrupt, { once: true });
-    if (io.kill?.aborted) onKill(); else io.kill?.addEventListener('abort', onKill, { once: true });
+    if (io.signal.aborted) onInterrupt();
+    else io.signal.addEventListener('abort', onInterrupt, { once: true });
+    if (io.kill?.aborted) onKill();
+    else io.kill?.addEventListener('abort', onKill, { once: true });
     run.reapOthers();
     const loaded = await projectContext(live, run.podDir);
-    run.emit({ source: 'run', type: 'run.context', data: {
-      claudeMd: loaded.map((f) => `${f.name} (workspace)`), memory: opts.memory ?? null,
-      skills: skills.map((k) => ({ name: k.name, from: k.source })),
-    } });
-    const notes = [loaded.map((f) => `Project notes from ${f.name}:\n${f.text}`).join('\n\n'), memory ? `Your memory "${opts.memory}" is at /memory (read-write, kept between tasks that use it).` : '', skillsPrompt(skills)]
-      .filter(Boolean).join('\n\n');
+    run.emit({
+      source: 'run',
+      type: 'run.context',
+      data: {
+        claudeMd: loaded.map((f) => `${f.name} (workspace)`),
+        memory: opts.memory ?? null,
+        skills: skills.map((k) => ({ name: k.name, from: k.source })),
+      },
+    });
+    const notes = [
+      loaded.map((f) => `Project notes from ${f.name}:\n${f.text}`).join('\n\n'),
+      memory ? `Your memory "${opts.memory}" is at /memory (read-write, kept between tasks that use it).` : '',
+      skillsPrompt(skills),
+    ]
+      .filter(Boolean)
+      .join('\n\n');
     const tools = filterTools(createTools({ workspace: run.podDir }), { allow: rules.tools.allow, deny: rules.tools.deny });
     // Second line of defence: no secret value reaches the model through a tool's output.
     const scrub = bufferRedactor(plan.secrets);
-    const ops = { exec: async (argv: string[], o?: { timeoutMs?: number; maxOutput?: number }) => {
-      const r = await live.exec(argv, o);
-      return { ...r, stdout: scrub(r.stdout), stderr: scrub(r.stderr) };
-    } };
+    const ops = {
+      exec: async (argv: string[], o?: { timeoutMs?: number; maxOutput?: number }) => {
+        const r = await live.exec(argv, o);
+        return { ...r, stdout: scrub(r.stdout), stderr: scrub(r.stderr) };
+      },
+    };
     const outcome = await runAgent(opts.task, {
-      provider: model.provider, model: model.model, system: notes ? `${systemPrompt(run.podDir)}\n\n${notes}` : systemPrompt(run.podDir), tools, ops,
-      emit: (e: AgentEvent) => { transcript.add(e); run.emit({ source: 'agent', event: e }); },
+      provider: model.provider,
+      model: model.model,
+      system: notes ? `${systemPrompt(run.podDir)}\n\n${notes}` : systemPrompt(run.podDir),
+      tools,
+      ops,
+      emit: (e: AgentEvent) => {
+        transcript.add(e);
+        run.emit({ source: 'agent', event: e });
+      },
       budgets: { maxTurns: opts.maxTurns ?? 50, maxTokens: opts.maxTokens ?? 2_000_000, deadline: started + rules.resources.timeoutMs },
-      approveTools: rules.tools.approve, approve: (tool, input) => io.approve({ tool, input }), signal: stopLoop.signal,
+      approveTools: rules.tools.approve,
+      approve: (tool, input) => io.approve({ tool, input }),
+      signal: stopLoop.signal,
     });
     transcript.close(outcome.finalText);
     const closed = await live.close();
     const interrupted = io.signal.aborted;
     const refusedApprovals = (outcome as { refusedApprovals?: number }).refusedApprovals ?? 0;
     const ok = outcome.reason === 'done' && !interrupted && refusedApprovals === 0;
-    const status = interrupted ? 'interrupted' : ok ? 'done' : outcome.reason === 'timeout' ? 'timeout' : outcome.reason === 'model_error' || outcome.reason === 'done' ? 'failed' : 'killed';
+    const status = interrupted
+      ? 'interrupted'
+      : ok
+        ? 'done'
+        : outcome.reason === 'timeout'
+          ? 'timeout'
+          : outcome.reason === 'model_error' || outcome.reason === 'done'
+            ? 'failed'
+            : 'killed';
     const exitCode = interrupted ? 130 : ok ? 0 : outcome.reason === 'timeout' ? 124 : 1;
-    const filesChanged = await run.end({ status, exitCode, limitHit: closed.limitHit, data: {
-      reason: interrupted ? 'interrupted' : outcome.reason, turns: outcome.turns, usage: outcome.usage, toolCalls: outcome.toolCalls,
-      ...(refusedApprovals ? { refusedApprovals } : {}), ...(interrupted ? { stoppedBy: 'user' } : {}),
-    } });
+    const filesChanged = await run.end({
+      status,
+      exitCode,
+      limitHit: closed.limitHit,
+      data: {
+        reason: interrupted ? 'interrupted' : outcome.reason,
+        turns: outcome.turns,
+        usage: outcome.usage,
+        toolCalls: outcome.toolCalls,
+        ...(refusedApprovals ? { refusedApprovals } : {}),
+        ...(interrupted ? { stoppedBy: 'user' } : {}),
+      },
+    });
     if (opts.removeIfUnchanged && filesChanged === 0) removeRunRecord(ctx, run.id);
-    return { run: run.id, exitCode, status, outcome, filesChanged, durationMs: Date.now() - started, removed: Boolean(opts.removeIfUnchanged && filesChanged === 0) };
+    return {
+      run: run.id,
+      exitCode,
+      status,
+      outcome,
+      filesChanged,
+      durationMs: Date.now() - started,
+      removed: Boolean(opts.removeIfUnchanged && filesChanged === 0),
+    };
   } catch (err) {
     transcript.close(null);
     await run.fail(err);
@@ -162,7 +233,10 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<TaskResul
 class Transcript {
   private readonly fd: number;
   private open = true;
-  constructor(private readonly dir: string, private readonly redact: (s: string) => string) {
+  constructor(
+    private readonly dir: string,
+    private readonly redact: (s: string) => string,
+  ) {
     this.fd = fs.openSync(path.join(dir, 'transcript.jsonl'), 'wx', 0o600);
   }
 
@@ -176,16 +250,31 @@ class Transcript {
     this.bytes += Buffer.byteLength(text);
     const out = this.bytes > LOG_CAP ? `${JSON.stringify({ type: 'cut', reason: `the transcript reached ${LOG_CAP} bytes; the rest is not kept` })}\n` : text;
     if (this.bytes > LOG_CAP) this.cut = true;
-    try { fs.writeSync(this.fd, out); } catch { /* a full disk loses the transcript, never the run */ }
+    try {
+      fs.writeSync(this.fd, out);
+    } catch {
+      /* a full disk loses the transcript, never the run */
+    }
   }
 
   private text = '';
 
   add(e: AgentEvent): void {
-    if (e.type === 'text') { this.text += e.delta; if (this.text.length > 64 * 1024) this.flushText(); return; }
+    if (e.type === 'text') {
+      this.text += e.delta;
+      if (this.text.length > 64 * 1024) this.flushText();
+      return;
+    }
     this.flushText();
     if (e.type === 'tool.call') this.line({ type: 'tool.call', name: e.name, input: e.input });
-    else if (e.type === 'tool.result') this.line({ type: 'tool.result', name: e.name, isError: e.isError, content: e.content.slice(0, 16 * 1024), ...(e.content.length > 16 * 1024 ? { cut: e.content.length - 16 * 1024 } : {}) });
+    else if (e.type === 'tool.result')
+      this.line({
+        type: 'tool.result',
+        name: e.name,
+        isError: e.isError,
+        content: e.content.slice(0, 16 * 1024),
+        ...(e.content.length > 16 * 1024 ? { cut: e.content.length - 16 * 1024 } : {}),
+      });
     else if (e.type === 'policy.deny') this.line({ type: 'policy.deny', tool: e.tool, reason: e.reason });
     else if (e.type === 'model.error') this.line({ type: 'model.error', error: e.error });
   }
@@ -201,8 +290,11 @@ class Transcript {
     this.open = false;
     fs.closeSync(this.fd);
     if (answer !== null) {
-      try { fs.writeFileSync(path.join(this.dir, 'answer.txt'), this.redact(answer), { mode: 0o600, flag: 'wx' }); } catch { /* as above */ }
+      try {
+        fs.writeFileSync(path.join(this.dir, 'answer.txt'), this.redact(answer), { mode: 0o600, flag: 'wx' });
+      } catch {
+        /* as above */
+      }
     }
   }
 }
-

@@ -4,8 +4,28 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { RunRecord } from '../store/runs.js';
 import {
-  advanceManifest, applyChangeSet, applyNotes, ChangeSetError, diffChunks, diffStat, escapeText, formatBytes, ignoredLine,
-  ignoreMatcher, loadChangeSet, loadIgnoreSources, loadManifest, nameLines, pathPredicate, pickedChanges, quotePath, removeTree, rootsText, ruleCapLine, saveManifest, statLines,
+  advanceManifest,
+  applyChangeSet,
+  applyNotes,
+  ChangeSetError,
+  diffChunks,
+  diffStat,
+  escapeText,
+  formatBytes,
+  ignoredLine,
+  ignoreMatcher,
+  loadChangeSet,
+  loadIgnoreSources,
+  loadManifest,
+  nameLines,
+  pathPredicate,
+  pickedChanges,
+  quotePath,
+  removeTree,
+  rootsText,
+  ruleCapLine,
+  saveManifest,
+  statLines,
 } from '../workspace/index.js';
 import { broughtAlongLine, ignoredNoteOf, selectionOf, type Selection } from './review-select.js';
 import { podsDirsOf, podsWriting } from '../pod/podstate.js';
@@ -23,7 +43,11 @@ export { auditShow, auditVerify, auditVerifyReport } from './audit-view.js';
 export function findRun(ctx: Context, idOrPart: string | undefined): RunRecord {
   if (!idOrPart) throw new UserError('no run id given (see clawpod runs list)');
   let run: RunRecord | undefined | null;
-  try { run = ctx.store().getRun(idOrPart); } catch (e) { throw new UserError((e as Error).message); }
+  try {
+    run = ctx.store().getRun(idOrPart);
+  } catch (e) {
+    throw new UserError((e as Error).message);
+  }
   if (run) return run;
   if (idOrPart === 'last') throw new UserError('no runs yet, so no "last" run (try: clawpod exec -- echo hello)');
   const q = JSON.stringify(idOrPart);
@@ -31,7 +55,9 @@ export function findRun(ctx: Context, idOrPart: string | undefined): RunRecord {
   throw new UserError(`no run ${q}: no run id is or contains it (see clawpod runs list)`);
 }
 
-function runDirOf(run: RunRecord): string { return run.runDir ?? ''; }
+function runDirOf(run: RunRecord): string {
+  return run.runDir ?? '';
+}
 
 /**
  * Deletes a run: its store row and its directory (change set, audit log, output, copies kept by
@@ -47,7 +73,9 @@ export function removeRun(ctx: Context, id: string): void {
   // Only a directory under clawpod's own runs dir: a record's path is data, never trusted to rm.
   if (path.dirname(path.resolve(dir)) === path.join(ctx.clawpodHome, 'runs')) removeTree(dir);
 }
-function auditPathOf(run: RunRecord): string { return run.auditPath ?? path.join(runDirOf(run), 'audit.jsonl'); }
+function auditPathOf(run: RunRecord): string {
+  return run.auditPath ?? path.join(runDirOf(run), 'audit.jsonl');
+}
 
 /** A run's pending change set, read as review and apply see it; null when there is none. A
  *  change set that cannot be read faithfully is one line naming the fix, never a crash. */
@@ -81,15 +109,16 @@ export interface DiffOptions {
 /** The review text of a run ('' when it changed nothing). */
 export function runDiff(ctx: Context, id: string | undefined, opts: DiffOptions = {}): string {
   let out = '';
-  runDiffTo(ctx, id, opts, (s) => { out += s; return true; });
+  runDiffTo(ctx, id, opts, (s) => {
+    out += s;
+    return true;
+  });
   return out;
 }
 
 /** The same, piece by piece: a diff can be larger than a string may be. `write` returns false
  *  to stop (the reader went away). */
-export function runDiffTo(
-  ctx: Context, id: string | undefined, opts: DiffOptions, write: (s: string) => boolean, note?: (line: string) => void,
-): void {
+export function runDiffTo(ctx: Context, id: string | undefined, opts: DiffOptions, write: (s: string) => boolean, note?: (line: string) => void): void {
   for (const chunk of runDiffChunks(ctx, id, opts, note)) if (!write(chunk)) return;
 }
 
@@ -139,7 +168,11 @@ function lockDir(ctx: Context): string {
 
 /** The workspace's identity recorded when the run started (runs before it was kept have none). */
 function rootIdentity(run: RunRecord): string | undefined {
-  try { return fs.readFileSync(path.join(runDirOf(run), 'root.id'), 'utf8').trim() || undefined; } catch { return undefined; }
+  try {
+    return fs.readFileSync(path.join(runDirOf(run), 'root.id'), 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export type ApplyOpts = DiffOptions & Selection;
@@ -149,10 +182,16 @@ function identityOf(p: string): string | null {
   try {
     const st = fs.lstatSync(p, { bigint: true });
     return st.isDirectory() ? `${st.dev}:${st.ino}` : null;
-  } catch { return null; }
+  } catch {
+    return null;
+  }
 }
 
-interface Evidence { root: string; before: ReturnType<typeof stateDigest>; kept: { dir: string; entries: OverwrittenEntry[] } | null }
+interface Evidence {
+  root: string;
+  before: ReturnType<typeof stateDigest>;
+  kept: { dir: string; entries: OverwrittenEntry[] } | null;
+}
 
 export function runApply(ctx: Context, id: string | undefined, force: boolean, opts: ApplyOpts = {}): string {
   const run = findRun(ctx, id);
@@ -168,25 +207,45 @@ export function runApply(ctx: Context, id: string | undefined, force: boolean, o
   const taken: { ev?: Evidence } = {};
   const beforeWrite = (root: string, loaded: typeof c.loaded, picked: typeof c.changes) => {
     const found = force ? findOverwritten(root, loaded, picked, c.manifest) : [];
-    taken.ev = { root, before: stateDigest(root, picked.map((x) => x.path)), kept: found.length ? keepOverwritten(root, runDirOf(run), found) : null };
+    taken.ev = {
+      root,
+      before: stateDigest(
+        root,
+        picked.map((x) => x.path),
+      ),
+      kept: found.length ? keepOverwritten(root, runDirOf(run), found) : null,
+    };
   };
   const record = (outcome: 'applied' | 'failed', r: ReturnType<typeof applyChangeSet> | null, error?: string) => {
     const ev = taken.ev;
     if (!ev) return;
     recordDecision(ctx, 'decision.apply', {
-      run: run.id, outcome, ...(error ? { error } : {}), force,
+      run: run.id,
+      outcome,
+      ...(error ? { error } : {}),
+      force,
       workspace: { path: ev.root, id: identityOf(ev.root), startedAs: rootIdentity(run) ?? null },
       selection: { only: opts.only ?? [], exclude: opts.exclude ?? [], includeIgnored: opts.includeIgnored === true, includeGit: opts.includeGit === true },
       stateBefore: ev.before,
-      appliedCount: r?.applied ?? null, remaining: r?.remaining ?? null, applied: r ? changeRecords(r.changes) : null,
-      overwritten: ev.kept?.entries ?? [], keptIn: ev.kept ? path.relative(runDirOf(run), ev.kept.dir) : null,
+      appliedCount: r?.applied ?? null,
+      remaining: r?.remaining ?? null,
+      applied: r ? changeRecords(r.changes) : null,
+      overwritten: ev.kept?.entries ?? [],
+      keptIn: ev.kept ? path.relative(runDirOf(run), ev.kept.dir) : null,
     });
   };
   let r: ReturnType<typeof applyChangeSet>;
   try {
     r = applyChangeSet(c.cs, c.workspace, c.manifest, {
-      force, runId: run.id, includeGit: opts.includeGit, expectRoot: rootIdentity(run), lockDir: lockDir(ctx),
-      ignore: c.ignore, includeIgnored: opts.includeIgnored, select, beforeWrite,
+      force,
+      runId: run.id,
+      includeGit: opts.includeGit,
+      expectRoot: rootIdentity(run),
+      lockDir: lockDir(ctx),
+      ignore: c.ignore,
+      includeIgnored: opts.includeIgnored,
+      select,
+      beforeWrite,
     });
   } catch (e) {
     // Once writing may have begun, a failure is a decision's outcome too: on the record.
@@ -215,7 +274,10 @@ function overwrittenLines(kept: { dir: string; entries: OverwrittenEntry[] } | n
   if (!kept) return [];
   return [
     `clawpod: --force overwrote ${kept.entries.length} path(s) changed since the run started; the old copies are kept in ${kept.dir}:`,
-    ...kept.entries.map((e) => `  ${quotePath(e.path)} (${e.was}${e.kept ? '' : `, a ${e.type === 'l' ? `symlink to ${quotePath(e.target ?? '')}` : e.type === 'd' ? 'directory' : 'special file'}: described in index.json`})`),
+    ...kept.entries.map(
+      (e) =>
+        `  ${quotePath(e.path)} (${e.was}${e.kept ? '' : `, a ${e.type === 'l' ? `symlink to ${quotePath(e.target ?? '')}` : e.type === 'd' ? 'directory' : 'special file'}: described in index.json`})`,
+    ),
   ];
 }
 
@@ -226,10 +288,16 @@ function applyLines(id: string, workspace: string, r: ReturnType<typeof applyCha
     lines.push(`clawpod: ${r.ignoredApplied} ignored changes applied (unreviewed: runs diff shows them only with --include-ignored)`);
   }
   const written = new Set(r.changes.map((x) => x.path));
-  const left = ignoredNoteOf(r.loaded, r.loaded.ignored.filter((x) => !written.has(x.path)), '');
+  const left = ignoredNoteOf(
+    r.loaded,
+    r.loaded.ignored.filter((x) => !written.has(x.path)),
+    '',
+  );
   if (left) {
-    lines.push(`clawpod: ${left.count} ignored changes (${rootsText(left.roots)}; ${formatBytes(left.bytes)}) not applied: ` +
-      `they stay with the run (runs apply ${id} --include-ignored applies them, runs discard ${id} drops them)`);
+    lines.push(
+      `clawpod: ${left.count} ignored changes (${rootsText(left.roots)}; ${formatBytes(left.bytes)}) not applied: ` +
+        `they stay with the run (runs apply ${id} --include-ignored applies them, runs discard ${id} drops them)`,
+    );
   }
   const rest = r.remaining - (left?.count ?? 0);
   if (rest > 0) lines.push(`clawpod: ${rest} change(s) not picked stay pending: runs diff ${id}, then runs apply ${id} or runs discard ${id}`);
@@ -242,11 +310,17 @@ const APPLY_ERRORS = ['WorkspaceChangedError', 'UnsafePathError', 'ChangeSetErro
 /** A live pod that can write the workspace (or around it) could swap its paths under apply. */
 function refuseWhileHeld(ctx: Context, runId: string, workspace: string): void {
   // Pods of dead clawpods are killed first: their records then no longer count.
-  try { ctx.backend('bwrap').reap(); } catch { /* backend absent: no pods either */ }
+  try {
+    ctx.backend('bwrap').reap();
+  } catch {
+    /* backend absent: no pods either */
+  }
   const [pod] = podsWriting(podsDirsOf(ctx.clawpodHome), fs.realpathSync(workspace));
   if (pod) {
-    throw new UserError(`cannot apply run ${runId}: live pod ${pod.id} (clawpod pid ${pod.ownerPid}) holds ${workspace} writable; ` +
-      'wait for it to end or stop it, then apply again');
+    throw new UserError(
+      `cannot apply run ${runId}: live pod ${pod.id} (clawpod pid ${pod.ownerPid}) holds ${workspace} writable; ` +
+        'wait for it to end or stop it, then apply again',
+    );
   }
 }
 
@@ -260,10 +334,15 @@ export function runDiscard(ctx: Context, id: string | undefined): string {
     try {
       const c = changesOf(run, { includeGit: true, includeIgnored: true });
       discarded = c ? changeRecords(c.changes) : [];
-    } catch (e) { error = `the change set could not be read: ${(e as Error).message}`; }
+    } catch (e) {
+      error = `the change set could not be read: ${(e as Error).message}`;
+    }
     recordDecision(ctx, 'decision.discard', {
-      run: run.id, workspace: { path: run.workspace, id: identityOf(run.workspace) }, discardedCount: discarded?.length ?? run.filesChanged,
-      discarded, ...(error ? { error } : {}),
+      run: run.id,
+      workspace: { path: run.workspace, id: identityOf(run.workspace) },
+      discardedCount: discarded?.length ?? run.filesChanged,
+      discarded,
+      ...(error ? { error } : {}),
     });
   }
   // Iterative: a pod can leave a tree deep enough to overflow fs.rmSync's recursion.
@@ -296,7 +375,19 @@ export function runsList(ctx: Context, limit = 50): string {
   const lines = [pad(['RUN', 'STATUS', 'EXIT', 'KIND', 'TIME', 'FILES', 'DIFF', 'STARTED', 'COMMAND'])];
   for (const r of runs) {
     const time = r.status === 'running' ? 'running' : humanDuration(r.durationMs);
-    lines.push(pad([r.id, r.status, r.exitCode ?? '-', r.kind, time, r.filesChanged ?? 0, r.diffState ?? '-', r.startedAt.replace('T', ' ').slice(0, 19), shortCommand(r.command)]));
+    lines.push(
+      pad([
+        r.id,
+        r.status,
+        r.exitCode ?? '-',
+        r.kind,
+        time,
+        r.filesChanged ?? 0,
+        r.diffState ?? '-',
+        r.startedAt.replace('T', ' ').slice(0, 19),
+        shortCommand(r.command),
+      ]),
+    );
   }
   if (more > 0) lines.push(`... ${more} more (clawpod runs list --limit ${limit + more} shows them all)`);
   return lines.join('\n');
@@ -368,13 +459,19 @@ function keepReason(run: RunRecord, force: boolean): string | null {
 }
 
 function recordRemoval(ctx: Context, runs: RunRecord[], how: 'rm' | 'prune'): void {
-  recordDecision(ctx, 'runs.remove', { how, runs: runs.map((r) => ({ id: r.id, kind: r.kind, status: r.status, diffState: r.diffState, workspace: r.workspace })) });
+  recordDecision(ctx, 'runs.remove', {
+    how,
+    runs: runs.map((r) => ({ id: r.id, kind: r.kind, status: r.status, diffState: r.diffState, workspace: r.workspace })),
+  });
 }
 
 /** `runs rm ID...`: every id is resolved and checked before any run is removed. */
 export function removeRuns(ctx: Context, ids: string[], force: boolean): string {
   const runs = [...new Map(ids.map((i) => findRun(ctx, i)).map((r) => [r.id, r])).values()];
-  for (const r of runs) { const why = keepReason(r, force); if (why) throw new UserError(`${why}; nothing was removed`); }
+  for (const r of runs) {
+    const why = keepReason(r, force);
+    if (why) throw new UserError(`${why}; nothing was removed`);
+  }
   recordRemoval(ctx, runs, 'rm');
   for (const r of runs) removeRun(ctx, r.id);
   return runs.map((r) => `removed run ${r.id}`).join('\n');
@@ -391,7 +488,9 @@ export function pruneRuns(ctx: Context, opts: { olderThanMs?: number; force?: bo
     recordRemoval(ctx, pick, 'prune');
     for (const r of pick) removeRun(ctx, r.id);
   }
-  lines.push(`${opts.dryRun ? 'would remove' : 'removed'} ${pick.length} run(s)${before ? ` started before ${before.slice(0, 19).replace('T', ' ')} UTC` : ''}`);
+  lines.push(
+    `${opts.dryRun ? 'would remove' : 'removed'} ${pick.length} run(s)${before ? ` started before ${before.slice(0, 19).replace('T', ' ')} UTC` : ''}`,
+  );
   if (pending) lines.push(`clawpod: kept ${pending} run(s) with changes waiting for review (apply or discard them, or runs prune --force)`);
   return lines.join('\n');
 }

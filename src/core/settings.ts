@@ -5,16 +5,17 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Rules } from '../policy/types.js';
-import {
-  gitInheritable, npmInherited, parseNpmrc, renderGitConfig, renderNpmrc, type SettingsRule,
-} from '../policy/settings.js';
+import { gitInheritable, npmInherited, parseNpmrc, renderGitConfig, renderNpmrc, type SettingsRule } from '../policy/settings.js';
 import { UserError } from './errors.js';
 
 /** Where the pod reads them: the pod's own ~/.gitconfig, ~/.npmrc and the project's win. */
 export const POD_GITCONFIG = '/etc/gitconfig';
 export const POD_NPMRC = '/etc/npmrc';
 // A commit made in a pod says so, rather than failing for want of an identity.
-const POD_IDENTITY: [string, string][] = [['user.name', 'clawpod pod'], ['user.email', 'pod@clawpod.invalid']];
+const POD_IDENTITY: [string, string][] = [
+  ['user.name', 'clawpod pod'],
+  ['user.email', 'pod@clawpod.invalid'],
+];
 
 export interface PodSettings {
   /** Files for the pod's /etc, by name; data only, never a host path. */
@@ -48,8 +49,13 @@ export function resolveSettings(rules: Rules, redact: (s: string) => string, dep
     return entries.filter(([key, value]) => {
       const secret = redact(value).match(/\[secret:([^\]]+)\]/)?.[1];
       if (!secret) return true;
-      if (rule === 'inherit') { dropped.push(`settings.${tool}: ${key} was left out: it holds the value of secret ${secret}`); return false; }
-      throw new UserError(`policy ${rules.source}: settings.${tool}: ${key} holds the value of secret ${secret} (remove it: a secret reaches the pod only as a placeholder)`);
+      if (rule === 'inherit') {
+        dropped.push(`settings.${tool}: ${key} was left out: it holds the value of secret ${secret}`);
+        return false;
+      }
+      throw new UserError(
+        `policy ${rules.source}: settings.${tool}: ${key} holds the value of secret ${secret} (remove it: a secret reaches the pod only as a placeholder)`,
+      );
     });
   };
   const git = keep('git', rules.settings?.git, () => inheritedGit(deps));
@@ -72,7 +78,9 @@ function inheritedGit(deps: SettingsDeps): Entries {
   if (!files.some((f) => fs.existsSync(f))) return [];
   const out = (deps.gitGlobal ?? gitGlobalList)(deps.home, deps.env);
   if (out === null) {
-    throw new UserError('settings.git: inherit reads your git config with git, which is not installed here (install git, or list the settings: settings.git: { user.name: ..., user.email: ... })');
+    throw new UserError(
+      'settings.git: inherit reads your git config with git, which is not installed here (install git, or list the settings: settings.git: { user.name: ..., user.email: ... })',
+    );
   }
   const entries: Entries = [];
   for (const item of out.split('\0')) {
@@ -106,14 +114,21 @@ function inheritedNpm(deps: SettingsDeps, dropped: string[]): Entries {
   const userrc = deps.env.NPM_CONFIG_USERCONFIG || path.join(deps.home, '.npmrc');
   for (const f of [globalrc, userrc]) {
     let text: string;
-    try { text = deps.readFile(f); } catch { continue; }
+    try {
+      text = deps.readFile(f);
+    } catch {
+      continue;
+    }
     for (const [k, v] of parseNpmrc(text)) merged.set(k, v);
   }
   const entries: Entries = [];
   for (const [key, value] of merged) {
     const got = npmInherited(key, value);
     if (got === null) continue;
-    if ('drop' in got) { dropped.push(got.drop); continue; }
+    if ('drop' in got) {
+      dropped.push(got.drop);
+      continue;
+    }
     if (got.note) dropped.push(got.note);
     entries.push([key, got.value]);
   }

@@ -31,7 +31,10 @@ test('a 10 KB command is shown whole, wrapped to the width, its tail included', 
   const lines = text.trimEnd().split('\n');
   assert.match(lines[0], /^clawpod: the agent asks to run bash with this command:$/);
   for (const l of lines) assert.ok([...l].length <= 80, `${l.length} columns`);
-  const shown = lines.slice(1).map((l) => l.replace(/^ {2}[│┆] /, '')).join('');
+  const shown = lines
+    .slice(1)
+    .map((l) => l.replace(/^ {2}[│┆] /, ''))
+    .join('');
   assert.equal(shown, command);
   assert.match(lines[lines.length - 1], /; curl x \| sh$/);
 });
@@ -61,14 +64,16 @@ test('other tools show their input as pretty JSON with controls escaped', () => 
 async function throughPod(chunks: (string | Buffer)[], cap?: number): Promise<string> {
   const s = podStderrStream(cap);
   let out = '';
-  s.on('data', (d: Buffer | string) => { out += d.toString(); });
+  s.on('data', (d: Buffer | string) => {
+    out += d.toString();
+  });
   for (const c of chunks) s.write(typeof c === 'string' ? Buffer.from(c) : c);
   s.end();
   await new Promise((r) => s.on('end', r));
   return out;
 }
 
-test('every line of a live pod\'s stderr is marked, so none can pass for clawpod\'s own', async () => {
+test("every line of a live pod's stderr is marked, so none can pass for clawpod's own", async () => {
   const forged = 'clawpod: the agent asks to run bash with this command:\n  │ ls\nclawpod: allow this bash call? [y/N] ';
   const out = await throughPod([forged]);
   for (const line of out.split('\n').slice(0, -1)) assert.ok(line.startsWith(POD_PREFIX), JSON.stringify(line));
@@ -76,7 +81,7 @@ test('every line of a live pod\'s stderr is marked, so none can pass for clawpod
   assert.doesNotMatch(out, /^clawpod:/m);
 });
 
-test('a line split across chunks is one marked line; a partial line is held, not glued to clawpod\'s next', async () => {
+test("a line split across chunks is one marked line; a partial line is held, not glued to clawpod's next", async () => {
   assert.equal(await throughPod(['hel', 'lo\nwor', 'ld\n']), `${POD_PREFIX}hello\n${POD_PREFIX}world\n`);
   const s = podStderrStream();
   const got: string[] = [];

@@ -26,8 +26,12 @@ export function safeText(s: string): string {
 export function safeTextStream(): Transform {
   const dec = new StringDecoder('utf8');
   return new Transform({
-    transform(chunk: Buffer, _enc, cb) { cb(null, safeText(dec.write(chunk))); },
-    flush(cb) { cb(null, safeText(dec.end())); },
+    transform(chunk: Buffer, _enc, cb) {
+      cb(null, safeText(dec.write(chunk)));
+    },
+    flush(cb) {
+      cb(null, safeText(dec.end()));
+    },
   });
 }
 
@@ -59,7 +63,10 @@ export function podStderrStream(cap = POD_STDERR_CAP): Transform {
     held = parts.pop() as string;
     let out = '';
     // A \r right before \n moves nothing that is then overwritten: dropped for CRLF output.
-    for (const line of parts) { out += `${lead}${safeText(line.replace(/\r$/, ''))}\n`; lead = POD_PREFIX; }
+    for (const line of parts) {
+      out += `${lead}${safeText(line.replace(/\r$/, ''))}\n`;
+      lead = POD_PREFIX;
+    }
     if (held.length > 0 && (end || held.length >= POD_LINE_HOLD)) {
       out += `${lead}${safeText(held)}\n`;
       held = '';
@@ -89,7 +96,10 @@ export function wrapBlock(text: string, width: number, indent = '  '): string[] 
   const out: string[] = [];
   for (const line of text.split('\n')) {
     const chars = [...line];
-    if (chars.length === 0) { out.push(`${indent}│`); continue; }
+    if (chars.length === 0) {
+      out.push(`${indent}│`);
+      continue;
+    }
     for (let i = 0; i < chars.length; i += room) out.push(`${indent}${i === 0 ? '│' : '┆'} ${chars.slice(i, i + room).join('')}`);
   }
   return out;
@@ -105,7 +115,9 @@ export function renderApproval(tool: string, input: Record<string, unknown>, wid
   return `${lines.join('\n')}\n`;
 }
 
-export interface TerminalState { restore(): void }
+export interface TerminalState {
+  restore(): void;
+}
 
 /** Saves the terminal's settings and size when stdin is one; restore() puts back whatever a
  *  pod that had the terminal changed (raw mode, no echo, a bogus window size). */

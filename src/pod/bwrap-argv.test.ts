@@ -18,17 +18,29 @@ const host: HostLayout = {
 function rules(over: Partial<Rules> = {}): Rules {
   return {
     resources: { cpus: 1, memoryBytes: 512 << 20, pids: 256, timeoutMs: 600_000, diskBytes: 1 << 30 },
-    workspace: 'overlay', mounts: [], network: { allow: [], deny: [], hosts: {} }, secrets: [], env: {}, tools: {},
-    source: 'builtin:strict', ...over,
+    workspace: 'overlay',
+    mounts: [],
+    network: { allow: [], deny: [], hosts: {} },
+    secrets: [],
+    env: {},
+    tools: {},
+    source: 'builtin:strict',
+    ...over,
   };
 }
 
 function input(over: Partial<PodArgvInput> = {}): PodArgvInput {
   return {
-    rules: rules(), workspace: '/home/u/proj', command: ['make', 'test'], changesDir: '/x/runs/r1/changes',
+    rules: rules(),
+    workspace: '/home/u/proj',
+    command: ['make', 'test'],
+    changesDir: '/x/runs/r1/changes',
     sourceIds: { '/home/u/proj': '2049:77' },
-    cgroupProcs: ['/sys/fs/cgroup/memory/clawpod/r1/cgroup.procs'], cgroupInto: '/sys/fs/cgroup/unified/clawpod/r1',
-    identity: { uid: 1_800_000_123, gid: 1_800_000_123, ownerUid: 1000, ownerGid: 1000 }, env: {}, ...over,
+    cgroupProcs: ['/sys/fs/cgroup/memory/clawpod/r1/cgroup.procs'],
+    cgroupInto: '/sys/fs/cgroup/unified/clawpod/r1',
+    identity: { uid: 1_800_000_123, gid: 1_800_000_123, ownerUid: 1000, ownerGid: 1000 },
+    env: {},
+    ...over,
   };
 }
 
@@ -48,8 +60,18 @@ describe('bwrap argv', () => {
     assert.deepEqual(a.slice(a.lastIndexOf('--remount-ro'), a.lastIndexOf('--remount-ro') + 2), ['--remount-ro', '/']);
     // /dev: bwrap's tmpfs made read-only once /dev/shm (on the capped stage) is bound into it.
     const dev = a.indexOf('--dev');
-    assert.deepEqual(a.slice(dev, dev + 10), ['--dev', '/dev', '--bind', '/run/clawpod/stage/shm', '/dev/shm',
-      '--dev-bind', '/run/clawpod/stage/pts', '/dev/pts', '--remount-ro', '/dev']);
+    assert.deepEqual(a.slice(dev, dev + 10), [
+      '--dev',
+      '/dev',
+      '--bind',
+      '/run/clawpod/stage/shm',
+      '/dev/shm',
+      '--dev-bind',
+      '/run/clawpod/stage/pts',
+      '/dev/pts',
+      '--remount-ro',
+      '/dev',
+    ]);
   });
 
   test('system is read-only, /etc is synthetic, /tmp and home come from the stage', () => {
@@ -79,9 +101,17 @@ describe('bwrap argv', () => {
   });
 
   test('extra mounts are read-only unless rw, in order', () => {
-    const a = buildBwrapArgs(host, input({ rules: rules({ mounts: [
-      { host: '/data/a', path: '/data', mode: 'ro' }, { host: '/data/b', path: '/out', mode: 'rw' },
-    ] }) }));
+    const a = buildBwrapArgs(
+      host,
+      input({
+        rules: rules({
+          mounts: [
+            { host: '/data/a', path: '/data', mode: 'ro' },
+            { host: '/data/b', path: '/out', mode: 'rw' },
+          ],
+        }),
+      }),
+    );
     assert.deepEqual(a.slice(a.indexOf('/data') - 2, a.indexOf('/data') + 1), ['--ro-bind', '/run/clawpod/stage/mnt/0', '/data']);
     assert.deepEqual(a.slice(a.indexOf('/out') - 2, a.indexOf('/out') + 1), ['--bind', '/run/clawpod/stage/mnt/1', '/out']);
   });
@@ -114,12 +144,21 @@ describe('egress', () => {
 
   test('with egress: socket and forwarder bound, every proxy variable set, the command behind the forwarder', () => {
     const a = buildBwrapArgs(host, input({ egress: { socketPath: '/run/clawpod/proxy/r1.sock', caBundle: '/run/clawpod/ca/r1.pem' } }));
-    assert.deepEqual(a.slice(a.indexOf('/run/clawpod/proxy.sock') - 2, a.indexOf('/run/clawpod/proxy.sock') + 1), ['--bind', '/run/clawpod/proxy/r1.sock', '/run/clawpod/proxy.sock']);
-    assert.deepEqual(a.slice(a.indexOf('/etc/clawpod/ca.pem') - 2, a.indexOf('/etc/clawpod/ca.pem') + 1), ['--ro-bind', '/run/clawpod/ca/r1.pem', '/etc/clawpod/ca.pem']);
+    assert.deepEqual(a.slice(a.indexOf('/run/clawpod/proxy.sock') - 2, a.indexOf('/run/clawpod/proxy.sock') + 1), [
+      '--bind',
+      '/run/clawpod/proxy/r1.sock',
+      '/run/clawpod/proxy.sock',
+    ]);
+    assert.deepEqual(a.slice(a.indexOf('/etc/clawpod/ca.pem') - 2, a.indexOf('/etc/clawpod/ca.pem') + 1), [
+      '--ro-bind',
+      '/run/clawpod/ca/r1.pem',
+      '/etc/clawpod/ca.pem',
+    ]);
     const env = (k: string) => a[a.findIndex((x, i) => x === '--setenv' && a[i + 1] === k) + 2];
     for (const k of ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'ALL_PROXY', 'all_proxy']) assert.equal(env(k), 'http://127.0.0.1:3128', k);
     assert.equal(env('NO_PROXY'), '');
-    for (const k of ['SSL_CERT_FILE', 'NODE_EXTRA_CA_CERTS', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO']) assert.equal(env(k), '/etc/clawpod/ca.pem', k);
+    for (const k of ['SSL_CERT_FILE', 'NODE_EXTRA_CA_CERTS', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO'])
+      assert.equal(env(k), '/etc/clawpod/ca.pem', k);
     assert.deepEqual(a.slice(-7), ['--', '/run/clawpod/fwd', '3128', '/run/clawpod/proxy.sock', '--', 'make', 'test']);
   });
 });
@@ -131,7 +170,10 @@ test('a live pod runs its executor, behind the forwarder when it has egress', ()
   const both = buildBwrapArgs(host, input({ live: true, command: [], egress: { socketPath: '/s.sock' } }));
   assert.deepEqual(both.slice(-9), ['--', '/run/clawpod/fwd', '3128', '/run/clawpod/proxy.sock', '--pass-fd', '6', '--', '/run/clawpod/exec', '6']);
   const pre = buildPodinitArgv(host, input({ live: true, command: [] }));
-  assert.deepEqual(pre.slice(0, pre.indexOf('--')).filter((x, i, a) => a[i - 1] === '--keep-fd'), [String(FD.seccomp), String(FD.channel)]);
+  assert.deepEqual(
+    pre.slice(0, pre.indexOf('--')).filter((x, i, a) => a[i - 1] === '--keep-fd'),
+    [String(FD.seccomp), String(FD.channel)],
+  );
 });
 
 describe('prelude argv', () => {

@@ -26,7 +26,12 @@ export interface HostLayout {
   podtty?: string;
 }
 
-export interface PodIdentity { uid: number; gid: number; ownerUid: number; ownerGid: number }
+export interface PodIdentity {
+  uid: number;
+  gid: number;
+  ownerUid: number;
+  ownerGid: number;
+}
 
 /** File descriptors in the spawned prelude: the seccomp program for bwrap, the prelude's status,
  *  and the go signal that lets the prepared pod start; from FD.etc on, one pipe per etcData file. */
@@ -140,9 +145,12 @@ function workspaceBinds(host: HostLayout, p: PodArgvInput): string[] {
   if (refused) throw new Error(refused);
   const at = podWorkspaceDir(p.rules, p.workspace);
   switch (p.rules.workspace) {
-    case 'overlay': return ['--bind', `${host.stage}/ws`, at];
-    case 'ro': return ['--ro-bind', `${host.stage}/lower`, at];
-    case 'rw': return ['--bind', `${host.stage}/lower`, at];
+    case 'overlay':
+      return ['--bind', `${host.stage}/ws`, at];
+    case 'ro':
+      return ['--ro-bind', `${host.stage}/lower`, at];
+    case 'rw':
+      return ['--bind', `${host.stage}/lower`, at];
   }
 }
 
@@ -150,7 +158,10 @@ function workspaceBinds(host: HostLayout, p: PodArgvInput): string[] {
 export function egressEnv(caBundle: boolean): Record<string, string> {
   const url = `http://127.0.0.1:${EGRESS.port}`;
   const env: Record<string, string> = { NO_PROXY: '', no_proxy: '' };
-  for (const k of ['HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY']) { env[k] = url; env[k.toLowerCase()] = url; }
+  for (const k of ['HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY']) {
+    env[k] = url;
+    env[k.toLowerCase()] = url;
+  }
   if (caBundle) {
     for (const k of ['SSL_CERT_FILE', 'NODE_EXTRA_CA_CERTS', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'GIT_SSL_CAINFO']) env[k] = EGRESS.ca;
   }
@@ -185,15 +196,27 @@ export function buildBwrapArgs(host: HostLayout, p: PodArgvInput): string[] {
   const a = [
     // A cgroup namespace for sure (--unshare-all only tries): the pod's /proc/self/cgroup then
     // names its own groups "/", and the bound group dirs (sysBinds) show as "/" in mountinfo.
-    '--unshare-all', '--unshare-user', '--unshare-cgroup', '--disable-userns', '--die-with-parent', ...(p.tty && !p.live ? [] : ['--new-session']),
-    '--clearenv', '--uid', String(POD_UID), '--gid', String(POD_UID), '--hostname', 'pod',
-    '--ro-bind', '/usr', '/usr',
+    '--unshare-all',
+    '--unshare-user',
+    '--unshare-cgroup',
+    '--disable-userns',
+    '--die-with-parent',
+    ...(p.tty && !p.live ? [] : ['--new-session']),
+    '--clearenv',
+    '--uid',
+    String(POD_UID),
+    '--gid',
+    String(POD_UID),
+    '--hostname',
+    'pod',
+    '--ro-bind',
+    '/usr',
+    '/usr',
   ];
   for (const [link, target] of Object.entries(host.usrLinks)) a.push('--symlink', target, link);
   // /dev is read-only (bwrap's --dev is an unsized tmpfs); /dev/shm is the capped stage's.
   // /dev/pts is the prelude's own devpts instance (capped at 64 ptys), under bwrap's /dev/ptmx link.
-  a.push('--proc', '/proc', '--dev', '/dev', '--bind', `${host.stage}/shm`, '/dev/shm', '--dev-bind', `${host.stage}/pts`, '/dev/pts',
-    '--remount-ro', '/dev');
+  a.push('--proc', '/proc', '--dev', '/dev', '--bind', `${host.stage}/shm`, '/dev/shm', '--dev-bind', `${host.stage}/pts`, '/dev/pts', '--remount-ro', '/dev');
   a.push('--bind', `${host.stage}/tmp`, '/tmp', '--bind', `${host.stage}/home`, POD_HOME);
   // One bind for the synthetic files and the host copies (installPodEtc): bwrap re-reads the
   // mount table for every bind, so one per file cost ~4 ms a pod. What lands on it next goes onto
@@ -264,7 +287,8 @@ export const ETC_FILE_MOUNTS: readonly string[] = [...ETC_DATA_NAMES, EGRESS.ca.
 // default "dns" answers EAI_AGAIN, which npm and pip retry for a minute: "files" alone makes
 // any other name fail at once as not found (EAI_NONAME, ENOTFOUND).
 const NSSWITCH = ['passwd', 'group', 'shadow', 'gshadow', 'hosts', 'networks', 'protocols', 'services', 'ethers', 'rpc', 'netgroup']
-  .map((db) => `${db}: files\n`).join('');
+  .map((db) => `${db}: files\n`)
+  .join('');
 
 /** The synthetic /etc: only the pod user, no host accounts, no host names, no DNS. */
 export function syntheticEtc(): { passwd: string; group: string; hosts: string; 'nsswitch.conf': string } {

@@ -60,7 +60,14 @@ export function createBwrapBackend(deps: BwrapDeps): Backend {
   };
 }
 
-async function startPod(host: HostFacts, state: PodState, seccompFile: string, spec: PodSpec, onEvent: (e: PodEvent) => void, workspaceCopy: boolean): Promise<RunningPod> {
+async function startPod(
+  host: HostFacts,
+  state: PodState,
+  seccompFile: string,
+  spec: PodSpec,
+  onEvent: (e: PodEvent) => void,
+  workspaceCopy: boolean,
+): Promise<RunningPod> {
   const guards = hostGuards(host);
   // Throws when the pod must not start; the degraded guards were recorded by the caller.
   checkGuards(guards, spec.rules, spec.allowDegraded);
@@ -69,17 +76,26 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
   fs.mkdirSync(lockDirOf(host.layout.stage), { recursive: true, mode: 0o700 });
   // Identity and owner come from one descriptor per source, never from a second lookup by name.
   const pinned = pinSources(spec);
-  const owner = spec.workspace ? pinned.owners[spec.workspace] ?? null : null;
+  const owner = spec.workspace ? (pinned.owners[spec.workspace] ?? null) : null;
   const uid = host.layout.privileged ? state.allocateUid(spec.id) : null;
   let cg: PodCgroup | null = null;
   let seccompFd: number | null = null;
   try {
     // The record goes first so a concurrent reaper never mistakes our new groups for orphans.
-    state.save({ id: spec.id, uid, cgroupDirs: podCgroupDirs(host.cgroups, spec.id), workspace: spec.workspace,
-      workspaceMode: spec.rules.workspace, rwMounts: spec.rules.mounts.filter((m) => m.mode === 'rw').map((m) => m.host) });
+    state.save({
+      id: spec.id,
+      uid,
+      cgroupDirs: podCgroupDirs(host.cgroups, spec.id),
+      workspace: spec.workspace,
+      workspaceMode: spec.rules.workspace,
+      rwMounts: spec.rules.mounts.filter((m) => m.mode === 'rw').map((m) => m.host),
+    });
     cg = createPodCgroup(host.cgroups, spec.id, spec.rules.resources);
     // The proxy's socket is the pod's alone: no other local user reaches its egress or secrets.
-    if (spec.egress && uid !== null) { fs.chownSync(spec.egress.socketPath, uid, uid); fs.chmodSync(spec.egress.socketPath, 0o600); }
+    if (spec.egress && uid !== null) {
+      fs.chownSync(spec.egress.socketPath, uid, uid);
+      fs.chmodSync(spec.egress.socketPath, 0o600);
+    }
     // The prelude creates changesDir itself, and only when the pod changed something.
     if (spec.changesDir) fs.mkdirSync(path.dirname(spec.changesDir), { recursive: true, mode: 0o700 });
     const etcFiles = podEtcFiles(spec.etc ?? {});
@@ -104,15 +120,21 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
     });
     // bwrap reads the program from fd 3 to its end: each pod gets its own fresh open file.
     seccompFd = fs.openSync(seccompFile, 'r');
-    const child = hasTty(spec) ? spawnWithTty(host.layout.podinit, argv, seccompFd, etcFiles.length, spec.ttySize) : spawn(host.layout.podinit, argv, {
-      env: {},
-      // Its own session: the terminal's Ctrl-C reaches clawpod alone, which decides what it
-      // means (exec stops the pod, run stops the agent first and closes the pod normally).
-      detached: true,
-      // A live pod talks to its executor over one socket on fd 6 (FD.channel), never on stdio.
-      stdio: withEtcPipes(spec.live ? ['ignore', 'ignore', spec.stdio, seccompFd, 'pipe', 'pipe', 'pipe']
-        : [spec.stdio === 'inherit' || spec.stdinInherit ? 'inherit' : 'ignore', spec.stdio, spec.stdio, seccompFd, 'pipe', 'pipe'], etcFiles.length),
-    });
+    const child = hasTty(spec)
+      ? spawnWithTty(host.layout.podinit, argv, seccompFd, etcFiles.length, spec.ttySize)
+      : spawn(host.layout.podinit, argv, {
+          env: {},
+          // Its own session: the terminal's Ctrl-C reaches clawpod alone, which decides what it
+          // means (exec stops the pod, run stops the agent first and closes the pod normally).
+          detached: true,
+          // A live pod talks to its executor over one socket on fd 6 (FD.channel), never on stdio.
+          stdio: withEtcPipes(
+            spec.live
+              ? ['ignore', 'ignore', spec.stdio, seccompFd, 'pipe', 'pipe', 'pipe']
+              : [spec.stdio === 'inherit' || spec.stdinInherit ? 'inherit' : 'ignore', spec.stdio, spec.stdio, seccompFd, 'pipe', 'pipe'],
+            etcFiles.length,
+          ),
+        });
     fs.closeSync(seccompFd);
     seccompFd = null;
     sendEtcFiles(child, etcFiles);
@@ -121,7 +143,10 @@ async function startPod(host: HostFacts, state: PodState, seccompFile: string, s
     return pod;
   } catch (err) {
     if (seccompFd !== null) fs.closeSync(seccompFd);
-    if (cg) { killPodCgroup(cg); removePodCgroup(cg); }
+    if (cg) {
+      killPodCgroup(cg);
+      removePodCgroup(cg);
+    }
     state.remove(spec.id);
     state.releaseUid(uid);
     throw err;
@@ -158,8 +183,12 @@ export function pinSources(spec: Pick<PodSpec, 'workspace' | 'rules'>): { ids: R
   const owners: Record<string, { uid: number; gid: number }> = {};
   for (const p of paths) {
     let fd: number;
-    try { fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_DIRECTORY); } catch (e) {
-      throw new PodError(`${p} cannot be mounted: ${(e as NodeJS.ErrnoException).code === 'ELOOP' ? 'it became a symlink after it was checked' : (e as Error).message} (run again; nothing was started)`);
+    try {
+      fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_DIRECTORY);
+    } catch (e) {
+      throw new PodError(
+        `${p} cannot be mounted: ${(e as NodeJS.ErrnoException).code === 'ELOOP' ? 'it became a symlink after it was checked' : (e as Error).message} (run again; nothing was started)`,
+      );
     }
     try {
       const now = fs.readlinkSync(`/proc/self/fd/${fd}`);
@@ -167,35 +196,61 @@ export function pinSources(spec: Pick<PodSpec, 'workspace' | 'rules'>): { ids: R
       const st = fs.fstatSync(fd, { bigint: true });
       ids[p] = `${st.dev}:${st.ino}`;
       owners[p] = { uid: Number(st.uid), gid: Number(st.gid) };
-    } finally { fs.closeSync(fd); }
+    } finally {
+      fs.closeSync(fd);
+    }
   }
   return { ids, owners };
 }
 
-function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: PodState, cg: PodCgroup,
-  uid: number | null, guards: Guard[], onEvent: (e: PodEvent) => void): RunningPod {
+function supervise(
+  child: ChildProcess,
+  spec: PodSpec,
+  host: HostFacts,
+  state: PodState,
+  cg: PodCgroup,
+  uid: number | null,
+  guards: Guard[],
+  onEvent: (e: PodEvent) => void,
+): RunningPod {
   let started = performance.now();
   // With a terminal, clawpod's child is the pty helper; the prelude is its child.
   const tty = hasTty(spec) ? ttyControl(child) : null;
   const channel = (child.stdio as unknown as (Duplex | null)[])[FD.channel] ?? null;
   // A stopped pod resets its end of the socket: that is the pod's end (its exit says why), never
   // an error that may take clawpod down.
-  channel?.on('error', () => { /* see above */ });
+  channel?.on('error', () => {
+    /* see above */
+  });
   const goPipe = (child.stdio as unknown as (Writable | null)[])[FD.go];
-  goPipe?.on('error', () => { /* the pod died before it was started: its exit tells why */ });
+  goPipe?.on('error', () => {
+    /* the pod died before it was started: its exit tells why */
+  });
   let timeout: NodeJS.Timeout | undefined;
   let limitHit: LimitName | null = null;
   let stoppedBy: string | undefined;
   let statusText = '';
-  ((child.stdio as unknown as (Readable | null)[])[FD.status])?.on('data', (b: Buffer) => { statusText += b.toString(); });
+  (child.stdio as unknown as (Readable | null)[])[FD.status]?.on('data', (b: Buffer) => {
+    statusText += b.toString();
+  });
   // The pod's groups hold only the pod: killing them leaves the supervisor alive to save the
   // change set. SIGTERM makes the supervisor kill its bwrap child too (the path without cgroups),
   // and SIGKILL is the backstop if it does not exit.
   let backstop: NodeJS.Timeout | undefined;
   const kill = () => {
     killPodCgroup(cg);
-    try { child.kill('SIGTERM'); } catch { /* gone */ }
-    backstop ??= setTimeout(() => { try { child.kill('SIGKILL'); } catch { /* gone */ } }, 10_000);
+    try {
+      child.kill('SIGTERM');
+    } catch {
+      /* gone */
+    }
+    backstop ??= setTimeout(() => {
+      try {
+        child.kill('SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }, 10_000);
   };
   // The disk cap is the kernel's ENOSPC: the pod is told and goes on (its command decides
   // what a full disk means), so a full stage is recorded, once, and never kills the pod.
@@ -244,19 +299,33 @@ function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: P
       state.remove(spec.id);
       state.releaseUid(uid);
       // The watch recorded its own caps' hits, with who hit them.
-      if (limitHit && limitHit !== 'memory' && limitHit !== 'pids') onEvent({ type: 'limit.hit', data: { cap: limitHit, limit: limitValue(limitHit, spec.rules) } });
+      if (limitHit && limitHit !== 'memory' && limitHit !== 'pids')
+        onEvent({ type: 'limit.hit', data: { cap: limitHit, limit: limitValue(limitHit, spec.rules) } });
       // The pod ended on its own terms: a refused change set changes neither its exit code nor
       // its status, only what is left to review (nothing; the prelude told the user why).
       const refused = harvestRefusal(statusText, Boolean(spec.changesDir && spec.workspace && spec.rules.workspace === 'overlay'));
       // The host's disk, not the pod's cap: what the pod wrote could not be written back whole.
       const lost = statusText.match(/^host_disk=(\d+)$/m);
-      if (lost) onEvent({ type: 'limit.hit', data: { cap: 'host-disk', limit: null, errno: Number(lost[1]), reason: refused?.reason === 'host_disk' ? 'changes discarded' : 'pod disk lost writes', detail: refused?.detail || 'the pod\'s disk could not be written back to the host' } });
+      if (lost)
+        onEvent({
+          type: 'limit.hit',
+          data: {
+            cap: 'host-disk',
+            limit: null,
+            errno: Number(lost[1]),
+            reason: refused?.reason === 'host_disk' ? 'changes discarded' : 'pod disk lost writes',
+            detail: refused?.detail || "the pod's disk could not be written back to the host",
+          },
+        });
       else if (refused) onEvent({ type: 'limit.hit', data: { cap: 'changes', ...refused } });
       // A harvest cut short (the prelude killed) leaves only this, never a change set.
       if (refused?.reason === 'interrupted') fs.rmSync(`${spec.changesDir}.partial`, { recursive: true, force: true });
       for (const e of setidSweepEvents(statusText)) onEvent(e);
       if (/ws_copy=1/.test(statusText)) {
-        onEvent({ type: 'guard.degraded', data: { guard: 'workspace overlay', detail: 'no unprivileged overlay here: the pod worked on a copy of the workspace' } });
+        onEvent({
+          type: 'guard.degraded',
+          data: { guard: 'workspace overlay', detail: 'no unprivileged overlay here: the pod worked on a copy of the workspace' },
+        });
       }
       if (!/started=1/.test(statusText) && !limitHit && !stoppedBy) {
         reject(new PodError(`the pod could not be set up (see the message above; clawpod doctor shows what this host supports)`));
@@ -276,7 +345,13 @@ function supervise(child: ChildProcess, spec: PodSpec, host: HostFacts, state: P
     stderr: child.stderr,
     wait: () => done,
     go,
-    stop: (reason: string) => { if (!limitHit && !stoppedBy) { stoppedBy = reason; goPipe?.end(); kill(); } },
+    stop: (reason: string) => {
+      if (!limitHit && !stoppedBy) {
+        stoppedBy = reason;
+        goPipe?.end();
+        kill();
+      }
+    },
     ...(tty ? { resize: tty.resize } : {}),
   };
 }
@@ -288,20 +363,29 @@ function stageFull(pid: number | undefined, host: HostFacts): 'bytes' | 'inodes'
     if (s.type !== 0xef53 && s.type !== 0x01021994) return null;
     // As native/stage.c stage_is_full: ext4 refuses a write it cannot fit whole with ~2 MiB free.
     if (s.files > 0 && s.ffree === 0) return 'inodes';
-    if (s.type === 0xef53) return s.bavail * s.bsize < Math.max(STAGE_FULL_SLACK, s.blocks * s.bsize / 1000) ? 'bytes' : null;
+    if (s.type === 0xef53) return s.bavail * s.bsize < Math.max(STAGE_FULL_SLACK, (s.blocks * s.bsize) / 1000) ? 'bytes' : null;
     return s.bavail === 0 ? 'bytes' : null;
-  } catch { return null; }
+  } catch {
+    return null;
+  }
 }
 
 function limitValue(cap: LimitName, rules: Rules): number {
   switch (cap) {
-    case 'memory': return rules.resources.memoryBytes;
-    case 'pids': return rules.resources.pids;
-    case 'timeout': return rules.resources.timeoutMs;
-    case 'disk': return rules.resources.diskBytes;
-    case 'changes': return rules.resources.diskBytes;
+    case 'memory':
+      return rules.resources.memoryBytes;
+    case 'pids':
+      return rules.resources.pids;
+    case 'timeout':
+      return rules.resources.timeoutMs;
+    case 'disk':
+      return rules.resources.diskBytes;
+    case 'changes':
+      return rules.resources.diskBytes;
     // Recorded with their own bound by the modules that enforce them (audit writer, live pod).
-    case 'audit': case 'executor protocol': return 0;
+    case 'audit':
+    case 'executor protocol':
+      return 0;
   }
 }
 
@@ -326,7 +410,15 @@ export function setidSweepEvents(statusText: string): PodEvent[] {
   const unswept = count('setid_unswept');
   const events: PodEvent[] = [];
   if (swept > 0) events.push({ type: 'policy.deny', data: { reason: 'set-id bits the pod left on a writable attachment were cleared', swept } });
-  if (unswept > 0) events.push({ type: 'guard.degraded', data: { guard: 'set-id sweep', detail: `${unswept} entries of the writable attachments could not be checked or cleared (look for them: find DIR -perm /6000)`, unswept } });
+  if (unswept > 0)
+    events.push({
+      type: 'guard.degraded',
+      data: {
+        guard: 'set-id sweep',
+        detail: `${unswept} entries of the writable attachments could not be checked or cleared (look for them: find DIR -perm /6000)`,
+        unswept,
+      },
+    });
   return events;
 }
 
@@ -372,12 +464,18 @@ function removeEgressFiles(host: HostFacts, podId: string): void {
 function sweepStaleEgress(host: HostFacts, live: Set<string>): void {
   const dir = path.join(host.stateDir, 'egress');
   let names: string[];
-  try { names = fs.readdirSync(dir); } catch { return; }
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
   for (const name of names) {
     const id = name.replace(/(-ca\.pem|\.sock)$/, '');
     if (id === name || live.has(id)) continue;
     try {
       if (Date.now() - fs.lstatSync(path.join(dir, name)).mtimeMs > EGRESS_STALE_MS) fs.rmSync(path.join(dir, name), { force: true });
-    } catch { /* removed meanwhile */ }
+    } catch {
+      /* removed meanwhile */
+    }
   }
 }

@@ -13,7 +13,12 @@ import type { PodEvent } from './types.js';
 
 const rules = { resources: { cpus: 1, memoryBytes: 512 << 20, pids: 64, timeoutMs: 600_000, diskBytes: 1 << 30 } } as Rules;
 
-interface Proc { podPid: number | null; name: string; threads?: number; state?: string }
+interface Proc {
+  podPid: number | null;
+  name: string;
+  threads?: number;
+  state?: string;
+}
 
 function fakePod() {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'clawpod-capwatch-'));
@@ -23,7 +28,10 @@ function fakePod() {
   for (const d of [mem, pids, proc]) fs.mkdirSync(d, { recursive: true });
   const cg: PodCgroup = {
     layout: { mode: 'v1', parents: { memory: path.dirname(mem), pids: path.dirname(pids) }, missing: {} },
-    dirs: [mem, pids], procsFiles: [], intoDir: null, enforced: ['memory', 'pids'],
+    dirs: [mem, pids],
+    procsFiles: [],
+    intoDir: null,
+    enforced: ['memory', 'pids'],
   };
   const procs = new Map<number, Proc>();
   const sync = () => {
@@ -34,12 +42,19 @@ function fakePod() {
       const dir = path.join(proc, String(pid));
       fs.mkdirSync(dir, { recursive: true });
       const ns = p.podPid === null ? `${pid}` : `${pid}\t${p.podPid}`;
-      fs.writeFileSync(path.join(dir, 'status'), `Name:\t${p.name}\nNSpid:\t${ns}\nThreads:\t${p.threads ?? 1}\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n`);
+      fs.writeFileSync(
+        path.join(dir, 'status'),
+        `Name:\t${p.name}\nNSpid:\t${ns}\nThreads:\t${p.threads ?? 1}\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n`,
+      );
       fs.writeFileSync(path.join(dir, 'comm'), `${p.name}\n`);
       fs.writeFileSync(path.join(dir, 'stat'), `${pid} (${p.name}) ${p.state ?? 'S'} 1 1 1 0 -1 4194560 0 0\n`);
     }
   };
-  const kill = (pid: number) => { procs.delete(pid); fs.rmSync(path.join(proc, String(pid)), { recursive: true, force: true }); sync(); };
+  const kill = (pid: number) => {
+    procs.delete(pid);
+    fs.rmSync(path.join(proc, String(pid)), { recursive: true, force: true });
+    sync();
+  };
   const counters = (oom: number, refused: number) => {
     fs.writeFileSync(path.join(mem, 'memory.oom_control'), `oom_kill_disable 0\nunder_oom 0\noom_kill ${oom}\n`);
     fs.writeFileSync(path.join(pids, 'pids.events'), `max ${refused}\n`);
@@ -91,7 +106,11 @@ test('refusals with no pause of 1 s for 10 s are a storm; a pause starts the cou
   const clock = { t: 0 };
   const { w, data } = watch(pod, null, clock);
   let refused = 0;
-  const step = (ms: number, more: boolean) => { clock.t += ms; if (more) pod.counters(0, ++refused); return w.poll(); };
+  const step = (ms: number, more: boolean) => {
+    clock.t += ms;
+    if (more) pod.counters(0, ++refused);
+    return w.poll();
+  };
   assert.equal(step(100, true), null);
   for (let i = 0; i < 20; i++) assert.equal(step(400, true), null, `8 s of refusals (${clock.t} ms)`);
   // A 1.5 s pause: the episode ends; the next refusal starts a new one (a second event).
@@ -150,8 +169,11 @@ test('without the kernel\'s report: a dying main process ends the pod; otherwise
   assert.equal(data()[1].reason, 'main process');
 });
 
-test('a kill seen only at the end: the pod\'s exit 137 means it took the main process', () => {
-  for (const [raw, cap] of [[137, 'memory'], [0, null]] as const) {
+test("a kill seen only at the end: the pod's exit 137 means it took the main process", () => {
+  for (const [raw, cap] of [
+    [137, 'memory'],
+    [0, null],
+  ] as const) {
     const pod = fakePod();
     const list: OomKill[] = [{ pid: 500, task: 'node', group: '/clawpod/r-x', uid: null, atUs: 0 }];
     const { w, data } = watch(pod, reports(list), { t: 0 });
@@ -200,12 +222,15 @@ test('a pod-chosen name reaches the message escaped', () => {
 test('netlinkQueued sums the Rmem column of the pod netns netlink table; 0 when unreadable', () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nlq-'));
   fs.mkdirSync(path.join(root, '42', 'net'), { recursive: true });
-  fs.writeFileSync(path.join(root, '42', 'net', 'netlink'), [
-    'sk               Eth Pid        Groups   Rmem     Wmem     Dump  Locks    Drops    Inode',
-    '0000000087604597 0   0          00000000 1000     0        0     2        0        4',
-    '00000000dcf9eed4 0   77         00000000 2345678  0        0     2        0        560',
-    '',
-  ].join('\n'));
+  fs.writeFileSync(
+    path.join(root, '42', 'net', 'netlink'),
+    [
+      'sk               Eth Pid        Groups   Rmem     Wmem     Dump  Locks    Drops    Inode',
+      '0000000087604597 0   0          00000000 1000     0        0     2        0        4',
+      '00000000dcf9eed4 0   77         00000000 2345678  0        0     2        0        560',
+      '',
+    ].join('\n'),
+  );
   assert.equal(netlinkQueued(42, root), 2346678);
   assert.equal(netlinkQueued(43, root), 0);
   fs.rmSync(root, { recursive: true, force: true });

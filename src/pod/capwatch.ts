@@ -48,7 +48,12 @@ export interface CapWatchOptions {
   now?: () => number;
 }
 
-interface Victim { name: string; podPid: number | null; hostPid: number | null; likely?: boolean }
+interface Victim {
+  name: string;
+  podPid: number | null;
+  hostPid: number | null;
+  likely?: boolean;
+}
 
 const UNSAFE = unsafeGlobal();
 /** A pod-chosen name made inert for a terminal (every control and invisible character escaped). */
@@ -61,7 +66,12 @@ function escName(s: string): string {
 
 /** The policy's spelling of a size: 512Mi, 2Gi. */
 function policySize(bytes: number): string {
-  for (const [u, n] of [['Gi', 1 << 30], ['Mi', 1 << 20], ['Ki', 1 << 10]] as const) if (bytes % n === 0) return `${bytes / n}${u}`;
+  for (const [u, n] of [
+    ['Gi', 1 << 30],
+    ['Mi', 1 << 20],
+    ['Ki', 1 << 10],
+  ] as const)
+    if (bytes % n === 0) return `${bytes / n}${u}`;
   return String(bytes);
 }
 
@@ -96,7 +106,10 @@ export class CapWatch {
    *  slack; a report in it with this pod's uid would need a random pod uid drawn twice. */
   private readonly sinceUs = Number(process.hrtime.bigint() / 1000n) - 60_000_000;
 
-  constructor(private readonly cg: PodCgroup, private readonly opts: CapWatchOptions) {
+  constructor(
+    private readonly cg: PodCgroup,
+    private readonly opts: CapWatchOptions,
+  ) {
     this.memDir = capDir(cg, 'memory');
     this.pidsDir = capDir(cg, 'pids');
     this.now = opts.now ?? (() => performance.now());
@@ -104,7 +117,9 @@ export class CapWatch {
   }
 
   /** The pod's main process as the pod numbers it. */
-  get mainPid(): number { return this.opts.egress ? 3 : 2; }
+  get mainPid(): number {
+    return this.opts.egress ? 3 : 2;
+  }
 
   /** One sample. Returns the cap the pod must be killed for (its main process died of it, or a
    *  storm), once; null while it goes on. */
@@ -196,12 +211,14 @@ export class CapWatch {
     if (verdict === 'main') {
       this.fatalCap = 'memory';
       const whose = !victim || victim.podPid === null || victim.podPid === this.mainPid ? "the pod's main process" : 'which the pod cannot run without';
-      this.emitHit('memory', { action: 'pod killed', reason: 'main process', process, kills: this.kills },
-        `${head}: the kernel killed ${describe(victim)}, ${whose}; the run ended`);
+      this.emitHit(
+        'memory',
+        { action: 'pod killed', reason: 'main process', process, kills: this.kills },
+        `${head}: the kernel killed ${describe(victim)}, ${whose}; the run ended`,
+      );
       return;
     }
-    this.emitHit('memory', { action: 'process killed', process, kills: this.kills },
-      `${head}: the kernel killed ${describe(victim)}; the run went on`);
+    this.emitHit('memory', { action: 'process killed', process, kills: this.kills }, `${head}: the kernel killed ${describe(victim)}; the run went on`);
   }
 
   private oomStorm(t: number, last: OomKill | undefined): void {
@@ -210,10 +227,18 @@ export class CapWatch {
     const secs = Math.max(1, Math.ceil((t - this.killTimes[0]) / 1000));
     const victim = last ? { name: last.task, hostPid: last.pid, podPid: this.procs.get(last.pid)?.podPid ?? null } : null;
     const head = `memory cap hit (resources.memory: ${policySize(this.opts.rules.resources.memoryBytes)})`;
-    this.emitHit('memory', { action: 'pod killed', reason: 'storm', kills, seconds: secs,
-      storm: `more than ${MEMORY_STORM_KILLS} OOM kills within ${MEMORY_STORM_WINDOW_MS / 1000} s`,
-      process: victim ? { name: escName(victim.name), pid: victim.podPid, hostPid: victim.hostPid } : null },
-    `${head}: ${kills} processes OOM-killed within ${secs} s (the last: ${describe(victim)}); the pod was killed`);
+    this.emitHit(
+      'memory',
+      {
+        action: 'pod killed',
+        reason: 'storm',
+        kills,
+        seconds: secs,
+        storm: `more than ${MEMORY_STORM_KILLS} OOM kills within ${MEMORY_STORM_WINDOW_MS / 1000} s`,
+        process: victim ? { name: escName(victim.name), pid: victim.podPid, hostPid: victim.hostPid } : null,
+      },
+      `${head}: ${kills} processes OOM-killed within ${secs} s (the last: ${describe(victim)}); the pod was killed`,
+    );
   }
 
   /** Without the kernel's report: the one cached process that is gone now, if just one is. */
@@ -231,7 +256,10 @@ export class CapWatch {
     let budget = NEW_PROCS_PER_POLL;
     for (const pid of live) {
       const known = this.procs.get(pid);
-      if (known) { known.gone = 0; continue; }
+      if (known) {
+        known.gone = 0;
+        continue;
+      }
       if (budget-- <= 0) continue;
       const p = podProc(pid, this.opts.procRoot);
       if (p) this.procs.set(pid, { ...p, gone: 0 });
@@ -262,8 +290,11 @@ export class CapWatch {
     if (queued <= NETLINK_QUEUED_MAX) return;
     this.fatalCap = 'memory';
     const mib = Math.round(queued / (1 << 20));
-    this.emitHit('memory', { action: 'pod killed', reason: 'netlink', netlinkQueued: queued },
-      `memory cap hit (resources.memory: ${policySize(this.opts.rules.resources.memoryBytes)}): the pod's netlink sockets held ${mib} MiB of unread replies, which the kernel charges to no cgroup (at most ${NETLINK_QUEUED_MAX >> 20} MiB); the pod was killed`);
+    this.emitHit(
+      'memory',
+      { action: 'pod killed', reason: 'netlink', netlinkQueued: queued },
+      `memory cap hit (resources.memory: ${policySize(this.opts.rules.resources.memoryBytes)}): the pod's netlink sockets held ${mib} MiB of unread replies, which the kernel charges to no cgroup (at most ${NETLINK_QUEUED_MAX >> 20} MiB); the pod was killed`,
+    );
   }
 
   // ---- pids ----
@@ -280,8 +311,12 @@ export class CapWatch {
       const head = `pids cap hit (resources.pids: ${this.opts.rules.resources.pids})`;
       const n = total - this.episode.base;
       const { text, process } = this.holder();
-      this.emitHit('pids', { action: 'refused', refused: n, process },
-        `${head}: ${n} fork${n === 1 ? '' : 's'} refused${text ? `; ${text}` : ''}; the run went on`, atEnd);
+      this.emitHit(
+        'pids',
+        { action: 'refused', refused: n, process },
+        `${head}: ${n} fork${n === 1 ? '' : 's'} refused${text ? `; ${text}` : ''}; the run went on`,
+        atEnd,
+      );
       return;
     }
     ep.last = t;
@@ -294,17 +329,29 @@ export class CapWatch {
     const secs = Math.round((t - ep.start) / 1000);
     const n = total - ep.base;
     const { text, process } = this.holder();
-    this.emitHit('pids', { action: 'pod killed', reason: 'storm', refused: n, seconds: secs, process,
-      storm: `forks refused for ${PIDS_STORM_MS / 1000} s with no pause of ${PIDS_PAUSE_MS / 1000} s` },
-    `pids cap hit (resources.pids: ${this.opts.rules.resources.pids}): forks refused for ${secs} s without a pause ` +
-      `(${n} refused${text ? `; ${text}` : ''}); the pod was killed`);
+    this.emitHit(
+      'pids',
+      {
+        action: 'pod killed',
+        reason: 'storm',
+        refused: n,
+        seconds: secs,
+        process,
+        storm: `forks refused for ${PIDS_STORM_MS / 1000} s with no pause of ${PIDS_PAUSE_MS / 1000} s`,
+      },
+      `pids cap hit (resources.pids: ${this.opts.rules.resources.pids}): forks refused for ${secs} s without a pause ` +
+        `(${n} refused${text ? `; ${text}` : ''}); the pod was killed`,
+    );
   }
 
   /** Who holds the pod's tasks now (read when a cap fires, never per sample). */
   private holder(): { text: string; process: Record<string, unknown> | null } {
     if (!this.pidsDir) return { text: '', process: null };
     const limit = this.opts.rules.resources.pids;
-    const procs = groupPids(this.pidsDir).slice(0, limit + 16).map((p) => podProc(p, this.opts.procRoot)).filter((p): p is PodProc => p !== null);
+    const procs = groupPids(this.pidsDir)
+      .slice(0, limit + 16)
+      .map((p) => podProc(p, this.opts.procRoot))
+      .filter((p): p is PodProc => p !== null);
     const inPod = procs.filter((p) => p.podPid !== null);
     const top = topHolder(inPod.length ? inPod : procs);
     if (!top) return { text: '', process: null };
@@ -321,7 +368,10 @@ export class CapWatch {
     const fatal = data.action === 'pod killed';
     // The count of hits not recorded one by one comes before the one that ends the pod.
     if (fatal && this.suppressed[cap] > 0) this.emitSuppressed(cap);
-    if (!fatal && !force && this.recorded[cap] >= EVENTS_PER_CAP) { this.suppressed[cap]++; return; }
+    if (!fatal && !force && this.recorded[cap] >= EVENTS_PER_CAP) {
+      this.suppressed[cap]++;
+      return;
+    }
     if (!fatal) this.recorded[cap]++;
     const limit = cap === 'memory' ? this.opts.rules.resources.memoryBytes : this.opts.rules.resources.pids;
     this.opts.emit({ type: 'limit.hit', data: { cap, limit, key: `resources.${cap}`, ...data, message } });
@@ -331,11 +381,17 @@ export class CapWatch {
     const n = this.suppressed[cap];
     this.suppressed[cap] = 0;
     const value = cap === 'memory' ? policySize(this.opts.rules.resources.memoryBytes) : String(this.opts.rules.resources.pids);
-    this.opts.emit({ type: 'limit.hit', data: {
-      cap, limit: cap === 'memory' ? this.opts.rules.resources.memoryBytes : this.opts.rules.resources.pids, key: `resources.${cap}`,
-      action: cap === 'memory' ? 'process killed' : 'refused', suppressed: n,
-      message: `${cap} cap hit (resources.${cap}: ${value}) ${n} more time${n === 1 ? '' : 's'}, not recorded one by one`,
-    } });
+    this.opts.emit({
+      type: 'limit.hit',
+      data: {
+        cap,
+        limit: cap === 'memory' ? this.opts.rules.resources.memoryBytes : this.opts.rules.resources.pids,
+        key: `resources.${cap}`,
+        action: cap === 'memory' ? 'process killed' : 'refused',
+        suppressed: n,
+        message: `${cap} cap hit (resources.${cap}: ${value}) ${n} more time${n === 1 ? '' : 's'}, not recorded one by one`,
+      },
+    });
   }
 }
 
@@ -343,7 +399,11 @@ export class CapWatch {
  *  /proc/PID/net/netlink); 0 when it cannot be read (the process is gone). */
 export function netlinkQueued(pid: number, procRoot = '/proc'): number {
   let text: string;
-  try { text = fs.readFileSync(`${procRoot}/${pid}/net/netlink`, 'latin1'); } catch { return 0; }
+  try {
+    text = fs.readFileSync(`${procRoot}/${pid}/net/netlink`, 'latin1');
+  } catch {
+    return 0;
+  }
   let sum = 0;
   for (const line of text.split('\n').slice(1)) {
     const rmem = Number(line.trim().split(/\s+/)[4]);

@@ -28,25 +28,43 @@ export interface PodCgroup {
   enforced: Cap[];
 }
 
-export interface CapLimits { memoryBytes: number; cpus: number; pids: number }
+export interface CapLimits {
+  memoryBytes: number;
+  cpus: number;
+  pids: number;
+}
 
 const CPU_PERIOD_US = 100_000;
 const V1_ROOT = '/sys/fs/cgroup';
 const GROUP = 'clawpod';
 
 function writable(dir: string): boolean {
-  try { fs.accessSync(dir, fs.constants.W_OK); return true; } catch { return false; }
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function isCgroup2(dir: string): boolean {
-  try { return fs.statfsSync(dir).type === 0x63677270; } catch { return false; }
+  try {
+    return fs.statfsSync(dir).type === 0x63677270;
+  } catch {
+    return false;
+  }
 }
 
 function ownV2Cgroup(): string | null {
   try {
-    const line = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => l.startsWith('0::'));
+    const line = fs
+      .readFileSync('/proc/self/cgroup', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('0::'));
     return line ? line.slice(3) : null;
-  } catch { return null; }
+  } catch {
+    return null;
+  }
 }
 
 /** Finds where this process may create pod cgroups. Pure probing: creates nothing. */
@@ -60,7 +78,10 @@ export function detectCgroups(root = V1_ROOT): CgroupLayout {
     const dir = path.join(root, ctl);
     if (!fs.existsSync(path.join(dir, 'cgroup.procs'))) missing[cap] = `no cgroup v1 ${ctl} controller mounted`;
     else if (!writable(dir)) missing[cap] = `cgroup v1 ${ctl} is not writable by this user`;
-    else { parents[cap] = path.join(dir, GROUP); mounts[cap] = mountName(dir, cap); }
+    else {
+      parents[cap] = path.join(dir, GROUP);
+      mounts[cap] = mountName(dir, cap);
+    }
   }
   const unified = path.join(root, 'unified');
   if (isCgroup2(unified) && writable(unified)) parents.kill = path.join(unified, GROUP);
@@ -90,7 +111,11 @@ function detectV2(root: string): CgroupLayout {
 }
 
 function readControllers(dir: string): string[] {
-  try { return fs.readFileSync(path.join(dir, 'cgroup.controllers'), 'utf8').trim().split(/\s+/); } catch { return []; }
+  try {
+    return fs.readFileSync(path.join(dir, 'cgroup.controllers'), 'utf8').trim().split(/\s+/);
+  } catch {
+    return [];
+  }
 }
 
 function ensureV2Parent(base: string, caps: Cap[]): void {
@@ -198,18 +223,28 @@ export function podCgroupView(cg: PodCgroup): CgroupView {
 
 /** The name of a v1 controller's mount dir (cpu -> cpu,cpuacct where co-mounted). */
 function mountName(controllerDir: string, cap: Cap): string {
-  try { return path.basename(fs.realpathSync(controllerDir)); } catch { return cap; }
+  try {
+    return path.basename(fs.realpathSync(controllerDir));
+  } catch {
+    return cap;
+  }
 }
 
 function trySet(file: string, value: string): void {
-  try { fs.writeFileSync(file, value); } catch { /* optional knob */ }
+  try {
+    fs.writeFileSync(file, value);
+  } catch {
+    /* optional knob */
+  }
 }
 
 function readNum(file: string, key: string): number {
   try {
     const m = fs.readFileSync(file, 'utf8').match(new RegExp(`^${key} (\\d+)`, 'm'));
     return m ? Number(m[1]) : 0;
-  } catch { return 0; }
+  } catch {
+    return 0;
+  }
 }
 
 /** The pod's group of one controller (v2: its one group), or null when that cap is not enforced. */
@@ -219,7 +254,10 @@ export function capDir(cg: PodCgroup, cap: 'memory' | 'pids'): string | null {
   return cg.dirs.find((d) => path.dirname(d) === cg.layout.parents[cap]) ?? null;
 }
 
-export interface CapCounters { oomKills: number; forkRefusals: number }
+export interface CapCounters {
+  oomKills: number;
+  forkRefusals: number;
+}
 
 /** The kernel's own running counts for the pod: processes the OOM killer killed, and forks (or
  *  threads) refused at pids.max. They only grow; a cap fired when one grew. */
@@ -247,19 +285,30 @@ export function groupPids(dir: string): number[] {
 function pidsIn(dir: string): number[] {
   try {
     return fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
-  } catch { return []; }
+  } catch {
+    return [];
+  }
 }
 
 /** Kills every process in the pod's groups. cgroup.kill where the kernel has it, else a sweep. */
 export function killPodCgroup(cg: PodCgroup): void {
   for (const dir of cg.dirs) {
     const killFile = path.join(dir, 'cgroup.kill');
-    if (fs.existsSync(killFile)) { trySet(killFile, '1'); continue; }
+    if (fs.existsSync(killFile)) {
+      trySet(killFile, '1');
+      continue;
+    }
   }
   for (let round = 0; round < 50; round++) {
     const pids = new Set(cg.dirs.flatMap(pidsIn));
     if (pids.size === 0) return;
-    for (const pid of pids) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
   }
 }
 
@@ -269,11 +318,16 @@ export function removePodCgroup(cg: PodCgroup): boolean {
   for (const dir of [...cg.dirs].reverse()) {
     let removed = false;
     for (let i = 0; i < 200 && !removed; i++) {
-      try { fs.rmdirSync(dir); removed = true; } catch (e) {
+      try {
+        fs.rmdirSync(dir);
+        removed = true;
+      } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'ENOENT') removed = true;
-        else if (code === 'EBUSY') { killPodCgroup({ ...cg, dirs: [dir] }); Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5); }
-        else break;
+        else if (code === 'EBUSY') {
+          killPodCgroup({ ...cg, dirs: [dir] });
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+        } else break;
       }
     }
     ok &&= removed;
@@ -289,7 +343,14 @@ export function listPodCgroups(layout: CgroupLayout): Map<string, string[]> {
     if (!parent || seen.has(parent)) continue;
     seen.add(parent);
     let names: string[] = [];
-    try { names = fs.readdirSync(parent, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name); } catch { continue; }
+    try {
+      names = fs
+        .readdirSync(parent, { withFileTypes: true })
+        .filter((d) => d.isDirectory())
+        .map((d) => d.name);
+    } catch {
+      continue;
+    }
     for (const n of names) out.set(n, [...(out.get(n) ?? []), path.join(parent, n)]);
   }
   return out;

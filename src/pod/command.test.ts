@@ -9,7 +9,7 @@ import { podCommand } from './command.js';
 const layout = { usrLinks: { '/bin': 'usr/bin' } } as unknown as HostLayout;
 const SH = ['/bin/sh', '-c', 'exec "$0" "$@"'];
 
-test('a command on the pod PATH or under /usr is exec\'d directly', () => {
+test("a command on the pod PATH or under /usr is exec'd directly", () => {
   const [resolved, ...rest] = podCommand(['true'], layout, null, 'none');
   assert.match(resolved, /^\/usr\/(local\/)?bin\/true$/);
   assert.deepEqual(rest, []);
@@ -19,7 +19,7 @@ test('a command on the pod PATH or under /usr is exec\'d directly', () => {
 
 test('anything not plainly executable goes through sh for the 126/127 contract', () => {
   assert.deepEqual(podCommand(['no-such-cmd-xyz', 'a'], layout, null, 'none'), [...SH, 'no-such-cmd-xyz', 'a']);
-  assert.deepEqual(podCommand(['/etc/passwd'], layout, null, 'none'), [...SH, '/etc/passwd'], 'host /etc is not the pod\'s');
+  assert.deepEqual(podCommand(['/etc/passwd'], layout, null, 'none'), [...SH, '/etc/passwd'], "host /etc is not the pod's");
   assert.deepEqual(podCommand(['/usr'], layout, null, 'none'), [...SH, '/usr'], 'a directory is not executable');
 });
 

@@ -25,7 +25,9 @@ function isExecutableFile(hostPath: string | null): boolean {
   try {
     const st = fs.statSync(hostPath);
     return st.isFile() && (st.mode & 0o111) !== 0;
-  } catch { return false; }
+  } catch {
+    return false;
+  }
 }
 
 /** `podDir`: where the pod sees the workspace (and works), /workspace or its host path. */
@@ -37,7 +39,10 @@ export function podCommand(command: string[], layout: HostLayout, workspace: str
   else {
     for (const dir of POD_PATH.split(':')) {
       const candidate = path.posix.join(dir, cmd);
-      if (isExecutableFile(hostPathOf(candidate, layout, workspace, mode, podDir))) { podPath = candidate; break; }
+      if (isExecutableFile(hostPathOf(candidate, layout, workspace, mode, podDir))) {
+        podPath = candidate;
+        break;
+      }
     }
   }
   if (podPath && isExecutableFile(hostPathOf(podPath, layout, workspace, mode, podDir))) return [podPath, ...args];

@@ -41,7 +41,9 @@ export function allowedCpus(status = '/proc/self/status'): number[] {
     const line = fs.readFileSync(status, 'utf8').match(/^Cpus_allowed_list:\s*(\S+)$/m);
     const ids = line ? parseCpuList(line[1]) : null;
     if (ids) return ids;
-  } catch { /* no /proc: fall through */ }
+  } catch {
+    /* no /proc: fall through */
+  }
   return [0];
 }
 
@@ -62,13 +64,21 @@ const ROTOR_DIGITS = 6;
  *  one's write-back (auto_da_alloc), measured 1.5-9 ms on every pod start. */
 export function nextCpuSlot(stateDir: string): number {
   let fd: number;
-  try { fd = fs.openSync(path.join(stateDir, 'cpu-rotor'), fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600); } catch { return 0; }
+  try {
+    fd = fs.openSync(path.join(stateDir, 'cpu-rotor'), fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
+  } catch {
+    return 0;
+  }
   try {
     const buf = Buffer.alloc(ROTOR_DIGITS);
     const n = Number.parseInt(buf.toString('latin1', 0, fs.readSync(fd, buf, 0, ROTOR_DIGITS, 0)), 10) || 0;
     fs.writeSync(fd, String((n + 1) % 10 ** ROTOR_DIGITS).padStart(ROTOR_DIGITS, '0'), 0);
     return n;
-  } catch { return 0; /* read-only state */ } finally { fs.closeSync(fd); }
+  } catch {
+    return 0; /* read-only state */
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** The synthetic online file for this list, written once per list under dir (readable by pod

@@ -16,14 +16,14 @@ test('the Killed process line (not rate-limited) gives the victim by uid', () =>
   assert.deepEqual(parseOomRecord(killed('python3')), { pid: 31112, task: 'python3', group: null, uid: 1800226327, atUs: 13159499007 });
 });
 
-test('a pod-chosen name cannot forge the kernel\'s fields around it', () => {
+test("a pod-chosen name cannot forge the kernel's fields around it", () => {
   // comm is up to 15 bytes of anything: it may look like the fields that follow it.
   const a = parseOomRecord(line(',pid=1,uid=0'));
   assert.equal(a?.pid, 31112);
   assert.equal(a?.task, ',pid=1,uid=0');
   assert.equal(a?.group, '/clawpod/r-a');
   const b = parseOomRecord(line('x,task_memcg=/'));
-  assert.equal(b?.group, '/clawpod/r-a', 'the first task_memcg= is the kernel\'s');
+  assert.equal(b?.group, '/clawpod/r-a', "the first task_memcg= is the kernel's");
   const c = parseOomRecord(killed('a) total-vm:1'));
   assert.equal(c?.task, 'a) total-vm:1');
   assert.equal(c?.uid, 1800226327);

@@ -61,8 +61,9 @@ export class KmsgOomReader implements OomReports {
    *  those logged since the pod began (sinceUs), as a uid may have been an earlier pod's. */
   take(groupPath: string, uid: number | null, sinceUs: number): OomKill[] {
     this.drain();
-    const isMine = (k: OomKill) => k.atUs >= sinceUs
-      && ((k.group !== null && (k.group === groupPath || k.group.endsWith(groupPath))) || (uid !== null && k.group === null && k.uid === uid));
+    const isMine = (k: OomKill) =>
+      k.atUs >= sinceUs &&
+      ((k.group !== null && (k.group === groupPath || k.group.endsWith(groupPath))) || (uid !== null && k.group === null && k.uid === uid));
     const mine = this.kills.filter(isMine);
     if (mine.length) this.kills = this.kills.filter((k) => !isMine(k));
     const byPid = new Map<number, OomKill>();
@@ -77,7 +78,11 @@ export class KmsgOomReader implements OomReports {
 
   private open(): number | null {
     if (this.fd !== undefined) return this.fd;
-    try { this.fd = fs.openSync(this.device, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK); } catch { this.fd = null; }
+    try {
+      this.fd = fs.openSync(this.device, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    } catch {
+      this.fd = null;
+    }
     return this.fd;
   }
 
@@ -87,7 +92,9 @@ export class KmsgOomReader implements OomReports {
     const buf = Buffer.alloc(READ_BUF);
     for (;;) {
       let n: number;
-      try { n = fs.readSync(fd, buf, 0, buf.length, null); } catch (e) {
+      try {
+        n = fs.readSync(fd, buf, 0, buf.length, null);
+      } catch (e) {
         // EPIPE: records were overwritten before we read them; the next read goes on after them.
         if ((e as NodeJS.ErrnoException).code === 'EPIPE') continue;
         return; // EAGAIN: nothing more now

@@ -8,7 +8,10 @@ import { LivePod } from './live.js';
 import type { PodEvent, PodOutcome, RunningPod } from './types.js';
 
 interface Fake {
-  pod: RunningPod; stdout: PassThrough; stopped: () => string | undefined; events: PodEvent[];
+  pod: RunningPod;
+  stdout: PassThrough;
+  stopped: () => string | undefined;
+  events: PodEvent[];
   /** Resolves once the next request has reached the pod. */
   asked: () => Promise<void>;
 }
@@ -18,18 +21,34 @@ function fakePod(): Fake {
   const stdout = new PassThrough();
   let stoppedBy: string | undefined;
   let end!: (o: PodOutcome) => void;
-  const done = new Promise<PodOutcome>((r) => { end = r; });
+  const done = new Promise<PodOutcome>((r) => {
+    end = r;
+  });
   const pod: RunningPod = {
-    id: 'r-fake', pid: 1, uid: null, guards: [], stdin, stdout, stderr: new PassThrough(),
-    wait: () => done, go: () => {},
-    stop: (reason) => { stoppedBy ??= reason; setImmediate(() => end({ exitCode: 137, limitHit: null, durationMs: 1, stoppedBy })); },
+    id: 'r-fake',
+    pid: 1,
+    uid: null,
+    guards: [],
+    stdin,
+    stdout,
+    stderr: new PassThrough(),
+    wait: () => done,
+    go: () => {},
+    stop: (reason) => {
+      stoppedBy ??= reason;
+      setImmediate(() => end({ exitCode: 137, limitHit: null, durationMs: 1, stoppedBy }));
+    },
   };
   const events: PodEvent[] = [];
   const asked = () => new Promise<void>((r) => stdin.once('data', () => r()));
   return { pod, stdout, stopped: () => stoppedBy, events, asked };
 }
 
-function u32(n: number): Buffer { const b = Buffer.alloc(4); b.writeUInt32LE(n >>> 0); return b; }
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n >>> 0);
+  return b;
+}
 
 /** A well-formed response frame. */
 function frame(status: number, out: Buffer, err: Buffer, flags = 0, lenDelta = 0): Buffer {
@@ -44,7 +63,13 @@ function livePod(f: Fake): LivePod {
 }
 
 async function violation(f: Fake, call: Promise<unknown>): Promise<Error> {
-  const err = await Promise.race([call.then(() => null, (e: Error) => e), new Promise<'hang'>((r) => setTimeout(() => r('hang'), 2000))]);
+  const err = await Promise.race([
+    call.then(
+      () => null,
+      (e: Error) => e,
+    ),
+    new Promise<'hang'>((r) => setTimeout(() => r('hang'), 2000)),
+  ]);
   assert.notEqual(err, 'hang', 'the call neither answered nor failed');
   assert.ok(err instanceof Error, 'the call failed');
   assert.match(f.stopped() ?? '', /executor protocol/, 'the pod was stopped');

@@ -14,7 +14,10 @@ export interface ExecResult {
   durationMs: number;
 }
 
-export interface ExecOptions { timeoutMs?: number; maxOutput?: number }
+export interface ExecOptions {
+  timeoutMs?: number;
+  maxOutput?: number;
+}
 
 const DEFAULT_TIMEOUT_MS = 120_000;
 const DEFAULT_MAX_OUTPUT = 1 << 20;
@@ -63,7 +66,11 @@ export function decodeResponse(frame: Buffer, maxOutput: number): Omit<ExecResul
   };
 }
 
-interface Call { maxOutput: number; resolve(r: Omit<ExecResult, 'durationMs'>): void; reject(e: Error): void }
+interface Call {
+  maxOutput: number;
+  resolve(r: Omit<ExecResult, 'durationMs'>): void;
+  reject(e: Error): void;
+}
 
 // Past the call's own timeout the executor has this long to answer before it counts as broken.
 const ANSWER_GRACE_MS = 10_000;
@@ -79,9 +86,15 @@ export class LivePod {
   private queue: Promise<unknown> = Promise.resolve();
   private ended = false;
 
-  constructor(readonly pod: RunningPod, private readonly onEvent: (e: PodEvent) => void = () => {}) {
+  constructor(
+    readonly pod: RunningPod,
+    private readonly onEvent: (e: PodEvent) => void = () => {},
+  ) {
     pod.stdout?.on('data', (d: Buffer) => this.onData(d));
-    void pod.wait().then(() => this.fail(), () => this.fail());
+    void pod.wait().then(
+      () => this.fail(),
+      () => this.fail(),
+    );
   }
 
   /** Starts a live pod (spec.command is ignored) and releases it at once. */
@@ -117,7 +130,10 @@ export class LivePod {
     this.pod.stdin?.write(encodeRequest(argv, timeoutMs, maxOutput));
     try {
       return { ...(await answer), durationMs: performance.now() - started };
-    } finally { clearTimeout(timer); this.call = null; }
+    } finally {
+      clearTimeout(timer);
+      this.call = null;
+    }
   }
 
   private onData(d: Buffer): void {
@@ -145,7 +161,11 @@ export class LivePod {
       this.body = null;
       this.headGot = 0;
       this.call = null;
-      try { call.resolve(decodeResponse(body, call.maxOutput)); } catch (e) { return this.violation((e as Error).message); }
+      try {
+        call.resolve(decodeResponse(body, call.maxOutput));
+      } catch (e) {
+        return this.violation((e as Error).message);
+      }
     }
   }
 
@@ -162,5 +182,7 @@ export class LivePod {
     this.call = null;
   }
 
-  private fail(): void { this.ended = true; }
+  private fail(): void {
+    this.ended = true;
+  }
 }

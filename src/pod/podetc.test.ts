@@ -7,30 +7,47 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import type { Rules } from '../policy/types.js';
-import {
-  buildBwrapArgs, EGRESS, HOST_ETC_COPIES, syntheticEtc, type HostLayout, type PodArgvInput,
-} from './bwrap-argv.js';
+import { buildBwrapArgs, EGRESS, HOST_ETC_COPIES, syntheticEtc, type HostLayout, type PodArgvInput } from './bwrap-argv.js';
 import { hostEtcSignature, installPodEtc } from './podfiles.js';
 
 const host: HostLayout = {
-  bwrap: '/usr/bin/bwrap', podinit: '/opt/clawpod/build/clawpod-podinit', privileged: true, stage: '/run/clawpod/stage',
-  usrLinks: {}, etcBinds: ['/etc/ssl/certs', '/etc/nsswitch.conf'], etcDir: '/run/clawpod/etc',
-  forwarder: '/run/clawpod/fwd', executor: '/run/clawpod/podexec',
+  bwrap: '/usr/bin/bwrap',
+  podinit: '/opt/clawpod/build/clawpod-podinit',
+  privileged: true,
+  stage: '/run/clawpod/stage',
+  usrLinks: {},
+  etcBinds: ['/etc/ssl/certs', '/etc/nsswitch.conf'],
+  etcDir: '/run/clawpod/etc',
+  forwarder: '/run/clawpod/fwd',
+  executor: '/run/clawpod/podexec',
 };
 const rules = {
   resources: { cpus: 1, memoryBytes: 512 << 20, pids: 256, timeoutMs: 600_000, diskBytes: 1 << 30 },
-  workspace: 'none', mounts: [], network: { allow: [], deny: [], hosts: {} }, secrets: [], env: {}, tools: {},
+  workspace: 'none',
+  mounts: [],
+  network: { allow: [], deny: [], hosts: {} },
+  secrets: [],
+  env: {},
+  tools: {},
   source: 'builtin:strict',
 } as unknown as Rules;
-const argv = (over: Partial<PodArgvInput> = {}) => buildBwrapArgs(host, {
-  rules, workspace: null, command: ['true'], changesDir: null, sourceIds: {}, cgroupProcs: [], cgroupInto: null,
-  identity: null, env: {}, ...over,
-});
+const argv = (over: Partial<PodArgvInput> = {}) =>
+  buildBwrapArgs(host, {
+    rules,
+    workspace: null,
+    command: ['true'],
+    changesDir: null,
+    sourceIds: {},
+    cgroupProcs: [],
+    cgroupInto: null,
+    identity: null,
+    env: {},
+    ...over,
+  });
 /** The pod's environment as bwrap is told to set it (last --setenv wins). */
 const envOf = (a: string[]) => Object.fromEntries(a.flatMap((x, i) => (x === '--setenv' ? [[a[i + 1], a[i + 2]]] : [])));
 /** Every [flag, src, dest] triple binding something at dest. */
-const bindsAt = (a: string[], dest: string) =>
-  a.flatMap((x, i) => (/^--(ro-)?bind(-try)?$/.test(x) && a[i + 2] === dest ? [[x, a[i + 1]]] : []));
+const bindsAt = (a: string[], dest: string) => a.flatMap((x, i) => (/^--(ro-)?bind(-try)?$/.test(x) && a[i + 2] === dest ? [[x, a[i + 1]]] : []));
 
 describe('pod /etc', () => {
   test('nsswitch: every database from files, hosts without dns', () => {
@@ -43,7 +60,7 @@ describe('pod /etc', () => {
   test("the pod's /etc is one read-only bind of clawpod's dir; the host nsswitch.conf is never bound", () => {
     const a = argv();
     assert.deepEqual(bindsAt(a, '/etc'), [['--ro-bind', '/run/clawpod/etc/root']]);
-    assert.deepEqual(bindsAt(a, '/etc/nsswitch.conf'), [], 'the dir holds clawpod\'s own');
+    assert.deepEqual(bindsAt(a, '/etc/nsswitch.conf'), [], "the dir holds clawpod's own");
     assert.deepEqual(bindsAt(a, '/etc/ssl/certs'), [['--ro-bind', '/etc/ssl/certs']], 'other host binds stay');
     for (const f of HOST_ETC_COPIES) assert.deepEqual(bindsAt(a, `/etc/${f}`), [], f);
     // First under /etc, before the final remount, so the root stays read-only around it.
@@ -54,7 +71,10 @@ describe('pod /etc', () => {
   test('the dir: synthetic files, public tables, empty mount points, nothing else; stale copies removed', (t) => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'clawpod-etc-root-'));
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'clawpod-etc-out-'));
-    t.after(() => { fs.rmSync(root, { recursive: true, force: true }); fs.rmSync(out, { recursive: true, force: true }); });
+    t.after(() => {
+      fs.rmSync(root, { recursive: true, force: true });
+      fs.rmSync(out, { recursive: true, force: true });
+    });
     fs.mkdirSync(path.join(root, 'ssl'));
     fs.writeFileSync(path.join(root, 'services'), 'http 80/tcp\n', { mode: 0o644 });
     fs.writeFileSync(path.join(root, 'protocols'), 'secret\n', { mode: 0o600 }); // not for everyone
@@ -73,8 +93,20 @@ describe('pod /etc', () => {
     for (const [f, content] of Object.entries(syntheticEtc())) assert.equal(fs.readFileSync(copy(f), 'utf8'), content, f);
     // Every entry: which host files it holds (only the listed ones), the rest empty mount points.
     const entries = (fs.readdirSync(dir, { recursive: true }) as string[]).sort();
-    const expected = ['clawpod', 'clawpod/ca.pem', 'gitconfig', 'group', 'hosts', 'npmrc', 'nsswitch.conf', 'passwd',
-      'services', 'ssl', 'ssl/certs', ...(usrOsRelease ? ['os-release'] : [])].sort();
+    const expected = [
+      'clawpod',
+      'clawpod/ca.pem',
+      'gitconfig',
+      'group',
+      'hosts',
+      'npmrc',
+      'nsswitch.conf',
+      'passwd',
+      'services',
+      'ssl',
+      'ssl/certs',
+      ...(usrOsRelease ? ['os-release'] : []),
+    ].sort();
     assert.deepEqual(entries, expected, 'no temp file, no host file off the list');
     for (const f of ['clawpod/ca.pem', 'gitconfig', 'npmrc']) assert.equal(fs.statSync(copy(f)).size, 0, f);
     assert.deepEqual(fs.readdirSync(copy('ssl/certs')), []);
@@ -88,10 +120,24 @@ describe('pod /etc', () => {
   test('the loader cache and the time zone are copies in the dir, never binds, and follow the host', (t) => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'clawpod-etc-root-'));
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'clawpod-etc-out-'));
-    t.after(() => { fs.rmSync(root, { recursive: true, force: true }); fs.rmSync(out, { recursive: true, force: true }); });
-    const a = buildBwrapArgs({ ...host, etcBinds: ['/etc/ssl/certs', '/etc/ld.so.cache', '/etc/localtime'] }, {
-      rules, workspace: null, command: ['true'], changesDir: null, sourceIds: {}, cgroupProcs: [], cgroupInto: null, identity: null, env: {},
+    t.after(() => {
+      fs.rmSync(root, { recursive: true, force: true });
+      fs.rmSync(out, { recursive: true, force: true });
     });
+    const a = buildBwrapArgs(
+      { ...host, etcBinds: ['/etc/ssl/certs', '/etc/ld.so.cache', '/etc/localtime'] },
+      {
+        rules,
+        workspace: null,
+        command: ['true'],
+        changesDir: null,
+        sourceIds: {},
+        cgroupProcs: [],
+        cgroupInto: null,
+        identity: null,
+        env: {},
+      },
+    );
     for (const f of ['/etc/ld.so.cache', '/etc/localtime']) assert.deepEqual(bindsAt(a, f), [], f);
     const zone = ['/usr/share/zoneinfo/Etc/UTC', '/usr/share/zoneinfo/UTC'].find((z) => fs.existsSync(z));
     fs.writeFileSync(path.join(root, 'ld.so.cache'), 'cache v1', { mode: 0o644 });
@@ -118,10 +164,22 @@ describe('pod /etc', () => {
     t.after(() => fs.rmSync(out, { recursive: true, force: true }));
     const etcBinds = ['/etc/ssl/certs', '/etc/ld.so.cache', '/etc/alternatives', '/etc/localtime'].filter((f) => fs.existsSync(f));
     const dir = installPodEtc(out, etcBinds);
-    const a = buildBwrapArgs({ ...host, etcBinds }, {
-      rules, workspace: null, command: ['true'], changesDir: null, sourceIds: {}, cgroupProcs: [], cgroupInto: null,
-      identity: null, env: {}, etcData: ['/etc/gitconfig', '/etc/npmrc'], egress: { socketPath: '/x.sock', caBundle: '/x.pem' },
-    });
+    const a = buildBwrapArgs(
+      { ...host, etcBinds },
+      {
+        rules,
+        workspace: null,
+        command: ['true'],
+        changesDir: null,
+        sourceIds: {},
+        cgroupProcs: [],
+        cgroupInto: null,
+        identity: null,
+        env: {},
+        etcData: ['/etc/gitconfig', '/etc/npmrc'],
+        egress: { socketPath: '/x.sock', caBundle: '/x.pem' },
+      },
+    );
     const dests = a.flatMap((x, i) => (/^--(ro-)?bind(-try|-data)?$/.test(x) && a[i + 2].startsWith('/etc/') ? [a[i + 2]] : []));
     assert.ok(dests.includes(EGRESS.ca) && dests.includes('/etc/npmrc'), dests.join(' '));
     for (const d of dests) assert.ok(fs.existsSync(path.join(dir, d.slice('/etc/'.length))), d);

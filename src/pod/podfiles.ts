@@ -4,14 +4,16 @@ import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import {
-  ETC_DATA_NAMES, ETC_FILE_MOUNTS, FD, HOST_ETC_COPIES, POD_ETC_DIR, syntheticEtc, type HostLayout,
-} from './bwrap-argv.js';
+import { ETC_DATA_NAMES, ETC_FILE_MOUNTS, FD, HOST_ETC_COPIES, POD_ETC_DIR, syntheticEtc, type HostLayout } from './bwrap-argv.js';
 
 /** Replaces file by a rename (a reader sees the old or the new, never part), the temp file
  *  written in tmpDir (same file system) when file is in a dir pods see. */
 export function writeIfChanged(file: string, content: string | Buffer, mode: number, tmpDir = path.dirname(file)): void {
-  try { if (fs.lstatSync(file).isFile() && Buffer.from(content).equals(fs.readFileSync(file))) return; } catch { /* absent */ }
+  try {
+    if (fs.lstatSync(file).isFile() && Buffer.from(content).equals(fs.readFileSync(file))) return;
+  } catch {
+    /* absent */
+  }
   const tmp = path.join(tmpDir, `.${path.basename(file)}.${process.pid}.tmp`);
   fs.writeFileSync(tmp, content, { mode });
   fs.chmodSync(tmp, mode);
@@ -32,7 +34,11 @@ function publicHostFile(etcRoot: string, rel: string): Buffer | null {
     const st = fs.fstatSync(fd);
     if (!st.isFile() || (st.mode & 0o004) === 0 || st.size > HOST_ETC_MAX_BYTES) return null;
     return fs.readFileSync(fd);
-  } catch { return null; } finally { if (fd !== undefined) fs.closeSync(fd); }
+  } catch {
+    return null;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
 }
 
 /** What the pod's /etc copies of the host's are made from (lstat of each): when it changes,
@@ -44,7 +50,9 @@ export function hostEtcSignature(etcRoot = '/etc'): string {
     try {
       const st = fs.lstatSync(path.join(etcRoot, rel));
       return `${st.ino}:${st.size}:${st.mtimeMs}`;
-    } catch { return '-'; }
+    } catch {
+      return '-';
+    }
   }).join(' ');
 }
 
@@ -101,7 +109,11 @@ export function installPodFiles(stateDir: string, layout: HostLayout, seccomp: B
   const bpf = path.join(stateDir, 'seccomp.bpf');
   writeIfChanged(bpf, seccomp, 0o400);
   // In-pod helpers are copied out of the checkout, which a pod uid may not be able to reach.
-  const inPod: [string, string | undefined][] = [['clawpod-fwd', layout.forwarder], ['clawpod-podexec', layout.executor], ['clawpod-podtty', layout.podtty]];
+  const inPod: [string, string | undefined][] = [
+    ['clawpod-fwd', layout.forwarder],
+    ['clawpod-podexec', layout.executor],
+    ['clawpod-podtty', layout.podtty],
+  ];
   for (const [name, dest] of inPod) {
     const src = path.join(path.dirname(layout.podinit), name);
     if (dest && fs.existsSync(src)) writeIfChanged(dest, fs.readFileSync(src), 0o555);
@@ -136,7 +148,9 @@ export function sendEtcFiles(child: ChildProcess, files: [string, string][]): vo
   files.forEach(([, content], i) => {
     const pipe = (child.stdio as unknown as (Writable | null)[])[FD.etc + i];
     if (!pipe) return; // the prelude never started (its spawn error says why)
-    pipe.on('error', () => { /* see above */ });
+    pipe.on('error', () => {
+      /* see above */
+    });
     pipe.end(content);
   });
 }

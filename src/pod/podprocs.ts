@@ -14,7 +14,11 @@ export interface PodProc {
 }
 
 function read(file: string): string | null {
-  try { return fs.readFileSync(file, 'utf8'); } catch { return null; }
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
 }
 
 /** One process, or null when it is gone. */
@@ -22,7 +26,12 @@ export function podProc(hostPid: number, procRoot = '/proc'): PodProc | null {
   const status = read(`${procRoot}/${hostPid}/status`);
   const comm = read(`${procRoot}/${hostPid}/comm`);
   if (status === null || comm === null) return null;
-  const ns = status.match(/^NSpid:\s+(.*)$/m)?.[1].trim().split(/\s+/).map(Number) ?? [];
+  const ns =
+    status
+      .match(/^NSpid:\s+(.*)$/m)?.[1]
+      .trim()
+      .split(/\s+/)
+      .map(Number) ?? [];
   return {
     hostPid,
     name: comm.replace(/\n$/, ''),

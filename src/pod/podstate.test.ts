@@ -29,7 +29,9 @@ test('podsWriting: live pods whose rw workspace or rw mount overlaps the target,
   ]);
   fs.writeFileSync(path.join(dir, 'half-written.json'), '{"id":');
   try {
-    const ids = podsWriting([dir, path.join(dir, 'missing')], '/w/proj').map((r) => r.id).sort();
+    const ids = podsWriting([dir, path.join(dir, 'missing')], '/w/proj')
+      .map((r) => r.id)
+      .sort();
     assert.deepEqual(ids, ['mount-child', 'mount-parent', 'rw-same']);
     assert.deepEqual(podsWriting([dir], '/elsewhere'), []);
   } finally {

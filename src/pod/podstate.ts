@@ -41,11 +41,19 @@ export function podsWriting(podsDirs: string[], target: string): PodRecord[] {
   const out: PodRecord[] = [];
   for (const dir of podsDirs) {
     let names: string[];
-    try { names = fs.readdirSync(dir); } catch { continue; }
+    try {
+      names = fs.readdirSync(dir);
+    } catch {
+      continue;
+    }
     for (const name of names) {
       if (!name.endsWith('.json')) continue;
       let rec: PodRecord;
-      try { rec = JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')) as PodRecord; } catch { continue; }
+      try {
+        rec = JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')) as PodRecord;
+      } catch {
+        continue;
+      }
       const writable = [...(rec.workspaceMode === 'rw' && rec.workspace ? [rec.workspace] : []), ...(rec.rwMounts ?? [])];
       if (!writable.some((w) => target === w || isInside(target, w) || isInside(w, target))) continue;
       if (ownerAlive(rec.ownerPid, rec.ownerStart, rec.bootId)) out.push(rec);
@@ -107,12 +115,17 @@ export class PodState {
   orphans(): PodRecord[] {
     const out: PodRecord[] = [];
     for (const name of fs.readdirSync(this.podsDir)) {
-      if (name.endsWith('.json.tmp')) { this.removeIfStale(name); continue; }
+      if (name.endsWith('.json.tmp')) {
+        this.removeIfStale(name);
+        continue;
+      }
       if (!name.endsWith('.json')) continue;
       try {
         const rec = JSON.parse(fs.readFileSync(path.join(this.podsDir, name), 'utf8')) as PodRecord;
         if (!ownerAlive(rec.ownerPid, rec.ownerStart, rec.bootId)) out.push(rec);
-      } catch { fs.rmSync(path.join(this.podsDir, name), { force: true }); }
+      } catch {
+        fs.rmSync(path.join(this.podsDir, name), { force: true });
+      }
     }
     return out;
   }
@@ -120,7 +133,11 @@ export class PodState {
   /** A record half-written by a clawpod killed inside save(): a few seconds old is stale. */
   private removeIfStale(name: string): void {
     const file = path.join(this.podsDir, name);
-    try { if (Date.now() - fs.statSync(file).mtimeMs > 10_000) fs.rmSync(file, { force: true }); } catch { /* gone */ }
+    try {
+      if (Date.now() - fs.statSync(file).mtimeMs > 10_000) fs.rmSync(file, { force: true });
+    } catch {
+      /* gone */
+    }
   }
 
   /** uid locks whose owning clawpod is gone. */
@@ -131,9 +148,14 @@ export class PodState {
         const file = path.join(this.uidsDir, name);
         const [, pid, start, boot] = fs.readFileSync(file, 'utf8').split(' ');
         // An empty lock is one being written right now (create, then write): only stale if old.
-        if (start === undefined) { if (Date.now() - fs.statSync(file).mtimeMs > 10_000) out.push(Number(name)); continue; }
+        if (start === undefined) {
+          if (Date.now() - fs.statSync(file).mtimeMs > 10_000) out.push(Number(name));
+          continue;
+        }
         if (!ownerAlive(Number(pid), start, boot)) out.push(Number(name));
-      } catch { /* released meanwhile */ }
+      } catch {
+        /* released meanwhile */
+      }
     }
     return out;
   }

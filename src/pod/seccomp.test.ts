@@ -4,10 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  AUDIT_ARCH, DENIED_SYSCALLS, SECCOMP_RET, buildSeccompProgram, hostArch, runSeccomp,
-  type Arch,
-} from './seccomp.js';
+import { AUDIT_ARCH, DENIED_SYSCALLS, SECCOMP_RET, buildSeccompProgram, hostArch, runSeccomp, type Arch } from './seccomp.js';
 import { knownSyscalls, syscallNumber } from './syscalls.js';
 
 const ARCHES: readonly Arch[] = ['x86_64', 'aarch64'];
@@ -19,20 +16,65 @@ const ENOSYS = SECCOMP_RET.ERRNO | 38;
 // The policy, written out independently of DENIED_SYSCALLS so that dropping a name from the
 // implementation makes a test fail.
 const MUST_DENY = [
-  'ptrace', 'mount', 'umount2', 'unshare', 'setns', 'pivot_root', 'chroot', 'bpf', 'keyctl',
-  'add_key', 'request_key', 'kexec_load', 'kexec_file_load', 'init_module', 'finit_module',
-  'delete_module', 'swapon', 'swapoff', 'reboot', 'acct', 'quotactl', 'open_by_handle_at',
-  'name_to_handle_at', 'perf_event_open', 'userfaultfd', 'process_vm_readv',
-  'process_vm_writev', 'move_mount', 'open_tree', 'fsopen', 'fsconfig', 'fsmount', 'fspick',
-  'mount_setattr', 'syslog', 'iopl', 'ioperm', 'settimeofday', 'clock_settime',
-  'clock_adjtime', 'adjtimex', 'lookup_dcookie', 'vhangup', 'kcmp', 'pidfd_getfd', 'uselib',
-  'nfsservctl', '_sysctl', 'create_module', 'get_kernel_syms', 'query_module', 'afs_syscall',
-  'io_uring_setup', 'io_uring_enter', 'io_uring_register', 'fanotify_init',
+  'ptrace',
+  'mount',
+  'umount2',
+  'unshare',
+  'setns',
+  'pivot_root',
+  'chroot',
+  'bpf',
+  'keyctl',
+  'add_key',
+  'request_key',
+  'kexec_load',
+  'kexec_file_load',
+  'init_module',
+  'finit_module',
+  'delete_module',
+  'swapon',
+  'swapoff',
+  'reboot',
+  'acct',
+  'quotactl',
+  'open_by_handle_at',
+  'name_to_handle_at',
+  'perf_event_open',
+  'userfaultfd',
+  'process_vm_readv',
+  'process_vm_writev',
+  'move_mount',
+  'open_tree',
+  'fsopen',
+  'fsconfig',
+  'fsmount',
+  'fspick',
+  'mount_setattr',
+  'syslog',
+  'iopl',
+  'ioperm',
+  'settimeofday',
+  'clock_settime',
+  'clock_adjtime',
+  'adjtimex',
+  'lookup_dcookie',
+  'vhangup',
+  'kcmp',
+  'pidfd_getfd',
+  'uselib',
+  'nfsservctl',
+  '_sysctl',
+  'create_module',
+  'get_kernel_syms',
+  'query_module',
+  'afs_syscall',
+  'io_uring_setup',
+  'io_uring_enter',
+  'io_uring_register',
+  'fanotify_init',
 ];
-const X86_ONLY = ['iopl', 'ioperm', 'uselib', '_sysctl', 'create_module', 'get_kernel_syms',
-  'query_module', 'afs_syscall'];
-const MUST_ALLOW = ['read', 'write', 'openat', 'execve', 'getpid', 'landlock_create_ruleset',
-  'landlock_add_rule', 'landlock_restrict_self'];
+const X86_ONLY = ['iopl', 'ioperm', 'uselib', '_sysctl', 'create_module', 'get_kernel_syms', 'query_module', 'afs_syscall'];
+const MUST_ALLOW = ['read', 'write', 'openat', 'execve', 'getpid', 'landlock_create_ruleset', 'landlock_add_rule', 'landlock_restrict_self'];
 
 function nrOf(arch: Arch, name: string): number {
   const nr = syscallNumber(arch, name);
@@ -63,9 +105,7 @@ test('programs are well-formed: size, final return, every jump inside the progra
     for (let pc = 0; pc < count; pc++) {
       const code = program.readUInt16LE(pc * 8);
       if ((code & 0x07) !== 0x05) continue;
-      const reach = code === 0x05
-        ? program.readUInt32LE(pc * 8 + 4)
-        : Math.max(program[pc * 8 + 2], program[pc * 8 + 3]);
+      const reach = code === 0x05 ? program.readUInt32LE(pc * 8 + 4) : Math.max(program[pc * 8 + 2], program[pc * 8 + 3]);
       assert.ok(pc + 1 + reach < count, `${arch}: jump at ${pc} leaves the program`);
     }
   }
@@ -105,8 +145,7 @@ for (const arch of ARCHES) {
     assert.equal(verdict(arch, 'clone', [SIGCHLD]), ALLOW);
     assert.equal(verdict(arch, 'clone', [threadFlags]), ALLOW);
     assert.equal(verdict(arch, 'clone', [0x10000000n | SIGCHLD]), EPERM);
-    for (const flag of [0x80n, 0x20000n, 0x2000000n, 0x4000000n, 0x8000000n, 0x10000000n,
-      0x20000000n, 0x40000000n]) {
+    for (const flag of [0x80n, 0x20000n, 0x2000000n, 0x4000000n, 0x8000000n, 0x10000000n, 0x20000000n, 0x40000000n]) {
       assert.equal(verdict(arch, 'clone', [flag]), EPERM, `${arch} clone 0x${flag.toString(16)}`);
     }
     assert.equal(verdict(arch, 'clone', [0xffffffff_00000000n | SIGCHLD]), ALLOW);
@@ -122,7 +161,8 @@ for (const arch of ARCHES) {
 
   test(`${arch}: ioctl TIOCSTI/TIOCLINUX refused, TCGETS allowed`, () => {
     assert.equal(verdict(arch, 'ioctl', [0n, 0x5412n]), EPERM);
-    for (const req of [0x5423n, 0x540cn, 0x540an, 0x541dn, 0x540en, 0x5437n]) assert.equal(verdict(arch, 'ioctl', [1n, req]), EPERM, `ioctl 0x${req.toString(16)}`);
+    for (const req of [0x5423n, 0x540cn, 0x540an, 0x541dn, 0x540en, 0x5437n])
+      assert.equal(verdict(arch, 'ioctl', [1n, req]), EPERM, `ioctl 0x${req.toString(16)}`);
     assert.equal(verdict(arch, 'ioctl', [1n, 0x5413n]), ALLOW, 'TIOCGWINSZ stays');
     assert.equal(verdict(arch, 'ioctl', [0n, 0x541cn]), EPERM);
     // The kernel truncates the request to 32 bits, so high bits must not hide TIOCSTI.
@@ -167,10 +207,23 @@ for (const arch of ARCHES) {
         args[g] = gid;
         return verdict(arch, name, args);
       };
-      for (const [uid, gid] of [[1000n, 1000n], [KEEP, KEEP], [1000n, KEEP], [KEEP, 1000n]]) {
+      for (const [uid, gid] of [
+        [1000n, 1000n],
+        [KEEP, KEEP],
+        [1000n, KEEP],
+        [KEEP, 1000n],
+      ]) {
         assert.equal(call(uid, gid), ALLOW, `${name}(${uid}, ${gid})`);
       }
-      for (const [uid, gid] of [[0n, 0n], [0n, KEEP], [KEEP, 0n], [1000n, 0n], [4242n, 1000n], [65534n, 65534n], [1001n, 1000n]]) {
+      for (const [uid, gid] of [
+        [0n, 0n],
+        [0n, KEEP],
+        [KEEP, 0n],
+        [1000n, 0n],
+        [4242n, 1000n],
+        [65534n, 65534n],
+        [1001n, 1000n],
+      ]) {
         assert.equal(call(uid, gid), EPERM, `${name}(${uid}, ${gid})`);
       }
       // uid_t is 32 bits: the kernel sees only the low word, and so does the filter.
@@ -196,8 +249,15 @@ const O_TMPFILE_X86 = 0o20200000n; // __O_TMPFILE | O_DIRECTORY, as libc passes 
 const O_TMPFILE_ARM = 0o20040000n; // O_DIRECTORY is 040000 on the generic table
 const O_DIRECTORY = { x86_64: 0o200000n, aarch64: 0o40000n } as const;
 const MODE_ARG: ReadonlyArray<[string, number]> = [
-  ['chmod', 1], ['fchmod', 1], ['fchmodat', 2], ['fchmodat2', 2], ['creat', 1],
-  ['mkdir', 1], ['mkdirat', 2], ['mknod', 1], ['mknodat', 2],
+  ['chmod', 1],
+  ['fchmod', 1],
+  ['fchmodat', 2],
+  ['fchmodat2', 2],
+  ['creat', 1],
+  ['mkdir', 1],
+  ['mkdirat', 2],
+  ['mknod', 1],
+  ['mknodat', 2],
 ];
 const withArg = (i: number, v: bigint, fill = 0n) => Array.from({ length: 6 }, (_, j) => (j === i ? v : fill));
 
@@ -222,7 +282,13 @@ for (const arch of ARCHES) {
   });
 
   test(`${arch}: open/openat refuse a set-id mode only when they create a file`, () => {
-    const calls: Array<[string, number]> = arch === 'x86_64' ? [['open', 1], ['openat', 2]] : [['openat', 2]];
+    const calls: Array<[string, number]> =
+      arch === 'x86_64'
+        ? [
+            ['open', 1],
+            ['openat', 2],
+          ]
+        : [['openat', 2]];
     const tmpfile = arch === 'x86_64' ? O_TMPFILE_X86 : O_TMPFILE_ARM;
     for (const [name, flagsArg] of calls) {
       const run = (flags: bigint, mode: bigint) => {
@@ -257,7 +323,9 @@ test('a two-check rule: the first check failing skips straight to the otherwise 
   // RET EPERM, RET ALLOW. Reading the block back pins the jump offsets, not just the verdicts.
   const program = buildSeccompProgram('x86_64');
   const words = Array.from({ length: program.length / 8 }, (_, pc) => ({
-    code: program.readUInt16LE(pc * 8), jt: program[pc * 8 + 2], jf: program[pc * 8 + 3],
+    code: program.readUInt16LE(pc * 8),
+    jt: program[pc * 8 + 2],
+    jf: program[pc * 8 + 3],
     k: program.readUInt32LE(pc * 8 + 4),
   }));
   const at = words.findIndex((w) => w.code === 0x15 && w.k === 257);
@@ -276,8 +344,7 @@ test('a two-check rule: the first check failing skips straight to the otherwise 
 test('syscall numbers are per architecture', () => {
   // 101 is ptrace on x86_64 but nanosleep on aarch64; 117 is ptrace on aarch64 but setresuid
   // on x86_64.
-  const run = (arch: Arch, nr: number) =>
-    runSeccomp(buildSeccompProgram(arch), { nr, arch: AUDIT_ARCH[arch] });
+  const run = (arch: Arch, nr: number) => runSeccomp(buildSeccompProgram(arch), { nr, arch: AUDIT_ARCH[arch] });
   assert.equal(run('x86_64', 101), EPERM);
   assert.equal(run('aarch64', 101), ALLOW);
   assert.equal(run('aarch64', 117), EPERM);
@@ -300,12 +367,14 @@ test('x32 syscalls and foreign architectures are killed', () => {
 test('runSeccomp executes hand-written programs and refuses broken ones', () => {
   const insn = (code: number, jt: number, jf: number, k: number) => {
     const b = Buffer.alloc(8);
-    b.writeUInt16LE(code, 0); b[2] = jt; b[3] = jf; b.writeUInt32LE(k, 4);
+    b.writeUInt16LE(code, 0);
+    b[2] = jt;
+    b[3] = jf;
+    b.writeUInt32LE(k, 4);
     return b;
   };
   // A = nr; if (A == 5) return 7; else return 9;
-  const program = Buffer.concat([insn(0x20, 0, 0, 0), insn(0x15, 0, 1, 5), insn(0x06, 0, 0, 7),
-    insn(0x06, 0, 0, 9)]);
+  const program = Buffer.concat([insn(0x20, 0, 0, 0), insn(0x15, 0, 1, 5), insn(0x06, 0, 0, 7), insn(0x06, 0, 0, 9)]);
   assert.equal(runSeccomp(program, { nr: 5, arch: 0 }), 7);
   assert.equal(runSeccomp(program, { nr: 6, arch: 0 }), 9);
   // Arg 1's high word sits at offset 28: read it back through RET A.
@@ -320,9 +389,26 @@ test('runSeccomp executes hand-written programs and refuses broken ones', () => 
 // ---- Integration: the real kernel, through bubblewrap (skipped only if bwrap is absent). ----
 
 const BWRAP = '/usr/bin/bwrap';
-const POD_ARGS = ['--unshare-all', '--die-with-parent', '--ro-bind', '/usr', '/usr',
-  '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64',
-  '/lib64', '--proc', '/proc', '--dev', '/dev'];
+const POD_ARGS = [
+  '--unshare-all',
+  '--die-with-parent',
+  '--ro-bind',
+  '/usr',
+  '/usr',
+  '--symlink',
+  'usr/bin',
+  '/bin',
+  '--symlink',
+  'usr/lib',
+  '/lib',
+  '--symlink',
+  'usr/lib64',
+  '/lib64',
+  '--proc',
+  '/proc',
+  '--dev',
+  '/dev',
+];
 
 // bwrap must not run as host root (the pod would keep capabilities), so drop to nobody.
 function runInPod(command: string[], filterPath: string | null) {
@@ -331,8 +417,11 @@ function runInPod(command: string[], filterPath: string | null) {
     const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
     const seccomp = filterPath === null ? [] : ['--seccomp', '3'];
     const result = spawnSync(BWRAP, [...POD_ARGS, ...seccomp, ...command], {
-      stdio: ['ignore', 'pipe', 'pipe', fd], env: { PATH: '/usr/bin:/bin' }, cwd: '/',
-      timeout: 20_000, ...asNobody,
+      stdio: ['ignore', 'pipe', 'pipe', fd],
+      env: { PATH: '/usr/bin:/bin' },
+      cwd: '/',
+      timeout: 20_000,
+      ...asNobody,
     });
     assert.equal(result.error, undefined);
     return { status: result.status, stdout: String(result.stdout), stderr: String(result.stderr) };
@@ -426,9 +515,13 @@ test('bwrap: the kernel applies the argument checks as runSeccomp does', (t) => 
   if (!existsSync(BWRAP)) return t.skip('bwrap not installed');
   if (!existsSync('/usr/bin/python3')) return t.skip('python3 not installed');
   const arch = hostArch();
-  const numbers = JSON.stringify(Object.fromEntries(
-    ['clone', 'clone3', 'personality', 'socket', 'socketpair', 'fchownat', 'fchmodat', 'fchmodat2', 'fchmod', 'mkdirat', 'mknodat', 'openat', 'openat2']
-      .map((name) => [name, nrOf(arch, name)])));
+  const numbers = JSON.stringify(
+    Object.fromEntries(
+      ['clone', 'clone3', 'personality', 'socket', 'socketpair', 'fchownat', 'fchmodat', 'fchmodat2', 'fchmod', 'mkdirat', 'mknodat', 'openat', 'openat2'].map(
+        (name) => [name, nrOf(arch, name)],
+      ),
+    ),
+  );
   withFilterFile((path) => {
     const probe = runInPod(['/usr/bin/python3', '-c', PROBE, numbers], path);
     assert.equal(probe.status, 0, probe.stderr);

@@ -62,28 +62,75 @@ const JUMP_MAX = 255;
 /** Syscalls that always fail with EPERM inside a pod. Names missing on an arch are skipped. */
 export const DENIED_SYSCALLS: readonly string[] = [
   // New namespaces, mounts and root changes: the pod's view of the system is fixed by bwrap.
-  'mount', 'umount2', 'unshare', 'setns', 'pivot_root', 'chroot',
-  'move_mount', 'open_tree', 'open_tree_attr', 'fsopen', 'fsconfig', 'fsmount', 'fspick',
+  'mount',
+  'umount2',
+  'unshare',
+  'setns',
+  'pivot_root',
+  'chroot',
+  'move_mount',
+  'open_tree',
+  'open_tree_attr',
+  'fsopen',
+  'fsconfig',
+  'fsmount',
+  'fspick',
   'mount_setattr',
   // Other processes' memory, and file handles that can walk out of a bind mount.
-  'ptrace', 'process_vm_readv', 'process_vm_writev', 'kcmp', 'pidfd_getfd',
-  'open_by_handle_at', 'name_to_handle_at',
+  'ptrace',
+  'process_vm_readv',
+  'process_vm_writev',
+  'kcmp',
+  'pidfd_getfd',
+  'open_by_handle_at',
+  'name_to_handle_at',
   // Large kernel attack surface with no use in a task pod. io_uring performs I/O without
   // passing through seccomp at all, so it must go entirely.
-  'bpf', 'perf_event_open', 'userfaultfd', 'fanotify_init',
-  'io_uring_setup', 'io_uring_enter', 'io_uring_register',
+  'bpf',
+  'perf_event_open',
+  'userfaultfd',
+  'fanotify_init',
+  'io_uring_setup',
+  'io_uring_enter',
+  'io_uring_register',
   // Keyrings are not namespaced: a pod could read or plant the host user's keys.
-  'keyctl', 'add_key', 'request_key',
+  'keyctl',
+  'add_key',
+  'request_key',
   // Machine-wide state: kernel images, modules, swap, clocks, accounting, the kernel log.
-  'kexec_load', 'kexec_file_load', 'init_module', 'finit_module', 'delete_module',
-  'swapon', 'swapoff', 'reboot', 'acct', 'quotactl', 'quotactl_fd', 'syslog',
-  'settimeofday', 'clock_settime', 'clock_adjtime', 'adjtimex',
-  'lookup_dcookie', 'vhangup', 'iopl', 'ioperm',
+  'kexec_load',
+  'kexec_file_load',
+  'init_module',
+  'finit_module',
+  'delete_module',
+  'swapon',
+  'swapoff',
+  'reboot',
+  'acct',
+  'quotactl',
+  'quotactl_fd',
+  'syslog',
+  'settimeofday',
+  'clock_settime',
+  'clock_adjtime',
+  'adjtimex',
+  'lookup_dcookie',
+  'vhangup',
+  'iopl',
+  'ioperm',
   // Kernel surface no task pod needs (Docker's default profile refuses them too): per-process
   // LDTs, secret memory that fragments the kernel's direct map, moving pages between NUMA nodes.
-  'modify_ldt', 'memfd_secret', 'move_pages', 'migrate_pages',
+  'modify_ldt',
+  'memfd_secret',
+  'move_pages',
+  'migrate_pages',
   // Legacy calls (x86_64 only); most are unimplemented, denying them costs nothing.
-  'uselib', 'nfsservctl', '_sysctl', 'create_module', 'get_kernel_syms', 'query_module',
+  'uselib',
+  'nfsservctl',
+  '_sysctl',
+  'create_module',
+  'get_kernel_syms',
+  'query_module',
   'afs_syscall',
 ];
 
@@ -99,10 +146,7 @@ const CLONE_NAMESPACE_FLAGS =
   0x20000000 | // CLONE_NEWPID
   0x40000000; //  CLONE_NEWNET
 
-type ArgTest =
-  | { kind: 'anyBit'; mask: number }
-  | { kind: 'oneOf'; values: readonly number[] }
-  | { kind: 'noneOf'; values: readonly number[] };
+type ArgTest = { kind: 'anyBit'; mask: number } | { kind: 'oneOf'; values: readonly number[] } | { kind: 'noneOf'; values: readonly number[] };
 
 /** One argument and the test it must pass. */
 type ArgCheck = { arg: number; test: ArgTest };
@@ -145,8 +189,15 @@ const O_TMPFILE_BIT = 0o20000000;
 // (or setgid file or directory). Refuse every mode argument carrying S_ISUID or S_ISGID, in every
 // pod (an overlay pod's harvest strips them anyway, so nothing of value is lost).
 const SETID_MODE_ARG: ReadonlyArray<[string, number]> = [
-  ['chmod', 1], ['fchmod', 1], ['fchmodat', 2], ['fchmodat2', 2], ['creat', 1],
-  ['mkdir', 1], ['mkdirat', 2], ['mknod', 1], ['mknodat', 2],
+  ['chmod', 1],
+  ['fchmod', 1],
+  ['fchmodat', 2],
+  ['fchmodat2', 2],
+  ['creat', 1],
+  ['mkdir', 1],
+  ['mkdirat', 2],
+  ['mknod', 1],
+  ['mknodat', 2],
 ];
 
 const AF_NETLINK = 16;
@@ -159,7 +210,10 @@ const NETLINK_ROUTE = 0;
 // (uid_t)-1 leaves the id as it is.
 const OWN_ID_OR_KEEP = [POD_UID, 0xffffffff];
 const OWNER_ARGS: ReadonlyArray<[string, number, number]> = [
-  ['chown', 1, 2], ['fchown', 1, 2], ['lchown', 1, 2], ['fchownat', 2, 3],
+  ['chown', 1, 2],
+  ['fchown', 1, 2],
+  ['lchown', 1, 2],
+  ['fchownat', 2, 3],
 ];
 
 const ARG_RULES: readonly ArgRule[] = [
@@ -177,23 +231,23 @@ const ARG_RULES: readonly ArgRule[] = [
   // the pod's own network namespace (only lo), and changing anything there needs CAP_NET_ADMIN,
   // which no pod process has. Every other protocol (sock_diag, audit, uevent, netfilter, xfrm,
   // generic...) reaches kernel state or subsystems shared with the host.
-  { syscall: 'socket', when: [oneOf(0, [AF_NETLINK]), noneOf(2, [NETLINK_ROUTE])], onMatch: RET_EPERM,
-    otherwise: SECCOMP_RET.ALLOW },
+  { syscall: 'socket', when: [oneOf(0, [AF_NETLINK]), noneOf(2, [NETLINK_ROUTE])], onMatch: RET_EPERM, otherwise: SECCOMP_RET.ALLOW },
   // socketpair creates its sockets like socket() does before the family refuses the pair (and
   // may load a protocol module doing so): the same families are refused outright.
-  { syscall: 'socketpair', when: [oneOf(0, [AF_NETLINK, AF_PACKET, AF_VSOCK])], onMatch: RET_EPERM,
-    otherwise: SECCOMP_RET.ALLOW },
-  ...OWNER_ARGS.map(([syscall, uid, gid]): ArgRule => ({
-    syscall, when: [oneOf(uid, OWN_ID_OR_KEEP), oneOf(gid, OWN_ID_OR_KEEP)], onMatch: SECCOMP_RET.ALLOW, otherwise: RET_EPERM,
-  })),
+  { syscall: 'socketpair', when: [oneOf(0, [AF_NETLINK, AF_PACKET, AF_VSOCK])], onMatch: RET_EPERM, otherwise: SECCOMP_RET.ALLOW },
+  ...OWNER_ARGS.map(
+    ([syscall, uid, gid]): ArgRule => ({
+      syscall,
+      when: [oneOf(uid, OWN_ID_OR_KEEP), oneOf(gid, OWN_ID_OR_KEEP)],
+      onMatch: SECCOMP_RET.ALLOW,
+      otherwise: RET_EPERM,
+    }),
+  ),
   // personality can switch off ASLR or change the ABI; only PER_LINUX and the query pass.
   { syscall: 'personality', when: [oneOf(0, [0, 0xffffffff])], onMatch: SECCOMP_RET.ALLOW, otherwise: RET_EPERM },
-  ...SETID_MODE_ARG.map(([syscall, arg]): ArgRule =>
-    ({ syscall, when: [anyBit(arg, SETID_BITS)], onMatch: RET_EPERM, otherwise: SECCOMP_RET.ALLOW })),
-  { syscall: 'open', when: [anyBit(1, O_CREAT | O_TMPFILE_BIT), anyBit(2, SETID_BITS)],
-    onMatch: RET_EPERM, otherwise: SECCOMP_RET.ALLOW },
-  { syscall: 'openat', when: [anyBit(2, O_CREAT | O_TMPFILE_BIT), anyBit(3, SETID_BITS)],
-    onMatch: RET_EPERM, otherwise: SECCOMP_RET.ALLOW },
+  ...SETID_MODE_ARG.map(([syscall, arg]): ArgRule => ({ syscall, when: [anyBit(arg, SETID_BITS)], onMatch: RET_EPERM, otherwise: SECCOMP_RET.ALLOW })),
+  { syscall: 'open', when: [anyBit(1, O_CREAT | O_TMPFILE_BIT), anyBit(2, SETID_BITS)], onMatch: RET_EPERM, otherwise: SECCOMP_RET.ALLOW },
+  { syscall: 'openat', when: [anyBit(2, O_CREAT | O_TMPFILE_BIT), anyBit(3, SETID_BITS)], onMatch: RET_EPERM, otherwise: SECCOMP_RET.ALLOW },
 ];
 
 type Insn = { code: number; jt: number; jf: number; k: number };
@@ -214,12 +268,7 @@ export function buildSeccompProgram(arch: Arch = hostArch()): Buffer {
 }
 
 function buildInstructions(arch: Arch): Insn[] {
-  const prologue = [
-    stmt(LD_W_ABS, OFFSET_ARCH),
-    jump(JMP_JEQ_K, AUDIT_ARCH[arch], 1, 0),
-    stmt(RET_K, SECCOMP_RET.KILL_PROCESS),
-    stmt(LD_W_ABS, OFFSET_NR),
-  ];
+  const prologue = [stmt(LD_W_ABS, OFFSET_ARCH), jump(JMP_JEQ_K, AUDIT_ARCH[arch], 1, 0), stmt(RET_K, SECCOMP_RET.KILL_PROCESS), stmt(LD_W_ABS, OFFSET_NR)];
   if (arch === 'x86_64') {
     // JGE rather than JSET: anything at or above the x32 bit is x32 or not a syscall at all.
     prologue.push(jump(JMP_JGE_K, X32_SYSCALL_BIT, 0, 1), stmt(RET_K, SECCOMP_RET.KILL_PROCESS));
@@ -336,14 +385,28 @@ export function runSeccomp(program: Buffer, data: SeccompData): number {
         if (k % 4 !== 0 || k + 4 > SECCOMP_DATA_SIZE) throw new Error(`seccomp: bad load ${k}`);
         a = mem.readUInt32LE(k);
         break;
-      case LD_IMM: a = k; break;
-      case JMP_JA: pc += k; break;
-      case JMP_JEQ_K: pc += a === k ? jt : jf; break;
-      case JMP_JGT_K: pc += a > k ? jt : jf; break;
-      case JMP_JGE_K: pc += a >= k ? jt : jf; break;
-      case JMP_JSET_K: pc += (a & k) !== 0 ? jt : jf; break;
-      case RET_K: return k;
-      case RET_A: return a;
+      case LD_IMM:
+        a = k;
+        break;
+      case JMP_JA:
+        pc += k;
+        break;
+      case JMP_JEQ_K:
+        pc += a === k ? jt : jf;
+        break;
+      case JMP_JGT_K:
+        pc += a > k ? jt : jf;
+        break;
+      case JMP_JGE_K:
+        pc += a >= k ? jt : jf;
+        break;
+      case JMP_JSET_K:
+        pc += (a & k) !== 0 ? jt : jf;
+        break;
+      case RET_K:
+        return k;
+      case RET_A:
+        return a;
       default:
         throw new Error(`seccomp: unsupported opcode 0x${code.toString(16)} at ${pc - 1}`);
     }

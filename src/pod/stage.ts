@@ -20,8 +20,15 @@ const FORMAT = 'v4';
  *  nothing for them, where every mkdir on a fresh ext4 image read bitmaps and inode tables
  *  through the loop device (~1.5 ms a pod start under load, measured against a tmpfs stage). */
 const STAGE_DIRS: readonly [string, number][] = [
-  ['tmp', 0o1777], ['home', 0o700], ['mnt', 0o755], ['shm', 0o1777], ['pts', 0o755],
-  ['lower', 0o755], ['upper', 0o755], ['work', 0o700], ['ws', 0o755],
+  ['tmp', 0o1777],
+  ['home', 0o700],
+  ['mnt', 0o755],
+  ['shm', 0o1777],
+  ['pts', 0o755],
+  ['lower', 0o755],
+  ['upper', 0o755],
+  ['work', 0o700],
+  ['ws', 0o755],
 ];
 /** Host room kept free beyond a pod's disk cap before it gets a disk stage (see stageRoomShort). */
 const HOST_MARGIN = 64 << 20;
@@ -31,7 +38,12 @@ const STALE_TEMP_MS = 10 * 60_000;
 function findMkfs(): string | null {
   for (const dir of ['/usr/sbin', '/sbin', '/usr/bin', '/bin']) {
     const p = path.join(dir, 'mke2fs');
-    try { fs.accessSync(p, fs.constants.X_OK); return p; } catch { /* next */ }
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      /* next */
+    }
   }
   return null;
 }
@@ -42,7 +54,9 @@ function inMemory(dir: string): boolean {
     try {
       const t = fs.statfsSync(d).type;
       return t === TMPFS_MAGIC || t === RAMFS_MAGIC;
-    } catch { if (d === '/') return false; }
+    } catch {
+      if (d === '/') return false;
+    }
   }
 }
 
@@ -70,7 +84,11 @@ export function stageDetail(b: StageBacking): string {
 function usableBytes(file: string): number {
   const sb = Buffer.alloc(1024);
   const fd = fs.openSync(file, 'r');
-  try { fs.readSync(fd, sb, 0, 1024, 1024); } finally { fs.closeSync(fd); }
+  try {
+    fs.readSync(fd, sb, 0, 1024, 1024);
+  } finally {
+    fs.closeSync(fd);
+  }
   if (sb.readUInt16LE(56) !== 0xef53) throw new PodError(`mke2fs wrote no ext4 superblock to ${file} (set CLAWPOD_STAGE=tmpfs to use a memory stage)`);
   const blocks = sb.readUInt32LE(4);
   const free = sb.readUInt32LE(12);
@@ -95,10 +113,35 @@ function format(mkfs: string, file: string, bytes: number, inodes: number, root:
   // growth; inode tables are left unwritten (holes), so the template stays small and sparse.
   // metadata_csum_seed: the metadata checksums do not depend on the UUID, so the prelude gives
   // each pod's copy a UUID of its own by rewriting the superblock alone (native/stage.c).
-  const r = spawnSync(mkfs, ['-q', '-F', '-t', 'ext4', '-O', '^has_journal,^resize_inode,metadata_csum_seed', '-m', '0', '-b', String(BLOCK),
-    '-I', '256', '-N', String(inodes), '-E', 'lazy_itable_init=1,nodiscard,root_owner=0:0', '-d', root, file], { encoding: 'utf8', env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+  const r = spawnSync(
+    mkfs,
+    [
+      '-q',
+      '-F',
+      '-t',
+      'ext4',
+      '-O',
+      '^has_journal,^resize_inode,metadata_csum_seed',
+      '-m',
+      '0',
+      '-b',
+      String(BLOCK),
+      '-I',
+      '256',
+      '-N',
+      String(inodes),
+      '-E',
+      'lazy_itable_init=1,nodiscard,root_owner=0:0',
+      '-d',
+      root,
+      file,
+    ],
+    { encoding: 'utf8', env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } },
+  );
   if (r.status !== 0) {
-    throw new PodError(`cannot format the pod's disk stage (mke2fs: ${(r.stderr || r.error?.message || 'failed').trim().split('\n')[0]}); fix: apt-get install e2fsprogs, or set CLAWPOD_STAGE=tmpfs`);
+    throw new PodError(
+      `cannot format the pod's disk stage (mke2fs: ${(r.stderr || r.error?.message || 'failed').trim().split('\n')[0]}); fix: apt-get install e2fsprogs, or set CLAWPOD_STAGE=tmpfs`,
+    );
   }
 }
 
@@ -115,7 +158,8 @@ function formatSized(mkfs: string, file: string, disk: number, inodes: number, r
     bytes = over > 0 ? Math.floor((bytes - over) / BLOCK) * BLOCK - BLOCK : Math.ceil((bytes - over) / BLOCK) * BLOCK;
   }
   const usable = usableBytes(file);
-  if (usable > disk || usable < disk - 2 * slack) throw new PodError(`cannot size the pod's disk stage for ${disk} bytes (set CLAWPOD_STAGE=tmpfs to use a memory stage)`);
+  if (usable > disk || usable < disk - 2 * slack)
+    throw new PodError(`cannot size the pod's disk stage for ${disk} bytes (set CLAWPOD_STAGE=tmpfs to use a memory stage)`);
 }
 
 /** Only root (clawpod) may make or change a template: the directory must be ours alone. */
@@ -129,11 +173,16 @@ function ensureDir(dir: string): void {
 /** Temp files of killed creators, and templates of an older format (nothing reuses them). */
 function sweepStaleTemps(dir: string): void {
   for (const name of fs.readdirSync(dir)) {
-    if (/^ext4-v\d+-/.test(name) && !name.startsWith(`ext4-${FORMAT}-`)) { fs.rmSync(path.join(dir, name), { force: true }); continue; }
+    if (/^ext4-v\d+-/.test(name) && !name.startsWith(`ext4-${FORMAT}-`)) {
+      fs.rmSync(path.join(dir, name), { force: true });
+      continue;
+    }
     if (!name.startsWith('.tmp-')) continue;
     try {
       if (Date.now() - fs.lstatSync(path.join(dir, name)).mtimeMs > STALE_TEMP_MS) fs.rmSync(path.join(dir, name), { recursive: true, force: true });
-    } catch { /* removed meanwhile */ }
+    } catch {
+      /* removed meanwhile */
+    }
   }
 }
 
@@ -148,14 +197,18 @@ export function stageRoomShort(imageDir: string, diskBytes: number): number | nu
       const s = fs.statfsSync(d);
       const free = s.bavail * s.bsize;
       return free < diskBytes + HOST_MARGIN ? free : null;
-    } catch (e) { if (d === '/' || (e as NodeJS.ErrnoException).code !== 'ENOENT') return null; }
+    } catch (e) {
+      if (d === '/' || (e as NodeJS.ErrnoException).code !== 'ENOENT') return null;
+    }
   }
 }
 
 /** The one line a pod without host room for its disk stage gets (see stageRoomShort). */
 export function stageRoomMessage(imageDir: string, freeBytes: number): string {
-  return `only ${Math.floor(freeBytes / (1 << 20))} MiB free for pod disks under ${imageDir}; this pod's writable space is in memory `
-    + '(counts against resources.memory): free disk space or lower resources.disk';
+  return (
+    `only ${Math.floor(freeBytes / (1 << 20))} MiB free for pod disks under ${imageDir}; this pod's writable space is in memory ` +
+    '(counts against resources.memory): free disk space or lower resources.disk'
+  );
 }
 
 const made = new Set<string>();
@@ -168,16 +221,23 @@ export function stageTemplate(imageDir: string, diskBytes: number, inodes: numbe
   ensureDir(imageDir);
   if (!fs.existsSync(file)) {
     const mkfs = findMkfs();
-    if (!mkfs) throw new PodError('cannot format the pod\'s disk stage: mke2fs not found; fix: apt-get install e2fsprogs, or set CLAWPOD_STAGE=tmpfs');
+    if (!mkfs) throw new PodError("cannot format the pod's disk stage: mke2fs not found; fix: apt-get install e2fsprogs, or set CLAWPOD_STAGE=tmpfs");
     sweepStaleTemps(imageDir);
     const tmp = path.join(imageDir, `.tmp-${process.pid}-${crypto.randomBytes(6).toString('hex')}.img`);
     const root = stageRoot(imageDir);
     try {
       formatSized(mkfs, tmp, diskBytes, inodes, root);
       const fd = fs.openSync(tmp, 'r');
-      try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
+      try {
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
       fs.renameSync(tmp, file);
-    } finally { fs.rmSync(tmp, { force: true }); fs.rmSync(root, { recursive: true, force: true }); }
+    } finally {
+      fs.rmSync(tmp, { force: true });
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   }
   made.add(file);
   return file;

@@ -5,17 +5,38 @@ import { buildBwrapArgs, EGRESS, PODTTY, type HostLayout, type PodArgvInput } fr
 import { ptyArgv } from './tty.js';
 
 const host: HostLayout = {
-  bwrap: '/usr/bin/bwrap', podinit: '/opt/clawpod/build/clawpod-podinit', privileged: true, stage: '/run/clawpod/stage',
-  usrLinks: {}, etcBinds: [], etcDir: '/run/clawpod/etc', forwarder: '/run/clawpod/fwd', executor: '/run/clawpod/podexec',
+  bwrap: '/usr/bin/bwrap',
+  podinit: '/opt/clawpod/build/clawpod-podinit',
+  privileged: true,
+  stage: '/run/clawpod/stage',
+  usrLinks: {},
+  etcBinds: [],
+  etcDir: '/run/clawpod/etc',
+  forwarder: '/run/clawpod/fwd',
+  executor: '/run/clawpod/podexec',
   podtty: '/run/clawpod/podtty',
 };
 const rules: Rules = {
   resources: { cpus: 1, memoryBytes: 512 << 20, pids: 256, timeoutMs: 600_000, diskBytes: 1 << 30 },
-  workspace: 'none', mounts: [], network: { allow: [], deny: [], hosts: {} }, secrets: [], env: {}, tools: {}, source: 'test',
+  workspace: 'none',
+  mounts: [],
+  network: { allow: [], deny: [], hosts: {} },
+  secrets: [],
+  env: {},
+  tools: {},
+  source: 'test',
 } as Rules;
 const input = (over: Partial<PodArgvInput> = {}): PodArgvInput => ({
-  rules, workspace: null, command: ['/usr/bin/bash', '-i'], changesDir: null, sourceIds: {}, cgroupProcs: [], cgroupInto: null,
-  identity: { uid: 1_800_000_001, gid: 1_800_000_001, ownerUid: 0, ownerGid: 0 }, env: {}, ...over,
+  rules,
+  workspace: null,
+  command: ['/usr/bin/bash', '-i'],
+  changesDir: null,
+  sourceIds: {},
+  cgroupProcs: [],
+  cgroupInto: null,
+  identity: { uid: 1_800_000_001, gid: 1_800_000_001, ownerUid: 0, ownerGid: 0 },
+  env: {},
+  ...over,
 });
 const commandOf = (a: string[]) => a.slice(a.lastIndexOf('--') + 1);
 

@@ -9,7 +9,10 @@ import { FD } from './bwrap-argv.js';
 import { withEtcPipes } from './podfiles.js';
 import { PodError } from './types.js';
 
-export interface TtySize { rows: number; cols: number }
+export interface TtySize {
+  rows: number;
+  cols: number;
+}
 
 /** The size a pod's terminal starts with when the caller knows none (the relay sends the real one). */
 export const DEFAULT_TTY_SIZE: TtySize = { rows: 24, cols: 80 };
@@ -45,7 +48,9 @@ export function ttyControl(child: ChildProcess): PodTty {
   const ctl = child.stdio[child.stdio.length - 1] as unknown as Duplex | null;
   let pid: number | undefined;
   let said = '';
-  ctl?.on('error', () => { /* the helper is gone: its exit says why */ });
+  ctl?.on('error', () => {
+    /* the helper is gone: its exit says why */
+  });
   ctl?.on('data', (b: Buffer) => {
     said = (said + b.toString()).slice(-256);
     const m = said.match(/^pid (\d+)$/m);

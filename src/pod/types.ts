@@ -7,8 +7,21 @@ export type GuardState = 'active' | 'degraded' | 'missing';
 /** Every guard a backend reports (hostGuards in host.ts for bwrap): a closed set, so a check
  *  such as capValue or a test cannot name a guard that no backend has. */
 export type GuardName =
-  | 'bubblewrap' | 'pod prelude' | 'pod helpers' | 'user namespaces' | 'namespaces' | 'seccomp' | 'no new privileges'
-  | 'capabilities' | 'network' | 'dedicated uid' | 'memory cap' | 'cpu cap' | 'pids cap' | 'timeout' | 'disk cap'
+  | 'bubblewrap'
+  | 'pod prelude'
+  | 'pod helpers'
+  | 'user namespaces'
+  | 'namespaces'
+  | 'seccomp'
+  | 'no new privileges'
+  | 'capabilities'
+  | 'network'
+  | 'dedicated uid'
+  | 'memory cap'
+  | 'cpu cap'
+  | 'pids cap'
+  | 'timeout'
+  | 'disk cap'
   | 'workspace overlay';
 
 export interface Guard {
@@ -73,7 +86,10 @@ export interface PodOutcome {
   stoppedBy?: string;
 }
 
-export interface PodEvent { type: 'limit.hit' | 'guard.degraded' | 'policy.deny'; data: Record<string, unknown> }
+export interface PodEvent {
+  type: 'limit.hit' | 'guard.degraded' | 'policy.deny';
+  data: Record<string, unknown>;
+}
 
 export interface RunningPod {
   id: string;

@@ -14,25 +14,48 @@ import { allowedCpus, cpuOnlineFile, formatCpuList, nextCpuSlot, parseCpuList, p
 import { packageRoot } from '../util/root.js';
 
 const host: HostLayout = {
-  bwrap: '/usr/bin/bwrap', podinit: '/opt/clawpod/build/clawpod-podinit', privileged: true, stage: '/run/clawpod/stage',
-  usrLinks: {}, etcBinds: [], etcDir: '/run/clawpod/etc', forwarder: '/run/clawpod/fwd', executor: '/run/clawpod/podexec',
+  bwrap: '/usr/bin/bwrap',
+  podinit: '/opt/clawpod/build/clawpod-podinit',
+  privileged: true,
+  stage: '/run/clawpod/stage',
+  usrLinks: {},
+  etcBinds: [],
+  etcDir: '/run/clawpod/etc',
+  forwarder: '/run/clawpod/fwd',
+  executor: '/run/clawpod/podexec',
 };
 
 const rules: Rules = {
   resources: { cpus: 1, memoryBytes: 512 << 20, pids: 256, timeoutMs: 600_000, diskBytes: 1 << 30 },
-  workspace: 'none', mounts: [], network: { allow: [], deny: [], hosts: {} }, secrets: [], env: {}, tools: {}, source: 'test',
+  workspace: 'none',
+  mounts: [],
+  network: { allow: [], deny: [], hosts: {} },
+  secrets: [],
+  env: {},
+  tools: {},
+  source: 'test',
 };
 
 function input(over: Partial<PodArgvInput>): PodArgvInput {
-  return { rules, workspace: null, command: ['true'], changesDir: null, sourceIds: {}, cgroupProcs: [], cgroupInto: null,
-    identity: { uid: 1_800_000_123, gid: 1_800_000_123, ownerUid: 0, ownerGid: 0 }, env: {}, ...over };
+  return {
+    rules,
+    workspace: null,
+    command: ['true'],
+    changesDir: null,
+    sourceIds: {},
+    cgroupProcs: [],
+    cgroupInto: null,
+    identity: { uid: 1_800_000_123, gid: 1_800_000_123, ownerUid: 0, ownerGid: 0 },
+    env: {},
+    ...over,
+  };
 }
 
 /** Each (flag, a, b) triple of argv. */
 const triples = (argv: string[], flag: string) => argv.flatMap((x, i) => (x === flag ? [[argv[i + 1], argv[i + 2]]] : []));
 
 describe('CPU lists', () => {
-  test('parse and format are the kernel\'s format, and refuse anything else', () => {
+  test("parse and format are the kernel's format, and refuse anything else", () => {
     assert.deepEqual(parseCpuList('0-2,5\n'), [0, 1, 2, 5]);
     assert.equal(formatCpuList([5, 0, 2, 1]), '0-2,5');
     for (const bad of ['', '1-0', 'a', '0,,1', '-1', '0-']) assert.equal(parseCpuList(bad), null, bad);
@@ -48,7 +71,7 @@ describe('CPU lists', () => {
     assert.deepEqual(pickCpus([4, 6], 1, 1), [6], 'only CPUs this process may use');
   });
 
-  test('allowed CPUs come from this process\'s own affinity', () => {
+  test("allowed CPUs come from this process's own affinity", () => {
     assert.equal(allowedCpus().length, os.availableParallelism());
   });
 
@@ -66,43 +89,79 @@ describe('CPU lists', () => {
       assert.equal(fs.readFileSync(f, 'utf8'), '0-1\n');
       assert.equal(fs.statSync(f).mode & 0o777, 0o444);
       assert.throws(() => cpuOnlineFile(dir, '../x'));
-    } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
 describe('cgroup view', () => {
-  test('v2: the pod\'s one group, at /sys/fs/cgroup, read-only; the prelude gets --cpus', () => {
+  test("v2: the pod's one group, at /sys/fs/cgroup, read-only; the prelude gets --cpus", () => {
     const layout: CgroupLayout = { mode: 'v2', parents: { memory: '/sys/fs/cgroup/clawpod', kill: '/sys/fs/cgroup/clawpod' }, missing: {} };
     const cg: PodCgroup = { layout, dirs: ['/sys/fs/cgroup/clawpod/r1'], procsFiles: [], intoDir: '/sys/fs/cgroup/clawpod/r1', enforced: [] };
     const view = podCgroupView(cg);
     assert.deepEqual(view, { binds: [{ src: '/sys/fs/cgroup/clawpod/r1', dest: '/sys/fs/cgroup' }], links: [] });
     const argv = buildPodinitArgv(host, input({ cgroupInto: cg.intoDir, cgroupView: view, cpus: { list: '1', onlineFile: '/run/clawpod/etc/cpu-online-1' } }));
     const bw = argv.slice(argv.indexOf('--') + 2);
-    assert.deepEqual(triples(bw, '--ro-bind').filter(([, d]) => d.startsWith('/sys')),
-      [['/sys/fs/cgroup/clawpod/r1', '/sys/fs/cgroup'], ['/run/clawpod/etc/cpu-online-1', '/sys/devices/system/cpu/online']]);
+    assert.deepEqual(
+      triples(bw, '--ro-bind').filter(([, d]) => d.startsWith('/sys')),
+      [
+        ['/sys/fs/cgroup/clawpod/r1', '/sys/fs/cgroup'],
+        ['/run/clawpod/etc/cpu-online-1', '/sys/devices/system/cpu/online'],
+      ],
+    );
     assert.ok(!triples(bw, '--bind').some(([, d]) => d.startsWith('/sys')), 'nothing of /sys is writable');
     assert.ok(bw.includes('--unshare-cgroup'), 'a cgroup namespace, required');
     assert.deepEqual(argv.slice(argv.indexOf('--cpus'), argv.indexOf('--cpus') + 2), ['--cpus', '1']);
   });
 
   test('v1: one bind per controller group of the pod, never the kill group or a parent', () => {
-    const layout: CgroupLayout = { mode: 'v1', missing: {}, parents: {
-      memory: '/sys/fs/cgroup/memory/clawpod', cpu: '/sys/fs/cgroup/cpu/clawpod', pids: '/sys/fs/cgroup/pids/clawpod',
-      kill: '/sys/fs/cgroup/unified/clawpod' } };
+    const layout: CgroupLayout = {
+      mode: 'v1',
+      missing: {},
+      parents: {
+        memory: '/sys/fs/cgroup/memory/clawpod',
+        cpu: '/sys/fs/cgroup/cpu/clawpod',
+        pids: '/sys/fs/cgroup/pids/clawpod',
+        kill: '/sys/fs/cgroup/unified/clawpod',
+      },
+    };
     const dirs = ['memory', 'cpu', 'pids', 'unified'].map((c) => `/sys/fs/cgroup/${c}/clawpod/r1`);
     const view = podCgroupView({ layout, dirs, procsFiles: [], intoDir: dirs[3], enforced: [] });
-    const names = (c: string) => { try { return path.basename(fs.realpathSync(`/sys/fs/cgroup/${c}`)); } catch { return c; } };
-    assert.deepEqual(view.binds, ['memory', 'cpu', 'pids'].map((c, i) => ({ src: dirs[i], dest: `/sys/fs/cgroup/${names(c)}` })));
+    const names = (c: string) => {
+      try {
+        return path.basename(fs.realpathSync(`/sys/fs/cgroup/${c}`));
+      } catch {
+        return c;
+      }
+    };
+    assert.deepEqual(
+      view.binds,
+      ['memory', 'cpu', 'pids'].map((c, i) => ({ src: dirs[i], dest: `/sys/fs/cgroup/${names(c)}` })),
+    );
     assert.ok(view.binds.every((b) => b.src.endsWith('/r1')));
   });
 
-  test('v1: co-mounted controllers (named once, at detection) get their mount\'s name and a link per controller', () => {
-    const layout: CgroupLayout = { mode: 'v1', missing: {}, mounts: { memory: 'memory', cpu: 'cpu,cpuacct' }, parents: {
-      memory: '/nonexistent/memory/clawpod', cpu: '/nonexistent/cpu/clawpod' } };
+  test("v1: co-mounted controllers (named once, at detection) get their mount's name and a link per controller", () => {
+    const layout: CgroupLayout = {
+      mode: 'v1',
+      missing: {},
+      mounts: { memory: 'memory', cpu: 'cpu,cpuacct' },
+      parents: {
+        memory: '/nonexistent/memory/clawpod',
+        cpu: '/nonexistent/cpu/clawpod',
+      },
+    };
     const dirs = ['/nonexistent/memory/clawpod/r1', '/nonexistent/cpu/clawpod/r1'];
     const view = podCgroupView({ layout, dirs, procsFiles: [], intoDir: null, enforced: [] });
-    assert.deepEqual(view.binds, [{ src: dirs[0], dest: '/sys/fs/cgroup/memory' }, { src: dirs[1], dest: '/sys/fs/cgroup/cpu,cpuacct' }]);
-    assert.deepEqual(view.links, [{ target: 'cpu,cpuacct', link: '/sys/fs/cgroup/cpu' }, { target: 'cpu,cpuacct', link: '/sys/fs/cgroup/cpuacct' }]);
+    assert.deepEqual(view.binds, [
+      { src: dirs[0], dest: '/sys/fs/cgroup/memory' },
+      { src: dirs[1], dest: '/sys/fs/cgroup/cpu,cpuacct' },
+    ]);
+    assert.deepEqual(view.links, [
+      { target: 'cpu,cpuacct', link: '/sys/fs/cgroup/cpu' },
+      { target: 'cpu,cpuacct', link: '/sys/fs/cgroup/cpuacct' },
+    ]);
   });
 
   test('no cgroups (unprivileged on v1): no cgroup view at all', () => {

@@ -5,20 +5,42 @@ import { buildBwrapArgs, type HostLayout, type PodArgvInput } from './bwrap-argv
 import { hostPathError, podWorkspaceDir, workspaceAtRefusal } from './workspace-at.js';
 
 const host: HostLayout = {
-  bwrap: '/usr/bin/bwrap', podinit: '/x/podinit', privileged: true, stage: '/run/clawpod/stage', usrLinks: {},
-  etcBinds: [], etcDir: '/run/clawpod/etc', forwarder: '/run/clawpod/fwd', executor: '/run/clawpod/podexec',
+  bwrap: '/usr/bin/bwrap',
+  podinit: '/x/podinit',
+  privileged: true,
+  stage: '/run/clawpod/stage',
+  usrLinks: {},
+  etcBinds: [],
+  etcDir: '/run/clawpod/etc',
+  forwarder: '/run/clawpod/fwd',
+  executor: '/run/clawpod/podexec',
 };
 
 function rules(over: Partial<Rules> = {}): Rules {
   return {
     resources: { cpus: 1, memoryBytes: 512 << 20, pids: 256, timeoutMs: 600_000, diskBytes: 1 << 30 },
-    workspace: 'overlay', mounts: [], network: { allow: [], deny: [], hosts: {} }, secrets: [], env: {}, tools: {}, source: 't', ...over,
+    workspace: 'overlay',
+    mounts: [],
+    network: { allow: [], deny: [], hosts: {} },
+    secrets: [],
+    env: {},
+    tools: {},
+    source: 't',
+    ...over,
   };
 }
 
 function args(r: Rules, workspace: string | null = '/home/u/proj'): string[] {
   const p: PodArgvInput = {
-    rules: r, workspace, command: ['true'], changesDir: null, sourceIds: {}, cgroupProcs: [], cgroupInto: null, identity: null, env: {},
+    rules: r,
+    workspace,
+    command: ['true'],
+    changesDir: null,
+    sourceIds: {},
+    cgroupProcs: [],
+    cgroupInto: null,
+    identity: null,
+    env: {},
   };
   return buildBwrapArgs(host, p);
 }
@@ -46,12 +68,31 @@ test('workspaceAt host binds the workspace at its host path and works there; the
 
 test('refused host paths: the system, the pod own places and what covers them, mounts, unmountable names', () => {
   const refused: [string, RegExp][] = [
-    ['/', /whole system/], ['/usr', /\/usr/], ['/usr/local/src/p', /\/usr/], ['/etc/x', /\/etc/], ['/proc/1', /\/proc/],
-    ['/sys/fs', /\/sys/], ['/dev/shm/p', /\/dev/], ['/bin/x', /\/bin/], ['/sbin', /\/sbin/], ['/lib64/x', /\/lib64/],
-    ['/libexec', /\/libexec/], ['/library/p', /\/library/], ['/run/user/1/p', /\/run/], ['/tmp', /own \(private\) \/tmp/], ['/home/pod', /own \(private\) home/],
-    ['/home', /cover the pod's \/home\/pod/], ['/memory', /\/memory/], ['/skills/a', /\/skills/],
-    ['/srv/a\nb', /character/], ['/srv/a\\b', /backslash/], ['/srv/\u202ex', /character/], ['/srv/\ufffd', /non-UTF-8/],
-    ['/srv//a', /normalized/], ['relative', /absolute/], [`/srv/${'a'.repeat(1100)}`, /longer than 1024/],
+    ['/', /whole system/],
+    ['/usr', /\/usr/],
+    ['/usr/local/src/p', /\/usr/],
+    ['/etc/x', /\/etc/],
+    ['/proc/1', /\/proc/],
+    ['/sys/fs', /\/sys/],
+    ['/dev/shm/p', /\/dev/],
+    ['/bin/x', /\/bin/],
+    ['/sbin', /\/sbin/],
+    ['/lib64/x', /\/lib64/],
+    ['/libexec', /\/libexec/],
+    ['/library/p', /\/library/],
+    ['/run/user/1/p', /\/run/],
+    ['/tmp', /own \(private\) \/tmp/],
+    ['/home/pod', /own \(private\) home/],
+    ['/home', /cover the pod's \/home\/pod/],
+    ['/memory', /\/memory/],
+    ['/skills/a', /\/skills/],
+    ['/srv/a\nb', /character/],
+    ['/srv/a\\b', /backslash/],
+    ['/srv/\u202ex', /character/],
+    ['/srv/\ufffd', /non-UTF-8/],
+    ['/srv//a', /normalized/],
+    ['relative', /absolute/],
+    [`/srv/${'a'.repeat(1100)}`, /longer than 1024/],
   ];
   for (const [p, why] of refused) {
     const e = hostPathError(p);

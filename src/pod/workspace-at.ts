@@ -28,8 +28,7 @@ export function podWorkspaceDir(rules: Pick<Rules, 'workspace' | 'workspaceAt'>,
 /** Why the workspace cannot be mounted at host path `p` (a realpath), or null when it can. */
 export function hostPathError(p: string, mountPaths: readonly string[] = []): string | null {
   if (/[\\\ufffd]/.test(p) || UNSAFE.test(p)) {
-    return 'its path holds a control, invisible or non-UTF-8 character or a backslash, ' +
-      'which mount tables cannot carry; rename it';
+    return 'its path holds a control, invisible or non-UTF-8 character or a backslash, ' + 'which mount tables cannot carry; rename it';
   }
   const normalized = p.startsWith('/') && posix.normalize(p) === p && (p.length === 1 || !p.endsWith('/'));
   if (!normalized) return 'it is not an absolute, normalized path';
@@ -48,14 +47,16 @@ export function hostPathError(p: string, mountPaths: readonly string[] = []): st
 }
 
 /** The one-line refusal for a workspace that cannot be mounted at its host path, or null. */
-export function workspaceAtRefusal(
-  rules: Pick<Rules, 'workspace' | 'workspaceAt' | 'mounts'>,
-  workspace: string | null,
-): string | null {
+export function workspaceAtRefusal(rules: Pick<Rules, 'workspace' | 'workspaceAt' | 'mounts'>, workspace: string | null): string | null {
   if (rules.workspaceAt !== 'host' || !workspace || rules.workspace === 'none') return null;
-  const why = hostPathError(workspace, rules.mounts.map((m) => m.path));
+  const why = hostPathError(
+    workspace,
+    rules.mounts.map((m) => m.path),
+  );
   if (!why) return null;
-  return `workspace ${JSON.stringify(workspace)} cannot be mounted at its host path ` +
+  return (
+    `workspace ${JSON.stringify(workspace)} cannot be mounted at its host path ` +
     '(filesystem.workspaceAt: host / --at-host-path): ' +
-    `${why} (move the project elsewhere, or use the default filesystem.workspaceAt: /workspace)`;
+    `${why} (move the project elsewhere, or use the default filesystem.workspaceAt: /workspace)`
+  );
 }

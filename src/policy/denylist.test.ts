@@ -53,11 +53,11 @@ test('every home in the password database has its credentials denied', () => {
   assert.match(refused(join(bob, '.kube', 'config')), /bob\/\.kube/);
   assert.match(refused(join(bob, '.docker', 'config.json')), /bob\/\.docker/);
   for (const f of ['.git-credentials', '.netrc', '.npmrc', '.pypirc']) assert.match(refused(join(alice, f)), new RegExp(`alice/\\${f}`));
-  assert.equal(checkHostPath(join(alice, 'code'), deps), null, 'the rest of a user\'s home is fine');
+  assert.equal(checkHostPath(join(alice, 'code'), deps), null, "the rest of a user's home is fine");
   assert.equal(checkHostPath(join(bob, 'site'), deps), null);
 });
 
-test('a directory above any user\'s credentials is refused, with the fix', () => {
+test("a directory above any user's credentials is refused, with the fix", () => {
   assert.match(refused(alice), /contains .*alice\/\.ssh.*\(pick a narrower directory/);
   assert.match(refused(join(root, 'home')), /contains .*alice\//, 'mounting /home would expose every ~/.ssh');
   assert.match(refused(join(root, 'srv')), /contains .*bob\//);
@@ -68,23 +68,40 @@ test('a symlinked credential directory is denied where it really lives', () => {
   assert.match(refused(join(root, 'keystore')), /contains .*bob\/\.ssh/);
 });
 
-test('$SUDO_USER\'s home is denied even when passwd is all we know of it', () => {
+test("$SUDO_USER's home is denied even when passwd is all we know of it", () => {
   const onlySudo = { ...deps, passwd: `admin:x:1002:1002::${admin}:/bin/sh\n`, sudoUser: 'admin' } as NormalizeDeps;
   assert.match(refused(admin, onlySudo), /contains .*admin\/\.ssh/);
   assert.match(refused(join(admin, '.ssh'), onlySudo), /admin\/\.ssh/);
   assert.equal(checkHostPath(join(admin, 'work'), onlySudo), null);
 });
 
-test('host secret stores and clawpod\'s own run state are denied', () => {
-  for (const p of ['/run/clawpod', '/run/clawpod/egress', '/run/user/1000', '/etc/ssh', '/etc/ssh/ssh_host_ed25519_key',
-    '/etc/ssl/private', '/run/secrets', '/run/secrets/db', '/var/run/secrets/kubernetes.io', '/root/.aws', '/root/.docker',
-    '/var/lib/docker/volumes/x', '/var/lib/containerd', '/var/lib/kubelet/pods', '/etc/kubernetes/pki', '/etc/docker',
-    '/etc/letsencrypt/live', '/etc/pki/tls', '/var/lib/private']) {
+test("host secret stores and clawpod's own run state are denied", () => {
+  for (const p of [
+    '/run/clawpod',
+    '/run/clawpod/egress',
+    '/run/user/1000',
+    '/etc/ssh',
+    '/etc/ssh/ssh_host_ed25519_key',
+    '/etc/ssl/private',
+    '/run/secrets',
+    '/run/secrets/db',
+    '/var/run/secrets/kubernetes.io',
+    '/root/.aws',
+    '/root/.docker',
+    '/var/lib/docker/volumes/x',
+    '/var/lib/containerd',
+    '/var/lib/kubelet/pods',
+    '/etc/kubernetes/pki',
+    '/etc/docker',
+    '/etc/letsencrypt/live',
+    '/etc/pki/tls',
+    '/var/lib/private',
+  ]) {
     refused(p);
   }
   assert.match(refused('/etc/ssl'), /contains \/etc\/ssl\/private/);
   assert.match(refused('/var/lib'), /contains \/var\/lib\/(docker|containerd|kubelet|private)/);
-  assert.match(refused(join(mine, '.ssh')), /is ~\/\.ssh/, 'the caller\'s own home is still shown as ~');
+  assert.match(refused(join(mine, '.ssh')), /is ~\/\.ssh/, "the caller's own home is still shown as ~");
 });
 
 test('a credential directory of a home nobody listed is still refused by its name', () => {
@@ -95,8 +112,15 @@ test('a credential directory of a home nobody listed is still refused by its nam
 });
 
 test('passwdHomes parses the password database like getent', () => {
-  assert.deepEqual(passwdHomes(passwd), new Map([
-    ['root', '/root'], ['alice', alice], ['bob', bob], ['admin', admin], ['nobody', '/nonexistent'],
-  ]));
+  assert.deepEqual(
+    passwdHomes(passwd),
+    new Map([
+      ['root', '/root'],
+      ['alice', alice],
+      ['bob', bob],
+      ['admin', admin],
+      ['nobody', '/nonexistent'],
+    ]),
+  );
   assert.deepEqual(passwdHomes('x:x:1:1::relative/home:/bin/sh\n:x:1:1::/h:/bin/sh\n'), new Map(), 'relative homes and empty names are skipped');
 });

@@ -20,19 +20,60 @@ export interface HostPathDeps {
 
 // Where credentials live relative to a home. ~/.clawpod is every user's default state dir.
 export const CREDENTIAL_NAMES: readonly string[] = [
-  '.ssh', '.gnupg', '.aws', '.azure', '.kube', '.docker', '.netrc', '.git-credentials', '.npmrc', '.pypirc',
-  '.pgpass', '.vault-token', '.password-store', '.config/gh', '.config/hub', '.config/gcloud', '.config/clawpod',
-  '.config/git/credentials', '.local/share/keyrings', '.cargo/credentials', '.cargo/credentials.toml', '.clawpod',
+  '.ssh',
+  '.gnupg',
+  '.aws',
+  '.azure',
+  '.kube',
+  '.docker',
+  '.netrc',
+  '.git-credentials',
+  '.npmrc',
+  '.pypirc',
+  '.pgpass',
+  '.vault-token',
+  '.password-store',
+  '.config/gh',
+  '.config/hub',
+  '.config/gcloud',
+  '.config/clawpod',
+  '.config/git/credentials',
+  '.local/share/keyrings',
+  '.cargo/credentials',
+  '.cargo/credentials.toml',
+  '.clawpod',
 ];
 /** The caller's home, shown with ~ the way the user knows it. */
 export const DENIED_HOME_PATHS: readonly string[] = CREDENTIAL_NAMES.map((n) => `~/${n}`);
 export const DENIED_SYSTEM_PATHS: readonly string[] = [
-  '/var/run/docker.sock', '/run/docker.sock', '/run/podman', '/run/containerd', '/var/run/containerd',
-  '/etc/shadow', '/etc/gshadow', '/etc/sudoers', '/etc/sudoers.d', '/etc/ssh', '/etc/ssl/private',
-  '/run/clawpod', '/run/user', '/run/secrets', '/var/run/secrets', '/proc', '/sys', '/dev', '/boot',
+  '/var/run/docker.sock',
+  '/run/docker.sock',
+  '/run/podman',
+  '/run/containerd',
+  '/var/run/containerd',
+  '/etc/shadow',
+  '/etc/gshadow',
+  '/etc/sudoers',
+  '/etc/sudoers.d',
+  '/etc/ssh',
+  '/etc/ssl/private',
+  '/run/clawpod',
+  '/run/user',
+  '/run/secrets',
+  '/var/run/secrets',
+  '/proc',
+  '/sys',
+  '/dev',
+  '/boot',
   // Container and cluster state (volumes, images, kubelet and service-account secrets), TLS keys.
-  '/var/lib/docker', '/var/lib/containerd', '/var/lib/kubelet', '/etc/kubernetes', '/etc/docker',
-  '/etc/letsencrypt', '/etc/pki', '/var/lib/private',
+  '/var/lib/docker',
+  '/var/lib/containerd',
+  '/var/lib/kubelet',
+  '/etc/kubernetes',
+  '/etc/docker',
+  '/etc/letsencrypt',
+  '/etc/pki',
+  '/var/lib/private',
 ];
 // Names that say "credentials" wherever they sit: a home the password database does not list
 // (LDAP, a copied home) is still refused at and below them.
@@ -85,7 +126,13 @@ function resolver(deps: HostPathDeps): (p: string) => string {
     else {
       const [up, upExists] = resolve(cut === 0 ? '/' : p.slice(0, cut));
       let real: string | null = null;
-      if (upExists && (!deps.exists || deps.exists(p))) { try { real = deps.realpath(p); } catch { /* dangling */ } }
+      if (upExists && (!deps.exists || deps.exists(p))) {
+        try {
+          real = deps.realpath(p);
+        } catch {
+          /* dangling */
+        }
+      }
       r = real === null ? [under(up, p.slice(cut + 1)), false] : [real, true];
     }
     cache.set(p, r);

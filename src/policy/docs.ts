@@ -42,7 +42,10 @@ function comment(text: string, indent: string, hang = '', first = '', width = 10
   let line = '';
   for (const word of text.split(/\s+/).filter(Boolean)) {
     const lead = out.length ? hang : first;
-    if (line && indent.length + 2 + lead.length + line.length + 1 + word.length > width) { out.push(`${indent}# ${lead}${line}`); line = word; } else line = line ? `${line} ${word}` : word;
+    if (line && indent.length + 2 + lead.length + line.length + 1 + word.length > width) {
+      out.push(`${indent}# ${lead}${line}`);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
   }
   if (line) out.push(`${indent}# ${out.length ? hang : first}${line}`);
   return out;

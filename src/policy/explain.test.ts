@@ -29,10 +29,7 @@ test('the strict policy explains its tight defaults', () => {
   const lines = explainPolicy(strictRules());
   assert.equal(line(lines, 'Policy:'), 'Policy: builtin:strict');
   assert.equal(line(lines, 'Reads:'), 'Reads: a read-only system (/usr), its own /tmp and home (1 GiB total writable)');
-  assert.equal(
-    line(lines, 'Workspace:'),
-    'Workspace: copy-on-write overlay of the workspace at /workspace; changes are kept as a diff you apply or discard',
-  );
+  assert.equal(line(lines, 'Workspace:'), 'Workspace: copy-on-write overlay of the workspace at /workspace; changes are kept as a diff you apply or discard');
   assert.equal(line(lines, 'Network:'), 'Network: none (no network at all)');
   assert.equal(line(lines, 'Secrets:'), 'Secrets: none');
   assert.equal(line(lines, 'Limits:'), 'Limits: 1 CPU, 512 MiB memory, 256 processes, 10m wall clock, 1 GiB disk');
@@ -103,13 +100,15 @@ test('a secret with a named header or query says where it goes', () => {
   const rules: Rules = {
     ...strictRules(),
     network: { allow: ['api.github.com'], deny: [], hosts: {} },
-    secrets: [{ name: 'GH', from: { kind: 'env', ref: 'GH' }, hosts: ['api.github.com'], inject: { header: 'Authorization', format: 'Bearer {}', query: 'key' } }],
+    secrets: [
+      { name: 'GH', from: { kind: 'env', ref: 'GH' }, hosts: ['api.github.com'], inject: { header: 'Authorization', format: 'Bearer {}', query: 'key' } },
+    ],
   };
   const s = line(explainPolicy(rules), 'Secrets:');
   assert.match(s, /as the Authorization header \(Bearer \{\}\), set by the proxy itself and the key query parameter/);
 });
 
-test('settings: none by default (commits say they are the pod\'s); inherited or listed keys are named', () => {
+test("settings: none by default (commits say they are the pod's); inherited or listed keys are named", () => {
   assert.match(line(explainPolicy(strictRules()), 'Settings:'), /none of yours .*clawpod pod <pod@clawpod\.invalid>/);
   const rules = { ...strictRules(), settings: { git: 'inherit' as const, npm: { nodedir: '/usr', fund: 'false' } } };
   const l = line(explainPolicy(rules), 'Settings:');

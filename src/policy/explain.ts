@@ -5,8 +5,7 @@ import type { Rules, SecretRule } from './types.js';
 import { formatBytes, formatDuration } from './units.js';
 
 const WORKSPACE_TEXT: Record<Rules['workspace'], string> = {
-  overlay:
-    'Workspace: copy-on-write overlay of the workspace at /workspace; changes are kept as a diff you apply or discard',
+  overlay: 'Workspace: copy-on-write overlay of the workspace at /workspace; changes are kept as a diff you apply or discard',
   ro: 'Workspace: the workspace is mounted read-only at /workspace; the pod cannot change it',
   rw: 'Workspace: the workspace is mounted read-write at /workspace; changes go straight to your files, with no diff to review and no disk cap',
   none: 'Workspace: not mounted; the pod sees none of your files',
@@ -72,7 +71,11 @@ function settingsLine(s: Rules['settings']): string {
   const part = (tool: string, v: 'inherit' | Record<string, string> | undefined, inherit: string) =>
     v === undefined ? null : v === 'inherit' ? `${tool}: ${inherit}` : `${tool}: ${listOrNone(Object.keys(v))}`;
   const parts = [
-    part('git', s?.git, 'your global identity and everyday options (user.name, user.email, init.defaultBranch...; never credential, url, http, include or program settings)'),
+    part(
+      'git',
+      s?.git,
+      'your global identity and everyday options (user.name, user.email, init.defaultBranch...; never credential, url, http, include or program settings)',
+    ),
     part('npm', s?.npm, 'your ~/.npmrc without auth, proxy, program and path keys'),
   ].filter(Boolean);
   return parts.length === 0
@@ -82,9 +85,11 @@ function settingsLine(s: Rules['settings']): string {
 
 function ignoreLine(patterns: string[] | undefined): string {
   const extra = patterns?.length ? ` and by filesystem.ignore (${patterns.map((p) => JSON.stringify(p)).join(', ')})` : '';
-  return `Ignored changes: paths named by the workspace's .gitignore files as they are when the run starts${extra} ` +
+  return (
+    `Ignored changes: paths named by the workspace's .gitignore files as they are when the run starts${extra} ` +
     'are kept apart from review (counted, one audit event), applied only with runs apply --include-ignored; ' +
-    'a .gitignore the pod writes hides nothing, and files that run code (.envrc, .vscode/, hooks...) are always reviewed';
+    'a .gitignore the pod writes hides nothing, and files that run code (.envrc, .vscode/, hooks...) are always reviewed'
+  );
 }
 
 function listOrNone(xs: string[]): string {
@@ -100,12 +105,12 @@ function limitsLine(r: Rules['resources']): string {
 /** Plain-words lines saying what a pod under these rules can read, write, reach and use. */
 export function explainPolicy(rules: Rules): string[] {
   const lines: string[] = [`Policy: ${rules.source}`];
-  lines.push(
-    `Reads: a read-only system (/usr), its own /tmp and home (${formatBytes(rules.resources.diskBytes)} total writable)`,
-  );
+  lines.push(`Reads: a read-only system (/usr), its own /tmp and home (${formatBytes(rules.resources.diskBytes)} total writable)`);
   lines.push(WORKSPACE_TEXT[rules.workspace]);
   if (rules.workspaceAt === 'host' && rules.workspace !== 'none') {
-    lines.push('Workspace path: at its own host path (not /workspace), which is also the working directory: absolute paths the pod records (symlinks, git worktrees, venvs) still lead there after apply');
+    lines.push(
+      'Workspace path: at its own host path (not /workspace), which is also the working directory: absolute paths the pod records (symlinks, git worktrees, venvs) still lead there after apply',
+    );
   }
   if (rules.workspace === 'overlay') lines.push(ignoreLine(rules.ignore));
   if (rules.mounts.length === 0) lines.push('Mounts: none (no other host files)');
@@ -117,16 +122,12 @@ export function explainPolicy(rules: Rules): string[] {
   if (rules.secrets.length === 0) lines.push('Secrets: none');
   for (const s of rules.secrets) lines.push(secretLine(s, rules));
   const envNames = Object.keys(rules.env);
-  lines.push(
-    envNames.length === 0
-      ? 'Environment: no extra variables'
-      : `Environment: ${envNames.join(', ')} (plain values the pod can read)`,
-  );
+  lines.push(envNames.length === 0 ? 'Environment: no extra variables' : `Environment: ${envNames.join(', ')} (plain values the pod can read)`);
   lines.push(settingsLine(rules.settings));
   lines.push(toolsLine(rules.tools));
   lines.push(limitsLine(rules.resources));
   lines.push(
-    'Credentials: none of yours (~/.ssh, ~/.aws, cloud and Docker configs, the container sockets and clawpod\'s own state can never be mounted; the model API key stays on the host)',
+    "Credentials: none of yours (~/.ssh, ~/.aws, cloud and Docker configs, the container sockets and clawpod's own state can never be mounted; the model API key stays on the host)",
   );
   return lines;
 }

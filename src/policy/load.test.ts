@@ -80,7 +80,10 @@ test('schema errors name the field and the fix', () => {
     'policy /x/p.yaml: filesystem.workspace: must be one of overlay, ro, rw, none (got "copy"), e.g. workspace: ro',
   );
   assert.match(loadError('env:\n  LD_PRELOAD: /x.so\n').message, /^policy \/x\/p\.yaml: env: LD_PRELOAD cannot be set/);
-  assert.match(loadError('network:\n  hosts:\n    svc.test: nope\n').message, /^policy \/x\/p\.yaml: network\.hosts\["svc\.test"\]: "nope" is not an IP address/);
+  assert.match(
+    loadError('network:\n  hosts:\n    svc.test: nope\n').message,
+    /^policy \/x\/p\.yaml: network\.hosts\["svc\.test"\]: "nope" is not an IP address/,
+  );
   assert.match(loadError('- a\n- b\n').message, /^policy \/x\/p\.yaml: top level must be a YAML mapping/);
 });
 
@@ -134,18 +137,24 @@ test('a misspelt key gets "did you mean", at every level', () => {
   assert.match(loadError('zzz: 1\n').message, /unknown key "zzz" at top level \(the top level takes version, /);
 });
 
-test('zod\'s own messages become one line naming the key, what is wrong and a right value', () => {
+test("zod's own messages become one line naming the key, what is wrong and a right value", () => {
   const cases: [string, string][] = [
     ['resources: []\n', 'resources: must be a mapping (got a list), e.g. resources: {memory: 1Gi, timeout: 30m}'],
     ['resources:\n', 'resources: is empty (a key with nothing after it): give it a value or remove the line, e.g. resources: {memory: 1Gi, timeout: 30m}'],
-    ['filesystem: { mounts: { host: /a, path: /b } }\n', 'filesystem.mounts: must be a list of mappings (got a mapping), e.g. mounts: [{host: ~/datasets, path: /data, mode: ro}]'],
+    [
+      'filesystem: { mounts: { host: /a, path: /b } }\n',
+      'filesystem.mounts: must be a list of mappings (got a mapping), e.g. mounts: [{host: ~/datasets, path: /data, mode: ro}]',
+    ],
     ['filesystem: { mounts: [/a] }\n', 'filesystem.mounts[0]: must be a mapping (got "/a"), e.g. {host: ~/datasets, path: /data, mode: ro}'],
     ['filesystem: { mounts: [{ host: /a }] }\n', 'filesystem.mounts[0].path: is missing (string, required), e.g. path: /data'],
     ['network: { allow: github.com }\n', 'network.allow: must be a list of host patterns (got "github.com"), e.g. allow: [api.github.com, "*.pypi.org"]'],
     ['network: { hosts: [a] }\n', 'network.hosts: must be a map of host name to IP address (got a list), e.g. hosts: {svc.test: 127.0.0.1}'],
     ['network: { extraCA: [""] }\n', 'network.extraCA[0]: must not be empty'],
     ['secrets: [{ name: T, from: env:T }]\n', 'secrets[0].hosts: is missing (list of host patterns, required), e.g. hosts: [api.github.com]'],
-    ['secrets: [{ name: T, from: env:T, hosts: [] }]\n', 'secrets[0].hosts: must list at least one host the secret may be sent to, e.g. hosts: [api.github.com]'],
+    [
+      'secrets: [{ name: T, from: env:T, hosts: [] }]\n',
+      'secrets[0].hosts: must list at least one host the secret may be sent to, e.g. hosts: [api.github.com]',
+    ],
     ['env: [A=1]\n', 'env: must be a map of variable name to string (got a list), e.g. env: {NODE_ENV: test}'],
     ['tools: { allow: bash }\n', 'tools.allow: must be a list of tool names (got "bash"), e.g. allow: [bash, read_file, grep]'],
     ['filesystem: { ignore: x }\n', 'filesystem.ignore: must be a list of gitignore patterns (got "x"), e.g. ignore: [coverage/, "*.log"]'],

@@ -46,9 +46,7 @@ function readPolicyFile(path: string, deps: LoadDeps): string {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') {
-      throw new PolicyError(
-        `policy file ${path} not found (pass an existing file to --policy, or omit it for the built-in strict policy)`,
-      );
+      throw new PolicyError(`policy file ${path} not found (pass an existing file to --policy, or omit it for the built-in strict policy)`);
     }
     if (code === 'EISDIR') throw new PolicyError(`policy file ${path} is a directory (pass a YAML file to --policy)`);
     if (code === 'EACCES' || code === 'EPERM') {
@@ -87,7 +85,10 @@ function yamlReason(err: YAML.YAMLError, text: string): string {
 }
 
 function firstLine(s: string): string {
-  return s.split('\n')[0].replace(/\s+at line \d+, column \d+:?$/, '').trim();
+  return s
+    .split('\n')[0]
+    .replace(/\s+at line \d+, column \d+:?$/, '')
+    .trim();
 }
 
 /** Validate a parsed document with the schema; the first issue becomes a PolicyError. */

@@ -63,7 +63,10 @@ test('mount hosts expand ~ and resolve symlinks', () => {
 });
 
 test('a denied path itself is refused', () => {
-  assert.match(mountError('~/.ssh'), /^policy \/p\.yaml: filesystem\.mounts\[0\]\.host: .*\.ssh is ~\/\.ssh, which a pod may never see \(use a directory outside it\)$/);
+  assert.match(
+    mountError('~/.ssh'),
+    /^policy \/p\.yaml: filesystem\.mounts\[0\]\.host: .*\.ssh is ~\/\.ssh, which a pod may never see \(use a directory outside it\)$/,
+  );
   assert.match(mountError(clawpodHome), /is clawpod's state directory/);
 });
 
@@ -116,12 +119,43 @@ test('checkHostPath is the same rule for other callers', () => {
   assert.match(checkHostPath(join(home, '.aws', 'credentials'), deps) ?? '', /inside ~\/\.aws/);
   assert.match(checkHostPath('/var/run/docker.sock', deps) ?? '', /docker\.sock/);
   assert.match(checkHostPath('/run', deps) ?? '', /contains/);
-  assert.equal(checkHostPath(join(home, '.sshkeys-backup'), { ...deps, realpath: () => { throw new Error('missing'); } }), null, 'a look-alike sibling is not inside ~/.ssh');
+  assert.equal(
+    checkHostPath(join(home, '.sshkeys-backup'), {
+      ...deps,
+      realpath: () => {
+        throw new Error('missing');
+      },
+    }),
+    null,
+    'a look-alike sibling is not inside ~/.ssh',
+  );
 });
 
 test('reserved and malformed pod paths are refused', () => {
-  for (const p of ['/', '/usr', '/usr/local/bin', '/bin', '/lib64', '/etc/x', '/proc', '/tmp/x', '/workspace', '/workspace/sub',
-    '/home/user', '/run/secrets', '/memory', '/skills/x', '/dev/shm', 'data', '', '/data/../etc', '/data/.', '/data/', '//data', '/a/\u0000']) {
+  for (const p of [
+    '/',
+    '/usr',
+    '/usr/local/bin',
+    '/bin',
+    '/lib64',
+    '/etc/x',
+    '/proc',
+    '/tmp/x',
+    '/workspace',
+    '/workspace/sub',
+    '/home/user',
+    '/run/secrets',
+    '/memory',
+    '/skills/x',
+    '/dev/shm',
+    'data',
+    '',
+    '/data/../etc',
+    '/data/.',
+    '/data/',
+    '//data',
+    '/a/\u0000',
+  ]) {
     assert.notEqual(podPathError(p), null, JSON.stringify(p));
   }
   for (const p of ['/data', '/mnt/x', '/opt/data', '/usrdata', '/tmpfiles', '/srv']) assert.equal(podPathError(p), null, p);
@@ -130,7 +164,15 @@ test('reserved and malformed pod paths are refused', () => {
 
 test('duplicate pod paths are refused', () => {
   assert.throws(
-    () => rulesFor({ filesystem: { mounts: [{ host: '~/datasets', path: '/data' }, { host: '~/projects', path: '/data' }] } }),
+    () =>
+      rulesFor({
+        filesystem: {
+          mounts: [
+            { host: '~/datasets', path: '/data' },
+            { host: '~/projects', path: '/data' },
+          ],
+        },
+      }),
     { name: 'PolicyError', message: /filesystem\.mounts\[1\]\.path: \/data is mounted twice/ },
   );
 });

@@ -16,8 +16,23 @@ export interface NormalizeDeps extends HostPathDeps {}
 
 // Pod paths the pod's own system layout owns; a mount there would shadow or subvert it.
 export const RESERVED_POD_PATHS: readonly string[] = [
-  '/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/etc', '/proc', '/dev', '/sys',
-  '/tmp', '/workspace', '/home', '/run', '/memory', '/skills',
+  '/usr',
+  '/bin',
+  '/sbin',
+  '/lib',
+  '/lib32',
+  '/lib64',
+  '/libx32',
+  '/etc',
+  '/proc',
+  '/dev',
+  '/sys',
+  '/tmp',
+  '/workspace',
+  '/home',
+  '/run',
+  '/memory',
+  '/skills',
 ];
 
 /** "~", "~/x" -> under home; other paths unchanged. "~user" is not expanded (and later refused). */
@@ -112,7 +127,9 @@ export function normalizePolicy(raw: RawPolicy, source: string, deps: NormalizeD
       deny: raw.network.deny.map(canonicalPattern),
       hosts,
       extraCA: raw.network.extraCA.map((f, i) => {
-        try { return deps.realpath(expandHome(f, deps.home)); } catch {
+        try {
+          return deps.realpath(expandHome(f, deps.home));
+        } catch {
           return fail(`network.extraCA[${i}]`, `${f} does not exist (give the path of a PEM certificate file)`);
         }
       }),

@@ -72,16 +72,22 @@ function kindOf(s: Schema): string {
   const c = core(s);
   const d = defOf(c);
   switch (d.type) {
-    case 'enum': return Object.values(d.entries as Record<string, string>).join(' | ');
-    case 'literal': return (d.values as unknown[]).map((v) => String(v)).join(' | ');
+    case 'enum':
+      return Object.values(d.entries as Record<string, string>).join(' | ');
+    case 'literal':
+      return (d.values as unknown[]).map((v) => String(v)).join(' | ');
     case 'array': {
       const el = core(d.element as Schema);
       return defOf(el).type === 'object' ? 'list of mappings' : `list of ${kindOf(el)}s`;
     }
-    case 'record': return `map of ${kindOf(d.keyType as Schema)} to ${kindOf(d.valueType as Schema)}`;
-    case 'object': return 'mapping';
-    case 'union': return (d.options as Schema[]).map(kindOf).join(' or ');
-    default: return d.type;
+    case 'record':
+      return `map of ${kindOf(d.keyType as Schema)} to ${kindOf(d.valueType as Schema)}`;
+    case 'object':
+      return 'mapping';
+    case 'union':
+      return (d.options as Schema[]).map(kindOf).join(' or ');
+    default:
+      return d.type;
   }
 }
 

@@ -77,7 +77,12 @@ test('bad enums, ranges and units are rejected', () => {
     { secrets: [{ name: 'T', from: 'env:T', hosts: [] }] },
     { secrets: [{ name: 'T', from: 'env:T' }] },
     { secrets: [{ name: '1T', from: 'env:T', hosts: ['a.test'] }] },
-    { secrets: [{ name: 'T', from: 'env:T', hosts: ['a.test'] }, { name: 'T', from: 'env:U', hosts: ['b.test'] }] },
+    {
+      secrets: [
+        { name: 'T', from: 'env:T', hosts: ['a.test'] },
+        { name: 'T', from: 'env:U', hosts: ['b.test'] },
+      ],
+    },
     { secrets: [{ name: 'T', from: 'env:T', hosts: ['a.test'] }], env: { T: 'x' } },
     { env: { 'BAD-NAME': 'x' } },
     { env: { CLAWPOD_HOME: '/x' } },

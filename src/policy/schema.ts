@@ -36,8 +36,7 @@ export function envNameError(name: string): string | null {
 
 /** A zod error callback: the requirement, then what was actually written (when there was one). */
 function expected(requirement: string) {
-  return (iss: { input?: unknown }): string =>
-    iss.input === undefined ? requirement : `${requirement} (got ${JSON.stringify(iss.input)})`;
+  return (iss: { input?: unknown }): string => (iss.input === undefined ? requirement : `${requirement} (got ${JSON.stringify(iss.input)})`);
 }
 
 function sizeField(fallback: string, minBytes: number, minText: string) {
@@ -83,7 +82,9 @@ const resources = z
       .default(1)
       .describe('CPU quota in cores; fractions such as 0.5 are allowed')
       .meta(doc({ example: 2 })),
-    memory: sizeField('512Mi', 4 * MIB, '4Mi').describe('Memory cap, e.g. 512Mi or 2Gi; at least 4Mi').meta(doc({ example: '2Gi', kind: 'size' })),
+    memory: sizeField('512Mi', 4 * MIB, '4Mi')
+      .describe('Memory cap, e.g. 512Mi or 2Gi; at least 4Mi')
+      .meta(doc({ example: '2Gi', kind: 'size' })),
     pids: z
       .number({ error: PIDS_RULE })
       .int({ error: PIDS_RULE })
@@ -93,7 +94,9 @@ const resources = z
       .describe('Most processes and threads the pod may have at once; 1 to 65536')
       .meta(doc({ example: 512, kind: 'whole number' })),
     timeout: timeoutField,
-    disk: sizeField('1Gi', MIB, '1Mi').describe('Size of the writable layers (tmpfs and overlay upper dir); at least 1Mi').meta(doc({ example: '4Gi', kind: 'size' })),
+    disk: sizeField('1Gi', MIB, '1Mi')
+      .describe('Size of the writable layers (tmpfs and overlay upper dir); at least 1Mi')
+      .meta(doc({ example: '4Gi', kind: 'size' })),
   })
   .strict()
   .describe('Resource caps; every one is enforced or the run refuses to start')
@@ -101,8 +104,16 @@ const resources = z
 
 const mount = z
   .object({
-    host: z.string({ error: expected('must be a host path') }).min(1, { error: 'must not be empty' }).describe('Host path, absolute or starting with ~/').meta(doc({ example: '~/datasets' })),
-    path: z.string({ error: expected('must be a path inside the pod') }).min(1, { error: 'must not be empty' }).describe('Absolute path inside the pod, e.g. /data').meta(doc({ example: '/data' })),
+    host: z
+      .string({ error: expected('must be a host path') })
+      .min(1, { error: 'must not be empty' })
+      .describe('Host path, absolute or starting with ~/')
+      .meta(doc({ example: '~/datasets' })),
+    path: z
+      .string({ error: expected('must be a path inside the pod') })
+      .min(1, { error: 'must not be empty' })
+      .describe('Absolute path inside the pod, e.g. /data')
+      .meta(doc({ example: '/data' })),
     mode: z
       .enum(['ro', 'rw'], { error: expected('must be ro or rw') })
       .default('ro')
@@ -127,18 +138,25 @@ const filesystem = z
       .default('overlay')
       .describe('overlay: copy-on-write with a reviewable diff; ro: read-only; rw: live writes; none: not mounted')
       .meta(doc({ example: 'ro' })),
-    mounts: z.array(mount).default([]).describe('Extra host paths; read-only unless mode: rw')
+    mounts: z
+      .array(mount)
+      .default([])
+      .describe('Extra host paths; read-only unless mode: rw')
       .meta(doc({ example: [{ host: '~/datasets', path: '/data', mode: 'ro' }] })),
     workspaceAt: z
       .enum(['/workspace', 'host'], { error: expected('must be /workspace or host') })
       .optional()
-      .describe('Where the pod sees the workspace: /workspace (absent: the default), or host (at its own host path, so absolute paths the pod records still lead there after apply)')
+      .describe(
+        'Where the pod sees the workspace: /workspace (absent: the default), or host (at its own host path, so absolute paths the pod records still lead there after apply)',
+      )
       .meta(doc({ example: 'host' })),
     ignore: z
       .array(ignorePattern)
       .max(1000, { error: 'at most 1000 patterns' })
       .optional()
-      .describe('gitignore patterns (from the workspace root; later ones win, ! re-includes) whose changes are kept apart like .gitignored ones: counted, not shown, applied only on request')
+      .describe(
+        'gitignore patterns (from the workspace root; later ones win, ! re-includes) whose changes are kept apart like .gitignored ones: counted, not shown, applied only on request',
+      )
       .meta(doc({ example: ['coverage/', '*.log'], kind: 'list of gitignore patterns' })),
   })
   .strict()
@@ -170,12 +188,22 @@ const ipAddress = z.string({ error: expected('must be an IP address such as 127.
 
 const network = z
   .object({
-    allow: z.array(hostPattern).default([])
-      .describe('Host patterns the pod may reach through the egress proxy (a name, *.domain for its subdomains, :PORT for another port than 80/443); empty means no network')
+    allow: z
+      .array(hostPattern)
+      .default([])
+      .describe(
+        'Host patterns the pod may reach through the egress proxy (a name, *.domain for its subdomains, :PORT for another port than 80/443); empty means no network',
+      )
       .meta(doc({ example: ['api.github.com', '*.pypi.org'], kind: 'list of host patterns' })),
-    deny: z.array(hostPattern).default([]).describe('Host patterns always refused; deny wins over allow')
+    deny: z
+      .array(hostPattern)
+      .default([])
+      .describe('Host patterns always refused; deny wins over allow')
       .meta(doc({ example: ['uploads.github.com'], kind: 'list of host patterns' })),
-    hosts: z.record(hostName, ipAddress).default({}).describe("Name -> IP address overrides for the proxy's resolver (the only way to reach a private address by name)")
+    hosts: z
+      .record(hostName, ipAddress)
+      .default({})
+      .describe("Name -> IP address overrides for the proxy's resolver (the only way to reach a private address by name)")
       .meta(doc({ example: { 'svc.test': '127.0.0.1' }, kind: 'map of host name to IP address' })),
     extraCA: z
       .array(z.string({ error: expected('must be the path of a PEM file') }).min(1, { error: 'must not be empty' }))
@@ -194,7 +222,18 @@ const envName = z.string().superRefine((name, ctx) => {
 
 // RFC 9110 token characters; the headers that frame the message or route it are clawpod's own.
 const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const FRAMING_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'te', 'upgrade', 'trailer', 'keep-alive', 'proxy-authorization', 'proxy-connection']);
+const FRAMING_HEADERS = new Set([
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'te',
+  'upgrade',
+  'trailer',
+  'keep-alive',
+  'proxy-authorization',
+  'proxy-connection',
+]);
 
 const inject = z
   .object({
@@ -220,7 +259,9 @@ const inject = z
       .meta(doc({ example: 'api_key' })),
   })
   .strict()
-  .refine((i) => i.header !== undefined || i.query !== undefined, { error: 'must name a header or a query parameter (without inject, any header value gets the secret)' })
+  .refine((i) => i.header !== undefined || i.query !== undefined, {
+    error: 'must name a header or a query parameter (without inject, any header value gets the secret)',
+  })
   .refine((i) => i.format === undefined || i.header !== undefined, { error: 'format needs a header to go in' })
   .describe('Where the proxy puts the value. Absent: the placeholder is swapped in credential header values (Authorization, X-Api-Key, ...) and nowhere else')
   .meta(doc({ example: { header: 'Authorization', format: 'Bearer {}' } }));
@@ -265,11 +306,17 @@ const toolNames = z.array(toolName);
 
 const tools = z
   .object({
-    allow: toolNames.optional().describe(`Only these agent tools may be used (absent: all; [] none). Tools: ${AGENT_TOOL_NAMES.join(', ')}`)
+    allow: toolNames
+      .optional()
+      .describe(`Only these agent tools may be used (absent: all; [] none). Tools: ${AGENT_TOOL_NAMES.join(', ')}`)
       .meta(doc({ example: ['bash', 'read_file', 'grep'], kind: 'list of tool names' })),
-    deny: toolNames.optional().describe('These agent tools may never be used; wins over allow')
+    deny: toolNames
+      .optional()
+      .describe('These agent tools may never be used; wins over allow')
       .meta(doc({ example: ['web_fetch'], kind: 'list of tool names' })),
-    approve: toolNames.optional().describe('These agent tools need the user to approve each call')
+    approve: toolNames
+      .optional()
+      .describe('These agent tools need the user to approve each call')
       .meta(doc({ example: ['bash', 'write_file'], kind: 'list of tool names' })),
   })
   .strict()
@@ -285,18 +332,16 @@ function toolSettings(tool: string, check: (key: string, value: string) => strin
       if (problem) ctx.addIssue({ code: 'custom', path: [key], message: problem });
     }
   });
-  return z
-    .union([z.literal('inherit'), listed], { error: expected(`must be inherit or a map of ${tool} settings`) })
-    .optional();
+  return z.union([z.literal('inherit'), listed], { error: expected(`must be inherit or a map of ${tool} settings`) }).optional();
 }
 
 const settings = z
   .object({
-    git: toolSettings('git', gitSettingError).describe(
-      "The pod's system git config: inherit (user.name, user.email, init.defaultBranch, core.autocrlf... from your ~/.gitconfig) or {key: value}")
+    git: toolSettings('git', gitSettingError)
+      .describe("The pod's system git config: inherit (user.name, user.email, init.defaultBranch, core.autocrlf... from your ~/.gitconfig) or {key: value}")
       .meta(doc({ example: 'inherit', kind: 'inherit, or map of git key to value' })),
-    npm: toolSettings('npm', npmSettingError).describe(
-      "The pod's global npmrc: inherit (your ~/.npmrc without auth, proxy, program and path keys) or {key: value}")
+    npm: toolSettings('npm', npmSettingError)
+      .describe("The pod's global npmrc: inherit (your ~/.npmrc without auth, proxy, program and path keys) or {key: value}")
       .meta(doc({ example: { nodedir: '/usr' }, kind: 'inherit, or map of npm key to value' })),
   })
   .strict()
@@ -305,13 +350,27 @@ const settings = z
 
 const policyObject = z
   .object({
-    version: z.literal(1, { error: expected('must be 1') }).default(1).describe('Policy format version; only 1 exists').meta(doc({ example: 1 })),
+    version: z
+      .literal(1, { error: expected('must be 1') })
+      .default(1)
+      .describe('Policy format version; only 1 exists')
+      .meta(doc({ example: 1 })),
     resources: resources.prefault({}),
     filesystem: filesystem.prefault({}),
     network: network.prefault({}),
-    secrets: z.array(secret).default([]).describe('Credentials injected by the egress proxy, never visible in the pod')
-      .meta(doc({ example: [{ name: 'GITHUB_TOKEN', from: 'env:GITHUB_TOKEN', hosts: ['api.github.com'], inject: { header: 'Authorization', format: 'Bearer {}' } }] })),
-    env: z.record(envName, envValue).default({}).describe('Plain environment variables for the pod (visible to it; never a secret)')
+    secrets: z
+      .array(secret)
+      .default([])
+      .describe('Credentials injected by the egress proxy, never visible in the pod')
+      .meta(
+        doc({
+          example: [{ name: 'GITHUB_TOKEN', from: 'env:GITHUB_TOKEN', hosts: ['api.github.com'], inject: { header: 'Authorization', format: 'Bearer {}' } }],
+        }),
+      ),
+    env: z
+      .record(envName, envValue)
+      .default({})
+      .describe('Plain environment variables for the pod (visible to it; never a secret)')
       .meta(doc({ example: { NODE_ENV: 'test' }, kind: 'map of variable name to string' })),
     tools: tools.prefault({}),
     settings: settings.optional(),
@@ -323,9 +382,7 @@ type Parsed = z.output<typeof policyObject>;
 /** The policy object before its cross-field checks: the shape the key reference walks. */
 export const policyShape = policyObject;
 
-export const policySchema = policyObject
-  .superRefine(checkCrossFields)
-  .describe('A clawpod policy: what a pod may read, write, reach and use');
+export const policySchema = policyObject.superRefine(checkCrossFields).describe('A clawpod policy: what a pod may read, write, reach and use');
 
 export type RawPolicy = z.infer<typeof policySchema>;
 /** What a policy file may contain (before defaults are filled in). */

@@ -1,13 +1,21 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import {
-  gitInheritable, gitSettingError, npmInherited, npmSettingError, parseGitKey, parseNpmrc, renderGitConfig, renderNpmrc,
-} from './settings.js';
+import { gitInheritable, gitSettingError, npmInherited, npmSettingError, parseGitKey, parseNpmrc, renderGitConfig, renderNpmrc } from './settings.js';
 
 describe('settings rules', () => {
   test('git keys: credentials, urls, includes and proxies are refused; identity is not', () => {
-    for (const k of ['credential.helper', 'credential.https://x.helper', 'url.https://t@x/.insteadOf', 'http.extraHeader',
-      'http.https://x.extraheader', 'http.cookieFile', 'http.sslKey', 'core.askPass', 'include.path', 'includeIf.gitdir:~/w/.path']) {
+    for (const k of [
+      'credential.helper',
+      'credential.https://x.helper',
+      'url.https://t@x/.insteadOf',
+      'http.extraHeader',
+      'http.https://x.extraheader',
+      'http.cookieFile',
+      'http.sslKey',
+      'core.askPass',
+      'include.path',
+      'includeIf.gitdir:~/w/.path',
+    ]) {
       assert.ok(gitSettingError(k, 'v'), k);
     }
     assert.match(gitSettingError('http.proxy', 'http://p') ?? '', /proxy/);
@@ -28,7 +36,10 @@ describe('settings rules', () => {
   });
 
   test('git config rendering quotes every value: no line or section can be added', () => {
-    const text = renderGitConfig([['user.name', 'Eve"\n[core]\n\tsshCommand = x\\'], ['branch.a"b.remote', 'o']]);
+    const text = renderGitConfig([
+      ['user.name', 'Eve"\n[core]\n\tsshCommand = x\\'],
+      ['branch.a"b.remote', 'o'],
+    ]);
     const lines = text.split('\n').filter(Boolean);
     assert.equal(lines.length, 5, text);
     assert.equal(lines[2], '\tname = "Eve\\"\\n[core]\\n\\tsshCommand = x\\\\"');
@@ -36,8 +47,27 @@ describe('settings rules', () => {
   });
 
   test('npm keys: auth, scoped and proxy keys are refused', () => {
-    for (const k of ['_auth', '_authToken', '//registry.npmjs.org/:_authToken', '//h/:username', 'username', 'password', 'email', 'otp',
-      'cert', 'key', 'certfile', 'keyfile', '@s:_authToken', 'proxy', 'https-proxy', 'noproxy', 'globalconfig', 'Bad_Key', 'a[]']) {
+    for (const k of [
+      '_auth',
+      '_authToken',
+      '//registry.npmjs.org/:_authToken',
+      '//h/:username',
+      'username',
+      'password',
+      'email',
+      'otp',
+      'cert',
+      'key',
+      'certfile',
+      'keyfile',
+      '@s:_authToken',
+      'proxy',
+      'https-proxy',
+      'noproxy',
+      'globalconfig',
+      'Bad_Key',
+      'a[]',
+    ]) {
       assert.ok(npmSettingError(k, 'v'), k);
     }
     assert.match(npmSettingError('registry', 'https://u:tok@r.example/') ?? '', /user:password@/);
@@ -51,7 +81,15 @@ describe('settings rules', () => {
 
   test('npmrc: parsed as npm does, rendered JSON-quoted one key a line', () => {
     const m = parseNpmrc('; c\n# c\nnodedir = /usr ; comment\nq="a\\nb"\ns=\'lit\'\nesc=a\\;b\n[sec]\ninner=1\n');
-    assert.deepEqual([...m], [['nodedir', '/usr'], ['q', 'a\nb'], ['s', 'lit'], ['esc', 'a;b']]);
+    assert.deepEqual(
+      [...m],
+      [
+        ['nodedir', '/usr'],
+        ['q', 'a\nb'],
+        ['s', 'lit'],
+        ['esc', 'a;b'],
+      ],
+    );
     const text = renderNpmrc([['init-author-name', 'x"\nregistry=http://evil/\n[y]']]);
     assert.equal(text.split('\n').filter(Boolean).length, 2);
     assert.deepEqual([...parseNpmrc(text)], [['init-author-name', 'x"\nregistry=http://evil/\n[y]']]);
@@ -81,8 +119,14 @@ describe('settings rules', () => {
     assert.match(npmSettingError('registry', 'https://npm-proxy.fury.io/FURYTOKEN123abc/acme/') ?? '', /token.*secrets:/);
     assert.match(npmSettingError('@a:registry', 'https://r.example/npm/?t=1') ?? '', /query.*secrets:/);
     assert.match(npmSettingError('registry', 'not a url') ?? '', /not a URL/);
-    for (const ok of ['https://registry.npmjs.org/', 'https://pkgs.dev.azure.com/org/_packaging/feed-1/npm/registry/',
-      'https://us-npm.pkg.dev/my-project-123456/my-repo/', 'https://acme.jfrog.io/artifactory/api/npm/npm-virtual/',
-      'http://127.0.0.1:4873/', 'https://nexus.example/repository/npm-group/']) assert.equal(npmSettingError('registry', ok), null, ok);
+    for (const ok of [
+      'https://registry.npmjs.org/',
+      'https://pkgs.dev.azure.com/org/_packaging/feed-1/npm/registry/',
+      'https://us-npm.pkg.dev/my-project-123456/my-repo/',
+      'https://acme.jfrog.io/artifactory/api/npm/npm-virtual/',
+      'http://127.0.0.1:4873/',
+      'https://nexus.example/repository/npm-group/',
+    ])
+      assert.equal(npmSettingError('registry', ok), null, ok);
   });
 });

@@ -13,11 +13,32 @@ const PROXY_FIX = "clawpod sets the pod's proxy itself (HTTPS_PROXY points at th
 /** A URL carrying user:password@, or a bare token after //: a value that is a credential. */
 const USERINFO_RE = /\/\/[^/\s@]+@/;
 /** Words that name a credential, as whole parts of a key (so "init-author-name" is not "auth"). */
-const SECRET_WORDS = new Set(['auth', 'authtoken', 'token', 'password', 'passwd', 'pass', 'secret', 'otp', 'credential',
-  'credentials', 'extraheader', 'cookie', 'cookiefile', 'sslkey', 'sslcert', 'sslcertpasswordprotected', 'askpass', 'authorization']);
+const SECRET_WORDS = new Set([
+  'auth',
+  'authtoken',
+  'token',
+  'password',
+  'passwd',
+  'pass',
+  'secret',
+  'otp',
+  'credential',
+  'credentials',
+  'extraheader',
+  'cookie',
+  'cookiefile',
+  'sslkey',
+  'sslcert',
+  'sslcertpasswordprotected',
+  'askpass',
+  'authorization',
+]);
 
 function secretWord(key: string): boolean {
-  return key.toLowerCase().split(/[-_.:/]+/).some((w) => SECRET_WORDS.has(w));
+  return key
+    .toLowerCase()
+    .split(/[-_.:/]+/)
+    .some((w) => SECRET_WORDS.has(w));
 }
 
 /** Why this value may not be written anywhere, or null. */
@@ -30,7 +51,11 @@ function valueError(value: string): string | null {
 // ---- git ----
 
 /** "section.name" or "section.sub.section.name", as git reads it (section and name case-insensitive). */
-export interface GitKey { section: string; subsection: string | null; name: string }
+export interface GitKey {
+  section: string;
+  subsection: string | null;
+  name: string;
+}
 
 export function parseGitKey(key: string): GitKey | null {
   const first = key.indexOf('.');
@@ -47,13 +72,45 @@ export function parseGitKey(key: string): GitKey | null {
 // What `settings.git: inherit` copies from the user's global config: identity and everyday
 // behaviour, nothing that runs a program, reaches a host, signs, or pulls in another file.
 const GIT_INHERIT = new Set([
-  'user.name', 'user.email', 'author.name', 'author.email', 'committer.name', 'committer.email',
-  'init.defaultbranch', 'core.autocrlf', 'core.eol', 'core.safecrlf', 'core.quotepath', 'core.whitespace',
-  'core.abbrev', 'core.ignorecase', 'core.precomposeunicode', 'pull.rebase', 'pull.ff', 'merge.ff',
-  'merge.conflictstyle', 'rebase.autosquash', 'rebase.autostash', 'rebase.updaterefs', 'push.default',
-  'push.autosetupremote', 'fetch.prune', 'diff.algorithm', 'diff.renames', 'diff.colormoved', 'color.ui',
-  'column.ui', 'log.date', 'status.showuntrackedfiles', 'branch.autosetuprebase', 'branch.sort', 'tag.sort',
-  'rerere.enabled', 'help.autocorrect', 'advice.detachedhead', 'commit.verbose',
+  'user.name',
+  'user.email',
+  'author.name',
+  'author.email',
+  'committer.name',
+  'committer.email',
+  'init.defaultbranch',
+  'core.autocrlf',
+  'core.eol',
+  'core.safecrlf',
+  'core.quotepath',
+  'core.whitespace',
+  'core.abbrev',
+  'core.ignorecase',
+  'core.precomposeunicode',
+  'pull.rebase',
+  'pull.ff',
+  'merge.ff',
+  'merge.conflictstyle',
+  'rebase.autosquash',
+  'rebase.autostash',
+  'rebase.updaterefs',
+  'push.default',
+  'push.autosetupremote',
+  'fetch.prune',
+  'diff.algorithm',
+  'diff.renames',
+  'diff.colormoved',
+  'color.ui',
+  'column.ui',
+  'log.date',
+  'status.showuntrackedfiles',
+  'branch.autosetuprebase',
+  'branch.sort',
+  'tag.sort',
+  'rerere.enabled',
+  'help.autocorrect',
+  'advice.detachedhead',
+  'commit.verbose',
 ]);
 
 /** Why an explicit settings.git key/value may not be used, or null. */
@@ -81,7 +138,7 @@ const gitQuote = (v: string) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"'
 /** A git config file: every value quoted and escaped, so no value can start a line or section.
  *  Callers pass only entries that passed gitSettingError. */
 export function renderGitConfig(entries: [string, string][]): string {
-  const out: string[] = ['# Written by clawpod (the pod identity, and settings.git of the policy); the repository\'s config and ~/.gitconfig win over it.'];
+  const out: string[] = ["# Written by clawpod (the pod identity, and settings.git of the policy); the repository's config and ~/.gitconfig win over it."];
   for (const [key, value] of entries) {
     const k = parseGitKey(key);
     if (!k) throw new Error(`not a git key: ${JSON.stringify(key)}`);
@@ -106,15 +163,66 @@ const NPM_SECRET_WORDS = new Set(['key', 'apikey', 'pat', 'bearer', 'jwt']);
 // /usr's in the pod as on the host. An npmrc may hold anything (plugins read their own keys),
 // so every other key stays out.
 const NPM_INHERIT = new Set([
-  'registry', 'nodedir', 'fund', 'audit', 'audit-level', 'save', 'save-exact', 'save-prefix', 'save-bundle',
-  'engine-strict', 'legacy-peer-deps', 'strict-peer-deps', 'package-lock', 'package-lock-only', 'lockfile-version',
-  'format-package-lock', 'progress', 'loglevel', 'color', 'unicode', 'update-notifier', 'omit', 'include',
-  'ignore-scripts', 'foreground-scripts', 'prefer-offline', 'prefer-online', 'prefer-dedupe', 'offline',
-  'fetch-retries', 'fetch-retry-factor', 'fetch-retry-mintimeout', 'fetch-retry-maxtimeout', 'fetch-timeout',
-  'maxsockets', 'install-strategy', 'install-links', 'bin-links', 'legacy-bundling', 'global-style',
-  'init-author-name', 'init-author-email', 'init-author-url', 'init-license', 'init-version', 'init-type',
-  'tag-version-prefix', 'git-tag-version', 'preid', 'tag', 'scope', 'access', 'workspaces-update',
-  'include-workspace-root', 'heading', 'logs-max', 'umask', 'os', 'cpu', 'libc',
+  'registry',
+  'nodedir',
+  'fund',
+  'audit',
+  'audit-level',
+  'save',
+  'save-exact',
+  'save-prefix',
+  'save-bundle',
+  'engine-strict',
+  'legacy-peer-deps',
+  'strict-peer-deps',
+  'package-lock',
+  'package-lock-only',
+  'lockfile-version',
+  'format-package-lock',
+  'progress',
+  'loglevel',
+  'color',
+  'unicode',
+  'update-notifier',
+  'omit',
+  'include',
+  'ignore-scripts',
+  'foreground-scripts',
+  'prefer-offline',
+  'prefer-online',
+  'prefer-dedupe',
+  'offline',
+  'fetch-retries',
+  'fetch-retry-factor',
+  'fetch-retry-mintimeout',
+  'fetch-retry-maxtimeout',
+  'fetch-timeout',
+  'maxsockets',
+  'install-strategy',
+  'install-links',
+  'bin-links',
+  'legacy-bundling',
+  'global-style',
+  'init-author-name',
+  'init-author-email',
+  'init-author-url',
+  'init-license',
+  'init-version',
+  'init-type',
+  'tag-version-prefix',
+  'git-tag-version',
+  'preid',
+  'tag',
+  'scope',
+  'access',
+  'workspaces-update',
+  'include-workspace-root',
+  'heading',
+  'logs-max',
+  'umask',
+  'os',
+  'cpu',
+  'libc',
 ]);
 
 const isRegistryKey = (key: string) => key === 'registry' || /^@[^:]+:registry$/.test(key);
@@ -135,11 +243,19 @@ export function tokenLikeSegment(segment: string): boolean {
  *  may enter the pod. Neither message quotes the value: the part cut off may be a token. */
 export function registryUrl(value: string): { clean: string; cut: string[] } | { error: string } {
   let u: URL;
-  try { u = new URL(value); } catch { return { error: 'is not a URL (https://host/path/)' }; }
+  try {
+    u = new URL(value);
+  } catch {
+    return { error: 'is not a URL (https://host/path/)' };
+  }
   if (u.protocol !== 'https:' && u.protocol !== 'http:') return { error: 'is not an http(s) URL' };
   const cut = [...(u.username || u.password ? ['user:password@'] : []), ...(u.search ? ['query'] : []), ...(u.hash ? ['fragment'] : [])];
   let segments: string[];
-  try { segments = u.pathname.split('/').map(decodeURIComponent); } catch { return { error: 'has a path that is not valid URL encoding' }; }
+  try {
+    segments = u.pathname.split('/').map(decodeURIComponent);
+  } catch {
+    return { error: 'has a path that is not valid URL encoding' };
+  }
   if (segments.some(tokenLikeSegment)) return { error: `has what looks like a token in its path: ${SECRET_FIX}` };
   return { clean: `${u.protocol}//${u.host}${u.pathname}`, cut };
 }
@@ -147,8 +263,16 @@ export function registryUrl(value: string): { clean: string; cut: string[] } | {
 /** Why an explicit settings.npm key/value may not be used, or null. */
 export function npmSettingError(key: string, value: string): string | null {
   const bare = key.replace(/^@[^:]*:/, '');
-  if (key.startsWith('//') || key.startsWith('_') || NPM_AUTH.has(key) || secretWord(bare)
-    || bare.toLowerCase().split(/[-_.:/]+/).some((w) => NPM_SECRET_WORDS.has(w))) {
+  if (
+    key.startsWith('//') ||
+    key.startsWith('_') ||
+    NPM_AUTH.has(key) ||
+    secretWord(bare) ||
+    bare
+      .toLowerCase()
+      .split(/[-_.:/]+/)
+      .some((w) => NPM_SECRET_WORDS.has(w))
+  ) {
     return `is an npm credential: ${SECRET_FIX}`;
   }
   if (NPM_PROXY.has(key)) return PROXY_FIX;
@@ -178,7 +302,7 @@ export function npmInherited(key: string, value: string): { value: string; note?
 
 /** An npmrc: each value JSON-quoted (npm's ini reader parses "..." as JSON), one key a line. */
 export function renderNpmrc(entries: [string, string][]): string {
-  const out = ['; Written by clawpod from the policy\'s settings.npm; the project\'s and ~/.npmrc win over it.'];
+  const out = ["; Written by clawpod from the policy's settings.npm; the project's and ~/.npmrc win over it."];
   for (const [key, value] of entries) {
     if (!NPM_KEY_RE.test(key)) throw new Error(`not an npm key: ${JSON.stringify(key)}`);
     out.push(`${key}=${JSON.stringify(value)}`);
@@ -193,7 +317,10 @@ export function parseNpmrc(text: string): Map<string, string> {
   let inSection = false;
   for (const line of text.split(/[\r\n]+/)) {
     if (/^\s*([;#]|$)/.test(line)) continue;
-    if (/^\[[^\]]*\]\s*$/.test(line)) { inSection = true; continue; }
+    if (/^\[[^\]]*\]\s*$/.test(line)) {
+      inSection = true;
+      continue;
+    }
     const m = line.match(/^([^=]+)=(.*)$/);
     if (!m || inSection) continue;
     const key = iniValue(m[1]);
@@ -208,7 +335,12 @@ function iniValue(raw: string): string {
   const v = raw.trim();
   if (v.length > 1 && (v[0] === '"' || v[0] === "'") && v.at(-1) === v[0]) {
     const inner = v[0] === "'" ? v.slice(1, -1) : v;
-    try { const parsed = JSON.parse(inner); return typeof parsed === 'string' ? parsed : String(parsed); } catch { return v[0] === "'" ? inner : v; }
+    try {
+      const parsed = JSON.parse(inner);
+      return typeof parsed === 'string' ? parsed : String(parsed);
+    } catch {
+      return v[0] === "'" ? inner : v;
+    }
   }
   let out = '';
   for (let i = 0; i < v.length; i++) {

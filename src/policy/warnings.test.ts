@@ -14,7 +14,10 @@ test('a secret host the proxy never lets through is a warning; a reachable one i
   assert.deepEqual(policyWarnings(rules({ network: { allow: ['*.github.com'] }, secrets: [secret(['api.github.com'])] })), []);
   const w = policyWarnings(rules({ network: { allow: ['api.github.com'] }, secrets: [secret(['api.github.com', 'uploads.github.com'])] }));
   assert.equal(w.length, 1);
-  assert.match(w[0], /^secrets\[0\] \(T\): host uploads\.github\.com is never reached: network\.allow does not cover it .*e\.g\. network: \{ allow: \[uploads\.github\.com\] \}$/);
+  assert.match(
+    w[0],
+    /^secrets\[0\] \(T\): host uploads\.github\.com is never reached: network\.allow does not cover it .*e\.g\. network: \{ allow: \[uploads\.github\.com\] \}$/,
+  );
   assert.match(policyWarnings(rules({ secrets: [secret(['a.com'])] }))[0], /network\.allow is empty, so the pod has no network/);
   assert.equal(policyWarnings(rules({ network: { allow: ['a.com'], deny: ['a.com'] }, secrets: [secret(['a.com'])] })).length, 1);
 });
@@ -22,18 +25,23 @@ test('a secret host the proxy never lets through is a warning; a reachable one i
 test('a name override for a host network.allow does not allow is a warning', () => {
   assert.deepEqual(policyWarnings(rules({ network: { allow: ['svc.test:8080'], hosts: { 'svc.test': '127.0.0.1' } } })), []);
   assert.deepEqual(policyWarnings(rules({ network: { allow: ['*.corp.test'], hosts: { 'svc.corp.test': '127.0.0.1' } } })), []);
-  assert.match(policyWarnings(rules({ network: { allow: ['a.com'], hosts: { 'svc.test': '127.0.0.1' } } }))[0], /^network\.hosts\["svc\.test"\]: svc\.test is not allowed/);
+  assert.match(
+    policyWarnings(rules({ network: { allow: ['a.com'], hosts: { 'svc.test': '127.0.0.1' } } }))[0],
+    /^network\.hosts\["svc\.test"\]: svc\.test is not allowed/,
+  );
 });
 
 test('explain --json: stable fields, secrets without values, env and settings by name', () => {
-  const j = explainPolicyJson(rules({
-    filesystem: { workspaceAt: 'host', ignore: ['coverage/'] },
-    network: { allow: ['api.github.com'] },
-    secrets: [{ ...secret(['api.github.com', 'x.com']), from: 'file:~/tok' }],
-    env: { A: 'value' },
-    settings: { git: { 'user.name': 'Ada' }, npm: 'inherit' },
-    tools: { allow: ['bash'] },
-  }));
+  const j = explainPolicyJson(
+    rules({
+      filesystem: { workspaceAt: 'host', ignore: ['coverage/'] },
+      network: { allow: ['api.github.com'] },
+      secrets: [{ ...secret(['api.github.com', 'x.com']), from: 'file:~/tok' }],
+      env: { A: 'value' },
+      settings: { git: { 'user.name': 'Ada' }, npm: 'inherit' },
+      tools: { allow: ['bash'] },
+    }),
+  );
   assert.deepEqual(j.workspace, { mode: 'overlay', at: 'host', ignore: ['coverage/'] });
   assert.deepEqual(j.secrets, [{ name: 'T', from: 'file:/home/u/tok', hosts: ['api.github.com', 'x.com'], inject: null, unreachableHosts: ['x.com'] }]);
   assert.deepEqual(j.env, ['A']);

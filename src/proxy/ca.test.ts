@@ -43,7 +43,7 @@ test('one leaf key per run, whatever the host; the certificate cache is bounded'
   const first = ca.issue('h0.test');
   for (let i = 0; i < 300; i++) keys.add(ca.issue(`h${i}.test`).keyPem);
   const perLeafMs = (Date.now() - started) / 300;
-  assert.equal(keys.size, 1, 'every leaf shares the run\'s one key pair');
+  assert.equal(keys.size, 1, "every leaf shares the run's one key pair");
   // Past the cache's size the oldest host is issued anew (another serial), the newest is not.
   assert.notEqual(ca.issue('h0.test').certPem, first.certPem);
   assert.equal(ca.issue('h299.test'), ca.issue('h299.test'));

@@ -79,11 +79,7 @@ function signFast(cert: forge.pki.Certificate, key: KeyObject): void {
   c.signature = sign('sha256', tbs, key).toString('binary');
 }
 
-function makeLeafCert(
-  host: string,
-  publicKey: forge.pki.PublicKey,
-  ca: { cert: forge.pki.Certificate; key: KeyObject; keyId: string },
-): forge.pki.Certificate {
+function makeLeafCert(host: string, publicKey: forge.pki.PublicKey, ca: { cert: forge.pki.Certificate; key: KeyObject; keyId: string }): forge.pki.Certificate {
   const cert = forge.pki.createCertificate();
   cert.publicKey = publicKey;
   cert.serialNumber = serialNumber();

@@ -15,7 +15,10 @@ test('coalescer: the first refusal goes out at once, repeats as one counted even
   assert.equal(out.length, 2, 'one event per kind so far');
   assert.equal(out[0].data.count, undefined);
   await new Promise((r) => setTimeout(r, 120));
-  assert.deepEqual(out.slice(2).map((e) => [e.data.host, e.data.count]), [['a.test', 999]]);
+  assert.deepEqual(
+    out.slice(2).map((e) => [e.data.host, e.data.count]),
+    [['a.test', 999]],
+  );
   assert.equal(total(out, 'a.test'), 1000, 'the counts add up');
   // A quiet kind starts over: its next refusal goes out at once.
   await new Promise((r) => setTimeout(r, 120));

@@ -95,7 +95,8 @@ test('guardAddresses: a name resolving to loopback, link-local, unspecified or t
   for (const ip of ['127.0.0.1', '127.5.6.7', '::1', '169.254.169.254', 'fe80::1', '0.0.0.0', '::', '::ffff:127.0.0.1', '192.0.2.2']) {
     const g = guardAddresses('name.test', 443, [ip], GUARD_NET, ['192.0.2.2', 'fe80::abcd']);
     assert.equal(g.allow, false, `${ip} must be refused: ${JSON.stringify(g)}`);
-    if (!g.allow) assert.match(g.reason, /^name\.test resolves to .* \((IPv4-mapped 127.0.0.1, )?(loopback|link-local|unspecified|one of this host's own addresses)/);
+    if (!g.allow)
+      assert.match(g.reason, /^name\.test resolves to .* \((IPv4-mapped 127.0.0.1, )?(loopback|link-local|unspecified|one of this host's own addresses)/);
   }
 });
 
@@ -152,7 +153,8 @@ test('guardAddresses: private, shared, metadata, multicast, NAT64 and mapped ans
   }
   // Every address of the answer is checked: a public one next to private ones is what is dialled.
   assert.deepEqual(guardAddresses('name.test', 443, ['10.1.2.3', 'fd00:ec2::254', '93.184.215.14'], GUARD_NET, []), {
-    allow: true, addresses: ['93.184.215.14'],
+    allow: true,
+    addresses: ['93.184.215.14'],
   });
 });
 

@@ -97,13 +97,7 @@ function canonicalIps(addresses: string[]): string[] {
  * gets here); addresses matching network.deny are always dropped. Denies when
  * nothing is left, naming the first address refused.
  */
-export function guardAddresses(
-  host: string,
-  port: number,
-  addresses: string[],
-  network: NetworkRules,
-  localAddresses: string[],
-): Decision {
+export function guardAddresses(host: string, port: number, addresses: string[], network: NetworkRules, localAddresses: string[]): Decision {
   const local = new Set(canonicalIps(localAddresses).map(unmapIPv4));
   const ok: string[] = [];
   let refused: string | undefined;

@@ -25,8 +25,13 @@ after(async () => {
 
 async function proxy(o: Partial<PodProxyOptions>, log = eventLog()): Promise<{ path: string; log: ReturnType<typeof eventLog>; p: PodProxy }> {
   const p = await startPodProxy({
-    socketPath: `${dir.dir}/p${++n}.sock`, pod: 'pod-floods', secrets: [], localAddresses: () => [], onEvent: log.onEvent,
-    network: { allow: [], deny: [], hosts: {} }, ...o,
+    socketPath: `${dir.dir}/p${++n}.sock`,
+    pod: 'pod-floods',
+    secrets: [],
+    localAddresses: () => [],
+    onEvent: log.onEvent,
+    network: { allow: [], deny: [], hosts: {} },
+    ...o,
   });
   proxies.push(p);
   return { path: p.socketPath, log, p };
@@ -48,12 +53,18 @@ test('connections past the cap are answered 503 at once, recorded (coalesced), a
   const refusals = () => log.events.filter((e) => e.type === 'net.deny' && e.data.status === 503);
   assert.equal(refusals().length, 1, 'one event for the burst so far');
   held[0].destroy();
-  await eventually(until(() => (held[0].destroyed ? true : undefined)), 'socket closed');
+  await eventually(
+    until(() => (held[0].destroyed ? true : undefined)),
+    'socket closed',
+  );
   await new Promise((r) => setTimeout(r, 50));
   const r = await viaProxy(path, `http://ok.test:${up.port}/after`);
   assert.equal(r.status, 200, 'a freed slot serves again');
   for (const s of held) s.destroy();
-  await eventually(until(() => (count(refusals(), () => true) === 5 ? true : undefined)), 'the burst counted in full (coalesced)');
+  await eventually(
+    until(() => (count(refusals(), () => true) === 5 ? true : undefined)),
+    'the burst counted in full (coalesced)',
+  );
 });
 
 test('an upstream that cannot be reached (ENETUNREACH, ECONNREFUSED) is a 502 and an event, never a crash', async () => {
@@ -72,13 +83,19 @@ test('an upstream that cannot be reached (ENETUNREACH, ECONNREFUSED) is a 502 an
   const refused = await viaProxy(path, `http://refused.test:${deadPort}/`);
   assert.equal(refused.status, 502);
   assert.match(refused.body, /ECONNREFUSED/);
-  await eventually(until(() => (log.events.filter((e) => e.data.status === 502).length === 3 ? true : undefined)), 'three 502 events');
+  await eventually(
+    until(() => (log.events.filter((e) => e.data.status === 502).length === 3 ? true : undefined)),
+    'three 502 events',
+  );
   for (const e of log.events.filter((x) => x.data.status === 502)) assert.match(String(e.data.reason), /ENETUNREACH|ECONNREFUSED/);
 });
 
 test('an upstream that never accepts is a 502 after connectMs', async (t) => {
   // A listener with a full accept queue that never accepts: the next SYN is dropped, the connect hangs.
-  const py: ChildProcess = spawn('python3', ['-c', 'import socket,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(60)']);
+  const py: ChildProcess = spawn('python3', [
+    '-c',
+    'import socket,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(60)',
+  ]);
   t.after(() => py.kill());
   const port = Number(await new Promise<string>((r) => py.stdout?.once('data', (d: Buffer) => r(d.toString()))));
   const fillers: net.Socket[] = [];
@@ -132,5 +149,8 @@ test('identical denials are coalesced; the counts add up when the proxy closes',
   const denials = () => log.events.filter((e) => e.type === 'net.deny' && e.data.host === 'nope.test');
   assert.ok(denials().length <= 3, `${denials().length} events for ${N} identical denials`);
   await p.close();
-  assert.equal(count(denials(), () => true), N);
+  assert.equal(
+    count(denials(), () => true),
+    N,
+  );
 });

@@ -32,7 +32,13 @@ export interface ForwardResult {
  * Sends req to t and streams the answer into res. Never throws: an upstream failure becomes a
  * 502 (or a destroyed response once headers went out). done runs once, when res closes.
  */
-export function forward(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse, t: ForwardTarget, done: (r: ForwardResult, reason?: string) => void): void {
+export function forward(
+  ctx: ProxyContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  t: ForwardTarget,
+  done: (r: ForwardResult, reason?: string) => void,
+): void {
   const result: ForwardResult = { status: 0, bytesUp: 0, bytesDown: 0 };
   let reason: string | undefined;
   res.once('close', () => {

@@ -70,7 +70,10 @@ test('a 64 KiB header gets a 431 and a closed connection', async () => {
   const huge = `GET http://ok.test:${up.port}/ HTTP/1.1\r\nHost: ok.test\r\nX-Huge: ${'a'.repeat(64 * 1024)}\r\n\r\n`;
   const answer = await raw(attacked.socketPath, huge);
   assert.match(answer, /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n[\s\S]*clawpod: request headers too large/);
-  assert.equal(up.seen.some((s) => s.headers['x-huge'] !== undefined), false);
+  assert.equal(
+    up.seen.some((s) => s.headers['x-huge'] !== undefined),
+    false,
+  );
   await bothStillServe();
 });
 
@@ -81,7 +84,10 @@ test('a client that sends half a request and stalls is cut off, and others are s
   const answer = readAll(s);
   await bothStillServe(); // while the slow one holds its connection open
   assert.match(await eventually(answer, 'the stalled client is answered and closed'), /^HTTP\/1\.1 408 /);
-  assert.equal(up.seen.some((r) => r.url === '/slow'), false);
+  assert.equal(
+    up.seen.some((r) => r.url === '/slow'),
+    false,
+  );
 });
 
 test('a tunnel whose client half-closes gets the rest of the answer, then both sides are closed', async () => {

@@ -15,7 +15,13 @@ const TOKEN: ResolvedSecret = { name: 'API_TOKEN', value: REAL, placeholder: mak
 const PH = TOKEN.placeholder;
 // Named places: a query parameter on the TLS host, a header the proxy sets itself on the plain one.
 const QTOKEN: ResolvedSecret = { name: 'Q_TOKEN', value: `q-${REAL}`, placeholder: makePlaceholder('Q_TOKEN'), hosts: [], inject: { query: 'token' } };
-const SET: ResolvedSecret = { name: 'SET_KEY', value: `set-${REAL}`, placeholder: makePlaceholder('SET_KEY'), hosts: [], inject: { header: 'X-Set-Key', format: 'Key {}' } };
+const SET: ResolvedSecret = {
+  name: 'SET_KEY',
+  value: `set-${REAL}`,
+  placeholder: makePlaceholder('SET_KEY'),
+  hosts: [],
+  inject: { header: 'X-Set-Key', format: 'Key {}' },
+};
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
 let plain: Upstream;
@@ -41,9 +47,21 @@ before(async () => {
     socketPath: `${dir.dir}/proxy.sock`,
     pod: 'pod-inject',
     network: {
-      allow: [`plain.test:${plain.port}`, `other.test:${plain.port}`, `api.secret.test:${secure.port}`, `raw.test:${rawUp.port}`, `untrusted.secret.test:${untrusted.port}`],
+      allow: [
+        `plain.test:${plain.port}`,
+        `other.test:${plain.port}`,
+        `api.secret.test:${secure.port}`,
+        `raw.test:${rawUp.port}`,
+        `untrusted.secret.test:${untrusted.port}`,
+      ],
       deny: [],
-      hosts: { 'plain.test': '127.0.0.1', 'other.test': '127.0.0.1', 'api.secret.test': '127.0.0.1', 'raw.test': '127.0.0.1', 'untrusted.secret.test': '127.0.0.1' },
+      hosts: {
+        'plain.test': '127.0.0.1',
+        'other.test': '127.0.0.1',
+        'api.secret.test': '127.0.0.1',
+        'raw.test': '127.0.0.1',
+        'untrusted.secret.test': '127.0.0.1',
+      },
     },
     secrets: [secret, { ...QTOKEN, hosts: [`api.secret.test:${secure.port}`] }, { ...SET, hosts: [`plain.test:${plain.port}`] }],
     ca: runCA,
@@ -75,12 +93,18 @@ test('plain HTTP: the scoped host gets the real value in header values only; the
   for (const target of [`/v1/${PH}`, `/v1?key=${PH}`]) {
     const refused = await viaProxy(proxy.socketPath, `http://plain.test:${plain.port}${target}`);
     assert.equal(refused.status, 403, target);
-    assert.match(String(refused.headers['x-clawpod-deny']), /^secret API_TOKEN may go only in credential header values .*; its placeholder was in the (URL path|query \(parameter key\))/);
+    assert.match(
+      String(refused.headers['x-clawpod-deny']),
+      /^secret API_TOKEN may go only in credential header values .*; its placeholder was in the (URL path|query \(parameter key\))/,
+    );
   }
   // A header the service may store and serve back: refused like the URL.
   const ua = await viaProxy(proxy.socketPath, `http://plain.test:${plain.port}/v1`, { Authorization: `Bearer ${PH}`, 'User-Agent': `bot ${PH}` });
   assert.equal(ua.status, 403);
-  assert.match(String(ua.headers['x-clawpod-deny']), /^secret API_TOKEN may go only in credential header values .*; its placeholder was in the User-Agent header/);
+  assert.match(
+    String(ua.headers['x-clawpod-deny']),
+    /^secret API_TOKEN may go only in credential header values .*; its placeholder was in the User-Agent header/,
+  );
   assert.equal(plain.seen.length, before, 'a misplaced placeholder never reaches the upstream');
   assert.ok(log.events.some((e) => e.type === 'policy.deny' && e.data.secret === 'API_TOKEN' && e.data.host === 'plain.test'));
 });

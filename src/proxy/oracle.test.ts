@@ -35,7 +35,9 @@ const ROUTES: Record<string, Route> = {
   },
   chunkedgzip: (s) => {
     const z = zlib.gzipSync(`leak ${VALUE}`);
-    s.end(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n${z.length.toString(16)}\r\n`), z, Buffer.from('\r\n0\r\n\r\n')]));
+    s.end(
+      Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n${z.length.toString(16)}\r\n`), z, Buffer.from('\r\n0\r\n\r\n')]),
+    );
   },
   sse: async (s) => {
     s.write('HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n');
@@ -67,9 +69,13 @@ before(async () => {
   port = (upstream.address() as AddressInfo).port;
   const secret: ResolvedSecret = { name: 'TOK', value: VALUE, placeholder: makePlaceholder('TOK'), hosts: [`echo.test:${port}`] };
   proxy = await startPodProxy({
-    socketPath: `${dir.dir}/proxy.sock`, pod: 'pod-oracle',
+    socketPath: `${dir.dir}/proxy.sock`,
+    pod: 'pod-oracle',
     network: { allow: [`echo.test:${port}`], deny: [], hosts: { 'echo.test': '127.0.0.1' } },
-    secrets: [secret], ca: createRunCA('run-oracle'), upstreamCA: [], onEvent: eventLog().onEvent,
+    secrets: [secret],
+    ca: createRunCA('run-oracle'),
+    upstreamCA: [],
+    onEvent: eventLog().onEvent,
   });
 });
 
@@ -79,7 +85,11 @@ after(async () => {
   await dir.cleanup();
 });
 
-interface Raw { status: number; head: string; chunks: Array<{ at: number; data: string }> }
+interface Raw {
+  status: number;
+  head: string;
+  chunks: Array<{ at: number; data: string }>;
+}
 
 /** One proxy request on a fresh connection; the answer's body as the chunks it was framed in. */
 function fetchRaw(route: string, q = ''): Promise<Raw> {
@@ -105,7 +115,10 @@ function fetchRaw(route: string, q = ''): Promise<Raw> {
         buf = buf.subarray(j + 4 + n);
       }
     };
-    s.on('data', (c: Buffer) => { buf = Buffer.concat([buf, c]); parse(); });
+    s.on('data', (c: Buffer) => {
+      buf = Buffer.concat([buf, c]);
+      parse();
+    });
     s.on('error', reject);
     s.on('close', () => {
       const h = head ?? '';
@@ -128,7 +141,13 @@ test('a right and a wrong guess at a prefix of the secret are framed identically
       const right = await fetchRaw(route, known + next);
       const bad = await fetchRaw(route, known + wrong);
       assert.deepEqual(sizes(right), sizes(bad), `${route}, ${known.length + 1} chars: the framing tells a prefix apart`);
-      assert.equal(right.chunks.map((c) => c.data).join('').replace(known + next, known + wrong), bad.chunks.map((c) => c.data).join(''));
+      assert.equal(
+        right.chunks
+          .map((c) => c.data)
+          .join('')
+          .replace(known + next, known + wrong),
+        bad.chunks.map((c) => c.data).join(''),
+      );
     }
   }
 });
@@ -136,7 +155,12 @@ test('a right and a wrong guess at a prefix of the secret are framed identically
 test('an answer in a Transfer-Encoding other than chunked is refused, never passed unscanned', async () => {
   const r = await fetchRaw('chunkedgzip');
   assert.equal(r.status, 502, r.head);
-  assert.ok(!r.chunks.map((c) => c.data).join('').includes(VALUE));
+  assert.ok(
+    !r.chunks
+      .map((c) => c.data)
+      .join('')
+      .includes(VALUE),
+  );
 });
 
 test('server-sent events still arrive, the last one at the end of the stream at the latest', async () => {

@@ -66,8 +66,16 @@ export function answerHttp(res: ServerResponse, a: TextAnswer): void {
 // Hop-by-hop headers (RFC 9110 7.6.1) describe one connection and are never forwarded; Host is
 // rebuilt from the checked target; Proxy-Authorization is for this proxy, never the upstream.
 const HOP_BY_HOP = new Set([
-  'connection', 'proxy-connection', 'keep-alive', 'proxy-authorization', 'proxy-authenticate',
-  'te', 'trailer', 'transfer-encoding', 'upgrade', 'host',
+  'connection',
+  'proxy-connection',
+  'keep-alive',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
 ]);
 
 /** rawHeaders (flat name, value list) without hop-by-hop headers and those Connection names. */

@@ -31,16 +31,43 @@ test('a value split across chunks at any byte, raw or encoded, is swapped for th
 test('the reason phrase, header names and values, and values split over headers are scrubbed', () => {
   const v = latin1(S.value);
   const half = v.length >> 1;
-  const head = responseScrubber([S]).head(`OK ${v}`, ['X-Echo', `Bearer ${v}`, `X-${v}`, '1', 'X-A', v.slice(0, half), 'X-B', v.slice(half), 'X-Other', 'fine']);
+  const head = responseScrubber([S]).head(`OK ${v}`, [
+    'X-Echo',
+    `Bearer ${v}`,
+    `X-${v}`,
+    '1',
+    'X-A',
+    v.slice(0, half),
+    'X-B',
+    v.slice(half),
+    'X-Other',
+    'fine',
+  ]);
   assert.equal(head.reason, `OK ${S.placeholder}`);
-  assert.deepEqual(head.headers, ['X-Echo', `Bearer ${S.placeholder}`, `X-${S.placeholder}`, '1', 'X-A', S.placeholder, 'X-B', S.placeholder, 'X-Other', 'fine']);
+  assert.deepEqual(head.headers, [
+    'X-Echo',
+    `Bearer ${S.placeholder}`,
+    `X-${S.placeholder}`,
+    '1',
+    'X-A',
+    S.placeholder,
+    'X-B',
+    S.placeholder,
+    'X-Other',
+    'fine',
+  ]);
 });
 
 async function decode(encoding: string, body: Buffer, max?: number): Promise<{ out: string; error?: Error }> {
   const d = decoders(encoding, max);
   assert.ok(Array.isArray(d), String(d));
   const chunks: Buffer[] = [];
-  const sink = new Writable({ write(c: Buffer, _e, cb) { chunks.push(c); cb(); } });
+  const sink = new Writable({
+    write(c: Buffer, _e, cb) {
+      chunks.push(c);
+      cb();
+    },
+  });
   const error = await new Promise<Error | undefined>((r) => pipeline([Readable.from([body]), ...d, sink], (e) => r(e ?? undefined)));
   return { out: Buffer.concat(chunks).toString(), error };
 }

@@ -69,7 +69,10 @@ const DECODERS: Record<string, () => Transform> = {
  * bounded, or why it cannot be undone.
  */
 export function decoders(contentEncoding: string | string[], max = MAX_DECODED_BYTES): Transform[] | string {
-  const list = String(contentEncoding).split(',').map((e) => e.trim().toLowerCase()).filter((e) => e && e !== 'identity');
+  const list = String(contentEncoding)
+    .split(',')
+    .map((e) => e.trim().toLowerCase())
+    .filter((e) => e && e !== 'identity');
   const out: Transform[] = [];
   for (const e of list.reverse()) {
     const make = DECODERS[e];

@@ -67,13 +67,19 @@ test('by default the value goes into credential header values only: other header
   const refused = (r: ReturnType<typeof injectRequest>) => (r.ok ? '' : r.reason);
   // Headers a service stores and may serve back (a User-Agent in an access log, a Referer).
   for (const h of ['User-Agent', 'Referer', 'X-Amz-Meta-Note', 'Cookie', 'X-Authorization-Note']) {
-    assert.match(refused(injectRequest([s], '/', ['Authorization', s.placeholder, h, `x ${s.placeholder}`])),
-      new RegExp(`^secret TOKEN may go only in credential header values .*; its placeholder was in the ${h} header`), h);
+    assert.match(
+      refused(injectRequest([s], '/', ['Authorization', s.placeholder, h, `x ${s.placeholder}`])),
+      new RegExp(`^secret TOKEN may go only in credential header values .*; its placeholder was in the ${h} header`),
+      h,
+    );
   }
   const named = { ...s, inject: { header: 'X-Custom-Key' } };
   const viaOwn = injectRequest([named], '/', ['x-custom-key', named.placeholder]);
   assert.ok(viaOwn.ok && viaOwn.headers.join(' ') === `X-Custom-Key ${s.value}`, 'inject.header names one more');
-  assert.match(refused(injectRequest([s], `/p?k=${s.placeholder}`, [])), /^secret TOKEN may go only in credential header values .*; its placeholder was in the query \(parameter k\)/);
+  assert.match(
+    refused(injectRequest([s], `/p?k=${s.placeholder}`, [])),
+    /^secret TOKEN may go only in credential header values .*; its placeholder was in the query \(parameter k\)/,
+  );
   assert.match(refused(injectRequest([s], `/p/${s.placeholder}`, [])), /in the URL path/);
   assert.match(refused(injectRequest([s], '/', [], `bot:${s.placeholder}`)), /user:password.*Basic \{base64\}/);
   assert.match(refused(injectRequest([s], '/', [`X-${s.placeholder}`, '1'])), /in a header name/);
@@ -88,7 +94,9 @@ test('inject.header: the proxy sets that header in its format; the placeholder e
   assert.deepEqual(r.headers, ['Accept', '*/*', 'Authorization', `Basic ${Buffer.from('v@lue-1234').toString('base64')}`]);
   assert.deepEqual([...r.used], ['KEY']);
   const elsewhere = injectRequest([s], '/', ['X-Key', s.placeholder]);
-  assert.ok(!elsewhere.ok && /may go only in the Authorization header, which clawpod sets itself; its placeholder was in the X-Key header/.test(elsewhere.reason));
+  assert.ok(
+    !elsewhere.ok && /may go only in the Authorization header, which clawpod sets itself; its placeholder was in the X-Key header/.test(elsewhere.reason),
+  );
   const twin = { ...secret('TWIN', 'other-12345', ['x.test']), inject: { header: 'authorization' } };
   const clash = injectRequest([s, twin], '/', []);
   assert.ok(!clash.ok && /both set the authorization header/.test(clash.reason));

@@ -27,7 +27,15 @@ before(async () => {
     socketPath: `${dir.dir}/proxy.sock`,
     pod: 'pod-policy',
     network: {
-      allow: [`ok.test:${P}`, 'ok.test', `*.wild.test:${P}`, `loopy.test:${P}`, `127.0.0.2:${P}`, `dead.test:${deadPort}`, ...(up6 ? [`[::1]:${up6.port}`] : [])],
+      allow: [
+        `ok.test:${P}`,
+        'ok.test',
+        `*.wild.test:${P}`,
+        `loopy.test:${P}`,
+        `127.0.0.2:${P}`,
+        `dead.test:${deadPort}`,
+        ...(up6 ? [`[::1]:${up6.port}`] : []),
+      ],
       deny: [`blocked.wild.test:${P}`],
       hosts: { 'ok.test': '127.0.0.1', 'a.wild.test': '127.0.0.1', 'blocked.wild.test': '127.0.0.1', 'wild.test': '127.0.0.1', 'dead.test': '127.0.0.1' },
     },

@@ -12,10 +12,26 @@ import { handleConnect, type TunnelDeps, type TunnelTarget } from './tunnel.js';
 import type { PodProxy, PodProxyOptions } from './types.js';
 
 /** net.deny when the proxy refused to forward (policy, or a target it cannot read); net.allow otherwise. */
-function requestEvent(ctx: ProxyContext, req: IncomingMessage, host: string, port: number, started: number, r: ForwardResult, reason?: string, extra: Record<string, unknown> = {}, refused = false): void {
+function requestEvent(
+  ctx: ProxyContext,
+  req: IncomingMessage,
+  host: string,
+  port: number,
+  started: number,
+  r: ForwardResult,
+  reason?: string,
+  extra: Record<string, unknown> = {},
+  refused = false,
+): void {
   const data: Record<string, unknown> = {
-    method: oneLine(req.method ?? '', 20), host, port, status: r.status,
-    bytesUp: r.bytesUp, bytesDown: r.bytesDown, durationMs: Date.now() - started, ...extra,
+    method: oneLine(req.method ?? '', 20),
+    host,
+    port,
+    status: r.status,
+    bytesUp: r.bytesUp,
+    bytesDown: r.bytesDown,
+    durationMs: Date.now() - started,
+    ...extra,
   };
   if (reason !== undefined) data.reason = reason;
   if (r.unscanned !== undefined) data.unscanned = r.unscanned;

@@ -47,10 +47,11 @@ export async function startUpstream(o: { tls?: { certPem: string; keyPem: string
   return {
     port: (server.address() as AddressInfo).port,
     seen,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -70,10 +71,11 @@ export async function startEcho(): Promise<{ port: number; close(): Promise<void
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
-    close: () => new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -193,7 +195,12 @@ export class TunnelAgent extends http.Agent {
   createdConnections = 0;
   readonly certificates: tls.PeerCertificate[] = [];
 
-  constructor(private readonly socketPath: string, private readonly authority: string, private readonly servername: string, private readonly ca: string) {
+  constructor(
+    private readonly socketPath: string,
+    private readonly authority: string,
+    private readonly servername: string,
+    private readonly ca: string,
+  ) {
     super({ keepAlive: true, maxSockets: 1 });
   }
 

@@ -41,7 +41,15 @@ interface TunnelOutcome {
 }
 
 function netEvent(deps: TunnelDeps, type: 'net.allow' | 'net.deny', host: string, port: number, started: number, r: TunnelOutcome): void {
-  const data: Record<string, unknown> = { method: 'CONNECT', host, port, status: r.status, bytesUp: r.bytesUp, bytesDown: r.bytesDown, durationMs: Date.now() - started };
+  const data: Record<string, unknown> = {
+    method: 'CONNECT',
+    host,
+    port,
+    status: r.status,
+    bytesUp: r.bytesUp,
+    bytesDown: r.bytesDown,
+    durationMs: Date.now() - started,
+  };
   if (r.reason !== undefined) data.reason = r.reason;
   if (r.terminated) data.terminated = true;
   deps.ctx.emit(type, data);

@@ -77,7 +77,11 @@ export function upstreamRequest(ctx: ProxyContext, req: IncomingMessage, t: Forw
  * an encoding clawpod cannot decode is refused (502), never passed unscanned.
  */
 export function relayResponse(
-  method: string | undefined, upRes: IncomingMessage, res: ServerResponse, scrub: Scrubber | undefined, result: ForwardResult,
+  method: string | undefined,
+  upRes: IncomingMessage,
+  res: ServerResponse,
+  scrub: Scrubber | undefined,
+  result: ForwardResult,
 ): void {
   let headers = endToEndHeaders(upRes.rawHeaders);
   let reason = upRes.statusMessage || STATUS_CODES[result.status] || 'Unknown';
@@ -91,9 +95,11 @@ export function relayResponse(
   const encoding = upRes.headers['content-encoding'] ?? 'identity';
   // node undoes only the chunked framing; any other transfer coding ("gzip, chunked") would
   // reach the scanner still compressed and pass unread.
-  const te = String(upRes.headers['transfer-encoding'] ?? 'chunked').trim().toLowerCase();
-  const decode = te !== 'chunked' ? `came in Transfer-Encoding ${JSON.stringify(te.slice(0, 40))}, which clawpod does not decode`
-    : hasBody ? decoders(encoding) : [];
+  const te = String(upRes.headers['transfer-encoding'] ?? 'chunked')
+    .trim()
+    .toLowerCase();
+  const decode =
+    te !== 'chunked' ? `came in Transfer-Encoding ${JSON.stringify(te.slice(0, 40))}, which clawpod does not decode` : hasBody ? decoders(encoding) : [];
   if (typeof decode === 'string') {
     result.unscanned = te !== 'chunked' ? `transfer-encoding ${te.slice(0, 40)}` : String(encoding);
     result.status = 502;

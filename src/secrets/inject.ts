@@ -46,7 +46,14 @@ export function formatValue(s: ResolvedSecret): string {
 
 /** The headers a secret without inject rules may go in: ones services read as credentials and do not echo. */
 export const CREDENTIAL_HEADERS: readonly string[] = [
-  'authorization', 'proxy-authorization', 'x-api-key', 'api-key', 'x-auth-token', 'x-goog-api-key', 'private-token', 'x-access-token',
+  'authorization',
+  'proxy-authorization',
+  'x-api-key',
+  'api-key',
+  'x-auth-token',
+  'x-goog-api-key',
+  'private-token',
+  'x-access-token',
 ];
 const CREDENTIAL = new Set(CREDENTIAL_HEADERS);
 
@@ -149,9 +156,7 @@ function injectHeaders(pairs: string[], scoped: ResolvedSecret[], used: Set<stri
  * where allowed, headers that policies name set, or a refusal naming the secret and the fix.
  * userinfo is the user:password of an absolute-form target, which may never carry a secret.
  */
-export function injectRequest(
-  scoped: ResolvedSecret[], path: string, headers: string[], userinfo = '',
-): Injected | Refusal {
+export function injectRequest(scoped: ResolvedSecret[], path: string, headers: string[], userinfo = ''): Injected | Refusal {
   const used = new Set<string>();
   const q = path.indexOf('?');
   const bare = q < 0 ? path : path.slice(0, q);

@@ -14,7 +14,9 @@ const S = secret('K', V);
 
 /** urllib.parse.quote(value) as Python writes it: "/" kept, !'()* encoded. */
 function pyQuote(value: string): string {
-  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`).replaceAll('%2F', '/');
+  return encodeURIComponent(value)
+    .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+    .replaceAll('%2F', '/');
 }
 
 /** Each way an echoing server could spell the value, wrapped in the junk that aligns it. */
@@ -67,7 +69,12 @@ test("PHP's escaped slash and Python's quote() of a value with /!'()* are found"
   const v = "tok/en!'(x)*/end";
   const sc = scrubber([secret('P', v)]);
   assert.equal(pyQuote(v), 'tok/en%21%27%28x%29%2A/end');
-  for (const form of [JSON.stringify(v).slice(1, -1).replaceAll('/', '\\/'), pyQuote(v), pyQuote(v).toLowerCase(), encodeURIComponent(v).replaceAll('%2F', '/')]) {
+  for (const form of [
+    JSON.stringify(v).slice(1, -1).replaceAll('/', '\\/'),
+    pyQuote(v),
+    pyQuote(v).toLowerCase(),
+    encodeURIComponent(v).replaceAll('%2F', '/'),
+  ]) {
     assert.equal(sc.text(`<${form}>`), '<[secret:P]>', form);
   }
 });
@@ -84,7 +91,14 @@ test('split at every byte, or fed a byte at a time, the stream gives what one bu
     const j = Math.min(text.length - 1, i + 11);
     assert.deepEqual(await pipe(sc, [text.subarray(0, i), text.subarray(i, j), text.subarray(j)]), want, `three parts at ${i}, ${j}`);
   }
-  assert.deepEqual(await pipe(sc, [...text].map((b) => Buffer.from([b]))), want, 'a byte at a time');
+  assert.deepEqual(
+    await pipe(
+      sc,
+      [...text].map((b) => Buffer.from([b])),
+    ),
+    want,
+    'a byte at a time',
+  );
 });
 
 async function pipe(sc: ReturnType<typeof scrubber>, chunks: Buffer[]): Promise<Buffer> {
@@ -138,7 +152,9 @@ test('a periodic value repeated without end is replaced without holding the whol
   const sc = scrubber([secret('P', 'abababab')]);
   const s = sc.stream();
   let out = '';
-  s.on('data', (c: Buffer) => { out += c.toString(); });
+  s.on('data', (c: Buffer) => {
+    out += c.toString();
+  });
   const ended = new Promise((r) => s.on('end', r));
   for (let i = 0; i < 20; i++) {
     s.write(Buffer.from('ab'.repeat(8192)));
@@ -157,7 +173,11 @@ test('fields: a value split over two header values, or a header name and its val
   const PH = 'clawpod-secret-T-0123456789abcdef0123456789abcdef';
   const list = ['OK', 'X-Part-1', 'sk-01234567', 'X-Part-2', '89abcdef', 'X-sk-0123', '456789abcdef'];
   // values in order, names in order, and the head as written
-  const out = sc.fields(list, [[0, 2, 4, 6], [1, 3, 5], [0, 1, 2, 3, 4, 5, 6]]);
+  const out = sc.fields(list, [
+    [0, 2, 4, 6],
+    [1, 3, 5],
+    [0, 1, 2, 3, 4, 5, 6],
+  ]);
   assert.deepEqual(out, ['OK', 'X-Part-1', PH, 'X-Part-2', PH, `X-${PH}`, PH]);
   assert.deepEqual(sc.fields(['fine', 'X-A', 'b'], [[0, 1, 2]]), ['fine', 'X-A', 'b']);
 });

@@ -109,7 +109,11 @@ export class Incremental {
    * when) depends on how much arrived, never on what it says. Use it wherever the reader can
    * choose text the source echoes (proxy answers).
    */
-  constructor(private readonly m: Matcher, private readonly tags: Buffer[], private readonly hold: Hold = 'pending') {}
+  constructor(
+    private readonly m: Matcher,
+    private readonly tags: Buffer[],
+    private readonly hold: Hold = 'pending',
+  ) {}
 
   /** The scrubbed bytes that can be released after this chunk (possibly none). */
   write(chunk: Buffer): Buffer {

@@ -64,7 +64,10 @@ describe('openStore', () => {
     const db = new Database(path);
     db.pragma('user_version = 99');
     db.close();
-    assert.throws(() => openStore(path), (e: unknown) => e instanceof StoreError && /newer/.test(e.message));
+    assert.throws(
+      () => openStore(path),
+      (e: unknown) => e instanceof StoreError && /newer/.test(e.message),
+    );
   });
 });
 
@@ -150,8 +153,11 @@ describe('RunStore', () => {
       assert.equal(s.getRun('77aa01')?.id, 'r-20261127-170000-77aa01');
       assert.throws(
         () => s.getRun('b2c3'),
-        (e: unknown) => e instanceof StoreError && /part "b2c3" is ambiguous: it matches 2 runs/.test(e.message) &&
-          e.message.includes('r-20261127-163512-a1b2c3') && e.message.includes('r-20261126-090000-b2c3d4'),
+        (e: unknown) =>
+          e instanceof StoreError &&
+          /part "b2c3" is ambiguous: it matches 2 runs/.test(e.message) &&
+          e.message.includes('r-20261127-163512-a1b2c3') &&
+          e.message.includes('r-20261126-090000-b2c3d4'),
       );
       assert.equal(s.getRun('b2c'), undefined, 'a part under 4 characters finds nothing');
       assert.equal(s.getRun('%%%%'), undefined, 'no LIKE wildcards in parts either');
@@ -165,7 +171,10 @@ describe('RunStore', () => {
       s.createRun(base('r-new', '2026-11-27T00:00:00.000Z'));
       assert.equal(s.countRuns(), 2);
       assert.equal(s.countRuns({ startedBefore: '2026-11-20T00:00:00.000Z' }), 1);
-      assert.deepEqual(s.listRuns({ startedBefore: '2026-11-20T00:00:00.000Z' }).map((r) => r.id), ['r-old']);
+      assert.deepEqual(
+        s.listRuns({ startedBefore: '2026-11-20T00:00:00.000Z' }).map((r) => r.id),
+        ['r-old'],
+      );
       assert.throws(() => s.listRuns({ startedBefore: 'last week' }), /ISO-8601/);
       assert.equal(s.deleteRun('r-old'), true);
       assert.equal(s.deleteRun('r-old'), false);
@@ -175,10 +184,21 @@ describe('RunStore', () => {
         s.withWriteLock(() => {
           s.updateRun('r-new', { status: 'done' });
           const db = new Database(path, { timeout: 0 });
-          try { assert.throws(() => db.prepare("UPDATE runs SET status = 'failed'").run(), /locked|busy/i); } finally { db.close(); }
+          try {
+            assert.throws(() => db.prepare("UPDATE runs SET status = 'failed'").run(), /locked|busy/i);
+          } finally {
+            db.close();
+          }
         });
         assert.equal(other.getRun('r-new')?.status, 'done');
-        assert.throws(() => s.withWriteLock(() => { s.updateRun('r-new', { status: 'failed' }); throw new Error('no'); }), /no/);
+        assert.throws(
+          () =>
+            s.withWriteLock(() => {
+              s.updateRun('r-new', { status: 'failed' });
+              throw new Error('no');
+            }),
+          /no/,
+        );
         assert.equal(other.getRun('r-new')?.status, 'done', 'rolled back when the callback throws');
         assert.equal(s.getMeta('k'), undefined);
         s.setMeta('k', 'one');
@@ -195,9 +215,18 @@ describe('RunStore', () => {
       s.createRun(base('r-c', '2026-11-27T12:00:00.000Z'));
       s.createRun(base('r-a', '2026-11-27T11:00:00.000Z'));
       s.updateRun('r-c', { status: 'done' });
-      assert.deepEqual(s.listRuns().map((r) => r.id), ['r-c', 'r-a', 'r-b']);
-      assert.deepEqual(s.listRuns({ limit: 2 }).map((r) => r.id), ['r-c', 'r-a']);
-      assert.deepEqual(s.runningRuns().map((r) => r.id), ['r-b', 'r-a']);
+      assert.deepEqual(
+        s.listRuns().map((r) => r.id),
+        ['r-c', 'r-a', 'r-b'],
+      );
+      assert.deepEqual(
+        s.listRuns({ limit: 2 }).map((r) => r.id),
+        ['r-c', 'r-a'],
+      );
+      assert.deepEqual(
+        s.runningRuns().map((r) => r.id),
+        ['r-b', 'r-a'],
+      );
       assert.throws(() => s.listRuns({ limit: 0 }), /positive integer/);
     }));
 

@@ -190,9 +190,7 @@ function migrate(db: Database): void {
   db.transaction(() => {
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version > MIGRATIONS.length) {
-      throw new StoreError(
-        `run store schema version ${version} is newer than this clawpod understands (${MIGRATIONS.length}); upgrade clawpod`,
-      );
+      throw new StoreError(`run store schema version ${version} is newer than this clawpod understands (${MIGRATIONS.length}); upgrade clawpod`);
     }
     for (let v = version; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v]);
     db.pragma(`user_version = ${MIGRATIONS.length}`);
@@ -261,16 +259,23 @@ class SqliteRunStore implements RunStore {
     if (rows.length > 1) {
       const what = byPrefix.length > 0 ? 'prefix' : 'part';
       const total = rows.length > 5 ? this.countMatches(idOrPart, byPrefix.length > 0) : rows.length;
-      const shown = rows.slice(0, 5).map((r) => r.id).join(', ');
-      throw new StoreError(`run id ${what} "${idOrPart}" is ambiguous: it matches ${total} runs (${shown}${total > 5 ? `, and ${total - 5} more` : ''}); give more characters`);
+      const shown = rows
+        .slice(0, 5)
+        .map((r) => r.id)
+        .join(', ');
+      throw new StoreError(
+        `run id ${what} "${idOrPart}" is ambiguous: it matches ${total} runs (${shown}${total > 5 ? `, and ${total - 5} more` : ''}); give more characters`,
+      );
     }
     return rows.length === 1 ? this.getExact(rows[0].id as string) : undefined;
   }
 
   private countMatches(part: string, prefix: boolean): number {
-    const row = (prefix
-      ? this.stmt('SELECT count(*) AS n FROM runs WHERE substr(id, 1, ?) = ?').get(part.length, part)
-      : this.stmt('SELECT count(*) AS n FROM runs WHERE instr(id, ?) > 0').get(part)) as { n: number };
+    const row = (
+      prefix
+        ? this.stmt('SELECT count(*) AS n FROM runs WHERE substr(id, 1, ?) = ?').get(part.length, part)
+        : this.stmt('SELECT count(*) AS n FROM runs WHERE instr(id, ?) > 0').get(part)
+    ) as { n: number };
     return row.n;
   }
 

@@ -12,17 +12,40 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { checkGuards } from '../pod/guards.js';
 import { podWorkspaceDir } from '../pod/workspace-at.js';
-import { PodError, type Backend, type Guard, type GuardName, type LimitName, type PodEgress, type PodEvent, type PodOutcome, type PodSpec, type RunningPod } from '../pod/types.js';
+import {
+  PodError,
+  type Backend,
+  type Guard,
+  type GuardName,
+  type LimitName,
+  type PodEgress,
+  type PodEvent,
+  type PodOutcome,
+  type PodSpec,
+  type RunningPod,
+} from '../pod/types.js';
 import type { Rules } from '../policy/types.js';
 import { harvestCopy } from './fake-harvest.js';
 import { FakeExecutor, killGroup } from './fake-executor.js';
 
 // A Record, so a guard added to GuardName without a line here fails to compile.
 const GUARD_DETAIL: Record<GuardName, string> = {
-  bubblewrap: 'none: the fake backend runs plain child processes', 'pod prelude': 'none', 'pod helpers': 'none',
-  'user namespaces': 'none', namespaces: 'none', seccomp: 'none', 'no new privileges': 'none', capabilities: 'none',
-  network: 'none', 'dedicated uid': 'none', 'memory cap': 'none', 'cpu cap': 'none', 'pids cap': 'none',
-  timeout: 'the wall clock, as the real backends', 'disk cap': 'none', 'workspace overlay': 'a copy of the workspace, diffed back',
+  bubblewrap: 'none: the fake backend runs plain child processes',
+  'pod prelude': 'none',
+  'pod helpers': 'none',
+  'user namespaces': 'none',
+  namespaces: 'none',
+  seccomp: 'none',
+  'no new privileges': 'none',
+  capabilities: 'none',
+  network: 'none',
+  'dedicated uid': 'none',
+  'memory cap': 'none',
+  'cpu cap': 'none',
+  'pids cap': 'none',
+  timeout: 'the wall clock, as the real backends',
+  'disk cap': 'none',
+  'workspace overlay': 'a copy of the workspace, diffed back',
 };
 const CAPS: GuardName[] = ['memory cap', 'cpu cap', 'pids cap'];
 
@@ -115,7 +138,9 @@ function podDir(spec: PodSpec): { dir: string; harvest: () => void; cleanup: () 
   const overlay = ws && spec.rules.workspace === 'overlay' && spec.changesDir;
   return {
     dir,
-    harvest: () => { if (overlay && spec.changesDir) harvestCopy(ws, dir, spec.changesDir); },
+    harvest: () => {
+      if (overlay && spec.changesDir) harvestCopy(ws, dir, spec.changesDir);
+    },
     cleanup: () => fs.rmSync(base, { recursive: true, force: true }),
   };
 }
@@ -138,10 +163,16 @@ function startPod(spec: PodSpec, onEvent: (e: PodEvent) => void, guards: Guard[]
   let going = false;
   let end!: (o: PodOutcome) => void;
   let broke!: (e: Error) => void;
-  const done = new Promise<PodOutcome>((resolve, reject) => { end = resolve; broke = reject; });
+  const done = new Promise<PodOutcome>((resolve, reject) => {
+    end = resolve;
+    broke = reject;
+  });
   const kill = () => {
     killGroup(child);
-    if (executor) { executor.stop(); setImmediate(() => finish(137)); }
+    if (executor) {
+      executor.stop();
+      setImmediate(() => finish(137));
+    }
     if (!going) finish(137);
   };
   const fire = (cap: LimitName, data: Record<string, unknown> = {}) => {
@@ -157,7 +188,14 @@ function startPod(spec: PodSpec, onEvent: (e: PodEvent) => void, guards: Guard[]
     clearTimeout(timer);
     stdout.end();
     stderr.end();
-    try { where.harvest(); } catch (e) { broke(e as Error); return; } finally { where.cleanup(); }
+    try {
+      where.harvest();
+    } catch (e) {
+      broke(e as Error);
+      return;
+    } finally {
+      where.cleanup();
+    }
     end({ exitCode: limitHit === 'timeout' ? 124 : limitHit || stoppedBy ? 137 : raw, limitHit, durationMs: performance.now() - started, stoppedBy });
   }
   const control: FakePod = {
@@ -179,16 +217,24 @@ function startPod(spec: PodSpec, onEvent: (e: PodEvent) => void, guards: Guard[]
       return;
     }
     child = spawn(spec.command[0], spec.command.slice(1).map(mapArg), {
-      cwd: where.dir, env, detached: true, stdio: [spec.stdio === 'inherit' || spec.stdinInherit ? 'inherit' : 'ignore', 'pipe', 'pipe'],
+      cwd: where.dir,
+      env,
+      detached: true,
+      stdio: [spec.stdio === 'inherit' || spec.stdinInherit ? 'inherit' : 'ignore', 'pipe', 'pipe'],
     });
     child.stdout?.pipe(stdout, { end: false });
     child.stderr?.pipe(stderr, { end: false });
-    child.on('error', (e) => { stderr.write(`${spec.command[0]}: ${e.message}\n`); finish(127); });
+    child.on('error', (e) => {
+      stderr.write(`${spec.command[0]}: ${e.message}\n`);
+      finish(127);
+    });
     child.on('close', (code, signal) => finish(code ?? 128 + (os.constants.signals[signal as NodeJS.Signals] ?? 9)));
   };
   const pod: RunningPod = {
     id: spec.id,
-    get pid() { return child?.pid ?? -1; },
+    get pid() {
+      return child?.pid ?? -1;
+    },
     uid: null,
     guards,
     stdin,
@@ -196,17 +242,28 @@ function startPod(spec: PodSpec, onEvent: (e: PodEvent) => void, guards: Guard[]
     stderr,
     wait: () => done,
     go,
-    stop: (reason) => { if (!limitHit && !stoppedBy) { stoppedBy = reason; kill(); } },
+    stop: (reason) => {
+      if (!limitHit && !stoppedBy) {
+        stoppedBy = reason;
+        kill();
+      }
+    },
   };
   return { pod, control };
 }
 
 function limitValue(cap: LimitName, rules: Rules): number | null {
   switch (cap) {
-    case 'memory': return rules.resources.memoryBytes;
-    case 'pids': return rules.resources.pids;
-    case 'timeout': return rules.resources.timeoutMs;
-    case 'disk': case 'changes': return rules.resources.diskBytes;
-    default: return null;
+    case 'memory':
+      return rules.resources.memoryBytes;
+    case 'pids':
+      return rules.resources.pids;
+    case 'timeout':
+      return rules.resources.timeoutMs;
+    case 'disk':
+    case 'changes':
+      return rules.resources.diskBytes;
+    default:
+      return null;
   }
 }

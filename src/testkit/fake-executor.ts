@@ -46,11 +46,22 @@ export class FakeExecutor {
   readonly calls: string[][] = [];
   readonly done: Promise<void>;
 
-  constructor(input: Readable, private readonly output: Writable, private readonly o: ExecutorOptions) {
+  constructor(
+    input: Readable,
+    private readonly output: Writable,
+    private readonly o: ExecutorOptions,
+  ) {
     this.done = new Promise((resolve) => {
-      input.on('data', (d: Buffer) => { this.buf = Buffer.concat([this.buf, d]); this.drain(); });
-      input.on('end', () => { void this.busy.then(resolve); });
-      input.on('close', () => { void this.busy.then(resolve); });
+      input.on('data', (d: Buffer) => {
+        this.buf = Buffer.concat([this.buf, d]);
+        this.drain();
+      });
+      input.on('end', () => {
+        void this.busy.then(resolve);
+      });
+      input.on('close', () => {
+        void this.busy.then(resolve);
+      });
     });
   }
 
@@ -74,7 +85,9 @@ export class FakeExecutor {
     if (this.stopped) return;
     const mapped = argv.map(this.o.mapArg);
     this.calls.push(mapped);
-    const r = await runBounded(mapped, { cwd: this.o.cwd, env: this.o.env, timeoutMs, maxOutput }, (c) => { this.child = c; });
+    const r = await runBounded(mapped, { cwd: this.o.cwd, env: this.o.env, timeoutMs, maxOutput }, (c) => {
+      this.child = c;
+    });
     this.child = null;
     if (this.stopped) return;
     this.output.write(encodeResponse(r.status, (r.truncated ? 1 : 0) | (r.timedOut ? 2 : 0), r.out, r.err));
@@ -83,12 +96,19 @@ export class FakeExecutor {
 
 export function killGroup(c: ChildProcess | null): void {
   if (!c?.pid || c.exitCode !== null || c.signalCode !== null) return;
-  try { process.kill(-c.pid, 'SIGKILL'); } catch { /* gone */ }
+  try {
+    process.kill(-c.pid, 'SIGKILL');
+  } catch {
+    /* gone */
+  }
 }
 
 /** One command with a timeout (killing its group) and an output bound per stream. */
-function runBounded(argv: string[], o: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number; maxOutput: number },
-  onChild: (c: ChildProcess) => void): Promise<{ status: number; out: Buffer; err: Buffer; truncated: boolean; timedOut: boolean }> {
+function runBounded(
+  argv: string[],
+  o: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number; maxOutput: number },
+  onChild: (c: ChildProcess) => void,
+): Promise<{ status: number; out: Buffer; err: Buffer; truncated: boolean; timedOut: boolean }> {
   return new Promise((resolve) => {
     const child = spawn(argv[0], argv.slice(1), { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     onChild(child);
@@ -100,11 +120,15 @@ function runBounded(argv: string[], o: { cwd: string; env: NodeJS.ProcessEnv; ti
       const take = Math.max(0, Math.min(d.length, o.maxOutput - n));
       if (take < d.length) truncated = true;
       if (take > 0) kept[which].push(d.subarray(0, take));
-      if (which === 'out') kept.outN += take; else kept.errN += take;
+      if (which === 'out') kept.outN += take;
+      else kept.errN += take;
     };
     child.stdout?.on('data', sink('out'));
     child.stderr?.on('data', sink('err'));
-    const timer = setTimeout(() => { timedOut = true; killGroup(child); }, o.timeoutMs);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup(child);
+    }, o.timeoutMs);
     let settled = false;
     const settle = (status: number, err: Buffer) => {
       if (settled) return;
@@ -115,7 +139,7 @@ function runBounded(argv: string[], o: { cwd: string; env: NodeJS.ProcessEnv; ti
     // As execvp failing in podexec: 127 and the reason on stderr.
     child.on('error', (e) => settle(127, Buffer.from(`${argv[0]}: ${e.message}\n`)));
     child.on('close', (code, signal) => {
-      settle(timedOut ? 124 : code ?? 128 + (os.constants.signals[signal as NodeJS.Signals] ?? 9), Buffer.concat(kept.err));
+      settle(timedOut ? 124 : (code ?? 128 + (os.constants.signals[signal as NodeJS.Signals] ?? 9)), Buffer.concat(kept.err));
     });
   });
 }

@@ -19,10 +19,12 @@ function sameEntry(a: EntryInfo, b: EntryInfo, absA: string, absB: string): bool
 export function harvestCopy(workspace: string, copy: string, changesDir: string): number {
   const before = walkEntries(workspace);
   const after = walkEntries(copy);
-  const changed = [...after].filter(([p, a]) => {
-    const b = before.get(p);
-    return !b || !sameEntry(b, a, path.join(workspace, p), path.join(copy, p));
-  }).map(([p]) => p);
+  const changed = [...after]
+    .filter(([p, a]) => {
+      const b = before.get(p);
+      return !b || !sameEntry(b, a, path.join(workspace, p), path.join(copy, p));
+    })
+    .map(([p]) => p);
   // Topmost only: a whiteout on a directory removes all below it.
   const deleted = [...before.keys()].filter((p) => {
     if (after.has(p)) return false;

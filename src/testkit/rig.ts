@@ -45,14 +45,27 @@ export function createRig(o: RigOptions = {}): Rig {
   const ctx = createContext(env, { backends: o.backends ? o.backends(backend) : { fake: () => backend } });
   let n = 0;
   return {
-    base, home, ws, ctx, backend,
+    base,
+    home,
+    ws,
+    ctx,
+    backend,
     audit: (runId) => [...auditEvents(path.join(ctx.runDir(runId), 'audit.jsonl'))],
-    runDirs: () => { try { return fs.readdirSync(path.join(ctx.clawpodHome, 'runs')); } catch { return []; } },
+    runDirs: () => {
+      try {
+        return fs.readdirSync(path.join(ctx.clawpodHome, 'runs'));
+      } catch {
+        return [];
+      }
+    },
     policy(yaml) {
       const p = path.join(base, `policy-${++n}.yaml`);
       fs.writeFileSync(p, yaml);
       return p;
     },
-    cleanup() { ctx.close(); fs.rmSync(base, { recursive: true, force: true }); },
+    cleanup() {
+      ctx.close();
+      fs.rmSync(base, { recursive: true, force: true });
+    },
   };
 }

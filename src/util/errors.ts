@@ -13,4 +13,6 @@ export class ClawpodError extends Error {
 }
 
 /** Whether e is an error the user can fix (printed as is) rather than clawpod's own fault. */
-export function isUserCaused(e: unknown): e is ClawpodError { return e instanceof ClawpodError; }
+export function isUserCaused(e: unknown): e is ClawpodError {
+  return e instanceof ClawpodError;
+}

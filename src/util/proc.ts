@@ -5,7 +5,11 @@ import fs from 'node:fs';
 
 /** This boot's id (a fresh random UUID per boot), or null where the kernel does not expose it. */
 export function currentBootId(): string | null {
-  try { return fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null; } catch { return null; }
+  try {
+    return fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
 }
 
 /** State letter and start time (clock ticks since boot) from /proc/PID/stat, or null. */
@@ -15,7 +19,9 @@ export function processStat(pid: number): { state: string; start: string } | nul
     // The command name may contain spaces and parentheses: fields start after the last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return fields[19] === undefined ? null : { state: fields[0], start: fields[19] };
-  } catch { return null; }
+  } catch {
+    return null;
+  }
 }
 
 export function processStartTime(pid: number): string | null {
@@ -37,7 +43,12 @@ export function recordedProcessAlive(pid: number, start?: string | null, bootId?
   if (!stat) {
     // /proc hidden (hidepid): a signal probe. Unverifiable counts as alive: reaping a live
     // run would kill it, a leftover only waits for the next look.
-    try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'EPERM';
+    }
   }
   if (stat.state === 'Z' || stat.state === 'X') return false;
   return !start || stat.start === start;

@@ -26,7 +26,11 @@ for (const [name, codes] of Object.entries(CLASSES)) {
       const hex = code.toString(16);
       assert.ok(UNSAFE.test(`a${ch}`), `U+${hex} in the set`);
       const s = `a${ch}b`;
-      for (const [how, out] of [['safeText', safeText(s)], ['escapeText', escapeText(s)], ['quotePath', quotePath(s)]]) {
+      for (const [how, out] of [
+        ['safeText', safeText(s)],
+        ['escapeText', escapeText(s)],
+        ['quotePath', quotePath(s)],
+      ]) {
         assert.ok(!out.includes(ch), `${how} left U+${hex} raw: ${JSON.stringify(out)}`);
         assert.ok(out.startsWith(how === 'quotePath' ? '"a\\' : 'a\\') && out.includes('b'), `${how}: U+${hex} -> ${out}`);
       }

@@ -22,8 +22,7 @@ export const UNSAFE_CLASS = '\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}\\p{Default_Ignorable_C
 // "❤️" is written, so it stays. At the start, or after another unsafe character (a run of
 // selectors is how a payload is smuggled), it is escaped like the rest.
 const PRESENTATION = '\\ufe0e\\ufe0f';
-const source = (extra: string) =>
-  `(?![${PRESENTATION}])[${UNSAFE_CLASS}${extra}]|(?<=^|[${UNSAFE_CLASS}])[${PRESENTATION}]`;
+const source = (extra: string) => `(?![${PRESENTATION}])[${UNSAFE_CLASS}${extra}]|(?<=^|[${UNSAFE_CLASS}])[${PRESENTATION}]`;
 
 /** Matches one unsafe character (no g flag: safe to .test() repeatedly). */
 export const UNSAFE = new RegExp(source(''), 'u');

@@ -75,7 +75,10 @@ test('apply is byte-exact: contents, modes, symlink targets, deletions, new dirs
     assert.equal(keepAfter.mtimeMs, keepBefore.mtimeMs);
     // The change set read against the result has nothing left to say, and no temp file stayed.
     assert.deepEqual(readChangeSet(f.cs, f.ws, takeManifest(f.ws)), []);
-    assert.deepEqual([...walkEntries(f.ws).keys()].filter((p) => p.includes('.clawpod-')), []);
+    assert.deepEqual(
+      [...walkEntries(f.ws).keys()].filter((p) => p.includes('.clawpod-')),
+      [],
+    );
   } finally {
     f.cleanup();
   }
@@ -91,10 +94,7 @@ test('apply refuses, before any write, when a touched file changed since the man
       (e: unknown) => {
         assert.ok(e instanceof WorkspaceChangedError);
         assert.equal(e.path, 'z-last.txt');
-        assert.equal(
-          e.message,
-          'workspace changed since run started: z-last.txt was modified (review with clawpod runs diff r-42, then re-run; or discard)',
-        );
+        assert.equal(e.message, 'workspace changed since run started: z-last.txt was modified (review with clawpod runs diff r-42, then re-run; or discard)');
         return true;
       },
     );
@@ -146,12 +146,15 @@ test('apply refuses a parent directory replaced by a symlink pointing outside, e
     symlinkSync(outside, join(f.ws, 'lib'));
     const outsideBefore = snapshot(outside);
     for (const force of [false, true]) {
-      assert.throws(() => applyChangeSet(f.cs, f.ws, manifest, { force }), (e: unknown) => {
-        assert.ok(e instanceof UnsafePathError);
-        assert.match(e.message, /^refusing to apply: lib in the workspace is a symlink/);
-        assert.ok(!e.message.includes('\n'));
-        return true;
-      });
+      assert.throws(
+        () => applyChangeSet(f.cs, f.ws, manifest, { force }),
+        (e: unknown) => {
+          assert.ok(e instanceof UnsafePathError);
+          assert.match(e.message, /^refusing to apply: lib in the workspace is a symlink/);
+          assert.ok(!e.message.includes('\n'));
+          return true;
+        },
+      );
       assert.deepEqual(snapshot(outside), outsideBefore);
     }
   } finally {
@@ -298,7 +301,8 @@ for (const walk of [false, true]) {
       ];
       for (const step of steps) {
         const msg = helperFails(f, [step], true);
-        if (step.op === 'sweep') assert.equal(msg, 'no error'); // nothing to sweep there: skipped, untouched
+        if (step.op === 'sweep')
+          assert.equal(msg, 'no error'); // nothing to sweep there: skipped, untouched
         else assert.match(msg, /^refusing to apply: real\/sub\/lib in the workspace is a symlink, and clawpod never writes through it/, step.op);
       }
       assert.deepEqual(snapshot(outside), before);
@@ -319,12 +323,18 @@ test('the helper masks set-id bits, says how far it got, and leaves no temp file
     runPlan(f.ws, f.tree, [{ op: 'write', path: 'tool', mode: 0o6755 }], false);
     assert.equal(lstatSync(join(f.ws, 'tool')).mode & 0o7777, 0o755);
     // Without --force a parent that vanished is a stop, not silently recreated.
-    const msg = helperFails(f, [{ op: 'chmod', path: 'tool', mode: 0o700, type: 'f' }, { op: 'write', path: 'nope/tool', mode: 0o644 }]);
+    const msg = helperFails(f, [
+      { op: 'chmod', path: 'tool', mode: 0o700, type: 'f' },
+      { op: 'write', path: 'nope/tool', mode: 0o644 },
+    ]);
     assert.match(msg, /^refusing to apply: nope left the workspace while apply ran .*\[apply stopped after 1 of 2 steps/);
     assert.equal(perm(join(f.ws, 'tool')), 0o700);
     assert.match(helperFails(f, [{ op: 'chmod', path: 'gone', mode: 0o700, type: 'f' }]), /gone is no longer a file in the workspace/);
     assert.match(helperFails(f, [{ op: 'write', path: 'absent', mode: 0o644 }]), /^cannot apply absent: the change set's copy is missing/);
-    assert.deepEqual([...walkEntries(f.ws).keys()].filter((p) => p.includes('.clawpod-')), []);
+    assert.deepEqual(
+      [...walkEntries(f.ws).keys()].filter((p) => p.includes('.clawpod-')),
+      [],
+    );
   } finally {
     f.cleanup();
   }
@@ -336,7 +346,10 @@ test('the helper removes a tree deeper than any recursion or PATH_MAX-bound walk
     // 1500 levels built one directory at a time from a descriptor-free relative cwd walk.
     let rel = 'deep';
     mkdirSync(join(f.ws, rel));
-    for (let i = 0; i < 1500; i++) { rel += '/d'; mkdirSync(join(f.ws, rel)); }
+    for (let i = 0; i < 1500; i++) {
+      rel += '/d';
+      mkdirSync(join(f.ws, rel));
+    }
     put(f.ws, rel + '/leaf', 'x');
     runPlan(f.ws, f.tree, [{ op: 'rm', path: 'deep' }], false);
     assert.equal(lstatSync(join(f.ws, 'deep'), { throwIfNoEntry: false }), undefined);
@@ -350,7 +363,10 @@ test('a missing helper fails closed before any write', () => {
   process.env.CLAWPOD_WSAPPLY = join(f.base, 'no-such-helper');
   try {
     const before = snapshot(f.ws);
-    assert.throws(() => applyChangeSet(f.cs, f.ws, f.manifest), (e: unknown) => e instanceof ApplyHelperError && /is not built \(run npm run build\)$/.test(e.message));
+    assert.throws(
+      () => applyChangeSet(f.cs, f.ws, f.manifest),
+      (e: unknown) => e instanceof ApplyHelperError && /is not built \(run npm run build\)$/.test(e.message),
+    );
     assert.deepEqual(snapshot(f.ws), before);
   } finally {
     delete process.env.CLAWPOD_WSAPPLY;
@@ -368,7 +384,10 @@ test('as root, apply writes as the workspace owner: what the owner may not chang
     const manifest = takeManifest(f.ws);
     put(f.tree, 'mine.txt', 'new\n');
     put(f.tree, 'rootdir/planted', 'x');
-    assert.throws(() => applyChangeSet(f.cs, f.ws, manifest), /^UnsafePathError: cannot apply rootdir\/planted: the workspace owner \(uid 65534\) may not change it/);
+    assert.throws(
+      () => applyChangeSet(f.cs, f.ws, manifest),
+      /^UnsafePathError: cannot apply rootdir\/planted: the workspace owner \(uid 65534\) may not change it/,
+    );
     assert.equal(lstatSync(join(f.ws, 'rootdir/planted'), { throwIfNoEntry: false }), undefined);
     const mine = lstatSync(join(f.ws, 'mine.txt'));
     assert.deepEqual([readFileSync(join(f.ws, 'mine.txt'), 'utf8'), mine.uid, mine.gid], ['new\n', 65534, 65534]);

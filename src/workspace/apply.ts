@@ -53,12 +53,7 @@ export interface ApplyResult {
   loaded: LoadedChangeSet;
 }
 
-export function applyChangeSet(
-  csDir: string,
-  workspaceRoot: string,
-  manifest: Manifest,
-  opts: ApplyOptions = {},
-): ApplyResult {
+export function applyChangeSet(csDir: string, workspaceRoot: string, manifest: Manifest, opts: ApplyOptions = {}): ApplyResult {
   // Resolved once: the user's root may itself be reached through a symlink, which is fine;
   // every check below is then relative to the real directory.
   const root = realpathSync(workspaceRoot);
@@ -68,7 +63,10 @@ export function applyChangeSet(
   const ignoredPaths = new Set(loaded.ignored.map((c) => c.path));
   const ignoredApplied = changes.filter((c) => ignoredPaths.has(c.path)).length;
   const result = {
-    applied: changes.length, changes, loaded, ignoredApplied,
+    applied: changes.length,
+    changes,
+    loaded,
+    ignoredApplied,
     remaining: loaded.changes.length - changes.length + (opts.includeIgnored === true ? 0 : loaded.ignored.length),
   };
   if (changes.length === 0) return result;

@@ -112,11 +112,7 @@ test('an opaque dir deletes every workspace entry the tree lacks, recursively', 
     put(f.tree, 'out/fresh.txt', 'f\n');
     mkdir(f.tree, 'other'); // a parent-only dir is merged, never opaque by itself
     writeList(f.cs, 'opaque.lst', ['out']);
-    assert.deepEqual(kinds(readChangeSet(f.cs, f.ws, m)), [
-      'added out/fresh.txt',
-      'deleted out/old.txt',
-      'deleted out/sub/nested.txt',
-    ]);
+    assert.deepEqual(kinds(readChangeSet(f.cs, f.ws, m)), ['added out/fresh.txt', 'deleted out/old.txt', 'deleted out/sub/nested.txt']);
   } finally {
     f.cleanup();
   }

@@ -131,8 +131,15 @@ export function loadChangeSet(csDir: string, workspaceRoot: string, manifest: Ma
   const split = opts.ignore ? classifyChanges(kept, opts.ignore, new Set(flags.map((f) => f.path))) : undefined;
   const shown = split === undefined || opts.includeIgnored === true ? kept : split.reviewed;
   return {
-    changes: shown, tree, treeDir, opaque, replacedRoots: [...replaced].sort(),
-    gitExcluded: excluded.sort(), flags, ignored: split?.ignored ?? [], ignoredRoots: split?.roots ?? [],
+    changes: shown,
+    tree,
+    treeDir,
+    opaque,
+    replacedRoots: [...replaced].sort(),
+    gitExcluded: excluded.sort(),
+    flags,
+    ignored: split?.ignored ?? [],
+    ignoredRoots: split?.roots ?? [],
   };
 }
 

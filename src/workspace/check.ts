@@ -15,8 +15,7 @@ export function notADirectory(rel: string, isLink: boolean): UnsafePathError {
   const what = isLink ? 'a symlink' : 'not a directory';
   return new UnsafePathError(
     rel,
-    `refusing to apply: ${quotePath(rel)} in the workspace is ${what}, and clawpod never writes through it ` +
-      `(make it a real directory, or discard the run)`,
+    `refusing to apply: ${quotePath(rel)} in the workspace is ${what}, and clawpod never writes through it ` + `(make it a real directory, or discard the run)`,
   );
 }
 

@@ -35,10 +35,17 @@ export interface ReviewNotes {
   ignoredNote?: IgnoredNote;
 }
 
-export interface IgnoredNote { count: number; bytes: number; roots: string[]; hint: string }
+export interface IgnoredNote {
+  count: number;
+  bytes: number;
+  roots: string[];
+  hint: string;
+}
 
 /** Show files up to the --full bounds instead of summarising them past the review ones. */
-export interface RenderOptions { full?: boolean }
+export interface RenderOptions {
+  full?: boolean;
+}
 
 export function renderDiff(changes: Change[], csDir: string, workspaceRoot: string, notes: ReviewNotes = {}, opts: RenderOptions = {}): string {
   let out = '';
@@ -52,9 +59,7 @@ export function renderReview(loaded: LoadedChangeSet, workspaceRoot: string): st
 }
 
 /** The same text in pieces (one per change), for output too large to hold as one string. */
-export function* diffChunks(
-  changes: Change[], csDir: string, workspaceRoot: string, notes: ReviewNotes = {}, opts: RenderOptions = {},
-): Generator<string> {
+export function* diffChunks(changes: Change[], csDir: string, workspaceRoot: string, notes: ReviewNotes = {}, opts: RenderOptions = {}): Generator<string> {
   const head = headerLines(notes);
   if (head.length > 0) yield head.join('\n') + '\n';
   const treeDir = join(csDir, 'tree');
@@ -77,14 +82,18 @@ function headerLines(notes: ReviewNotes): string[] {
   const lines: string[] = [];
   const flags = notes.flags ?? [];
   if (flags.length > 0) {
-    lines.push(`# clawpod: ${flags.length} ${flags.length === 1 ? 'path' : 'paths'} below can run code or steer tools ` +
-      'when a program opens, enters, commits or pushes this folder; review them first (! = runs on the host by itself):');
+    lines.push(
+      `# clawpod: ${flags.length} ${flags.length === 1 ? 'path' : 'paths'} below can run code or steer tools ` +
+        'when a program opens, enters, commits or pushes this folder; review them first (! = runs on the host by itself):',
+    );
     for (const f of flags) lines.push(`#   ${f.loud ? '!' : ' '} ${quotePath(f.path)} (${f.kind}): ${f.why}`);
   }
   const excluded = notes.gitExcluded ?? [];
   if (excluded.length > 0) {
-    lines.push(`# clawpod: ${excluded.length} ${excluded.length === 1 ? 'change' : 'changes'} to .git ` +
-      '(git hooks and config run code on the host) left out of this review and of apply; to include them: --include-git');
+    lines.push(
+      `# clawpod: ${excluded.length} ${excluded.length === 1 ? 'change' : 'changes'} to .git ` +
+        '(git hooks and config run code on the host) left out of this review and of apply; to include them: --include-git',
+    );
   }
   if (notes.ignoredNote !== undefined && notes.ignoredNote.count > 0) lines.push(`# ${ignoredLine(notes.ignoredNote)}`);
   return lines;
@@ -100,7 +109,10 @@ export function formatBytes(n: number): string {
   const units = ['KiB', 'MiB', 'GiB', 'TiB'];
   let v = n / 1024;
   let u = 0;
-  while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
   return `${v.toFixed(1)} ${units[u]}`;
 }
 
@@ -109,9 +121,14 @@ export function applyNotes(notes: ReviewNotes): string[] {
   const out: string[] = [];
   const flags = notes.flags ?? [];
   if (flags.length > 0) {
-    const names = flags.slice(0, 5).map((f) => (f.loud ? '!' : '') + quotePath(f.path)).join(', ');
-    out.push(`clawpod: applied ${flags.length} ${flags.length === 1 ? 'path' : 'paths'} that can run code when a tool opens, ` +
-      `enters or commits in the folder: ${names}${flags.length > 5 ? ', ...' : ''} (listed at the top of runs diff)`);
+    const names = flags
+      .slice(0, 5)
+      .map((f) => (f.loud ? '!' : '') + quotePath(f.path))
+      .join(', ');
+    out.push(
+      `clawpod: applied ${flags.length} ${flags.length === 1 ? 'path' : 'paths'} that can run code when a tool opens, ` +
+        `enters or commits in the folder: ${names}${flags.length > 5 ? ', ...' : ''} (listed at the top of runs diff)`,
+    );
   }
   const n = notes.gitExcluded?.length ?? 0;
   if (n > 0) out.push(`clawpod: ${n} ${n === 1 ? 'change' : 'changes'} to .git left out (apply with --include-git after reviewing them)`);
@@ -152,7 +169,11 @@ function renderChange(c: Change, treeDir: string, workspaceRoot: string, full: b
   return section(c, before, after, dirs);
 }
 
-interface Dirs { treeDir: string; workspaceRoot: string; full: boolean }
+interface Dirs {
+  treeDir: string;
+  workspaceRoot: string;
+  full: boolean;
+}
 
 /** One side of an added, deleted or retyped entry. */
 function renderSide(c: Change, side: 'old' | 'new', info: EntryInfo, dirs: Dirs): string {
@@ -223,8 +244,10 @@ function textBody(c: Change, before: EntryInfo | undefined, after: EntryInfo | u
     const uncounted = c.kind === 'modified' && c.show === 'summary';
     const known = uncounted ? 'changed lines not counted' : `+${c.insertions ?? 0} -${c.deletions ?? 0}`;
     const where = after !== undefined && after.t === 'f' ? join(treeDir, c.path) : join(workspaceRoot, c.path);
-    return `${why} (old: ${count(before && c.oldScan)}; new: ${count(after && c.newScan)}); ${known}; ` +
-      `review it with an editor: ${quotePath(where)}${full ? '' : ' (or show it with runs diff --full)'}`;
+    return (
+      `${why} (old: ${count(before && c.oldScan)}; new: ${count(after && c.newScan)}); ${known}; ` +
+      `review it with an editor: ${quotePath(where)}${full ? '' : ' (or show it with runs diff --full)'}`
+    );
   };
   if (c.show === 'summary') return summary('too large to show');
   const oldText = before && text(before, join(workspaceRoot, c.path), full);

@@ -10,10 +10,7 @@ export class WorkspaceChangedError extends ClawpodError {
     readonly reason: string,
     runId: string,
   ) {
-    super(
-      `workspace changed since run started: ${quotePath(path)} ${reason} ` +
-        `(review with clawpod runs diff ${runId}, then re-run; or discard)`,
-    );
+    super(`workspace changed since run started: ${quotePath(path)} ${reason} ` + `(review with clawpod runs diff ${runId}, then re-run; or discard)`);
   }
 }
 

@@ -48,7 +48,7 @@ const FILES: Record<string, string> = {
   '.lefthook.yml': 'lefthook runs its hooks at the next git commit',
   'mise.toml': 'mise runs its hooks when a shell enters the folder',
   '.mise.toml': 'mise runs its hooks when a shell enters the folder',
-  '.gitlab-ci.yml': 'GitLab CI runs it with the repository\'s secrets when pushed',
+  '.gitlab-ci.yml': "GitLab CI runs it with the repository's secrets when pushed",
   'CLAUDE.md': 'coding agents follow the instructions in it',
   'AGENTS.md': 'coding agents follow the instructions in it',
   'CLAUDE.local.md': 'coding agents follow the instructions in it',
@@ -94,7 +94,7 @@ function whyFlag(rel: string, after: EntryInfo | undefined, hooksDir?: string): 
   const segs = rel.split('/');
   if (segs.some(isGitSegment)) return gitWhy(segs);
   if (hooksDir !== undefined && (hooksDir === '' || rel === hooksDir || rel.startsWith(`${hooksDir}/`))) {
-    return { why: 'a git hook (under the repository\'s core.hooksPath): git runs it on the host', loud: true };
+    return { why: "a git hook (under the repository's core.hooksPath): git runs it on the host", loud: true };
   }
   for (const s of segs.slice(0, -1)) if (Object.hasOwn(DIRS, s)) return { why: DIRS[s], loud: false };
   const name = segs[segs.length - 1];
@@ -160,7 +160,9 @@ export function hooksDirOf(workspaceRoot: string): string | undefined {
   try {
     if (!statSync(cfg).isFile()) return undefined; // a FIFO would hang the read; a symlinked .git is git's too
     text = readFileSync(cfg, 'utf8');
-  } catch { return undefined; }
+  } catch {
+    return undefined;
+  }
   let section = '';
   let value: string | undefined;
   for (const raw of text.split('\n')) {
@@ -182,8 +184,15 @@ function gitConfigValue(s: string): string {
   let quoted = false;
   for (let i = 0; i < s.length; i++) {
     const ch = s[i];
-    if (ch === '\\' && i + 1 < s.length) { const n = s[++i]; out += n === 't' ? '\t' : n === 'n' ? '\n' : n; continue; }
-    if (ch === '"') { quoted = !quoted; continue; }
+    if (ch === '\\' && i + 1 < s.length) {
+      const n = s[++i];
+      out += n === 't' ? '\t' : n === 'n' ? '\n' : n;
+      continue;
+    }
+    if (ch === '"') {
+      quoted = !quoted;
+      continue;
+    }
     if (!quoted && (ch === '#' || ch === ';')) break;
     out += ch;
   }

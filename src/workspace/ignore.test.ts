@@ -13,7 +13,10 @@ import { fixture, mkdir, put, writeList } from './testkit.js';
 import type { Change } from './types.js';
 
 const src = (files: Record<string, string>, policy: string[] = [], exclude?: string): IgnoreSources => ({
-  version: 1, policy, exclude, gitignore: Object.entries(files).map(([dir, text]) => ({ dir, text })),
+  version: 1,
+  policy,
+  exclude,
+  gitignore: Object.entries(files).map(([dir, text]) => ({ dir, text })),
 });
 
 test('reanchor: unanchored patterns match at any depth below their file, anchored ones at its directory', () => {
@@ -27,11 +30,13 @@ test('reanchor: unanchored patterns match at any depth below their file, anchore
 });
 
 test('git semantics: nesting, negation, directory-only, anchoring, **, case', () => {
-  const m = ignoreMatcher(src({
-    '': 'node_modules/\n*.log\n!keep.log\nbuild/\n/root-only\n**/tmp/**\nDocs\n',
-    a: 'foo\n/bar\n!node_modules/\n',
-    'we[ir]d': 'x\n',
-  }));
+  const m = ignoreMatcher(
+    src({
+      '': 'node_modules/\n*.log\n!keep.log\nbuild/\n/root-only\n**/tmp/**\nDocs\n',
+      a: 'foo\n/bar\n!node_modules/\n',
+      'we[ir]d': 'x\n',
+    }),
+  );
   assert.equal(m.ignores('node_modules', true), true);
   assert.equal(m.ignores('node_modules/pkg/index.js', false), true, 'below an ignored directory');
   assert.equal(m.ignores('x/y/node_modules', true), true);
@@ -82,12 +87,20 @@ test('only the host .gitignore files of run start count: one the pod writes ("*"
     put(f.tree, 'dist/b.js', 'b\n');
     put(f.tree, 'local/n.txt', 'n\n');
     const loaded = loadChangeSet(f.cs, f.ws, manifest, { ignore: ignoreMatcher(sources) });
-    assert.deepEqual(loaded.changes.map((c) => c.path), ['.gitignore', 'evil.sh', 'src/a.ts']);
-    assert.deepEqual(loaded.ignored.map((c) => c.path), ['dist', 'dist/b.js', 'local', 'local/n.txt']);
+    assert.deepEqual(
+      loaded.changes.map((c) => c.path),
+      ['.gitignore', 'evil.sh', 'src/a.ts'],
+    );
+    assert.deepEqual(
+      loaded.ignored.map((c) => c.path),
+      ['dist', 'dist/b.js', 'local', 'local/n.txt'],
+    );
     assert.deepEqual(loaded.ignoredRoots, ['dist/', 'local/']);
     const all = loadChangeSet(f.cs, f.ws, manifest, { ignore: ignoreMatcher(sources), includeIgnored: true });
     assert.equal(all.changes.length, 7);
-  } finally { f.cleanup(); }
+  } finally {
+    f.cleanup();
+  }
 });
 
 test('ignore rules never hide flagged files, .gitignore itself or the directories they need', () => {
@@ -105,12 +118,25 @@ test('ignore rules never hide flagged files, .gitignore itself or the directorie
     const loaded = loadChangeSet(f.cs, f.ws, manifest, { ignore: ignoreMatcher(readIgnoreSources(f.ws, manifest)) });
     // Flagged and git-read files stay reviewed at their place; inside an ignored ordinary
     // directory (node_modules/) no tool reads them there, so they go with their siblings.
-    assert.deepEqual(loaded.changes.map((c) => c.path), ['.envrc', '.gitattributes', '.gitignore']);
-    assert.deepEqual(loaded.ignored.map((c) => c.path), [
-      'README.md', 'node_modules', 'node_modules/pkg', 'node_modules/pkg/.vscode', 'node_modules/pkg/.vscode/tasks.json',
-      'node_modules/pkg/CLAUDE.md', 'node_modules/pkg/index.js',
-    ]);
-  } finally { f.cleanup(); }
+    assert.deepEqual(
+      loaded.changes.map((c) => c.path),
+      ['.envrc', '.gitattributes', '.gitignore'],
+    );
+    assert.deepEqual(
+      loaded.ignored.map((c) => c.path),
+      [
+        'README.md',
+        'node_modules',
+        'node_modules/pkg',
+        'node_modules/pkg/.vscode',
+        'node_modules/pkg/.vscode/tasks.json',
+        'node_modules/pkg/CLAUDE.md',
+        'node_modules/pkg/index.js',
+      ],
+    );
+  } finally {
+    f.cleanup();
+  }
 });
 
 const ch = (path: string, kind: Change['kind'], t: 'f' | 'd' = 'f'): Change => {
@@ -131,9 +157,18 @@ test('path filters: prefixes and globs select a path and what lies below it', ()
 
 test('selectChanges: new parent directories come along; a directory deletion waits for what is below it', () => {
   const all = [ch('new', 'added', 'd'), ch('new/x.ts', 'added'), ch('old', 'deleted', 'd'), ch('old/a', 'deleted'), ch('old/b', 'deleted')];
-  assert.deepEqual(selectChanges(all, (c) => c.path === 'new/x.ts').map((c) => c.path), ['new', 'new/x.ts']);
-  assert.deepEqual(selectChanges(all, (c) => c.path.startsWith('old/a') || c.path === 'old').map((c) => c.path), ['old/a']);
-  assert.deepEqual(selectChanges(all, (c) => c.path.startsWith('old')).map((c) => c.path), ['old', 'old/a', 'old/b']);
+  assert.deepEqual(
+    selectChanges(all, (c) => c.path === 'new/x.ts').map((c) => c.path),
+    ['new', 'new/x.ts'],
+  );
+  assert.deepEqual(
+    selectChanges(all, (c) => c.path.startsWith('old/a') || c.path === 'old').map((c) => c.path),
+    ['old/a'],
+  );
+  assert.deepEqual(
+    selectChanges(all, (c) => c.path.startsWith('old')).map((c) => c.path),
+    ['old', 'old/a', 'old/b'],
+  );
 });
 
 test('an opaque directory is swept only when all of its changes are applied', async () => {
@@ -149,7 +184,9 @@ test('an opaque directory is swept only when all of its changes are applied', as
     assert.ok(!planOf(loaded).some((s) => s.op === 'sweep'), 'a sweep would remove the ignored changes too');
     const all = loadChangeSet(f.cs, f.ws, manifest, { ignore: ignoreMatcher(src({ '': 'node_modules/\n' })), includeIgnored: true });
     assert.ok(planOf(all).some((s) => s.op === 'sweep'));
-  } finally { f.cleanup(); }
+  } finally {
+    f.cleanup();
+  }
 });
 
 test('apply never removes ignored files by deleting the reviewed directory that holds them', async () => {
@@ -166,7 +203,9 @@ test('apply never removes ignored files by deleting the reviewed directory that 
     assert.equal(existsSync(join(f.ws, 'pkg/index.js')), false);
     assert.equal(existsSync(join(f.ws, 'pkg/node_modules/x.js')), true, 'an ignored file went with its reviewed directory');
     assert.ok(r.remaining > 0);
-  } finally { f.cleanup(); }
+  } finally {
+    f.cleanup();
+  }
 });
 
 test('the ignored manifest is written in batches: long names and many of them never make one string', () => {
@@ -174,7 +213,12 @@ test('the ignored manifest is written in batches: long names and many of them ne
   const changes = Array.from({ length: 3000 }, (_, i) => ({ path: `${long}f${i}`, kind: 'added' as const, bytes: 3, sha256: 'ab' }));
   const file = join(mkdtempSync(join(tmpdir(), 'ign-')), 'ignored.jsonl');
   let writes = 0;
-  const sum = writeIgnoredManifest(file, changes as never, ['d/'], { batchBytes: 64 * 1024, onWrite: () => { writes++; } });
+  const sum = writeIgnoredManifest(file, changes as never, ['d/'], {
+    batchBytes: 64 * 1024,
+    onWrite: () => {
+      writes++;
+    },
+  });
   const body = readFileSync(file, 'utf8');
   assert.equal(body.split('\n').length - 1, 3000);
   assert.equal(sum.sha256, createHash('sha256').update(body).digest('hex'));

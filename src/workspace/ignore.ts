@@ -52,7 +52,9 @@ export function readIgnoreSources(root: string, manifest: Manifest, policy: stri
       if (buf === undefined) return undefined;
       total += buf.length;
       return buf.toString('utf8');
-    } catch { return undefined; }
+    } catch {
+      return undefined;
+    }
   };
   for (const rel of manifest.entries.keys()) {
     if (!(rel === '.gitignore' || rel.endsWith('/.gitignore')) || isGitPath(rel)) continue;
@@ -73,14 +75,20 @@ export function saveIgnoreSources(file: string, src: IgnoreSources): void {
 /** A run's rules; a run from before rules were kept (no file) ignores nothing. */
 export function loadIgnoreSources(file: string): IgnoreSources {
   let raw: unknown;
-  try { raw = JSON.parse(readFileSync(file, 'utf8')); } catch (e) {
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return NO_IGNORE;
     throw new ChangeSetError(`cannot read ${file}: ${(e as Error).message} (the run's record is damaged: discard the run)`);
   }
   const r = raw as Partial<IgnoreSources>;
   const strings = (a: unknown) => Array.isArray(a) && a.every((s) => typeof s === 'string');
-  if (r?.version !== 1 || !strings(r.policy) || !Array.isArray(r.gitignore) ||
-    !r.gitignore.every((g) => typeof g?.dir === 'string' && typeof g?.text === 'string')) {
+  if (
+    r?.version !== 1 ||
+    !strings(r.policy) ||
+    !Array.isArray(r.gitignore) ||
+    !r.gitignore.every((g) => typeof g?.dir === 'string' && typeof g?.text === 'string')
+  ) {
     throw new ChangeSetError(`${file} is malformed (the run's record is damaged: discard the run)`);
   }
   return r as IgnoreSources;
@@ -156,7 +164,9 @@ export function ignoreMatcher(src: IgnoreSources, opts: { maxRules?: number } = 
   const ig: Ignore = ignore({ ignorecase: false }).add(used);
   const empty = used.length === 0;
   return {
-    empty, rules: fileRules + src.policy.filter(isRule).length, used: used.length,
+    empty,
+    rules: fileRules + src.policy.filter(isRule).length,
+    used: used.length,
     ignores: (rel, isDir) => !empty && ig.ignores(isDir ? `${rel}/` : rel),
   };
 }
@@ -164,8 +174,10 @@ export function ignoreMatcher(src: IgnoreSources, opts: { maxRules?: number } = 
 /** The one line saying the cap left rules unused; undefined when all are used. */
 export function ruleCapLine(m: IgnoreMatcher, max = MAX_IGNORE_RULES): string | undefined {
   if (m.used >= m.rules) return undefined;
-  return `clawpod: the ignore rules hold ${m.rules} rules; only the first ${max} are used (the rest is reviewed, ` +
-    'not ignored: shorten the .gitignore files, or name big directories in filesystem.ignore)';
+  return (
+    `clawpod: the ignore rules hold ${m.rules} rules; only the first ${max} are used (the rest is reviewed, ` +
+    'not ignored: shorten the .gitignore files, or name big directories in filesystem.ignore)'
+  );
 }
 
 function depth(dir: string): number {
@@ -239,7 +251,10 @@ export interface IgnoredSummary {
 /** Writes the ignored changes' manifest and returns the summary its audit event carries. Written
  *  and hashed in batches: 260k long names are more than one string may hold. */
 export function writeIgnoredManifest(
-  file: string, ignored: Change[], roots: string[], opts: { batchBytes?: number; onWrite?: () => void } = {},
+  file: string,
+  ignored: Change[],
+  roots: string[],
+  opts: { batchBytes?: number; onWrite?: () => void } = {},
 ): IgnoredSummary {
   const hash = createHash('sha256');
   const batchBytes = opts.batchBytes ?? 1 << 20;
@@ -254,14 +269,16 @@ export function writeIgnoredManifest(
   };
   try {
     for (const c of ignored) {
-      batch += `${JSON.stringify(c.kind === 'deleted'
-        ? { path: c.path, kind: c.kind, deleted: true }
-        : { path: c.path, kind: c.kind, bytes: c.bytes ?? 0, sha256: c.sha256 ?? null })}\n`;
+      batch += `${JSON.stringify(
+        c.kind === 'deleted' ? { path: c.path, kind: c.kind, deleted: true } : { path: c.path, kind: c.kind, bytes: c.bytes ?? 0, sha256: c.sha256 ?? null },
+      )}\n`;
       bytes += c.bytes ?? 0;
       if (batch.length >= batchBytes) flush();
     }
     if (batch !== '') flush();
-  } finally { closeSync(fd); }
+  } finally {
+    closeSync(fd);
+  }
   return { count: ignored.length, bytes, sha256: hash.digest('hex'), roots };
 }
 

@@ -47,8 +47,7 @@ export interface WalkOptions {
  * between readdir and lstat is skipped: the walk describes what it could see.
  */
 export function walkEntries(root: string, opts: WalkOptions = {}): Map<string, EntryInfo> {
-  const refuse =
-    opts.refuse ?? ((rel: string, why: string) => new Error(`cannot handle ${shortPath(rel)} under ${root}: ${why} (rename or move it)`));
+  const refuse = opts.refuse ?? ((rel: string, why: string) => new Error(`cannot handle ${shortPath(rel)} under ${root}: ${why} (rename or move it)`));
   const out = new Map<string, EntryInfo>();
   // Plain concatenation below: path.join re-normalizes every call and costs a measurable share
   // of a 10k-entry walk; names from readdir never contain "/" and the base is resolved once.

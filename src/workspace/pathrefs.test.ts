@@ -14,7 +14,9 @@ function refsOf(setup: (f: ReturnType<typeof fixture>) => void, root = '/workspa
     setup(f);
     const loaded = loadChangeSet(f.cs, f.ws, manifest);
     return findPathRefs(loaded.changes, loaded.treeDir, root);
-  } finally { f.cleanup(); }
+  } finally {
+    f.cleanup();
+  }
 }
 
 test('symlinks into /workspace and content naming it are found; look-alikes are not', () => {
@@ -30,8 +32,14 @@ test('symlinks into /workspace and content naming it are found; look-alikes are 
     put(f.tree, 'inside.txt', 'a path like /home/u/workspace/x or /workspaces/y or /workspace.old\n');
     put(f.tree, 'moded.sh', 'cd /workspace/bin\n', 0o755); // only its mode changed: the user's own text
   });
-  assert.deepEqual(found.refs.map((r) => `${r.path}:${r.via}`).sort(),
-    ['abs:symlink', 'eol.txt:content', 'lib.la:content', 'root:symlink', 'url.txt:content', 'venv/bin/activate:content']);
+  assert.deepEqual(found.refs.map((r) => `${r.path}:${r.via}`).sort(), [
+    'abs:symlink',
+    'eol.txt:content',
+    'lib.la:content',
+    'root:symlink',
+    'url.txt:content',
+    'venv/bin/activate:content',
+  ]);
   assert.equal(found.partial, false);
 });
 
@@ -53,7 +61,10 @@ test('content past the per-file bound is not scanned', () => {
 
 test('another pod root (a host path) is searched the same way', () => {
   const found = refsOf((f) => put(f.tree, 'cfg', 'root=/srv/pod root/x\n'), '/srv/pod root');
-  assert.deepEqual(found.refs.map((r) => r.path), ['cfg']);
+  assert.deepEqual(
+    found.refs.map((r) => r.path),
+    ['cfg'],
+  );
 });
 
 test('review and apply lines escape pod-chosen names and targets', () => {
@@ -81,5 +92,7 @@ test('the pod root is kept with the run; runs without it were at /workspace', ()
     assert.equal(podRootOf(f.base), '/workspace');
     savePodRoot(f.base, '/home/u/proj');
     assert.equal(podRootOf(f.base), '/home/u/proj');
-  } finally { f.cleanup(); }
+  } finally {
+    f.cleanup();
+  }
 });

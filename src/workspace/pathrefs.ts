@@ -43,7 +43,9 @@ export function podRootOf(runDir: string): string {
   try {
     const p = readFileSync(join(runDir, POD_ROOT_FILE), 'utf8').replace(/\n$/, '');
     return p.startsWith('/') ? p : DEFAULT_POD_ROOT;
-  } catch { return DEFAULT_POD_ROOT; }
+  } catch {
+    return DEFAULT_POD_ROOT;
+  }
 }
 
 // Bytes that continue a path name: a match preceded by one is inside another path
@@ -66,7 +68,9 @@ function fileNames(abs: string, needle: Buffer, max: number): { found: boolean; 
   let fd: number;
   try {
     fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch { return { found: false, read: 0 }; }
+  } catch {
+    return { found: false, read: 0 };
+  }
   try {
     if (!fstatSync(fd).isFile()) return { found: false, read: 0 };
     const len = needle.length;
@@ -91,7 +95,9 @@ function fileNames(abs: string, needle: Buffer, max: number): { found: boolean; 
     const atEnd = i >= 0 && carry.subarray(i).equals(needle) && (i > 0 || read === carry.length);
     const found = atEnd && namesAt(carry, i, len);
     return { found, read };
-  } finally { closeSync(fd); }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** The changes that point into `podRoot`, the pod's path of the workspace. */
@@ -107,7 +113,10 @@ export function findPathRefs(changes: Change[], treeDir: string, podRoot: string
       const t = after.target ?? '';
       if (t === podRoot || t.startsWith(`${podRoot}/`)) refs.push({ path: c.path, via: 'symlink', target: t });
     } else if (after.t === 'f') {
-      if (budget <= 0) { partial = true; continue; }
+      if (budget <= 0) {
+        partial = true;
+        continue;
+      }
       const r = fileNames(join(treeDir, c.path), needle, Math.min(SCAN_FILE_BYTES, budget));
       budget -= r.read;
       if (r.found) refs.push({ path: c.path, via: 'content' });
@@ -121,13 +130,13 @@ export function pathRefLines(found: PathRefs): string[] {
   const { refs, podRoot } = found;
   if (refs.length === 0) return [];
   const count = `${refs.length} ${refs.length === 1 ? 'change points' : 'changes point'}`;
-  const lines = [`# clawpod: ${count} into ${quotePath(podRoot)}, ` +
-    'where the pod saw the workspace, a path that does not lead there on the host after apply ' +
-    '(rerun with filesystem.workspaceAt: host to get host paths):'];
+  const lines = [
+    `# clawpod: ${count} into ${quotePath(podRoot)}, ` +
+      'where the pod saw the workspace, a path that does not lead there on the host after apply ' +
+      '(rerun with filesystem.workspaceAt: host to get host paths):',
+  ];
   for (const r of refs) {
-    const what = r.via === 'symlink'
-      ? `symlink to ${quotePath(r.target ?? '')}`
-      : `its content names ${quotePath(`${podRoot}/`)}`;
+    const what = r.via === 'symlink' ? `symlink to ${quotePath(r.target ?? '')}` : `its content names ${quotePath(`${podRoot}/`)}`;
     lines.push(`#     ${quotePath(r.path)} (${what})`);
   }
   if (found.partial) lines.push(`#     (only the first ${SCAN_TOTAL_BYTES >> 20} MiB of file content were scanned)`);
@@ -138,7 +147,12 @@ export function pathRefLines(found: PathRefs): string[] {
 export function pathRefApplyLine(found: PathRefs): string | null {
   const n = found.refs.length;
   if (n === 0) return null;
-  const names = found.refs.slice(0, 3).map((r) => quotePath(r.path)).join(', ');
-  return `clawpod: ${n} applied ${n === 1 ? 'file points' : 'files point'} into ${quotePath(found.podRoot)} ` +
-    `(e.g. ${names}${n > 3 ? ', ...' : ''}); rerun with filesystem.workspaceAt: host to get host paths`;
+  const names = found.refs
+    .slice(0, 3)
+    .map((r) => quotePath(r.path))
+    .join(', ');
+  return (
+    `clawpod: ${n} applied ${n === 1 ? 'file points' : 'files point'} into ${quotePath(found.podRoot)} ` +
+    `(e.g. ${names}${n > 3 ? ', ...' : ''}); rerun with filesystem.workspaceAt: host to get host paths`
+  );
 }

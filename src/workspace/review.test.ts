@@ -41,7 +41,12 @@ test('control characters, bidi overrides and tag characters never reach the outp
 function snapshot(root: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const [p, e] of walkEntries(root) as Map<string, EntryInfo>) {
-    const body = e.t === 'f' ? createHash('sha256').update(readFileSync(join(root, p))).digest('hex') : (e.target ?? '');
+    const body =
+      e.t === 'f'
+        ? createHash('sha256')
+            .update(readFileSync(join(root, p)))
+            .digest('hex')
+        : (e.target ?? '');
     out.set(p, `${e.t} ${(e.mode & 0o777).toString(8)} ${body}`);
   }
   return out;
@@ -144,7 +149,15 @@ test('.git is left out by default: not reviewed, not applied, not deleted with i
     // `new` holds only a .git: the directory itself is still made.
     assert.deepEqual(paths, ['modified README', 'added new', 'deleted vendored/lib.c']);
     assert.deepEqual(loaded.gitExcluded, [
-      '.git/config', '.git/hooks', '.git/hooks/pre-commit', 'new/.git', 'new/.git/config', 'sub/.git', 'vendored', 'vendored/.git', 'vendored/.git/HEAD',
+      '.git/config',
+      '.git/hooks',
+      '.git/hooks/pre-commit',
+      'new/.git',
+      'new/.git/config',
+      'sub/.git',
+      'vendored',
+      'vendored/.git',
+      'vendored/.git/HEAD',
     ]);
     assert.ok(![...loaded.tree.keys()].some((p) => p.includes('.git')));
     const out = renderReview(loaded, f.ws);
@@ -200,8 +213,15 @@ test('files that run code when a tool opens the folder are flagged first', () =>
     const loaded = loadChangeSet(f.cs, f.ws, m);
     const flagged = loaded.flags.map((x) => `${x.kind} ${x.path}`);
     assert.deepEqual(flagged, [
-      'added .envrc', 'added .github/workflows', 'added .github/workflows/ci.yml', 'deleted .vscode/settings.json', 'added .vscode/tasks.json',
-      'added abs', 'added bare/config', 'added escape', 'added pkg/.mcp.json',
+      'added .envrc',
+      'added .github/workflows',
+      'added .github/workflows/ci.yml',
+      'deleted .vscode/settings.json',
+      'added .vscode/tasks.json',
+      'added abs',
+      'added bare/config',
+      'added escape',
+      'added pkg/.mcp.json',
     ]);
     const out = renderReview(loaded, f.ws);
     assert.ok(out.startsWith('# clawpod: 9 paths below can run code'), out);
@@ -218,10 +238,22 @@ test('large files are summarised, very different ones shown whole, and nothing i
     put(f.ws, 'rewrite.txt', lines(10_000, String));
     put(f.ws, 'edit.txt', lines(15_000, String));
     const m = takeManifest(f.ws);
-    put(f.tree, 'big.txt', lines(120_000, (i) => (i === 5000 ? 'five thousand' : String(i))));
+    put(
+      f.tree,
+      'big.txt',
+      lines(120_000, (i) => (i === 5000 ? 'five thousand' : String(i))),
+    );
     put(f.tree, 'new.txt', lines(200_000, String));
-    put(f.tree, 'rewrite.txt', lines(10_000, (i) => `x${i * 7}`));
-    put(f.tree, 'edit.txt', lines(15_000, (i) => (i === 7 ? 'seven' : String(i))));
+    put(
+      f.tree,
+      'rewrite.txt',
+      lines(10_000, (i) => `x${i * 7}`),
+    );
+    put(
+      f.tree,
+      'edit.txt',
+      lines(15_000, (i) => (i === 7 ? 'seven' : String(i))),
+    );
     const t0 = Date.now();
     const loaded = loadChangeSet(f.cs, f.ws, m);
     const out = renderReview(loaded, f.ws);
@@ -234,7 +266,10 @@ test('large files are summarised, very different ones shown whole, and nothing i
       'new.txt': 'summary +200000 -0',
       'rewrite.txt': 'whole +10000 -10000',
     });
-    assert.match(out, /# big\.txt: too large to show \(old: 120000 lines, \d+ bytes; new: 120000 lines, \d+ bytes\); changed lines not counted; review it with an editor: \S+big\.txt/);
+    assert.match(
+      out,
+      /# big\.txt: too large to show \(old: 120000 lines, \d+ bytes; new: 120000 lines, \d+ bytes\); changed lines not counted; review it with an editor: \S+big\.txt/,
+    );
     assert.match(out, /# new\.txt: too large to show \(old: none; new: 200000 lines, \d+ bytes\); \+200000 -0/);
     assert.match(out, /# rewrite\.txt: too different to diff line by line/);
     assert.match(out, /^-seven$|^\+seven$/m);
@@ -255,11 +290,14 @@ test('a change set too deep for the host, or with a non-UTF-8 name, is refused i
     // 1900 levels fit in PATH_MAX: read fine, without recursion.
     assert.equal(readChangeSet(f.cs, f.ws, m).length, 1901);
     writeFileSync(Buffer.concat([Buffer.from(join(f.tree, rel) + '/bad'), Buffer.from([0xff, 0xfe])]), 'x');
-    assert.throws(() => readChangeSet(f.cs, f.ws, m), (e: Error) => {
-      assert.match(e.message, /^the change set holds d\/d\/.*\.\.\..*bad.*: its name is not valid UTF-8; .*\(discard the run\)$/);
-      assert.ok(e.message.length < 400, e.message);
-      return true;
-    });
+    assert.throws(
+      () => readChangeSet(f.cs, f.ws, m),
+      (e: Error) => {
+        assert.match(e.message, /^the change set holds d\/d\/.*\.\.\..*bad.*: its name is not valid UTF-8; .*\(discard the run\)$/);
+        assert.ok(e.message.length < 400, e.message);
+        return true;
+      },
+    );
   } finally {
     removeTree(f.base); // fs.rmSync (in cleanup) overflows its stack on this tree
   }

@@ -15,13 +15,25 @@ function globRegex(glob: string): RegExp {
     const ch = glob[i];
     if (ch === '*' && glob[i + 1] === '*') {
       // "**/" matches zero or more directories; a trailing "**" anything.
-      if (glob[i + 2] === '/') { re += '(?:.*/)?'; i += 2; } else { re += '.*'; i += 1; }
+      if (glob[i + 2] === '/') {
+        re += '(?:.*/)?';
+        i += 2;
+      } else {
+        re += '.*';
+        i += 1;
+      }
     } else if (ch === '*') re += '[^/]*';
     else if (ch === '?') re += '[^/]';
     else if (ch === '[') {
       const end = glob.indexOf(']', i + 2);
-      if (end === -1) { re += '\\['; continue; }
-      const body = glob.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\');
+      if (end === -1) {
+        re += '\\[';
+        continue;
+      }
+      const body = glob
+        .slice(i + 1, end)
+        .replace(/^!/, '^')
+        .replace(/\\/g, '\\\\');
       re += `[${body}]`;
       i = end;
     } else re += ch.replace(/[.+^${}()|\\]/g, (c) => `\\${c}`);
@@ -43,7 +55,10 @@ export function pathPredicate(specs: string[]): PathPredicate {
 
 /** "a,b" and repeated options alike, empty items dropped. */
 export function splitSpecs(values: string[]): string[] {
-  return values.flatMap((v) => v.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+  return values
+    .flatMap((v) => v.split(','))
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 }
 
 /**

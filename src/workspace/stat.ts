@@ -32,7 +32,10 @@ export function* statLines(changes: Change[]): Generator<string> {
   const counted = (c: Change) => !c.binary && !(c.kind === 'modified' && c.show === 'summary');
   const totals = files.map((c) => (counted(c) ? (c.insertions ?? 0) + (c.deletions ?? 0) : 0));
   const max = totals.reduce((a, b) => Math.max(a, b), 0);
-  const nameWidth = Math.min(NAME_MAX, names.reduce((a, n) => Math.max(a, n.length), 0));
+  const nameWidth = Math.min(
+    NAME_MAX,
+    names.reduce((a, n) => Math.max(a, n.length), 0),
+  );
   const countWidth = Math.max(1, String(max).length);
   const room = Math.max(10, WIDTH - 5 - nameWidth - countWidth);
   for (let i = 0; i < files.length; i++) {
@@ -52,7 +55,10 @@ export function* nameLines(changes: Change[]): Generator<string> {
   for (const c of changes) {
     const isDir = (c.after ?? c.before)?.t === 'd';
     batch += `${quotePath(isDir ? `${c.path}/` : c.path)}\n`;
-    if (batch.length >= 64 * 1024) { yield batch; batch = ''; }
+    if (batch.length >= 64 * 1024) {
+      yield batch;
+      batch = '';
+    }
   }
   if (batch) yield batch;
 }

@@ -91,8 +91,11 @@ function stepError(root: string, step: PlanStep, code: string, prefixLen: number
   }
   if (code === 'EACCES' || code === 'EPERM') {
     const owner = ownerOf(root);
-    return refuse(step.path, `cannot apply ${q}: the workspace owner (uid ${owner}) may not change it, and apply writes ` +
-      `only as the owner (give uid ${owner} write access there, or discard the run)`);
+    return refuse(
+      step.path,
+      `cannot apply ${q}: the workspace owner (uid ${owner}) may not change it, and apply writes ` +
+        `only as the owner (give uid ${owner} write access there, or discard the run)`,
+    );
   }
   if (code === 'EXDEV') {
     return refuse(bad, `refusing to apply: ${qBad} leads out of the workspace, and clawpod never writes through it (discard the run)`);

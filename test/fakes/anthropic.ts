@@ -8,7 +8,11 @@ import { type FakeServer, type RecordedRequest, pieces, randomId, roughTokens, s
 
 export type { RecordedRequest } from './server.js';
 
-export interface AnthropicToolUse { id?: string; name: string; input: Record<string, unknown> }
+export interface AnthropicToolUse {
+  id?: string;
+  name: string;
+  input: Record<string, unknown>;
+}
 
 export interface AnthropicReply {
   text?: string;
@@ -26,9 +30,7 @@ export interface AnthropicError {
 
 export type AnthropicStep = AnthropicReply | AnthropicError;
 
-type ContentBlock =
-  | { type: 'text'; text: string }
-  | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> };
+type ContentBlock = { type: 'text'; text: string } | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> };
 
 /** Starts the fake; point an SDK at `url` (the SDK appends /v1/messages). */
 export async function startFakeAnthropic(script: AnthropicStep[]): Promise<FakeServer> {
@@ -40,8 +42,9 @@ export async function startFakeAnthropic(script: AnthropicStep[]): Promise<FakeS
     const step = script[next++];
     if (!step) {
       // x-should-retry: false so the SDK reports this at once instead of retrying a dead script.
-      return sendError(res, requestId, 500, 'api_error',
-        `fake anthropic: script exhausted (${script.length} steps, this is request ${next})`, { 'x-should-retry': 'false' });
+      return sendError(res, requestId, 500, 'api_error', `fake anthropic: script exhausted (${script.length} steps, this is request ${next})`, {
+        'x-should-retry': 'false',
+      });
     }
     if ('error' in step) {
       const e = step.error;
@@ -54,7 +57,11 @@ export async function startFakeAnthropic(script: AnthropicStep[]): Promise<FakeS
   });
 }
 
-interface Rejection { status: number; type: string; message: string }
+interface Rejection {
+  status: number;
+  type: string;
+  message: string;
+}
 
 /** Checks what the real API checks for the fields this fake looks at; first failure wins. */
 export function validate(req: RecordedRequest): Rejection | null {
@@ -86,27 +93,43 @@ function validateToolPairs(messages: any[]): Rejection | null {
     const m = messages[i];
     if (m?.role !== 'user' && m?.role !== 'assistant') return bad(`messages.${i}.role: Input should be 'user' or 'assistant'`);
     const prev = i > 0 ? messages[i - 1] : undefined;
-    const asked = prev?.role === 'assistant' ? blocksOf(prev).filter((b) => b?.type === 'tool_use').map((b) => b.id as string) : [];
+    const asked =
+      prev?.role === 'assistant'
+        ? blocksOf(prev)
+            .filter((b) => b?.type === 'tool_use')
+            .map((b) => b.id as string)
+        : [];
     const answered: string[] = [];
     for (const [j, b] of blocksOf(m).entries()) {
       if (b?.type !== 'tool_result') continue;
       if (m.role !== 'user' || !asked.includes(b.tool_use_id)) {
-        return bad(`messages.${i}.content.${j}: unexpected \`tool_use_id\` found in \`tool_result\` blocks: ${b.tool_use_id}. ` +
-          'Each `tool_result` block must have a corresponding `tool_use` block in the previous message.');
+        return bad(
+          `messages.${i}.content.${j}: unexpected \`tool_use_id\` found in \`tool_result\` blocks: ${b.tool_use_id}. ` +
+            'Each `tool_result` block must have a corresponding `tool_use` block in the previous message.',
+        );
       }
       answered.push(b.tool_use_id);
     }
     const missing = asked.filter((id) => !answered.includes(id));
     if (missing.length) {
-      return bad(`messages.${i - 1}: \`tool_use\` ids were found without \`tool_result\` blocks immediately after: ${missing.join(', ')}. ` +
-        'Each `tool_use` block must have a corresponding `tool_result` block in the next message.');
+      return bad(
+        `messages.${i - 1}: \`tool_use\` ids were found without \`tool_result\` blocks immediately after: ${missing.join(', ')}. ` +
+          'Each `tool_use` block must have a corresponding `tool_result` block in the next message.',
+      );
     }
   }
   const last = messages[messages.length - 1];
-  const lastAsked = last?.role === 'assistant' ? blocksOf(last).filter((b) => b?.type === 'tool_use').map((b) => b.id as string) : [];
+  const lastAsked =
+    last?.role === 'assistant'
+      ? blocksOf(last)
+          .filter((b) => b?.type === 'tool_use')
+          .map((b) => b.id as string)
+      : [];
   if (lastAsked.length) {
-    return bad(`messages.${messages.length - 1}: \`tool_use\` ids were found without \`tool_result\` blocks immediately after: ${lastAsked.join(', ')}. ` +
-      'Each `tool_use` block must have a corresponding `tool_result` block in the next message.');
+    return bad(
+      `messages.${messages.length - 1}: \`tool_use\` ids were found without \`tool_result\` blocks immediately after: ${lastAsked.join(', ')}. ` +
+        'Each `tool_use` block must have a corresponding `tool_result` block in the next message.',
+    );
   }
   return null;
 }

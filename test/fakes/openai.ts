@@ -40,10 +40,17 @@ export async function startFakeOpenAI(script: OpenAIStep[], opts: { keyless?: bo
     if (rejection) return sendError(res, requestId, rejection);
     const step = script[next++];
     if (!step) {
-      return sendError(res, requestId, {
-        status: 500, type: 'server_error', code: null,
-        message: `fake openai: script exhausted (${script.length} steps, this is request ${next})`,
-      }, { 'x-should-retry': 'false' });
+      return sendError(
+        res,
+        requestId,
+        {
+          status: 500,
+          type: 'server_error',
+          code: null,
+          message: `fake openai: script exhausted (${script.length} steps, this is request ${next})`,
+        },
+        { 'x-should-retry': 'false' },
+      );
     }
     if ('error' in step) {
       const e = step.error;
@@ -56,7 +63,13 @@ export async function startFakeOpenAI(script: OpenAIStep[], opts: { keyless?: bo
   });
 }
 
-interface Rejection { status: number; type: string; message: string; code: string | null; param?: string | null }
+interface Rejection {
+  status: number;
+  type: string;
+  message: string;
+  code: string | null;
+  param?: string | null;
+}
 
 export function validate(req: RecordedRequest, keyless = false): Rejection | null {
   if (req.method !== 'POST' || req.path !== '/v1/chat/completions') {
@@ -65,8 +78,11 @@ export function validate(req: RecordedRequest, keyless = false): Rejection | nul
   const auth = req.headers.authorization ?? '';
   if (!keyless && !/^Bearer \S+/.test(auth)) {
     return {
-      status: 401, type: 'invalid_request_error', code: null,
-      message: "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+      status: 401,
+      type: 'invalid_request_error',
+      code: null,
+      message:
+        "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
     };
   }
   const body = req.body;
@@ -90,14 +106,20 @@ function validateToolMessages(messages: any[]): Rejection | null {
       continue;
     }
     if (pending.length) {
-      return bad("An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. " +
-        `The following tool_call_ids did not have response messages: ${pending.join(', ')}`, 'messages');
+      return bad(
+        "An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. " +
+          `The following tool_call_ids did not have response messages: ${pending.join(', ')}`,
+        'messages',
+      );
     }
     pending = m?.role === 'assistant' && Array.isArray(m.tool_calls) ? m.tool_calls.map((c: any) => c.id as string) : [];
   }
   if (pending.length) {
-    return bad("An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. " +
-      `The following tool_call_ids did not have response messages: ${pending.join(', ')}`, 'messages');
+    return bad(
+      "An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. " +
+        `The following tool_call_ids did not have response messages: ${pending.join(', ')}`,
+      'messages',
+    );
   }
   return null;
 }
@@ -145,8 +167,13 @@ async function streamCompletion(res: http.ServerResponse, requestId: string, c: 
   startSse(res, { 'x-request-id': requestId });
   const send = async (choices: unknown[], usage?: unknown) => {
     const chunk = {
-      id: c.id, object: 'chat.completion.chunk', created: c.created, model: c.model, system_fingerprint: c.system_fingerprint,
-      choices, ...(includeUsage ? { usage: usage ?? null } : {}),
+      id: c.id,
+      object: 'chat.completion.chunk',
+      created: c.created,
+      model: c.model,
+      system_fingerprint: c.system_fingerprint,
+      choices,
+      ...(includeUsage ? { usage: usage ?? null } : {}),
     };
     res.write(sseFrame(chunk));
     await new Promise((r) => setImmediate(r));

@@ -30,7 +30,11 @@ export async function startServer(handle: Handler): Promise<FakeServer> {
     req.on('end', () => {
       const raw = Buffer.concat(chunks).toString('utf8');
       let body: unknown;
-      try { body = raw ? JSON.parse(raw) : undefined; } catch { body = undefined; }
+      try {
+        body = raw ? JSON.parse(raw) : undefined;
+      } catch {
+        body = undefined;
+      }
       const rec: RecordedRequest = {
         method: req.method ?? 'GET',
         path: (req.url ?? '/').split('?')[0],
@@ -53,10 +57,11 @@ export async function startServer(handle: Handler): Promise<FakeServer> {
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 

@@ -4,7 +4,11 @@ import Anthropic from '@anthropic-ai/sdk';
 import type { Block, ModelRequest, ModelTurn, Provider } from '../types.js';
 import { providerError } from './errors.js';
 
-export interface AnthropicOptions { apiKey: string; baseURL?: string; maxRetries?: number }
+export interface AnthropicOptions {
+  apiKey: string;
+  baseURL?: string;
+  maxRetries?: number;
+}
 
 export const ANTHROPIC_DEFAULT_URL = 'https://api.anthropic.com';
 
@@ -23,18 +27,27 @@ function toBlocks(content: ContentBlock[]): Block[] {
 
 export function createAnthropicProvider(o: AnthropicOptions): Provider {
   const client = new Anthropic({ apiKey: o.apiKey, baseURL: o.baseURL, maxRetries: o.maxRetries ?? 2 });
-  const endpoint = { provider: 'anthropic', baseURL: o.baseURL ?? ANTHROPIC_DEFAULT_URL, fromEnv: o.baseURL !== undefined, keyVar: 'ANTHROPIC_API_KEY', baseVar: 'ANTHROPIC_BASE_URL' };
+  const endpoint = {
+    provider: 'anthropic',
+    baseURL: o.baseURL ?? ANTHROPIC_DEFAULT_URL,
+    fromEnv: o.baseURL !== undefined,
+    keyVar: 'ANTHROPIC_API_KEY',
+    baseVar: 'ANTHROPIC_BASE_URL',
+  };
   return {
     name: 'anthropic',
     async turn(req: ModelRequest, onText: (delta: string) => void): Promise<ModelTurn> {
       try {
-        const stream = client.messages.stream({
-          model: req.model,
-          max_tokens: req.maxTokens,
-          system: req.system,
-          messages: req.messages as Anthropic.MessageParam[],
-          tools: req.tools as Anthropic.Tool[],
-        }, { signal: req.signal });
+        const stream = client.messages.stream(
+          {
+            model: req.model,
+            max_tokens: req.maxTokens,
+            system: req.system,
+            messages: req.messages as Anthropic.MessageParam[],
+            tools: req.tools as Anthropic.Tool[],
+          },
+          { signal: req.signal },
+        );
         stream.on('text', (delta: string) => onText(delta));
         const msg = await stream.finalMessage();
         return {

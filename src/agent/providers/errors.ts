@@ -25,7 +25,9 @@ export function shownURL(raw: string): string {
     u.search = '';
     u.hash = '';
     return u.toString().replace(/\/$/, '');
-  } catch { return '(an unparsable URL)'; }
+  } catch {
+    return '(an unparsable URL)';
+  }
 }
 
 /** Any URL inside a message loses its user:password and query (fetch's own errors quote the URL). */
@@ -37,13 +39,12 @@ const endsInV1 = (url: string) => /\/v1\/?$/.test(url);
 function fixFor(status: number, ep: Endpoint): string {
   const base = `${ep.baseVar}${ep.fromEnv ? '' : ' (unset: the provider default)'}`;
   if (status === 401 || status === 403) {
-    return ep.keyless
-      ? `this server wants a key: set ${ep.keyVar}`
-      : `check ${ep.keyVar}: the key is wrong, expired or has no access to this model`;
+    return ep.keyless ? `this server wants a key: set ${ep.keyVar}` : `check ${ep.keyVar}: the key is wrong, expired or has no access to this model`;
   }
   if (status === 404) {
     if (ep.provider === 'anthropic' && endsInV1(ep.baseURL)) return `drop the /v1 from ${ep.baseVar} (the SDK adds /v1/messages itself)`;
-    if (ep.provider === 'openai' && !endsInV1(ep.baseURL)) return `${ep.baseVar} usually ends in /v1 (e.g. http://127.0.0.1:11434/v1), or the model "${ep.model}" does not exist there`;
+    if (ep.provider === 'openai' && !endsInV1(ep.baseURL))
+      return `${ep.baseVar} usually ends in /v1 (e.g. http://127.0.0.1:11434/v1), or the model "${ep.model}" does not exist there`;
     return `check the model name "${ep.model}" (--model ${ep.provider}:NAME) and ${base}`;
   }
   if (status === 429) return 'rate limited or out of credit: wait, or check the account behind the key';
@@ -77,5 +78,9 @@ export function providerError(e: unknown, ep: Endpoint): ModelTurn {
   const retryable = status === undefined || status === 408 || status === 409 || status === 429 || status >= 500;
   if (err.name === 'APIUserAbortError' || err.name === 'AbortError') return { ok: false, error: 'model request aborted', retryable: false };
   if (status === undefined) return { ok: false, error: `model API unreachable (${ep.provider}): ${unreachable(err, ep)}`, retryable };
-  return { ok: false, error: `model API error ${status} from ${shownURL(ep.baseURL)} (${ep.provider}, model "${ep.model}"): ${serverMessage(err)} · ${fixFor(status, ep)}`, retryable };
+  return {
+    ok: false,
+    error: `model API error ${status} from ${shownURL(ep.baseURL)} (${ep.provider}, model "${ep.model}"): ${serverMessage(err)} · ${fixFor(status, ep)}`,
+    retryable,
+  };
 }

@@ -5,7 +5,11 @@ import type { Block, Message, ModelRequest, ModelTurn, Provider } from '../types
 import { providerError } from './errors.js';
 
 /** No apiKey: the request carries no Authorization header at all (a local server that wants none). */
-export interface OpenAIOptions { apiKey?: string; baseURL?: string; maxRetries?: number }
+export interface OpenAIOptions {
+  apiKey?: string;
+  baseURL?: string;
+  maxRetries?: number;
+}
 
 export const OPENAI_DEFAULT_URL = 'https://api.openai.com/v1';
 
@@ -15,13 +19,18 @@ type ChatMessage = OpenAI.Chat.Completions.ChatCompletionMessageParam;
 export function toChatMessages(system: string, messages: Message[]): ChatMessage[] {
   const out: ChatMessage[] = [{ role: 'system', content: system }];
   for (const m of messages) {
-    const text = m.content.filter((b) => b.type === 'text').map((b) => (b as { text: string }).text).join('');
+    const text = m.content
+      .filter((b) => b.type === 'text')
+      .map((b) => (b as { text: string }).text)
+      .join('');
     if (m.role === 'assistant') {
       const calls = m.content.filter((b) => b.type === 'tool_use') as Extract<Block, { type: 'tool_use' }>[];
       out.push({
         role: 'assistant',
         content: text || null,
-        ...(calls.length ? { tool_calls: calls.map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.name, arguments: JSON.stringify(c.input) } })) } : {}),
+        ...(calls.length
+          ? { tool_calls: calls.map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.name, arguments: JSON.stringify(c.input) } })) }
+          : {}),
       });
       continue;
     }
@@ -44,33 +53,49 @@ function parseArgs(raw: string): Record<string, unknown> {
 
 export function createOpenAIProvider(o: OpenAIOptions): Provider {
   // The SDK insists on a key; a null Authorization default drops the header it would build from it.
-  const client = new OpenAI(o.apiKey
-    ? { apiKey: o.apiKey, baseURL: o.baseURL, maxRetries: o.maxRetries ?? 2 }
-    : { apiKey: 'no-key', defaultHeaders: { Authorization: null }, baseURL: o.baseURL, maxRetries: o.maxRetries ?? 2 });
+  const client = new OpenAI(
+    o.apiKey
+      ? { apiKey: o.apiKey, baseURL: o.baseURL, maxRetries: o.maxRetries ?? 2 }
+      : { apiKey: 'no-key', defaultHeaders: { Authorization: null }, baseURL: o.baseURL, maxRetries: o.maxRetries ?? 2 },
+  );
   const endpoint = {
-    provider: 'openai', baseURL: o.baseURL ?? OPENAI_DEFAULT_URL, fromEnv: o.baseURL !== undefined, keyVar: 'OPENAI_API_KEY', baseVar: 'OPENAI_BASE_URL', keyless: !o.apiKey,
+    provider: 'openai',
+    baseURL: o.baseURL ?? OPENAI_DEFAULT_URL,
+    fromEnv: o.baseURL !== undefined,
+    keyVar: 'OPENAI_API_KEY',
+    baseVar: 'OPENAI_BASE_URL',
+    keyless: !o.apiKey,
   };
   return {
     name: 'openai',
     async turn(req: ModelRequest, onText: (delta: string) => void): Promise<ModelTurn> {
       try {
-        const stream = await client.chat.completions.create({
-          model: req.model,
-          max_tokens: req.maxTokens,
-          messages: toChatMessages(req.system, req.messages),
-          tools: req.tools.map((t) => ({ type: 'function' as const, function: { name: t.name, description: t.description, parameters: t.input_schema } })),
-          stream: true,
-          stream_options: { include_usage: true },
-        }, { signal: req.signal });
+        const stream = await client.chat.completions.create(
+          {
+            model: req.model,
+            max_tokens: req.maxTokens,
+            messages: toChatMessages(req.system, req.messages),
+            tools: req.tools.map((t) => ({ type: 'function' as const, function: { name: t.name, description: t.description, parameters: t.input_schema } })),
+            stream: true,
+            stream_options: { include_usage: true },
+          },
+          { signal: req.signal },
+        );
         let text = '';
         let finish = 'stop';
         const calls: { id: string; name: string; args: string }[] = [];
         const usage = { inputTokens: 0, outputTokens: 0 };
         for await (const chunk of stream) {
-          if (chunk.usage) { usage.inputTokens = chunk.usage.prompt_tokens; usage.outputTokens = chunk.usage.completion_tokens; }
+          if (chunk.usage) {
+            usage.inputTokens = chunk.usage.prompt_tokens;
+            usage.outputTokens = chunk.usage.completion_tokens;
+          }
           const choice = chunk.choices[0];
           if (!choice) continue;
-          if (choice.delta?.content) { text += choice.delta.content; onText(choice.delta.content); }
+          if (choice.delta?.content) {
+            text += choice.delta.content;
+            onText(choice.delta.content);
+          }
           for (const tc of choice.delta?.tool_calls ?? []) {
             const c = (calls[tc.index] ??= { id: '', name: '', args: '' });
             if (tc.id) c.id = tc.id;

@@ -20,28 +20,49 @@ interface ProviderEntry {
 
 export const PROVIDERS: Record<string, ProviderEntry> = {
   anthropic: {
-    keyVar: 'ANTHROPIC_API_KEY', baseVar: 'ANTHROPIC_BASE_URL', defaultURL: ANTHROPIC_DEFAULT_URL, defaultModel: 'claude-sonnet-5',
-    family: /^claude-/, localKeyless: false, create: (o) => createAnthropicProvider({ ...o, apiKey: o.apiKey ?? '' }),
+    keyVar: 'ANTHROPIC_API_KEY',
+    baseVar: 'ANTHROPIC_BASE_URL',
+    defaultURL: ANTHROPIC_DEFAULT_URL,
+    defaultModel: 'claude-sonnet-5',
+    family: /^claude-/,
+    localKeyless: false,
+    create: (o) => createAnthropicProvider({ ...o, apiKey: o.apiKey ?? '' }),
   },
   openai: {
-    keyVar: 'OPENAI_API_KEY', baseVar: 'OPENAI_BASE_URL', defaultURL: OPENAI_DEFAULT_URL, defaultModel: 'gpt-4o-mini',
-    family: /^(gpt-|chatgpt-|o[134]($|-))/, localKeyless: true, create: createOpenAIProvider,
+    keyVar: 'OPENAI_API_KEY',
+    baseVar: 'OPENAI_BASE_URL',
+    defaultURL: OPENAI_DEFAULT_URL,
+    defaultModel: 'gpt-4o-mini',
+    family: /^(gpt-|chatgpt-|o[134]($|-))/,
+    localKeyless: true,
+    create: createOpenAIProvider,
   },
 };
 
 export class ModelChoiceError extends ClawpodError {}
 
 /** baseURL and keyless are optional so a caller-made choice (the demo's replay) fits the same shape. */
-export interface ModelChoice { provider: Provider; model: string; providerName: string; baseURL?: string; keyless?: boolean }
+export interface ModelChoice {
+  provider: Provider;
+  model: string;
+  providerName: string;
+  baseURL?: string;
+  keyless?: boolean;
+}
 
 /** A base URL on this machine: 127.0.0.0/8, ::1 or localhost. */
 export function isLoopbackURL(raw: string): boolean {
   let host: string;
-  try { host = new URL(raw).hostname; } catch { return false; }
+  try {
+    host = new URL(raw).hostname;
+  } catch {
+    return false;
+  }
   return host === 'localhost' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host);
 }
 
-const FORMS = 'anthropic:NAME or openai:NAME (e.g. anthropic:claude-sonnet-5, openai:gpt-4o; a local server: openai:llama3 with OPENAI_BASE_URL=http://127.0.0.1:11434/v1)';
+const FORMS =
+  'anthropic:NAME or openai:NAME (e.g. anthropic:claude-sonnet-5, openai:gpt-4o; a local server: openai:llama3 with OPENAI_BASE_URL=http://127.0.0.1:11434/v1)';
 
 /** The provider and model a --model value names. */
 function splitSpec(spec: string): { name: string; model: string } {

@@ -13,31 +13,35 @@ const POD_OUTPUT_BYTES = 4 << 20;
 const LAUNCH = 'cd "$1" 2>/dev/null; if [ -x /bin/bash ]; then exec /bin/bash -c "$2"; fi; exec /bin/sh -c "$2"';
 
 export function bashTool(dir = WORKSPACE): Tool {
-  return defineTool({
-    name: 'bash',
-    description: `Run a shell command with bash -c in ${dir} inside the sandbox (no network unless the policy allows hosts). `
-      + 'Each call is a fresh shell: files persist between calls, the working directory and variables do not. '
-      + `Default timeout ${seconds(BASH_DEFAULT_TIMEOUT_MS)}, at most ${seconds(BASH_MAX_TIMEOUT_MS)}. Output is truncated past ${MAX_RESULT_BYTES / 1024} KiB.`,
-    input_schema: {
-      type: 'object',
-      properties: {
-        command: { type: 'string', description: 'The command line, run with bash -c' },
-        timeout_ms: { type: 'number', description: `Timeout in milliseconds (default ${BASH_DEFAULT_TIMEOUT_MS}, max ${BASH_MAX_TIMEOUT_MS})` },
+  return defineTool(
+    {
+      name: 'bash',
+      description:
+        `Run a shell command with bash -c in ${dir} inside the sandbox (no network unless the policy allows hosts). ` +
+        'Each call is a fresh shell: files persist between calls, the working directory and variables do not. ' +
+        `Default timeout ${seconds(BASH_DEFAULT_TIMEOUT_MS)}, at most ${seconds(BASH_MAX_TIMEOUT_MS)}. Output is truncated past ${MAX_RESULT_BYTES / 1024} KiB.`,
+      input_schema: {
+        type: 'object',
+        properties: {
+          command: { type: 'string', description: 'The command line, run with bash -c' },
+          timeout_ms: { type: 'number', description: `Timeout in milliseconds (default ${BASH_DEFAULT_TIMEOUT_MS}, max ${BASH_MAX_TIMEOUT_MS})` },
+        },
+        required: ['command'],
       },
-      required: ['command'],
     },
-  }, async (input, ops) => {
-    const command = str(input, 'command');
-    if (command.includes('\0')) throw new ToolInputError('field "command" contains a NUL byte');
-    const asked = optNum(input, 'timeout_ms');
-    if (asked !== undefined && asked <= 0) throw new ToolInputError('field "timeout_ms" must be positive');
-    const timeoutMs = Math.min(Math.round(asked ?? BASH_DEFAULT_TIMEOUT_MS), BASH_MAX_TIMEOUT_MS);
-    const r = await ops.exec(['sh', '-c', LAUNCH, 'sh', dir, command], { timeoutMs, maxOutput: POD_OUTPUT_BYTES });
-    const body = formatOutput(r.stdout, r.stderr, r.truncated);
-    if (r.timedOut) return fail(`command timed out after ${seconds(timeoutMs)} and was killed${body ? `\n${body}` : ''}`);
-    const text = r.exitCode === 0 ? body : `${body}${body ? '\n' : ''}[exit code: ${r.exitCode}]`;
-    return r.exitCode === 0 ? ok(text || '(no output)') : fail(text);
-  });
+    async (input, ops) => {
+      const command = str(input, 'command');
+      if (command.includes('\0')) throw new ToolInputError('field "command" contains a NUL byte');
+      const asked = optNum(input, 'timeout_ms');
+      if (asked !== undefined && asked <= 0) throw new ToolInputError('field "timeout_ms" must be positive');
+      const timeoutMs = Math.min(Math.round(asked ?? BASH_DEFAULT_TIMEOUT_MS), BASH_MAX_TIMEOUT_MS);
+      const r = await ops.exec(['sh', '-c', LAUNCH, 'sh', dir, command], { timeoutMs, maxOutput: POD_OUTPUT_BYTES });
+      const body = formatOutput(r.stdout, r.stderr, r.truncated);
+      if (r.timedOut) return fail(`command timed out after ${seconds(timeoutMs)} and was killed${body ? `\n${body}` : ''}`);
+      const text = r.exitCode === 0 ? body : `${body}${body ? '\n' : ''}[exit code: ${r.exitCode}]`;
+      return r.exitCode === 0 ? ok(text || '(no output)') : fail(text);
+    },
+  );
 }
 
 /** stdout as is, stderr labelled; the bound is shared so neither stream can crowd out the other. */

@@ -6,5 +6,8 @@ import { AGENT_TOOL_NAMES } from '../../policy/tool-names.js';
 import { createTools } from './index.js';
 
 test("the policy's list of tool names is the agent's tools, in order", () => {
-  assert.deepEqual(createTools().map((t) => t.spec.name), [...AGENT_TOOL_NAMES]);
+  assert.deepEqual(
+    createTools().map((t) => t.spec.name),
+    [...AGENT_TOOL_NAMES],
+  );
 });

@@ -9,7 +9,10 @@ import { createTools, filterTools, toolByName } from './index.js';
 import { parseHeaders } from './web.js';
 
 type Reply = Partial<{ exitCode: number; stdout: string | Buffer; stderr: string; truncated: boolean; timedOut: boolean }>;
-interface Call { argv: string[]; opts?: { timeoutMs?: number; maxOutput?: number } }
+interface Call {
+  argv: string[];
+  opts?: { timeoutMs?: number; maxOutput?: number };
+}
 
 /** A PodOps answering each exec with the next reply; records what was asked. */
 function fakeOps(...replies: (Reply | Error)[]): PodOps & { calls: Call[] } {
@@ -20,17 +23,24 @@ function fakeOps(...replies: (Reply | Error)[]): PodOps & { calls: Call[] } {
       calls.push({ argv, opts });
       const r = replies.shift() ?? {};
       if (r instanceof Error) throw r;
-      const stdout = typeof r.stdout === 'string' ? Buffer.from(r.stdout) : r.stdout ?? Buffer.alloc(0);
+      const stdout = typeof r.stdout === 'string' ? Buffer.from(r.stdout) : (r.stdout ?? Buffer.alloc(0));
       return { exitCode: r.exitCode ?? 0, stdout, stderr: Buffer.from(r.stderr ?? ''), truncated: r.truncated ?? false, timedOut: r.timedOut ?? false };
     },
   };
 }
 
 const tools = createTools();
-const tool = (name: string) => { const t = toolByName(tools, name); assert.ok(t, name); return t; };
+const tool = (name: string) => {
+  const t = toolByName(tools, name);
+  assert.ok(t, name);
+  return t;
+};
 
 test('the seven tools exist, each with an object input schema listing its required fields', () => {
-  assert.deepEqual(tools.map((t) => t.spec.name), ['bash', 'read_file', 'write_file', 'edit_file', 'glob', 'grep', 'web_fetch']);
+  assert.deepEqual(
+    tools.map((t) => t.spec.name),
+    ['bash', 'read_file', 'write_file', 'edit_file', 'glob', 'grep', 'web_fetch'],
+  );
   for (const t of tools) {
     assert.equal(t.spec.input_schema.type, 'object');
     const props = t.spec.input_schema.properties as Record<string, unknown>;
@@ -163,15 +173,29 @@ test('glob and grep: sorted and bounded; grep\'s "no matches" is not an error, a
 test('web_fetch: no proxy means no network; a proxy 403 with X-Clawpod-Deny is quoted; text bodies come back', async () => {
   const off = await tool('web_fetch').run({ url: 'https://example.com/' }, fakeOps({ exitCode: 90 }));
   assert.deepEqual(off, { content: 'web_fetch: the policy allows no hosts, so the sandbox has no network', isError: true });
-  const denied = await tool('web_fetch').run({ url: 'https://evil.test/' }, fakeOps({
-    exitCode: 56, stderr: 'HTTP/1.1 403 Forbidden\r\nX-Clawpod-Deny: host evil.test is not in network.allow\r\n\r\ncurl: (56) CONNECT tunnel failed, response 403\n',
-  }));
-  assert.deepEqual(denied, { content: 'blocked by the sandbox\'s network policy: host evil.test is not in network.allow (HTTP/1.1 403 Forbidden)', isError: true });
-  const page = await tool('web_fetch').run({ url: 'https://ok.test/' }, fakeOps({
-    stdout: 'hello', stderr: 'HTTP/1.1 200 Connection established\r\n\r\nHTTP/2 200 \r\ncontent-type: text/plain\r\n\r\n',
-  }));
+  const denied = await tool('web_fetch').run(
+    { url: 'https://evil.test/' },
+    fakeOps({
+      exitCode: 56,
+      stderr: 'HTTP/1.1 403 Forbidden\r\nX-Clawpod-Deny: host evil.test is not in network.allow\r\n\r\ncurl: (56) CONNECT tunnel failed, response 403\n',
+    }),
+  );
+  assert.deepEqual(denied, {
+    content: "blocked by the sandbox's network policy: host evil.test is not in network.allow (HTTP/1.1 403 Forbidden)",
+    isError: true,
+  });
+  const page = await tool('web_fetch').run(
+    { url: 'https://ok.test/' },
+    fakeOps({
+      stdout: 'hello',
+      stderr: 'HTTP/1.1 200 Connection established\r\n\r\nHTTP/2 200 \r\ncontent-type: text/plain\r\n\r\n',
+    }),
+  );
   assert.deepEqual(page, { content: 'HTTP/2 200\ncontent-type: text/plain\n\nhello', isError: false });
-  const png = await tool('web_fetch').run({ url: 'http://ok.test/a.png' }, fakeOps({ stdout: Buffer.from([137, 80, 0]), stderr: 'HTTP/1.1 200 OK\r\nContent-Type: image/png\r\n\r\n' }));
+  const png = await tool('web_fetch').run(
+    { url: 'http://ok.test/a.png' },
+    fakeOps({ stdout: Buffer.from([137, 80, 0]), stderr: 'HTTP/1.1 200 OK\r\nContent-Type: image/png\r\n\r\n' }),
+  );
   assert.match(png.content, /\[binary body \(image\/png, 3 B\) not shown\]/);
   assert.match((await tool('web_fetch').run({ url: 'file:///etc/passwd' }, fakeOps())).content, /must be http or https/);
   assert.match((await tool('web_fetch').run({ url: 'not a url' }, fakeOps())).content, /"url" is not a valid URL/);

@@ -9,14 +9,23 @@ const ID = 'ID is a run id, any unique part of one (at least 4 characters), or "
 
 export const AUDIT: Command[] = [
   {
-    name: 'audit show', usage: 'ID [--json]', summary: 'A run\'s audit log, one event per line.',
+    name: 'audit show',
+    usage: 'ID [--json]',
+    summary: "A run's audit log, one event per line.",
     options: { json: { type: 'boolean', desc: 'the events as they are in the chain, one JSON object a line' } },
-    notes: [ID], examples: ['clawpod audit show last', 'clawpod audit show last --json | jq .type'],
+    notes: [ID],
+    examples: ['clawpod audit show last', 'clawpod audit show last --json | jq .type'],
   },
   {
-    name: 'audit verify', usage: 'ID | --all [--json]', summary: 'Recompute a run\'s hash chain, and the decision log\'s; exit 1 naming the first bad line.',
+    name: 'audit verify',
+    usage: 'ID | --all [--json]',
+    summary: "Recompute a run's hash chain, and the decision log's; exit 1 naming the first bad line.",
     options: { all: { type: 'boolean', desc: 'verify every run' }, json: { type: 'boolean', desc: 'the verdicts as one JSON document' } },
-    exits: [['0', 'the chains are intact'], ['1', 'a line was changed, removed or added'], ['125', 'no such run']],
+    exits: [
+      ['0', 'the chains are intact'],
+      ['1', 'a line was changed, removed or added'],
+      ['125', 'no such run'],
+    ],
     notes: [ID, 'The decision log ($CLAWPOD_HOME/decisions.jsonl) records every apply, discard and removal; it is verified with every run.'],
     examples: ['clawpod audit verify last', 'clawpod audit verify --all', 'clawpod audit verify last --json'],
   },
@@ -24,7 +33,8 @@ export const AUDIT: Command[] = [
 
 export async function cmdAudit(ctx: Context, args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  if (sub === undefined || sub === '-h' || sub === '--help') throw new HelpRequest(groupHelp('audit', 'Show or check a run\'s tamper-evident audit log.', AUDIT));
+  if (sub === undefined || sub === '-h' || sub === '--help')
+    throw new HelpRequest(groupHelp('audit', "Show or check a run's tamper-evident audit log.", AUDIT));
   const spec = AUDIT.find((c) => c.name === `audit ${sub}`);
   if (!spec) throw new UserError(`unknown audit command "${sub}" (use show or verify)`);
   const { values, positionals } = parseCommand(spec, rest);

@@ -12,7 +12,8 @@ import { narrowingOf, POD_ENV, POD_OPTIONS } from './common.js';
 export const EXEC: Command = {
   name: 'exec',
   usage: '[OPTIONS] [--] CMD [ARG...]',
-  summary: 'Run one command in a fresh pod: no network, read-only system, its own copy of the workspace.\nWhat it changes waits for review (clawpod runs diff, then apply or discard).',
+  summary:
+    'Run one command in a fresh pod: no network, read-only system, its own copy of the workspace.\nWhat it changes waits for review (clawpod runs diff, then apply or discard).',
   commandAfter: true,
   options: {
     ...POD_OPTIONS,
@@ -25,17 +26,14 @@ export const EXEC: Command = {
   ],
   env: POD_ENV,
   exits: [
-    ['N', 'the command\'s own exit code'],
+    ['N', "the command's own exit code"],
     ['124', 'the wall-clock timeout was reached'],
     ['126, 127', 'the command is not executable / not found'],
     ['130', 'interrupted (Ctrl-C)'],
     ['137', 'killed by the memory cap or by clawpod'],
     ['125', 'clawpod could not run it (bad policy, backend missing, a guard it cannot enforce)'],
   ],
-  examples: [
-    'clawpod exec -- npm test',
-    'clawpod exec -p policy.yaml --memory 256Mi -e NODE_ENV=test -- npm ci',
-  ],
+  examples: ['clawpod exec -- npm test', 'clawpod exec -p policy.yaml --memory 256Mi -e NODE_ENV=test -- npm ci'],
 };
 
 export async function cmdExec(ctx: Context, args: string[]): Promise<number> {
@@ -52,22 +50,26 @@ export async function cmdExec(ctx: Context, args: string[]): Promise<number> {
   let attached: AttachedTerminal | null = null;
   let summary;
   try {
-    summary = await runExec(ctx, {
-      policy: values.policy as string | undefined,
-      workspace: values.workspace as string | undefined,
-      backend: values.backend as string | undefined,
-      command: rest,
-      allowDegraded: Boolean(values['allow-degraded']),
-      atHostPath: Boolean(values['at-host-path']),
-      narrow: narrowingOf(values),
-      removeIfUnchanged: Boolean(values.rm),
-      cwd: process.cwd(),
-      io,
-      tty,
-      ttySize: tty && process.stdout.rows && process.stdout.columns ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined,
-    }, (_id, pod, secrets) => {
-      if (tty) attached = attachTerminal(pod, { secrets, stop: () => io.interrupt() });
-    });
+    summary = await runExec(
+      ctx,
+      {
+        policy: values.policy as string | undefined,
+        workspace: values.workspace as string | undefined,
+        backend: values.backend as string | undefined,
+        command: rest,
+        allowDegraded: Boolean(values['allow-degraded']),
+        atHostPath: Boolean(values['at-host-path']),
+        narrow: narrowingOf(values),
+        removeIfUnchanged: Boolean(values.rm),
+        cwd: process.cwd(),
+        io,
+        tty,
+        ttySize: tty && process.stdout.rows && process.stdout.columns ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined,
+      },
+      (_id, pod, secrets) => {
+        if (tty) attached = attachTerminal(pod, { secrets, stop: () => io.interrupt() });
+      },
+    );
     await (attached as AttachedTerminal | null)?.done;
   } finally {
     (attached as AttachedTerminal | null)?.restore();

@@ -26,7 +26,8 @@ export const POLICY: Command[] = [
   {
     name: 'policy check',
     usage: 'FILE',
-    summary: 'Validate a policy file (exit 125 with one line naming the problem), then warn about what a run\nwould refuse or never use: an unset secret variable, an unreadable secret file, a secret host\nnot in network.allow. Warnings go to stderr as "warning: ..." and leave the exit code 0.',
+    summary:
+      'Validate a policy file (exit 125 with one line naming the problem), then warn about what a run\nwould refuse or never use: an unset secret variable, an unreadable secret file, a secret host\nnot in network.allow. Warnings go to stderr as "warning: ..." and leave the exit code 0.',
     options: {},
     examples: ['clawpod policy check policy.yaml', 'clawpod policy check policy.yaml && clawpod exec -p policy.yaml -- npm test'],
   },
@@ -91,7 +92,10 @@ function hostWarnings(ctx: Context, rules: Rules): string[] {
   const out: string[] = [];
   // One secret at a time, so every missing one is named, not only the first.
   const usable = rules.secrets.filter((s) => {
-    try { planEgress({ ...rules, secrets: [s] }, ctx.env, readFile); return true; } catch (e) {
+    try {
+      planEgress({ ...rules, secrets: [s] }, ctx.env, readFile);
+      return true;
+    } catch (e) {
       out.push(`clawpod exec would refuse to start: ${(e as Error).message}`);
       return false;
     }
@@ -104,11 +108,16 @@ function hostWarnings(ctx: Context, rules: Rules): string[] {
   }
   (rules.network.extraCA ?? []).forEach((f, i) => {
     let text: string;
-    try { text = readFile(f); } catch (e) {
-      out.push(`network.extraCA[${i}]: ${f} cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'}): a run with network would fail; give a PEM certificate file`);
+    try {
+      text = readFile(f);
+    } catch (e) {
+      out.push(
+        `network.extraCA[${i}]: ${f} cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'}): a run with network would fail; give a PEM certificate file`,
+      );
       return;
     }
-    if (!text.includes('-----BEGIN CERTIFICATE-----')) out.push(`network.extraCA[${i}]: ${f} holds no PEM certificate (-----BEGIN CERTIFICATE-----), so it adds no root`);
+    if (!text.includes('-----BEGIN CERTIFICATE-----'))
+      out.push(`network.extraCA[${i}]: ${f} holds no PEM certificate (-----BEGIN CERTIFICATE-----), so it adds no root`);
   });
   return out;
 }

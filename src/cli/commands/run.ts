@@ -11,7 +11,8 @@ import type { TaskResult } from '../../core/run.js';
 export const RUN: Command = {
   name: 'run',
   usage: '[OPTIONS] "TASK" | -',
-  summary: 'Give the agent a task. The model runs on the host; every tool it uses runs in one pod for the task\'s life.\nWhat it changes waits for review (clawpod runs diff, then apply or discard). "-" reads the task from stdin.',
+  summary:
+    'Give the agent a task. The model runs on the host; every tool it uses runs in one pod for the task\'s life.\nWhat it changes waits for review (clawpod runs diff, then apply or discard). "-" reads the task from stdin.',
   options: {
     ...POD_OPTIONS,
     model: { type: 'string', arg: 'NAME', desc: 'provider:model, e.g. anthropic:claude-sonnet-5 or openai:gpt-4o' },
@@ -34,29 +35,38 @@ export const RUN: Command = {
     ['130', 'interrupted (Ctrl-C): the work so far is kept for review'],
     ['125', 'clawpod could not run it (bad policy, no model key, a guard it cannot enforce)'],
   ],
-  examples: [
-    'clawpod run "add a --verbose flag and a test for it"',
-    'echo "fix the failing test" | clawpod run -p policy.yaml --timeout 5m -',
-  ],
+  examples: ['clawpod run "add a --verbose flag and a test for it"', 'echo "fix the failing test" | clawpod run -p policy.yaml --timeout 5m -'],
 };
 
 export async function cmdRun(ctx: Context, args: string[]): Promise<number> {
   const { values, positionals } = parseCommand(RUN, args);
   let task = positionals.join(' ');
   if (positionals.length === 1 && positionals[0] === '-') {
-    try { task = fs.readFileSync(0, 'utf8'); } catch (e) { throw new UserError(`could not read the task from stdin (${(e as NodeJS.ErrnoException).code})`); }
+    try {
+      task = fs.readFileSync(0, 'utf8');
+    } catch (e) {
+      throw new UserError(`could not read the task from stdin (${(e as NodeJS.ErrnoException).code})`);
+    }
     if (!task.trim()) throw new UserError('the task read from stdin is empty (pipe it in: echo "TASK" | clawpod run -)');
   }
   const { runTask } = await import('../../core/run.js');
   const { io, summary } = await agentFace();
   try {
     const r = await runTask(ctx, {
-      policy: values.policy as string | undefined, workspace: values.workspace as string | undefined,
-      backend: values.backend as string | undefined, model: values.model as string | undefined,
-      task, allowDegraded: Boolean(values['allow-degraded']), cwd: process.cwd(),
-      maxTurns: positiveInt(values['max-turns'], 'max-turns'), maxTokens: positiveInt(values['max-tokens'], 'max-tokens'),
-      memory: values['memory-name'] as string | undefined, atHostPath: Boolean(values['at-host-path']),
-      narrow: narrowingOf(values), removeIfUnchanged: Boolean(values.rm), io,
+      policy: values.policy as string | undefined,
+      workspace: values.workspace as string | undefined,
+      backend: values.backend as string | undefined,
+      model: values.model as string | undefined,
+      task,
+      allowDegraded: Boolean(values['allow-degraded']),
+      cwd: process.cwd(),
+      maxTurns: positiveInt(values['max-turns'], 'max-turns'),
+      maxTokens: positiveInt(values['max-tokens'], 'max-tokens'),
+      memory: values['memory-name'] as string | undefined,
+      atHostPath: Boolean(values['at-host-path']),
+      narrow: narrowingOf(values),
+      removeIfUnchanged: Boolean(values.rm),
+      io,
     });
     summary(ctx, r);
     return r.exitCode;
@@ -74,13 +84,19 @@ export async function agentFace(): Promise<{ io: TerminalIO; summary(ctx: Contex
   const { podStderrStream } = await import('../../core/terminal.js');
   const { changeStat } = await import('../../core/runs.js');
   const view = createRunView({
-    out: process.stdout, err: process.stderr, isTTY: Boolean(process.stdout.isTTY), errIsTTY: Boolean(process.stderr.isTTY),
-    colour: colourOn(process.stderr), width: process.stdout.columns || undefined,
+    out: process.stdout,
+    err: process.stderr,
+    isTTY: Boolean(process.stdout.isTTY),
+    errIsTTY: Boolean(process.stderr.isTTY),
+    colour: colourOn(process.stderr),
+    width: process.stdout.columns || undefined,
   });
   const podErr = podStderrStream();
   podErr.pipe(view.podStderr);
   const io = terminalIO({
-    stdin: false, stdout: null, stderr: podErr,
+    stdin: false,
+    stdout: null,
+    stderr: podErr,
     view: (e) => view.onEvent(e),
     // The run's stop (SIGTERM, SIGHUP) ends a question nobody is answering.
     approve: async (req) => {
@@ -95,11 +111,23 @@ export async function agentFace(): Promise<{ io: TerminalIO; summary(ctx: Contex
   return {
     io,
     summary: (ctx, r) => {
-      view.onEvent({ source: 'run', type: 'run.end', data: {
-        id: r.run, outcome: r.outcome, durationMs: r.durationMs, filesChanged: r.filesChanged, interrupted: r.status === 'interrupted',
-      } });
+      view.onEvent({
+        source: 'run',
+        type: 'run.end',
+        data: {
+          id: r.run,
+          outcome: r.outcome,
+          durationMs: r.durationMs,
+          filesChanged: r.filesChanged,
+          interrupted: r.status === 'interrupted',
+        },
+      });
       let stat = '';
-      try { stat = changeStat(ctx, r.run); } catch { /* removed with --rm, or no change set */ }
+      try {
+        stat = changeStat(ctx, r.run);
+      } catch {
+        /* removed with --rm, or no change set */
+      }
       view.summary({ stat, ms: r.durationMs });
     },
   };

@@ -16,29 +16,38 @@ const JSON_OPT: Opt = { type: 'boolean', desc: 'one JSON document on stdout, for
 
 export const RUNS: Command[] = [
   {
-    name: 'runs list', usage: '[--limit N] [--json]', summary: 'The runs, newest first: kind, status, exit code, how long they took, what they changed.',
+    name: 'runs list',
+    usage: '[--limit N] [--json]',
+    summary: 'The runs, newest first: kind, status, exit code, how long they took, what they changed.',
     options: { limit: { type: 'string', arg: 'N', desc: 'show at most N runs (default 50)' }, json: JSON_OPT },
     examples: ['clawpod runs list', 'clawpod runs list --limit 5 --json'],
   },
   {
-    name: 'runs show', usage: 'ID [--json]', summary: 'One run: what ran, how it ended, what it changed, what was decided about it.',
-    options: { json: { type: 'boolean', desc: 'the run\'s record and derived fields as one JSON document (what GET /v1/runs/ID returns)' } },
-    notes: [ID], examples: ['clawpod runs show last', 'clawpod runs show last --json'],
+    name: 'runs show',
+    usage: 'ID [--json]',
+    summary: 'One run: what ran, how it ended, what it changed, what was decided about it.',
+    options: { json: { type: 'boolean', desc: "the run's record and derived fields as one JSON document (what GET /v1/runs/ID returns)" } },
+    notes: [ID],
+    examples: ['clawpod runs show last', 'clawpod runs show last --json'],
   },
   {
-    name: 'runs logs', usage: 'ID [--stdout] [--stderr] [--transcript] [--answer] [--json]', summary: 'What a run kept of its output: the pod\'s stdout and stderr, an agent\'s transcript and final answer.',
+    name: 'runs logs',
+    usage: 'ID [--stdout] [--stderr] [--transcript] [--answer] [--json]',
+    summary: "What a run kept of its output: the pod's stdout and stderr, an agent's transcript and final answer.",
     options: {
-      stdout: { type: 'boolean', desc: 'only the pod\'s standard output' },
-      stderr: { type: 'boolean', desc: 'only the pod\'s standard error' },
-      transcript: { type: 'boolean', desc: 'only the agent\'s transcript (text, tool calls, results)' },
-      answer: { type: 'boolean', desc: 'only the agent\'s final message' },
+      stdout: { type: 'boolean', desc: "only the pod's standard output" },
+      stderr: { type: 'boolean', desc: "only the pod's standard error" },
+      transcript: { type: 'boolean', desc: "only the agent's transcript (text, tool calls, results)" },
+      answer: { type: 'boolean', desc: "only the agent's final message" },
       json: { type: 'boolean', desc: 'the kept streams as one JSON document (the transcript as its records)' },
     },
-    notes: [ID, 'The pod\'s stdout goes to stdout and its stderr to stderr, as docker logs does. Output is kept redacted; each stream is capped at 8 MiB.'],
+    notes: [ID, "The pod's stdout goes to stdout and its stderr to stderr, as docker logs does. Output is kept redacted; each stream is capped at 8 MiB."],
     examples: ['clawpod runs logs last', 'clawpod runs logs last --stderr', 'clawpod runs logs last --answer'],
   },
   {
-    name: 'runs diff', usage: 'ID [--stat | --name-only] [OPTIONS] [--] [PATH...]', summary: 'The changes a run left, as a unified diff (or a summary).',
+    name: 'runs diff',
+    usage: 'ID [--stat | --name-only] [OPTIONS] [--] [PATH...]',
+    summary: 'The changes a run left, as a unified diff (or a summary).',
     options: {
       stat: { type: 'boolean', desc: 'one line per file with its size of change' },
       'name-only': { type: 'boolean', desc: 'only the changed paths' },
@@ -52,7 +61,9 @@ export const RUNS: Command[] = [
     examples: ['clawpod runs diff last', 'clawpod runs diff last --stat -- src/'],
   },
   {
-    name: 'runs apply', usage: 'ID [--only PATHS] [--exclude PATHS] [--include-ignored] [--include-git] [--force]', summary: 'Write a run\'s changes into the workspace it started from.',
+    name: 'runs apply',
+    usage: 'ID [--only PATHS] [--exclude PATHS] [--include-ignored] [--include-git] [--force]',
+    summary: "Write a run's changes into the workspace it started from.",
     options: {
       only: { type: 'string', arg: 'PATHS', multiple: true, desc: 'apply only these paths (comma-separated or repeated)' },
       exclude: { type: 'string', arg: 'PATHS', multiple: true, desc: 'apply all but these paths' },
@@ -60,18 +71,32 @@ export const RUNS: Command[] = [
       'include-git': { type: 'boolean', desc: 'also apply changes under .git' },
       force: { type: 'boolean', desc: 'apply over files the workspace changed since the run started (their old copies are kept with the run and listed)' },
     },
-    notes: [ID, 'Every apply is recorded in the decision log ($CLAWPOD_HOME/decisions.jsonl, checked by clawpod audit verify): what was applied, by whom, against which workspace state.'],
+    notes: [
+      ID,
+      'Every apply is recorded in the decision log ($CLAWPOD_HOME/decisions.jsonl, checked by clawpod audit verify): what was applied, by whom, against which workspace state.',
+    ],
     examples: ['clawpod runs apply last', 'clawpod runs apply last --only src/ --exclude src/generated'],
   },
-  { name: 'runs discard', usage: 'ID', summary: 'Drop a run\'s changes; the record and audit log stay (the discard is recorded in the decision log).', options: {}, notes: [ID], examples: ['clawpod runs discard last', 'clawpod runs diff last --stat && clawpod runs discard last'] },
   {
-    name: 'runs rm', usage: 'ID... [--force]', summary: 'Remove runs: their records, audit logs, kept output and changes.',
+    name: 'runs discard',
+    usage: 'ID',
+    summary: "Drop a run's changes; the record and audit log stay (the discard is recorded in the decision log).",
+    options: {},
+    notes: [ID],
+    examples: ['clawpod runs discard last', 'clawpod runs diff last --stat && clawpod runs discard last'],
+  },
+  {
+    name: 'runs rm',
+    usage: 'ID... [--force]',
+    summary: 'Remove runs: their records, audit logs, kept output and changes.',
     options: { force: { type: 'boolean', desc: 'also runs whose changes wait for review (they are lost)' } },
     notes: [ID, 'A running run is never removed. The decision log keeps what was applied or discarded, and records the removal.'],
     examples: ['clawpod runs rm last', 'clawpod runs rm 3f2a r-20261127-163512-a1b2c3'],
   },
   {
-    name: 'runs prune', usage: '[--older-than DURATION] [--force] [--dry-run]', summary: 'Remove finished runs (all, or those started more than DURATION ago).',
+    name: 'runs prune',
+    usage: '[--older-than DURATION] [--force] [--dry-run]',
+    summary: 'Remove finished runs (all, or those started more than DURATION ago).',
     options: {
       'older-than': { type: 'string', arg: 'DURATION', desc: 'only runs started longer ago than this, e.g. 12h, 7d, 2w' },
       force: { type: 'boolean', desc: 'also runs whose changes wait for review' },
@@ -85,7 +110,8 @@ export async function cmdRuns(ctx: Context, argv: string[]): Promise<number> {
   // `clawpod runs` and `clawpod runs --json` are runs list.
   const args = argv.length === 0 || (argv[0].startsWith('-') && argv[0] !== '-h' && argv[0] !== '--help') ? ['list', ...argv] : argv;
   const [sub, ...rest] = args;
-  if (sub === '-h' || sub === '--help') throw new HelpRequest(groupHelp('runs', 'Review runs: see what they did, apply or discard their changes, remove them.', RUNS));
+  if (sub === '-h' || sub === '--help')
+    throw new HelpRequest(groupHelp('runs', 'Review runs: see what they did, apply or discard their changes, remove them.', RUNS));
   const spec = RUNS.find((c) => c.name === `runs ${sub ?? 'list'}`);
   if (!spec) throw new UserError(`unknown runs command "${sub}" (use ${RUNS.map((c) => c.name.split(' ')[1]).join(', ')})`);
   const dd = rest.indexOf('--');
@@ -102,15 +128,24 @@ export async function cmdRuns(ctx: Context, argv: string[]): Promise<number> {
       if (a.json) printJson(r.runShowJson(ctx, id));
       else print(r.runShow(ctx, id));
       return 0;
-    case 'logs': return showLogs(ctx, a);
-    case 'diff': return showDiff(ctx, a);
+    case 'logs':
+      return showLogs(ctx, a);
+    case 'diff':
+      return showDiff(ctx, a);
     case 'apply':
       print(r.runApply(ctx, id, a.force, { includeGit: a.includeGit, includeIgnored: a.includeIgnored, only: a.only, exclude: a.exclude }));
       return 0;
-    case 'discard': print(r.runDiscard(ctx, id)); return 0;
-    case 'rm': print(r.removeRuns(ctx, a.ids, a.force)); return 0;
-    case 'prune': print(r.pruneRuns(ctx, { olderThanMs: a.olderThanMs, force: a.force, dryRun: a.dryRun })); return 0;
-    default: throw new UserError(`unknown runs command "${sub}"`);
+    case 'discard':
+      print(r.runDiscard(ctx, id));
+      return 0;
+    case 'rm':
+      print(r.removeRuns(ctx, a.ids, a.force));
+      return 0;
+    case 'prune':
+      print(r.pruneRuns(ctx, { olderThanMs: a.olderThanMs, force: a.force, dryRun: a.dryRun }));
+      return 0;
+    default:
+      throw new UserError(`unknown runs command "${sub}"`);
   }
 }
 
@@ -119,8 +154,12 @@ export async function cmdRuns(ctx: Context, argv: string[]): Promise<number> {
 async function showDiff(ctx: Context, a: RunsArgs): Promise<number> {
   const tty = Boolean(process.stdout.isTTY);
   const colour = diffColourer(colourOn() && a.format === 'patch');
-  const chunks = r.runDiffChunks(ctx, a.id, { includeGit: a.includeGit, includeIgnored: a.includeIgnored, full: a.full, paths: a.paths, format: a.format },
-    (line) => process.stderr.write(`${safeText(line)}\n`));
+  const chunks = r.runDiffChunks(
+    ctx,
+    a.id,
+    { includeGit: a.includeGit, includeIgnored: a.includeIgnored, full: a.full, paths: a.paths, format: a.format },
+    (line) => process.stderr.write(`${safeText(line)}\n`),
+  );
   // The first piece is read before the pager starts: an error (no such run) is one line, and an
   // empty diff opens no pager.
   let next = chunks.next();

@@ -7,13 +7,15 @@ import { HelpRequest, helpText, parseCommand, type Command } from '../args.js';
 import { print, printJson } from '../output.js';
 
 export const SKILLS: Command = {
-  name: 'skills list', usage: '[--policy FILE] [--workspace DIR]', summary: 'The skills a task would load: ~/.clawpod/skills and the workspace\'s .clawpod/skills.',
+  name: 'skills list',
+  usage: '[--policy FILE] [--workspace DIR]',
+  summary: "The skills a task would load: ~/.clawpod/skills and the workspace's .clawpod/skills.",
   options: {
     policy: { type: 'string', short: 'p', arg: 'FILE', desc: 'policy file (its tools rules decide which skills load)' },
     workspace: { type: 'string', short: 'w', arg: 'DIR', desc: 'the project (default: the current directory)' },
     json: { type: 'boolean', desc: 'print {skills, problems} as JSON on stdout' },
   },
-  examples: ['clawpod skills list', 'clawpod skills list -w ~/src/app', 'clawpod skills list --json | jq -r \'.skills[].name\''],
+  examples: ['clawpod skills list', 'clawpod skills list -w ~/src/app', "clawpod skills list --json | jq -r '.skills[].name'"],
 };
 
 export async function cmdSkills(ctx: Context, args: string[]): Promise<number> {
@@ -26,7 +28,10 @@ export async function cmdSkills(ctx: Context, args: string[]): Promise<number> {
   const rules = await resolveRules(ctx, values.policy as string | undefined);
   const workspace = resolveWorkspace(ctx, rules, values.workspace as string | undefined, process.cwd());
   const found = discoverSkills({ userDir: path.join(ctx.clawpodHome, 'skills'), workspace, rules });
-  if (values.json) { printJson(skillsJson(found.skills, found.problems)); return 0; }
+  if (values.json) {
+    printJson(skillsJson(found.skills, found.problems));
+    return 0;
+  }
   print(skillsTable(found.skills, found.problems) || 'no skills (add folders with a SKILL.md to ~/.clawpod/skills or .clawpod/skills)');
   return 0;
 }
