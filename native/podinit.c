@@ -512,6 +512,9 @@ int main(int argc, char **argv) {
   while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
   /* Reaped: its pid may be anyone's now, so a late stop signal must not kill it (as root). */
   child = -1;
+  /* The pod's command is over: from here clawpod must not stop us (a timeout or an interrupt
+   * that comes during the harvest would otherwise throw the pod's finished work away). */
+  if (status_fd >= 0 && write(status_fd, "exited=1\n", 9) < 0) {}
   /* The pod's pid namespace dies with bwrap; reap whatever of it was handed to us. */
   while (waitpid(-1, NULL, 0) > 0 || errno == EINTR) {}
   /* Nothing of the pod is left to race it: clear the set-id bits it left on rw attachments. */

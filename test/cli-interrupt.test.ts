@@ -92,7 +92,7 @@ test('exec: SIGINT while the pod sleeps ends the run at once as interrupted (exi
   });
   assert.equal(r.code, 130, r.stderr);
   assert.ok(r.ended - r.acted < 10_000, `clawpod ended ${r.ended - r.acted} ms after the interrupt, not after the pod's sleep`);
-  assert.match(r.stderr, /interrupted; what the pod changed is kept \(exit 130\)/);
+  assert.match(r.stderr, /interrupted \(exit 130\); what the pod changed is kept/);
   const summary = JSON.parse(r.stderr.trim().split('\n').at(-1)!) as { status: string; exitCode: number; filesChanged: number };
   assert.deepEqual([summary.status, summary.exitCode, summary.filesChanged], ['interrupted', 130, 1]);
   const id = r.runId!;

@@ -245,3 +245,18 @@ test('with a policy secret, a value the pod prints is redacted on the terminal',
   assert.ok(!s.out.includes(value), 'the value never reaches the terminal');
   assert.equal(await s.exit, 0);
 });
+
+test("without a pty of its own (-T) the pod never holds the user's terminal: stdin is relayed", { skip, timeout: 60_000 }, async () => {
+  // Before: fd 0 was the user's terminal itself (read-write): the pod could write to the screen
+  // past the log and the redactor, and `stty -isig <&0` turned off the user's Ctrl-C.
+  const { s } = session(`-T -- sh -c 'readlink /proc/self/fd/0; stty -isig <&0 && echo TERMINAL-CHANGED; read x; echo "got:$x"'`);
+  await s.see(/STTY-BEFORE/, 'started');
+  const fd0 = (await s.see(/\r\n(socket:\[\d+\]|pipe:\[\d+\]|\/dev\/pts\/\d+)\r\n/, 'the pod says what its stdin is'))[1];
+  assert.match(fd0, /^(socket|pipe):/, "the pod's stdin is a relay, not the terminal");
+  s.type('hello\r');
+  await s.see(/got:hello/, 'what was typed reached the pod');
+  const rc = Number((await s.see(/RC=(\d+)/, 'exit'))[1]);
+  assert.equal(rc, 0);
+  assert.doesNotMatch(s.out, /TERMINAL-CHANGED/);
+  assert.equal(await s.exit, 0);
+});

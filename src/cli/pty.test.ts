@@ -19,6 +19,23 @@ test('Ctrl-C rule: a second Ctrl-C stops the pod only when nothing but the ^C ec
   assert.equal(new InterruptRule().press(Buffer.from([3, 3])), true, 'two in one chunk');
 });
 
+test('Ctrl-C rule: three within 2 s stop the pod even when it keeps printing between them', () => {
+  let t = 0;
+  const chatty = new InterruptRule(() => t);
+  for (const at of [0, 600, 1200]) {
+    t = at;
+    const stop = chatty.press(Buffer.from([3]));
+    assert.equal(stop, at === 1200, `press at ${at} ms`);
+    chatty.output(Buffer.from('....'));
+  }
+  const slow = new InterruptRule(() => t);
+  for (const at of [0, 1500, 3000, 4500]) {
+    t = at;
+    assert.equal(slow.press(Buffer.from([3])), false, `presses 1.5 s apart never make a burst (${at} ms)`);
+    slow.output(Buffer.from('....'));
+  }
+});
+
 function fakes() {
   const events: string[] = [];
   const podIn = new PassThrough();

@@ -7,7 +7,8 @@
 // The Ctrl-C rule: Ctrl-C is a keystroke like any other: the pod's terminal turns it into SIGINT
 // for the pod's foreground program (or hands it to a program in raw mode). If a second Ctrl-C
 // comes while the pod has printed nothing since the first (nothing but the terminal's own "^C"
-// echo: the program ignored it), clawpod stops the pod, as SIGTERM or SIGHUP to clawpod do.
+// echo: the program ignored it), or three come within 2 s whatever the pod printed (a program
+// that ignores Ctrl-C and keeps printing), clawpod stops the pod, as SIGTERM or SIGHUP do.
 import { spawnSync } from 'node:child_process';
 import type { EventEmitter } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
@@ -18,6 +19,8 @@ import type { ResolvedSecret } from '../proxy/types.js';
 const CTRL_C = 0x03;
 /** What a terminal echoes for Ctrl-C (ECHOCTL): not an answer from the program. */
 const CTRL_C_ECHO = /\^C/g;
+/** Three Ctrl-C within this long stop the pod even if it printed in between. */
+const BURST_MS = 2000;
 
 /** The user's side: clawpod's stdin and stdout unless a test passes its own. */
 export interface UserTerminal {
@@ -47,11 +50,19 @@ export interface AttachedTerminal {
 /** Tracks the Ctrl-C rule (see the top of this file); true from press() means: stop the pod. */
 export class InterruptRule {
   private pending = false;
+  /** When the last presses came: three within BURST_MS stop the pod whatever it prints. */
+  private readonly recent: number[] = [];
+  constructor(private readonly now: () => number = () => Date.now()) {}
   /** A keystroke chunk: how many Ctrl-C bytes it holds is what counts, one by one. */
   press(chunk: Buffer): boolean {
     for (const b of chunk) {
       if (b !== CTRL_C) continue;
       if (this.pending) return true;
+      // A program that keeps printing would reset the rule for ever: a burst cannot be outtalked.
+      const t = this.now();
+      this.recent.push(t);
+      while (this.recent.length > 0 && t - this.recent[0] > BURST_MS) this.recent.shift();
+      if (this.recent.length >= 3) return true;
       this.pending = true;
     }
     return false;

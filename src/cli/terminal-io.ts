@@ -15,8 +15,9 @@ export interface TerminalIOOptions {
   /** Shows one event (the agent's view); exec shows none. */
   view?: (e: RunEvent) => void;
   approve?: (req: ApprovalRequest) => Promise<{ answer: ApprovalAnswer; reason?: string }>;
-  /** Whether the pod reads this process's stdin. */
-  stdin?: boolean;
+  /** Whether the pod reads this process's stdin: as it is (a file or a pipe), relayed (a
+   *  terminal: the pod never holds the user's terminal itself), or not at all. */
+  stdin?: boolean | 'relay';
   /** Where the pod's stdout goes (run: nowhere; its output reaches the model, not the terminal). */
   stdout?: NodeJS.WritableStream | null;
   stderr?: NodeJS.WritableStream | null;
@@ -50,7 +51,7 @@ export function terminalIO(o: TerminalIOOptions = {}): TerminalIO {
     },
     stdout: (o.stdout === undefined ? process.stdout : o.stdout) as RunIO['stdout'],
     stderr: (o.stderr === undefined ? process.stderr : o.stderr) as RunIO['stderr'],
-    stdin: o.stdin === false ? null : 'inherit',
+    stdin: o.stdin === false ? null : o.stdin === 'relay' ? process.stdin : 'inherit',
     approve: o.approve ?? (async () => ({ answer: 'no', reason: 'nobody is there to approve it' })),
     signal: gentle.signal,
     kill: hard.signal,

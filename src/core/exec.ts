@@ -2,6 +2,7 @@
 // in overlay mode, a change set waiting for review. The run's life is lifecycle.ts's; this is
 // only what exec does differently: one command, its output relayed and kept, its exit code.
 import fs from 'node:fs';
+import type { Writable } from 'node:stream';
 import type { PodOutcome, RunningPod } from '../pod/types.js';
 import type { Context } from './context.js';
 import { UserError } from './errors.js';
@@ -71,6 +72,7 @@ export async function runExec(
           stdio: 'pipe',
           hold: true,
           stdinInherit: io.stdin === 'inherit' && !tty,
+          stdinPipe: !tty && io.stdin !== null && io.stdin !== 'inherit',
           tty,
           ttySize: opts.ttySize,
           env: { ...prepared.plan.podEnv, ...prepared.settings.env },
@@ -85,18 +87,27 @@ export async function runExec(
   try {
     // With a terminal of its own, the face relays it (onStart); the output is still kept.
     run.relayOutput(pod, tty ? { face: false } : {});
-    if (tty && io.stdin && io.stdin !== 'inherit') io.stdin.pipe(pod.stdin as NodeJS.WritableStream);
+    const input = io.stdin && io.stdin !== 'inherit' ? io.stdin : null;
+    if (input && pod.stdin) {
+      (pod.stdin as Writable).on('error', () => {
+        /* the pod closed its stdin: its exit says why */
+      });
+      input.pipe(pod.stdin as Writable);
+    }
     pod.go();
     run.emit({ source: 'run', type: 'exec.start', data: { command: opts.command, pid: pod.pid, uid: pod.uid, ...(tty ? { tty: true } : {}) } });
     io.notice(`clawpod: run ${run.id}`);
     run.reapOthers();
     onStart?.(run.id, pod, prepared.plan.secrets);
     outcome = await untilStopped(pod, io);
+    // The face's input is the face's again: nothing more goes to a pod that is gone.
+    if (input && pod.stdin) input.unpipe(pod.stdin as Writable);
   } catch (err) {
     await run.fail(err);
     throw err;
   }
-  const interrupted = io.signal.aborted;
+  // An interrupt that came after the command had ended (during the harvest) changed nothing.
+  const interrupted = io.signal.aborted && outcome.stoppedBy !== undefined;
   run.emit({
     source: 'run',
     type: 'exec.exit',
@@ -106,7 +117,8 @@ export async function runExec(
   const status = interrupted ? 'interrupted' : outcome.limitHit === 'timeout' ? 'timeout' : outcome.limitHit || outcome.stoppedBy ? 'killed' : 'done';
   const filesChanged = await run.end({ status, exitCode, limitHit: outcome.limitHit, data: interrupted ? { stoppedBy: 'user' } : undefined });
   const limitHit = run.audit.limitReached && !outcome.limitHit ? 'audit' : outcome.limitHit;
-  if (opts.removeIfUnchanged && filesChanged === 0) removeRunRecord(ctx, run.id);
+  const removed = Boolean(opts.removeIfUnchanged) && run.leftNoTrace(status, filesChanged);
+  if (removed) removeRunRecord(ctx, run.id);
   return {
     run: run.id,
     exitCode,
@@ -117,7 +129,7 @@ export async function runExec(
     auditPath: run.auditPath,
     refused: run.refused.byHost(),
     capsHit: [...run.capsHit],
-    ...(opts.removeIfUnchanged && filesChanged === 0 ? { removed: true } : {}),
+    ...(removed ? { removed: true } : {}),
   };
 }
 

@@ -4,7 +4,7 @@
 // chain closed, row updated. A face calls openRun and then only does what differs.
 import fs from 'node:fs';
 import path from 'node:path';
-import { Writable } from 'node:stream';
+import { type Readable, Writable } from 'node:stream';
 import { AuditWriter, type EventType } from '../audit/chain.js';
 import type { AgentEvent } from '../agent/loop.js';
 import { podWorkspaceDir } from '../pod/workspace-at.js';
@@ -134,8 +134,22 @@ export class OpenRun<P> {
     return this.o.podOf(this.pod);
   }
 
+  /** Events that make a run worth keeping even when it changed no file (see leftNoTrace). */
+  private notable = 0;
+
+  /** --rm's test: the run ended normally, changed no file, wrote through no writable attachment
+   *  (an rw workspace or mount, a named memory), and nothing in it was refused, capped, degraded
+   *  or sent out. Only such a run may leave no record; every other keeps its audit trail. */
+  leftNoTrace(status: string, filesChanged: number): boolean {
+    const { rules } = this.prepared;
+    const writable = rules.workspace === 'rw' || rules.mounts.some((m) => m.mode === 'rw');
+    return status === 'done' && filesChanged === 0 && !writable && this.notable === 0 && !this.audit.limitReached;
+  }
+
   /** Every event of the run: to the audit log (or held until it exists) and to the face. */
   emit(e: RunEvent): void {
+    if (e.source === 'pod' || e.source === 'proxy' || (e.source === 'run' && (e.type === 'policy.deny' || e.type === 'guard.degraded'))) this.notable++;
+    if (e.source === 'agent' && e.event.type === 'policy.deny') this.notable++;
     if (e.source === 'pod' || e.source === 'proxy') {
       this.refused.add(e as PodEvent | ProxyEvent);
       if (e.type === 'limit.hit') {
@@ -174,7 +188,16 @@ export class OpenRun<P> {
     for (const [from, to, name] of pairs) {
       if (!from) continue;
       const src = secrets.length ? from.pipe(redactingStream(secrets)) : from;
-      if (to) src.pipe(to, { end: false });
+      if (to) {
+        src.pipe(to, { end: false });
+        // A reader that went away (`clawpod exec ... | head`) closes the pod's end too: the pod
+        // sees EPIPE as it would without clawpod, instead of blocking until its timeout.
+        const cut = () => {
+          src.unpipe(to);
+          (from as Readable).destroy();
+        };
+        (to as Writable).once('error', cut);
+      }
       if (name) src.pipe(cappedLog(path.join(this.dir, name)));
       if (!to && !name) src.resume();
     }

@@ -210,7 +210,8 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<TaskResul
         ...(interrupted ? { stoppedBy: 'user' } : {}),
       },
     });
-    if (opts.removeIfUnchanged && filesChanged === 0) removeRunRecord(ctx, run.id);
+    const removed = Boolean(opts.removeIfUnchanged) && run.leftNoTrace(status, filesChanged);
+    if (removed) removeRunRecord(ctx, run.id);
     return {
       run: run.id,
       exitCode,
@@ -218,7 +219,7 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<TaskResul
       outcome,
       filesChanged,
       durationMs: Date.now() - started,
-      removed: Boolean(opts.removeIfUnchanged && filesChanged === 0),
+      removed,
     };
   } catch (err) {
     transcript.close(null);

@@ -131,7 +131,14 @@ async function startPod(
           stdio: withEtcPipes(
             spec.live
               ? ['ignore', 'ignore', spec.stdio, seccompFd, 'pipe', 'pipe', 'pipe']
-              : [spec.stdio === 'inherit' || spec.stdinInherit ? 'inherit' : 'ignore', spec.stdio, spec.stdio, seccompFd, 'pipe', 'pipe'],
+              : [
+                  spec.stdinPipe ? 'pipe' : spec.stdio === 'inherit' || spec.stdinInherit ? 'inherit' : 'ignore',
+                  spec.stdio,
+                  spec.stdio,
+                  seccompFd,
+                  'pipe',
+                  'pipe',
+                ],
             etcFiles.length,
           ),
         });
@@ -230,8 +237,15 @@ function supervise(
   let limitHit: LimitName | null = null;
   let stoppedBy: string | undefined;
   let statusText = '';
+  // Once the pod's command has ended ("exited=1") the prelude is only harvesting: the wall clock
+  // no longer runs, and no stop may kill it (its change set is the pod's finished work).
+  let exited = false;
   (child.stdio as unknown as (Readable | null)[])[FD.status]?.on('data', (b: Buffer) => {
     statusText += b.toString();
+    if (!exited && /^exited=1$/m.test(statusText)) {
+      exited = true;
+      clearTimeout(timeout);
+    }
   });
   // The pod's groups hold only the pod: killing them leaves the supervisor alive to save the
   // change set. SIGTERM makes the supervisor kill its bwrap child too (the path without cgroups),
@@ -261,7 +275,7 @@ function supervise(
     onEvent({ type: 'limit.hit', data: { cap: 'disk', limit: spec.rules.resources.diskBytes, ...(what === 'inodes' ? { reason: 'inodes' } : {}) } });
   };
   const fire = (cap: LimitName) => {
-    if (limitHit || stoppedBy) return;
+    if (limitHit || stoppedBy || exited) return;
     limitHit = cap;
     kill();
   };
@@ -289,6 +303,9 @@ function supervise(
       clearTimeout(backstop);
       clearInterval(poll);
       const raw = code ?? (signal ? 128 + (os.constants.signals[signal] ?? 9) : 1);
+      // The prelude (or the terminal helper) itself killed by a signal: the pod did not end on
+      // its own terms, whatever exit code that leaves.
+      if (signal && !limitHit && !stoppedBy) stoppedBy = `the pod's supervisor was killed (${signal})`;
       const capEnd = caps.finish(raw, Boolean(limitHit || stoppedBy));
       if (!limitHit && !stoppedBy) {
         if (capEnd) limitHit = capEnd;
@@ -346,7 +363,7 @@ function supervise(
     wait: () => done,
     go,
     stop: (reason: string) => {
-      if (!limitHit && !stoppedBy) {
+      if (!limitHit && !stoppedBy && !exited) {
         stoppedBy = reason;
         goPipe?.end();
         kill();

@@ -51,6 +51,9 @@ export interface PodSpec {
   stdio: 'inherit' | 'pipe';
   /** Give the pod clawpod's stdin even when its output is piped (exec with secrets redacts output). */
   stdinInherit?: boolean;
+  /** The pod's stdin is a pipe the caller writes (RunningPod.stdin): a terminal is relayed, never
+   *  handed to the pod (it could write to it unrecorded, or turn off the user's Ctrl-C). */
+  stdinPipe?: boolean;
   /** Files clawpod writes into the pod's read-only /etc, by name (gitconfig, npmrc): data, never a host path. */
   etc?: Record<string, string>;
   /** Extra variables set by clawpod itself (never secrets). */

@@ -43,7 +43,9 @@ export async function cmdExec(ctx: Context, args: string[]): Promise<number> {
   const onTerminal = Boolean(process.stdin.isTTY && process.stdout.isTTY);
   if (values.tty && !process.stdin.isTTY) throw new UserError('-t needs a terminal on stdin (drop -t when piping input in)');
   const tty = !values['no-tty'] && (Boolean(values.tty) || onTerminal);
-  const io = terminalIO({ stdin: true });
+  // A terminal on stdin without a pty of the pod's own is relayed through clawpod (line by line):
+  // the pod never holds the user's terminal (it could write to it unrecorded or turn off Ctrl-C).
+  const io = terminalIO({ stdin: !tty && process.stdin.isTTY ? 'relay' : true });
   // The pod gets the terminal, or a terminal of its own relayed through ours: whatever it does
   // to it (raw mode, no echo, its size) is undone.
   const terminal = saveTerminal();
@@ -73,14 +75,22 @@ export async function cmdExec(ctx: Context, args: string[]): Promise<number> {
     await (attached as AttachedTerminal | null)?.done;
   } finally {
     (attached as AttachedTerminal | null)?.restore();
+    if (io.stdin === process.stdin) process.stdin.pause();
     io.dispose();
     terminal.restore();
   }
+  // The pod had the screen: whatever modes it left on (concealed text, a
+  // hidden cursor, mouse reporting, bracketed paste) are turned off before clawpod's own lines.
+  if (process.stdout.isTTY) process.stdout.write('\x1b[0m\x1b[?25h\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?2004l');
   // Memory and pids kills were already told as they happened (with who and the policy key).
   if (summary.limitHit && summary.limitHit !== 'memory' && summary.limitHit !== 'pids') {
     process.stderr.write(`clawpod: ${summary.limitHit} limit hit: pod killed\n`);
   }
-  if (summary.status === 'interrupted') process.stderr.write(`clawpod: interrupted; what the pod changed is kept (exit 130)\n`);
+  if (summary.status === 'interrupted') {
+    process.stderr.write(
+      summary.filesChanged > 0 ? 'clawpod: interrupted (exit 130); what the pod changed is kept\n' : 'clawpod: interrupted (exit 130); nothing was kept\n',
+    );
+  }
   if (summary.filesChanged > 0) {
     const ignored = ignoredAtEnd(ctx.runDir(summary.run));
     const held = ignored > 0 ? ` (${ignored} of them ignored: not shown or applied unless asked)` : '';
