@@ -292,7 +292,11 @@ class Transcript {
     fs.closeSync(this.fd);
     if (answer !== null) {
       try {
-        fs.writeFileSync(path.join(this.dir, 'answer.txt'), this.redact(answer), { mode: 0o600, flag: 'wx' });
+        // The model's last word, bounded like everything else kept from a run.
+        const text = Buffer.from(this.redact(answer));
+        const kept =
+          text.length > LOG_CAP ? Buffer.concat([text.subarray(0, LOG_CAP), Buffer.from(`\n[clawpod: ${text.length - LOG_CAP} more bytes not kept]\n`)]) : text;
+        fs.writeFileSync(path.join(this.dir, 'answer.txt'), kept, { mode: 0o600, flag: 'wx' });
       } catch {
         /* as above */
       }
