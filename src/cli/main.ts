@@ -7,6 +7,14 @@ import { UserError } from '../core/errors.js';
 import { safeText } from '../core/terminal.js';
 import { isUserCaused } from '../util/errors.js';
 import { checkSubcommand, HelpRequest, nearest } from './args.js';
+// Statically imported: one bundle chunk for every short command (each extra ESM chunk is a
+// module load on every start); the agent's run and the demo stay lazily loaded (model SDKs).
+import * as auditCmd from './commands/audit.js';
+import { cmdDoctor } from './commands/doctor.js';
+import { cmdExec } from './commands/exec.js';
+import * as policyCmd from './commands/policy.js';
+import * as runsCmd from './commands/runs.js';
+import * as skillsCmd from './commands/skills.js';
 import { print } from './output.js';
 
 const USAGE = `usage: clawpod COMMAND [OPTIONS]
@@ -66,31 +74,31 @@ async function dispatch(cmd: string | undefined, args: string[]): Promise<number
   try {
     switch (cmd) {
       case 'exec':
-        return await (await import('./commands/exec.js')).cmdExec(ctx, args);
+        return await cmdExec(ctx, args);
       case 'run':
         return await (await import('./commands/run.js')).cmdRun(ctx, args);
       case 'runs': {
-        const m = await import('./commands/runs.js');
+        const m = runsCmd;
         checkSubcommand('runs', args[0], m.RUNS);
         return await m.cmdRuns(ctx, args);
       }
       case 'audit': {
-        const m = await import('./commands/audit.js');
+        const m = auditCmd;
         checkSubcommand('audit', args[0], m.AUDIT);
         return await m.cmdAudit(ctx, args);
       }
       case 'policy': {
-        const m = await import('./commands/policy.js');
+        const m = policyCmd;
         checkSubcommand('policy', args[0], m.POLICY);
         return await m.cmdPolicy(ctx, args);
       }
       case 'skills': {
-        const m = await import('./commands/skills.js');
+        const m = skillsCmd;
         checkSubcommand('skills', args[0], [m.SKILLS]);
         return await m.cmdSkills(ctx, args);
       }
       case 'doctor':
-        return await (await import('./commands/doctor.js')).cmdDoctor(ctx, args);
+        return await cmdDoctor(ctx, args);
       case 'demo':
         return await (await import('./commands/demo.js')).cmdDemo(ctx, args);
       case 'serve':
