@@ -26,6 +26,8 @@ export interface RunsArgs {
   /** prune: milliseconds. */
   olderThanMs?: number;
   dryRun: boolean;
+  /** apply, discard, rm, prune: start a new decision log after the broken one was moved aside. */
+  resetDecisions: boolean;
   /** logs: which streams were asked for (none: all that exist). */
   streams: ('stdout' | 'stderr' | 'transcript' | 'answer')[];
 }
@@ -80,6 +82,7 @@ export function parseRunsArgs(spec: Command, all: Command[], args: string[]): Ru
     exclude,
     olderThanMs: olderThanOf(v['older-than']),
     dryRun: v['dry-run'] === true,
+    resetDecisions: v['reset-decisions'] === true,
     streams,
   };
 }

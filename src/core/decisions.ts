@@ -15,6 +15,7 @@ import path from 'node:path';
 import { AuditWriter, auditEvents, type AuditEvent, verifyAudit, type VerifyResult } from '../audit/chain.js';
 import { statEntry, type Change, type EntryInfo } from '../workspace/index.js';
 import type { Context } from './context.js';
+import { UserError } from './errors.js';
 
 export const DECISIONS_FILE = 'decisions.jsonl';
 /** The chain's `run` field: one chain, so one constant; the run a decision is about is data.run. */
@@ -40,22 +41,84 @@ export function actor(): { uid: number; user: string; sudoUser?: string } {
   return { uid, user, ...(sudo && sudo !== user ? { sudoUser: sudo } : {}) };
 }
 
-/** Appends one decision (data.run names the run) and keeps the chain's head in the store. */
-export function recordDecision(ctx: Context, type: DecisionType, data: Record<string, unknown>): AuditEvent {
-  const store = ctx.store();
-  return store.withWriteLock(() => {
-    const file = decisionsPath(ctx);
-    // A decision is rare and must survive a crash: synced at once, never capped.
-    const opts = { syncEveryMs: 0, maxBytes: Number.MAX_SAFE_INTEGER };
-    const w = fs.existsSync(file) ? AuditWriter.resume(file, DECISIONS_CHAIN, opts) : AuditWriter.create(file, DECISIONS_CHAIN, opts);
-    try {
-      const e = w.append(type, { ...data, by: actor() }) as AuditEvent;
-      store.setMeta(HEAD_KEY, JSON.stringify({ events: w.seq, head: w.lastHash }));
-      return e;
-    } finally {
-      w.close();
+export interface DecisionOpts {
+  /** Start a new chain after the old log was moved aside: its first event, decisions.reset,
+   *  names the head the store recorded, so the break stays on record. */
+  reset?: boolean;
+}
+
+/**
+ * The log's writer, opened under the write lock and held against the head the store recorded:
+ * a log that was truncated, deleted or replaced is refused (one line naming the recovery),
+ * never continued, so the head never moves past a break silently.
+ */
+function openChecked(ctx: Context, opts: DecisionOpts): { w: AuditWriter; reset?: { events: number; head: string } } {
+  const file = decisionsPath(ctx);
+  const recorded = headOf(ctx);
+  const wopts = { syncEveryMs: 0, maxBytes: Number.MAX_SAFE_INTEGER };
+  const exists = fs.lstatSync(file, { throwIfNoEntry: false }) !== undefined;
+  const recovery = `run clawpod audit verify; restore it from a backup, or move it aside (mv ${file} ${file}.broken) and repeat the command with --reset-decisions`;
+  const refuse = (what: string): never => {
+    throw new UserError(`the decision log ${file} ${what}: ${recovery}`);
+  };
+  if (!exists) {
+    if (recorded && recorded.events > 0 && !opts.reset)
+      refuse(`is gone, but ${recorded.events} decision(s) were recorded (last hash ${recorded.head.slice(0, 16)}...)`);
+    const w = AuditWriter.create(file, DECISIONS_CHAIN, wopts);
+    return { w, ...(recorded && recorded.events > 0 ? { reset: recorded } : {}) };
+  }
+  if (opts.reset) {
+    throw new UserError(
+      `--reset-decisions starts a new decision log only when ${file} is gone (moved aside); it is there, so nothing was reset (run clawpod audit verify)`,
+    );
+  }
+  let w: AuditWriter;
+  try {
+    w = AuditWriter.resume(file, DECISIONS_CHAIN, wopts);
+  } catch (e) {
+    return refuse(`cannot be continued (${(e as Error).message})`);
+  }
+  if (recorded && (recorded.events !== w.seq || recorded.head !== w.lastHash)) {
+    w.close();
+    refuse(`does not match its recorded head (${recorded.events} decision(s), last hash ${recorded.head.slice(0, 16)}...; the file ends at ${w.seq})`);
+  }
+  return { w };
+}
+
+/** Refuses, with nothing written anywhere, when the next decision could not be recorded. */
+export function checkDecisionLog(ctx: Context, opts: DecisionOpts = {}): void {
+  const file = decisionsPath(ctx);
+  ctx.store().withWriteLock(() => {
+    // No log yet (or --reset-decisions after it was moved aside): recordDecision starts one;
+    // only a missing log with a recorded head is refused, and that check needs no file.
+    if (!fs.existsSync(file)) {
+      const recorded = headOf(ctx);
+      if (opts.reset || !recorded || recorded.events === 0) return;
     }
+    openChecked(ctx, opts).w.close();
   });
+}
+
+/** Appends one decision (data.run names the run) and keeps the chain's head in the store. A
+ *  decision is rare and must survive a crash: synced at once, never capped. */
+export function recordDecision(ctx: Context, type: DecisionType, data: Record<string, unknown>, opts: DecisionOpts = {}): AuditEvent {
+  const store = ctx.store();
+  try {
+    return store.withWriteLock(() => {
+      const { w, reset } = openChecked(ctx, opts);
+      try {
+        if (reset) w.append('decisions.reset', { previous: reset, reason: 'the log was moved aside (--reset-decisions)', by: actor() });
+        const e = w.append(type, { ...data, by: actor() }) as AuditEvent;
+        store.setMeta(HEAD_KEY, JSON.stringify({ events: w.seq, head: w.lastHash }));
+        return e;
+      } finally {
+        w.close();
+      }
+    });
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw new UserError(`cannot record the decision in ${decisionsPath(ctx)}: ${(e as Error).message} (run clawpod audit verify)`);
+  }
 }
 
 /** The decisions about one run, oldest first (an unreadable log: none, audit verify says why). */

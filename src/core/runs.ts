@@ -33,7 +33,7 @@ import { findPathRefs, pathRefApplyLine, pathRefLines, podRootOf, type PathRefs 
 import type { Context } from './context.js';
 import { IGNORE_FILE, IGNORED_MANIFEST } from './record-changes.js';
 import { UserError } from './errors.js';
-import { changeRecords, recordDecision, stateDigest } from './decisions.js';
+import { changeRecords, checkDecisionLog, type DecisionOpts, recordDecision, stateDigest } from './decisions.js';
 import { findOverwritten, keepOverwritten, type OverwrittenEntry } from './overwritten.js';
 import { detailLines, humanDuration, runDetails } from './run-info.js';
 
@@ -175,7 +175,7 @@ function rootIdentity(run: RunRecord): string | undefined {
   }
 }
 
-export type ApplyOpts = DiffOptions & Selection;
+export type ApplyOpts = DiffOptions & Selection & DecisionOpts;
 
 /** "DEV:INO" of a directory reached without following a final symlink, or null. */
 function identityOf(p: string): string | null {
@@ -193,15 +193,37 @@ interface Evidence {
   kept: { dir: string; entries: OverwrittenEntry[] } | null;
 }
 
+/** "(last is run X) " when the id given was `last`: the output names the run it picked. */
+function pickedLast(id: string | undefined, run: RunRecord): string {
+  return id === 'last' ? `(last is run ${run.id}) ` : '';
+}
+
+/** A run whose clawpod still writes its record and change set is not decided about yet. */
+function refuseRunning(run: RunRecord, what: string): void {
+  if (run.status === 'running') throw new UserError(`run ${run.id} is still running; wait for it or stop it (Ctrl-C in its terminal), then ${what} it`);
+}
+
+/** A pending run whose change set is gone: its record is damaged, never "changed nothing". */
+function missingChangeSet(run: RunRecord): string | null {
+  if (run.diffState !== 'pending' || !run.workspace) return null;
+  if (fs.existsSync(path.join(runDirOf(run), 'changes'))) return null;
+  return `run ${run.id} is pending but its change set (${path.join(runDirOf(run), 'changes')}) is missing: the run's record is damaged; drop it with clawpod runs discard ${run.id} (or runs rm --force ${run.id})`;
+}
+
 export function runApply(ctx: Context, id: string | undefined, force: boolean, opts: ApplyOpts = {}): string {
   const run = findRun(ctx, id);
   if (run.diffState === 'applied') throw new UserError(`run ${run.id} was already applied`);
   if (run.diffState === 'discarded') throw new UserError(`run ${run.id} was discarded; its changes are gone`);
+  refuseRunning(run, 'apply');
+  const missing = missingChangeSet(run);
+  if (missing) throw new UserError(missing);
   const c = changesOf(run, opts);
-  if (!c) return `run ${run.id} changed nothing; nothing to apply`;
+  if (!c) return `${pickedLast(id, run)}run ${run.id} changed nothing; nothing to apply`;
   if (!fs.existsSync(c.workspace)) throw new UserError(`workspace ${c.workspace} no longer exists; cannot apply run ${run.id}`);
   const select = selectionOf(run.id, c.loaded, opts);
   refuseWhileHeld(ctx, run.id, c.workspace);
+  // A decision that could not be recorded refuses the apply before anything is written.
+  checkDecisionLog(ctx, opts);
   // Taken once every check has passed, right before the first write: the evidence of what the
   // workspace was, and with --force a copy of what is overwritten.
   const taken: { ev?: Evidence } = {};
@@ -219,20 +241,25 @@ export function runApply(ctx: Context, id: string | undefined, force: boolean, o
   const record = (outcome: 'applied' | 'failed', r: ReturnType<typeof applyChangeSet> | null, error?: string) => {
     const ev = taken.ev;
     if (!ev) return;
-    recordDecision(ctx, 'decision.apply', {
-      run: run.id,
-      outcome,
-      ...(error ? { error } : {}),
-      force,
-      workspace: { path: ev.root, id: identityOf(ev.root), startedAs: rootIdentity(run) ?? null },
-      selection: { only: opts.only ?? [], exclude: opts.exclude ?? [], includeIgnored: opts.includeIgnored === true, includeGit: opts.includeGit === true },
-      stateBefore: ev.before,
-      appliedCount: r?.applied ?? null,
-      remaining: r?.remaining ?? null,
-      applied: r ? changeRecords(r.changes) : null,
-      overwritten: ev.kept?.entries ?? [],
-      keptIn: ev.kept ? path.relative(runDirOf(run), ev.kept.dir) : null,
-    });
+    recordDecision(
+      ctx,
+      'decision.apply',
+      {
+        run: run.id,
+        outcome,
+        ...(error ? { error } : {}),
+        force,
+        workspace: { path: ev.root, id: identityOf(ev.root), startedAs: rootIdentity(run) ?? null },
+        selection: { only: opts.only ?? [], exclude: opts.exclude ?? [], includeIgnored: opts.includeIgnored === true, includeGit: opts.includeGit === true },
+        stateBefore: ev.before,
+        appliedCount: r?.applied ?? null,
+        remaining: r?.remaining ?? null,
+        applied: r ? changeRecords(r.changes) : null,
+        overwritten: ev.kept?.entries ?? [],
+        keptIn: ev.kept ? path.relative(runDirOf(run), ev.kept.dir) : null,
+      },
+      { reset: opts.reset },
+    );
   };
   let r: ReturnType<typeof applyChangeSet>;
   try {
@@ -249,12 +276,23 @@ export function runApply(ctx: Context, id: string | undefined, force: boolean, o
     });
   } catch (e) {
     // Once writing may have begun, a failure is a decision's outcome too: on the record.
-    record('failed', null, (e as Error).message);
+    try {
+      record('failed', null, (e as Error).message);
+    } catch (re) {
+      throw new UserError(`${(e as Error).message}; and the failure could not be recorded: ${(re as Error).message}`);
+    }
     // Refusals and stops of apply are one line naming the path and the fix.
     if (APPLY_ERRORS.includes((e as Error).name)) throw new UserError((e as Error).message);
     throw e;
   }
-  record('applied', r);
+  // Written: the store and the change set follow what reached the workspace even when the
+  // decision log refuses the record at the last moment (named in one line).
+  let unrecorded: string | undefined;
+  try {
+    record('applied', r);
+  } catch (e) {
+    unrecorded = (e as Error).message;
+  }
   // What was written that points into the pod's /workspace; read before the tree goes.
   const refs = pathRefApplyLine(pathRefsOf(run, { ...c, changes: r.changes }));
   if (r.remaining === 0) {
@@ -266,7 +304,12 @@ export function runApply(ctx: Context, id: string | undefined, force: boolean, o
   }
   const along = select ? broughtAlongLine(r.changes, select) : undefined;
   const kept = taken.ev?.kept ?? null;
-  return [...applyLines(run.id, c.workspace, r, opts), ...(along ? [along] : []), ...(refs ? [refs] : []), ...overwrittenLines(kept)].join('\n');
+  const lines = [...applyLines(run.id, c.workspace, r, opts), ...(along ? [along] : []), ...(refs ? [refs] : []), ...overwrittenLines(kept)];
+  lines[0] = `${pickedLast(id, run)}${lines[0]}`;
+  if (unrecorded !== undefined) {
+    throw new UserError(`${lines[0]}, but the decision was not recorded: ${unrecorded}`);
+  }
+  return lines.join('\n');
 }
 
 /** --force: every path it overwrote that the workspace had changed since the run started, and where the copies are. */
@@ -324,9 +367,10 @@ function refuseWhileHeld(ctx: Context, runId: string, workspace: string): void {
   }
 }
 
-export function runDiscard(ctx: Context, id: string | undefined): string {
+export function runDiscard(ctx: Context, id: string | undefined, opts: DecisionOpts = {}): string {
   const run = findRun(ctx, id);
   if (run.diffState === 'applied') throw new UserError(`run ${run.id} was already applied; discard it with your version control`);
+  refuseRunning(run, 'discard');
   if (run.diffState === 'pending') {
     // What is thrown away is on the record first: the change set is gone afterwards.
     let discarded: ReturnType<typeof changeRecords> | null = null;
@@ -337,13 +381,18 @@ export function runDiscard(ctx: Context, id: string | undefined): string {
     } catch (e) {
       error = `the change set could not be read: ${(e as Error).message}`;
     }
-    recordDecision(ctx, 'decision.discard', {
-      run: run.id,
-      workspace: { path: run.workspace, id: identityOf(run.workspace) },
-      discardedCount: discarded?.length ?? run.filesChanged,
-      discarded,
-      ...(error ? { error } : {}),
-    });
+    recordDecision(
+      ctx,
+      'decision.discard',
+      {
+        run: run.id,
+        workspace: { path: run.workspace, id: identityOf(run.workspace) },
+        discardedCount: discarded?.length ?? run.filesChanged,
+        discarded,
+        ...(error ? { error } : {}),
+      },
+      opts,
+    );
   }
   // Iterative: a pod can leave a tree deep enough to overflow fs.rmSync's recursion.
   // The ignored changes' manifest and the rules go with them (ignored.json keeps the count).
@@ -353,7 +402,7 @@ export function runDiscard(ctx: Context, id: string | undefined): string {
     for (const f of [IGNORED_MANIFEST, IGNORE_FILE]) fs.rmSync(path.join(dir, f), { force: true });
   }
   ctx.store().updateRun(run.id, { diffState: run.diffState === 'none' ? 'none' : 'discarded' });
-  return `discarded run ${run.id}`;
+  return `${pickedLast(id, run)}discarded run ${run.id}`;
 }
 
 /** A run as `runs list --json` gives it: the store's record and its duration. */
@@ -458,34 +507,37 @@ function keepReason(run: RunRecord, force: boolean): string | null {
   return null;
 }
 
-function recordRemoval(ctx: Context, runs: RunRecord[], how: 'rm' | 'prune'): void {
-  recordDecision(ctx, 'runs.remove', {
-    how,
-    runs: runs.map((r) => ({ id: r.id, kind: r.kind, status: r.status, diffState: r.diffState, workspace: r.workspace })),
-  });
+function recordRemoval(ctx: Context, runs: RunRecord[], how: 'rm' | 'prune', opts: DecisionOpts): void {
+  recordDecision(
+    ctx,
+    'runs.remove',
+    { how, runs: runs.map((r) => ({ id: r.id, kind: r.kind, status: r.status, diffState: r.diffState, workspace: r.workspace })) },
+    opts,
+  );
 }
 
 /** `runs rm ID...`: every id is resolved and checked before any run is removed. */
-export function removeRuns(ctx: Context, ids: string[], force: boolean): string {
+export function removeRuns(ctx: Context, ids: string[], force: boolean, opts: DecisionOpts = {}): string {
   const runs = [...new Map(ids.map((i) => findRun(ctx, i)).map((r) => [r.id, r])).values()];
+  const lastId = ids.includes('last') ? findRun(ctx, 'last').id : undefined;
   for (const r of runs) {
     const why = keepReason(r, force);
     if (why) throw new UserError(`${why}; nothing was removed`);
   }
-  recordRemoval(ctx, runs, 'rm');
+  recordRemoval(ctx, runs, 'rm', opts);
   for (const r of runs) removeRun(ctx, r.id);
-  return runs.map((r) => `removed run ${r.id}`).join('\n');
+  return runs.map((r) => `removed run ${r.id}${r.id === lastId ? ' (last)' : ''}`).join('\n');
 }
 
 /** `runs prune`: finished runs (older than olderThanMs), those with changes waiting kept unless force. */
-export function pruneRuns(ctx: Context, opts: { olderThanMs?: number; force?: boolean; dryRun?: boolean; now?: Date }): string {
+export function pruneRuns(ctx: Context, opts: { olderThanMs?: number; force?: boolean; dryRun?: boolean; now?: Date } & DecisionOpts): string {
   const before = opts.olderThanMs === undefined ? undefined : new Date((opts.now ?? new Date()).getTime() - opts.olderThanMs).toISOString();
   const all = ctx.store().listRuns({ limit: Number.MAX_SAFE_INTEGER, startedBefore: before });
   const pick = all.filter((r) => keepReason(r, opts.force === true) === null);
   const pending = all.filter((r) => r.status !== 'running' && r.diffState === 'pending' && !opts.force).length;
   const lines = opts.dryRun ? pick.map((r) => `would remove run ${r.id}`) : [];
   if (!opts.dryRun && pick.length) {
-    recordRemoval(ctx, pick, 'prune');
+    recordRemoval(ctx, pick, 'prune', opts);
     for (const r of pick) removeRun(ctx, r.id);
   }
   lines.push(

@@ -13,6 +13,10 @@ import { parseRunsArgs, type RunsArgs } from '../runs-args.js';
 
 const ID = 'ID is a run id, any unique part of one (at least 4 characters), or "last".';
 const JSON_OPT: Opt = { type: 'boolean', desc: 'one JSON document on stdout, for scripts' };
+const RESET_OPT: Opt = {
+  type: 'boolean',
+  desc: 'after the decision log was found broken and moved aside: start a new one whose first event (decisions.reset) names the old head',
+};
 
 export const RUNS: Command[] = [
   {
@@ -70,6 +74,7 @@ export const RUNS: Command[] = [
       'include-ignored': { type: 'boolean', desc: 'also apply ignored changes' },
       'include-git': { type: 'boolean', desc: 'also apply changes under .git' },
       force: { type: 'boolean', desc: 'apply over files the workspace changed since the run started (their old copies are kept with the run and listed)' },
+      'reset-decisions': RESET_OPT,
     },
     notes: [
       ID,
@@ -81,7 +86,7 @@ export const RUNS: Command[] = [
     name: 'runs discard',
     usage: 'ID',
     summary: "Drop a run's changes; the record and audit log stay (the discard is recorded in the decision log).",
-    options: {},
+    options: { 'reset-decisions': RESET_OPT },
     notes: [ID],
     examples: ['clawpod runs discard last', 'clawpod runs diff last --stat && clawpod runs discard last'],
   },
@@ -89,7 +94,7 @@ export const RUNS: Command[] = [
     name: 'runs rm',
     usage: 'ID... [--force]',
     summary: 'Remove runs: their records, audit logs, kept output and changes.',
-    options: { force: { type: 'boolean', desc: 'also runs whose changes wait for review (they are lost)' } },
+    options: { force: { type: 'boolean', desc: 'also runs whose changes wait for review (they are lost)' }, 'reset-decisions': RESET_OPT },
     notes: [ID, 'A running run is never removed. The decision log keeps what was applied or discarded, and records the removal.'],
     examples: ['clawpod runs rm last', 'clawpod runs rm 3f2a r-20261127-163512-a1b2c3'],
   },
@@ -101,6 +106,7 @@ export const RUNS: Command[] = [
       'older-than': { type: 'string', arg: 'DURATION', desc: 'only runs started longer ago than this, e.g. 12h, 7d, 2w' },
       force: { type: 'boolean', desc: 'also runs whose changes wait for review' },
       'dry-run': { type: 'boolean', desc: 'say what would be removed, remove nothing' },
+      'reset-decisions': RESET_OPT,
     },
     examples: ['clawpod runs prune --older-than 7d', 'clawpod runs prune --dry-run'],
   },
@@ -133,16 +139,24 @@ export async function cmdRuns(ctx: Context, argv: string[]): Promise<number> {
     case 'diff':
       return showDiff(ctx, a);
     case 'apply':
-      print(r.runApply(ctx, id, a.force, { includeGit: a.includeGit, includeIgnored: a.includeIgnored, only: a.only, exclude: a.exclude }));
+      print(
+        r.runApply(ctx, id, a.force, {
+          includeGit: a.includeGit,
+          includeIgnored: a.includeIgnored,
+          only: a.only,
+          exclude: a.exclude,
+          reset: a.resetDecisions,
+        }),
+      );
       return 0;
     case 'discard':
-      print(r.runDiscard(ctx, id));
+      print(r.runDiscard(ctx, id, { reset: a.resetDecisions }));
       return 0;
     case 'rm':
-      print(r.removeRuns(ctx, a.ids, a.force));
+      print(r.removeRuns(ctx, a.ids, a.force, { reset: a.resetDecisions }));
       return 0;
     case 'prune':
-      print(r.pruneRuns(ctx, { olderThanMs: a.olderThanMs, force: a.force, dryRun: a.dryRun }));
+      print(r.pruneRuns(ctx, { olderThanMs: a.olderThanMs, force: a.force, dryRun: a.dryRun, reset: a.resetDecisions }));
       return 0;
     default:
       throw new UserError(`unknown runs command "${sub}"`);
