@@ -25,19 +25,20 @@ try {
 const { buildSeccompProgram } = await import('../dist/src/pod/seccomp.js');
 const seccomp = Object.fromEntries(['x86_64', 'aarch64'].map((a) => [a, buildSeccompProgram(a).toString('base64')]));
 
-await build({
-  entryPoints: ['dist/src/cli/entry.js'],
-  outdir: out,
-  entryNames: 'clawpod',
-  chunkNames: 'chunk-[hash]',
+// Two bundles: the full command line (clawpod.mjs), and exec's own (exec/exec.mjs), which
+// bin/clawpod loads for `clawpod exec`, the hot path: start-up is the bytes and files Node loads,
+// so nothing of the review, policy or agent commands is in it. A process runs one or the other,
+// so no module's state is ever split between them.
+const common = {
   outExtension: { '.js': '.mjs' },
   bundle: true,
-  // Dynamically imported parts (zod + yaml for policy files, diff rendering, the demo) become
-  // chunks loaded only when a command needs them.
+  // Dynamically imported parts (zod + yaml for policy files, the proxy, diff rendering, the
+  // agent and the demo) become chunks loaded only when a command needs them.
   splitting: true,
   platform: 'node',
   format: 'esm',
   target: 'node20',
+  chunkNames: 'chunk-[hash]',
   // better-sqlite3's JavaScript is bundled; its addon is loaded by path at run time.
   external: ['*.node'],
   define: {
@@ -48,7 +49,9 @@ await build({
   },
   banner: { js: "import { createRequire as __clawpodRequire } from 'node:module'; const require = __clawpodRequire(import.meta.url);" },
   logLevel: 'warning',
-});
+};
+await build({ ...common, entryPoints: ['dist/src/cli/entry.js'], outdir: out, entryNames: 'clawpod' });
+await build({ ...common, entryPoints: ['dist/src/cli/entry-exec.js'], outdir: `${out}/exec`, entryNames: 'exec' });
 
 const old = `dist/bundle.old-${process.pid}`;
 try {

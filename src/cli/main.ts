@@ -4,17 +4,12 @@
 // says otherwise); nothing here prints a stack trace.
 import { createContext } from '../core/context.js';
 import { UserError } from '../core/errors.js';
-import { safeText } from '../core/terminal.js';
-import { isUserCaused } from '../util/errors.js';
-import { checkSubcommand, HelpRequest, nearest } from './args.js';
-// Statically imported: one bundle chunk for every short command (each extra ESM chunk is a
-// module load on every start); the agent's run and the demo stay lazily loaded (model SDKs).
-import * as auditCmd from './commands/audit.js';
-import { cmdDoctor } from './commands/doctor.js';
+import { checkSubcommand, nearest } from './args.js';
+import { quietOnClosedOutput, reportFailures } from './failures.js';
+// exec is the one command imported statically: start-up cost is the bytes Node compiles, so the
+// review, policy and agent commands (and what only they use: diff, ignore rules, zod, the model
+// SDKs) load when one of them is called. scripts/chunk-report.mjs shows what loads at start.
 import { cmdExec } from './commands/exec.js';
-import * as policyCmd from './commands/policy.js';
-import * as runsCmd from './commands/runs.js';
-import * as skillsCmd from './commands/skills.js';
 import { print } from './output.js';
 
 const USAGE = `usage: clawpod COMMAND [OPTIONS]
@@ -58,17 +53,6 @@ async function version(): Promise<string> {
   return `clawpod ${v} (commit ${commit})`;
 }
 
-/** A reader that goes away (`clawpod audit show ID | head`) ends the output, never with a stack
- *  trace. exec and run carry on quietly: the pod's run must still be recorded. */
-function quietOnClosedOutput(cmd: string | undefined): void {
-  const onError = (e: NodeJS.ErrnoException) => {
-    if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
-    if (cmd !== 'exec' && cmd !== 'run') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
-  };
-  process.stdout.on('error', onError);
-  process.stderr.on('error', onError);
-}
-
 async function dispatch(cmd: string | undefined, args: string[]): Promise<number> {
   const ctx = createContext();
   try {
@@ -78,27 +62,27 @@ async function dispatch(cmd: string | undefined, args: string[]): Promise<number
       case 'run':
         return await (await import('./commands/run.js')).cmdRun(ctx, args);
       case 'runs': {
-        const m = runsCmd;
+        const m = await import('./commands/runs.js');
         checkSubcommand('runs', args[0], m.RUNS);
         return await m.cmdRuns(ctx, args);
       }
       case 'audit': {
-        const m = auditCmd;
+        const m = await import('./commands/audit.js');
         checkSubcommand('audit', args[0], m.AUDIT);
         return await m.cmdAudit(ctx, args);
       }
       case 'policy': {
-        const m = policyCmd;
+        const m = await import('./commands/policy.js');
         checkSubcommand('policy', args[0], m.POLICY);
         return await m.cmdPolicy(ctx, args);
       }
       case 'skills': {
-        const m = skillsCmd;
+        const m = await import('./commands/skills.js');
         checkSubcommand('skills', args[0], [m.SKILLS]);
         return await m.cmdSkills(ctx, args);
       }
       case 'doctor':
-        return await cmdDoctor(ctx, args);
+        return await (await import('./commands/doctor.js')).cmdDoctor(ctx, args);
       case 'demo':
         return await (await import('./commands/demo.js')).cmdDemo(ctx, args);
       case 'serve':
@@ -116,12 +100,8 @@ async function dispatch(cmd: string | undefined, args: string[]): Promise<number
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
   quietOnClosedOutput(cmd);
-  try {
-    if (cmd === undefined) {
-      print(USAGE);
-      return 0;
-    }
-    if (cmd === '-h' || cmd === '--help') {
+  return await reportFailures(async () => {
+    if (cmd === undefined || cmd === '-h' || cmd === '--help') {
       print(USAGE);
       return 0;
     }
@@ -137,19 +117,5 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     return await dispatch(cmd, args);
-  } catch (e) {
-    if (e instanceof HelpRequest) {
-      print(e.text);
-      return 0;
-    }
-    // Every user-causable error names the problem and the fix in one line (util/errors.ts).
-    if (isUserCaused(e)) {
-      process.stderr.write(`clawpod: ${safeText(e.message)}\n`);
-      return e.exitCode;
-    }
-    const err = e as NodeJS.ErrnoException;
-    process.stderr.write(`clawpod: internal error: ${safeText(err.message ?? String(e))}${err.code ? ` (${err.code})` : ''}\n`);
-    if (process.env.CLAWPOD_DEBUG) process.stderr.write(`${err.stack}\n`);
-    return 125;
-  }
+  });
 }
