@@ -43,7 +43,7 @@ describe('newRunId', () => {
 });
 
 describe('openStore', () => {
-  it('uses WAL, busy_timeout 5000, user_version 3 (the schema, pid_start, meta), a 0600 file, and reopens cleanly', () => {
+  it('uses WAL, busy_timeout 5000, user_version 4 (the schema, pid_start, meta, service mode), a 0600 file, and reopens cleanly', () => {
     const path = freshDb();
     openStore(path).close();
     const store = openStore(path); // second open must not re-run migrations
@@ -51,7 +51,7 @@ describe('openStore', () => {
     assert.equal(statSync(path).mode & 0o777, 0o600);
     const db = new Database(path);
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-    assert.equal(db.pragma('user_version', { simple: true }), 3);
+    assert.equal(db.pragma('user_version', { simple: true }), 4);
     db.close();
     const s = openStore(path);
     assert.equal((s as unknown as { db: Database.Database }).db.pragma('busy_timeout', { simple: true }), 5000);
@@ -89,6 +89,8 @@ describe('RunStore', () => {
         auditPath: null,
         runDir: null,
         summary: null,
+        request: null,
+        scheduleId: null,
       });
       assert.deepEqual(s.getRun('r-20261127-163512-a1b2c3'), created);
       assert.throws(() => s.createRun(base('r-20261127-163512-a1b2c3')), /UNIQUE/);
@@ -254,4 +256,32 @@ describe('runAlive', () => {
       assert.equal(runAlive({ ...run, pid: null }), false);
       assert.equal(runAlive({ pid: process.pid, pidStart: null, hostBootId: null }), true, 'an old record: judged by the pid');
     }));
+});
+
+describe('queued runs (service mode)', () => {
+  it('queued runs start in order and are claimed exactly once, across stores', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clawpod-store-q-'));
+    const file = join(dir, 'clawpod.db');
+    const s = openStore(file);
+    s.createRun(base('r-20261127-163512-000001'));
+    s.createRun({ ...base('r-20261127-163512-000002'), status: 'queued', request: { kind: 'exec', command: ['true'] } });
+    s.createRun({ ...base('r-20261127-163512-000003'), status: 'queued', request: { kind: 'exec', command: ['false'] } });
+    assert.deepEqual(
+      s.queuedRuns().map((r) => [r.id, r.request]),
+      [
+        ['r-20261127-163512-000002', { kind: 'exec', command: ['true'] }],
+        ['r-20261127-163512-000003', { kind: 'exec', command: ['false'] }],
+      ],
+    );
+    const other = openStore(file);
+    assert.equal(s.claimQueued('r-20261127-163512-000002', { pid: process.pid }), true);
+    assert.equal(other.claimQueued('r-20261127-163512-000002', { pid: process.pid }), false, 'a second claim, from another process too, fails');
+    assert.equal(s.getRun('r-20261127-163512-000002')?.status, 'running');
+    assert.equal(s.getRun('r-20261127-163512-000002')?.pidStart !== null, true);
+    s.updateRun('r-20261127-163512-000003', { status: 'cancelled' });
+    assert.equal(s.claimQueued('r-20261127-163512-000003', {}), false, 'a cancelled run never starts');
+    assert.deepEqual(s.queuedRuns(), []);
+    other.close();
+    s.close();
+  });
 });

@@ -27,7 +27,11 @@ function openDatabase(file: string): Database {
 }
 
 export type RunKind = 'exec' | 'run';
-export type RunStatus = 'running' | 'done' | 'failed' | 'interrupted' | 'timeout' | 'killed';
+/** queued: accepted by `clawpod serve`, not started yet (no chain, no pod); cancelled: stopped by
+ *  its owner (a queued one never started). */
+export type RunStatus = 'queued' | 'running' | 'done' | 'failed' | 'interrupted' | 'timeout' | 'killed' | 'cancelled';
+/** Every status; the ones a run ends in are all but queued and running. */
+export const RUN_STATUSES: readonly RunStatus[] = ['queued', 'running', 'done', 'failed', 'interrupted', 'timeout', 'killed', 'cancelled'];
 export type DiffState = 'none' | 'pending' | 'applied' | 'discarded';
 
 export interface RunRecord {
@@ -55,6 +59,10 @@ export interface RunRecord {
   auditPath: string | null;
   runDir: string | null;
   summary: Record<string, unknown> | null;
+  /** A queued run's request as the server accepted it (what starts it, after a restart too). */
+  request: Record<string, unknown> | null;
+  /** The schedule that fired it, if any. */
+  scheduleId: string | null;
 }
 
 type Required_ = 'id' | 'kind' | 'command' | 'workspace' | 'workspaceMode' | 'policySource' | 'backend';
@@ -74,6 +82,13 @@ export interface RunStore {
   runningRuns(): RunRecord[];
   /** Removes a run's row; true when there was one. */
   deleteRun(id: string): boolean;
+  /** Queued runs, oldest first (the order they start in). */
+  queuedRuns(): RunRecord[];
+  /** Starts a queued run: true for the one caller that moved it from queued (exactly once,
+   *  across processes and restarts); false when it was cancelled or already started. */
+  claimQueued(id: string, patch: RunPatch): boolean;
+  /** The database, for the store's other tables (schedules: store/schedules.ts). */
+  database(): Database;
   /** Runs fn holding the store's write lock (BEGIN IMMEDIATE): other clawpods that take it wait
    *  (busy_timeout), and a process that dies lets go of it. What fn writes to the store commits
    *  with it, or not at all when fn throws. */
@@ -123,6 +138,52 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE runs ADD COLUMN pid_start TEXT;`,
   // Small named values of the whole store (the decision log's head).
   `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;`,
+  // Service mode: queued and cancelled runs (a CHECK cannot be altered: the table is rebuilt),
+  // the request a queued run starts from, the schedule that fired it; and the schedules.
+  `CREATE TABLE runs_v4 (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('exec', 'run')),
+    status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed', 'interrupted', 'timeout', 'killed', 'cancelled')),
+    command TEXT NOT NULL CHECK (json_valid(command) AND json_type(command) = 'array'),
+    workspace TEXT NOT NULL,
+    workspace_mode TEXT NOT NULL,
+    policy_source TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    pid INTEGER,
+    host_boot_id TEXT,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    exit_code INTEGER,
+    limit_hit TEXT,
+    diff_state TEXT NOT NULL DEFAULT 'none' CHECK (diff_state IN ('none', 'pending', 'applied', 'discarded')),
+    files_changed INTEGER NOT NULL DEFAULT 0,
+    audit_path TEXT,
+    run_dir TEXT,
+    summary TEXT CHECK (summary IS NULL OR json_valid(summary)),
+    pid_start TEXT,
+    request TEXT CHECK (request IS NULL OR json_valid(request)),
+    schedule_id TEXT
+  ) STRICT;
+  INSERT INTO runs_v4 (id, kind, status, command, workspace, workspace_mode, policy_source, backend, pid, host_boot_id, started_at,
+    ended_at, exit_code, limit_hit, diff_state, files_changed, audit_path, run_dir, summary, pid_start)
+    SELECT id, kind, status, command, workspace, workspace_mode, policy_source, backend, pid, host_boot_id, started_at,
+    ended_at, exit_code, limit_hit, diff_state, files_changed, audit_path, run_dir, summary, pid_start FROM runs;
+  DROP TABLE runs;
+  ALTER TABLE runs_v4 RENAME TO runs;
+  CREATE INDEX runs_by_start ON runs (started_at DESC, id DESC);
+  CREATE INDEX runs_by_status ON runs (status);
+  CREATE INDEX runs_by_schedule ON runs (schedule_id) WHERE schedule_id IS NOT NULL;
+  CREATE TABLE schedules (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    spec TEXT NOT NULL CHECK (json_valid(spec)),
+    run TEXT NOT NULL CHECK (json_valid(run)),
+    missed TEXT NOT NULL CHECK (missed IN ('once', 'skip')),
+    overlap TEXT NOT NULL CHECK (overlap IN ('skip', 'queue')),
+    next_fire TEXT,
+    last_fire TEXT,
+    created_at TEXT NOT NULL
+  ) STRICT;`,
 ];
 
 /** TS field -> column. Also the whitelist that keeps patch keys out of SQL unless known. */
@@ -147,6 +208,8 @@ const COLUMNS: { readonly [K in keyof RunRecord]: string } = {
   auditPath: 'audit_path',
   runDir: 'run_dir',
   summary: 'summary',
+  request: 'request',
+  scheduleId: 'schedule_id',
 };
 const FIELDS = Object.keys(COLUMNS) as (keyof RunRecord)[];
 
@@ -220,6 +283,8 @@ class SqliteRunStore implements RunStore {
       auditPath: null,
       runDir: null,
       summary: null,
+      request: null,
+      scheduleId: null,
       ...stripUndefined(rec),
     };
     const cols = FIELDS.map((f) => COLUMNS[f]);
@@ -311,6 +376,24 @@ class SqliteRunStore implements RunStore {
     return this.stmt('DELETE FROM runs WHERE id = ?').run(id).changes > 0;
   }
 
+  queuedRuns(): RunRecord[] {
+    const rows = this.stmt("SELECT * FROM runs WHERE status = 'queued' ORDER BY started_at, id").all() as Row[];
+    return rows.map(fromRow);
+  }
+
+  claimQueued(id: string, patch: RunPatch): boolean {
+    const owner = patch.pid ? { hostBootId: currentBootId(), pidStart: processStartTime(patch.pid) } : {};
+    const full = stripUndefined({ status: 'running' as const, ...owner, ...patch });
+    const fields = Object.keys(full) as (keyof RunRecord)[];
+    for (const f of fields) if (!(f in COLUMNS) || f === 'id' || f === 'kind') throw new StoreError(`cannot update run field "${f}"`);
+    const sets = fields.map((f) => `${COLUMNS[f]} = @${COLUMNS[f]}`).join(', ');
+    return this.stmt(`UPDATE runs SET ${sets} WHERE id = @id AND status = 'queued'`).run({ ...toRow(full, fields), id }).changes === 1;
+  }
+
+  database(): Database {
+    return this.db;
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }
@@ -357,7 +440,7 @@ function toRow(rec: Partial<RunRecord>, fields: (keyof RunRecord)[]): Row {
     if (f === 'command' && !(Array.isArray(v) && v.every((a) => typeof a === 'string'))) {
       throw new StoreError('command must be an array of strings');
     }
-    row[COLUMNS[f]] = f === 'command' || (f === 'summary' && v !== null) ? JSON.stringify(v) : (v as Row[string]);
+    row[COLUMNS[f]] = f === 'command' || ((f === 'summary' || f === 'request') && v !== null && v !== undefined) ? JSON.stringify(v) : (v as Row[string]);
   }
   return row;
 }
@@ -367,5 +450,7 @@ function fromRow(r: Row): RunRecord {
   for (const f of FIELDS) rec[f] = r[COLUMNS[f]];
   rec.command = JSON.parse(r.command as string);
   rec.summary = r.summary === null ? null : JSON.parse(r.summary as string);
+  rec.request = r.request === null || r.request === undefined ? null : JSON.parse(r.request as string);
+  rec.scheduleId = r.schedule_id ?? null;
   return rec as RunRecord;
 }
