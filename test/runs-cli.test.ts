@@ -229,7 +229,7 @@ test('runs show of an agent run: model, turns, tokens, tool calls, stop reason, 
   const logs = await cli(['runs', 'logs', 'a9e471'], { home: h });
   assert.equal(
     logs.stdout,
-    'Looking \u202e at it\n▸ bash {"command":"npm test"}\n  ✗ bash\n    1 failing\nAll fixed.\n[transcript line 5 is not a record clawpod wrote]\n',
+    '│ Looking \\u{202e} at it\n▸ bash {"command":"npm test"}\n  ✗ bash\n    ┊ 1 failing\n│ All fixed.\n[transcript line 5 is not a record clawpod wrote]\n',
   );
   const answer = await cli(['runs', 'logs', 'last', '--answer'], { home: h });
   assert.equal(answer.stdout, 'All fixed.\nTests pass.\n');

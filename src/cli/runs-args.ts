@@ -97,15 +97,28 @@ function limitOf(v: unknown): number | undefined {
   return n;
 }
 
+/** The longest --older-than: 100 years. Every run is younger, and a cutoff before the year 0
+ *  is no date at all (prune would fail on it). */
+export const MAX_OLDER_THAN_DAYS = 36_500;
+
 function olderThanOf(v: unknown): number | undefined {
   if (v === undefined) return undefined;
   const s = String(v);
   // Days and weeks too: what one prunes by. The policy's durations (s, m, h) for the rest.
   const m = /^(\d+)([dw])$/.exec(s);
-  if (m) return Number(m[1]) * (m[2] === 'd' ? 86_400_000 : 7 * 86_400_000);
-  try {
-    return parseDuration(s);
-  } catch {
-    throw new UserError(`--older-than takes a duration such as 30m, 12h, 7d or 2w, got ${JSON.stringify(s)}`);
+  let ms: number;
+  if (m) ms = Number(m[1]) * (m[2] === 'd' ? 86_400_000 : 7 * 86_400_000);
+  else {
+    try {
+      ms = parseDuration(s);
+    } catch {
+      throw new UserError(`--older-than takes a duration such as 30m, 12h, 7d or 2w, got ${JSON.stringify(s)}`);
+    }
   }
+  if (!(ms <= MAX_OLDER_THAN_DAYS * 86_400_000)) {
+    throw new UserError(
+      `--older-than is at most ${MAX_OLDER_THAN_DAYS}d (100 years), got ${JSON.stringify(s)} (to prune every finished run, leave --older-than out)`,
+    );
+  }
+  return ms;
 }

@@ -1,11 +1,13 @@
 // `audit show` and `audit verify`: a run's chain shown or recomputed, and the decision log's
 // chain (core/decisions.ts) checked with it.
+import fs from 'node:fs';
 import path from 'node:path';
-import { auditEvents, type AuditEvent, verifyAudit } from '../audit/chain.js';
+import { AuditError, auditEvents, type AuditEvent, verifyAudit } from '../audit/chain.js';
 import type { RunRecord } from '../store/runs.js';
 import { escapeText } from '../workspace/index.js';
 import type { Context } from './context.js';
 import { decisionsPath, type DecisionsVerdict, verifyDecisions } from './decisions.js';
+import { UserError } from './errors.js';
 import { jsonInert } from './inert-json.js';
 import { findRun } from './runs.js';
 
@@ -22,12 +24,32 @@ function auditPathOf(run: RunRecord): string {
  *  characters as JSON \u escapes, so the text is the same and still inert. */
 export function auditShow(ctx: Context, id: string | undefined, write: (text: string) => void, json = false): void {
   const run = findRun(ctx, id);
+  const file = auditPathOf(run);
+  const broken = (why: string) =>
+    new UserError(`run ${run.id}'s audit log ${why}; clawpod audit verify ${run.id} reports it, and clawpod runs rm ${run.id} removes the run`);
+  const st = fs.lstatSync(file, { throwIfNoEntry: false });
+  if (!st) throw broken(`is missing (${file})`);
+  if (!st.isFile()) throw broken(`is not a file (${file} is a ${st.isDirectory() ? 'directory' : st.isSymbolicLink() ? 'symlink' : 'special file'})`);
   let batch = '';
   const line = json
     ? (e: AuditEvent) => jsonInert(JSON.stringify(e))
     : (e: AuditEvent) => escapeText(`${String(e.seq).padStart(4)} ${e.ts} ${e.type.padEnd(14)} ${JSON.stringify(e.data)}`);
-  for (const e of auditEvents(auditPathOf(run))) {
-    batch += `${line(e)}\n`;
+  // What the file holds, or whether it can be read, is the user's machine's: one line, never a bug.
+  const events = auditEvents(file);
+  const next = () => {
+    try {
+      return events.next();
+    } catch (e) {
+      if (batch) write(batch);
+      batch = '';
+      if (e instanceof AuditError) throw broken(`cannot be shown past ${e.message}`);
+      const code = (e as NodeJS.ErrnoException).code;
+      if (typeof code === 'string') throw broken(`cannot be read (${code}: ${file})`);
+      throw e;
+    }
+  };
+  for (let n = next(); !n.done; n = next()) {
+    batch += `${line(n.value)}\n`;
     if (batch.length >= 64 * 1024) {
       write(batch);
       batch = '';

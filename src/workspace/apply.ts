@@ -14,7 +14,7 @@ import type { LoadedChangeSet } from './changeset.js';
 import type { IgnoreMatcher } from './ignore.js';
 import { pickedChanges } from './select.js';
 import { assertSafeTargets, assertWorkspaceUnchanged } from './check.js';
-import { ChangeSetError } from './errors.js';
+import { ChangeSetError, UnsafePathError } from './errors.js';
 import { depthOf, isAtOrUnder } from './paths.js';
 import { quotePath } from './quote.js';
 import type { Change, EntryInfo, Manifest } from './types.js';
@@ -57,6 +57,7 @@ export function applyChangeSet(csDir: string, workspaceRoot: string, manifest: M
   // Resolved once: the user's root may itself be reached through a symlink, which is fine;
   // every check below is then relative to the real directory.
   const root = realpathSync(workspaceRoot);
+  assertRootIs(root, opts);
   const loaded = loadChangeSet(csDir, root, manifest, { includeGit: opts.includeGit, ignore: opts.ignore, includeIgnored: opts.includeIgnored });
   // Ignored changes left out stay behind whole: a reviewed directory deletion above one waits.
   const changes = pickedChanges(loaded, opts.select ?? (() => true), opts.includeIgnored === true);
@@ -82,6 +83,9 @@ export function applyChangeSet(csDir: string, workspaceRoot: string, manifest: M
 
   // Without force the checks saw every parent in place; one gone since is a reason to stop.
   const treeDir = existsDir(loaded.treeDir) ? realpathSync(loaded.treeDir) : null;
+  // Checked again right before: what beforeWrite copies (apply --force) comes from the run's
+  // directory too, never from one renamed into its place while the checks ran.
+  assertRootIs(root, opts);
   opts.beforeWrite?.(root, loaded, changes);
   runPlan(root, treeDir, planOf(loaded, changes), opts.force === true, opts.expectRoot, opts.lockDir);
   return result;
@@ -127,6 +131,25 @@ function stepsOf(c: Change): PlanStep[] {
   if (after.t === 'l') return [{ op: 'symlink', path: c.path }];
   if (after.t === 'd') return [{ op: 'mkdir', path: c.path }];
   throw new ChangeSetError(`cannot apply ${quotePath(c.path)}: unsupported entry in the change set; the change set is rejected`);
+}
+
+/** The root must be the directory the run started from (the helper checks its descriptor again
+ *  before it writes); a different one renamed into its place is never read or written. */
+function assertRootIs(root: string, opts: ApplyOptions): void {
+  if (opts.expectRoot === undefined) return;
+  let id: string | null = null;
+  try {
+    const st = lstatSync(root, { bigint: true });
+    if (st.isDirectory()) id = `${st.dev}:${st.ino}`;
+  } catch {
+    /* named below */
+  }
+  if (id !== opts.expectRoot) {
+    throw new UnsafePathError(
+      root,
+      `refusing to apply: ${quotePath(root)} is no longer the directory the run started from (it was replaced since); nothing was copied or written (discard the run${opts.runId ? `: clawpod runs discard ${opts.runId}` : ''})`,
+    );
+  }
 }
 
 function existsDir(p: string): boolean {

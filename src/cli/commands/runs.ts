@@ -3,11 +3,11 @@
 import type { Context } from '../../core/context.js';
 import { UserError } from '../../core/errors.js';
 import { reapInterrupted } from '../../core/exec.js';
-import { LOG_STREAMS, pickLogs, renderTranscript, textChunks, transcriptRecords, type LogStream } from '../../core/run-logs.js';
+import { logsDocument, pickLogs, renderTranscript, textChunks, transcriptRecords, type LogStream, type TranscriptStyle } from '../../core/run-logs.js';
 import * as r from '../../core/runs.js';
 import { safeText } from '../../core/terminal.js';
 import { groupHelp, HelpRequest, helpText, type Command, type Opt } from '../args.js';
-import { colourOn, diffColourer, forTerminal, print, printJson } from '../output.js';
+import { colourOn, diffColourer, forTerminal, paint, print, printJson } from '../output.js';
 import { openSink, pagerCommand } from '../pager.js';
 import { parseRunsArgs, type RunsArgs } from '../runs-args.js';
 
@@ -45,7 +45,11 @@ export const RUNS: Command[] = [
       answer: { type: 'boolean', desc: "only the agent's final message" },
       json: { type: 'boolean', desc: 'the kept streams as one JSON document (the transcript as its records)' },
     },
-    notes: [ID, "The pod's stdout goes to stdout and its stderr to stderr, as docker logs does. Output is kept redacted; each stream is capped at 8 MiB."],
+    notes: [
+      ID,
+      "The pod's stdout goes to stdout and its stderr to stderr, as docker logs does. Output is kept redacted; each stream is capped at 8 MiB.",
+      "An agent's transcript is shown inert (control characters as escapes): the model's lines start with │, its tools' output with ┊, and clawpod's own lines with ▸ (a tool call), ✓ or ✗ (its result) or [ (a note).",
+    ],
     examples: ['clawpod runs logs last', 'clawpod runs logs last --stderr', 'clawpod runs logs last --answer'],
   },
   {
@@ -79,6 +83,7 @@ export const RUNS: Command[] = [
     notes: [
       ID,
       'Every apply is recorded in the decision log ($CLAWPOD_HOME/decisions.jsonl, checked by clawpod audit verify): what was applied, by whom, against which workspace state.',
+      '--force keeps a copy of each file it overwrites, at most 1 GiB per apply: an apply whose copies would take more (or more than the disk has free) is refused before anything is written.',
     ],
     examples: ['clawpod runs apply last', 'clawpod runs apply last --only src/ --exclude src/generated'],
   },
@@ -194,14 +199,11 @@ async function showDiff(ctx: Context, a: RunsArgs): Promise<number> {
 
 async function showLogs(ctx: Context, a: RunsArgs): Promise<number> {
   const run = r.findRun(ctx, a.id);
-  const picked = pickLogs(run, a.streams as LogStream[]);
   if (a.json) {
-    const doc: Record<string, unknown> = { id: run.id, kind: run.kind };
-    for (const s of LOG_STREAMS) doc[s] = null;
-    for (const { stream, file } of picked) doc[stream] = stream === 'transcript' ? [...transcriptRecords(file)] : [...textChunks(file)].join('');
-    printJson(doc);
+    printJson(logsDocument(run, a.streams as LogStream[]));
     return 0;
   }
+  const picked = pickLogs(run, a.streams as LogStream[]);
   if (picked.length === 0) {
     process.stderr.write(`clawpod: run ${run.id} kept no output (runs from before clawpod kept output have none)\n`);
     return 0;
@@ -211,10 +213,21 @@ async function showLogs(ctx: Context, a: RunsArgs): Promise<number> {
     if (stream === 'stderr') {
       for (const t of textChunks(file)) process.stderr.write(errTty ? safeText(t) : t);
     } else if (stream === 'transcript') {
-      for (const rec of transcriptRecords(file)) process.stdout.write(forTerminal(renderTranscript(rec)));
+      // Inert as rendered (colour is added to clawpod's marks only): never escaped again.
+      const style = transcriptStyle();
+      for (const rec of transcriptRecords(file)) process.stdout.write(renderTranscript(rec, style));
     } else {
       for (const t of textChunks(file)) process.stdout.write(forTerminal(t));
     }
   }
   return 0;
+}
+
+/** On a terminal: clawpod's marks in colour, the tools' output dim (the pod's bytes, not the
+ *  model's words), and lines wrapped at its width after a marker. */
+function transcriptStyle(): TranscriptStyle {
+  if (!process.stdout.isTTY) return {};
+  const on = colourOn();
+  const kinds = { call: 'cyan', ok: 'green', error: 'red', output: 'dim', mark: 'dim' } as const;
+  return { paint: (s, part) => paint(s, kinds[part], on), width: process.stdout.columns || 80 };
 }
