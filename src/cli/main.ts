@@ -26,6 +26,7 @@ commands:
   policy init|check|explain        write, check or explain a policy file
   skills list                      the Agent Skills a task would load
   doctor                           what this host can enforce, and the fix for each gap
+  serve [OPTIONS]                  the API, the dashboard, a queue and schedules (service mode)
   demo                             an offline demo (no API key needed)
 
 options:
@@ -86,7 +87,7 @@ async function dispatch(cmd: string | undefined, args: string[]): Promise<number
       case 'demo':
         return await (await import('./commands/demo.js')).cmdDemo(ctx, args);
       case 'serve':
-        throw new UserError('clawpod serve is not available yet');
+        return await (await import('./commands/serve.js')).cmdServe(ctx, args);
       default: {
         const near = cmd ? nearest(cmd, COMMANDS) : null;
         throw new UserError(`unknown command "${cmd}" (${near ? `did you mean ${near}? ` : ''}see clawpod --help)`);

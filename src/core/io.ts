@@ -52,6 +52,9 @@ export interface RunIO {
   signal: AbortSignal;
   /** Aborted on a second interrupt or a hard stop: the pod is killed at once. */
   kill?: AbortSignal;
+  /** What a stop through `signal` is called in the run's record: a person at a terminal
+   *  interrupts (the default), a server's API client cancels. Exit 130 either way. */
+  interruptStatus?: 'interrupted' | 'cancelled';
 }
 
 /** A RunIO that says nothing, asks nobody and never stops: tests and background work start here. */

@@ -17,8 +17,15 @@ import { policyDeps } from './policy-deps.js';
 import { resolveSettings } from './settings.js';
 
 /** What prepare() needs from any face. */
+/** A policy given as a parsed document (a server's API request), checked exactly as a file is. */
+export interface InlinePolicy {
+  inline: unknown;
+  /** How messages and Rules.source name it. */
+  name: string;
+}
+
 export interface PrepareOptions {
-  policy?: string;
+  policy?: string | InlinePolicy;
   workspace?: string;
   backend?: string;
   allowDegraded: boolean;
@@ -27,10 +34,17 @@ export interface PrepareOptions {
   atHostPath?: boolean;
   /** Flags that narrow the policy for this run (never widen it). */
   narrow?: Narrowing;
+  /** A server's queued run (store status 'queued'): the run takes this id, and starts only if it
+   *  is still queued (claimQueued), so a cancelled or already started one never runs. */
+  queuedId?: string;
 }
 
 /** Policy file (or the built-in strict one) -> Rules. zod and yaml load only for a file. */
-export async function resolveRules(ctx: Context, policy: string | undefined): Promise<Rules> {
+export async function resolveRules(ctx: Context, policy: string | InlinePolicy | undefined): Promise<Rules> {
+  if (typeof policy === 'object') {
+    const raw = (await import('../policy/load.js')).validate(policy.inline, policy.name);
+    return normalizePolicy(raw, policy.name, policyDeps(ctx));
+  }
   const strict = isBuiltinStrict(policy) ? precomputedStrict() : undefined;
   const raw = strict ?? (await import('../policy/load.js')).loadPolicy(policy, { readFile: (p) => fs.readFileSync(p, 'utf8'), env: ctx.env });
   const source = policy && policy !== 'strict' ? path.resolve(policy) : 'builtin:strict';
@@ -69,5 +83,5 @@ export async function prepare(ctx: Context, opts: PrepareOptions): Promise<Prepa
   const degraded = checkGuards(backend.probe(rules), rules, opts.allowDegraded);
   const plan = planEgress(rules, ctx.env, (p) => fs.readFileSync(p, 'utf8'));
   const settings = resolveSettings(rules, plan.redact, { home: ctx.home, env: ctx.env, readFile: (p) => fs.readFileSync(p, 'utf8') });
-  return { rules, workspace, backend, degraded, plan, settings, narrowed };
+  return { rules, workspace, backend, degraded, plan, settings, narrowed, ...(opts.queuedId ? { queuedId: opts.queuedId } : {}) };
 }

@@ -188,7 +188,7 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<TaskResul
     const refusedApprovals = (outcome as { refusedApprovals?: number }).refusedApprovals ?? 0;
     const ok = outcome.reason === 'done' && !interrupted && refusedApprovals === 0;
     const status = interrupted
-      ? 'interrupted'
+      ? (io.interruptStatus ?? 'interrupted')
       : ok
         ? 'done'
         : outcome.reason === 'timeout'

@@ -1,0 +1,144 @@
+// `clawpod serve`: the HTTP face of the same core the command line uses. It reaps what a crashed
+// server left (like every command), starts the queued runs it finds, and serves the API and the
+// dashboard on loopback by default. drain() is SIGTERM's path: no new runs, a deadline for the
+// running ones, then close.
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import type { Context } from '../core/context.js';
+import { reapInterrupted } from '../core/lifecycle.js';
+import { type ApiDeps, route, type ScheduleRoutes } from './api.js';
+import { Feeds } from './feed.js';
+import { allowedHosts, ApiError, authorized, checkOrigin, loadOrMakeToken, sendError, sendJson } from './http.js';
+import { RunQueue } from './queue.js';
+
+export interface ServeOptions {
+  host: string;
+  port: number;
+  concurrency: number;
+  maxQueued: number;
+  warm: number;
+  workspaces: string[];
+  /** Lines for the operator (stderr in the CLI). */
+  log?: (line: string) => void;
+  /** Made once the queue exists (schedules submit into it). */
+  schedules?: (q: RunQueue, roots: string[]) => (ScheduleRoutes & { start(): void; stop(): void }) | undefined;
+}
+
+export interface Server {
+  url: string;
+  token: string;
+  queue: RunQueue;
+  /** No new runs; running ones get deadlineMs, then are stopped; then the listener closes. */
+  drain(deadlineMs: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** serve.json: where a running server is, for `exec --server` and scripts (0600, replaced whole). */
+function writeServeFile(clawpodHome: string, url: string): string {
+  const file = path.join(clawpodHome, 'serve.json');
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, `${JSON.stringify({ url, pid: process.pid })}\n`, { mode: 0o600, flag: 'w' });
+  fs.renameSync(tmp, file);
+  return file;
+}
+
+export async function startServer(ctx: Context, o: ServeOptions): Promise<Server> {
+  const log = o.log ?? (() => {});
+  for (const w of o.workspaces) {
+    if (!fs.existsSync(w) || !fs.statSync(w).isDirectory())
+      throw new ApiError(400, `workspace root ${w} is not a directory (pass existing directories to --workspaces)`);
+  }
+  const roots = o.workspaces.map((w) => fs.realpathSync(w));
+  const token = loadOrMakeToken(ctx.clawpodHome);
+  // What a crashed server left: pods, cgroups, sockets reaped; its runs closed as interrupted.
+  for (const id of reapInterrupted(ctx, log)) log(`clawpod: run ${id} was interrupted when the server stopped; its record is closed`);
+  const feeds = new Feeds();
+  const queue = new RunQueue(ctx, feeds, { concurrency: o.concurrency, maxQueued: o.maxQueued, onError: log });
+  const schedules = o.schedules?.(queue, roots);
+  const deps: ApiDeps = { ctx, queue, feeds, roots, schedules };
+  let hosts = new Set<string>();
+  let draining = false;
+  const sockets = new Set<import('node:net').Socket>();
+
+  const server = http.createServer(async (req, res) => {
+    try {
+      checkOrigin(req, hosts);
+      const url = new URL(req.url ?? '/', 'http://server');
+      if (url.pathname === '/v1/health' && req.method === 'GET') return sendJson(res, 200, { ok: true, ...(draining ? { draining: true } : {}) });
+      // The dashboard's files carry no data: the page itself asks for the token (URL fragment).
+      const isPage = req.method === 'GET' && (url.pathname === '/' || url.pathname.startsWith('/assets/'));
+      if (!isPage && !authorized(req, token)) {
+        throw new ApiError(401, 'missing or wrong bearer token (send Authorization: Bearer TOKEN; the token is in $CLAWPOD_HOME/serve.token)', {
+          'www-authenticate': 'Bearer realm="clawpod"',
+        });
+      }
+      if (draining && req.method === 'POST' && url.pathname === '/v1/runs')
+        throw new ApiError(503, 'the server is shutting down; submit the run again when it is back');
+      await route(deps, req, res, url);
+    } catch (e) {
+      sendError(res, e);
+    }
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  server.headersTimeout = 10_000;
+  // Event streams are long-lived: no whole-request deadline (headers still have theirs).
+  server.requestTimeout = 0;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      reject(
+        e.code === 'EADDRINUSE'
+          ? new ApiError(400, `${o.host}:${o.port} is in use (is another clawpod serve running? pass --listen HOST:PORT)`)
+          : e.code === 'EADDRNOTAVAIL'
+            ? new ApiError(400, `cannot listen on ${o.host} (not an address of this host)`)
+            : e,
+      ),
+    );
+    server.listen(o.port, o.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  hosts = allowedHosts(o.host, port);
+  const url = `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`;
+  writeServeFile(ctx.clawpodHome, url);
+  queue.kick();
+  schedules?.start();
+
+  const closeListener = async () => {
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      // Event streams and keep-alive connections would hold close() open.
+      for (const s of sockets) s.destroy();
+    });
+  };
+  const cleanup = () => {
+    try {
+      const file = path.join(ctx.clawpodHome, 'serve.json');
+      const cur = JSON.parse(fs.readFileSync(file, 'utf8')) as { pid?: number };
+      if (cur.pid === process.pid) fs.rmSync(file, { force: true });
+    } catch {
+      /* gone already */
+    }
+  };
+  return {
+    url,
+    token,
+    queue,
+    async drain(deadlineMs: number) {
+      draining = true;
+      schedules?.stop();
+      await queue.drain(deadlineMs);
+      await closeListener();
+      cleanup();
+    },
+    async close() {
+      schedules?.stop();
+      await queue.drain(0);
+      await closeListener();
+      cleanup();
+    },
+  };
+}
