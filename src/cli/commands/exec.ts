@@ -20,6 +20,7 @@ export const EXEC: Command = {
     tty: { type: 'boolean', short: 't', desc: 'give the pod a terminal of its own (the default when stdin and stdout are terminals)' },
     'no-tty': { type: 'boolean', short: 'T', desc: 'no terminal for the pod, even when clawpod has one' },
     json: { type: 'boolean', desc: 'end with a JSON summary of the run on stderr (its last line)' },
+    server: { type: 'boolean', desc: 'run it through the clawpod serve of $CLAWPOD_HOME (serve.json): queued, recorded and reviewable there' },
   },
   notes: [
     'With a terminal (-t), Ctrl-C goes to the program in the pod, as in a terminal of its own. If the program ignores it (prints nothing) and you press Ctrl-C again, clawpod stops the pod; SIGTERM or SIGHUP to clawpod stop it too. What the pod changed so far is kept for review either way (exit 130).',
@@ -40,6 +41,7 @@ export async function cmdExec(ctx: Context, args: string[]): Promise<number> {
   const { values, positionals, rest } = parseCommand(EXEC, args);
   if (positionals.length) throw new UserError(`unexpected "${positionals[0]}" (put the command after --)`);
   if (values.tty && values['no-tty']) throw new UserError('-t and -T contradict each other: give one of them');
+  if (values.server) return await (await import('../remote.js')).execRemote(ctx, values, rest);
   const onTerminal = Boolean(process.stdin.isTTY && process.stdout.isTTY);
   if (values.tty && !process.stdin.isTTY) throw new UserError('-t needs a terminal on stdin (drop -t when piping input in)');
   const tty = !values['no-tty'] && (Boolean(values.tty) || onTerminal);
