@@ -102,6 +102,30 @@ function getRun(ctx: Context, id: string): RunRecord {
   return r;
 }
 
+/** The diff as `runs diff` renders it, streamed with backpressure (a change set can be as large
+ *  as the pod's disk cap). */
+async function streamDiff(ctx: Context, id: string, res: ServerResponse): Promise<void> {
+  const chunks = conflict(() => runs.runDiffChunks(ctx, id, {}));
+  let first: IteratorResult<string>;
+  try {
+    first = chunks.next();
+  } catch (e) {
+    if (isUserCaused(e)) throw new ApiError(409, e.message);
+    throw e;
+  }
+  res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/x-diff; charset=utf-8' });
+  try {
+    for (let c = first; !c.done; c = chunks.next()) {
+      if (res.destroyed) return;
+      if (!res.write(c.value)) await new Promise((r) => res.once('drain', r).once('close', r));
+    }
+  } catch {
+    res.destroy();
+    return;
+  }
+  res.end();
+}
+
 export async function route(d: ApiDeps, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
   const { ctx } = d;
   const method = req.method ?? 'GET';
@@ -139,10 +163,7 @@ export async function route(d: ApiDeps, req: IncomingMessage, res: ServerRespons
     const run = getRun(ctx, id);
     if (is('GET', 3)) return sendJson(res, 200, record(ctx, run));
     if (is('GET', 4) && sub === 'events') return streamEvents(ctx, d.feeds, run.id, req, res);
-    if (is('GET', 4) && sub === 'diff') {
-      const text = conflict(() => runs.runDiff(ctx, run.id, {}));
-      return sendText(res, 200, 'text/x-diff; charset=utf-8', text);
-    }
+    if (is('GET', 4) && sub === 'diff') return streamDiff(ctx, run.id, res);
     if (is('GET', 4) && sub === 'logs') return sendJson(res, 200, logsDocument(run, ['stdout', 'stderr', 'answer']));
     if (is('GET', 4) && sub === 'audit') {
       const file = run.auditPath;

@@ -3,6 +3,7 @@
 // workspace: a later run waits behind an earlier one of its workspace even when others could
 // start). A full queue answers 429 with Retry-After. Queued rows survive a restart and start
 // then, once each (store.claimQueued).
+import fs from 'node:fs';
 import type { Context } from '../core/context.js';
 import { runExec } from '../core/exec.js';
 import type { InlinePolicy } from '../core/prepare.js';
@@ -141,6 +142,16 @@ export class RunQueue {
       feed.live({ type: 'status', data: { status: 'failed', error: message } });
     };
     if (!kept?.req) return fail('the queued request is missing from the store');
+    // Checked when it was queued; the path could have been swapped since (for a symlink out of
+    // the roots): it must still be the same real directory. The pod layer pins it from here on.
+    let now: string | null = null;
+    try {
+      now = fs.realpathSync(kept.workspace);
+    } catch {
+      /* gone */
+    }
+    if (now !== kept.workspace)
+      return fail(`workspace ${kept.workspace} changed since the run was queued (it is ${now ? `now ${now}` : 'gone'}); submit it again`);
     feed.live({ type: 'status', data: { status: 'starting' } });
     const common = { queuedId: rec.id, workspace: kept.workspace, policy: kept.policy, allowDegraded: false, cwd: kept.workspace, io };
     try {

@@ -106,7 +106,10 @@ export async function resolveRequest(ctx: Context, req: RunRequest, roots: strin
     if (isUserCaused(e)) throw new ApiError(400, e.message);
     throw e;
   }
-  if (typeof policy === 'object') checkInline(rules, realRoots);
+  // Only the owner's own policies (built-in, $CLAWPOD_HOME/policies) may grant what the server's
+  // user holds; one sent inline, or a file under a root (which a run with a writable workspace
+  // could have written), is held to the safe subset.
+  if (typeof policy === 'object' || (typeof policy === 'string' && !under(policy, fs.realpathSync(path.join(ctx.clawpodHome))))) checkInline(rules, realRoots);
   return { req, workspace: ws, policy, rules };
 }
 
