@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
+import { AuditWriter } from '../src/audit/chain.js';
 import { openStore } from '../src/store/runs.js';
 import { cli, eventually, IS_ROOT, podUidOf, policyFile, residue, tmpDir, workspace } from './helpers.js';
 
@@ -86,7 +87,13 @@ test('a run still "running" whose pid is alive but not its clawpod is closed as 
   await eventually(() => /\) Z /.test(fs.readFileSync(`/proc/${zombie}/stat`, 'utf8')), 3000);
   const pid = other.pid!;
   const store = openStore(path.join(home, 'clawpod.db'));
-  const run = (id: string, extra: Record<string, unknown>) =>
+  // Each a run that started (its chain has run.start): one that never did is dropped, not closed.
+  const run = (id: string, extra: Record<string, unknown>) => {
+    const dir = path.join(home, 'runs', id);
+    fs.mkdirSync(dir, { recursive: true });
+    const w = AuditWriter.create(path.join(dir, 'audit.jsonl'), id);
+    w.append('run.start', { kind: 'exec' });
+    w.close();
     store.createRun({
       id,
       kind: 'exec',
@@ -96,8 +103,11 @@ test('a run still "running" whose pid is alive but not its clawpod is closed as 
       workspaceMode: 'none',
       policySource: 'test',
       backend: 'bwrap',
+      auditPath: path.join(dir, 'audit.jsonl'),
+      runDir: dir,
       ...extra,
     });
+  };
   run('r-other-boot', { pid, hostBootId: '00000000-0000-0000-0000-000000000000', pidStart: startTime(pid) });
   run('r-reused-pid', { pid, hostBootId: BOOT, pidStart: String(Number(startTime(pid)) - 1) });
   run('r-zombie', { pid: zombie, hostBootId: BOOT, pidStart: startTime(zombie) });

@@ -1,14 +1,14 @@
 // `clawpod exec`: one command in one fresh pod, recorded as a run with an audit chain and,
 // in overlay mode, a change set waiting for review. The run's life is lifecycle.ts's; this is
 // only what exec does differently: one command, its output relayed and kept, its exit code.
-import fs from 'node:fs';
 import type { Writable } from 'node:stream';
 import type { PodOutcome, RunningPod } from '../pod/types.js';
 import type { Context } from './context.js';
 import { UserError } from './errors.js';
 import type { RunIO } from './io.js';
 import type { ResolvedSecret } from '../secrets/index.js';
-import { openRun } from './lifecycle.js';
+import { openRun, removeRunFiles } from './lifecycle.js';
+import { crashPoint, crashWanted } from './crash-points.js';
 import { prepare, type PrepareOptions } from './prepare.js';
 
 export { resolveRules, resolveWorkspace } from './prepare.js';
@@ -96,10 +96,13 @@ export async function runExec(
     }
     pod.go();
     run.emit({ source: 'run', type: 'exec.start', data: { command: opts.command, pid: pod.pid, uid: pod.uid, ...(tty ? { tty: true } : {}) } });
+    crashPoint(ctx.env, 'exec-start');
+    if (crashWanted(ctx.env, 'pod-output')) pod.stdout?.once('data', () => crashPoint(ctx.env, 'pod-output'));
     io.notice(`clawpod: run ${run.id}`);
     run.reapOthers();
     onStart?.(run.id, pod, prepared.plan.secrets);
     outcome = await untilStopped(pod, io);
+    crashPoint(ctx.env, 'pod-exited');
     // The face's input is the face's again: nothing more goes to a pod that is gone.
     if (input && pod.stdin) input.unpipe(pod.stdin as Writable);
   } catch (err) {
@@ -113,6 +116,7 @@ export async function runExec(
     type: 'exec.exit',
     data: { exitCode: outcome.exitCode, durationMs: Math.round(outcome.durationMs), limitHit: outcome.limitHit, stoppedBy: outcome.stoppedBy ?? null },
   });
+  crashPoint(ctx.env, 'exec-exit');
   const exitCode = interrupted ? 130 : outcome.exitCode;
   const status = interrupted ? 'interrupted' : outcome.limitHit === 'timeout' ? 'timeout' : outcome.limitHit || outcome.stoppedBy ? 'killed' : 'done';
   const filesChanged = await run.end({ status, exitCode, limitHit: outcome.limitHit, data: interrupted ? { stoppedBy: 'user' } : undefined });
@@ -135,8 +139,7 @@ export async function runExec(
 
 /** --rm: a run that changed nothing leaves no record behind (its pod is long gone). */
 export function removeRunRecord(ctx: Context, id: string): void {
-  ctx.store().deleteRun(id);
-  fs.rmSync(ctx.runDir(id), { recursive: true, force: true });
+  removeRunFiles(ctx, { id, runDir: ctx.runDir(id) });
 }
 
 /** The pod's end. An interrupt from the face (io.signal: Ctrl-C) or a hard stop (io.kill) stops

@@ -11,8 +11,8 @@ import { podWorkspaceDir } from '../pod/workspace-at.js';
 import type { Backend, PodEgress, PodEvent, RunningPod } from '../pod/types.js';
 import type { Rules } from '../policy/types.js';
 import type { ProxyEvent } from '../proxy/types.js';
-import { newRunId, runAlive, type RunStatus } from '../store/runs.js';
-import { readIgnoreSources, removeTree, saveIgnoreSources, saveManifest, takeManifest } from '../workspace/index.js';
+import { newRunId, type RunStatus } from '../store/runs.js';
+import { readIgnoreSources, saveIgnoreSources, saveManifest, takeManifest } from '../workspace/index.js';
 import { savePodRoot } from '../workspace/pathrefs.js';
 import type { ResolvedSecret } from '../secrets/index.js';
 import type { Manifest } from '../workspace/types.js';
@@ -22,6 +22,10 @@ import { UserError } from './errors.js';
 import { IGNORE_FILE, recordChangeSet } from './record-changes.js';
 import type { LifecycleType, RunEvent, RunIO } from './io.js';
 import { refusalTally } from './refused.js';
+import { crashPoint } from './crash-points.js';
+import { reapInterrupted } from './reap.js';
+
+export { reapInterrupted, removeRunFiles } from './reap.js';
 import type { PodSettings } from './settings.js';
 
 /** What prepare() checked before anything exists: a run opens from this. */
@@ -203,24 +207,46 @@ export class OpenRun<P> {
     }
   }
 
-  /** Starts the egress proxy and the held pod, then records the run: the pod's set-up (a cgroup
-   *  join may wait for an RCU grace period) overlaps with the bookkeeping. */
+  /** Records the run, starts the egress proxy and the held pod, then opens the chain: the pod's
+   *  set-up (a cgroup join may wait for an RCU grace period) overlaps with the bookkeeping.
+   *
+   *  Crash order (see reap.ts): the store row comes first, holding this clawpod's pid, start
+   *  time and boot, so whatever a crash leaves (directory, egress files, pod, chain) belongs to a
+   *  row a later reaper finds and can prove dead. The pod runs nothing until go(), which a face
+   *  calls only after run.start is in the chain: a run whose chain has no run.start never ran,
+   *  and is dropped whole; one that has it is closed with exactly one run.end. */
   async open(): Promise<void> {
     const { ctx, id, o } = this;
     const { rules, workspace, backend, degraded, plan, settings, narrowed } = o.prepared;
-    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    ctx.store().createRun({
+      id,
+      kind: o.kind,
+      status: 'running',
+      command: o.command.map(plan.redact),
+      workspace: workspace ?? '',
+      workspaceMode: rules.workspace,
+      policySource: rules.source,
+      backend: backend.name,
+      pid: process.pid,
+      auditPath: this.auditPath,
+      runDir: this.dir,
+    });
+    crashPoint(ctx.env, 'store-row');
     try {
+      fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      crashPoint(ctx.env, 'run-dir');
       if (plan.needed) this.egress = await startEgress(plan, rules, id, backend.egressPaths(id), this.recordProxy);
+      crashPoint(ctx.env, 'egress');
       this.pod = await o.startPod({ id, changesDir: this.changesDir, egress: this.egress?.egress, record: this.record });
+      crashPoint(ctx.env, 'pod-held');
     } catch (err) {
       await this.egress?.close();
-      fs.rmSync(this.dir, { recursive: true, force: true });
+      this.drop();
       throw err;
     }
-    let audit: AuditWriter | null = null;
     try {
       // Fail closed: a pod whose actions the log can no longer record is stopped.
-      audit = AuditWriter.create(this.auditPath, id, {
+      this.audit = AuditWriter.create(this.auditPath, id, {
         redact: plan.redact,
         maxBytes: auditMaxBytes(ctx),
         onLimit: () => {
@@ -228,27 +254,15 @@ export class OpenRun<P> {
           this.running.stop('the audit log reached its size cap');
         },
       });
-      ctx.store().createRun({
-        id,
-        kind: o.kind,
-        status: 'running',
-        command: o.command.map(plan.redact),
-        workspace: workspace ?? '',
-        workspaceMode: rules.workspace,
-        policySource: rules.source,
-        backend: backend.name,
-        pid: process.pid,
-        auditPath: this.auditPath,
-        runDir: this.dir,
-      });
+      crashPoint(ctx.env, 'chain');
     } catch (err) {
       this.running.stop('clawpod could not record the run');
       await this.running.wait().catch(() => undefined);
       await this.egress?.close();
-      if (!audit) fs.rmSync(this.dir, { recursive: true, force: true });
+      this.drop();
       throw err;
     }
-    this.audit = audit;
+    const audit = this.audit;
     try {
       this.emit({
         source: 'run',
@@ -266,14 +280,23 @@ export class OpenRun<P> {
           ...(Object.keys(narrowed).length ? { narrowed } : {}),
         },
       });
+      crashPoint(ctx.env, 'run-start');
       for (const e of degraded) this.emit({ source: 'pod', type: e.type, data: e.data });
       for (const e of this.early.splice(0)) toAudit(audit, e);
       for (const reason of settings.dropped) this.emit({ source: 'run', type: 'policy.deny', data: { reason } });
       this.manifest = snapshotWorkspace(this.dir, this.changesDir, workspace, this.podDir);
+      crashPoint(ctx.env, 'snapshot');
     } catch (err) {
       await this.fail(err);
       throw err;
     }
+  }
+
+  /** A run that never started (open failed before run.start): its directory, then its row. In
+   *  that order, so a crash in between leaves a row the reaper drops, never a row-less dir. */
+  private drop(): void {
+    fs.rmSync(this.dir, { recursive: true, force: true });
+    this.ctx.store().deleteRun(this.id);
   }
 
   /** Leftovers of clawpods that died are cleaned while this run's pod runs. */
@@ -286,6 +309,7 @@ export class OpenRun<P> {
   async end(r: RunEnd): Promise<number> {
     this.ended = true;
     await this.egress?.close();
+    crashPoint(this.ctx.env, 'egress-closed');
     const refusedLine = this.refused.line();
     if (refusedLine) this.io.notice(refusedLine);
     const { workspace, plan, rules } = this.prepared;
@@ -301,11 +325,13 @@ export class OpenRun<P> {
       (l) => this.io.notice(l),
       (e) => this.show(e),
     );
+    crashPoint(this.ctx.env, 'changes-recorded');
     // After the change set too: its file.write events may be what filled the log.
     if (!limitHit && this.audit.limitReached) limitHit = 'audit';
     const endData = { status: r.status, exitCode: r.exitCode, limitHit, filesChanged, ...r.data };
     this.audit.append('run.end', endData);
     this.audit.close();
+    crashPoint(this.ctx.env, 'run-end');
     try {
       this.io.event({ source: 'run', type: 'run.end', data: { id: this.id, ...endData } });
     } catch {
@@ -320,6 +346,7 @@ export class OpenRun<P> {
       filesChanged,
       summary: chainHead(this.audit),
     });
+    crashPoint(this.ctx.env, 'store-end');
     return filesChanged;
   }
 
@@ -334,11 +361,13 @@ export class OpenRun<P> {
     try {
       this.audit.append('run.end', { status: 'failed', exitCode: 125, error: message });
       this.audit.close();
+      crashPoint(this.ctx.env, 'run-end');
     } finally {
       this.ctx
         .store()
         .updateRun(this.id, { status: 'failed', endedAt: new Date().toISOString(), exitCode: 125, diffState: 'none', summary: chainHead(this.audit) });
     }
+    crashPoint(this.ctx.env, 'store-end');
   }
 }
 
@@ -458,52 +487,4 @@ export function recordChanges(
  *  its own, but no longer matches the head recorded when the run ended. */
 export function chainHead(audit: AuditWriter): Record<string, unknown> {
   return { auditEvents: audit.seq, auditHead: audit.lastHash };
-}
-
-/** Runs left 'running' by a clawpod that died: their pods are reaped, their chains closed. */
-export function reapInterrupted(ctx: Context, notice: (line: string) => void = () => {}): string[] {
-  for (const b of ctx.backends()) {
-    try {
-      b.reap();
-    } catch {
-      /* a backend that cannot reap leaves its own leftovers */
-    }
-  }
-  const done: string[] = [];
-  let running: ReturnType<ReturnType<Context['store']>['runningRuns']>;
-  try {
-    running = ctx.store().runningRuns();
-  } catch {
-    return done; /* the command itself reports a broken store */
-  }
-  for (const run of running) {
-    // Alive means the same clawpod: this boot, its start time, not a zombie (a pid can be reused).
-    if (runAlive(run)) continue;
-    // Each run on its own: one that cannot be reaped must never stop the others or the command.
-    try {
-      reapOne(ctx, run);
-      done.push(run.id);
-    } catch (e) {
-      notice(`clawpod: could not close interrupted run ${run.id}: ${(e as Error).message} (remove ${run.runDir ?? 'its directory'} by hand)`);
-    }
-  }
-  return done;
-}
-
-function reapOne(ctx: Context, run: { id: string; auditPath?: string | null; runDir?: string | null }): void {
-  let summary: Record<string, unknown> | null = null;
-  try {
-    if (!run.auditPath) throw new Error('no audit path');
-    const audit = AuditWriter.resume(run.auditPath, run.id);
-    audit.append('run.end', { status: 'interrupted', exitCode: null, reason: 'clawpod exited before the run finished' });
-    audit.close();
-    summary = chainHead(audit);
-  } catch {
-    /* the chain's file is gone; the store still says what happened */
-  }
-  // The store first: a change set harvested while clawpod was dying may be partial, and once the
-  // run says 'none' it is never offered for apply, even if removing it fails below.
-  ctx.store().updateRun(run.id, { status: 'interrupted', endedAt: new Date().toISOString(), diffState: 'none', summary });
-  // Iterative: a pod can leave a tree deep enough to overflow fs.rmSync's recursion.
-  if (run.runDir) for (const d of ['changes', 'changes.partial']) removeTree(path.join(run.runDir, d));
 }

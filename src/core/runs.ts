@@ -33,6 +33,7 @@ import { findPathRefs, pathRefApplyLine, pathRefLines, podRootOf, type PathRefs 
 import type { Context } from './context.js';
 import { IGNORE_FILE, IGNORED_MANIFEST } from './record-changes.js';
 import { UserError } from './errors.js';
+import { removeRunFiles } from './reap.js';
 import { changeRecords, checkDecisionLog, type DecisionOpts, recordDecision, stateDigest } from './decisions.js';
 import { findOverwritten, keepOverwritten, type OverwrittenEntry } from './overwritten.js';
 import { detailLines, humanDuration, runDetails } from './run-info.js';
@@ -61,17 +62,16 @@ function runDirOf(run: RunRecord): string {
 
 /**
  * Deletes a run: its store row and its directory (change set, audit log, output, copies kept by
- * apply --force). A running run is refused: its clawpod still writes there. The row goes first,
- * so a directory that cannot be removed whole is never offered for review again.
+ * apply --force). A running run is refused: its clawpod still writes there. The directory is
+ * renamed aside before the row goes, and the tree removed after (reap.ts, removeRunFiles): one
+ * that cannot be removed whole is never offered for review again, and a crash leaves nothing the
+ * next reaper does not finish.
  */
 export function removeRun(ctx: Context, id: string): void {
   const run = ctx.store().getRun(id);
   if (!run || run.id !== id) throw new UserError(`no run "${id}" (see clawpod runs list)`);
   if (run.status === 'running') throw new UserError(`run ${id} is still running; stop it first (Ctrl-C in its terminal), then remove it`);
-  ctx.store().deleteRun(id);
-  const dir = run.runDir ?? ctx.runDir(id);
-  // Only a directory under clawpod's own runs dir: a record's path is data, never trusted to rm.
-  if (path.dirname(path.resolve(dir)) === path.join(ctx.clawpodHome, 'runs')) removeTree(dir);
+  removeRunFiles(ctx, run);
 }
 function auditPathOf(run: RunRecord): string {
   return run.auditPath ?? path.join(runDirOf(run), 'audit.jsonl');
