@@ -23,7 +23,7 @@ export interface ServeOptions {
   /** Lines for the operator (stderr in the CLI). */
   log?: (line: string) => void;
   /** Made once the queue exists (schedules submit into it). */
-  schedules?: (q: RunQueue, roots: string[]) => (ScheduleRoutes & { start(): void; stop(): void }) | undefined;
+  schedules?: (q: RunQueue, roots: string[]) => (ScheduleRoutes & { start(): Promise<void> | void; stop(): Promise<void> | void }) | undefined;
 }
 
 export interface Server {
@@ -105,7 +105,7 @@ export async function startServer(ctx: Context, o: ServeOptions): Promise<Server
   const url = `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`;
   writeServeFile(ctx.clawpodHome, url);
   queue.kick();
-  schedules?.start();
+  void schedules?.start();
 
   const closeListener = async () => {
     await new Promise<void>((resolve) => {
@@ -129,13 +129,13 @@ export async function startServer(ctx: Context, o: ServeOptions): Promise<Server
     queue,
     async drain(deadlineMs: number) {
       draining = true;
-      schedules?.stop();
+      await schedules?.stop();
       await queue.drain(deadlineMs);
       await closeListener();
       cleanup();
     },
     async close() {
-      schedules?.stop();
+      await schedules?.stop();
       await queue.drain(0);
       await closeListener();
       cleanup();
