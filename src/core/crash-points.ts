@@ -34,7 +34,7 @@ export const CRASH_STEPS = [
   'run-end',
   /** The store row says how the run ended. */
   'store-end',
-  /** --rm: the run's directory is marked for removal and its row is gone; the directory stays. */
+  /** --rm: the run's directory is set aside (removing/ID) and its row is gone; the tree stays. */
   'rm-row',
 ] as const;
 

@@ -179,10 +179,12 @@ test('a removal cut short after its rename is finished by the next reaper; a liv
     deadRun(rig, 'r-gone', [['run.start', { kind: 'exec' }]], { status: 'done' });
     const runs = path.join(rig.ctx.clawpodHome, 'runs');
     // As removeRunFiles does up to its rename, with the row still there (killed right after).
-    fs.renameSync(rig.ctx.runDir('r-gone'), path.join(runs, '.removing-r-gone'));
+    fs.mkdirSync(path.join(rig.ctx.clawpodHome, 'removing'));
+    fs.renameSync(rig.ctx.runDir('r-gone'), path.join(rig.ctx.clawpodHome, 'removing', 'r-gone'));
     deadRun(rig, 'r-live', [['run.start', { kind: 'exec' }]], { pid: process.pid, pidStart: null, hostBootId: null });
     reapInterrupted(rig.ctx);
     assert.equal(rig.ctx.store().getRun('r-gone'), undefined);
+    assert.deepEqual(fs.readdirSync(path.join(rig.ctx.clawpodHome, 'removing')), []);
     assert.deepEqual(fs.readdirSync(runs), ['r-live']);
     assert.equal(rig.ctx.store().getRun('r-live')?.status, 'running', 'its clawpod (this process) is alive');
     assert.equal(ends(rig, 'r-live'), 0);

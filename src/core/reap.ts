@@ -14,8 +14,8 @@
 //   closed to match. A reaper killed halfway leaves the row running, and the next one finishes.
 // - A chain that no longer verifies is never extended: the row is closed with no head, and
 //   `audit verify` names the damage.
-// - A run being removed is renamed aside first (.removing-ID), then its row deleted: a removal
-//   cut short is finished by the next reaper.
+// - A run being removed is renamed aside first ($CLAWPOD_HOME/removing/ID), then its row
+//   deleted: a removal cut short is finished by the next reaper.
 import fs from 'node:fs';
 import path from 'node:path';
 import { AuditWriter, auditEvents, verifyAudit, type AuditEvent } from '../audit/chain.js';
@@ -25,7 +25,6 @@ import type { Context } from './context.js';
 import { crashPoint } from './crash-points.js';
 
 const REASON = 'clawpod exited before the run finished';
-const REMOVING = '.removing-';
 const ENDED: ReadonlySet<string> = new Set<RunStatus>(RUN_STATUSES.filter((s) => s !== 'queued' && s !== 'running'));
 /** All that a run's directory can hold before run.start. */
 const BEFORE_START: ReadonlySet<string> = new Set(['audit.jsonl']);
@@ -179,7 +178,7 @@ function removeChanges(run: RunRecord): void {
 
 /**
  * Removes a run (runs rm, prune, --rm): its directory is renamed aside, then its row deleted,
- * then the tree removed. A crash after the rename leaves .removing-ID, which any reaper finishes;
+ * then the tree removed. A crash after the rename leaves removing/ID, which any reaper finishes;
  * never a row whose chain is gone, nor a directory no row or reaper accounts for. The row goes
  * before the tree, so a directory that cannot be removed whole is never offered for review.
  */
@@ -188,8 +187,10 @@ export function removeRunFiles(ctx: Context, run: Pick<RunRecord, 'id' | 'runDir
   const dir = path.resolve(run.runDir ?? ctx.runDir(run.id));
   let target: string | null = path.dirname(dir) === runs ? dir : null;
   if (target && ownRunDir(ctx, { id: run.id, runDir: dir })) {
-    const aside = path.join(runs, REMOVING + run.id);
+    // Beside runs/, not in it: a reaper looks for removals cut short in a directory that is empty.
+    const aside = path.join(removingDir(ctx), run.id);
     try {
+      fs.mkdirSync(removingDir(ctx), { recursive: true, mode: 0o700 });
       fs.renameSync(dir, aside);
       target = aside;
     } catch (e) {
@@ -204,20 +205,25 @@ export function removeRunFiles(ctx: Context, run: Pick<RunRecord, 'id' | 'runDir
 
 /** Removals a clawpod began and did not finish (see removeRunFiles). */
 function finishRemovals(ctx: Context): void {
-  const dir = path.join(ctx.clawpodHome, 'runs');
+  const dir = removingDir(ctx);
   let names: string[];
   try {
-    names = fs.readdirSync(dir).filter((n) => n.startsWith(REMOVING));
+    names = fs.readdirSync(dir);
   } catch {
     return;
   }
   for (const name of names) {
     try {
       // The user asked for it to go: the row too, if the remover died before deleting it.
-      ctx.store().deleteRun(name.slice(REMOVING.length));
+      ctx.store().deleteRun(name);
       removeTree(path.join(dir, name));
     } catch {
       /* another clawpod is removing it right now, or the next reap retries */
     }
   }
+}
+
+/** Where removeRunFiles puts a run's directory while it removes it. */
+function removingDir(ctx: Context): string {
+  return path.join(ctx.clawpodHome, 'removing');
 }
