@@ -64,9 +64,17 @@ export interface RunVerdict {
   events?: number;
   head?: string;
   error?: string;
+  /** Why there is no chain to check (a run that never started). */
+  note?: string;
+}
+
+/** A server's run that never started (cancelled or failed while queued) has no chain by design. */
+export function neverStarted(run: RunRecord): boolean {
+  return run.status === 'queued' || ((run.status === 'cancelled' || run.status === 'failed') && !run.auditPath && !run.runDir);
 }
 
 function verifyRun(run: RunRecord): RunVerdict {
+  if (neverStarted(run)) return { id: run.id, ok: true, events: 0, note: `never started (${run.status})` };
   let r: ReturnType<typeof verifyAudit>;
   try {
     r = verifyAudit(auditPathOf(run), { runId: run.id });
@@ -103,7 +111,9 @@ export function auditVerifyReport(ctx: Context, id: string | undefined, all: boo
 /** Returns [ok, text]. */
 export function auditVerify(ctx: Context, id: string | undefined, all: boolean): [boolean, string] {
   const rep = auditVerifyReport(ctx, id, all);
-  const out = rep.runs.map((v) => (v.ok ? `${v.id}: ok, ${v.events} events, chain head ${v.head?.slice(0, 16)}` : `${v.id}: ${v.error}`));
+  const out = rep.runs.map((v) =>
+    v.note ? `${v.id}: ${v.note}, no chain` : v.ok ? `${v.id}: ok, ${v.events} events, chain head ${v.head?.slice(0, 16)}` : `${v.id}: ${v.error}`,
+  );
   if (all && rep.runs.length === 0) out.push('no runs to verify');
   const d = rep.decisions;
   if (!d.ok) out.push(`decisions: ${d.error}`);

@@ -118,7 +118,13 @@ export async function runExec(
   });
   crashPoint(ctx.env, 'exec-exit');
   const exitCode = interrupted ? 130 : outcome.exitCode;
-  const status = interrupted ? 'interrupted' : outcome.limitHit === 'timeout' ? 'timeout' : outcome.limitHit || outcome.stoppedBy ? 'killed' : 'done';
+  const status = interrupted
+    ? (io.interruptStatus ?? 'interrupted')
+    : outcome.limitHit === 'timeout'
+      ? 'timeout'
+      : outcome.limitHit || outcome.stoppedBy
+        ? 'killed'
+        : 'done';
   const filesChanged = await run.end({ status, exitCode, limitHit: outcome.limitHit, data: interrupted ? { stoppedBy: 'user' } : undefined });
   const limitHit = run.audit.limitReached && !outcome.limitHit ? 'audit' : outcome.limitHit;
   const removed = Boolean(opts.removeIfUnchanged) && run.leftNoTrace(status, filesChanged);

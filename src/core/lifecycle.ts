@@ -11,7 +11,7 @@ import { podWorkspaceDir } from '../pod/workspace-at.js';
 import type { Backend, PodEgress, PodEvent, RunningPod } from '../pod/types.js';
 import type { Rules } from '../policy/types.js';
 import type { ProxyEvent } from '../proxy/types.js';
-import { newRunId, type RunStatus } from '../store/runs.js';
+import { type NewRun, newRunId, type RunStatus } from '../store/runs.js';
 import { readIgnoreSources, saveIgnoreSources, saveManifest, takeManifest } from '../workspace/index.js';
 import { savePodRoot } from '../workspace/pathrefs.js';
 import type { ResolvedSecret } from '../secrets/index.js';
@@ -38,6 +38,8 @@ export interface Prepared {
   settings: PodSettings;
   /** What the command line narrowed (core/narrow.ts), for run.start. */
   narrowed: Record<string, unknown>;
+  /** The queued store row this run starts (service mode), see PrepareOptions.queuedId. */
+  queuedId?: string;
 }
 
 /** How the pod is started, held: it runs nothing until the run calls go(). */
@@ -218,7 +220,7 @@ export class OpenRun<P> {
   async open(): Promise<void> {
     const { ctx, id, o } = this;
     const { rules, workspace, backend, degraded, plan, settings, narrowed } = o.prepared;
-    ctx.store().createRun({
+    recordRow(ctx, o.prepared.queuedId, {
       id,
       kind: o.kind,
       status: 'running',
@@ -241,7 +243,7 @@ export class OpenRun<P> {
       crashPoint(ctx.env, 'pod-held');
     } catch (err) {
       await this.egress?.close();
-      this.drop();
+      this.drop(err);
       throw err;
     }
     try {
@@ -259,7 +261,7 @@ export class OpenRun<P> {
       this.running.stop('clawpod could not record the run');
       await this.running.wait().catch(() => undefined);
       await this.egress?.close();
-      this.drop();
+      this.drop(err);
       throw err;
     }
     const audit = this.audit;
@@ -294,9 +296,15 @@ export class OpenRun<P> {
 
   /** A run that never started (open failed before run.start): its directory, then its row. In
    *  that order, so a crash in between leaves a row the reaper drops, never a row-less dir. */
-  private drop(): void {
+  private drop(err?: unknown): void {
     fs.rmSync(this.dir, { recursive: true, force: true });
-    this.ctx.store().deleteRun(this.id);
+    // A server's queued run keeps its row (its client holds the id): failed, with the reason.
+    if (this.prepared.queuedId) {
+      const error = err instanceof Error ? err.message : String(err);
+      this.ctx
+        .store()
+        .updateRun(this.id, { status: 'failed', endedAt: new Date().toISOString(), exitCode: 125, auditPath: null, runDir: null, summary: { error } });
+    } else this.ctx.store().deleteRun(this.id);
   }
 
   /** Leftovers of clawpods that died are cleaned while this run's pod runs. */
@@ -373,9 +381,24 @@ export class OpenRun<P> {
 
 /** Opens a run: nothing of it exists if this throws. */
 export async function openRun<P>(ctx: Context, o: OpenRunOptions<P>): Promise<OpenRun<P>> {
-  const run = new OpenRun(ctx, newRunId(), o);
+  const run = new OpenRun(ctx, o.prepared.queuedId ?? newRunId(), o);
   await run.open();
   return run;
+}
+
+/** A queued run that was cancelled (or started elsewhere) before its pod was ready. */
+export class NotQueuedError extends UserError {}
+
+/** The run's store row: a new one, or the server's queued row claimed (exactly once). */
+function recordRow(ctx: Context, queuedId: string | undefined, rec: NewRun): void {
+  if (!queuedId) {
+    ctx.store().createRun(rec);
+    return;
+  }
+  const { id: _id, kind: _kind, ...patch } = rec;
+  if (!ctx.store().claimQueued(queuedId, { ...patch, startedAt: new Date().toISOString() })) {
+    throw new NotQueuedError(`run ${queuedId} is no longer queued (it was cancelled or started elsewhere)`);
+  }
 }
 
 /** The audit log as a subscriber of the event stream (the contract's event names). */
