@@ -14,6 +14,9 @@ have setpriv || need="$need util-linux"
 [ -x /usr/sbin/mke2fs ] || [ -x /sbin/mke2fs ] || have mke2fs || need="$need e2fsprogs"
 have curl || need="$need curl"               # the HTTP client the egress tests run inside pods
 [ -e /etc/ssl/certs/ca-certificates.crt ] || need="$need ca-certificates"
+# The dashboard's browser test (test/dashboard.test.ts) drives Debian's chromium headless through
+# playwright-core, which never downloads a browser of its own.
+[ -x /usr/bin/chromium ] || need="$need chromium"
 if [ -n "$need" ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "clawpod setup: missing system packages:$need (install as root: apt-get install$need)" >&2
