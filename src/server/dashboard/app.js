@@ -34,6 +34,7 @@ function show() {
   stop = () => {};
   if (!token()) return askToken();
   const r = route();
+  document.title = r.name === 'run' ? `clawpod · ${r.id}` : `clawpod · ${r.name}`;
   const current = r.name === 'run' ? '#/runs' : `#/${r.name}`;
   fill(
     nav,

@@ -18,6 +18,8 @@ export class LiveLog {
     this.cut = 0;
     this.ended = false;
     this.sawOutput = false;
+    /** What the live view was sent of each stream, to compare with the kept logs at the end. */
+    this.seen = { stdout: '', stderr: '' };
     this.exitRow = null;
     this.follow = false;
   }
@@ -30,12 +32,22 @@ export class LiveLog {
       return this.audit(data);
     }
     const d = data && typeof data === 'object' ? data : { text: String(data ?? '') };
-    if (type === 'output') this.sawOutput = true;
-    if (type === 'output') return this.text('console', String(d.text ?? ''), d.stream === 'stderr' ? 'stderr' : 'stdout');
+    if (type === 'output') {
+      const stream = d.stream === 'stderr' ? 'stderr' : 'stdout';
+      this.sawOutput = true;
+      if (this.seen[stream].length < 2 * MAX_TEXT) this.seen[stream] += String(d.text ?? '');
+      return this.text('console', String(d.text ?? ''), stream);
+    }
     if (type === 'text') return this.text('model', String(d.text ?? ''));
     if (type === 'tool.output') return this.toolOutput(d);
     if (type === 'notice') return this.line('notice', 'ℹ', plain(d.line));
-    if (type === 'status') return this.line('status', '•', `status: ${plain(d.status)}${d.error ? ` (${oneLine(d.error)})` : ''}`);
+    if (type === 'status') {
+      // A reconnect's stream says the status again: a line only when it changed.
+      const line = `status: ${plain(d.status)}${d.error ? ` (${oneLine(d.error)})` : ''}`;
+      if (line === this.lastStatus) return;
+      this.lastStatus = line;
+      return this.line('status', '•', line);
+    }
     this.line('other', '·', `${type} ${oneLine(JSON.stringify(d), 300)}`);
   }
 
@@ -142,16 +154,22 @@ export class LiveLog {
     this.stick(() => pre.appendChild(stream === 'stderr' ? h('span', { class: 'stderr' }, piece) : document.createTextNode(piece)));
   }
 
-  /** A run watched after it ended had no live output: its kept logs (GET /v1/runs/ID/logs) stand
-   *  in, stdout then stderr, where the command's exit is. */
+  /** Once the run has ended, its kept logs (GET /v1/runs/ID/logs): output is live-only, so what
+   *  the pod printed before this page connected (or all of it, for a run opened after its end)
+   *  is only there. They go where the command's exit is, stdout then stderr, unless the live view
+   *  already showed exactly what they hold. */
   kept(doc) {
-    if (this.sawOutput || !doc) return;
+    if (!doc) return;
+    const same = ['stdout', 'stderr'].every((s) => (typeof doc[s] === 'string' ? doc[s] : '') === this.seen[s]);
+    if (same) return;
     const parts = [];
+    if (this.sawOutput)
+      parts.push(h('p', { class: 'kept-note' }, 'The live view missed some output (printed before it connected); the run’s kept logs in full:'));
     for (const stream of ['stdout', 'stderr']) {
       const text = typeof doc[stream] === 'string' ? plain(doc[stream]).slice(0, MAX_TEXT) : '';
       if (text) parts.push(h('pre', { class: 'console', data: { stream } }, stream === 'stderr' ? h('span', { class: 'stderr' }, text) : text));
     }
-    if (!parts.length) return;
+    if (parts.length < (this.sawOutput ? 2 : 1)) return;
     const block = h('div', { class: 'ev ev-console ev-kept' }, h('span', { class: 't' }, 'logs'), h('span', { class: 'icon' }, '▤'), h('div', {}, parts));
     this.stick(() => this.el.insertBefore(block, this.exitRow && this.exitRow.parentNode === this.el ? this.exitRow : null));
   }

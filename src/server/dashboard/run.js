@@ -135,11 +135,10 @@ async function follow(id, log, stateEl, signal, ended) {
   if (signal.aborted) return;
   stateEl.textContent = log.ended ? 'ended' : 'stream closed';
   ended();
-  if (!log.sawOutput)
-    api.getJson(`/v1/runs/${enc(id)}/logs`, { signal }).then(
-      (doc) => log.kept(doc),
-      () => {},
-    );
+  api.getJson(`/v1/runs/${enc(id)}/logs`, { signal }).then(
+    (doc) => log.kept(doc),
+    () => {},
+  );
 }
 
 function drawHeader(el, run, refresh) {
