@@ -685,9 +685,7 @@ describe('serve --concurrency 1 --queue 1', () => {
   });
 });
 
-test('--queue 0: a run on an idle server is taken (nothing has to wait)', {
-  todo: 'SERVER BUG: src/server/queue.ts submit() counts the run against maxQueued before any slot is looked at: --queue 0 refuses every run',
-}, async () => {
+test('--queue 0: a run on an idle server is taken (nothing has to wait)', async () => {
   const root = tmpDir('root');
   const s = await serve(['--queue', '0', '--workspaces', root]);
   try {
@@ -750,9 +748,7 @@ describe('serve: SIGTERM drains', () => {
     assert.equal(starts.length, 1);
   });
 
-  test('a second SIGTERM while draining is ignored: the running run still finishes, exit 0, serve.json removed', {
-    todo: 'SERVER BUG: src/cli/commands/serve.ts process.once(SIGTERM) — the second SIGTERM kills the process (signal, serve.json left)',
-  }, async () => {
+  test('a second SIGTERM while draining is ignored: the running run still finishes, exit 0, serve.json removed', async () => {
     const home = tmpDir('home');
     const root = tmpDir('root');
     const s = await serve(['--workspaces', root], home);

@@ -176,13 +176,9 @@ export async function route(d: ApiDeps, req: IncomingMessage, res: ServerRespons
     }
     if (is('GET', 5) && sub === 'audit' && sub2 === 'verify') {
       const v = runs.auditVerifyReport(ctx, run.id, false).runs[0];
-      return sendJson(res, 200, {
-        ok: v.ok,
-        events: v.events ?? 0,
-        head: v.head ?? null,
-        ...(v.error ? { error: v.error } : {}),
-        ...(v.note ? { note: v.note } : {}),
-      });
+      // Nothing to verify is not "verified": a run that never started has no chain.
+      if (v.note) return sendJson(res, 200, { ok: false, events: 0, head: null, error: `run ${run.id} has no audit log: it ${v.note}` });
+      return sendJson(res, 200, { ok: v.ok, events: v.events ?? 0, head: v.head ?? null, ...(v.error ? { error: v.error } : {}) });
     }
     if (is('POST', 4) && sub === 'apply') {
       const text = conflict(() => runs.runApply(ctx, run.id, false));

@@ -56,6 +56,9 @@ export async function cmdServe(ctx: Context, args: string[]): Promise<number> {
   const workspaces = [...((values.workspaces as string[] | undefined) ?? []), ...positionals];
   if (workspaces.length === 0) workspaces.push(process.cwd());
   const { startServer } = await import('../../server/serve.js');
+  // What runs load lazily is loaded now: a long-lived server must not depend on the files of a
+  // checkout that may be rebuilt (or upgraded) under it.
+  await Promise.all([import('../../policy/load.js'), import('../../core/run.js'), import('../../proxy/index.js'), import('../../core/runs.js')]);
   const { makeScheduler } = await import('../../server/wire.js');
   const log = (line: string) => process.stderr.write(`${line}\n`);
   if (host !== '127.0.0.1' && host !== '::1' && host !== 'localhost') {
@@ -84,8 +87,10 @@ export async function cmdServe(ctx: Context, args: string[]): Promise<number> {
         resolve();
       });
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    // Kept for the whole drain: a second signal must not fall back to Node's default (death
+    // by signal, serve.json left behind, runs closed only by the next reap).
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
   });
   log('clawpod: stopped');
   return 0;
