@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -27,6 +29,7 @@ let link = '';
 let base = '';
 let ws = '';
 let closeModel: (() => Promise<void>) | null = null;
+let svc: http.Server | null = null;
 /** The run of the diff/apply test, opened again after its end. */
 let appliedRun = '';
 const problems: string[] = [];
@@ -49,11 +52,25 @@ before(async () => {
   assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: run sh scripts/setup.sh (it installs Debian's chromium)`);
   const home = tmpDir('dash-home');
   ws = tmpDir('dash-ws');
+  // A service on loopback the task's policy allows (as svc.test), beside a name it does not.
+  svc = http.createServer((_req, res) => res.end('svc-says-hi'));
+  await new Promise<void>((r) => svc?.listen(0, '127.0.0.1', r));
+  const port = (svc.address() as AddressInfo).port;
+  fs.mkdirSync(path.join(home, 'policies'), { recursive: true });
+  fs.writeFileSync(
+    path.join(home, 'policies', 'dash.yaml'),
+    ['version: 1', 'network:', `  allow: ["svc.test:${port}"]`, '  hosts: { svc.test: 127.0.0.1 }', 'resources:', '  memory: 64Mi', ''].join('\n'),
+  );
   // The model the task test talks to: a faithful local Anthropic server with a scripted conversation.
   const model = await startFakeAnthropic([
     {
       text: 'Looking around the workspace first.',
-      toolUses: [{ name: 'bash', input: { command: 'echo from-the-tool; curl -s -m 5 -o /dev/null http://denied.test/; echo curl-done' } }],
+      toolUses: [
+        {
+          name: 'bash',
+          input: { command: `echo from-the-tool; curl -s http://svc.test:${port}/; echo; curl -s -m 5 -o /dev/null http://denied.test/; echo curl-done` },
+        },
+      ],
       usage: { input_tokens: 1000, output_tokens: 200 },
     },
     {
@@ -106,6 +123,7 @@ after(async () => {
   await browser?.close();
   server?.kill('SIGTERM');
   await closeModel?.();
+  svc?.close();
 });
 
 test('dashboard: the page is served under a strict CSP and asks for a token without one', async () => {
@@ -222,11 +240,11 @@ test('dashboard: hostile output, file names and diffs are shown as text and run 
   assert.deepEqual(dom, { img: 0, b: 0, script: 1, pwned: null });
 });
 
-test('dashboard: a task from the page: model text, tool calls with output, a refused call, a limit hit, tokens and cost', async () => {
+test('dashboard: a task from the page: model text, tool calls with output, allowed and refused calls, a limit hit, tokens and cost', async () => {
   await page.click('nav a[href="#/new"]');
   await page.check('input[name^=kind][value=task]');
   await page.fill('textarea[name=task]', 'look around, then write notes.txt');
-  await page.fill('input[name=policy]', '{"version": 1, "network": {"allow": ["allowed.test"]}, "resources": {"memory": "64Mi"}}');
+  await page.fill('input[name=policy]', 'dash');
   await page.click('form button[type=submit]');
   await page.waitForURL(/#\/runs\/r-/, WAIT);
   const id = decodeURIComponent(new URL(page.url()).hash.split('/')[2]);
@@ -243,7 +261,8 @@ test('dashboard: a task from the page: model text, tool calls with output, a ref
     tools.map((t) => t.name),
     ['bash', 'bash', 'write_file'],
   );
-  assert.match(tools[0].output, /from-the-tool\ncurl-done/, "the first tool's output is on its card");
+  assert.match(tools[0].output, /from-the-tool\nsvc-says-hi\ncurl-done/, "the first tool's output is on its card");
+  assert.match((await page.textContent('.ev-net-allow')) ?? '', /allowed GET svc\.test:\d+ → 200/);
   assert.match((await page.textContent('.ev-net-deny')) ?? '', /refused GET denied\.test:80: not in network\.allow/);
   assert.match((await page.textContent('.ev-limit')) ?? '', /limit hit: memory/);
   await page.waitForSelector('.answer:not([hidden])', WAIT);
@@ -252,11 +271,18 @@ test('dashboard: a task from the page: model text, tool calls with output, a ref
   assert.match(facts, /Tokens6600 in \/ 350 out/);
   // claude-sonnet list prices, $3 and $15 per million tokens: 6600 * 3 + 350 * 15 = $0.025
   assert.match(facts, /Cost\$0\.025/);
-  assert.match(facts, /Outbound0 allowed · 1 refused/);
+  assert.match(facts, /Outbound1 allowed · 1 refused/);
   await shot('11-task-live');
+  // Its policy is the named file, explained by name.
+  await page.click('button[data-tab=policy]');
+  await page.waitForSelector('.policy-lines li', WAIT);
+  const policy = (await page.textContent('.policy-lines')) ?? '';
+  assert.match(policy, /svc\.test/);
+  assert.match(policy, /64 MiB memory/);
+  await shot('11b-task-policy');
   await page.click('nav a[href="#/runs"]');
   await page.waitForSelector(`tr[data-run="${id}"] .status-done`, WAIT);
-  assert.match((await page.textContent(`tr[data-run="${id}"]`)) ?? '', /6600 in \/ 350 out\$0\.025/);
+  assert.match((await page.textContent(`tr[data-run="${id}"]`)) ?? '', /6600 in \/ 350 out\$0\.025.*1 allowed · 1 refused/);
   await shot('12-runs-with-task');
 });
 
