@@ -41,6 +41,10 @@
  *                           and go fds is closed first thing (repeatable)
  *   --go-fd FD              the pod waits (after joining its cgroups) for one byte on FD before
  *                           it starts: clawpod prepares the run meanwhile; EOF cancels the pod
+ *   --harvest-fd FD         a warm pod (src/pod/warm.ts): its change set's destination is not
+ *                           known at start; clawpod writes it to FD when a run takes the pod, and
+ *                           it is read once the pod's command has ended (EOF, nothing written:
+ *                           no change set, as for a pod retired unused). Replaces --harvest
  *   --cpus LIST             the pod's CPU affinity ("0-1,3"), set before bwrap: what nproc and
  *                           os.availableParallelism() count (the cpu quota is the enforcement)
  */
@@ -85,7 +89,8 @@ static int n_attach;
 static const char *stage, *stage_image, *ws_src, *ws_mode, *harvest_dir;
 static unsigned long long stage_size, stage_inodes;
 static int stage_watch = -1;
-static int userns_mode, copy_mode, status_fd = -1, go_fd = -1;
+static int userns_mode, copy_mode, status_fd = -1, go_fd = -1, harvest_fd = -1;
+static char harvest_given[4096];
 static int keep_fds[MAXN], n_keep;
 static cpu_set_t pod_cpus;
 static int has_cpus;
@@ -354,6 +359,26 @@ static pid_t spawn_child(void) {
 
 static pid_t clawpod_pid;
 
+/* A warm pod's change set destination, as clawpod wrote it to --harvest-fd (up to EOF), or NULL:
+ * nothing written (retired unused, stopped before it ran), clawpod gone (SIGTERM), or not an
+ * absolute path. */
+static const char *read_harvest_dir(void) {
+  size_t got = 0;
+  for (;;) {
+    ssize_t n = read(harvest_fd, harvest_given + got, sizeof harvest_given - 1 - got);
+    if (n < 0 && errno == EINTR && !harvest_abandoned) continue;
+    if (n < 0) return NULL;
+    if (n == 0) break;
+    got += (size_t)n;
+    if (got == sizeof harvest_given - 1) { fprintf(stderr, "clawpod: the change set's destination is too long\n"); return NULL; }
+  }
+  close(harvest_fd);
+  harvest_given[got] = 0;
+  if (got == 0) return NULL;
+  if (harvest_given[0] != '/' || strlen(harvest_given) != got) { fprintf(stderr, "clawpod: refusing a change set destination that is not an absolute path\n"); return NULL; }
+  return harvest_given;
+}
+
 static void forward_signal(int sig) {
   (void)sig;
   /* Any stop request kills the pod outright: bwrap's --die-with-parent then takes down
@@ -413,6 +438,7 @@ static void parse_args(int argc, char **argv, int *cmd_start) {
     else if (strcmp(a, "--lock-dir") == 0) lock_dir = v;
     else if (strcmp(a, "--status-fd") == 0) status_fd = (int)parse_count(a, v);
     else if (strcmp(a, "--go-fd") == 0) go_fd = (int)parse_count(a, v);
+    else if (strcmp(a, "--harvest-fd") == 0) harvest_fd = (int)parse_count(a, v);
     else if (strcmp(a, "--keep-fd") == 0 && n_keep < MAXN) keep_fds[n_keep++] = (int)parse_count(a, v);
     else if (strcmp(a, "--workspace") == 0) parse_source(a, argv[i], &ws_mode, &ws_id, &ws_src);
     else if (strcmp(a, "--attach") == 0 && n_attach < MAXN) {
@@ -432,10 +458,11 @@ int main(int argc, char **argv) {
   int cmd_start;
   parse_args(argc, argv, &cmd_start);
   sanitize_stdio();
-  int keep[MAXN + 2], nk = 0;
+  int keep[MAXN + 3], nk = 0;
   for (int i = 0; i < n_keep; i++) keep[nk++] = keep_fds[i];
   if (status_fd >= 0) keep[nk++] = status_fd;
   if (go_fd >= 0) keep[nk++] = go_fd;
+  if (harvest_fd >= 0) keep[nk++] = harvest_fd;
   close_inherited(keep, nk);
   pid_t parent = getppid();
   clawpod_pid = parent;
@@ -447,6 +474,7 @@ int main(int argc, char **argv) {
   if (getppid() != parent) exit(125);
   if (status_fd >= 0) fcntl(status_fd, F_SETFD, FD_CLOEXEC);
   if (go_fd >= 0) fcntl(go_fd, F_SETFD, FD_CLOEXEC);
+  if (harvest_fd >= 0) fcntl(harvest_fd, F_SETFD, FD_CLOEXEC);
   enter_namespaces();
   /* The child is forked before the stage is mounted: its cgroup join (a migration that can wait
    * for an RCU grace period on cgroup v1) then overlaps the mounting, and it starts bwrap only
@@ -514,11 +542,17 @@ int main(int argc, char **argv) {
   child = -1;
   /* The pod's command is over: from here clawpod must not stop us (a timeout or an interrupt
    * that comes during the harvest would otherwise throw the pod's finished work away). */
-  if (status_fd >= 0 && write(status_fd, "exited=1\n", 9) < 0) {}
+  if (status_fd >= 0) {
+    /* With the command's status: what clawpod can say of the run before the harvest is done. */
+    char line[64];
+    int n = snprintf(line, sizeof line, "exited=1\nexit_code=%d\n", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    if (write(status_fd, line, (size_t)n) < 0) {}
+  }
   /* The pod's pid namespace dies with bwrap; reap whatever of it was handed to us. */
   while (waitpid(-1, NULL, 0) > 0 || errno == EINTR) {}
   /* Nothing of the pod is left to race it: clear the set-id bits it left on rw attachments. */
   sweep_rw_attachments(stage, ws_mode, n_attach, attach_mode, status_fd);
+  if (harvest_fd >= 0) harvest_dir = read_harvest_dir();
   /* Before the harvest reads the stage: every page it reads is then what the pod wrote. */
   int lost = stage_writeback_failed(stage_watch);
   int harvest = harvest_dir && ws_mode && strcmp(ws_mode, "overlay") == 0;

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds the pod prelude (native/podinit.c; its disk stage: native/stage.c), the in-pod proxy
-# forwarder (native/fwd.c), the live pod executor (native/podexec.c), the apply helper
+# forwarder (native/fwd.c), the live pod executor (native/podexec.c), the warm pod's resident
+# (native/podwait.c), the apply helper
 # (native/wsapply.c) and an interactive pod's terminal (native/pty.c on the host, native/podtty.c
 # in the pod). Needs a C compiler (scripts/setup.sh installs one).
 set -e
@@ -20,6 +21,7 @@ build() {  # build NAME SOURCES...: rebuild when any source is newer than the bi
 build podinit native/podinit.c native/changeset.c native/sweep.c native/fds.c native/stage.c
 build fwd native/fwd.c
 build podexec native/podexec.c
+build podwait native/podwait.c
 build wsapply native/wsapply.c
 build pty native/pty.c
 build podtty native/podtty.c

@@ -2,7 +2,8 @@
 // in overlay mode, a change set waiting for review. The run's life is lifecycle.ts's; this is
 // only what exec does differently: one command, its output relayed and kept, its exit code.
 import type { Writable } from 'node:stream';
-import type { PodOutcome, RunningPod } from '../pod/types.js';
+import type { PodOutcome, PodSpec, RunningPod } from '../pod/types.js';
+import type { PodSource } from '../pod/warm.js';
 import type { Context } from './context.js';
 import { UserError } from './errors.js';
 import type { RunIO } from './io.js';
@@ -23,6 +24,9 @@ export interface ExecOptions extends PrepareOptions {
   ttySize?: { rows: number; cols: number };
   /** --rm: drop the run's record and directory when it changed nothing. */
   removeIfUnchanged?: boolean;
+  /** Warm pods (a server's pool, pod/warm.ts): a ready pod of the run's shape is taken first;
+   *  none (or another backend's pool) and the pod starts cold. */
+  pods?: PodSource;
 }
 
 export interface ExecSummary {
@@ -52,6 +56,7 @@ export async function runExec(
   const prepared = await prepare(ctx, opts);
   const { io } = opts;
   const tty = Boolean(opts.tty);
+  let warm = false;
   const run = await openRun(ctx, {
     kind: 'exec',
     prepared,
@@ -60,27 +65,28 @@ export async function runExec(
     start: { command: opts.command },
     podOf: (p: RunningPod) => p,
     // Output is always piped: to the face (redacted when the run has secrets) and kept with the run.
-    startPod: ({ id, changesDir, egress, record }) =>
-      prepared.backend.start(
-        {
-          id,
-          rules: prepared.rules,
-          workspace: prepared.workspace,
-          command: opts.command,
-          changesDir,
-          allowDegraded: opts.allowDegraded,
-          stdio: 'pipe',
-          hold: true,
-          stdinInherit: io.stdin === 'inherit' && !tty,
-          stdinPipe: !tty && io.stdin !== null && io.stdin !== 'inherit',
-          tty,
-          ttySize: opts.ttySize,
-          env: { ...prepared.plan.podEnv, ...prepared.settings.env },
-          etc: prepared.settings.etc,
-          egress,
-        },
-        record,
-      ),
+    startPod: async ({ id, changesDir, egress, record }) => {
+      const spec: PodSpec = {
+        id,
+        rules: prepared.rules,
+        workspace: prepared.workspace,
+        command: opts.command,
+        changesDir,
+        allowDegraded: opts.allowDegraded,
+        stdio: 'pipe',
+        hold: true,
+        stdinInherit: io.stdin === 'inherit' && !tty,
+        stdinPipe: !tty && io.stdin !== null && io.stdin !== 'inherit',
+        tty,
+        ttySize: opts.ttySize,
+        env: { ...prepared.plan.podEnv, ...prepared.settings.env },
+        etc: prepared.settings.etc,
+        egress,
+      };
+      const taken = opts.pods?.backend === prepared.backend ? opts.pods.take(spec, record) : null;
+      warm = taken !== null;
+      return taken ?? prepared.backend.start(spec, record);
+    },
   });
   const pod = run.pod;
   let outcome: PodOutcome;
@@ -95,7 +101,11 @@ export async function runExec(
       input.pipe(pod.stdin as Writable);
     }
     pod.go();
-    run.emit({ source: 'run', type: 'exec.start', data: { command: opts.command, pid: pod.pid, uid: pod.uid, ...(tty ? { tty: true } : {}) } });
+    run.emit({
+      source: 'run',
+      type: 'exec.start',
+      data: { command: opts.command, pid: pod.pid, uid: pod.uid, ...(tty ? { tty: true } : {}), ...(warm ? { warm: true } : {}) },
+    });
     crashPoint(ctx.env, 'exec-start');
     if (crashWanted(ctx.env, 'pod-output')) pod.stdout?.once('data', () => crashPoint(ctx.env, 'pod-output'));
     io.notice(`clawpod: run ${run.id}`);

@@ -24,6 +24,8 @@ export interface HostLayout {
   executor: string;
   /** The first program of a pod with a terminal (clawpod-podtty), likewise. */
   podtty?: string;
+  /** A warm pod's resident (clawpod-podwait), likewise. */
+  podwait?: string;
 }
 
 export interface PodIdentity {
@@ -49,6 +51,9 @@ export const EXECUTOR = '/run/clawpod/exec';
 
 /** Inside a pod with a terminal: what gives the command the terminal's foreground (podtty.c). */
 export const PODTTY = '/run/clawpod/tty';
+
+/** Inside a warm pod: what waits for the one command a run sends and becomes it (podwait.c). */
+export const PODWAIT = '/run/clawpod/wait';
 
 export interface PodArgvInput {
   rules: Rules;
@@ -78,6 +83,9 @@ export interface PodArgvInput {
   cgroupView?: CgroupView;
   /** Stdio is a pty of the pod's own (native/pty.c, clawpod exec -t); see ttyArgs. */
   tty?: boolean;
+  /** A warm pod (pod/warm.ts): `command` is ignored; clawpod-podwait waits for the run's on stdin,
+   *  says it is ready on FD.channel, and the change set's destination comes on FD.go. */
+  warm?: boolean;
 }
 
 /** Where clawpod's workspace lock files live (beside the stage, in the state dir no pod sees):
@@ -116,15 +124,18 @@ export function buildPodinitArgv(host: HostLayout, p: PodArgvInput): string[] {
   };
   if (p.workspace && p.rules.workspace !== 'none') a.push('--workspace', source(p.rules.workspace, p.workspace));
   for (const m of p.rules.mounts) a.push('--attach', source(m.mode, m.host));
-  if (p.changesDir && p.rules.workspace === 'overlay') a.push('--harvest', p.changesDir);
+  if (p.warm && (p.live || p.tty || p.egress)) throw new Error('a warm pod has no terminal, executor or egress');
+  if (p.changesDir && p.rules.workspace === 'overlay' && !p.warm) a.push('--harvest', p.changesDir);
   if (p.copyWorkspace && !host.privileged && p.rules.workspace === 'overlay') a.push('--copy-workspace');
-  a.push('--status-fd', String(FD.status), '--go-fd', String(FD.go), '--keep-fd', String(FD.seccomp));
+  // A warm pod starts at once; FD.go carries its change set's destination instead (known once a run takes it).
+  a.push('--status-fd', String(FD.status), p.warm ? '--harvest-fd' : '--go-fd', String(FD.go), '--keep-fd', String(FD.seccomp));
   // Writable attachments are locked shared through clawpod's own lock files (see lockDirOf).
   a.push('--lock-dir', lockDirOf(host.stage));
   // A live pod's executor channel (a socket) rides on fd 6, not on stdio: bwrap's own init (pid 1
   // in the pod, dumpable, the pod's uid) keeps only stdio, so no pod process can take over the
   // channel through it. Only the non-dumpable executor (and forwarder) hold it.
-  if (p.live) a.push('--keep-fd', String(FD.channel));
+  // A warm pod's resident says it is ready on the same fd, and closes it before the command runs.
+  if (p.live || p.warm) a.push('--keep-fd', String(FD.channel));
   (p.etcData ?? []).forEach((_, i) => a.push('--keep-fd', String(FD.etc + i)));
   return [...a, '--', host.bwrap, ...buildBwrapArgs(host, p)];
 }
@@ -236,6 +247,11 @@ export function buildBwrapArgs(host: HostLayout, p: PodArgvInput): string[] {
   if (p.tty && !p.live) {
     a.push(...ttyArgs(host));
     command = [PODTTY, '--', ...command];
+  }
+  if (p.warm) {
+    if (!host.podwait) throw new Error('a warm pod needs clawpod-podwait');
+    a.push('--ro-bind', host.podwait, PODWAIT);
+    command = [PODWAIT, String(FD.channel)];
   }
   if (p.live) {
     a.push('--ro-bind', host.executor, EXECUTOR);

@@ -19,7 +19,8 @@ import { PodState } from './podstate.js';
 import { stageRoomMessage, stageRoomShort, stageTemplate } from './stage.js';
 import { seccompProgram } from './seccomp-prebuilt.js';
 import { spawnWithTty, ttyControl } from './tty.js';
-import { PodError, type Backend, type Guard, type LimitName, type PodEvent, type PodOutcome, type PodSpec, type RunningPod } from './types.js';
+import { PodError, type Backend, type Guard, type LimitName, type PodEvent, type PodOutcome, type PodSpec, type RunningPod, type WarmPod } from './types.js';
+import { claimWarm, newWarmBinding, type WarmBinding } from './bwrap-warm.js';
 
 const POLL_MS = 100;
 /** As native/stage.h: an ext4 stage with less than max(this, 0.1% of it) available is full. */
@@ -50,7 +51,19 @@ export function createBwrapBackend(deps: BwrapDeps): Backend {
   return {
     name: 'bwrap',
     probe: () => hostGuards(host),
-    start: (spec, onEvent) => startPod(host, podState(), podFiles(), spec, onEvent, deps.workspaceCopy ?? false),
+    start: (spec, onEvent) => startPod(host, podState(), podFiles(), spec, onEvent, deps.workspaceCopy ?? false, null),
+    warm: async (spec): Promise<WarmPod> => {
+      const binding = newWarmBinding();
+      const template = { ...spec, warm: true, command: [], changesDir: null, hold: false };
+      const pod = await startPod(host, podState(), podFiles(), template, binding.relay.emit, deps.workspaceCopy ?? false, binding);
+      return {
+        pod,
+        get ready() {
+          return binding.ready;
+        },
+        claim: (run, onEvent) => claimWarm(host, pinSources, pod, binding, template, run, onEvent),
+      };
+    },
     reap: () => reapOrphans(host, podState()),
     egressPaths: (podId) => {
       const dir = path.join(host.stateDir, 'egress');
@@ -67,15 +80,17 @@ async function startPod(
   spec: PodSpec,
   onEvent: (e: PodEvent) => void,
   workspaceCopy: boolean,
+  warm: WarmBinding | null,
 ): Promise<RunningPod> {
   const guards = hostGuards(host);
   // Throws when the pod must not start; the degraded guards were recorded by the caller.
   checkGuards(guards, spec.rules, spec.allowDegraded);
-  if (spec.command.length === 0 && !spec.live) throw new PodError('no command given (usage: clawpod exec -- CMD [ARG...])');
+  if (spec.command.length === 0 && !spec.live && !warm) throw new PodError('no command given (usage: clawpod exec -- CMD [ARG...])');
   fs.mkdirSync(host.layout.stage, { recursive: true, mode: 0o755 });
   fs.mkdirSync(lockDirOf(host.layout.stage), { recursive: true, mode: 0o700 });
   // Identity and owner come from one descriptor per source, never from a second lookup by name.
   const pinned = pinSources(spec);
+  if (warm) warm.pinned = pinned;
   const owner = spec.workspace ? (pinned.owners[spec.workspace] ?? null) : null;
   const uid = host.layout.privileged ? state.allocateUid(spec.id) : null;
   let cg: PodCgroup | null = null;
@@ -102,8 +117,10 @@ async function startPod(
     const argv = buildPodinitArgv(host.layout, {
       rules: spec.rules,
       workspace: spec.workspace,
-      command: spec.live ? [] : podCommand(spec.command, host.layout, spec.workspace, spec.rules.workspace, podWorkspaceDir(spec.rules, spec.workspace)),
+      command:
+        spec.live || warm ? [] : podCommand(spec.command, host.layout, spec.workspace, spec.rules.workspace, podWorkspaceDir(spec.rules, spec.workspace)),
       live: spec.live,
+      warm: Boolean(warm),
       changesDir: spec.changesDir,
       cgroupProcs: cg.procsFiles,
       cgroupInto: cg.intoDir,
@@ -128,25 +145,28 @@ async function startPod(
           // means (exec stops the pod, run stops the agent first and closes the pod normally).
           detached: true,
           // A live pod talks to its executor over one socket on fd 6 (FD.channel), never on stdio.
+          // A warm pod's resident reads the run's command on stdin and says it is ready on fd 6.
           stdio: withEtcPipes(
             spec.live
               ? ['ignore', 'ignore', spec.stdio, seccompFd, 'pipe', 'pipe', 'pipe']
-              : [
-                  spec.stdinPipe ? 'pipe' : spec.stdio === 'inherit' || spec.stdinInherit ? 'inherit' : 'ignore',
-                  spec.stdio,
-                  spec.stdio,
-                  seccompFd,
-                  'pipe',
-                  'pipe',
-                ],
+              : warm
+                ? ['pipe', 'pipe', 'pipe', seccompFd, 'pipe', 'pipe', 'pipe']
+                : [
+                    spec.stdinPipe ? 'pipe' : spec.stdio === 'inherit' || spec.stdinInherit ? 'inherit' : 'ignore',
+                    spec.stdio,
+                    spec.stdio,
+                    seccompFd,
+                    'pipe',
+                    'pipe',
+                  ],
             etcFiles.length,
           ),
         });
     fs.closeSync(seccompFd);
     seccompFd = null;
     sendEtcFiles(child, etcFiles);
-    const pod = supervise(child, spec, host, state, cg, uid, guards, onEvent);
-    if (!spec.hold) pod.go();
+    const pod = supervise(child, spec, host, state, cg, uid, guards, onEvent, warm);
+    if (!spec.hold && !warm) pod.go();
     return pod;
   } catch (err) {
     if (seccompFd !== null) fs.closeSync(seccompFd);
@@ -219,8 +239,11 @@ function supervise(
   uid: number | null,
   guards: Guard[],
   onEvent: (e: PodEvent) => void,
+  warm: WarmBinding | null,
 ): RunningPod {
   let started = performance.now();
+  // A warm pod's change set goes where the run that claims it says (null until then).
+  const changesDir = () => (warm ? warm.changesDir : spec.changesDir);
   // With a terminal, clawpod's child is the pty helper; the prelude is its child.
   const tty = hasTty(spec) ? ttyControl(child) : null;
   const channel = (child.stdio as unknown as (Duplex | null)[])[FD.channel] ?? null;
@@ -229,6 +252,10 @@ function supervise(
   channel?.on('error', () => {
     /* see above */
   });
+  if (warm)
+    channel?.once('data', () => {
+      warm.ready = true;
+    });
   const goPipe = (child.stdio as unknown as (Writable | null)[])[FD.go];
   goPipe?.on('error', () => {
     /* the pod died before it was started: its exit tells why */
@@ -240,11 +267,19 @@ function supervise(
   // Once the pod's command has ended ("exited=1") the prelude is only harvesting: the wall clock
   // no longer runs, and no stop may kill it (its change set is the pod's finished work).
   let exited = false;
+  let exitKnown: (code: number) => void = () => {};
+  const commandExit = new Promise<number>((resolve) => {
+    exitKnown = resolve;
+  });
   (child.stdio as unknown as (Readable | null)[])[FD.status]?.on('data', (b: Buffer) => {
     statusText += b.toString();
+    const code = statusText.match(/^exit_code=(\d+)$/m);
+    if (code) exitKnown(Number(code[1]));
     if (!exited && /^exited=1$/m.test(statusText)) {
       exited = true;
       clearTimeout(timeout);
+      // A warm pod whose resident ended unclaimed: its prelude waits for a destination (none).
+      if (warm && goPipe && !goPipe.writableEnded) goPipe.end();
     }
   });
   // The pod's groups hold only the pod: killing them leaves the supervisor alive to save the
@@ -280,10 +315,18 @@ function supervise(
     kill();
   };
   const go = () => {
-    if (timeout || limitHit || stoppedBy) return;
+    if (timeout || limitHit || stoppedBy || exited) return;
+    // An unclaimed warm pod has no command to start.
+    if (warm && !warm.frame) return;
     started = performance.now();
     timeout = setTimeout(() => fire('timeout'), spec.rules.resources.timeoutMs);
-    goPipe?.end('g');
+    if (warm?.frame) {
+      child.stdin?.on('error', () => {
+        /* the resident died: the pod's exit tells why */
+      });
+      child.stdin?.end(warm.frame);
+      goPipe?.end(warm.changesDir ?? '');
+    } else goPipe?.end('g');
   };
   // The kernel's refusals at the memory and pids caps are recorded and the pod goes on; it is
   // killed only when its main process died of one, or in a storm (see capwatch.ts).
@@ -303,6 +346,7 @@ function supervise(
       clearTimeout(backstop);
       clearInterval(poll);
       const raw = code ?? (signal ? 128 + (os.constants.signals[signal] ?? 9) : 1);
+      exitKnown(raw);
       // The prelude (or the terminal helper) itself killed by a signal: the pod did not end on
       // its own terms, whatever exit code that leaves.
       if (signal && !limitHit && !stoppedBy) stoppedBy = `the pod's supervisor was killed (${signal})`;
@@ -320,7 +364,7 @@ function supervise(
         onEvent({ type: 'limit.hit', data: { cap: limitHit, limit: limitValue(limitHit, spec.rules) } });
       // The pod ended on its own terms: a refused change set changes neither its exit code nor
       // its status, only what is left to review (nothing; the prelude told the user why).
-      const refused = harvestRefusal(statusText, Boolean(spec.changesDir && spec.workspace && spec.rules.workspace === 'overlay'));
+      const refused = harvestRefusal(statusText, Boolean(changesDir() && spec.workspace && spec.rules.workspace === 'overlay'));
       // The host's disk, not the pod's cap: what the pod wrote could not be written back whole.
       const lost = statusText.match(/^host_disk=(\d+)$/m);
       if (lost)
@@ -336,7 +380,7 @@ function supervise(
         });
       else if (refused) onEvent({ type: 'limit.hit', data: { cap: 'changes', ...refused } });
       // A harvest cut short (the prelude killed) leaves only this, never a change set.
-      if (refused?.reason === 'interrupted') fs.rmSync(`${spec.changesDir}.partial`, { recursive: true, force: true });
+      if (refused?.reason === 'interrupted' && changesDir()) fs.rmSync(`${changesDir()}.partial`, { recursive: true, force: true });
       for (const e of setidSweepEvents(statusText)) onEvent(e);
       if (/ws_copy=1/.test(statusText)) {
         onEvent({
@@ -357,10 +401,12 @@ function supervise(
     pid: child.pid ?? -1,
     uid,
     guards,
-    stdin: spec.live ? channel : child.stdin,
+    // A warm pod's stdin is its resident's: the command's is /dev/null.
+    stdin: spec.live ? channel : warm ? null : child.stdin,
     stdout: spec.live ? channel : child.stdout,
     stderr: child.stderr,
     wait: () => done,
+    exited: () => commandExit,
     go,
     stop: (reason: string) => {
       if (!limitHit && !stoppedBy && !exited) {

@@ -78,6 +78,7 @@ export function probeHost(clawpodHome: string): HostFacts {
       forwarder: path.join(stateDir, 'fwd'),
       executor: path.join(stateDir, 'podexec'),
       podtty: path.join(stateDir, 'podtty'),
+      podwait: path.join(stateDir, 'podwait'),
     },
     cgroups: detectCgroups(),
     stateDir,

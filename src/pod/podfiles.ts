@@ -113,6 +113,7 @@ export function installPodFiles(stateDir: string, layout: HostLayout, seccomp: B
     ['clawpod-fwd', layout.forwarder],
     ['clawpod-podexec', layout.executor],
     ['clawpod-podtty', layout.podtty],
+    ['clawpod-podwait', layout.podwait],
   ];
   for (const [name, dest] of inPod) {
     const src = path.join(path.dirname(layout.podinit), name);

@@ -72,6 +72,9 @@ export interface PodSpec {
   /** Keep the stage a tmpfs (memory) even where it could be a disk image: the benchmark's
    *  comparison and tests (CLAWPOD_STAGE=tmpfs does the same for every pod). */
   forceTmpfsStage?: boolean;
+  /** A warm pod (pod/warm.ts, Backend.warm): started whole with no run; `command` and `changesDir`
+   *  are ignored until WarmPod.claim binds it to one. */
+  warm?: boolean;
 }
 
 export interface PodEgress {
@@ -104,6 +107,9 @@ export interface RunningPod {
   stdout: NodeJS.ReadableStream | null;
   stderr: NodeJS.ReadableStream | null;
   wait(): Promise<PodOutcome>;
+  /** The command's own exit status as soon as the prelude has reaped it, before the harvest and
+   *  teardown wait() also waits for (a stopped command shows its signal: wait() says why). */
+  exited?(): Promise<number>;
   /** Starts a pod prepared with hold; the wall-clock cap counts from here. */
   go(): void;
   /** Kills the whole pod tree now. */
@@ -112,11 +118,25 @@ export interface RunningPod {
   resize?(rows: number, cols: number): void;
 }
 
+/** A pod started ahead of any run (Backend.warm): its resident waits for one command. */
+export interface WarmPod {
+  /** stop() retires it unused; wait() is its end. */
+  readonly pod: RunningPod;
+  /** Its resident is waiting for the command: a claim now starts nothing but the command. */
+  readonly ready: boolean;
+  /** Binds the pod to one run (once): the run's command, change set destination and events.
+   *  The returned pod's go() sends the command (the wall clock counts from there). Null when
+   *  the pod no longer matches the spec (a source it mounted was replaced since): retire it. */
+  claim(spec: PodSpec, onEvent: (e: PodEvent) => void): RunningPod | null;
+}
+
 export interface Backend {
   name: string;
   /** Every guard and its state on this host, for doctor and for refusing to run. */
   probe(rules?: Rules): Guard[];
   start(spec: PodSpec, onEvent: (e: PodEvent) => void): Promise<RunningPod>;
+  /** Starts a warm pod of this spec's shape (absent: the backend has none; runs start cold). */
+  warm?(spec: PodSpec): Promise<WarmPod>;
   /** Cleans state of pods whose clawpod process died. Returns the pod ids reaped. */
   reap(): string[];
   /** Where a pod's egress socket and CA bundle go: paths its pod can be given. */

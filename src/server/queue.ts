@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import type { Context } from '../core/context.js';
 import { runExec } from '../core/exec.js';
 import type { InlinePolicy } from '../core/prepare.js';
+import type { PodSource } from '../pod/warm.js';
 import { newRunId, type RunRecord } from '../store/runs.js';
 import { type Feeds, serverIO } from './feed.js';
 import { ApiError } from './http.js';
@@ -17,6 +18,8 @@ export interface QueueOptions {
   /** Most queued (not yet running) runs; past it, 429. */
   maxQueued: number;
   onError?: (line: string) => void;
+  /** Warm pods (serve --warm): an exec run of a pooled shape takes one; the pool refills itself. */
+  pods?: PodSource;
 }
 
 /** What a queued row keeps to start from (request.ts has checked it). */
@@ -156,7 +159,7 @@ export class RunQueue {
     const common = { queuedId: rec.id, workspace: kept.workspace, policy: kept.policy, allowDegraded: false, cwd: kept.workspace, io };
     try {
       if (kept.req.kind === 'exec') {
-        await runExec(this.ctx, { ...common, command: kept.req.command });
+        await runExec(this.ctx, { ...common, command: kept.req.command, pods: this.o.pods });
       } else {
         const { runTask } = await import('../core/run.js');
         await runTask(this.ctx, { ...common, task: kept.req.task, model: kept.req.model, memory: kept.req.memory });

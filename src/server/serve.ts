@@ -12,6 +12,12 @@ import { type ApiDeps, route, type ScheduleRoutes } from './api.js';
 import { Feeds } from './feed.js';
 import { allowedHosts, ApiError, authorized, checkOrigin, loadOrMakeToken, sendError, sendJson } from './http.js';
 import { RunQueue } from './queue.js';
+import { WarmPool } from '../pod/warm.js';
+
+/** An idle warm pod is retired after this (its shape's next run starts one again). */
+const WARM_MAX_IDLE_MS = 5 * 60_000;
+/** Policy shapes (rules + workspace) kept warm at most: the least recently used goes first. */
+const WARM_MAX_SHAPES = 8;
 
 export interface ServeOptions {
   host: string;
@@ -55,7 +61,10 @@ export async function startServer(ctx: Context, o: ServeOptions): Promise<Server
   // What a crashed server left: pods, cgroups, sockets reaped; its runs closed as interrupted.
   for (const id of reapInterrupted(ctx, log)) log(`clawpod: run ${id} was interrupted when the server stopped; its record is closed`);
   const feeds = new Feeds();
-  const queue = new RunQueue(ctx, feeds, { concurrency: o.concurrency, maxQueued: o.maxQueued, onError: log });
+  // Warm pods per policy shape: the first run of a shape starts cold and primes it.
+  const pods =
+    o.warm > 0 ? new WarmPool(ctx.backend(), { perShape: o.warm, maxShapes: WARM_MAX_SHAPES, maxIdleMs: WARM_MAX_IDLE_MS, onError: log }) : undefined;
+  const queue = new RunQueue(ctx, feeds, { concurrency: o.concurrency, maxQueued: o.maxQueued, onError: log, pods });
   const schedules = o.schedules?.(queue, roots);
   const deps: ApiDeps = { ctx, queue, feeds, roots, schedules };
   let hosts = new Set<string>();
@@ -130,13 +139,18 @@ export async function startServer(ctx: Context, o: ServeOptions): Promise<Server
     async drain(deadlineMs: number) {
       draining = true;
       await schedules?.stop();
+      // Idle warm pods go at once (nothing more will take them); running runs get the deadline.
+      const warmClosed = pods?.close();
       await queue.drain(deadlineMs);
+      await warmClosed;
       await closeListener();
       cleanup();
     },
     async close() {
       await schedules?.stop();
+      const warmClosed = pods?.close();
       await queue.drain(0);
+      await warmClosed;
       await closeListener();
       cleanup();
     },
