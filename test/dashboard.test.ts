@@ -319,9 +319,7 @@ test('dashboard: a schedule is made and deleted from the page', async () => {
   await page.waitForSelector('table.schedules tr[data-schedule]', { state: 'detached', ...WAIT });
 });
 
-test('dashboard: a run opened after its end shows the output it printed (from its kept logs)', {
-  todo: 'GET /v1/runs/ID/logs answers 400 for an exec run: it asks for the answer, which only agent runs keep',
-}, async () => {
+test('dashboard: a run opened after its end shows the output it printed (from its kept logs)', async () => {
   await page.goto(`${base}/#/runs/${appliedRun}`);
   await page.reload();
   await page.waitForSelector('.stream-state:has-text("ended")', WAIT);

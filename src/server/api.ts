@@ -164,7 +164,7 @@ export async function route(d: ApiDeps, req: IncomingMessage, res: ServerRespons
     if (is('GET', 3)) return sendJson(res, 200, record(ctx, run));
     if (is('GET', 4) && sub === 'events') return streamEvents(ctx, d.feeds, run.id, req, res);
     if (is('GET', 4) && sub === 'diff') return streamDiff(ctx, run.id, res);
-    if (is('GET', 4) && sub === 'logs') return sendJson(res, 200, logsDocument(run, ['stdout', 'stderr', 'answer']));
+    if (is('GET', 4) && sub === 'logs') return sendJson(res, 200, logsDocument(run, []));
     if (is('GET', 4) && sub === 'audit') {
       const file = run.auditPath;
       if (!file || !fs.existsSync(file)) throw new ApiError(404, `run ${run.id} has no audit log (it never started)`);
