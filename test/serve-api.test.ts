@@ -587,9 +587,15 @@ describe('serve (--concurrency 2)', () => {
     assert.ok(tsOf(b, 'run.start') >= tsOf(a, 'run.end'), `second started ${b[0].ts}, first ended ${a.at(-1)?.ts}`);
     const got = (await secondEvents).events;
     assert.deepEqual(got[0], { type: 'status', data: { status: 'queued' } });
+    // The chain's events, in order; the live-only ones (status, notice, output) come between them.
+    const live = new Set(['status', 'notice', 'output', 'text', 'tool.output']);
     assert.deepEqual(
-      got.filter((e) => e.type !== 'status').map((e) => e.data),
+      got.filter((e) => !live.has(e.type)).map((e) => e.data),
       b,
+    );
+    assert.ok(
+      got.some((e) => e.type === 'notice' && String(e.data.line).includes(second)),
+      'a watcher that came before the run started still gets what it said (the backlog)',
     );
     assert.equal(got.at(-1)?.type, 'run.end');
   });

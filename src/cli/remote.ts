@@ -25,6 +25,8 @@ function serverOf(ctx: Context): { url: string; token: string } {
   if (typeof s.url !== 'string' || !/^http:\/\/(127\.0\.0\.1|localhost|\[::1\]):\d+$/.test(s.url)) {
     throw new UserError(`${file} does not name a loopback server (remove it and restart clawpod serve)`);
   }
+  // The token goes only to the server that wrote the file: a dead server's port may be anyone's.
+  if (!serverAlive(s.pid)) throw new UserError(`the clawpod serve that wrote ${file} (pid ${String(s.pid)}) is not running: start it again with clawpod serve`);
   let token: string;
   try {
     token = fs.readFileSync(path.join(ctx.clawpodHome, 'serve.token'), 'utf8').trim();
@@ -32,6 +34,17 @@ function serverOf(ctx: Context): { url: string; token: string } {
     throw new UserError(`cannot read ${path.join(ctx.clawpodHome, 'serve.token')} (run as the user who started clawpod serve)`);
   }
   return { url: s.url, token };
+}
+
+/** The pid is a live `clawpod ... serve` process (its command line says so). */
+function serverAlive(pid: unknown): boolean {
+  if (typeof pid !== 'number' || !Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return argv.some((a) => a.endsWith('clawpod') || a.endsWith('clawpod.mjs')) && argv.includes('serve');
+  } catch {
+    return false;
+  }
 }
 
 async function call(url: string, token: string, method: string, route: string, body?: unknown): Promise<Response> {
@@ -70,7 +83,9 @@ export async function execRemote(ctx: Context, values: Record<string, unknown>, 
         : path.resolve(String(values.policy));
   const r = await call(url, token, 'POST', '/v1/runs', { kind: 'exec', command, workspace, ...(policy ? { policy } : {}) });
   if (r.status !== 202) throw new UserError(`the server refused the run: ${await errorOf(r)}`);
-  const { id } = (await r.json()) as { id: string };
+  const { id: given } = (await r.json()) as { id: unknown };
+  if (typeof given !== 'string' || !/^r-\d{8}-\d{6}-[0-9a-f]{6}$/.test(given)) throw new UserError(`the server at ${url} answered with no run id`);
+  const id = given;
   process.stderr.write(`clawpod: run ${id} (on ${url})\n`);
   let cancelled = false;
   const onInt = () => {
@@ -98,8 +113,10 @@ export async function execRemote(ctx: Context, values: Record<string, unknown>, 
         if (!type || data === undefined) continue;
         const d = JSON.parse(data) as Record<string, unknown>;
         // The pod's output is its own bytes, as a local exec relays them; clawpod's lines are escaped.
-        if (type === 'output') (d.stream === 'stderr' ? process.stderr : process.stdout).write(String(d.text));
-        else if (type === 'notice') process.stderr.write(`${safeText(String(d.line))}\n`);
+        if (type === 'output') {
+          const bytes = typeof d.b64 === 'string' ? Buffer.from(d.b64, 'base64') : Buffer.from(String(d.text ?? ''));
+          (d.stream === 'stderr' ? process.stderr : process.stdout).write(bytes);
+        } else if (type === 'notice') process.stderr.write(`${safeText(String(d.line))}\n`);
         else if (type === 'run.end') end = (d as { data: typeof end }).data;
         else if (type === 'status' && (d.status === 'failed' || d.status === 'cancelled')) {
           process.stderr.write(`clawpod: run ${id} ${d.status}${d.error ? `: ${safeText(String(d.error))}` : ''}\n`);
@@ -110,9 +127,13 @@ export async function execRemote(ctx: Context, values: Record<string, unknown>, 
   } finally {
     process.off('SIGINT', onInt);
   }
+  // The pod had the screen: modes it left on (concealed text, a hidden cursor, mouse reporting,
+  // bracketed paste) are turned off before clawpod's own lines, as a local exec does.
+  if (process.stdout.isTTY) process.stdout.write('\x1b[0m\x1b[?25h\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?2004l');
   const fin = end as { exitCode?: number | null; status?: string; filesChanged?: number } | null;
   if (!fin) throw new UserError(`the server's event stream for run ${id} ended before the run did (see clawpod runs show ${id})`);
-  if (fin.filesChanged) process.stderr.write(`clawpod: ${fin.filesChanged} change(s) waiting: clawpod runs diff ${id} (then apply or discard)\n`);
+  if (typeof fin.filesChanged === 'number' && fin.filesChanged > 0)
+    process.stderr.write(`clawpod: ${fin.filesChanged} change(s) waiting: clawpod runs diff ${id} (then apply or discard)\n`);
   if (values.json) process.stderr.write(`${JSON.stringify({ run: id, server: url, ...fin })}\n`);
   return typeof fin.exitCode === 'number' ? fin.exitCode : 125;
 }

@@ -37,6 +37,12 @@ export interface PrepareOptions {
   /** A server's queued run (store status 'queued'): the run takes this id, and starts only if it
    *  is still queued (claimQueued), so a cancelled or already started one never runs. */
   queuedId?: string;
+  /** Rules a face has already resolved and checked (a server's start-time check): used as they
+   *  are, so what was checked is what runs (the policy file is not read again). */
+  rules?: Rules;
+  /** The workspace's real path as the face checked it: a path that now resolves elsewhere (a
+   *  component swapped for a symlink) is refused; the pod layer pins what is mounted to it. */
+  expectWorkspace?: string;
 }
 
 /** Policy file (or the built-in strict one) -> Rules. zod and yaml load only for a file. */
@@ -75,10 +81,13 @@ export function resolveWorkspace(ctx: Context, rules: Rules, dir: string | undef
 
 /** Everything a user can get wrong is checked here, before any run record or directory exists. */
 export async function prepare(ctx: Context, opts: PrepareOptions): Promise<Prepared> {
-  const rules = await resolveRules(ctx, opts.policy);
+  const rules = opts.rules ? structuredClone(opts.rules) : await resolveRules(ctx, opts.policy);
   if (opts.atHostPath) rules.workspaceAt = 'host';
   const narrowed = opts.narrow ? narrowRules(rules, opts.narrow) : {};
   const workspace = resolveWorkspace(ctx, rules, opts.workspace, opts.cwd);
+  if (opts.expectWorkspace !== undefined && workspace !== null && workspace !== opts.expectWorkspace) {
+    throw new UserError(`workspace ${opts.expectWorkspace} changed since it was checked (it now resolves to ${workspace}); submit the run again`);
+  }
   const backend = ctx.backend(opts.backend);
   const degraded = checkGuards(backend.probe(rules), rules, opts.allowDegraded);
   const plan = planEgress(rules, ctx.env, (p) => fs.readFileSync(p, 'utf8'));

@@ -94,11 +94,25 @@ function conflict<T>(fn: () => T): T {
   }
 }
 
-function getRun(ctx: Context, id: string): RunRecord {
+/** The runs an API client may see and decide about: the server's own, and runs whose workspace
+ *  is under the roots (the owner's local runs elsewhere are not the API's business). */
+function visible(r: RunRecord, roots: string[]): boolean {
+  if (r.request) return true;
+  if (!r.workspace) return false;
+  let ws: string;
+  try {
+    ws = fs.realpathSync(r.workspace);
+  } catch {
+    return false;
+  }
+  return roots.some((root) => ws === root || ws.startsWith(`${root}/`));
+}
+
+function getRun(ctx: Context, id: string, roots: string[]): RunRecord {
   // Exact ids only: an API client names what it was given.
   if (!/^r-\d{8}-\d{6}-[0-9a-f]{6}$/.test(id)) throw new ApiError(404, `no run ${id}`);
   const r = ctx.store().getRun(id);
-  if (!r || r.id !== id) throw new ApiError(404, `no run ${id}`);
+  if (!r || r.id !== id || !visible(r, roots)) throw new ApiError(404, `no run ${id}`);
   return r;
 }
 
@@ -155,12 +169,12 @@ export async function route(d: ApiDeps, req: IncomingMessage, res: ServerRespons
         throw new ApiError(400, `limit must be an integer from 1 to 1000, got ${JSON.stringify(limitText)}`);
       const status = url.searchParams.get('status');
       if (status !== null && !RUN_STATUSES.includes(status as RunStatus)) throw new ApiError(400, `status must be one of ${RUN_STATUSES.join(', ')}`);
-      const all = ctx.store().listRuns({ limit: status ? 10_000 : limit });
-      const picked = (status ? all.filter((r) => r.status === status) : all).slice(0, limit);
+      const all = ctx.store().listRuns({ limit: 10_000 });
+      const picked = all.filter((r) => visible(r, d.roots) && (!status || r.status === status)).slice(0, limit);
       return sendJson(res, 200, { runs: picked.map((r) => record(ctx, r)) });
     }
     if (!id) throw new ApiError(404, `no route ${method} ${url.pathname}`);
-    const run = getRun(ctx, id);
+    const run = getRun(ctx, id, d.roots);
     if (is('GET', 3)) return sendJson(res, 200, record(ctx, run));
     if (is('GET', 4) && sub === 'events') return streamEvents(ctx, d.feeds, run.id, req, res);
     if (is('GET', 4) && sub === 'diff') return streamDiff(ctx, run.id, res);

@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import type { Context } from '../core/context.js';
 import { SECURITY_HEADERS } from './http.js';
-import type { Feeds, LiveEvent } from './feed.js';
+import type { Feeds, LiveEvent, RunFeed } from './feed.js';
 
 const READ_CHUNK = 64 * 1024;
 const POLL_MS = 250;
@@ -34,7 +34,7 @@ export async function streamEvents(ctx: Context, feeds: Feeds, id: string, req: 
     } catch {
       /* not JSON: sent as it is, audit verify names the line */
     }
-    send(frame(type, line));
+    write(frame(type, line));
     if (type === 'run.end') sawEnd = true;
   };
   let wake: (() => void) | null = null;
@@ -42,6 +42,11 @@ export async function streamEvents(ctx: Context, feeds: Feeds, id: string, req: 
     const w = wake;
     wake = null;
     w?.();
+  };
+  // The chain's lines are written as read, and reading waits for the watcher (drain) after each
+  // batch; live events cannot wait, so a watcher too slow for them is cut off past MAX_BUFFERED.
+  const write = (s: string) => {
+    if (!closed) res.write(s);
   };
   const send = (s: string) => {
     if (closed) return;
@@ -51,21 +56,28 @@ export async function streamEvents(ctx: Context, feeds: Feeds, id: string, req: 
       res.destroy();
     }
   };
+  const drained = async () => {
+    while (!closed && res.writableLength > READ_CHUNK * 4) await new Promise((r) => res.once('drain', r).once('close', r));
+  };
   const onLive = (e: LiveEvent) => send(frame(e.type, JSON.stringify(e.data)));
   req.on('close', () => {
     closed = true;
     poke();
   });
   const keepalive = setInterval(() => send(': keepalive\n\n'), KEEPALIVE_MS);
-  let feed = feeds.get(id);
-  const attach = () => {
-    const f = feeds.get(id);
-    if (f && f !== feed) {
-      feed?.off('live', onLive).off('poke', poke);
-      feed = f;
-    }
-    if (feed && feed.listeners('live').indexOf(onLive) < 0) feed.on('live', onLive).on('poke', poke);
+  let feed: RunFeed | undefined;
+  // A feed's backlog first (what the run printed before this watcher came), then its live events.
+  const attach = (f = feeds.get(id)) => {
+    if (!f || f === feed) return;
+    feed?.off('live', onLive).off('poke', poke);
+    feed = f;
+    for (const e of f.backlog) onLive(e);
+    f.on('live', onLive).on('poke', poke);
   };
+  const offOpen = feeds.onOpen(id, (f) => {
+    attach(f);
+    poke();
+  });
   attach();
   const auditFile = () => {
     const rec = ctx.store().getRun(id);
@@ -80,7 +92,13 @@ export async function streamEvents(ctx: Context, feeds: Feeds, id: string, req: 
         send(frame('status', JSON.stringify({ status: rec.status })));
       }
       lastStatus = rec.status;
-      if (file) offset = readNew(file, offset, onLine);
+      let before = -1;
+      // Batch by batch, each after the watcher has taken the last: a chain of any size streams.
+      while (file && !closed && !sawEnd && offset !== before) {
+        before = offset;
+        offset = readNew(file, offset, onLine);
+        await drained();
+      }
       if (sawEnd) break;
       // Never has a chain, or its chain can grow no more: end.
       const terminal = rec.status !== 'queued' && rec.status !== 'running';
@@ -90,9 +108,9 @@ export async function streamEvents(ctx: Context, feeds: Feeds, id: string, req: 
       }
       if (terminal && !feeds.get(id)) {
         // Ended without run.end in its chain (a damaged record): one more read, then stop.
-        const before = offset;
+        const last = offset;
         if (file) offset = readNew(file, offset, onLine);
-        if (offset === before) {
+        if (offset === last) {
           send(frame('status', JSON.stringify({ status: rec.status })));
           break;
         }
@@ -105,6 +123,7 @@ export async function streamEvents(ctx: Context, feeds: Feeds, id: string, req: 
     }
   } finally {
     clearInterval(keepalive);
+    offOpen();
     feed?.off('live', onLive).off('poke', poke);
     if (!res.destroyed) res.end();
   }
@@ -139,6 +158,8 @@ function readNew(file: string, offset: number, line: (l: string) => void): numbe
         start = nl + 1;
         done = pos - n + start;
       }
+      // One batch of about a MiB per call: the caller waits for the watcher between batches.
+      if (done - offset >= READ_CHUNK * 16) break;
       if (start < n) {
         pending.push(Buffer.from(buf.subarray(start, n)));
         pendingBytes += n - start;

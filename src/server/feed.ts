@@ -2,6 +2,7 @@
 // streamed text, notices) for whoever watches its event stream, and a poke whenever its audit
 // chain may have grown. Nothing here is kept: the audit chain and the run's logs are the record.
 import { EventEmitter } from 'node:events';
+import { StringDecoder } from 'node:string_decoder';
 import { Writable } from 'node:stream';
 import type { RunEvent, RunIO } from '../core/io.js';
 
@@ -15,14 +16,24 @@ export interface LiveEvent {
  *  a pod printing as fast as it can must not make the server hold it for every slow watcher. */
 const LIVE_TEXT_MAX = 64 * 1024;
 
+/** Live events kept for a watcher that connects after they happened (the first MiB of a run). */
+const BACKLOG_MAX = 1 << 20;
+
 export class RunFeed extends EventEmitter {
   ended = false;
+  /** What a late watcher is sent first: output printed before it connected is not lost. */
+  readonly backlog: LiveEvent[] = [];
+  private backlogBytes = 0;
   constructor(readonly id: string) {
     super();
     this.setMaxListeners(0);
   }
 
   live(e: LiveEvent): void {
+    if (this.backlogBytes < BACKLOG_MAX) {
+      this.backlog.push(e);
+      this.backlogBytes += typeof e.data.b64 === 'string' ? e.data.b64.length : 256;
+    }
     this.emit('live', e);
   }
 
@@ -41,13 +52,22 @@ export class RunFeed extends EventEmitter {
 export class Feeds {
   private readonly feeds = new Map<string, RunFeed>();
 
+  private readonly opened = new EventEmitter().setMaxListeners(0);
+
   open(id: string): RunFeed {
     let f = this.feeds.get(id);
     if (!f) {
       f = new RunFeed(id);
       this.feeds.set(id, f);
+      this.opened.emit(id, f);
     }
     return f;
+  }
+
+  /** Calls fn when the run's feed opens (a watcher that came before the run started). */
+  onOpen(id: string, fn: (f: RunFeed) => void): () => void {
+    this.opened.on(id, fn);
+    return () => this.opened.off(id, fn);
   }
 
   get(id: string): RunFeed | undefined {
@@ -62,13 +82,14 @@ export class Feeds {
   }
 }
 
+/** The pod's output as events: `text` for people (UTF-8, never split inside a character) and
+ *  `b64`, the exact bytes, for a client that writes them out (exec --server). */
 function outputStream(feed: RunFeed, stream: 'stdout' | 'stderr'): Writable {
+  const decoder = new StringDecoder('utf8');
   return new Writable({
     write(chunk: Buffer, _enc, cb) {
-      if (feed.listenerCount('live') > 0) {
-        const text = chunk.length > LIVE_TEXT_MAX ? chunk.subarray(0, LIVE_TEXT_MAX).toString('utf8') : chunk.toString('utf8');
-        feed.live({ type: 'output', data: { stream, text } });
-      }
+      const bytes = chunk.length > LIVE_TEXT_MAX ? chunk.subarray(0, LIVE_TEXT_MAX) : chunk;
+      feed.live({ type: 'output', data: { stream, text: decoder.write(bytes), b64: bytes.toString('base64') } });
       cb();
     },
   });

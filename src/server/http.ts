@@ -3,6 +3,7 @@
 // {"error": {"status": N, "message": "one line"}}.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { ClawpodError } from '../util/errors.js';
@@ -60,7 +61,14 @@ export function authorized(req: IncomingMessage, token: string): boolean {
  *  when it listens on loopback). A rebinding name pointing at 127.0.0.1 carries its own name. */
 export function allowedHosts(host: string, port: number): Set<string> {
   const names = new Set([host.includes(':') ? `[${host}]` : host]);
-  if (host === '127.0.0.1' || host === '::1' || host === 'localhost') for (const n of ['127.0.0.1', 'localhost', '[::1]']) names.add(n);
+  const wildcard = host === '0.0.0.0' || host === '::';
+  if (wildcard || host === '127.0.0.1' || host === '::1' || host === 'localhost') for (const n of ['127.0.0.1', 'localhost', '[::1]']) names.add(n);
+  // Listening on every address: the host's own addresses (literals only: a DNS name pointing
+  // here is what a rebinding attack uses).
+  if (wildcard) {
+    for (const list of Object.values(os.networkInterfaces()))
+      for (const a of list ?? []) names.add(a.family === 'IPv6' ? `[${a.address.split('%')[0]}]` : a.address);
+  }
   return new Set([...names].map((n) => `${n}:${port}`));
 }
 

@@ -11,13 +11,15 @@ import type { PodSource } from '../pod/warm.js';
 import { newRunId, type RunRecord } from '../store/runs.js';
 import { type Feeds, serverIO } from './feed.js';
 import { ApiError } from './http.js';
-import type { ResolvedRequest, RunRequest } from './requests.js';
+import { type ResolvedRequest, resolveRequest, type RunRequest } from './requests.js';
 
 export interface QueueOptions {
   concurrency: number;
   /** Most queued (not yet running) runs; past it, 429. */
   maxQueued: number;
   onError?: (line: string) => void;
+  /** The workspace roots: a queued run is checked against them again when it starts. */
+  roots: string[];
   /** Warm pods (serve --warm): an exec run of a pooled shape takes one; the pool refills itself. */
   pods?: PodSource;
 }
@@ -60,8 +62,10 @@ export class RunQueue {
   submit(r: ResolvedRequest, o: { scheduleId?: string } = {}): RunRecord {
     if (this.draining) throw new ApiError(503, 'the server is shutting down; submit the run again when it is back');
     const store = this.ctx.store();
+    // Waiting means beyond the free slots: with --queue 0 a run is taken only when a slot is free.
     const queued = store.queuedRuns().length;
-    if (queued >= this.o.maxQueued) {
+    const free = Math.max(0, this.o.concurrency - this.active.size);
+    if (queued >= this.o.maxQueued + free) {
       throw new ApiError(429, `the queue is full (${queued} runs waiting); try again later`, { 'retry-after': String(this.retryAfter()) });
     }
     const kept: Kept = { req: r.req, workspace: r.workspace, policy: r.policy };
@@ -155,8 +159,26 @@ export class RunQueue {
     }
     if (now !== kept.workspace)
       return fail(`workspace ${kept.workspace} changed since the run was queued (it is ${now ? `now ${now}` : 'gone'}); submit it again`);
+    // Everything POST checked is checked again now, and the rules checked here are the rules
+    // that run (a policy file rewritten, or a mount swapped, while the run waited, is caught).
+    let checked: ResolvedRequest;
+    try {
+      checked = await resolveRequest(this.ctx, kept.req, this.o.roots);
+    } catch (e) {
+      return fail((e as Error).message);
+    }
+    if (checked.workspace !== kept.workspace) return fail(`workspace ${kept.workspace} changed since the run was queued; submit it again`);
     feed.live({ type: 'status', data: { status: 'starting' } });
-    const common = { queuedId: rec.id, workspace: kept.workspace, policy: kept.policy, allowDegraded: false, cwd: kept.workspace, io };
+    const common = {
+      queuedId: rec.id,
+      workspace: checked.workspace,
+      expectWorkspace: checked.workspace,
+      rules: checked.rules,
+      policy: checked.policy,
+      allowDegraded: false,
+      cwd: checked.workspace,
+      io,
+    };
     try {
       if (kept.req.kind === 'exec') {
         await runExec(this.ctx, { ...common, command: kept.req.command, pods: this.o.pods });

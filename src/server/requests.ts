@@ -109,11 +109,18 @@ export async function resolveRequest(ctx: Context, req: RunRequest, roots: strin
   // Only the owner's own policies (built-in, $CLAWPOD_HOME/policies) may grant what the server's
   // user holds; one sent inline, or a file under a root (which a run with a writable workspace
   // could have written), is held to the safe subset.
-  if (typeof policy === 'object' || (typeof policy === 'string' && !under(policy, fs.realpathSync(path.join(ctx.clawpodHome))))) checkInline(rules, realRoots);
+  if (typeof policy === 'object' || (typeof policy === 'string' && !ownerPolicy(ctx, policy))) checkInline(rules, realRoots);
   return { req, workspace: ws, policy, rules };
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** The owner's own policies: files directly in $CLAWPOD_HOME/policies (realpath'd), nothing else
+ *  of CLAWPOD_HOME (a run's kept stdout.log is a file a pod wrote). */
+export function ownerPolicy(ctx: Context, file: string): boolean {
+  const dir = real(path.join(ctx.clawpodHome, 'policies'));
+  return dir !== null && path.dirname(file) === dir && /\.ya?ml$/.test(file);
+}
 
 /** strict (the default) | NAME ($CLAWPOD_HOME/policies/NAME.yaml) | a path under a root | inline. */
 function policyOf(ctx: Context, p: RunRequest['policy'], roots: string[]): string | InlinePolicy | undefined {
@@ -131,6 +138,10 @@ function policyOf(ctx: Context, p: RunRequest['policy'], roots: string[]): strin
     );
   const file = real(p);
   if (file === null) throw new ApiError(400, `policy file ${p} not found`);
+  const home = real(ctx.clawpodHome);
+  if (home !== null && under(file, home) && !ownerPolicy(ctx, file)) {
+    throw new ApiError(403, `policy file ${p} is inside CLAWPOD_HOME but not one of its policies (name one from ${path.join(ctx.clawpodHome, 'policies')})`);
+  }
   if (!roots.some((r) => under(file, r)))
     throw new ApiError(403, `policy file ${p} is not under this server's workspace roots (name it from ${path.join(ctx.clawpodHome, 'policies')} instead)`);
   return file;
@@ -147,7 +158,39 @@ function checkInline(rules: Rules, roots: string[]): void {
     if (!roots.some((r) => under(m.host, r)))
       throw new ApiError(403, `an inline policy can mount only paths under the workspace roots, not ${m.host} (${named})`);
   }
+  for (const host of rules.network.allow) {
+    if (privateHost(host))
+      throw new ApiError(400, `an inline policy cannot allow ${host}: a loopback, private or link-local address reaches this host's own services (${named})`);
+  }
   for (const k of ['git', 'npm'] as const) {
     if (rules.settings?.[k] === 'inherit') throw new ApiError(400, `an inline policy cannot inherit settings.${k} from the server's user (${named})`);
   }
+}
+
+/** A host pattern that names this machine or its networks: localhost names and IP literals that
+ *  are not public (loopback, RFC 1918, link-local, CGNAT, ULA, unspecified, mapped). */
+export function privateHost(pattern: string): boolean {
+  let h = pattern.toLowerCase().replace(/^\*\./, '');
+  const v6 = /^\[([^\]]+)\](?::\d+)?$/.exec(h);
+  if (v6) h = v6[1];
+  else h = h.replace(/:\d+$/, '');
+  if (h === 'localhost' || h.endsWith('.localhost') || h === 'localhost.localdomain') return true;
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(h);
+  if (m) {
+    const [a, b] = [Number(m[1]), Number(m[2])];
+    return (
+      a === 0 ||
+      a === 10 ||
+      a === 127 ||
+      (a === 100 && b >= 64 && b < 128) ||
+      (a === 169 && b === 254) ||
+      (a === 172 && b >= 16 && b < 32) ||
+      (a === 192 && b === 168) ||
+      a >= 224
+    );
+  }
+  if (h.includes(':')) {
+    return h === '::' || h === '::1' || /^f[cd]/.test(h) || /^fe[89ab]/.test(h) || h.startsWith('::ffff:') || h.startsWith('64:ff9b:');
+  }
+  return false;
 }

@@ -12,6 +12,7 @@ import { type ApiDeps, route, type ScheduleRoutes } from './api.js';
 import { Feeds } from './feed.js';
 import { allowedHosts, ApiError, authorized, checkOrigin, loadOrMakeToken, sendError, sendJson } from './http.js';
 import { RunQueue } from './queue.js';
+import { processStartTime, recordedProcessAlive } from '../util/proc.js';
 import { WarmPool } from '../pod/warm.js';
 
 /** An idle warm pod is retired after this (its shape's next run starts one again). */
@@ -41,6 +42,37 @@ export interface Server {
   close(): Promise<void>;
 }
 
+/** One server per CLAWPOD_HOME: the queue's cap and FIFO per workspace are one process's. The
+ *  lock file holds the owner's pid and start time; a dead owner's lock is taken over. */
+function takeServeLock(clawpodHome: string): { release(): void } {
+  const file = path.join(clawpodHome, 'serve.lock');
+  const me = `${process.pid} ${processStartTime(process.pid) ?? ''}\n`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+      fs.writeSync(fd, me);
+      fs.closeSync(fd);
+      return {
+        release() {
+          try {
+            if (fs.readFileSync(file, 'utf8') === me) fs.rmSync(file);
+          } catch {
+            /* gone */
+          }
+        },
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const [pid, start] = fs.readFileSync(file, 'utf8').trim().split(' ');
+    if (Number(pid) > 0 && recordedProcessAlive(Number(pid), start || null, null)) {
+      throw new ApiError(400, `another clawpod serve (pid ${pid}) is running on ${clawpodHome}: stop it first, or give this one its own CLAWPOD_HOME`);
+    }
+    fs.rmSync(file, { force: true });
+  }
+  throw new ApiError(400, `cannot take ${file} (remove it if no clawpod serve is running)`);
+}
+
 /** serve.json: where a running server is, for `exec --server` and scripts (0600, replaced whole). */
 function writeServeFile(clawpodHome: string, url: string): string {
   const file = path.join(clawpodHome, 'serve.json');
@@ -57,6 +89,16 @@ export async function startServer(ctx: Context, o: ServeOptions): Promise<Server
       throw new ApiError(400, `workspace root ${w} is not a directory (pass existing directories to --workspaces)`);
   }
   const roots = o.workspaces.map((w) => fs.realpathSync(w));
+  // A root holding CLAWPOD_HOME would let API clients name the store, the token and other runs'
+  // records as workspaces (or policies).
+  fs.mkdirSync(ctx.clawpodHome, { recursive: true, mode: 0o700 });
+  const home = fs.realpathSync(ctx.clawpodHome);
+  for (const r of roots) {
+    if (home === r || home.startsWith(`${r}/`) || r === '/') {
+      throw new ApiError(400, `workspace root ${r} contains CLAWPOD_HOME (${home}): pass the project directories themselves to --workspaces`);
+    }
+  }
+  const lock = takeServeLock(ctx.clawpodHome);
   const token = loadOrMakeToken(ctx.clawpodHome);
   // What a crashed server left: pods, cgroups, sockets reaped; its runs closed as interrupted.
   for (const id of reapInterrupted(ctx, log)) log(`clawpod: run ${id} was interrupted when the server stopped; its record is closed`);
@@ -64,7 +106,7 @@ export async function startServer(ctx: Context, o: ServeOptions): Promise<Server
   // Warm pods per policy shape: the first run of a shape starts cold and primes it.
   const pods =
     o.warm > 0 ? new WarmPool(ctx.backend(), { perShape: o.warm, maxShapes: WARM_MAX_SHAPES, maxIdleMs: WARM_MAX_IDLE_MS, onError: log }) : undefined;
-  const queue = new RunQueue(ctx, feeds, { concurrency: o.concurrency, maxQueued: o.maxQueued, onError: log, pods });
+  const queue = new RunQueue(ctx, feeds, { roots, concurrency: o.concurrency, maxQueued: o.maxQueued, onError: log, pods });
   const schedules = o.schedules?.(queue, roots);
   const deps: ApiDeps = { ctx, queue, feeds, roots, schedules };
   let hosts = new Set<string>();
@@ -81,6 +123,8 @@ export async function startServer(ctx: Context, o: ServeOptions): Promise<Server
       if (!isPage && !authorized(req, token)) {
         throw new ApiError(401, 'missing or wrong bearer token (send Authorization: Bearer TOKEN; the token is in $CLAWPOD_HOME/serve.token)', {
           'www-authenticate': 'Bearer realm="clawpod"',
+          // Nothing more on this connection: an unauthenticated client holds no socket.
+          connection: 'close',
         });
       }
       if (draining && req.method === 'POST' && url.pathname === '/v1/runs')
@@ -95,8 +139,10 @@ export async function startServer(ctx: Context, o: ServeOptions): Promise<Server
     s.on('close', () => sockets.delete(s));
   });
   server.headersTimeout = 10_000;
-  // Event streams are long-lived: no whole-request deadline (headers still have theirs).
-  server.requestTimeout = 0;
+  // A whole request (headers and body) within 30 s: a client trickling a body cannot hold a
+  // socket. Event streams are responses, which this does not cut.
+  server.maxConnections = 1024;
+  server.requestTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
       reject(
@@ -124,6 +170,7 @@ export async function startServer(ctx: Context, o: ServeOptions): Promise<Server
     });
   };
   const cleanup = () => {
+    lock.release();
     try {
       const file = path.join(ctx.clawpodHome, 'serve.json');
       const cur = JSON.parse(fs.readFileSync(file, 'utf8')) as { pid?: number };

@@ -13,6 +13,9 @@ export function makeScheduler(ctx: Context, queue: RunQueue, roots: string[], lo
     store: ctx.store(),
     resolve: (run) => resolveRequest(ctx, run, roots),
     submit: (req, o) => {
+      // overlap "queue" waits behind one run, never piles up: a schedule firing every second
+      // must not fill the shared queue.
+      if (queue.activeOf(o.scheduleId) >= 2) throw new Error(`schedule ${o.scheduleId} already has a run waiting behind a running one; this firing is skipped`);
       queue.submit(req, { scheduleId: o.scheduleId });
     },
     activeOf: (id) => queue.activeOf(id),
