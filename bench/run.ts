@@ -9,6 +9,7 @@ import { AuditWriter } from '../src/audit/chain.js';
 import { buildBwrapArgs } from '../src/pod/bwrap-argv.js';
 import { installPodFiles } from '../src/pod/podfiles.js';
 import { LivePod } from '../src/pod/live.js';
+import { apiMetrics } from './api.js';
 import { proxyMetrics } from './proxy.js';
 import { createBwrapBackend } from '../src/pod/bwrap.js';
 import { probeHost } from '../src/pod/host.js';
@@ -170,6 +171,7 @@ async function main() {
   put('pod_rss_mib', await podMemory(backend, spec), 'MiB');
 
   await proxyMetrics(put);
+  await apiMetrics(put, ROOT);
 
   const auditPath = path.join(home, 'bench-audit.jsonl');
   const ta = performance.now();
@@ -183,6 +185,7 @@ async function main() {
     pod_start_vs_tmpfs_stage: metrics.pod_start_true_p50_ms.value / metrics.pod_start_tmpfs_true_p50_ms.value,
     bwrap_raw_vs_bare: metrics.bwrap_raw_true_p50_ms.value / metrics.bare_spawn_true_p50_ms.value,
     cli_exec_vs_node_start: metrics.cli_exec_true_p50_ms.value / metrics.node_start_p50_ms.value,
+    api_exec_cold_vs_cli_exec: metrics.api_exec_true_cold_p50_ms.value / metrics.cli_exec_true_p50_ms.value,
   };
   for (const [k, v] of Object.entries(ratios)) process.stdout.write(`${k.padEnd(30)} ${v.toFixed(2)}x\n`);
   const machine = `${os.type()} ${os.release()} ${os.arch()}, ${os.cpus().length} cpu ${os.cpus()[0]?.model ?? ''}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}, load ${os.loadavg()[0].toFixed(2)}`;
