@@ -280,9 +280,12 @@ test('a run that takes a warm pod: its change set is harvested and reviewable, i
   try {
     const first = await exec(['true']);
     assert.equal(auditEvents(home, first.run).find((e) => e.type === 'exec.start')?.data.warm, undefined, 'the first run of a shape starts cold');
-    assert.ok(await eventually(() => pool.readyCount() === 1, 30_000), 'and primes it');
+    assert.equal(pool.readyCount(), 0, 'a shape asked for once gets no warm pods');
+    const second = await exec(['true']);
+    assert.equal(auditEvents(home, second.run).find((e) => e.type === 'exec.start')?.data.warm, undefined, 'the second starts cold too');
+    assert.ok(await eventually(() => pool.readyCount() === 1, 30_000), 'and primes the shape');
     const s = await exec(['sh', '-c', 'echo new > new.txt; echo more >> keep.txt']);
-    assert.equal(auditEvents(home, s.run).find((e) => e.type === 'exec.start')?.data.warm, true, 'the second took a warm pod');
+    assert.equal(auditEvents(home, s.run).find((e) => e.type === 'exec.start')?.data.warm, true, 'the third took a warm pod');
     assert.equal(s.exitCode, 0);
     assert.equal(s.filesChanged, 2);
     const writes = auditEvents(home, s.run)
@@ -391,6 +394,7 @@ test('clawpod serve --warm: a run takes a warm pod; SIGTERM drains and stops the
     const first = await runOnce(['true']);
     assert.equal(first.rec.status, 'done');
     assert.equal(first.warm, false, 'the first run of a shape is cold');
+    assert.equal((await runOnce(['true'])).warm, false, 'so is the second, which primes it');
     let warm: Awaited<ReturnType<typeof runOnce>> | null = null;
     for (let i = 0; i < 20 && !warm; i++) {
       const r = await runOnce(['sh', '-c', 'echo hi > hi.txt']);
@@ -404,7 +408,15 @@ test('clawpod serve --warm: a run takes a warm pod; SIGTERM drains and stops the
     assert.ok(await eventually(() => warmRecords(server).length === 1, 30_000), 'the pool refilled');
     const idle = warmRecords(server);
     child.kill('SIGTERM');
-    assert.equal(await exited, 0, err);
+    // A pool left open would hold the drained server up (its pods' processes) until they idle out.
+    const ended = await Promise.race([exited, new Promise((res) => setTimeout(() => res('still running'), 30_000))]);
+    assert.equal(ended, 0, `the server exits after its drain: ${err}`);
+    // Drained means stopped by the server itself, before it exits: nothing is left for a reaper.
+    assert.deepEqual(
+      idle.flatMap((p) => residue(p.id, p.uid)),
+      [],
+      'the idle warm pod was stopped and cleaned by the drain',
+    );
     await assertGone(idle);
   } finally {
     child.kill('SIGKILL');

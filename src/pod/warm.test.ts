@@ -3,8 +3,8 @@ import { describe, test } from 'node:test';
 import type { Rules } from '../policy/types.js';
 import { buildBwrapArgs, buildPodinitArgv, FD, PODWAIT, type HostLayout, type PodArgvInput } from './bwrap-argv.js';
 import { MAX_WARM_REQUEST, warmRequest } from './bwrap-warm.js';
-import type { PodSpec } from './types.js';
-import { shapeKey } from './warm.js';
+import type { Backend, PodOutcome, PodSpec, RunningPod, WarmPod } from './types.js';
+import { shapeKey, WarmPool } from './warm.js';
 
 const host: HostLayout = {
   bwrap: '/usr/bin/bwrap',
@@ -146,5 +146,118 @@ describe('shapeKey', () => {
       { live: true },
     ];
     for (const o of never) assert.equal(shapeKey(spec(o)), null, JSON.stringify(o));
+  });
+});
+
+/** A backend whose warm pods are plain records: started, stopped, claimed. */
+function fakeBackend(o: { fail?: boolean } = {}) {
+  const started: string[] = [];
+  const stopped: string[] = [];
+  const backend: Backend = {
+    name: 'fake',
+    probe: () => [],
+    start: () => Promise.reject(new Error('cold')),
+    reap: () => [],
+    egressPaths: () => ({ socketPath: '' }),
+    warm: async (s) => {
+      if (o.fail) throw new Error('no podwait');
+      started.push(s.id);
+      let end: (o: PodOutcome) => void = () => {};
+      const done = new Promise<PodOutcome>((r) => {
+        end = r;
+      });
+      const pod: RunningPod = {
+        id: s.id,
+        pid: 1,
+        uid: null,
+        guards: [],
+        stdin: null,
+        stdout: null,
+        stderr: null,
+        wait: () => done,
+        go: () => {},
+        stop: () => {
+          stopped.push(s.id);
+          end({ exitCode: 137, limitHit: null, durationMs: 0, stoppedBy: 'x' });
+        },
+      };
+      return { pod, ready: true, claim: () => pod } satisfies WarmPod;
+    },
+  };
+  return { backend, started, stopped };
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 5));
+
+describe('WarmPool', () => {
+  test('a shape asked for once gets no pods; the second ask fills it; a take refills', async () => {
+    const f = fakeBackend();
+    const pool = new WarmPool(f.backend, { perShape: 2, maxShapes: 4, maxIdleMs: 60_000 });
+    assert.equal(
+      pool.take(spec(), () => {}),
+      null,
+    );
+    await tick();
+    assert.equal(f.started.length, 0, 'nothing started for a shape seen once');
+    assert.equal(
+      pool.take(spec({ id: 'r-2' }), () => {}),
+      null,
+      'still cold',
+    );
+    await tick();
+    assert.equal(f.started.length, 2);
+    const pod = pool.take(spec({ id: 'r-3' }), () => {});
+    assert.ok(pod && f.started.includes(pod.id));
+    await tick();
+    assert.equal(f.started.length, 3, 'refilled');
+    assert.equal(
+      pool.take(spec({ workspace: '/other' }), () => {}),
+      null,
+      'another shape: its own count',
+    );
+    await pool.close();
+    assert.equal(f.stopped.length, 2, 'close stops the idle ones, never the taken one');
+  });
+
+  test('past maxShapes the least recently used shape is retired; an idle pod is retired after maxIdleMs', async () => {
+    const f = fakeBackend();
+    const pool = new WarmPool(f.backend, { perShape: 1, maxShapes: 1, maxIdleMs: 30 });
+    pool.prime(spec());
+    await tick();
+    pool.prime(spec({ workspace: '/other' }));
+    await tick();
+    assert.deepEqual(f.stopped, [f.started[0]]);
+    await new Promise((r) => setTimeout(r, 80));
+    assert.deepEqual(f.stopped, f.started, 'idle too long');
+    assert.equal(pool.readyCount(), 0);
+    await pool.close();
+  });
+
+  test('a failed warm start: logged once, the shape waits (runs start cold), never a spin', async () => {
+    const f = fakeBackend({ fail: true });
+    const lines: string[] = [];
+    const pool = new WarmPool(f.backend, { perShape: 2, maxShapes: 2, maxIdleMs: 60_000, onError: (l) => lines.push(l) });
+    pool.prime(spec());
+    await tick();
+    for (let i = 0; i < 5; i++)
+      assert.equal(
+        pool.take(spec(), () => {}),
+        null,
+      );
+    await tick();
+    assert.equal(lines.length, 2, 'the two starts of the first fill, then no more until retryMs');
+    assert.match(lines[0], /could not be started.*no podwait/);
+    await pool.close();
+  });
+
+  test('a spec that is not pooled is never warmed', async () => {
+    const f = fakeBackend();
+    const pool = new WarmPool(f.backend, { perShape: 2, maxShapes: 2, maxIdleMs: 60_000 });
+    pool.prime(spec({ tty: true }));
+    pool.take(spec({ tty: true }), () => {});
+    pool.take(spec({ tty: true }), () => {});
+    await tick();
+    assert.equal(f.started.length, 0);
+    await pool.close();
   });
 });

@@ -27,6 +27,9 @@ export interface PodSource {
   take(spec: PodSpec, onEvent: (e: PodEvent) => void): RunningPod | null;
 }
 
+/** Shapes remembered as asked for once. */
+const SEEN_MAX = 1024;
+
 interface Entry {
   warm: WarmPod;
   idle: NodeJS.Timeout;
@@ -82,6 +85,8 @@ export function shapeKey(spec: PodSpec): string | null {
 
 export class WarmPool implements PodSource {
   private readonly shapes = new Map<string, Shape>();
+  /** Shapes asked for before (oldest first): a second ask makes the shape. */
+  private readonly seen = new Map<string, true>();
   private readonly pending = new Set<Promise<unknown>>();
   private readonly ending = new Set<Promise<unknown>>();
   private closed = false;
@@ -94,9 +99,10 @@ export class WarmPool implements PodSource {
   ) {}
 
   /** A fresh ready pod of this spec's shape, bound to the run (its go() starts the command), or
-   *  null: start it cold. Either way the shape is (re)filled in the background. */
+   *  null: start it cold. Either way the shape is (re)filled in the background, from its second
+   *  run on: a shape asked for once (one run on a workspace) gets no pods nobody would take. */
   take(spec: PodSpec, onEvent: (e: PodEvent) => void): RunningPod | null {
-    const shape = this.shapeOf(spec);
+    const shape = this.shapeOf(spec, false);
     if (!shape) return null;
     const at = shape.idle.findIndex((e) => e.warm.ready);
     let pod: RunningPod | null = null;
@@ -113,7 +119,7 @@ export class WarmPool implements PodSource {
 
   /** Starts filling this spec's shape (nothing for a spec that is not pooled). */
   prime(spec: PodSpec): void {
-    const shape = this.shapeOf(spec);
+    const shape = this.shapeOf(spec, true);
     if (shape) this.fill(shape);
   }
 
@@ -131,14 +137,19 @@ export class WarmPool implements PodSource {
     while (this.pending.size || this.ending.size) await Promise.allSettled([...this.pending, ...this.ending]);
   }
 
-  /** The spec's shape, made (retiring the least recently used past maxShapes) and marked used. */
-  private shapeOf(spec: PodSpec): Shape | null {
+  /** The spec's shape, made (retiring the least recently used past maxShapes) and marked used;
+   *  null for a shape not pooled, or (unless `now`) seen for the first time. */
+  private shapeOf(spec: PodSpec, now: boolean): Shape | null {
     if (this.closed || !this.backend.warm || this.o.perShape <= 0) return null;
     const key = shapeKey(spec);
     if (!key) return null;
     let shape = this.shapes.get(key);
     if (shape) this.shapes.delete(key);
-    else {
+    else if (!now && !this.seen.has(key)) {
+      this.seen.set(key, true);
+      if (this.seen.size > SEEN_MAX) this.seen.delete(this.seen.keys().next().value as string);
+      return null;
+    } else {
       shape = { key, template: { ...spec, id: '', command: [], changesDir: null, hold: false }, idle: [], starting: 0, retryAt: 0 };
       while (this.shapes.size >= Math.max(1, this.o.maxShapes)) {
         const [oldKey, old] = this.shapes.entries().next().value as [string, Shape];
