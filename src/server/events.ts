@@ -106,7 +106,7 @@ export async function streamEvents(ctx: Context, feeds: Feeds, id: string, req: 
         send(frame('status', JSON.stringify({ status: rec.status, ...(rec.summary?.error ? { error: rec.summary.error } : {}) })));
         break;
       }
-      if (terminal && !feeds.get(id)) {
+      if (terminal && (feeds.get(id)?.ended ?? true)) {
         // Ended without run.end in its chain (a damaged record): one more read, then stop.
         const last = offset;
         if (file) offset = readNew(file, offset, onLine);

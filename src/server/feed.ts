@@ -18,6 +18,7 @@ const LIVE_TEXT_MAX = 64 * 1024;
 
 /** Live events kept for a watcher that connects after they happened (the first MiB of a run). */
 const BACKLOG_MAX = 1 << 20;
+const KEEP_ENDED_MS = 60_000;
 
 export class RunFeed extends EventEmitter {
   ended = false;
@@ -74,11 +75,15 @@ export class Feeds {
     return this.feeds.get(id);
   }
 
+  /** The run ended: its watchers are told; its backlog stays a minute for a watcher that comes
+   *  just after (exec --server asks for the stream after the POST; a fast run can be over by then). */
   close(id: string): void {
     const f = this.feeds.get(id);
-    if (!f) return;
+    if (!f || f.ended) return;
     f.end();
-    this.feeds.delete(id);
+    setTimeout(() => {
+      if (this.feeds.get(id) === f) this.feeds.delete(id);
+    }, KEEP_ENDED_MS).unref();
   }
 }
 
