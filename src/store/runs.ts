@@ -82,7 +82,8 @@ export interface RunStore {
   runningRuns(): RunRecord[];
   /** Removes a run's row; true when there was one. */
   deleteRun(id: string): boolean;
-  /** Queued runs, oldest first (the order they start in). */
+  /** Queued runs in the order they were queued (rowid: a claim rewrites started_at, and a run
+   *  put back by the reaper keeps its place), the order they start in. */
   queuedRuns(): RunRecord[];
   /** Starts a queued run: true for the one caller that moved it from queued (exactly once,
    *  across processes and restarts); false when it was cancelled or already started. */
@@ -377,7 +378,7 @@ class SqliteRunStore implements RunStore {
   }
 
   queuedRuns(): RunRecord[] {
-    const rows = this.stmt("SELECT * FROM runs WHERE status = 'queued' ORDER BY started_at, id").all() as Row[];
+    const rows = this.stmt("SELECT * FROM runs WHERE status = 'queued' ORDER BY rowid").all() as Row[];
     return rows.map(fromRow);
   }
 
