@@ -47,6 +47,11 @@
  *                           no change set, as for a pod retired unused). Replaces --harvest
  *   --cpus LIST             the pod's CPU affinity ("0-1,3"), set before bwrap: what nproc and
  *                           os.availableParallelism() count (the cpu quota is the enforcement)
+ *   --ro-bind SRC DEST      bind SRC read-only (nosuid, nodev, recursive as bwrap's binds are) onto
+ *                           the existing DEST, in the pod's mount namespace (repeatable): host
+ *                           files on mount points of a dir bwrap then binds as a whole (the pod's
+ *                           /etc and /sys), three system calls each here where bwrap re-reads the
+ *                           whole mount table for every bind it makes
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -86,6 +91,8 @@ static const char *cgroup_dir;
 static const char *attach_src[MAXN], *attach_mode[MAXN];
 static struct src_id { unsigned long long dev, ino; } attach_id[MAXN], ws_id;
 static int n_attach;
+static const char *rbind_src[MAXN], *rbind_dest[MAXN];
+static int n_rbind;
 static const char *stage, *stage_image, *ws_src, *ws_mode, *harvest_dir;
 static unsigned long long stage_size, stage_inodes;
 static int stage_watch = -1;
@@ -135,27 +142,23 @@ static void mkdir_owned(const char *path, mode_t mode, long uid, long gid) {
 static int idmap_userns(long map_uid, long map_gid) {
   int sync_pipe[2];
   if (pipe2(sync_pipe, O_CLOEXEC) != 0) die("pipe", NULL);
-  pid_t pid = fork();
-  if (pid < 0) die("fork", NULL);
+  /* Born in its own user namespace (clone3 CLONE_NEWUSER): its maps can be written at once, with
+   * no wait for it to unshare (polling for that slept ~10 times a pod on a busy host). */
+  struct clone_args args;
+  memset(&args, 0, sizeof args);
+  args.flags = CLONE_NEWUSER;
+  args.exit_signal = SIGCHLD;
+  pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
+  if (pid < 0) die("clone3 (new user namespace)", NULL);
   if (pid == 0) {
     char c;
-    if (unshare(CLONE_NEWUSER) != 0) _exit(1);
     close(sync_pipe[1]);
     while (read(sync_pipe[0], &c, 1) < 0 && errno == EINTR) {}
     _exit(0);
   }
   close(sync_pipe[0]);
   char path[64], map[128], nspath[64];
-  /* Wait until the child has unshared: its ns link then differs from ours. */
-  char self_ns[64] = "", child_ns[64] = "";
   snprintf(nspath, sizeof nspath, "/proc/%d/ns/user", pid);
-  if (readlink("/proc/self/ns/user", self_ns, sizeof self_ns - 1) < 0) die("readlink", "ns");
-  for (int i = 0; i < 100000; i++) {
-    memset(child_ns, 0, sizeof child_ns);
-    if (readlink(nspath, child_ns, sizeof child_ns - 1) < 0) die("readlink", nspath);
-    if (strcmp(self_ns, child_ns) != 0) break;
-    usleep(50);
-  }
   snprintf(path, sizeof path, "/proc/%d/uid_map", pid);
   snprintf(map, sizeof map, "%ld %ld 1\n", map_uid, pod_uid);
   write_file(path, map);
@@ -164,8 +167,8 @@ static int idmap_userns(long map_uid, long map_gid) {
   write_file(path, map);
   int fd = open(nspath, O_RDONLY | O_CLOEXEC);
   if (fd < 0) die("open", nspath);
+  /* EOF ends it; it is reaped with the pod's other children at the end, not waited for here. */
   close(sync_pipe[1]);
-  waitpid(pid, NULL, 0);
   return fd;
 }
 
@@ -221,6 +224,17 @@ static void attach(int fd, const char *src, const char *dest, int readonly, int 
   }
   if (mount_setattr(tree, "", AT_EMPTY_PATH | rec, &attr, sizeof attr) != 0) die(userns_fd >= 0 ? "idmapped mount of" : "mount attributes of", src);
   if (move_mount(tree, "", AT_FDCWD, dest, MOVE_MOUNT_F_EMPTY_PATH) != 0) die("move_mount", src);
+  close(tree);
+}
+
+/* --ro-bind: SRC (clawpod's own or a public host file) onto DEST, read-only. */
+static void bind_readonly(const char *src, const char *dest) {
+  int tree = open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+  if (tree < 0) die("open_tree", src);
+  struct mount_attr attr = {0};
+  attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+  if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) != 0) die("mount attributes of", src);
+  if (move_mount(tree, "", AT_FDCWD, dest, MOVE_MOUNT_F_EMPTY_PATH) != 0) die("move_mount onto", dest);
   close(tree);
 }
 
@@ -297,6 +311,7 @@ static void setup_stage(void) {
     }
   }
   if (userns_fd >= 0) close(userns_fd);
+  for (int i = 0; i < n_rbind; i++) bind_readonly(rbind_src[i], rbind_dest[i]);
   for (int i = 0; i < n_attach; i++) {
     char name[32];
     struct stat st;
@@ -422,6 +437,12 @@ static void parse_args(int argc, char **argv, int *cmd_start) {
     if (strcmp(a, "--") == 0) { i++; break; }
     if (strcmp(a, "--userns") == 0) { userns_mode = 1; continue; }
     if (strcmp(a, "--copy-workspace") == 0) { copy_mode = 1; continue; }
+    if (strcmp(a, "--ro-bind") == 0) {
+      if (i + 2 >= argc || n_rbind >= MAXN) { fprintf(stderr, "clawpod-podinit: --ro-bind needs SRC DEST\n"); exit(125); }
+      rbind_src[n_rbind] = argv[++i];
+      rbind_dest[n_rbind++] = argv[++i];
+      continue;
+    }
     if (!v) { fprintf(stderr, "clawpod-podinit: %s needs a value\n", a); exit(125); }
     i++;
     if (strcmp(a, "--cgroup-procs") == 0 && n_cgroups < MAXN) cgroup_files[n_cgroups++] = v;
@@ -530,6 +551,8 @@ int main(int argc, char **argv) {
   if (write(staged[1], "s", 1) != 1) die("signal the pod", NULL);
   close(staged[1]);
   if (status_fd >= 0 && write(status_fd, "started=1\n", 10) < 0) {}
+  /* While the pod starts and runs: its end's syncfs then waits for what the pod wrote alone. */
+  stage_start_writeback(stage_watch);
   struct sigaction sa = {0};
   sa.sa_handler = forward_signal;
   sigaction(SIGTERM, &sa, NULL);

@@ -16,12 +16,13 @@
 #include <linux/loop.h>
 #include <stdio.h>
 #include <string.h>
-#include <linux/fs.h>
 #include <sys/random.h>
+#include <sys/sendfile.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include "stage.h"
 
@@ -29,6 +30,8 @@
 #define LOOP_CONFIGURE 0x4C0A
 #endif
 #define EXT4_SUPER_MAGIC 0xEF53
+/* As src/pod/stage.ts BLOCK: the template's ext4 block size. */
+#define STAGE_BLOCK 4096
 
 /* The primary superblock (at 1024 in the image) and the fields a fresh UUID touches. */
 #define SB_AT 1024
@@ -61,17 +64,24 @@ static int root_only(int fd, int want_dir) {
   return 0;
 }
 
-/* Copies only the template's data extents: a fresh ext4 image is almost all holes. */
+/* Writes the template's data extents (a fresh ext4 image is almost all holes) through the loop
+ * device itself, so they land in its page cache: the mount and the pod's first lookups and
+ * allocations (superblock, group descriptors, bitmaps, the stage's inodes and dirs) then find
+ * every block there, where each would otherwise be a synchronous read through the loop's worker
+ * (a wait for its turn on a CPU, long on a busy host). syncfs before the harvest writes them back
+ * to the image file with what the pod wrote. Holes stay holes: the image file reads as zeros
+ * there, as the template does. Written through the device, nothing it cached before (a probe's
+ * read) can go stale, so it needs no flush either. */
 static int copy_sparse(int from, int to) {
   off_t off = 0;
   for (;;) {
     off_t data = lseek(from, off, SEEK_DATA);
     if (data < 0) { if (errno == ENXIO) break; return -1; }
     off_t hole = lseek(from, data, SEEK_HOLE);
-    if (hole < 0) return -1;
-    off64_t in = data, out = data;
-    while (in < hole) {
-      ssize_t n = copy_file_range(from, &in, to, &out, (size_t)(hole - in), 0);
+    if (hole < 0 || lseek(to, data, SEEK_SET) != data) return -1;
+    /* In the kernel (no buffer of the prelude's own: it would count in every pod's memory). */
+    for (off_t in = data; in < hole;) {
+      ssize_t n = sendfile(to, from, &in, (size_t)(hole - in));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) { if (n == 0) errno = EIO; return -1; }
     }
@@ -132,6 +142,9 @@ static int attach_loop(int image, int *n) {
      * +1.5 to 3 ms, p90 +6) and every write-back to the real disk, where a buffered short pod's
      * stage never reaches it. */
     cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR;
+    /* The image's own block size: ext4 then never changes the device's block size at mount
+     * (each change flushes every CPU's buffer-head cache with an IPI, twice per mount). */
+    cfg.block_size = STAGE_BLOCK;
     snprintf((char *)cfg.info.lo_file_name, sizeof cfg.info.lo_file_name, "clawpod-stage");
     if (ioctl(fd, LOOP_CONFIGURE, &cfg) == 0) { close(ctl); *n = num; return fd; }
     int e = errno;
@@ -167,14 +180,13 @@ int stage_mount_image(const char *template_path, const char *stage, const char *
   if (fstat(fds[1], &st) != 0 || ftruncate(fds[2], st.st_size) != 0) return fail(what, "size stage image", fds, 4);
   /* Attached while still empty: LOOP_CONFIGURE fsyncs its file, which would give the copy below
    * blocks on the host disk (and freeing blocks can mean a synchronous discard per extent at
-   * the pod's end). Copied afterwards, the image stays in the page cache: a short pod's stage
-   * never reaches the disk. The loop device reads its file through that same page cache. */
+   * the pod's end). The copy stays in the page cache: a short pod's stage never reaches the
+   * disk. (That fsync still writes the new file's inode and flushes the host disk once a pod:
+   * LOOP_CONFIGURE always syncs its file.) */
   int num;
   if ((fds[3] = attach_loop(fds[2], &num)) < 0) return fail(what, "attach stage image to a loop device", fds, 4);
-  if (copy_sparse(fds[1], fds[2]) != 0) return fail(what, "copy stage template", fds, 4);
-  if (fresh_uuid(fds[2]) != 0) return fail(what, "give the stage image its own UUID", fds, 4);
-  /* Whatever read the device before the copy (udev's probe) must not leave stale zeros. */
-  if (ioctl(fds[3], BLKFLSBUF, 0) != 0) return fail(what, "flush stage loop device", fds, 4);
+  if (copy_sparse(fds[1], fds[3]) != 0) return fail(what, "copy stage template", fds, 4);
+  if (fresh_uuid(fds[3]) != 0) return fail(what, "give the stage image its own UUID", fds, 4);
   char dev[32];
   snprintf(dev, sizeof dev, "/dev/loop%d", num);
   /* No barriers: the data is thrown away with the pod, so nothing is ever worth a flush. The
@@ -183,12 +195,35 @@ int stage_mount_image(const char *template_path, const char *stage, const char *
    * lines per pod (mounted, unmounting) in the host's kernel log. */
   if (mount(dev, stage, "ext4", MS_NOSUID | MS_NODEV | MS_NOATIME | MS_SILENT, "nobarrier,noinit_itable") != 0)
     return fail(what, "mount stage image", fds, 4);
+  /* mballoc's first allocation (the overlay's work dir) would otherwise read ahead the bitmaps
+   * of every group, and initialize each never-used one: ~0.3 ms of CPU a pod (a flex group's
+   * inode tables walked block by block) for groups a short pod never allocates in. Groups are
+   * still read as the allocator reaches them. Best effort: a kernel without the knob prefetches. */
+  char knob[64];
+  snprintf(knob, sizeof knob, "/sys/fs/ext4/loop%d/mb_prefetch", num);
+  int kfd = open(knob, O_WRONLY | O_CLOEXEC);
+  if (kfd >= 0) {
+    if (write(kfd, "0", 1) != 1) {}
+    close(kfd);
+  }
   for (int i = 0; i < 4; i++) close(fds[i]);
   /* Opened right after the mount: syncfs on it reports every writeback error since (see
    * stage_writeback_failed). */
   int watch = open(stage, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (watch < 0) { *what = "open the mounted stage"; return -1; }
   return watch;
+}
+
+void stage_start_writeback(int watch) {
+  struct stat st, dev;
+  if (watch < 0 || fstat(watch, &st) != 0) return;
+  char path[32];
+  snprintf(path, sizeof path, "/dev/loop%u", minor(st.st_dev));
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  /* Only the very device the stage is mounted from. */
+  if (fstat(fd, &dev) == 0 && S_ISBLK(dev.st_mode) && dev.st_rdev == st.st_dev) sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+  close(fd);
 }
 
 int stage_writeback_failed(int watch) {

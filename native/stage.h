@@ -11,6 +11,12 @@
  * holding the stage. */
 int stage_mount_image(const char *template_path, const char *stage, const char **what);
 
+/* Starts writing the stage's dirty blocks (the template's, written through the loop device, and
+ * the set-up's) back to the image file, without waiting: once the pod runs, so that
+ * stage_writeback_failed at its end finds only what the pod wrote still dirty. Best effort: that
+ * syncfs writes back whatever this did not. */
+void stage_start_writeback(int watch);
+
 /* 0, or the errno of a write-back of the stage that failed since WATCH was opened. The image
  * is a file on the host's disk: when the host's disk is full, the loop device's writes fail,
  * and the pages that failed read back as the image's holes (zeros), though the pod's own writes

@@ -1,7 +1,7 @@
 // Pure builders of the two command lines that start a pod: the prelude's (clawpod-podinit)
 // and bubblewrap's. No I/O here, so unit tests check every flag without spawning anything.
 import type { Rules } from '../policy/types.js';
-import type { CgroupView } from './cgroups.js';
+import type { SysView } from './sysview.js';
 import { podWorkspaceDir, workspaceAtRefusal } from './workspace-at.js';
 
 /** Facts about the host that shape the command line, gathered once by the backend. */
@@ -79,8 +79,8 @@ export interface PodArgvInput {
   stageImage?: string | null;
   /** The pod's CPU affinity ("0-1") and the synthetic online file naming it (see cpus.ts). */
   cpus?: { list: string; onlineFile: string };
-  /** The pod's own cgroup dirs, bound read-only where runtimes look (see podCgroupView). */
-  cgroupView?: CgroupView;
+  /** The pod's /sys: its own cgroup dirs and CPU online file on one skeleton (see podSysView). */
+  sysView?: SysView | null;
   /** Stdio is a pty of the pod's own (native/pty.c, clawpod exec -t); see ttyArgs. */
   tty?: boolean;
   /** A warm pod (pod/warm.ts): `command` is ignored; clawpod-podwait waits for the run's on stdin,
@@ -137,16 +137,25 @@ export function buildPodinitArgv(host: HostLayout, p: PodArgvInput): string[] {
   // A warm pod's resident says it is ready on the same fd, and closes it before the command runs.
   if (p.live || p.warm) a.push('--keep-fd', String(FD.channel));
   (p.etcData ?? []).forEach((_, i) => a.push('--keep-fd', String(FD.etc + i)));
+  for (const b of preludeBinds(host, p)) a.push('--ro-bind', b.src, b.dest);
   return [...a, '--', host.bwrap, ...buildBwrapArgs(host, p)];
 }
 
-/** The only /sys a pod has: its own cgroup groups and the CPUs it may use (caps a runtime sees). */
+/** Host dirs and files the prelude binds read-only onto mount points in the two dirs bwrap binds
+ *  as a whole (the pod's /etc and /sys), in the pod's mount namespace: three system calls each
+ *  there, where bwrap re-reads the whole mount table for every bind it makes. */
+export function preludeBinds(host: HostLayout, p: PodArgvInput): { src: string; dest: string }[] {
+  const own = [...Object.keys(syntheticEtc()), ...HOST_ETC_COPIES];
+  const etc = host.etcBinds
+    .filter((f) => !own.includes(f.replace(/^\/etc\//, '')))
+    .map((f) => ({ src: f, dest: `${host.etcDir}/${POD_ETC_DIR}/${f.replace(/^\/etc\//, '')}` }));
+  return [...etc, ...(p.sysView?.binds ?? [])];
+}
+
+/** The only /sys a pod has: its own cgroup groups and the CPUs it may use (caps a runtime sees),
+ *  bound onto the skeleton by the prelude (preludeBinds). */
 function sysBinds(p: PodArgvInput): string[] {
-  const a: string[] = [];
-  for (const b of p.cgroupView?.binds ?? []) a.push('--ro-bind', b.src, b.dest);
-  for (const l of p.cgroupView?.links ?? []) a.push('--symlink', l.target, l.link);
-  if (p.cpus) a.push('--ro-bind', p.cpus.onlineFile, '/sys/devices/system/cpu/online');
-  return a;
+  return p.sysView ? ['--ro-bind', p.sysView.dir, '/sys'] : [];
 }
 
 function workspaceBinds(host: HostLayout, p: PodArgvInput): string[] {
@@ -230,11 +239,10 @@ export function buildBwrapArgs(host: HostLayout, p: PodArgvInput): string[] {
   a.push('--proc', '/proc', '--dev', '/dev', '--bind', `${host.stage}/shm`, '/dev/shm', '--dev-bind', `${host.stage}/pts`, '/dev/pts', '--remount-ro', '/dev');
   a.push('--bind', `${host.stage}/tmp`, '/tmp', '--bind', `${host.stage}/home`, POD_HOME);
   // One bind for the synthetic files and the host copies (installPodEtc): bwrap re-reads the
-  // mount table for every bind, so one per file cost ~4 ms a pod. What lands on it next goes onto
-  // the empty mount points it holds (a read-only /etc cannot get one made now).
+  // mount table for every bind, so one per file cost ~4 ms a pod. The host dirs it shows (etcBinds)
+  // are on its mount points already (preludeBinds; bwrap's binds are recursive). What lands on it
+  // next goes onto the empty mount points it holds (a read-only /etc cannot get one made now).
   a.push('--ro-bind', `${host.etcDir}/${POD_ETC_DIR}`, '/etc');
-  const own = [...Object.keys(syntheticEtc()), ...HOST_ETC_COPIES];
-  for (const f of host.etcBinds) if (!own.includes(f.replace(/^\/etc\//, ''))) a.push('--ro-bind', f, f);
   // bwrap copies each into its own tmpfs and closes the fd: the pod holds neither the pipe nor a host path.
   (p.etcData ?? []).forEach((dest, i) => a.push('--perms', '0444', '--ro-bind-data', String(FD.etc + i), dest));
   a.push(...sysBinds(p));

@@ -17,6 +17,7 @@ import { checkGuards } from './guards.js';
 import { hostGuards, probeHost, type HostFacts } from './host.js';
 import { PodState } from './podstate.js';
 import { stageRoomMessage, stageRoomShort, stageTemplate } from './stage.js';
+import { installSysView, podSysView } from './sysview.js';
 import { seccompProgram } from './seccomp-prebuilt.js';
 import { spawnWithTty, ttyControl } from './tty.js';
 import { PodError, type Backend, type Guard, type LimitName, type PodEvent, type PodOutcome, type PodSpec, type RunningPod, type WarmPod } from './types.js';
@@ -114,6 +115,9 @@ async function startPod(
     // The prelude creates changesDir itself, and only when the pod changed something.
     if (spec.changesDir) fs.mkdirSync(path.dirname(spec.changesDir), { recursive: true, mode: 0o700 });
     const etcFiles = podEtcFiles(spec.etc ?? {});
+    const cpus = podCpus(host.stateDir, host.layout.etcDir, spec.rules.resources.cpus);
+    const sysView = podSysView(host.layout.etcDir, podCgroupView(cg), cpus.onlineFile);
+    if (sysView) installSysView(sysView);
     const argv = buildPodinitArgv(host.layout, {
       rules: spec.rules,
       workspace: spec.workspace,
@@ -131,8 +135,8 @@ async function startPod(
       etcData: etcFiles.map(([dest]) => dest),
       sourceIds: pinned.ids,
       stageImage: diskStage(host, spec, onEvent),
-      cpus: podCpus(host.stateDir, host.layout.etcDir, spec.rules.resources.cpus),
-      cgroupView: podCgroupView(cg),
+      cpus,
+      sysView,
       tty: hasTty(spec),
     });
     // bwrap reads the program from fd 3 to its end: each pod gets its own fresh open file.

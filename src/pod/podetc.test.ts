@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import type { Rules } from '../policy/types.js';
-import { buildBwrapArgs, EGRESS, HOST_ETC_COPIES, syntheticEtc, type HostLayout, type PodArgvInput } from './bwrap-argv.js';
+import { buildBwrapArgs, EGRESS, HOST_ETC_COPIES, preludeBinds, syntheticEtc, type HostLayout, type PodArgvInput } from './bwrap-argv.js';
 import { hostEtcSignature, installPodEtc } from './podfiles.js';
 
 const host: HostLayout = {
@@ -31,19 +31,19 @@ const rules = {
   tools: {},
   source: 'builtin:strict',
 } as unknown as Rules;
-const argv = (over: Partial<PodArgvInput> = {}) =>
-  buildBwrapArgs(host, {
-    rules,
-    workspace: null,
-    command: ['true'],
-    changesDir: null,
-    sourceIds: {},
-    cgroupProcs: [],
-    cgroupInto: null,
-    identity: null,
-    env: {},
-    ...over,
-  });
+const input = (over: Partial<PodArgvInput> = {}): PodArgvInput => ({
+  rules,
+  workspace: null,
+  command: ['true'],
+  changesDir: null,
+  sourceIds: {},
+  cgroupProcs: [],
+  cgroupInto: null,
+  identity: null,
+  env: {},
+  ...over,
+});
+const argv = (over: Partial<PodArgvInput> = {}) => buildBwrapArgs(host, input(over));
 /** The pod's environment as bwrap is told to set it (last --setenv wins). */
 const envOf = (a: string[]) => Object.fromEntries(a.flatMap((x, i) => (x === '--setenv' ? [[a[i + 1], a[i + 2]]] : [])));
 /** Every [flag, src, dest] triple binding something at dest. */
@@ -61,10 +61,12 @@ describe('pod /etc', () => {
     const a = argv();
     assert.deepEqual(bindsAt(a, '/etc'), [['--ro-bind', '/run/clawpod/etc/root']]);
     assert.deepEqual(bindsAt(a, '/etc/nsswitch.conf'), [], "the dir holds clawpod's own");
-    assert.deepEqual(bindsAt(a, '/etc/ssl/certs'), [['--ro-bind', '/etc/ssl/certs']], 'other host binds stay');
     for (const f of HOST_ETC_COPIES) assert.deepEqual(bindsAt(a, `/etc/${f}`), [], f);
-    // First under /etc, before the final remount, so the root stays read-only around it.
-    assert.ok(a.indexOf('/etc') < a.indexOf('/etc/ssl/certs'));
+    // The other host dirs are bound by the prelude onto the dir's own mount points (bwrap's bind
+    // of the dir is recursive): the pod sees them at the same place, read-only, and bwrap reads
+    // the mount table once for all of /etc.
+    assert.deepEqual(bindsAt(a, '/etc/ssl/certs'), [], 'no bwrap bind of its own');
+    assert.deepEqual(preludeBinds(host, input()), [{ src: '/etc/ssl/certs', dest: '/run/clawpod/etc/root/ssl/certs' }]);
     assert.ok(a.indexOf('/etc') < a.lastIndexOf('--remount-ro'));
   });
 
@@ -183,6 +185,10 @@ describe('pod /etc', () => {
     const dests = a.flatMap((x, i) => (/^--(ro-)?bind(-try|-data)?$/.test(x) && a[i + 2].startsWith('/etc/') ? [a[i + 2]] : []));
     assert.ok(dests.includes(EGRESS.ca) && dests.includes('/etc/npmrc'), dests.join(' '));
     for (const d of dests) assert.ok(fs.existsSync(path.join(dir, d.slice('/etc/'.length))), d);
+    // The prelude's binds land on mount points of the same dir (under etcDir, here out).
+    const pre = preludeBinds({ ...host, etcBinds, etcDir: out }, input());
+    assert.ok(pre.length > 0 && pre.every((b) => b.dest.startsWith(`${dir}/`)), JSON.stringify(pre));
+    for (const b of pre) assert.equal(fs.statSync(b.dest).isDirectory(), fs.statSync(b.src).isDirectory(), b.dest);
   });
 });
 

@@ -11,6 +11,7 @@ import type { Rules } from '../policy/types.js';
 import { buildPodinitArgv, type HostLayout, type PodArgvInput } from './bwrap-argv.js';
 import { podCgroupView, type CgroupLayout, type PodCgroup } from './cgroups.js';
 import { allowedCpus, cpuOnlineFile, formatCpuList, nextCpuSlot, parseCpuList, pickCpus } from './cpus.js';
+import { installSysView, podSysView } from './sysview.js';
 import { packageRoot } from '../util/root.js';
 
 const host: HostLayout = {
@@ -101,14 +102,21 @@ describe('cgroup view', () => {
     const cg: PodCgroup = { layout, dirs: ['/sys/fs/cgroup/clawpod/r1'], procsFiles: [], intoDir: '/sys/fs/cgroup/clawpod/r1', enforced: [] };
     const view = podCgroupView(cg);
     assert.deepEqual(view, { binds: [{ src: '/sys/fs/cgroup/clawpod/r1', dest: '/sys/fs/cgroup' }], links: [] });
-    const argv = buildPodinitArgv(host, input({ cgroupInto: cg.intoDir, cgroupView: view, cpus: { list: '1', onlineFile: '/run/clawpod/etc/cpu-online-1' } }));
+    const cpus = { list: '1', onlineFile: '/run/clawpod/etc/cpu-online-1' };
+    const sys = podSysView(host.etcDir, view, cpus.onlineFile);
+    assert.ok(sys);
+    assert.deepEqual([sys.dirs, sys.files, sys.links], [['fs/cgroup'], ['devices/system/cpu/online'], []], 'the skeleton: mount points only');
+    const argv = buildPodinitArgv(host, input({ cgroupInto: cg.intoDir, sysView: sys, cpus }));
     const bw = argv.slice(argv.indexOf('--') + 2);
+    // The prelude binds both onto the skeleton's mount points; bwrap binds the skeleton, once.
+    assert.deepEqual(triples(argv.slice(0, argv.indexOf('--')), '--ro-bind'), [
+      ['/sys/fs/cgroup/clawpod/r1', `${sys.dir}/fs/cgroup`],
+      ['/run/clawpod/etc/cpu-online-1', `${sys.dir}/devices/system/cpu/online`],
+    ]);
+    assert.ok(sys.dir.startsWith('/run/clawpod/etc/sys-'));
     assert.deepEqual(
       triples(bw, '--ro-bind').filter(([, d]) => d.startsWith('/sys')),
-      [
-        ['/sys/fs/cgroup/clawpod/r1', '/sys/fs/cgroup'],
-        ['/run/clawpod/etc/cpu-online-1', '/sys/devices/system/cpu/online'],
-      ],
+      [[sys.dir, '/sys']],
     );
     assert.ok(!triples(bw, '--bind').some(([, d]) => d.startsWith('/sys')), 'nothing of /sys is writable');
     assert.ok(bw.includes('--unshare-cgroup'), 'a cgroup namespace, required');
@@ -162,6 +170,62 @@ describe('cgroup view', () => {
       { target: 'cpu,cpuacct', link: '/sys/fs/cgroup/cpu' },
       { target: 'cpu,cpuacct', link: '/sys/fs/cgroup/cpuacct' },
     ]);
+  });
+
+  test("one skeleton for the pod's /sys: mount points and links only, bound by the prelude, bwrap binds it once", () => {
+    const etc = fs.mkdtempSync(path.join(os.tmpdir(), 'sysview-'));
+    try {
+      const view = {
+        binds: [
+          { src: '/h/memory/clawpod/r1', dest: '/sys/fs/cgroup/memory' },
+          { src: '/h/cpu/clawpod/r1', dest: '/sys/fs/cgroup/cpu,cpuacct' },
+        ],
+        links: [{ target: 'cpu,cpuacct', link: '/sys/fs/cgroup/cpu' }],
+      };
+      const sys = podSysView(etc, view, '/run/clawpod/etc/cpu-online-0');
+      assert.ok(sys);
+      installSysView(sys);
+      installSysView(sys); // made once; a second pod finds it
+      const walk = (d: string): string[] =>
+        fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => {
+          const p = path.join(d, e.name);
+          const rel = path.relative(sys.dir, p);
+          return e.isDirectory() ? [`${rel}/`, ...walk(p)] : [e.isSymbolicLink() ? `${rel} -> ${fs.readlinkSync(p)}` : rel];
+        });
+      assert.deepEqual(walk(sys.dir).sort(), [
+        'devices/',
+        'devices/system/',
+        'devices/system/cpu/',
+        'devices/system/cpu/online',
+        'fs/',
+        'fs/cgroup/',
+        'fs/cgroup/cpu -> cpu,cpuacct',
+        'fs/cgroup/cpu,cpuacct/',
+        'fs/cgroup/memory/',
+      ]);
+      assert.equal(fs.statSync(sys.dir).mode & 0o777, 0o755);
+      assert.equal(fs.statSync(path.join(sys.dir, 'devices/system/cpu')).mode & 0o777, 0o755);
+      assert.equal(fs.statSync(path.join(sys.dir, 'devices/system/cpu/online')).size, 0);
+      assert.deepEqual(fs.readdirSync(etc), [path.basename(sys.dir)], 'no temporary left beside it');
+      const argv = buildPodinitArgv(host, input({ sysView: sys }));
+      const pre = argv.slice(0, argv.indexOf('--'));
+      assert.deepEqual(triples(pre, '--ro-bind'), [
+        ['/h/memory/clawpod/r1', `${sys.dir}/fs/cgroup/memory`],
+        ['/h/cpu/clawpod/r1', `${sys.dir}/fs/cgroup/cpu,cpuacct`],
+        ['/run/clawpod/etc/cpu-online-0', `${sys.dir}/devices/system/cpu/online`],
+      ]);
+      const bw = argv.slice(argv.indexOf('--') + 2);
+      assert.deepEqual(
+        triples(bw, '--ro-bind').filter(([, d]) => d.startsWith('/sys')),
+        [[sys.dir, '/sys']],
+      );
+      assert.ok(!bw.includes('--symlink') || !triples(bw, '--symlink').some(([, l]) => l.startsWith('/sys')), 'the links are in the skeleton');
+      // Another layout gets a skeleton of its own, never a dir with mount points it lacks.
+      assert.notEqual(podSysView(etc, { binds: [view.binds[0]], links: [] }, undefined)?.dir, sys.dir);
+      assert.equal(podSysView(etc, { binds: [], links: [] }, undefined), null, 'nothing to show: no /sys at all');
+    } finally {
+      fs.rmSync(etc, { recursive: true, force: true });
+    }
   });
 
   test('no cgroups (unprivileged on v1): no cgroup view at all', () => {
