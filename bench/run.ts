@@ -11,6 +11,7 @@ import { installPodFiles } from '../src/pod/podfiles.js';
 import { LivePod } from '../src/pod/live.js';
 import { apiMetrics } from './api.js';
 import { proxyMetrics } from './proxy.js';
+import { warmMetrics } from './warm.js';
 import { createBwrapBackend } from '../src/pod/bwrap.js';
 import { probeHost } from '../src/pod/host.js';
 import { PodState } from '../src/pod/podstate.js';
@@ -159,6 +160,9 @@ async function main() {
   put('pod_exec_warm_p50_ms', pct(warm, 50), 'ms');
   await live.close();
 
+  // A warm pod (serve --warm) taken to run /bin/true: beside bare_spawn and pod_start above.
+  await warmMetrics(put, backend, spec, (xs) => pct(xs, 50));
+
   const cliEnv = { ...process.env, CLAWPOD_HOME: home };
   const cliTimes = await timeN(20, () =>
     spawnWait(process.execPath, [path.join(ROOT, 'bin', 'clawpod'), 'exec', '--workspace', ws, '--', 'true'], { env: cliEnv }),
@@ -184,6 +188,8 @@ async function main() {
     pod_start_vs_bwrap_raw: metrics.pod_start_true_p50_ms.value / metrics.bwrap_raw_true_p50_ms.value,
     pod_start_vs_tmpfs_stage: metrics.pod_start_true_p50_ms.value / metrics.pod_start_tmpfs_true_p50_ms.value,
     bwrap_raw_vs_bare: metrics.bwrap_raw_true_p50_ms.value / metrics.bare_spawn_true_p50_ms.value,
+    warm_acquire_vs_bare: metrics.warm_acquire_p50_ms.value / metrics.bare_spawn_true_p50_ms.value,
+    warm_acquire_vs_pod_start: metrics.warm_acquire_p50_ms.value / metrics.pod_start_true_p50_ms.value,
     cli_exec_vs_node_start: metrics.cli_exec_true_p50_ms.value / metrics.node_start_p50_ms.value,
     api_exec_cold_vs_cli_exec: metrics.api_exec_true_cold_p50_ms.value / metrics.cli_exec_true_p50_ms.value,
   };

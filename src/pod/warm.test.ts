@@ -209,14 +209,29 @@ describe('WarmPool', () => {
     const pod = pool.take(spec({ id: 'r-3' }), () => {});
     assert.ok(pod && f.started.includes(pod.id));
     await tick();
-    assert.equal(f.started.length, 3, 'refilled');
+    assert.equal(f.started.length, 2, 'no refill while the taken pod runs (its run comes first)');
+    pod.stop('done');
+    await tick();
+    assert.equal(f.started.length, 3, 'refilled once it ended');
     assert.equal(
       pool.take(spec({ workspace: '/other' }), () => {}),
       null,
       'another shape: its own count',
     );
+    const taken = f.stopped.length;
     await pool.close();
-    assert.equal(f.stopped.length, 2, 'close stops the idle ones, never the taken one');
+    assert.equal(f.stopped.length - taken, 2, 'close stops the idle ones');
+  });
+
+  test('a taken pod that runs long does not hold the refill past its cap', async () => {
+    const f = fakeBackend();
+    const pool = new WarmPool(f.backend, { perShape: 1, maxShapes: 2, maxIdleMs: 60_000 });
+    pool.prime(spec());
+    await tick();
+    assert.ok(pool.take(spec(), () => {}));
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(f.started.length, 2, 'refilled while the first still runs');
+    await pool.close();
   });
 
   test('past maxShapes the least recently used shape is retired; an idle pod is retired after maxIdleMs', async () => {
