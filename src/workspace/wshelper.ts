@@ -46,7 +46,10 @@ export function runPlan(root: string, treeDir: string | null, steps: PlanStep[],
   const input = encodePlan(steps, createParents);
   const extra = lockDir ? [expectRoot ?? '-', lockDir] : expectRoot ? [expectRoot] : [];
   const r = spawnSync(bin, [root, treeDir ?? '-', ...extra], { input, maxBuffer: 1 << 28, env: helperEnv() });
-  if (r.error) throw new ApplyHelperError(`cannot run the apply helper ${bin}: ${r.error.message} (run npm run build)`);
+  // A helper that refuses at once (the workspace's lock is held) exits before it reads the plan:
+  // writing the plan then fails with EPIPE, but its exit and its one line are the answer.
+  const early = (r.error as NodeJS.ErrnoException | undefined)?.code === 'EPIPE' && r.status !== null;
+  if (r.error && !early) throw new ApplyHelperError(`cannot run the apply helper ${bin}: ${r.error.message} (run npm run build)`);
   const out = r.stdout.toString('utf8');
   if (r.status === 0 && out.endsWith(`done ${steps.length}\n`)) return;
   const tail = progress((out.match(/^ok \d+$/gm) ?? []).length, steps.length);
