@@ -7,86 +7,18 @@
 // 8 MiB over /events, one server per CLAWPOD_HOME, a schedule's overlap queue, and
 // Connection: close after 401. CLAWPOD_BIN runs them against another build (an older one).
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { BIN as BUILT, eventually, tmpDir } from './helpers.js';
+import { eventually, tmpDir } from './helpers.js';
+import { BIN, baseEnv, call, type Ev, exec, mkdir, record, type Res, type Srv, serve, stop, stopAll, TERMINAL, waitFor } from './serve-kit.js';
 
-const BIN = process.env.CLAWPOD_BIN ?? BUILT;
+// ---- processes (the server's: serve-kit.ts) ----
 
-// ---- processes ----
-
-interface Srv {
-  home: string;
-  url: string;
-  port: number;
-  token: string;
-  child: ChildProcess;
-  stderr(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-const live = new Set<Srv>();
-after(async () => {
-  await Promise.all([...live].map((s) => stop(s, 'SIGTERM', 15_000)));
-});
-
-const baseEnv = (home: string, extra: Record<string, string> = {}) => ({
-  PATH: process.env.PATH ?? '/usr/bin:/bin',
-  HOME: process.env.HOME ?? '/root',
-  ...extra,
-  CLAWPOD_HOME: home,
-});
-
-function spawnServe(args: string[], home: string, env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [BIN, 'serve', ...args], { env: baseEnv(home, env), cwd: home, stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr?.on('data', (d) => {
-    err += d;
-  });
-  child.stdout?.resume();
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('close', (code, signal) => resolve({ code, signal })),
-  );
-  return { child, stderr: () => err, exited };
-}
-
-/** Starts `clawpod serve --listen 127.0.0.1:0 ARGS` and waits for serve.json naming it. */
-async function serve(args: string[], home = tmpDir('home'), env: Record<string, string> = {}): Promise<Srv> {
-  const p = spawnServe(['--listen', '127.0.0.1:0', ...args], home, env);
-  let gone = false;
-  void p.exited.then(() => {
-    gone = true;
-  });
-  const file = path.join(home, 'serve.json');
-  const ready = () => {
-    if (!p.stderr().includes('clawpod: serving on ') || !fs.existsSync(file)) return false;
-    return (JSON.parse(fs.readFileSync(file, 'utf8')) as { pid?: number }).pid === p.child.pid;
-  };
-  await eventually(() => gone || ready(), 30_000);
-  if (gone || !ready()) {
-    p.child.kill('SIGKILL');
-    throw new Error(`serve did not start: ${p.stderr()}`);
-  }
-  const info = JSON.parse(fs.readFileSync(file, 'utf8')) as { url: string };
-  const token = fs.readFileSync(path.join(home, 'serve.token'), 'utf8').trim();
-  const srv: Srv = { home, url: info.url, port: Number(new URL(info.url).port), token, ...p };
-  live.add(srv);
-  void p.exited.then(() => live.delete(srv));
-  return srv;
-}
-
-async function stop(s: Srv, sig: NodeJS.Signals = 'SIGTERM', graceMs = 30_000) {
-  if (s.child.exitCode !== null || s.child.signalCode !== null) return s.exited;
-  s.child.kill(sig);
-  const t = setTimeout(() => s.child.kill('SIGKILL'), graceMs);
-  const r = await s.exited;
-  clearTimeout(t);
-  return r;
-}
+after(stopAll);
 
 interface Run {
   code: number | null;
@@ -130,45 +62,6 @@ function oneLine125(r: Run, re: RegExp): void {
 
 // ---- HTTP ----
 
-interface Res {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  text: string;
-  // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
-  json: any;
-}
-
-function call(s: Srv, method: string, p: string, o: { body?: unknown; token?: string | null } = {}): Promise<Res> {
-  const headers: Record<string, string> = {};
-  const token = o.token === undefined ? s.token : o.token;
-  if (token !== null) headers.authorization = `Bearer ${token}`;
-  let body: string | undefined;
-  if (o.body !== undefined) {
-    body = JSON.stringify(o.body);
-    headers['content-type'] = 'application/json';
-  }
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: s.port, method, path: p, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-      });
-    });
-    req.on('error', reject);
-    req.setTimeout(60_000, () => req.destroy(new Error(`${method} ${p}: no answer in 60 s`)));
-    req.end(body);
-  });
-}
-
 /** An error answer: the status, and one line in {"error": {"status", "message"}}. */
 function isError(r: Res, status: number, message?: RegExp): void {
   assert.equal(r.status, status, r.text);
@@ -184,40 +77,6 @@ async function submit(s: Srv, body: Record<string, unknown>): Promise<{ id: stri
   return r.json;
 }
 
-const exec = (workspace: string, script: string, extra: Record<string, unknown> = {}) => ({
-  kind: 'exec',
-  command: ['sh', '-c', script],
-  workspace,
-  ...extra,
-});
-
-// biome-ignore lint/suspicious/noExplicitAny: a run record as the API sends it
-async function record(s: Srv, id: string): Promise<any> {
-  const r = await call(s, 'GET', `/v1/runs/${id}`);
-  assert.equal(r.status, 200, r.text);
-  return r.json;
-}
-
-const TERMINAL = ['done', 'failed', 'killed', 'timeout', 'cancelled', 'interrupted'];
-
-// biome-ignore lint/suspicious/noExplicitAny: a run record as the API sends it
-async function waitFor(s: Srv, id: string, want: string[], ms = 60_000): Promise<any> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const rec = await record(s, id);
-    if (want.includes(rec.status)) return rec;
-    if (Date.now() > end) assert.fail(`run ${id} is ${rec.status}, waited for ${want.join('/')}`);
-    await new Promise((r) => setTimeout(r, 40));
-  }
-}
-
-interface Ev {
-  type: string;
-  // biome-ignore lint/suspicious/noExplicitAny: event payloads are checked field by field
-  data: any;
-}
-
-/** GET /v1/runs/ID/events until the server ends the stream; `bytes` is what came over the wire. */
 function events(s: Srv, id: string): Promise<{ events: Ev[]; bytes: number }> {
   return new Promise((resolve, reject) => {
     const req = http.get(
@@ -255,12 +114,6 @@ function events(s: Srv, id: string): Promise<{ events: Ev[]; bytes: number }> {
     req.on('error', reject);
     req.setTimeout(120_000, () => req.destroy(new Error(`events of ${id}: the stream did not end in 120 s`)));
   });
-}
-
-function mkdir(p: string, mode = 0o755): string {
-  fs.mkdirSync(p, { recursive: true });
-  fs.chmodSync(p, mode);
-  return p;
 }
 
 /** Every byte a run left on disk (its kept logs, its chain), to look for what must not be there. */
