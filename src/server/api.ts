@@ -16,7 +16,7 @@ import { streamEvents } from './events.js';
 import type { Feeds } from './feed.js';
 import { ApiError, readJson, SECURITY_HEADERS, sendJson, sendText } from './http.js';
 import type { RunQueue } from './queue.js';
-import { parseRunRequest, resolveRequest } from './requests.js';
+import { parseRunRequest, resolveRequest, under } from './requests.js';
 
 /** What the schedule routes need (server/schedules.ts's Scheduler). */
 export interface ScheduleRoutes {
@@ -96,16 +96,22 @@ function conflict<T>(fn: () => T): T {
 
 /** The runs an API client may see and decide about: the server's own, and runs whose workspace
  *  is under the roots (the owner's local runs elsewhere are not the API's business). */
-function visible(r: RunRecord, roots: string[]): boolean {
+function visible(r: RunRecord, roots: string[], seen = new Map<string, boolean>()): boolean {
   if (r.request) return true;
   if (!r.workspace) return false;
-  let ws: string;
-  try {
-    ws = fs.realpathSync(r.workspace);
-  } catch {
-    return false;
+  // A listing asks about many runs of few workspaces: each path is resolved once per request.
+  let ok = seen.get(r.workspace);
+  if (ok === undefined) {
+    let ws: string | null = null;
+    try {
+      ws = fs.realpathSync(r.workspace);
+    } catch {
+      /* gone: not visible */
+    }
+    ok = ws !== null && roots.some((root) => under(ws, root));
+    seen.set(r.workspace, ok);
   }
-  return roots.some((root) => ws === root || ws.startsWith(`${root}/`));
+  return ok;
 }
 
 function getRun(ctx: Context, id: string, roots: string[]): RunRecord {
@@ -170,7 +176,8 @@ export async function route(d: ApiDeps, req: IncomingMessage, res: ServerRespons
       const status = url.searchParams.get('status');
       if (status !== null && !RUN_STATUSES.includes(status as RunStatus)) throw new ApiError(400, `status must be one of ${RUN_STATUSES.join(', ')}`);
       const all = ctx.store().listRuns({ limit: 10_000 });
-      const picked = all.filter((r) => visible(r, d.roots) && (!status || r.status === status)).slice(0, limit);
+      const seen = new Map<string, boolean>();
+      const picked = all.filter((r) => (!status || r.status === status) && visible(r, d.roots, seen)).slice(0, limit);
       return sendJson(res, 200, { runs: picked.map((r) => record(ctx, r)) });
     }
     if (!id) throw new ApiError(404, `no route ${method} ${url.pathname}`);

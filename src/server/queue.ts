@@ -63,7 +63,7 @@ export class RunQueue {
     if (this.draining) throw new ApiError(503, 'the server is shutting down; submit the run again when it is back');
     const store = this.ctx.store();
     // Waiting means beyond the free slots: with --queue 0 a run is taken only when a slot is free.
-    const queued = store.queuedRuns().length;
+    const queued = store.countQueued();
     const free = Math.max(0, this.o.concurrency - this.active.size);
     if (queued >= this.o.maxQueued + free) {
       throw new ApiError(429, `the queue is full (${queued} runs waiting); try again later`, { 'retry-after': String(this.retryAfter()) });
@@ -93,7 +93,7 @@ export class RunQueue {
   /** Queued or running runs of a schedule (its overlap rule). */
   activeOf(scheduleId: string): number {
     const store = this.ctx.store();
-    const queued = store.queuedRuns().filter((r) => r.scheduleId === scheduleId).length;
+    const queued = store.countQueued(scheduleId);
     let running = 0;
     for (const a of this.active.values()) if (store.getRun(a.id)?.scheduleId === scheduleId) running++;
     return queued + running;

@@ -84,7 +84,7 @@ function real(p: string): string | null {
   }
 }
 
-function under(p: string, root: string): boolean {
+export function under(p: string, root: string): boolean {
   return p === root || p.startsWith(root.endsWith('/') ? root : `${root}/`);
 }
 

@@ -273,6 +273,8 @@ describe('queued runs (service mode)', () => {
         ['r-20261127-163512-000003', { kind: 'exec', command: ['false'] }],
       ],
     );
+    assert.equal(s.countQueued(), 2);
+    assert.equal(s.countQueued('no-such-schedule'), 0);
     const other = openStore(file);
     assert.equal(s.claimQueued('r-20261127-163512-000002', { pid: process.pid }), true);
     assert.equal(other.claimQueued('r-20261127-163512-000002', { pid: process.pid }), false, 'a second claim, from another process too, fails');

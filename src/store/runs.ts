@@ -82,6 +82,8 @@ export interface RunStore {
   runningRuns(): RunRecord[];
   /** Removes a run's row; true when there was one. */
   deleteRun(id: string): boolean;
+  /** How many runs are queued (of one schedule, when given), without reading them. */
+  countQueued(scheduleId?: string): number;
   /** Queued runs in the order they were queued (rowid: a claim rewrites started_at, and a run
    *  put back by the reaper keeps its place), the order they start in. */
   queuedRuns(): RunRecord[];
@@ -375,6 +377,15 @@ class SqliteRunStore implements RunStore {
 
   deleteRun(id: string): boolean {
     return this.stmt('DELETE FROM runs WHERE id = ?').run(id).changes > 0;
+  }
+
+  countQueued(scheduleId?: string): number {
+    const row = (
+      scheduleId === undefined
+        ? this.stmt("SELECT count(*) AS n FROM runs WHERE status = 'queued'").get()
+        : this.stmt("SELECT count(*) AS n FROM runs WHERE status = 'queued' AND schedule_id = ?").get(scheduleId)
+    ) as { n: number };
+    return row.n;
   }
 
   queuedRuns(): RunRecord[] {
