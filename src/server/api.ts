@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import type { Context } from '../core/context.js';
+import { decisionsPath } from '../core/decisions.js';
 import { runDetails } from '../core/run-info.js';
 import { logsDocument } from '../core/run-logs.js';
 import * as runs from '../core/runs.js';
@@ -54,10 +55,27 @@ export function costUsd(model: string | null | undefined, usage: { inputTokens: 
   return Math.round(((usage.inputTokens * p[1] + usage.outputTokens * p[2]) / 1e6) * 1e6) / 1e6;
 }
 
+/** An ended run's details come from its audit log, which no longer changes: they are read once
+ *  per state of its row (a listing polled by the dashboard would read every log each time). */
+const ENDED_DETAILS = new Map<string, Record<string, unknown>>();
+const ENDED_DETAILS_MAX = 2000;
+
 function record(ctx: Context, r: RunRecord): Record<string, unknown> {
+  const ended = r.status !== 'queued' && r.status !== 'running';
+  // The decision log's size too: a partial apply from the command line adds a decision and may
+  // leave the run pending.
+  const decided = ended ? (fs.statSync(decisionsPath(ctx), { throwIfNoEntry: false })?.size ?? 0) : 0;
+  const key = ended ? JSON.stringify([ctx.clawpodHome, r.id, r.status, r.diffState, r.endedAt, r.filesChanged, r.summary?.auditHead ?? null, decided]) : '';
+  const hit = ended ? ENDED_DETAILS.get(key) : undefined;
+  if (hit) return hit;
   const d = runDetails(ctx, r);
   const { request: _request, ...rest } = d as typeof d & { request?: unknown };
-  return { ...rest, costUsd: costUsd(d.agent?.model, d.agent?.usage) };
+  const out = { ...rest, costUsd: costUsd(d.agent?.model, d.agent?.usage) };
+  if (ended) {
+    if (ENDED_DETAILS.size >= ENDED_DETAILS_MAX) ENDED_DETAILS.delete(ENDED_DETAILS.keys().next().value as string);
+    ENDED_DETAILS.set(key, out);
+  }
+  return out;
 }
 
 const CSP =
