@@ -99,6 +99,17 @@ export async function startServer(ctx: Context, o: ServeOptions): Promise<Server
     }
   }
   const lock = takeServeLock(ctx.clawpodHome);
+  try {
+    return await listen(ctx, o, roots, lock);
+  } catch (e) {
+    // A start that fails leaves nothing behind: not even its lock.
+    lock.release();
+    throw e;
+  }
+}
+
+async function listen(ctx: Context, o: ServeOptions, roots: string[], lock: { release(): void }): Promise<Server> {
+  const log = o.log ?? (() => {});
   const token = loadOrMakeToken(ctx.clawpodHome);
   // What a crashed server left: pods, cgroups, sockets reaped; its runs closed as interrupted.
   for (const id of reapInterrupted(ctx, log)) log(`clawpod: run ${id} was interrupted when the server stopped; its record is closed`);
