@@ -83,7 +83,6 @@ function writeServeFile(clawpodHome: string, url: string): string {
 }
 
 export async function startServer(ctx: Context, o: ServeOptions): Promise<Server> {
-  const log = o.log ?? (() => {});
   for (const w of o.workspaces) {
     if (!fs.existsSync(w) || !fs.statSync(w).isDirectory())
       throw new ApiError(400, `workspace root ${w} is not a directory (pass existing directories to --workspaces)`);
