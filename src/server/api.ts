@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import type { Context } from '../core/context.js';
 import { decisionsPath } from '../core/decisions.js';
-import { runDetails } from '../core/run-info.js';
+import type { RunDetails } from '../core/run-info.js';
 import { logsDocument } from '../core/run-logs.js';
 import * as runs from '../core/runs.js';
 import { explainPolicy } from '../policy/explain.js';
@@ -68,8 +68,9 @@ function record(ctx: Context, r: RunRecord): Record<string, unknown> {
   const key = ended ? JSON.stringify([ctx.clawpodHome, r.id, r.status, r.diffState, r.endedAt, r.filesChanged, r.summary?.auditHead ?? null, decided]) : '';
   const hit = ended ? ENDED_DETAILS.get(key) : undefined;
   if (hit) return hit;
-  const d = runDetails(ctx, r);
-  const { request: _request, ...rest } = d as typeof d & { request?: unknown };
+  // The fields of `runs show --json` (its change stats too), plus the cost.
+  const d = runs.runShowJson(ctx, r.id) as unknown as RunDetails & { request?: unknown };
+  const { request: _request, ...rest } = d;
   const out = { ...rest, costUsd: costUsd(d.agent?.model, d.agent?.usage) };
   if (ended) {
     if (ENDED_DETAILS.size >= ENDED_DETAILS_MAX) ENDED_DETAILS.delete(ENDED_DETAILS.keys().next().value as string);
