@@ -1,6 +1,7 @@
 // Files every pod reads, written once per host state dir instead of piped per pod: the pod's
 // /etc (one dir, bound read-only) and the seccomp program (opened per pod as fd 3).
 import type { ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
@@ -98,28 +99,83 @@ export function installPodEtc(etcDir: string, etcBinds: readonly string[], etcRo
 }
 
 /** Writes the pod files; returns the seccomp program's path. The dirs must be traversable by
- *  pod uids (0755): nothing secret is in them. */
+ *  pod uids (0755): nothing secret is in them.
+ *
+ *  Every clawpod process runs this before its first pod, so a command line pays it on every
+ *  exec: when nothing it reads changed since the last install and nothing it wrote was touched
+ *  since (podfiles.stamp, see installedSignature), it costs one read and a few lstat calls
+ *  instead of reading every file back. Only root writes here; any rewrite (another clawpod
+ *  version's install, a rename, a chmod) changes a written path's inode or ctime. */
 export function installPodFiles(stateDir: string, layout: HostLayout, seccomp: Buffer): string {
+  const bpf = path.join(stateDir, 'seccomp.bpf');
+  const stamp = path.join(stateDir, STAMP);
+  const inPod = helperCopies(layout);
+  const want = inputSignature(layout, seccomp, inPod);
+  let recorded = '';
+  try {
+    recorded = fs.readFileSync(stamp, 'utf8');
+  } catch {
+    /* first install here */
+  }
+  if (recorded !== '' && recorded === `${want}\n${outputSignature(stampedPaths(layout, bpf, inPod))}`) return bpf;
   fs.mkdirSync(layout.etcDir, { recursive: true, mode: 0o755 });
   fs.chmodSync(stateDir, 0o755);
   fs.chmodSync(layout.etcDir, 0o755);
   installPodEtc(layout.etcDir, layout.etcBinds);
   // Settings files of clawpod versions that wrote them here, readable by name (see podEtcFiles).
   fs.rmSync(path.join(layout.etcDir, 'settings'), { recursive: true, force: true });
-  const bpf = path.join(stateDir, 'seccomp.bpf');
   writeIfChanged(bpf, seccomp, 0o400);
   // In-pod helpers are copied out of the checkout, which a pod uid may not be able to reach.
-  const inPod: [string, string | undefined][] = [
+  for (const [src, dest] of inPod) if (fs.existsSync(src)) writeIfChanged(dest, fs.readFileSync(src), 0o555);
+  writeIfChanged(stamp, `${want}\n${outputSignature(stampedPaths(layout, bpf, inPod))}`, 0o600);
+  return bpf;
+}
+
+const STAMP = 'podfiles.stamp';
+
+/** [checkout copy, state dir copy] of each in-pod helper. */
+function helperCopies(layout: HostLayout): [string, string][] {
+  const named: [string, string | undefined][] = [
     ['clawpod-fwd', layout.forwarder],
     ['clawpod-podexec', layout.executor],
     ['clawpod-podtty', layout.podtty],
     ['clawpod-podwait', layout.podwait],
   ];
-  for (const [name, dest] of inPod) {
-    const src = path.join(path.dirname(layout.podinit), name);
-    if (dest && fs.existsSync(src)) writeIfChanged(dest, fs.readFileSync(src), 0o555);
+  return named.filter((n): n is [string, string] => Boolean(n[1])).map(([name, dest]) => [path.join(path.dirname(layout.podinit), name), dest]);
+}
+
+/** What an install is made from: this clawpod's own content (the seccomp program, the synthetic
+ *  files, the lists), the host's public tables (hostEtcSignature), the helpers in the checkout. */
+function inputSignature(layout: HostLayout, seccomp: Buffer, inPod: [string, string][]): string {
+  const h = crypto.createHash('sha256');
+  h.update(JSON.stringify([1, syntheticEtc(), HOST_ETC_COPIES, ETC_FILE_MOUNTS, layout.etcDir, layout.etcBinds, inPod, hostEtcSignature()]));
+  h.update(seccomp);
+  for (const [src] of inPod) h.update(`\n${statSignature(src)}`);
+  return h.digest('hex');
+}
+
+/** Every path an install writes: the dirs (a file renamed in or out changes its dir's ctime)
+ *  and the files. */
+function stampedPaths(layout: HostLayout, bpf: string, inPod: [string, string][]): string[] {
+  const root = path.join(layout.etcDir, POD_ETC_DIR);
+  const etc = [...Object.keys(syntheticEtc()), ...HOST_ETC_COPIES, ...ETC_FILE_MOUNTS, ...layout.etcBinds.map((f) => path.relative('/etc', f))];
+  // Not the state dir itself: pods' files come and go in it (the stamp among them).
+  const dirs = new Set<string>([layout.etcDir, root]);
+  for (const rel of etc) for (let d = path.dirname(rel); d !== '.'; d = path.dirname(d)) dirs.add(path.join(root, d));
+  return [...dirs, ...etc.map((rel) => path.join(root, rel)), bpf, ...inPod.map(([, dest]) => dest)];
+}
+
+function outputSignature(paths: string[]): string {
+  return paths.map((p) => `${p} ${statSignature(p)}`).join('\n');
+}
+
+function statSignature(p: string): string {
+  try {
+    const st = fs.lstatSync(p, { bigint: true });
+    return `${st.ino}:${st.size}:${st.ctimeNs}:${st.mtimeNs}:${st.mode}:${st.uid}`;
+  } catch {
+    return '-';
   }
-  return bpf;
 }
 
 /** A pod's own /etc files (settings.git's gitconfig, settings.npm's npmrc) as [pod path, content]:
