@@ -153,9 +153,16 @@ for (const step of CRASH_STEPS.filter((s) => s !== 'rm-row')) {
       env: { CLAWPOD_TEST_CRASH_AT: step, CLAWPOD_CRASH_TOKEN: TOKEN },
     });
     assert.equal(r.code, 137, `clawpod was killed at ${step} (exit ${r.code}):\n${r.stderr}`);
-    const ids = [...new Set([...rows(home).map((x) => x.id), ...runDirs(home)])];
+    // The hook names the run: before its row exists (pod-held, egress) nothing in the home does.
+    const said = r.stderr.match(/^clawpod: test crash at \S+ \(run (\S+)\)$/m)?.[1];
+    assert.ok(said, `the hook named the run:\n${r.stderr}`);
+    const ids = [...new Set([said, ...rows(home).map((x) => x.id), ...runDirs(home)])];
     assert.equal(ids.length, 1, `one run was begun: ${ids.join(', ')}`);
     const id = ids[0];
+    if (CRASH_STEPS.indexOf(step) < CRASH_STEPS.indexOf('store-row')) {
+      assert.deepEqual(rows(home), [], `nothing is recorded before ${step}'s run has its row`);
+      assert.deepEqual(runDirs(home), [], 'nor any directory');
+    }
     const uid = podUid(home, id);
     // From exec.start on the chain names the pod's uid (its live-pod record, read before that,
     // may already be gone: any clawpod on the host reaps pods of dead clawpods).

@@ -3,15 +3,17 @@
 // agree after a crash at any point (once any later clawpod has reaped). Unset (always, outside
 // that test), every crashPoint() is one string comparison. The steps, in the order a run takes
 // them, are every point where a run writes state (store, run dir, chain, pod, egress files).
+import fs from 'node:fs';
+
 export const CRASH_STEPS = [
-  /** The store row exists (status running, this clawpod's pid): nothing else yet. */
+  /** The pod is started and held: pod record, cgroups, uid lock, the prelude waiting for go. */
+  'pod-held',
+  /** The egress proxy listens (its socket, and the CA when the run has secrets). */
+  'egress',
+  /** The store row exists (status running, this clawpod's pid). */
   'store-row',
   /** The run's directory exists. */
   'run-dir',
-  /** The egress proxy listens (its socket, and the CA when the run has secrets). */
-  'egress',
-  /** The pod is started and held: pod record, cgroups, uid lock, the prelude waiting for go. */
-  'pod-held',
   /** The chain's file exists, empty. */
   'chain',
   /** run.start is in the chain. */
@@ -40,9 +42,12 @@ export const CRASH_STEPS = [
 
 export type CrashStep = (typeof CRASH_STEPS)[number];
 
-/** Test hook (see above): SIGKILLs this process when CLAWPOD_TEST_CRASH_AT names `step`. */
-export function crashPoint(env: NodeJS.ProcessEnv, step: CrashStep): void {
-  if (env.CLAWPOD_TEST_CRASH_AT === step) process.kill(process.pid, 'SIGKILL');
+/** Test hook (see above): SIGKILLs this process when CLAWPOD_TEST_CRASH_AT names `step`, first
+ *  saying which run on stderr (before its row exists, nothing else names it). */
+export function crashPoint(env: NodeJS.ProcessEnv, step: CrashStep, runId?: string): void {
+  if (env.CLAWPOD_TEST_CRASH_AT !== step) return;
+  if (runId) fs.writeSync(2, `clawpod: test crash at ${step} (run ${runId})\n`);
+  process.kill(process.pid, 'SIGKILL');
 }
 
 /** Whether the hook is set for `step` (for a step that needs a listener to be reached at all). */

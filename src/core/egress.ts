@@ -61,11 +61,26 @@ export interface RunningEgress {
   close(): Promise<void>;
 }
 
-/** Starts the run's proxy at the backend's socket path; the CA exists only if secrets do. */
-export async function startEgress(plan: EgressPlan, rules: Rules, runId: string, paths: PodEgress, onEvent: (e: ProxyEvent) => void): Promise<RunningEgress> {
+/** What the pod is given of its run's egress (the backend's paths): the proxy's socket, and the
+ *  CA bundle only when the run has secrets (the proxy then makes its CA). Known before the proxy
+ *  starts, so the pod can be started first (see OpenRun.open). */
+export function podEgress(plan: EgressPlan, paths: PodEgress): PodEgress {
+  return { socketPath: paths.socketPath, caBundle: plan.secrets.length ? paths.caBundle : undefined };
+}
+
+/** Starts the run's proxy at the pod's socket path (podEgress), reachable by podUid alone (the
+ *  socket is chowned to it, mode 0600; null: the pod runs as clawpod's own user). */
+export async function startEgress(
+  plan: EgressPlan,
+  rules: Rules,
+  runId: string,
+  paths: PodEgress,
+  podUid: number | null,
+  onEvent: (e: ProxyEvent) => void,
+): Promise<RunningEgress> {
   // Loaded only by runs that have network: the proxy and its X.509 library are large.
   const { createRunCA, startPodProxy } = await import('../proxy/index.js');
-  const ca = plan.secrets.length ? createRunCA(runId) : undefined;
+  const ca = paths.caBundle ? createRunCA(runId) : undefined;
   if (ca && paths.caBundle) {
     const roots = fs.existsSync(SYSTEM_ROOTS) ? fs.readFileSync(SYSTEM_ROOTS, 'utf8') : '';
     fs.writeFileSync(paths.caBundle, `${roots}\n${ca.certPem}`, { mode: 0o644 });
@@ -85,7 +100,10 @@ export async function startEgress(plan: EgressPlan, rules: Rules, runId: string,
       }
     }),
   ];
-  const proxy = await startPodProxy({ socketPath: paths.socketPath, pod: runId, network: rules.network, secrets: plan.secrets, ca, upstreamCA, onEvent });
+  // The proxy's socket is the pod's alone (0600, the pod's uid): no other local user reaches its
+  // egress or secrets.
+  const socketOwner = podUid === null ? undefined : { uid: podUid, gid: podUid };
+  const proxy = await startPodProxy({ socketPath: paths.socketPath, pod: runId, network: rules.network, secrets: plan.secrets, ca, upstreamCA, onEvent, socketOwner });
   return {
     egress: { socketPath: paths.socketPath, caBundle: ca ? paths.caBundle : undefined },
     async close() {

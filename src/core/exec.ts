@@ -106,13 +106,13 @@ export async function runExec(
       type: 'exec.start',
       data: { command: opts.command, pid: pod.pid, uid: pod.uid, ...(tty ? { tty: true } : {}), ...(warm ? { warm: true } : {}) },
     });
-    crashPoint(ctx.env, 'exec-start');
-    if (crashWanted(ctx.env, 'pod-output')) pod.stdout?.once('data', () => crashPoint(ctx.env, 'pod-output'));
+    crashPoint(ctx.env, 'exec-start', run.id);
+    if (crashWanted(ctx.env, 'pod-output')) pod.stdout?.once('data', () => crashPoint(ctx.env, 'pod-output', run.id));
     io.notice(`clawpod: run ${run.id}`);
     run.reapOthers();
     onStart?.(run.id, pod, prepared.plan.secrets);
     outcome = await untilStopped(pod, io);
-    crashPoint(ctx.env, 'pod-exited');
+    crashPoint(ctx.env, 'pod-exited', run.id);
     // The face's input is the face's again: nothing more goes to a pod that is gone.
     if (input && pod.stdin) input.unpipe(pod.stdin as Writable);
   } catch (err) {
@@ -126,7 +126,7 @@ export async function runExec(
     type: 'exec.exit',
     data: { exitCode: outcome.exitCode, durationMs: Math.round(outcome.durationMs), limitHit: outcome.limitHit, stoppedBy: outcome.stoppedBy ?? null },
   });
-  crashPoint(ctx.env, 'exec-exit');
+  crashPoint(ctx.env, 'exec-exit', run.id);
   const exitCode = interrupted ? 130 : outcome.exitCode;
   const status = interrupted
     ? (io.interruptStatus ?? 'interrupted')

@@ -17,7 +17,7 @@ import { savePodRoot } from '../workspace/pathrefs.js';
 import type { ResolvedSecret } from '../secrets/index.js';
 import type { Manifest } from '../workspace/types.js';
 import type { Context } from './context.js';
-import { redactingStream, scrubChangeSet, startEgress, type EgressPlan, type RunningEgress } from './egress.js';
+import { podEgress, redactingStream, scrubChangeSet, startEgress, type EgressPlan, type RunningEgress } from './egress.js';
 import { UserError } from './errors.js';
 import { IGNORE_FILE, recordChangeSet } from './record-changes.js';
 import type { LifecycleType, RunEvent, RunIO } from './io.js';
@@ -209,44 +209,44 @@ export class OpenRun<P> {
     }
   }
 
-  /** Records the run, starts the egress proxy and the held pod, then opens the chain: the pod's
-   *  set-up (a cgroup join may wait for an RCU grace period) overlaps with the bookkeeping.
+  /** Starts the held pod and the egress proxy, records the run, then opens the chain: the pod's
+   *  set-up (a cgroup join may wait for an RCU grace period, the stage is mounted) overlaps with
+   *  the proxy's start and all the bookkeeping.
    *
-   *  Crash order (see reap.ts): the store row comes first, holding this clawpod's pid, start
-   *  time and boot, so whatever a crash leaves (directory, egress files, pod, chain) belongs to a
-   *  row a later reaper finds and can prove dead. The pod runs nothing until go(), which a face
-   *  calls only after run.start is in the chain: a run whose chain has no run.start never ran,
-   *  and is dropped whole; one that has it is closed with exactly one run.end. */
+   *  Crash order (see reap.ts): the pod's record comes first (backend.start writes it before
+   *  anything else, holding this clawpod's pid, start time and boot), then the egress files
+   *  named by the run's id, then the store row (the same owner), then the directory and the
+   *  chain. Whatever a crash leaves belongs to a record or a row a later reaper finds and can
+   *  prove dead: before the row, the pod's reap removes the pod and its egress files, and no
+   *  directory exists yet. The pod runs nothing until go(), which a face calls only after
+   *  run.start is in the chain: a run whose chain has no run.start never ran, and is dropped
+   *  whole; one that has it is closed with exactly one run.end. */
   async open(): Promise<void> {
     const { ctx, id, o } = this;
     const { rules, workspace, backend, degraded, plan, settings, narrowed } = o.prepared;
-    recordRow(ctx, o.prepared.queuedId, {
-      id,
-      kind: o.kind,
-      status: 'running',
-      command: o.command.map(plan.redact),
-      workspace: workspace ?? '',
-      workspaceMode: rules.workspace,
-      policySource: rules.source,
-      backend: backend.name,
-      pid: process.pid,
-      auditPath: this.auditPath,
-      runDir: this.dir,
-    });
-    crashPoint(ctx.env, 'store-row');
+    const egress = plan.needed ? podEgress(plan, backend.egressPaths(id)) : undefined;
     try {
-      fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-      crashPoint(ctx.env, 'run-dir');
-      if (plan.needed) this.egress = await startEgress(plan, rules, id, backend.egressPaths(id), this.recordProxy);
-      crashPoint(ctx.env, 'egress');
-      this.pod = await o.startPod({ id, changesDir: this.changesDir, egress: this.egress?.egress, record: this.record });
-      crashPoint(ctx.env, 'pod-held');
+      this.pod = await o.startPod({ id, changesDir: this.changesDir, egress, record: this.record });
+      crashPoint(ctx.env, 'pod-held', id);
     } catch (err) {
-      await this.egress?.close();
-      this.drop(err);
+      this.failUnrecorded(err);
       throw err;
     }
     try {
+      if (egress) this.egress = await startEgress(plan, rules, id, egress, this.running.uid, this.recordProxy);
+      crashPoint(ctx.env, 'egress', id);
+      recordRow(ctx, o.prepared.queuedId, this.rowOf());
+      crashPoint(ctx.env, 'store-row', id);
+    } catch (err) {
+      this.running.stop(err instanceof NotQueuedError ? 'the run was cancelled' : 'clawpod could not record the run');
+      await this.running.wait().catch(() => undefined);
+      await this.egress?.close();
+      if (!(err instanceof NotQueuedError)) this.failUnrecorded(err);
+      throw err;
+    }
+    try {
+      fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      crashPoint(ctx.env, 'run-dir', id);
       // Fail closed: a pod whose actions the log can no longer record is stopped.
       this.audit = AuditWriter.create(this.auditPath, id, {
         redact: plan.redact,
@@ -256,7 +256,7 @@ export class OpenRun<P> {
           this.running.stop('the audit log reached its size cap');
         },
       });
-      crashPoint(ctx.env, 'chain');
+      crashPoint(ctx.env, 'chain', id);
     } catch (err) {
       this.running.stop('clawpod could not record the run');
       await this.running.wait().catch(() => undefined);
@@ -282,12 +282,12 @@ export class OpenRun<P> {
           ...(Object.keys(narrowed).length ? { narrowed } : {}),
         },
       });
-      crashPoint(ctx.env, 'run-start');
+      crashPoint(ctx.env, 'run-start', id);
       for (const e of degraded) this.emit({ source: 'pod', type: e.type, data: e.data });
       for (const e of this.early.splice(0)) toAudit(audit, e);
       for (const reason of settings.dropped) this.emit({ source: 'run', type: 'policy.deny', data: { reason } });
       this.manifest = snapshotWorkspace(this.dir, this.changesDir, workspace, this.podDir);
-      crashPoint(ctx.env, 'snapshot');
+      crashPoint(ctx.env, 'snapshot', id);
     } catch (err) {
       await this.fail(err);
       throw err;
@@ -307,6 +307,36 @@ export class OpenRun<P> {
     } else this.ctx.store().deleteRun(this.id);
   }
 
+  /** A run that failed before its row was written: nothing of it is recorded, except that a
+   *  server's queued run (its client holds the id) is claimed and marked failed with the reason. */
+  private failUnrecorded(err: unknown): void {
+    if (!this.prepared.queuedId) return;
+    try {
+      recordRow(this.ctx, this.prepared.queuedId, this.rowOf());
+    } catch {
+      return; // cancelled meanwhile, or the store is broken: the error thrown says enough
+    }
+    this.drop(err);
+  }
+
+  /** The run's store row as open() writes it. */
+  private rowOf(): NewRun {
+    const { rules, workspace, backend, plan } = this.prepared;
+    return {
+      id: this.id,
+      kind: this.o.kind,
+      status: 'running',
+      command: this.o.command.map(plan.redact),
+      workspace: workspace ?? '',
+      workspaceMode: rules.workspace,
+      policySource: rules.source,
+      backend: backend.name,
+      pid: process.pid,
+      auditPath: this.auditPath,
+      runDir: this.dir,
+    };
+  }
+
   /** Leftovers of clawpods that died are cleaned while this run's pod runs. */
   reapOthers(): void {
     reapInterrupted(this.ctx, (line) => this.io.notice(line));
@@ -317,7 +347,7 @@ export class OpenRun<P> {
   async end(r: RunEnd): Promise<number> {
     this.ended = true;
     await this.egress?.close();
-    crashPoint(this.ctx.env, 'egress-closed');
+    crashPoint(this.ctx.env, 'egress-closed', this.id);
     const refusedLine = this.refused.line();
     if (refusedLine) this.io.notice(refusedLine);
     const { workspace, plan, rules } = this.prepared;
@@ -333,13 +363,13 @@ export class OpenRun<P> {
       (l) => this.io.notice(l),
       (e) => this.show(e),
     );
-    crashPoint(this.ctx.env, 'changes-recorded');
+    crashPoint(this.ctx.env, 'changes-recorded', this.id);
     // After the change set too: its file.write events may be what filled the log.
     if (!limitHit && this.audit.limitReached) limitHit = 'audit';
     const endData = { status: r.status, exitCode: r.exitCode, limitHit, filesChanged, ...r.data };
     this.audit.append('run.end', endData);
     this.audit.close();
-    crashPoint(this.ctx.env, 'run-end');
+    crashPoint(this.ctx.env, 'run-end', this.id);
     try {
       this.io.event({ source: 'run', type: 'run.end', data: { id: this.id, ...endData } });
     } catch {
@@ -354,7 +384,7 @@ export class OpenRun<P> {
       filesChanged,
       summary: chainHead(this.audit),
     });
-    crashPoint(this.ctx.env, 'store-end');
+    crashPoint(this.ctx.env, 'store-end', this.id);
     return filesChanged;
   }
 
@@ -369,13 +399,13 @@ export class OpenRun<P> {
     try {
       this.audit.append('run.end', { status: 'failed', exitCode: 125, error: message });
       this.audit.close();
-      crashPoint(this.ctx.env, 'run-end');
+      crashPoint(this.ctx.env, 'run-end', this.id);
     } finally {
       this.ctx
         .store()
         .updateRun(this.id, { status: 'failed', endedAt: new Date().toISOString(), exitCode: 125, diffState: 'none', summary: chainHead(this.audit) });
     }
-    crashPoint(this.ctx.env, 'store-end');
+    crashPoint(this.ctx.env, 'store-end', this.id);
   }
 }
 

@@ -1,7 +1,9 @@
 // Closing the runs of clawpods that died, so that the store and the audit chain agree after a
 // crash at any point of a run's life (test/crash-points.test.ts kills clawpod at each step of
-// src/core/crash-points.ts). A run opens row first (lifecycle.ts), so whatever a crash leaves
-// belongs to a row holding its clawpod's pid, start time and boot. The rules:
+// src/core/crash-points.ts). A run opens pod record first, then its egress files, then its row
+// (lifecycle.ts): what a crash leaves before the row is the pod's, which the backend's reap
+// removes (with its egress files) once its record's owner is gone; from the row on, it belongs
+// to a row holding its clawpod's pid, start time and boot. The rules:
 // - A run is reaped only while its row says running and its clawpod is provably gone (another
 //   boot, a reused pid, a zombie, no process). The row is read again, and everything decided
 //   from it written, under the store's write lock: two reapers never both close one chain, and a

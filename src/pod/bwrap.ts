@@ -107,13 +107,8 @@ async function startPod(
       rwMounts: spec.rules.mounts.filter((m) => m.mode === 'rw').map((m) => m.host),
     });
     cg = createPodCgroup(host.cgroups, spec.id, spec.rules.resources);
-    // The proxy's socket is the pod's alone: no other local user reaches its egress or secrets.
-    if (spec.egress && uid !== null) {
-      fs.chownSync(spec.egress.socketPath, uid, uid);
-      fs.chmodSync(spec.egress.socketPath, 0o600);
-    }
-    // The prelude creates changesDir itself, and only when the pod changed something.
-    if (spec.changesDir) fs.mkdirSync(path.dirname(spec.changesDir), { recursive: true, mode: 0o700 });
+    // The egress proxy's socket (spec.egress) may not exist yet: the caller starts it while the
+    // pod is held, and makes it the pod uid's alone (core/egress.ts). bwrap binds it after go().
     const etcFiles = podEtcFiles(spec.etc ?? {});
     const cpus = podCpus(host.stateDir, host.layout.etcDir, spec.rules.resources.cpus);
     const sysView = podSysView(host.layout.etcDir, podCgroupView(cg), cpus.onlineFile);
@@ -322,6 +317,10 @@ function supervise(
     if (timeout || limitHit || stoppedBy || exited) return;
     // An unclaimed warm pod has no command to start.
     if (warm && !warm.frame) return;
+    // The prelude creates changesDir itself, and only when the pod changed something: its
+    // parent must exist by the harvest (a run made it already, after its store row).
+    const dest = changesDir();
+    if (dest && !warm) fs.mkdirSync(path.dirname(dest), { recursive: true, mode: 0o700 });
     started = performance.now();
     timeout = setTimeout(() => fire('timeout'), spec.rules.resources.timeoutMs);
     if (warm?.frame) {
@@ -519,8 +518,8 @@ function reapOrphans(host: HostFacts, state: PodState): string[] {
   return reaped;
 }
 
-// A run's egress files exist a few ms before its pod record: files of no pod older than this
-// are a killed run's (killed before the record was written, or its record already reaped).
+// A run's egress files come after its pod record (core/lifecycle.ts), whose reap removes them;
+// files of no pod older than this are a backstop (older clawpods made them before the record).
 const EGRESS_STALE_MS = 60_000;
 
 /** A pod's egress socket and CA bundle, as egressPaths names them. */
