@@ -103,7 +103,16 @@ export async function startEgress(
   // The proxy's socket is the pod's alone (0600, the pod's uid): no other local user reaches its
   // egress or secrets.
   const socketOwner = podUid === null ? undefined : { uid: podUid, gid: podUid };
-  const proxy = await startPodProxy({ socketPath: paths.socketPath, pod: runId, network: rules.network, secrets: plan.secrets, ca, upstreamCA, onEvent, socketOwner });
+  const proxy = await startPodProxy({
+    socketPath: paths.socketPath,
+    pod: runId,
+    network: rules.network,
+    secrets: plan.secrets,
+    ca,
+    upstreamCA,
+    onEvent,
+    socketOwner,
+  });
   return {
     egress: { socketPath: paths.socketPath, caBundle: ca ? paths.caBundle : undefined },
     async close() {
