@@ -55,6 +55,7 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -374,6 +375,35 @@ static pid_t spawn_child(void) {
 
 static pid_t clawpod_pid;
 
+/* The fd bwrap reads its seccomp program from (its "--seccomp FD" among the bwrap arguments, FD
+ * one clawpod handed us with --keep-fd), or -1. */
+static int bwrap_seccomp_fd(int argc, char **argv, int cmd_start) {
+  for (int i = cmd_start + 1; i + 1 < argc; i++) {
+    if (strcmp(argv[i], "--seccomp") != 0) continue;
+    char *end;
+    long fd = strtol(argv[i + 1], &end, 10);
+    if (*end || end == argv[i + 1]) return -1;
+    for (int k = 0; k < n_keep; k++)
+      if (keep_fds[k] == fd) return (int)fd;
+    return -1;
+  }
+  return -1;
+}
+
+/* The whole program from fd (a regular file, read by offset: the fd is left as it was), its
+ * length, or -1 when it is larger than buf (or unreadable): the gate is then not used. */
+static ssize_t read_program(int fd, char *buf, size_t size) {
+  size_t got = 0;
+  for (;;) {
+    ssize_t n = pread(fd, buf + got, size - got, (off_t)got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -1;
+    if (n == 0) return (ssize_t)got;
+    got += (size_t)n;
+    if (got == size) return -1;
+  }
+}
+
 /* A warm pod's change set destination, as clawpod wrote it to --harvest-fd (up to EOF), or NULL:
  * nothing written (retired unused, stopped before it ran), clawpod gone (SIGTERM), or not an
  * absolute path. */
@@ -500,6 +530,24 @@ int main(int argc, char **argv) {
   /* The child is forked before the stage is mounted: its cgroup join (a migration that can wait
    * for an RCU grace period on cgroup v1) then overlaps the mounting, and it starts bwrap only
    * once the stage is ready (one byte on this pipe; EOF means set-up failed). */
+  /* The gate (--go-fd): bwrap reads its seccomp program from a kept fd after its whole set-up
+   * (namespaces, binds, pivot_root), as the last step before it execs the command. That fd
+   * becomes a pipe we fill only at go, so bwrap sets the pod up while clawpod records the run
+   * and waits, holding nothing of the command, on the program. A pod whose go never comes
+   * (EOF: cancelled, clawpod gone) is killed and its pipe closed empty; bwrap refuses an empty
+   * or partial program too (EINVAL; not a multiple of 8), so it never runs the command without
+   * its filter. The program is written in one write of at most PIPE_BUF bytes: all or nothing. */
+  static char program[PIPE_BUF];
+  ssize_t program_len = -1;
+  int gate = -1, gate_fd = go_fd >= 0 ? bwrap_seccomp_fd(argc, argv, cmd_start) : -1;
+  if (gate_fd >= 0) program_len = read_program(gate_fd, program, sizeof program);
+  if (program_len > 0) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) die("pipe", NULL);
+    if (dup2(p[0], gate_fd) < 0) die("dup2", NULL); /* bwrap's fd: not close-on-exec */
+    close(p[0]);
+    gate = p[1];
+  }
   int staged[2];
   if (pipe2(staged, O_CLOEXEC) != 0) die("pipe", NULL);
   child = spawn_child();
@@ -523,8 +571,8 @@ int main(int argc, char **argv) {
     while ((got = read(staged[0], &ready, 1)) < 0 && errno == EINTR) {}
     if (got != 1) _exit(125);
     close(staged[0]);
-    if (go_fd >= 0) {
-      /* Joining the cgroups above can wait for an RCU grace period (cgroup v1 migration); that
+    if (go_fd >= 0 && gate < 0) {
+      /* Without the gate the pod waits here, before bwrap. Joining the cgroups above can wait for an RCU grace period (cgroup v1 migration); that
        * wait overlaps with clawpod's own preparation of the run, which ends with this byte. */
       char go;
       ssize_t n;
@@ -544,6 +592,8 @@ int main(int argc, char **argv) {
     _exit(125);
   }
   close(staged[0]);
+  /* The read end is the pod's (bwrap's seccomp fd); ours would keep the gate from ever failing. */
+  if (gate >= 0) close(gate_fd);
   /* Only here, after the fork: an ignored SIGPIPE would be inherited by the pod's commands. */
   signal(SIGPIPE, SIG_IGN);
   setup_stage();
@@ -558,9 +608,25 @@ int main(int argc, char **argv) {
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGHUP, &sa, NULL);
+  int cancelled = 0;
+  if (gate >= 0) {
+    char go;
+    ssize_t n;
+    while ((n = read(go_fd, &go, 1)) < 0 && errno == EINTR) {}
+    if (n == 1 && write(gate, program, (size_t)program_len) == program_len) {
+      /* the pod runs: its seccomp program is all there */
+    } else {
+      /* Killed before its pipe closes: bwrap never even sees the empty program. */
+      if (child > 0) kill(child, SIGKILL);
+      cancelled = 1;
+    }
+    close(gate);
+  }
   if (go_fd >= 0) close(go_fd);
   int status = 0;
   while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+  /* Cancelled before go: as the pod that waited before bwrap did (it exited 125). */
+  if (cancelled) status = 125 << 8;
   /* Reaped: its pid may be anyone's now, so a late stop signal must not kill it (as root). */
   child = -1;
   /* The pod's command is over: from here clawpod must not stop us (a timeout or an interrupt

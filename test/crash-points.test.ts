@@ -219,6 +219,38 @@ test('SIGKILL at rm-row (--rm of a run that changed nothing), then one reap: no 
   await assertNoResidue(id, uid);
 });
 
+// The pod is set up before go (bwrap waits on its seccomp program, native/podinit.c): a clawpod
+// killed at any step before go must leave a command that never ran, even one whose workspace is
+// writable in place.
+const RW = policyFile('version: 1\nfilesystem: { workspace: rw }\nresources: { timeout: 20s }\n');
+for (const step of CRASH_STEPS.slice(0, CRASH_STEPS.indexOf('exec-start'))) {
+  test(`SIGKILL at ${step}: the held pod's command never runs (rw workspace)`, { skip }, async () => {
+    const home = tmpDir('home');
+    const ws = workspace({ 'keep.txt': 'keep\n' });
+    const r = await cli(['exec', '--policy', RW, '--workspace', ws, '--', 'sh', '-c', 'echo ran > ran.txt'], {
+      home,
+      cwd: ws,
+      env: { CLAWPOD_TEST_CRASH_AT: step },
+    });
+    assert.equal(r.code, 137, `clawpod was killed at ${step} (exit ${r.code}):\n${r.stderr}`);
+    const id = r.stderr.match(/^clawpod: test crash at \S+ \(run (\S+)\)$/m)?.[1] as string;
+    assert.ok(id, r.stderr);
+    // The pod dies with its clawpod; its record and groups wait for the next clawpod's reap.
+    const list = await cli(['runs', 'list'], { home });
+    assert.equal(list.code, 0, list.stderr);
+    await assertNoResidue(id, null);
+    assert.deepEqual(fs.readdirSync(ws).sort(), ['keep.txt'], 'the command never ran');
+    const kept = await assertConsistent(home);
+    // From run.start on the run is kept, closed as interrupted (it had begun, as far as the chain says).
+    if (CRASH_STEPS.indexOf(step) < STARTED) assert.deepEqual(kept, [], 'no run is kept');
+    else
+      assert.deepEqual(
+        kept.map((k) => [k.id, k.status, k.filesChanged]),
+        [[id, 'interrupted', 0]],
+      );
+  });
+}
+
 test('two clawpods reaping at once close each dead run exactly once', { skip }, async () => {
   const home = tmpDir('home');
   const store = openStore(path.join(home, 'clawpod.db'));

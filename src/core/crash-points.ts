@@ -6,10 +6,11 @@
 import fs from 'node:fs';
 
 export const CRASH_STEPS = [
-  /** The pod is started and held: pod record, cgroups, uid lock, the prelude waiting for go. */
-  'pod-held',
-  /** The egress proxy listens (its socket, and the CA when the run has secrets). */
+  /** The pod's record, uid lock and cgroups exist, and the egress proxy listens (its socket, and
+   *  the CA when the run has secrets); the prelude is not started yet. */
   'egress',
+  /** The pod is started and held: the prelude and bwrap set it up, the command waits for go. */
+  'pod-held',
   /** The store row exists (status running, this clawpod's pid). */
   'store-row',
   /** The run's directory exists. */

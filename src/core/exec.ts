@@ -65,7 +65,7 @@ export async function runExec(
     start: { command: opts.command },
     podOf: (p: RunningPod) => p,
     // Output is always piped: to the face (redacted when the run has secrets) and kept with the run.
-    startPod: async ({ id, changesDir, egress, record }) => {
+    startPod: async ({ id, changesDir, egress, beforeStart, record }) => {
       const spec: PodSpec = {
         id,
         rules: prepared.rules,
@@ -82,6 +82,7 @@ export async function runExec(
         env: { ...prepared.plan.podEnv, ...prepared.settings.env },
         etc: prepared.settings.etc,
         egress,
+        beforeStart,
       };
       const taken = opts.pods?.backend === prepared.backend ? opts.pods.take(spec, record) : null;
       warm = taken !== null;

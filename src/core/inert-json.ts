@@ -3,12 +3,13 @@
 // character. So the document is the same, and inert wherever it is shown.
 import { UNSAFE_CLASS } from '../util/unsafe-text.js';
 
-const UNSAFE_JSON = new RegExp(`[${UNSAFE_CLASS}]`, 'gu');
+// Compiled on first use (see util/unsafe-text.ts).
+let unsafeJson: RegExp | undefined;
 
 /** JSON text with every control, bidi and invisible character in its strings as \u escapes
  *  (astral ones as their surrogate pair). The layout's own newlines stay. */
 export function jsonInert(json: string): string {
-  return json.replace(UNSAFE_JSON, (c) => {
+  return json.replace((unsafeJson ??= new RegExp(`[${UNSAFE_CLASS}]`, 'gu')), (c) => {
     if (c === '\n') return c;
     let out = '';
     for (let i = 0; i < c.length; i++) out += `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`;

@@ -43,7 +43,14 @@ export interface Prepared {
 }
 
 /** How the pod is started, held: it runs nothing until the run calls go(). */
-export type StartPod<P> = (a: { id: string; changesDir: string | null; egress: PodEgress | undefined; record: (e: PodEvent) => void }) => Promise<P>;
+export type StartPod<P> = (a: {
+  id: string;
+  changesDir: string | null;
+  egress: PodEgress | undefined;
+  /** PodSpec.beforeStart: starts the run's egress proxy (when it has one). */
+  beforeStart: (podUid: number | null) => Promise<void>;
+  record: (e: PodEvent) => void;
+}) => Promise<P>;
 
 export interface OpenRunOptions<P> {
   kind: 'exec' | 'run';
@@ -215,8 +222,9 @@ export class OpenRun<P> {
    *
    *  Crash order (see reap.ts): the pod's record comes first (backend.start writes it before
    *  anything else, holding this clawpod's pid, start time and boot), then the egress files
-   *  named by the run's id, then the store row (the same owner), then the directory and the
-   *  chain. Whatever a crash leaves belongs to a record or a row a later reaper finds and can
+   *  named by the run's id (beforeStart, so the socket exists when bwrap binds it), then the
+   *  prelude and bwrap set the pod up and wait for go (native/podinit.c: the gate), then the
+   *  store row (the same owner), then the directory and the chain. Whatever a crash leaves belongs to a record or a row a later reaper finds and can
    *  prove dead: before the row, the pod's reap removes the pod and its egress files, and no
    *  directory exists yet. The pod runs nothing until go(), which a face calls only after
    *  run.start is in the chain: a run whose chain has no run.start never ran, and is dropped
@@ -225,16 +233,19 @@ export class OpenRun<P> {
     const { ctx, id, o } = this;
     const { rules, workspace, backend, degraded, plan, settings, narrowed } = o.prepared;
     const egress = plan.needed ? podEgress(plan, backend.egressPaths(id)) : undefined;
+    const beforeStart = async (podUid: number | null) => {
+      if (egress) this.egress = await startEgress(plan, rules, id, egress, podUid, this.recordProxy);
+      crashPoint(ctx.env, 'egress', id);
+    };
     try {
-      this.pod = await o.startPod({ id, changesDir: this.changesDir, egress, record: this.record });
+      this.pod = await o.startPod({ id, changesDir: this.changesDir, egress, beforeStart, record: this.record });
       crashPoint(ctx.env, 'pod-held', id);
     } catch (err) {
+      await this.egress?.close();
       this.failUnrecorded(err);
       throw err;
     }
     try {
-      if (egress) this.egress = await startEgress(plan, rules, id, egress, this.running.uid, this.recordProxy);
-      crashPoint(ctx.env, 'egress', id);
       recordRow(ctx, o.prepared.queuedId, this.rowOf());
       crashPoint(ctx.env, 'store-row', id);
     } catch (err) {

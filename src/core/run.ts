@@ -102,7 +102,7 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<TaskResul
     start: { memory: opts.memory ?? null, skills: skills.map((k) => k.name), task: opts.task, model: `${model.providerName}:${model.model}` },
     podOf: (p: LivePod) => p.pod,
     onAuditFull: () => stopLoop.abort(),
-    startPod: async ({ id, changesDir, egress, record }) =>
+    startPod: async ({ id, changesDir, egress, beforeStart, record }) =>
       new LivePod(
         await prepared.backend.start(
           {
@@ -118,6 +118,7 @@ export async function runTask(ctx: Context, opts: RunOptions): Promise<TaskResul
             env: { ...plan.podEnv, ...prepared.settings.env },
             etc: prepared.settings.etc,
             egress,
+            beforeStart,
           },
           record,
         ),

@@ -5,16 +5,17 @@ import { spawnSync } from 'node:child_process';
 import tty from 'node:tty';
 import { StringDecoder } from 'node:string_decoder';
 import { Transform } from 'node:stream';
-import { unsafeGlobal } from '../util/unsafe-text.js';
+import { lazyUnsafeGlobal, PLAIN_TEXT } from '../util/unsafe-text.js';
 
 // Controls, invisible and reordering characters: one set, shared with the review's escaping
 // (util/unsafe-text.ts). \n and \t stay.
-const UNSAFE_G = unsafeGlobal();
+const UNSAFE_G = lazyUnsafeGlobal();
 const NAMED: Record<string, string> = { '\r': '\\r', '\x1b': '\\x1b', '\b': '\\b', '\f': '\\f', '\v': '\\v', '\0': '\\0' };
 
 /** s with every control or invisible character shown as an escape (\x1b, \r, \u{202e}). */
 export function safeText(s: string): string {
-  return s.replace(UNSAFE_G, (c) => {
+  if (PLAIN_TEXT.test(s)) return s;
+  return s.replace(UNSAFE_G(), (c) => {
     if (c === '\n' || c === '\t') return c;
     const n = c.codePointAt(0) as number;
     return NAMED[c] ?? (n < 0x100 ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u{${n.toString(16)}}`);

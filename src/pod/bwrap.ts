@@ -107,6 +107,7 @@ async function startPod(
       rwMounts: spec.rules.mounts.filter((m) => m.mode === 'rw').map((m) => m.host),
     });
     cg = createPodCgroup(host.cgroups, spec.id, spec.rules.resources);
+    await spec.beforeStart?.(uid);
     // The egress proxy's socket (spec.egress) may not exist yet: the caller starts it while the
     // pod is held, and makes it the pod uid's alone (core/egress.ts). bwrap binds it after go().
     const etcFiles = podEtcFiles(spec.etc ?? {});

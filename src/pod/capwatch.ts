@@ -11,7 +11,7 @@
 // from the kernel's report (kmsg.ts) where it can be read.
 import fs from 'node:fs';
 import type { Rules } from '../policy/types.js';
-import { unsafeGlobal } from '../util/unsafe-text.js';
+import { lazyUnsafeGlobal } from '../util/unsafe-text.js';
 import { capCounters, capDir, groupPids, kernelGroupPath, type PodCgroup } from './cgroups.js';
 import { KmsgOomReader, type OomKill, type OomReports } from './kmsg.js';
 import { dyingOrGone, podProc, topHolder, type PodProc } from './podprocs.js';
@@ -55,10 +55,10 @@ interface Victim {
   likely?: boolean;
 }
 
-const UNSAFE = unsafeGlobal();
+const UNSAFE = lazyUnsafeGlobal();
 /** A pod-chosen name made inert for a terminal (every control and invisible character escaped). */
 function escName(s: string): string {
-  return s.replace(UNSAFE, (c) => {
+  return s.replace(UNSAFE(), (c) => {
     const n = c.codePointAt(0) as number;
     return n < 0x100 ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u{${n.toString(16)}}`;
   });

@@ -62,6 +62,10 @@ export interface PodSpec {
   hold?: boolean;
   /** The pod's one way out: the host egress proxy's unix socket (absent: no network at all). */
   egress?: PodEgress;
+  /** Called once the pod's record, uid and groups exist, before its prelude starts, with the
+   *  pod's uid (null: it runs as clawpod's own user): the run starts its egress proxy here, so
+   *  the socket exists before bwrap binds it and a crash leaves its files to the record's reap. */
+  beforeStart?: (podUid: number | null) => Promise<void>;
   /** A live pod: `command` is ignored; commands are sent later with LivePod.exec (see live.ts). */
   live?: boolean;
   /** A terminal of the pod's own (clawpod exec -t; not for live pods): stdin and stdout are the

@@ -114,6 +114,8 @@ export function createFakeBackend(opts: FakeBackendOptions = {}): FakeBackend {
       checkGuards(backend.probe(spec.rules), spec.rules, spec.allowDegraded);
       if (spec.tty) throw new PodError('the fake backend has no terminals (test exec -t against the bwrap backend)');
       await opts.onStart?.(spec);
+      // As bwrap's start: the run's egress proxy starts once the pod exists, before it runs.
+      await spec.beforeStart?.(null);
       const { pod, control } = startPod(spec, onEvent, backend.probe(spec.rules), opts.onGo);
       backend.pods.push(control);
       return pod;

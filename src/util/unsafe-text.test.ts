@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { safeText } from '../core/terminal.js';
 import { escapeText, quotePath } from '../workspace/quote.js';
-import { UNSAFE } from './unsafe-text.js';
+import { PLAIN_TEXT, UNSAFE, unsafeGlobal } from './unsafe-text.js';
 
 const CLASSES: Record<string, number[]> = {
   'C0 controls and DEL': [0x00, 0x07, 0x08, 0x0b, 0x0d, 0x1b, 0x1f, 0x7f],
@@ -53,4 +53,19 @@ test('text of any script, emoji and spaces pass untouched; \\t and \\n kept', ()
   assert.equal(safeText(ok), ok);
   assert.equal(escapeText(ok), ok);
   assert.equal(safeText('a\tb\nc'), 'a\tb\nc');
+});
+
+test("the terminal's plain-ASCII fast path never lets a character of the set through", () => {
+  for (let code = 0; code < 0x100; code++) {
+    const ch = String.fromCharCode(code);
+    if (PLAIN_TEXT.test(ch)) assert.ok(ch === '\t' || ch === '\n' || !UNSAFE.test(ch), `U+${code.toString(16)} is plain but in the set`);
+    else assert.ok(code > 0x7e || (code < 0x20 && ch !== '\t' && ch !== '\n'), `U+${code.toString(16)} is not plain`);
+    assert.equal(
+      safeText(`x${ch}y`),
+      `x${ch}y`.replace(unsafeGlobal(), (c) => (c === '\n' || c === '\t' ? c : safeText(c))),
+      `U+${code.toString(16)}`,
+    );
+  }
+  assert.equal(safeText('plain text\twith\na tab'), 'plain text\twith\na tab');
+  assert.equal(safeText('esc \x1b[31m'), 'esc \\x1b[31m');
 });

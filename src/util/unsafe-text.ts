@@ -24,10 +24,23 @@ export const UNSAFE_CLASS = '\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}\\p{Default_Ignorable_C
 const PRESENTATION = '\\ufe0e\\ufe0f';
 const source = (extra: string) => `(?![${PRESENTATION}])[${UNSAFE_CLASS}${extra}]|(?<=^|[${UNSAFE_CLASS}])[${PRESENTATION}]`;
 
+// Every matcher is compiled on first use: the property classes take ~0.3 ms each to compile,
+// which a command line that never shows pod text should not pay at start.
+let unsafe: RegExp | undefined;
+
 /** Matches one unsafe character (no g flag: safe to .test() repeatedly). */
-export const UNSAFE = new RegExp(source(''), 'u');
+export const UNSAFE = { test: (s: string): boolean => (unsafe ??= new RegExp(source(''), 'u')).test(s) };
 
 /** A fresh global matcher over the set, plus `extra` (class syntax), for replace/matchAll. */
 export function unsafeGlobal(extra = ''): RegExp {
   return new RegExp(source(extra), 'gu');
 }
+
+/** unsafeGlobal(extra), made on the first call and the same one after (module-level matchers). */
+export function lazyUnsafeGlobal(extra = ''): () => RegExp {
+  let re: RegExp | undefined;
+  return () => (re ??= unsafeGlobal(extra));
+}
+
+/** Printable ASCII, tab and newline only: text with nothing of the set in it (a fast path). */
+export const PLAIN_TEXT = /^[\t\n\x20-\x7e]*$/;

@@ -7,12 +7,12 @@
 // and zero-width or line/paragraph separators hide or split text. All of them are shown as
 // visible escapes, so what a reviewer reads is what the file holds. So are the invisible ones
 // used to hide code (Hangul fillers, soft hyphen) or instructions to a model (tag characters).
-import { UNSAFE, unsafeGlobal } from '../util/unsafe-text.js';
+import { lazyUnsafeGlobal, UNSAFE } from '../util/unsafe-text.js';
 
 // The set itself lives in util/unsafe-text.ts, shared with the terminal. \t and \n are in it;
 // callers here handle them.
-const UNSAFE_G = unsafeGlobal();
-const UNSAFE_OR_QUOTE_G = unsafeGlobal('"\\\\');
+const UNSAFE_G = lazyUnsafeGlobal();
+const UNSAFE_OR_QUOTE_G = lazyUnsafeGlobal('"\\\\');
 
 /** Text escapes: readable names for the usual three, \xNN below U+0100, \uNNNN above. */
 function escapeTextChar(ch: string): string {
@@ -35,7 +35,7 @@ function escapePathChar(ch: string): string {
 
 /** True when `s` holds any character escapeText would rewrite (tab excepted). */
 export function hasUnsafeText(s: string): boolean {
-  for (const m of s.matchAll(UNSAFE_G)) if (m[0] !== '\t') return true;
+  for (const m of s.matchAll(UNSAFE_G())) if (m[0] !== '\t') return true;
   return false;
 }
 
@@ -45,7 +45,7 @@ export function hasUnsafeText(s: string): boolean {
  * file with escaped characters is marked in the diff, so a literal "\x1b" cannot pass for one.
  */
 export function escapeText(s: string): string {
-  return s.replace(UNSAFE_G, (ch) => (ch === '\t' ? ch : escapeTextChar(ch)));
+  return s.replace(UNSAFE_G(), (ch) => (ch === '\t' ? ch : escapeTextChar(ch)));
 }
 
 /**
@@ -55,7 +55,7 @@ export function escapeText(s: string): string {
  */
 export function quotePath(p: string): string {
   if (!UNSAFE.test(p) && !p.includes('"') && !p.includes('\\')) return p;
-  return '"' + p.replace(UNSAFE_OR_QUOTE_G, escapePathChar) + '"';
+  return '"' + p.replace(UNSAFE_OR_QUOTE_G(), escapePathChar) + '"';
 }
 
 /** A path for a one-line message: quoted, and cut in the middle when it is very long. */
