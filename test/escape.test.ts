@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { cli, onHost, type Outcome, probePod, tmpDir, workspace } from './helpers.js';
+import { cli, eventually, onHost, type Outcome, probePod, tmpDir, workspace } from './helpers.js';
 
 const HAS_PY = fs.existsSync('/usr/bin/python3');
 const rand = () => crypto.randomBytes(5).toString('hex');
@@ -204,6 +204,10 @@ describe('host loopback services and the network', () => {
     assert.equal(accepted.tcp, before, 'the server saw a connection from the pod');
     const host = await onHost(script, { asNobody: true });
     assert.match(host.stdout, /^SUCCEEDED:tcp$/m, 'control: the probe connects from the host');
+    // The server counts the control's connections when it accepts them, which can be after the
+    // probe has exited: wait for them, so the next test's count starts from a settled one.
+    const want = before + (host.stdout.match(/^SUCCEEDED:tcp/gm) ?? []).length;
+    await eventually(() => accepted.tcp >= want, 5_000);
   });
 
   test('a unix socket and an abstract socket on the host are unreachable', { skip: !HAS_PY && 'needs /usr/bin/python3' }, async () => {
