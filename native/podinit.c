@@ -41,6 +41,10 @@
  *                           and go fds is closed first thing (repeatable)
  *   --go-fd FD              the pod waits (after joining its cgroups) for one byte on FD before
  *                           it starts: clawpod prepares the run meanwhile; EOF cancels the pod
+ *   --gate-fd FD            with --go-fd: FD (a --keep-fd regular file) is bwrap's seccomp
+ *                           program (its --seccomp FD). bwrap then starts at once and sets the pod
+ *                           up, and the program reaches it, through a pipe, only at go (see main);
+ *                           a program we cannot gate (unreadable, PIPE_BUF or larger) is refused
  *   --harvest-fd FD         a warm pod (src/pod/warm.ts): its change set's destination is not
  *                           known at start; clawpod writes it to FD when a run takes the pod, and
  *                           it is read once the pod's command has ended (EOF, nothing written:
@@ -375,20 +379,8 @@ static pid_t spawn_child(void) {
 
 static pid_t clawpod_pid;
 
-/* The fd bwrap reads its seccomp program from (its "--seccomp FD" among the bwrap arguments, FD
- * one clawpod handed us with --keep-fd), or -1. */
-static int bwrap_seccomp_fd(int argc, char **argv, int cmd_start) {
-  for (int i = cmd_start + 1; i + 1 < argc; i++) {
-    if (strcmp(argv[i], "--seccomp") != 0) continue;
-    char *end;
-    long fd = strtol(argv[i + 1], &end, 10);
-    if (*end || end == argv[i + 1]) return -1;
-    for (int k = 0; k < n_keep; k++)
-      if (keep_fds[k] == fd) return (int)fd;
-    return -1;
-  }
-  return -1;
-}
+static int gate_fd = -1;
+static volatile sig_atomic_t stop_requested;
 
 /* The whole program from fd (a regular file, read by offset: the fd is left as it was), its
  * length, or -1 when it is larger than buf (or unreadable): the gate is then not used. */
@@ -426,6 +418,7 @@ static const char *read_harvest_dir(void) {
 
 static void forward_signal(int sig) {
   (void)sig;
+  stop_requested = 1;
   /* Any stop request kills the pod outright: bwrap's --die-with-parent then takes down
    * the pod's pid namespace, and with it every process in it. */
   if (child > 0) kill(child, SIGKILL);
@@ -489,6 +482,7 @@ static void parse_args(int argc, char **argv, int *cmd_start) {
     else if (strcmp(a, "--lock-dir") == 0) lock_dir = v;
     else if (strcmp(a, "--status-fd") == 0) status_fd = (int)parse_count(a, v);
     else if (strcmp(a, "--go-fd") == 0) go_fd = (int)parse_count(a, v);
+    else if (strcmp(a, "--gate-fd") == 0) gate_fd = (int)parse_count(a, v);
     else if (strcmp(a, "--harvest-fd") == 0) harvest_fd = (int)parse_count(a, v);
     else if (strcmp(a, "--keep-fd") == 0 && n_keep < MAXN) keep_fds[n_keep++] = (int)parse_count(a, v);
     else if (strcmp(a, "--workspace") == 0) parse_source(a, argv[i], &ws_mode, &ws_id, &ws_src);
@@ -539,9 +533,13 @@ int main(int argc, char **argv) {
    * its filter. The program is written in one write of at most PIPE_BUF bytes: all or nothing. */
   static char program[PIPE_BUF];
   ssize_t program_len = -1;
-  int gate = -1, gate_fd = go_fd >= 0 ? bwrap_seccomp_fd(argc, argv, cmd_start) : -1;
-  if (gate_fd >= 0) program_len = read_program(gate_fd, program, sizeof program);
-  if (program_len > 0) {
+  int gate = -1;
+  if (gate_fd >= 0) {
+    int kept = 0;
+    for (int k = 0; k < n_keep; k++) kept |= keep_fds[k] == gate_fd;
+    if (go_fd < 0 || !kept) { fprintf(stderr, "clawpod-podinit: --gate-fd needs --go-fd and a --keep-fd of the same fd\n"); exit(125); }
+    program_len = read_program(gate_fd, program, sizeof program);
+    if (program_len <= 0) { fprintf(stderr, "clawpod-podinit: cannot gate the pod's seccomp program (unreadable, empty, or %d bytes or more)\n", PIPE_BUF); exit(125); }
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) die("pipe", NULL);
     if (dup2(p[0], gate_fd) < 0) die("dup2", NULL); /* bwrap's fd: not close-on-exec */
@@ -612,8 +610,9 @@ int main(int argc, char **argv) {
   if (gate >= 0) {
     char go;
     ssize_t n;
-    while ((n = read(go_fd, &go, 1)) < 0 && errno == EINTR) {}
-    if (n == 1 && write(gate, program, (size_t)program_len) == program_len) {
+    /* A stop (SIGTERM: clawpod's stop, or its death) cancels, whatever comes on go_fd after. */
+    while ((n = read(go_fd, &go, 1)) < 0 && errno == EINTR && !stop_requested) {}
+    if (n == 1 && !stop_requested && write(gate, program, (size_t)program_len) == program_len) {
       /* the pod runs: its seccomp program is all there */
     } else {
       /* Killed before its pipe closes: bwrap never even sees the empty program. */

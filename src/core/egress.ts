@@ -81,38 +81,46 @@ export async function startEgress(
   // Loaded only by runs that have network: the proxy and its X.509 library are large.
   const { createRunCA, startPodProxy } = await import('../proxy/index.js');
   const ca = paths.caBundle ? createRunCA(runId) : undefined;
-  if (ca && paths.caBundle) {
-    const roots = fs.existsSync(SYSTEM_ROOTS) ? fs.readFileSync(SYSTEM_ROOTS, 'utf8') : '';
-    fs.writeFileSync(paths.caBundle, `${roots}\n${ca.certPem}`, { mode: 0o644 });
+  let proxy: Awaited<ReturnType<typeof startPodProxy>>;
+  // A start that fails leaves neither its CA bundle nor its socket (the pod's reap may be gone).
+  try {
+    if (ca && paths.caBundle) {
+      const roots = fs.existsSync(SYSTEM_ROOTS) ? fs.readFileSync(SYSTEM_ROOTS, 'utf8') : '';
+      fs.writeFileSync(paths.caBundle, `${roots}\n${ca.certPem}`, { mode: 0o644 });
+    }
+    fs.rmSync(paths.socketPath, { force: true });
+    // Upstreams are verified against the system roots plus the policy's extra CAs.
+    const system = fs.existsSync(SYSTEM_ROOTS) ? [fs.readFileSync(SYSTEM_ROOTS, 'utf8')] : [];
+    const upstreamCA = [
+      ...system,
+      ...(rules.network.extraCA ?? []).map((f, i) => {
+        try {
+          return fs.readFileSync(f, 'utf8');
+        } catch (e) {
+          throw new UserError(
+            `network.extraCA[${i}]: cannot read ${f} (${(e as NodeJS.ErrnoException).code ?? 'error'}); give the path of a PEM certificate file`,
+          );
+        }
+      }),
+    ];
+    // The proxy's socket is the pod's alone (0600, the pod's uid): no other local user reaches its
+    // egress or secrets.
+    const socketOwner = podUid === null ? undefined : { uid: podUid, gid: podUid };
+    proxy = await startPodProxy({
+      socketPath: paths.socketPath,
+      pod: runId,
+      network: rules.network,
+      secrets: plan.secrets,
+      ca,
+      upstreamCA,
+      onEvent,
+      socketOwner,
+    });
+  } catch (e) {
+    if (paths.caBundle) fs.rmSync(paths.caBundle, { force: true });
+    fs.rmSync(paths.socketPath, { force: true });
+    throw e;
   }
-  fs.rmSync(paths.socketPath, { force: true });
-  // Upstreams are verified against the system roots plus the policy's extra CAs.
-  const system = fs.existsSync(SYSTEM_ROOTS) ? [fs.readFileSync(SYSTEM_ROOTS, 'utf8')] : [];
-  const upstreamCA = [
-    ...system,
-    ...(rules.network.extraCA ?? []).map((f, i) => {
-      try {
-        return fs.readFileSync(f, 'utf8');
-      } catch (e) {
-        throw new UserError(
-          `network.extraCA[${i}]: cannot read ${f} (${(e as NodeJS.ErrnoException).code ?? 'error'}); give the path of a PEM certificate file`,
-        );
-      }
-    }),
-  ];
-  // The proxy's socket is the pod's alone (0600, the pod's uid): no other local user reaches its
-  // egress or secrets.
-  const socketOwner = podUid === null ? undefined : { uid: podUid, gid: podUid };
-  const proxy = await startPodProxy({
-    socketPath: paths.socketPath,
-    pod: runId,
-    network: rules.network,
-    secrets: plan.secrets,
-    ca,
-    upstreamCA,
-    onEvent,
-    socketOwner,
-  });
   return {
     egress: { socketPath: paths.socketPath, caBundle: ca ? paths.caBundle : undefined },
     async close() {

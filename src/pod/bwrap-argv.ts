@@ -129,6 +129,9 @@ export function buildPodinitArgv(host: HostLayout, p: PodArgvInput): string[] {
   if (p.copyWorkspace && !host.privileged && p.rules.workspace === 'overlay') a.push('--copy-workspace');
   // A warm pod starts at once; FD.go carries its change set's destination instead (known once a run takes it).
   a.push('--status-fd', String(FD.status), p.warm ? '--harvest-fd' : '--go-fd', String(FD.go), '--keep-fd', String(FD.seccomp));
+  // A held pod is set up whole before go: bwrap waits, just before the command, for its seccomp
+  // program, which the prelude passes on only at go (native/podinit.c, the gate).
+  if (!p.warm) a.push('--gate-fd', String(FD.seccomp));
   // Writable attachments are locked shared through clawpod's own lock files (see lockDirOf).
   a.push('--lock-dir', lockDirOf(host.stage));
   // A live pod's executor channel (a socket) rides on fd 6, not on stdio: bwrap's own init (pid 1

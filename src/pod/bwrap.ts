@@ -287,6 +287,8 @@ function supervise(
   // and SIGKILL is the backstop if it does not exit.
   let backstop: NodeJS.Timeout | undefined;
   const kill = () => {
+    // A held pod (waiting at its gate for go) is cancelled: its prelude must not wait for a go.
+    if (goPipe && !goPipe.writableEnded) goPipe.end();
     killPodCgroup(cg);
     try {
       child.kill('SIGTERM');

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { HostLayout } from './bwrap-argv.js';
-import { installPodFiles } from './podfiles.js';
+import { hostEtcSignature, installPodFiles } from './podfiles.js';
 
 function setup(t: { after: (f: () => void) => void }) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'clawpod-podfiles-'));
@@ -84,4 +84,21 @@ test('a pod file changed behind the stamp (another clawpod version, a hand edit)
   fs.rmSync(path.join(layout.etcDir, 'root', 'group'));
   installPodFiles(state, layout, Buffer.from('program'));
   assert.ok(fs.existsSync(path.join(layout.etcDir, 'root', 'group')));
+});
+
+test("the host /etc signature sees a link's new target and a file made private", (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'clawpod-etcsig-'));
+  t.after(() => fs.rmSync(root, { recursive: true, force: true }));
+  fs.writeFileSync(path.join(root, 'services'), 'ssh 22/tcp\n', { mode: 0o644 });
+  fs.writeFileSync(path.join(root, 'zone-a'), 'zone a');
+  fs.symlinkSync(path.join(root, 'zone-a'), path.join(root, 'localtime'));
+  const first = hostEtcSignature(root);
+  // The same link, a new file behind it (a tzdata upgrade replaces the target).
+  fs.writeFileSync(path.join(root, 'zone-a.new'), 'zone a, 2027 rules');
+  fs.renameSync(path.join(root, 'zone-a.new'), path.join(root, 'zone-a'));
+  const second = hostEtcSignature(root);
+  assert.notEqual(second, first, 'a new target behind the same link');
+  // chmod o-r: the copy must go (publicHostFile refuses it now), though mtime did not change.
+  fs.chmodSync(path.join(root, 'services'), 0o640);
+  assert.notEqual(hostEtcSignature(root), second, 'a file made private');
 });

@@ -47,14 +47,9 @@ function publicHostFile(etcRoot: string, rel: string): Buffer | null {
  *  copy (ldconfig, a new time zone). A few lstat calls a pod (the link itself: a new zone is a
  *  new link). */
 export function hostEtcSignature(etcRoot = '/etc'): string {
-  return HOST_ETC_COPIES.map((rel) => {
-    try {
-      const st = fs.lstatSync(path.join(etcRoot, rel));
-      return `${st.ino}:${st.size}:${st.mtimeMs}`;
-    } catch {
-      return '-';
-    }
-  }).join(' ');
+  // The link and what it leads to (a new zone file behind the same link, a file made private
+  // by a chmod: ctime and mode change, not mtime).
+  return HOST_ETC_COPIES.map((rel) => `${statSignature(path.join(etcRoot, rel))}/${statSignature(path.join(etcRoot, rel), true)}`).join(' ');
 }
 
 function mkdirPublic(dir: string): void {
@@ -117,7 +112,8 @@ export function installPodFiles(stateDir: string, layout: HostLayout, seccomp: B
   } catch {
     /* first install here */
   }
-  if (recorded !== '' && recorded === `${want}\n${outputSignature(stampedPaths(layout, bpf, inPod))}`) return bpf;
+  // The seccomp program is compared whole as well (2 KiB): the one file a pod's safety rests on.
+  if (recorded !== '' && recorded === `${want}\n${outputSignature(stampedPaths(layout, bpf, inPod))}` && sameContent(bpf, seccomp)) return bpf;
   fs.mkdirSync(layout.etcDir, { recursive: true, mode: 0o755 });
   fs.chmodSync(stateDir, 0o755);
   fs.chmodSync(layout.etcDir, 0o755);
@@ -127,11 +123,37 @@ export function installPodFiles(stateDir: string, layout: HostLayout, seccomp: B
   writeIfChanged(bpf, seccomp, 0o400);
   // In-pod helpers are copied out of the checkout, which a pod uid may not be able to reach.
   for (const [src, dest] of inPod) if (fs.existsSync(src)) writeIfChanged(dest, fs.readFileSync(src), 0o555);
-  writeIfChanged(stamp, `${want}\n${outputSignature(stampedPaths(layout, bpf, inPod))}`, 0o600);
+  // What is stamped is what was then verified: the stat first, then every file read back. A file
+  // another clawpod version renamed in before the check fails it (no stamp: the next process
+  // installs again); one renamed in after it has another inode than the stamp says.
+  const written = outputSignature(stampedPaths(layout, bpf, inPod));
+  if (installedAsWanted(layout, bpf, seccomp, inPod)) writeIfChanged(stamp, `${want}\n${written}`, 0o600);
+  else fs.rmSync(stamp, { force: true });
   return bpf;
 }
 
 const STAMP = 'podfiles.stamp';
+
+function sameContent(file: string, want: string | Buffer): boolean {
+  try {
+    return fs.readFileSync(file).equals(Buffer.from(want));
+  } catch {
+    return false;
+  }
+}
+
+/** Every file an install writes holds what this clawpod wants there (read back). */
+function installedAsWanted(layout: HostLayout, bpf: string, seccomp: Buffer, inPod: [string, string][]): boolean {
+  if (!sameContent(bpf, seccomp)) return false;
+  for (const [src, dest] of inPod) if (fs.existsSync(src) && !sameContent(dest, fs.readFileSync(src))) return false;
+  const root = path.join(layout.etcDir, POD_ETC_DIR);
+  for (const [name, content] of Object.entries(syntheticEtc())) if (!sameContent(path.join(root, name), content)) return false;
+  for (const rel of HOST_ETC_COPIES) {
+    const content = publicHostFile('/etc', rel);
+    if (content === null ? fs.existsSync(path.join(root, rel)) : !sameContent(path.join(root, rel), content)) return false;
+  }
+  return true;
+}
 
 /** [checkout copy, state dir copy] of each in-pod helper. */
 function helperCopies(layout: HostLayout): [string, string][] {
@@ -150,7 +172,7 @@ function inputSignature(layout: HostLayout, seccomp: Buffer, inPod: [string, str
   const h = crypto.createHash('sha256');
   h.update(JSON.stringify([1, syntheticEtc(), HOST_ETC_COPIES, ETC_FILE_MOUNTS, layout.etcDir, layout.etcBinds, inPod, hostEtcSignature()]));
   h.update(seccomp);
-  for (const [src] of inPod) h.update(`\n${statSignature(src)}`);
+  for (const [src] of inPod) h.update(`\n${statSignature(src, true)}`);
   return h.digest('hex');
 }
 
@@ -169,9 +191,10 @@ function outputSignature(paths: string[]): string {
   return paths.map((p) => `${p} ${statSignature(p)}`).join('\n');
 }
 
-function statSignature(p: string): string {
+/** lstat (or, following links, stat) of p as one string: '-' when it is not there. */
+function statSignature(p: string, follow = false): string {
   try {
-    const st = fs.lstatSync(p, { bigint: true });
+    const st = follow ? fs.statSync(p, { bigint: true }) : fs.lstatSync(p, { bigint: true });
     return `${st.ino}:${st.size}:${st.ctimeNs}:${st.mtimeNs}:${st.mode}:${st.uid}`;
   } catch {
     return '-';

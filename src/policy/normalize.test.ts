@@ -162,6 +162,34 @@ test('reserved and malformed pod paths are refused', () => {
   assert.match(mountError('~/datasets', '/usr/share/data'), /^policy \/p\.yaml: filesystem\.mounts\[0\]\.path: \/usr\/share\/data is reserved/);
 });
 
+test('a mount inside another is refused, in either order (bwrap would make its mount point on the host)', () => {
+  for (const mounts of [
+    [
+      { host: '~/datasets', path: '/data', mode: 'rw' as const },
+      { host: '~/projects', path: '/data/sub' },
+    ],
+    [
+      { host: '~/projects', path: '/data/sub' },
+      { host: '~/datasets', path: '/data', mode: 'rw' as const },
+    ],
+  ]) {
+    assert.throws(() => rulesFor({ filesystem: { mounts } }), {
+      name: 'PolicyError',
+      message: /filesystem\.mounts\[1\]\.path: \/data\/sub is inside \/data, another mount \(mounts may not nest\).*\/mnt\/sub/,
+    });
+  }
+  // Siblings and a shared prefix are fine.
+  rulesFor({
+    filesystem: {
+      mounts: [
+        { host: '~/datasets', path: '/data' },
+        { host: '~/projects', path: '/data2' },
+        { host: '~/datasets', path: '/mnt/data' },
+      ],
+    },
+  });
+});
+
 test('duplicate pod paths are refused', () => {
   assert.throws(
     () =>

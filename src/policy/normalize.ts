@@ -65,6 +65,16 @@ function normalizeMounts(raw: RawPolicy, fail: (where: string, msg: string) => n
     const podProblem = podPathError(m.path);
     if (podProblem) fail(`${where}.path`, podProblem);
     if (podPaths.has(m.path)) fail(`${where}.path`, `${m.path} is mounted twice (each pod path may appear once)`);
+    // One inside another would need its mount point made in the other's host directory (by
+    // bwrap, as it sets the pod up): a change on the host no run recorded.
+    for (const other of podPaths) {
+      const [outer, inner] = isInside(m.path, other) ? [other, m.path] : isInside(other, m.path) ? [m.path, other] : [null, null];
+      if (outer)
+        fail(
+          `${where}.path`,
+          `${inner} is inside ${outer}, another mount (mounts may not nest): give it a path of its own, e.g. /mnt/${posix.basename(inner as string)}`,
+        );
+    }
     podPaths.add(m.path);
     const expanded = expandHome(m.host, deps.home);
     if (!expanded.startsWith('/')) {

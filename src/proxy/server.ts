@@ -150,13 +150,21 @@ function createServers(ctx: ProxyContext, track: (s: Duplex) => void): { outer: 
   return { outer, inner };
 }
 
-function listen(server: http.Server, path: string): Promise<void> {
+/** Listens on a unix socket born 0600 (see below). Exported for its test. */
+export function listen(server: http.Server, path: string): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(path, () => {
-      server.off('error', reject);
-      resolve();
-    });
+    // The socket file is born 0600 whatever clawpod's umask (bind happens inside listen(), at
+    // once): no other local user can connect in the moment before the chmod and chown below.
+    const umask = process.umask(0o177);
+    try {
+      server.listen(path, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    } finally {
+      process.umask(umask);
+    }
   });
 }
 
