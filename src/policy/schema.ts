@@ -112,7 +112,7 @@ const mount = z
     path: z
       .string({ error: expected('must be a path inside the pod') })
       .min(1, { error: 'must not be empty' })
-      .describe('Absolute path inside the pod, e.g. /data')
+      .describe('Absolute path inside the pod, e.g. /data; not inside another mount')
       .meta(doc({ example: '/data' })),
     mode: z
       .enum(['ro', 'rw'], { error: expected('must be ro or rw') })
