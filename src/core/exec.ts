@@ -101,6 +101,9 @@ export async function runExec(
       });
       input.pipe(pod.stdin as Writable);
     }
+    // Leftovers of clawpods that died are cleaned while the held pod finishes its set-up (bwrap
+    // builds it before go): here the reap overlaps it, after go it would delay the pod's end.
+    run.reapOthers();
     pod.go();
     run.emit({
       source: 'run',
@@ -110,7 +113,6 @@ export async function runExec(
     crashPoint(ctx.env, 'exec-start', run.id);
     if (crashWanted(ctx.env, 'pod-output')) pod.stdout?.once('data', () => crashPoint(ctx.env, 'pod-output', run.id));
     io.notice(`clawpod: run ${run.id}`);
-    run.reapOthers();
     onStart?.(run.id, pod, prepared.plan.secrets);
     outcome = await untilStopped(pod, io);
     crashPoint(ctx.env, 'pod-exited', run.id);

@@ -10,7 +10,16 @@ import { buildPodinitArgv, FD, lockDirOf, stageInodes } from './bwrap-argv.js';
 import { podCommand } from './command.js';
 import { podWorkspaceDir } from './workspace-at.js';
 import { hostEtcSignature, installPodEtc, installPodFiles, podEtcFiles, sendEtcFiles, withEtcPipes } from './podfiles.js';
-import { createPodCgroup, podCgroupDirs, podCgroupView, killPodCgroup, listPodCgroups, removePodCgroup, type PodCgroup } from './cgroups.js';
+import {
+  createPodCgroup,
+  podCgroupDirs,
+  podCgroupView,
+  killPodCgroup,
+  listPodCgroups,
+  removePodCgroup,
+  warmCgroupMigration,
+  type PodCgroup,
+} from './cgroups.js';
 import { podCpus } from './cpus.js';
 import { CapWatch } from './capwatch.js';
 import { checkGuards } from './guards.js';
@@ -24,6 +33,8 @@ import { PodError, type Backend, type Guard, type LimitName, type PodEvent, type
 import { claimWarm, newWarmBinding, type WarmBinding } from './bwrap-warm.js';
 
 const POLL_MS = 100;
+/** Whether this process has started its one warm-up migration (see startPod). */
+let migrationWarmed = false;
 /** As native/stage.h: an ext4 stage with less than max(this, 0.1% of it) available is full. */
 const STAGE_FULL_SLACK = 5 << 19;
 
@@ -107,6 +118,14 @@ async function startPod(
       rwMounts: spec.rules.mounts.filter((m) => m.mode === 'rw').map((m) => m.host),
     });
     cg = createPodCgroup(host.cgroups, spec.id, spec.rules.resources);
+    // Now, so the grace period the pod's v1 join waits for passes while the rest of the pod is
+    // built (cgroups.ts); not before: a migration holds cgroup_mutex, which making groups needs.
+    // Only for a process's first pod (a command line's one pod): where pods start one after
+    // another (a server, 50 at once) the extra migrations would cost more than they save.
+    if (!migrationWarmed) {
+      migrationWarmed = true;
+      warmCgroupMigration(host.cgroups);
+    }
     await spec.beforeStart?.(uid);
     // The egress proxy's socket (spec.egress) may not exist yet: the caller starts it while the
     // pod is held, and makes it the pod uid's alone (core/egress.ts). bwrap binds it after go().
