@@ -195,8 +195,9 @@ int stage_mount_image(const char *template_path, const char *stage, const char *
    * block bitmap in the background at mount (no_prefetch_block_bitmaps): with both off no
    * ext4lazyinit work is queued for the pod at all (its wall time did not change measurably).
    * Silent: ext4 would log two lines per pod (mounted, unmounting) in the host's kernel log. */
-  if (mount(dev, stage, "ext4", MS_NOSUID | MS_NODEV | MS_NOATIME | MS_SILENT, "nobarrier,noinit_itable,no_prefetch_block_bitmaps") != 0)
-    return fail(what, "mount stage image", fds, 4);
+  if (mount(dev, stage, "ext4", MS_NOSUID | MS_NODEV | MS_NOATIME | MS_SILENT, "nobarrier,noinit_itable,no_prefetch_block_bitmaps") != 0 &&
+      (errno != EINVAL || mount(dev, stage, "ext4", MS_NOSUID | MS_NODEV | MS_NOATIME | MS_SILENT, "nobarrier,noinit_itable") != 0))
+    return fail(what, "mount stage image", fds, 4); /* (a kernel before 5.9 knows no no_prefetch_block_bitmaps) */
   /* mballoc's first allocation (the overlay's work dir) would otherwise read ahead the bitmaps
    * of every group, and initialize each never-used one: ~0.3 ms of CPU a pod (a flex group's
    * inode tables walked block by block) for groups a short pod never allocates in. Groups are

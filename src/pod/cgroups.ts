@@ -381,6 +381,14 @@ export function warmCgroupMigration(layout: CgroupLayout, selfCgroup = '/proc/se
   }
   if (!own?.startsWith('/') || own.split('/').includes('..')) return null;
   const file = path.join(path.dirname(layout.parents.pids), own, 'cgroup.procs');
+  // Only into the group that lists us now: in a cgroup namespace /proc/self/cgroup is relative to
+  // its root, which need not be the mount's (a host /sys/fs/cgroup bound into a container), and
+  // the same path there could be another group (root's, say): writing there would move clawpod.
+  try {
+    if (!fs.readFileSync(file, 'utf8').split('\n').includes(String(process.pid))) return null;
+  } catch {
+    return null;
+  }
   // One threadpool write, handed over at once (fs.promises.writeFile would issue its write only
   // once this thread is back in the event loop, after the pod is built).
   let fd: number;
