@@ -39,12 +39,12 @@
  *   --keep-fd FD            a descriptor clawpod hands the pod on purpose (bwrap's seccomp
  *                           program); every other inherited descriptor but 0-2 and the status
  *                           and go fds is closed first thing (repeatable)
- *   --go-fd FD              the pod waits (after joining its cgroups) for one byte on FD before
- *                           it starts: clawpod prepares the run meanwhile; EOF cancels the pod
- *   --gate-fd FD            with --go-fd: FD (a --keep-fd regular file) is bwrap's seccomp
- *                           program (its --seccomp FD). bwrap then starts at once and sets the pod
- *                           up, and the program reaches it, through a pipe, only at go (see main);
- *                           a program we cannot gate (unreadable, PIPE_BUF or larger) is refused
+ *   --go-fd FD              the pod's command waits for one byte on FD: clawpod prepares the run
+ *                           meanwhile; EOF cancels the pod. Needs --gate-fd
+ *   --gate-fd FD            FD (a --keep-fd regular file) is bwrap's seccomp program (its
+ *                           --seccomp FD). bwrap starts at once and sets the pod up, and the
+ *                           program reaches it, through a pipe, only at go (see main); a program
+ *                           we cannot gate (unreadable, PIPE_BUF or larger) is refused
  *   --harvest-fd FD         a warm pod (src/pod/warm.ts): its change set's destination is not
  *                           known at start; clawpod writes it to FD when a run takes the pod, and
  *                           it is read once the pod's command has ended (EOF, nothing written:
@@ -534,6 +534,7 @@ int main(int argc, char **argv) {
   static char program[PIPE_BUF];
   ssize_t program_len = -1;
   int gate = -1;
+  if (go_fd >= 0 && gate_fd < 0) { fprintf(stderr, "clawpod-podinit: --go-fd needs --gate-fd (the pod waits for go at bwrap's seccomp program)\n"); exit(125); }
   if (gate_fd >= 0) {
     int kept = 0;
     for (int k = 0; k < n_keep; k++) kept |= keep_fds[k] == gate_fd;
@@ -569,15 +570,6 @@ int main(int argc, char **argv) {
     while ((got = read(staged[0], &ready, 1)) < 0 && errno == EINTR) {}
     if (got != 1) _exit(125);
     close(staged[0]);
-    if (go_fd >= 0 && gate < 0) {
-      /* Without the gate the pod waits here, before bwrap. Joining the cgroups above can wait for an RCU grace period (cgroup v1 migration); that
-       * wait overlaps with clawpod's own preparation of the run, which ends with this byte. */
-      char go;
-      ssize_t n;
-      while ((n = read(go_fd, &go, 1)) < 0 && errno == EINTR) {}
-      if (n != 1) _exit(125);
-      close(go_fd);
-    }
     if (!userns_mode) {
       if (setgroups(0, NULL) != 0) die("setgroups", NULL);
       if (setresgid((gid_t)pod_gid, (gid_t)pod_gid, (gid_t)pod_gid) != 0) die("setgid", NULL);

@@ -224,9 +224,9 @@ export class OpenRun<P> {
    *  anything else, holding this clawpod's pid, start time and boot), then the egress files
    *  named by the run's id (beforeStart, so the socket exists when bwrap binds it), then the
    *  prelude and bwrap set the pod up and wait for go (native/podinit.c: the gate), then the
-   *  store row (the same owner), then the directory and the chain. Whatever a crash leaves belongs to a record or a row a later reaper finds and can
-   *  prove dead: before the row, the pod's reap removes the pod and its egress files, and no
-   *  directory exists yet. The pod runs nothing until go(), which a face calls only after
+   *  store row (the same owner), then the directory and the chain. Whatever a crash leaves
+   *  belongs to a record or a row a later reaper finds and can prove dead: before the row, the
+   *  pod's reap removes the pod and its egress files, and no directory exists yet. The pod runs nothing until go(), which a face calls only after
    *  run.start is in the chain: a run whose chain has no run.start never ran, and is dropped
    *  whole; one that has it is closed with exactly one run.end. */
   async open(): Promise<void> {
@@ -249,9 +249,7 @@ export class OpenRun<P> {
       recordRow(ctx, o.prepared.queuedId, this.rowOf());
       crashPoint(ctx.env, 'store-row', id);
     } catch (err) {
-      this.running.stop(err instanceof NotQueuedError ? 'the run was cancelled' : 'clawpod could not record the run');
-      await this.running.wait().catch(() => undefined);
-      await this.egress?.close();
+      await this.stopHeld(err instanceof NotQueuedError ? 'the run was cancelled' : 'clawpod could not record the run');
       if (!(err instanceof NotQueuedError)) this.failUnrecorded(err);
       throw err;
     }
@@ -269,9 +267,7 @@ export class OpenRun<P> {
       });
       crashPoint(ctx.env, 'chain', id);
     } catch (err) {
-      this.running.stop('clawpod could not record the run');
-      await this.running.wait().catch(() => undefined);
-      await this.egress?.close();
+      await this.stopHeld('clawpod could not record the run');
       this.drop(err);
       throw err;
     }
@@ -316,6 +312,13 @@ export class OpenRun<P> {
         .store()
         .updateRun(this.id, { status: 'failed', endedAt: new Date().toISOString(), exitCode: 125, auditPath: null, runDir: null, summary: { error } });
     } else this.ctx.store().deleteRun(this.id);
+  }
+
+  /** The held pod stopped (it never ran) and the egress proxy closed. */
+  private async stopHeld(reason: string): Promise<void> {
+    this.running.stop(reason);
+    await this.running.wait().catch(() => undefined);
+    await this.egress?.close();
   }
 
   /** A run that failed before its row was written: nothing of it is recorded, except that a

@@ -55,7 +55,7 @@ export function createBwrapBackend(deps: BwrapDeps): Backend {
   let etcSeen = '';
   const podFiles = () => {
     const etcNow = hostEtcSignature();
-    if (seccompFile === null) seccompFile = installPodFiles(host.stateDir, host.layout, seccompProgram());
+    if (seccompFile === null) seccompFile = installPodFiles(host.stateDir, host.layout, seccompProgram(), etcNow);
     else if (etcNow !== etcSeen) installPodEtc(host.layout.etcDir, host.layout.etcBinds);
     etcSeen = etcNow;
     return seccompFile;

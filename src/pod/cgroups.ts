@@ -55,16 +55,19 @@ function isCgroup2(dir: string): boolean {
   }
 }
 
-function ownV2Cgroup(): string | null {
+/** This process's group in one hierarchy, as /proc/self/cgroup gives it ("ID:CONTROLLERS:PATH";
+ *  controller '' is the v2 one, "0::PATH"), or null. */
+function ownCgroup(controller: string, selfCgroup = '/proc/self/cgroup'): string | null {
   try {
-    const line = fs
-      .readFileSync('/proc/self/cgroup', 'utf8')
-      .split('\n')
-      .find((l) => l.startsWith('0::'));
-    return line ? line.slice(3) : null;
+    for (const line of fs.readFileSync(selfCgroup, 'utf8').split('\n')) {
+      const f = line.split(':');
+      if (f.length < 3) continue;
+      if (controller === '' ? f[0] === '0' && f[1] === '' : f[1].split(',').includes(controller)) return f.slice(2).join(':');
+    }
   } catch {
-    return null;
+    /* no procfs */
   }
+  return null;
 }
 
 /** Finds where this process may create pod cgroups. Pure probing: creates nothing. */
@@ -95,7 +98,7 @@ function detectV2(root: string): CgroupLayout {
   if (writable(root) && process.getuid?.() === 0) base = path.join(root, GROUP);
   else {
     // Unprivileged: use the delegated subtree that systemd gives the user's service manager.
-    const own = ownV2Cgroup();
+    const own = ownCgroup('');
     const parent = own ? path.join(root, path.dirname(own)) : null;
     if (parent && writable(parent) && writable(path.join(parent, 'cgroup.procs'))) base = path.join(parent, GROUP);
   }
@@ -367,28 +370,14 @@ export function listPodCgroups(layout: CgroupLayout): Map<string, string[]> {
  */
 export function warmCgroupMigration(layout: CgroupLayout, selfCgroup = '/proc/self/cgroup'): string | null {
   if (layout.mode !== 'v1' || !layout.parents.pids) return null;
-  let own: string | undefined;
-  try {
-    own = fs
-      .readFileSync(selfCgroup, 'utf8')
-      .split('\n')
-      .map((l) => l.split(':'))
-      .find((f) => f.length >= 3 && f[1].split(',').includes('pids'))
-      ?.slice(2)
-      .join(':');
-  } catch {
-    return null;
-  }
+  const own = ownCgroup('pids', selfCgroup);
   if (!own?.startsWith('/') || own.split('/').includes('..')) return null;
-  const file = path.join(path.dirname(layout.parents.pids), own, 'cgroup.procs');
+  const dir = path.join(path.dirname(layout.parents.pids), own);
+  const file = path.join(dir, 'cgroup.procs');
   // Only into the group that lists us now: in a cgroup namespace /proc/self/cgroup is relative to
   // its root, which need not be the mount's (a host /sys/fs/cgroup bound into a container), and
   // the same path there could be another group (root's, say): writing there would move clawpod.
-  try {
-    if (!fs.readFileSync(file, 'utf8').split('\n').includes(String(process.pid))) return null;
-  } catch {
-    return null;
-  }
+  if (!pidsIn(dir).includes(process.pid)) return null;
   // One threadpool write, handed over at once (fs.promises.writeFile would issue its write only
   // once this thread is back in the event loop, after the pod is built).
   let fd: number;

@@ -11,7 +11,7 @@ import { ETC_DATA_NAMES, ETC_FILE_MOUNTS, FD, HOST_ETC_COPIES, POD_ETC_DIR, synt
  *  written in tmpDir (same file system) when file is in a dir pods see. */
 export function writeIfChanged(file: string, content: string | Buffer, mode: number, tmpDir = path.dirname(file)): void {
   try {
-    if (fs.lstatSync(file).isFile() && Buffer.from(content).equals(fs.readFileSync(file))) return;
+    if (fs.lstatSync(file).isFile() && sameContent(file, content)) return;
   } catch {
     /* absent */
   }
@@ -64,15 +64,27 @@ function mkdirPublic(dir: string): void {
  *  binds a whole dir; every clawpod runs this before its first pod, so none starts on a dir
  *  still missing a file it needs. */
 export function installPodEtc(etcDir: string, etcBinds: readonly string[], etcRoot = '/etc'): string {
+  return writePodEtc(etcDir, etcBinds, podEtcContents(etcRoot));
+}
+
+/** What installPodEtc puts in the pod's /etc, by path relative to it: the synthetic files and
+ *  the host's public tables (null: this host has none, or not a public one; removed). */
+function podEtcContents(etcRoot: string): [string, string | Buffer | null][] {
+  return [...Object.entries(syntheticEtc()), ...HOST_ETC_COPIES.map((rel): [string, Buffer | null] => [rel, publicHostFile(etcRoot, rel)])];
+}
+
+function writePodEtc(etcDir: string, etcBinds: readonly string[], contents: [string, string | Buffer | null][]): string {
   const root = path.join(etcDir, POD_ETC_DIR);
   const put = (rel: string, content: string | Buffer) => {
     mkdirPublic(path.dirname(path.join(root, rel)));
     writeIfChanged(path.join(root, rel), content, 0o444, etcDir);
   };
   mkdirPublic(root);
-  for (const [name, content] of Object.entries(syntheticEtc())) put(name, content);
-  for (const rel of HOST_ETC_COPIES) {
-    const content = publicHostFile(etcRoot, rel);
+  for (const [rel, content] of contents) {
+    if (!HOST_ETC_COPIES.includes(rel)) {
+      put(rel, content ?? '');
+      continue;
+    }
     try {
       if (content === null) fs.rmSync(path.join(root, rel), { force: true });
       else put(rel, content);
@@ -98,14 +110,14 @@ export function installPodEtc(etcDir: string, etcBinds: readonly string[], etcRo
  *
  *  Every clawpod process runs this before its first pod, so a command line pays it on every
  *  exec: when nothing it reads changed since the last install and nothing it wrote was touched
- *  since (podfiles.stamp, see installedSignature), it costs one read and a few lstat calls
+ *  since (podfiles.stamp: inputSignature, outputSignature), it costs one read and a few lstat calls
  *  instead of reading every file back. Only root writes here; any rewrite (another clawpod
  *  version's install, a rename, a chmod) changes a written path's inode or ctime. */
-export function installPodFiles(stateDir: string, layout: HostLayout, seccomp: Buffer): string {
+export function installPodFiles(stateDir: string, layout: HostLayout, seccomp: Buffer, etcSignature = hostEtcSignature()): string {
   const bpf = path.join(stateDir, 'seccomp.bpf');
   const stamp = path.join(stateDir, STAMP);
   const inPod = helperCopies(layout);
-  const want = inputSignature(layout, seccomp, inPod);
+  const want = inputSignature(layout, seccomp, inPod, etcSignature);
   let recorded = '';
   try {
     recorded = fs.readFileSync(stamp, 'utf8');
@@ -117,17 +129,27 @@ export function installPodFiles(stateDir: string, layout: HostLayout, seccomp: B
   fs.mkdirSync(layout.etcDir, { recursive: true, mode: 0o755 });
   fs.chmodSync(stateDir, 0o755);
   fs.chmodSync(layout.etcDir, 0o755);
-  installPodEtc(layout.etcDir, layout.etcBinds);
+  // Each input read once: what is written is what is checked after (installedAsWanted).
+  const etc = podEtcContents('/etc');
+  writePodEtc(layout.etcDir, layout.etcBinds, etc);
   // Settings files of clawpod versions that wrote them here, readable by name (see podEtcFiles).
   fs.rmSync(path.join(layout.etcDir, 'settings'), { recursive: true, force: true });
   writeIfChanged(bpf, seccomp, 0o400);
   // In-pod helpers are copied out of the checkout, which a pod uid may not be able to reach.
-  for (const [src, dest] of inPod) if (fs.existsSync(src)) writeIfChanged(dest, fs.readFileSync(src), 0o555);
+  const files: [string, string | Buffer | null][] = [[bpf, seccomp]];
+  for (const [src, dest] of inPod) {
+    if (!fs.existsSync(src)) continue;
+    const content = fs.readFileSync(src);
+    writeIfChanged(dest, content, 0o555);
+    files.push([dest, content]);
+  }
+  const root = path.join(layout.etcDir, POD_ETC_DIR);
+  for (const [rel, content] of etc) files.push([path.join(root, rel), content]);
   // What is stamped is what was then verified: the stat first, then every file read back. A file
   // another clawpod version renamed in before the check fails it (no stamp: the next process
   // installs again); one renamed in after it has another inode than the stamp says.
   const written = outputSignature(stampedPaths(layout, bpf, inPod));
-  if (installedAsWanted(layout, bpf, seccomp, inPod)) writeIfChanged(stamp, `${want}\n${written}`, 0o600);
+  if (installedAsWanted(files)) writeIfChanged(stamp, `${want}\n${written}`, 0o600);
   else fs.rmSync(stamp, { force: true });
   return bpf;
 }
@@ -142,17 +164,9 @@ function sameContent(file: string, want: string | Buffer): boolean {
   }
 }
 
-/** Every file an install writes holds what this clawpod wants there (read back). */
-function installedAsWanted(layout: HostLayout, bpf: string, seccomp: Buffer, inPod: [string, string][]): boolean {
-  if (!sameContent(bpf, seccomp)) return false;
-  for (const [src, dest] of inPod) if (fs.existsSync(src) && !sameContent(dest, fs.readFileSync(src))) return false;
-  const root = path.join(layout.etcDir, POD_ETC_DIR);
-  for (const [name, content] of Object.entries(syntheticEtc())) if (!sameContent(path.join(root, name), content)) return false;
-  for (const rel of HOST_ETC_COPIES) {
-    const content = publicHostFile('/etc', rel);
-    if (content === null ? fs.existsSync(path.join(root, rel)) : !sameContent(path.join(root, rel), content)) return false;
-  }
-  return true;
+/** Every file an install wrote holds what it wrote there, read back (null: it is not there). */
+function installedAsWanted(files: [string, string | Buffer | null][]): boolean {
+  return files.every(([file, content]) => (content === null ? !fs.existsSync(file) : sameContent(file, content)));
 }
 
 /** [checkout copy, state dir copy] of each in-pod helper. */
@@ -168,9 +182,9 @@ function helperCopies(layout: HostLayout): [string, string][] {
 
 /** What an install is made from: this clawpod's own content (the seccomp program, the synthetic
  *  files, the lists), the host's public tables (hostEtcSignature), the helpers in the checkout. */
-function inputSignature(layout: HostLayout, seccomp: Buffer, inPod: [string, string][]): string {
+function inputSignature(layout: HostLayout, seccomp: Buffer, inPod: [string, string][], etcSignature: string): string {
   const h = crypto.createHash('sha256');
-  h.update(JSON.stringify([1, syntheticEtc(), HOST_ETC_COPIES, ETC_FILE_MOUNTS, layout.etcDir, layout.etcBinds, inPod, hostEtcSignature()]));
+  h.update(JSON.stringify([1, syntheticEtc(), HOST_ETC_COPIES, ETC_FILE_MOUNTS, layout.etcDir, layout.etcBinds, inPod, etcSignature]));
   h.update(seccomp);
   for (const [src] of inPod) h.update(`\n${statSignature(src, true)}`);
   return h.digest('hex');
