@@ -499,8 +499,24 @@ static void parse_args(int argc, char **argv, int *cmd_start) {
   *cmd_start = i;
 }
 
+/* Every disposition back to the default, the C library's own signals (32, 33) too: glibc's
+ * posix_spawn, which clawpod starts us with (native/spawn.c), leaves those two ignored, and an
+ * ignored signal would stay ignored through bwrap into the pod. The raw call, because glibc's
+ * sigaction refuses its internal signals. */
+static void reset_signals(void) {
+  struct {
+    void *handler;
+    unsigned long flags;
+    void *restorer;
+    unsigned long mask;
+  } dfl = {SIG_DFL, 0, NULL, 0};
+  for (int sig = 1; sig <= 64; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP) syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
+}
+
 int main(int argc, char **argv) {
   int cmd_start;
+  reset_signals();
   parse_args(argc, argv, &cmd_start);
   sanitize_stdio();
   int keep[MAXN + 3], nk = 0;

@@ -3,7 +3,8 @@
 # forwarder (native/fwd.c), the live pod executor (native/podexec.c), the warm pod's resident
 # (native/podwait.c), the apply helper
 # (native/wsapply.c) and an interactive pod's terminal (native/pty.c on the host, native/podtty.c
-# in the pod). Needs a C compiler (scripts/setup.sh installs one).
+# in the pod), and the Node addon that spawns the prelude (native/spawn.c). Needs a C compiler
+# (scripts/setup.sh installs one).
 set -e
 cd "$(dirname "$0")/.."
 mkdir -p build
@@ -25,3 +26,14 @@ build podwait native/podwait.c
 build wsapply native/wsapply.c
 build pty native/pty.c
 build podtty native/podtty.c
+# The prelude's spawner, a Node addon (src/pod/spawn.ts): against the running Node's own headers.
+node_inc="$(dirname "$(dirname "$(node -p process.execPath)")")/include/node"
+[ -f "$node_inc/node_api.h" ] || node_inc="${npm_config_nodedir:-/usr}/include/node"
+if [ ! -f "$node_inc/node_api.h" ]; then
+  echo "clawpod build: Node's headers (node_api.h) are not in $node_inc; install Node with its headers" >&2
+  exit 1
+fi
+if [ ! -f build/clawpod-spawn.node ] || [ native/spawn.c -nt build/clawpod-spawn.node ]; then
+  cc $CFLAGS -fPIC -shared -I"$node_inc" -o "build/clawpod-spawn.node.tmp.$$" native/spawn.c
+  mv -f "build/clawpod-spawn.node.tmp.$$" build/clawpod-spawn.node
+fi

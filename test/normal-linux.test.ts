@@ -321,3 +321,14 @@ print(json.dumps({"pypi": gai("pypi.org"), "example": gai("example.com"), "local
     assert.doesNotMatch(r.stdout, /Temporary failure in name resolution|Retrying/);
   });
 });
+
+describe('signals', () => {
+  test("the pod's command starts with no signal blocked and none ignored", async () => {
+    // Node ignores SIGPIPE and glibc's posix_spawn (the prelude's spawner) leaves its own 32 and
+    // 33 ignored: an ignored signal stays ignored through every exec, so the prelude resets all.
+    const r = await inPod('grep -E "^Sig(Blk|Ign):" /proc/self/status');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^SigBlk:\s*0+$/m);
+    assert.match(r.stdout, /^SigIgn:\s*0+$/m);
+  });
+});

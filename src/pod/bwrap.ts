@@ -1,6 +1,5 @@
 // The bubblewrap backend: one pod = clawpod-podinit (cgroups, private mounts, uid drop) then
 // bwrap (namespaces, seccomp, read-only system) then the command.
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,6 +27,7 @@ import { PodState } from './podstate.js';
 import { stageRoomMessage, stageRoomShort, stageTemplate } from './stage.js';
 import { installSysView, podSysView } from './sysview.js';
 import { seccompProgram } from './seccomp-prebuilt.js';
+import { type PreludeProcess, spawnPrelude, type StdioSlot } from './spawn.js';
 import { spawnWithTty, ttyControl } from './tty.js';
 import { PodError, type Backend, type Guard, type LimitName, type PodEvent, type PodOutcome, type PodSpec, type RunningPod, type WarmPod } from './types.js';
 import { claimWarm, newWarmBinding, type WarmBinding } from './bwrap-warm.js';
@@ -158,14 +158,14 @@ async function startPod(
     seccompFd = fs.openSync(seccompFile, 'r');
     const child = hasTty(spec)
       ? spawnWithTty(host.layout.podinit, argv, seccompFd, etcFiles.length, spec.ttySize)
-      : spawn(host.layout.podinit, argv, {
-          env: {},
-          // Its own session: the terminal's Ctrl-C reaches clawpod alone, which decides what it
-          // means (exec stops the pod, run stops the agent first and closes the pod normally).
-          detached: true,
-          // A live pod talks to its executor over one socket on fd 6 (FD.channel), never on stdio.
-          // A warm pod's resident reads the run's command on stdin and says it is ready on fd 6.
-          stdio: withEtcPipes(
+      : // Its own session (detached): the terminal's Ctrl-C reaches clawpod alone, which decides
+        // what it means (exec stops the pod, run stops the agent first and closes the pod normally).
+        // A live pod talks to its executor over one socket on fd 6 (FD.channel), never on stdio.
+        // A warm pod's resident reads the run's command on stdin and says it is ready on fd 6.
+        spawnPrelude(
+          host.layout.podinit,
+          argv,
+          withEtcPipes<StdioSlot>(
             spec.live
               ? ['ignore', 'ignore', spec.stdio, seccompFd, 'pipe', 'pipe', 'pipe']
               : warm
@@ -180,7 +180,8 @@ async function startPod(
                   ],
             etcFiles.length,
           ),
-        });
+          { detached: true },
+        );
     fs.closeSync(seccompFd);
     seccompFd = null;
     sendEtcFiles(child, etcFiles);
@@ -250,7 +251,7 @@ export function pinSources(spec: Pick<PodSpec, 'workspace' | 'rules'>): { ids: R
 }
 
 function supervise(
-  child: ChildProcess,
+  child: PreludeProcess,
   spec: PodSpec,
   host: HostFacts,
   state: PodState,

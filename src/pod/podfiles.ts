@@ -1,11 +1,11 @@
 // Files every pod reads, written once per host state dir instead of piped per pod: the pod's
 // /etc (one dir, bound read-only) and the seccomp program (opened per pod as fd 3).
-import type { ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { ETC_DATA_NAMES, ETC_FILE_MOUNTS, FD, HOST_ETC_COPIES, POD_ETC_DIR, syntheticEtc, type HostLayout } from './bwrap-argv.js';
+import type { PreludeProcess } from './spawn.js';
 
 /** Replaces file by a rename (a reader sees the old or the new, never part), the temp file
  *  written in tmpDir (same file system) when file is in a dir pods see. */
@@ -238,7 +238,7 @@ export function withEtcPipes<T>(stdio: (T | 'ignore' | 'pipe')[], count: number)
 
 /** Writes each file to its pipe and closes it (bwrap reads to EOF). A pod that died first
  *  closed its end: the write's EPIPE is that pod's end, which its exit reports. */
-export function sendEtcFiles(child: ChildProcess, files: [string, string][]): void {
+export function sendEtcFiles(child: PreludeProcess, files: [string, string][]): void {
   files.forEach(([, content], i) => {
     const pipe = (child.stdio as unknown as (Writable | null)[])[FD.etc + i];
     if (!pipe) return; // the prelude never started (its spawn error says why)

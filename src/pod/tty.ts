@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { FD } from './bwrap-argv.js';
 import { withEtcPipes } from './podfiles.js';
+import type { PreludeProcess } from './spawn.js';
 import { PodError } from './types.js';
 
 export interface TtySize {
@@ -44,7 +45,7 @@ export interface PodTty {
 }
 
 /** The control side of a helper spawned by spawnWithTty. */
-export function ttyControl(child: ChildProcess): PodTty {
+export function ttyControl(child: PreludeProcess): PodTty {
   const ctl = child.stdio[child.stdio.length - 1] as unknown as Duplex | null;
   let pid: number | undefined;
   let said = '';

@@ -14,8 +14,9 @@ async function until(fn: () => boolean, what: string): Promise<void> {
 }
 
 test('a zombie supervisor is dead to runAlive; its live parent, recorded the same way, is alive', async () => {
-  // sh starts a child that exits at once and then execs into sleep, which never waits for it.
-  const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  // sh starts a child that exits soon and then execs into sleep, which never waits for it. Not at
+  // once: a child that ended before the exec could be reaped by sh itself (seen once under load).
+  const parent = spawn('sh', ['-c', 'sleep 0.5 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
   try {
     const pid = Number(await new Promise<string>((r) => parent.stdout.once('data', (d) => r(String(d)))));
     await until(() => processStat(pid)?.state === 'Z', `pid ${pid} became a zombie`);

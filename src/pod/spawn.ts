@@ -1,0 +1,194 @@
+// Starting a pod's prelude without forking Node (native/spawn.c).
+//
+// child_process.spawn forks the whole Node process and waits on the main thread for the child's
+// exec: ~3 ms per pod here, spent copying Node's page tables and tearing the copy down, and pods
+// started together queue behind it. posix_spawn shares the parent's memory until the exec, so a
+// start costs the exec alone. The child is a ChildProcess look-alike for what the pod code uses
+// (stdio sockets, kill, 'exit' and 'close'); it is reaped on SIGCHLD, by pid, never another's.
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { PodError } from './types.js';
+
+/** What a prelude's spawner gives back: a ChildProcess, or a PodChild below. */
+export interface PreludeProcess {
+  readonly pid?: number | undefined;
+  readonly stdio: readonly unknown[];
+  readonly stdin: Writable | null;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+  kill(signal?: NodeJS.Signals): boolean;
+  on(event: 'close', listener: (code: number | null, signal: NodeJS.Signals | null) => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+}
+
+/** One child descriptor: a fresh socket pair, nothing (0-2: /dev/null), clawpod's own, or this fd. */
+export type StdioSlot = 'pipe' | 'ignore' | 'inherit' | number;
+
+interface Native {
+  socketpair(): [number, number];
+  spawn(file: string, argv: string[], envp: string[], fds: number[], setsid: boolean): number;
+  reap(pids: number[]): [number, number, number][];
+}
+
+const NO_FD = -1;
+const DEV_NULL = -2;
+
+let native: Native | null = null;
+function load(dir: string): Native {
+  if (native) return native;
+  const file = path.join(dir, 'clawpod-spawn.node');
+  try {
+    native = createRequire(import.meta.url)(file) as Native;
+  } catch (e) {
+    throw new PodError(`${file} cannot be loaded (${(e as Error).message.split('\n')[0]}): run npm run build`);
+  }
+  return native;
+}
+
+const children = new Map<number, PodChild>();
+const signalNames = new Map(Object.entries(os.constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
+
+function reapChildren(): void {
+  if (!native || children.size === 0) return;
+  for (const [pid, code, sig] of native.reap([...children.keys()])) {
+    const child = children.get(pid);
+    children.delete(pid);
+    child?.ended(code >= 0 ? code : null, sig > 0 ? (signalNames.get(sig) ?? 'SIGKILL') : null);
+  }
+  if (children.size === 0) process.off('SIGCHLD', reapChildren);
+}
+
+export class PodChild extends EventEmitter {
+  readonly stdio: (net.Socket | null)[];
+  exitCode: number | null = null;
+  signalCode: NodeJS.Signals | null = null;
+  private reaped = false;
+  private closesNeeded = 1;
+  private closesGot = 0;
+  private retry: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly pid: number,
+    stdio: (net.Socket | null)[],
+  ) {
+    super();
+    this.stdio = stdio;
+    stdio.forEach((s, i) => {
+      if (!s || i === 0) return;
+      this.closesNeeded++;
+      s.on('close', () => this.maybeClose());
+    });
+    // Nothing to wait on but the exit: keep the loop alive until it is seen (SIGCHLD's is not).
+    if (this.closesNeeded === 1) this.retry = setInterval(reapChildren, 50);
+  }
+
+  get stdin(): Writable | null {
+    return this.stdio[0] ?? null;
+  }
+  get stdout(): Readable | null {
+    return this.stdio[1] ?? null;
+  }
+  get stderr(): Readable | null {
+    return this.stdio[2] ?? null;
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGTERM'): boolean {
+    // Never after the reap: the pid may be someone else's by then.
+    if (this.reaped) return false;
+    try {
+      process.kill(this.pid, signal);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Called by the reaper, once. */
+  ended(code: number | null, signal: NodeJS.Signals | null): void {
+    this.reaped = true;
+    clearInterval(this.retry);
+    clearTimeout(this.retry);
+    this.exitCode = code;
+    this.signalCode = signal;
+    this.stdio[0]?.destroy();
+    this.emit('exit', code, signal);
+    // As child_process: what the child left in its pipes is read to the end before 'close'.
+    for (const s of this.stdio.slice(1)) if (s?.readable && s.readableFlowing !== true) s.resume();
+    this.maybeClose();
+  }
+
+  private maybeClose(): void {
+    this.closesGot++;
+    if (this.closesGot === this.closesNeeded) {
+      this.emit('close', this.exitCode, this.signalCode);
+      return;
+    }
+    // Every pipe closed and no exit seen yet: the child is ending; look again shortly (this
+    // also keeps the loop alive, which the SIGCHLD listener does not).
+    if (!this.reaped && this.closesGot === this.closesNeeded - 1) {
+      const again = () => {
+        reapChildren();
+        if (!this.reaped) this.retry = setTimeout(again, 2);
+      };
+      again();
+    }
+  }
+}
+
+/**
+ * Starts FILE with ARGV (argv[0] is FILE), an empty environment unless ENV, and exactly the
+ * descriptors STDIO names at their index; every other descriptor of clawpod's stays out.
+ * Throws a PodError when the program cannot be started.
+ */
+export function spawnPrelude(file: string, argv: string[], stdio: StdioSlot[], opts: { detached?: boolean; env?: string[] } = {}): PodChild {
+  const lib = load(path.dirname(file));
+  const fds: number[] = [];
+  const parents: (net.Socket | null)[] = [];
+  const childEnds: number[] = [];
+  try {
+    stdio.forEach((slot, i) => {
+      if (slot === 'pipe') {
+        const [mine, theirs] = lib.socketpair();
+        childEnds.push(theirs);
+        fds.push(theirs);
+        // As child_process: stdin is written only; every other pipe is read (and may be written).
+        parents.push(new net.Socket({ fd: mine, readable: i !== 0, writable: true }));
+      } else {
+        parents.push(null);
+        if (slot === 'ignore') fds.push(i < 3 ? DEV_NULL : NO_FD);
+        else if (slot === 'inherit') fds.push(isOpen(i) ? i : i < 3 ? DEV_NULL : NO_FD);
+        else fds.push(slot);
+      }
+    });
+    if (children.size === 0) process.on('SIGCHLD', reapChildren);
+    let pid: number;
+    try {
+      pid = lib.spawn(file, [file, ...argv], opts.env ?? [], fds, Boolean(opts.detached));
+    } catch (e) {
+      if (children.size === 0) process.off('SIGCHLD', reapChildren);
+      throw new PodError(`cannot start ${file}: ${(e as Error).message} (run npm run build)`);
+    }
+    const child = new PodChild(pid, parents);
+    children.set(pid, child);
+    return child;
+  } catch (e) {
+    for (const p of parents) p?.destroy();
+    throw e;
+  } finally {
+    for (const fd of childEnds) fs.closeSync(fd);
+  }
+}
+
+function isOpen(fd: number): boolean {
+  try {
+    fs.fstatSync(fd);
+    return true;
+  } catch {
+    return false;
+  }
+}
