@@ -27,6 +27,7 @@ import { PodState } from './podstate.js';
 import { stageRoomMessage, stageRoomShort, stageTemplate } from './stage.js';
 import { installSysView, podSysView } from './sysview.js';
 import { seccompProgram } from './seccomp-prebuilt.js';
+import { podSetups } from './setups.js';
 import { type PreludeProcess, spawnPrelude, type StdioSlot } from './spawn.js';
 import { spawnWithTty, ttyControl } from './tty.js';
 import { PodError, type Backend, type Guard, type LimitName, type PodEvent, type PodOutcome, type PodSpec, type RunningPod, type WarmPod } from './types.js';
@@ -105,6 +106,8 @@ async function startPod(
   if (warm) warm.pinned = pinned;
   const owner = spec.workspace ? (pinned.owners[spec.workspace] ?? null) : null;
   const uid = host.layout.privileged ? state.allocateUid(spec.id) : null;
+  // Given back when the pod's stage is ready, when it ends, or below when it cannot start.
+  const setupDone = await podSetups.acquire();
   let cg: PodCgroup | null = null;
   let seccompFd: number | null = null;
   try {
@@ -185,10 +188,11 @@ async function startPod(
     fs.closeSync(seccompFd);
     seccompFd = null;
     sendEtcFiles(child, etcFiles);
-    const pod = supervise(child, spec, host, state, cg, uid, guards, onEvent, warm);
+    const pod = supervise(child, spec, host, state, cg, uid, guards, onEvent, warm, setupDone);
     if (!spec.hold && !warm) pod.go();
     return pod;
   } catch (err) {
+    setupDone();
     if (seccompFd !== null) fs.closeSync(seccompFd);
     if (cg) {
       killPodCgroup(cg);
@@ -260,6 +264,7 @@ function supervise(
   guards: Guard[],
   onEvent: (e: PodEvent) => void,
   warm: WarmBinding | null,
+  setupDone: () => void,
 ): RunningPod {
   let started = performance.now();
   // A warm pod's change set goes where the run that claims it says (null until then).
@@ -293,6 +298,7 @@ function supervise(
   });
   (child.stdio as unknown as (Readable | null)[])[FD.status]?.on('data', (b: Buffer) => {
     statusText += b.toString();
+    if (/^started=1$/m.test(statusText)) setupDone();
     const code = statusText.match(/^exit_code=(\d+)$/m);
     if (code) exitKnown(Number(code[1]));
     if (!exited && /^exited=1$/m.test(statusText)) {
@@ -368,6 +374,7 @@ function supervise(
   const done = new Promise<PodOutcome>((resolve, reject) => {
     child.on('error', (e) => reject(new PodError(`cannot start the pod prelude ${host.layout.podinit}: ${e.message} (run npm run build)`)));
     child.on('close', (code, signal) => {
+      setupDone();
       clearTimeout(timeout);
       clearTimeout(backstop);
       clearInterval(poll);
