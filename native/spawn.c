@@ -4,7 +4,7 @@
 // child has execed: the fork copies Node's page tables and the exec tears that copy down, ~3 ms
 // per pod here, and 50 pods started at once queue behind it. posix_spawn (glibc: a vfork-style
 // clone sharing the parent's memory, signals blocked, every disposition reset in the child) costs
-// only the exec. The child gets exactly the descriptors it is given, at the numbers it is given;
+// only the exec, and it runs on a threadpool thread: the main thread never waits for it. The child gets exactly the descriptors it is given, at the numbers it is given;
 // every other descriptor is closed (closefrom), whatever clawpod's own process holds.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #define MAX_FDS 64
-#define MAX_ARGS 4096
+#define MAX_ARGS (1 << 20)
 #define DEV_NULL (-2)
 
 static napi_value throw_errno(napi_env env, const char *what, int err) {
@@ -92,83 +92,152 @@ static void free_strings(char **v, uint32_t n) {
   free(v);
 }
 
-// spawn(file, argv, envp, fds, setsid) -> pid. fds[i] is the parent descriptor the child gets as
-// descriptor i, DEV_NULL for /dev/null, or -1 for none. Throws with the errno when the exec itself fails.
-static napi_value js_spawn(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value args[5];
-  napi_get_cb_info(env, info, &argc, args, NULL, NULL);
-  if (argc != 5) return throw_type(env, "spawn(file, argv, envp, fds, setsid)");
-  char *file = get_string(env, args[0]);
-  uint32_t nargv = 0, nenv = 0, nfds = 0;
-  char **argv = get_strings(env, args[1], &nargv);
-  char **envp = get_strings(env, args[2], &nenv);
-  bool setsid = false;
-  napi_get_value_bool(env, args[4], &setsid);
-  bool fds_ok = false;
-  napi_is_array(env, args[3], &fds_ok);
-  if (fds_ok) napi_get_array_length(env, args[3], &nfds);
-  napi_value result = NULL;
+// An integer, exactly: no NaN read as 0 (clawpod's stdin), no 3.9 read as 3.
+static bool int_value(napi_env env, napi_value v, int32_t *out) {
+  napi_valuetype t;
+  double d;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number || napi_get_value_double(env, v, &d) != napi_ok) return false;
+  if (d != (double)(int32_t)d) return false;
+  *out = (int32_t)d;
+  return true;
+}
+
+// One start, from its arguments (copied on the main thread) to its pid or errno.
+struct job {
+  char *file;
+  char **argv, **envp;
+  uint32_t nargv, nenv, nfds;
   int fds[MAX_FDS], dups[MAX_FDS];
-  for (int i = 0; i < MAX_FDS; i++) dups[i] = -1;
-  if (!file || !argv || !envp || nargv == 0 || !fds_ok || nfds > MAX_FDS) {
-    throw_type(env, "spawn: bad arguments (strings without NUL, at most 64 descriptors)");
-    goto out;
-  }
-  for (uint32_t i = 0; i < nfds; i++) {
-    napi_value el;
-    napi_get_element(env, args[3], i, &el);
-    if (napi_get_value_int32(env, el, &fds[i]) != napi_ok || fds[i] < DEV_NULL) {
-      throw_type(env, "spawn: descriptors must be integers");
-      goto out;
-    }
-    // A source numbered below nfds could be overwritten by an earlier dup2 in the child: move it
-    // above every target first (close-on-exec, so only the dup2 below gives it to the child).
-    if (fds[i] >= 0 && fds[i] < (int)nfds) {
-      dups[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, (int)nfds);
-      if (dups[i] < 0) {
-        throw_errno(env, "spawn: dup", errno);
-        goto out;
-      }
-      fds[i] = dups[i];
-    }
-  }
+  bool setsid;
+  pid_t pid;
+  int err;
+  napi_deferred deferred;
+  napi_async_work work;
+};
+
+static void job_free(struct job *j) {
+  for (int i = 0; i < MAX_FDS; i++)
+    if (j->dups[i] >= 0) close(j->dups[i]);
+  free(j->file);
+  free_strings(j->argv, j->nargv);
+  free_strings(j->envp, j->nenv);
+  free(j);
+}
+
+// On a threadpool thread: posix_spawn returns only once the child has execed (or failed to),
+// and under load the child can wait for a CPU for milliseconds. Node's main thread goes on.
+// The child's parent-death signal (the prelude's PR_SET_PDEATHSIG) follows this thread, which
+// lives as long as the process: libuv never ends its threadpool's threads.
+static void job_run(napi_env env, void *data) {
+  (void)env;
+  struct job *j = data;
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t at;
-  posix_spawn_file_actions_init(&fa);
+  if ((j->err = posix_spawn_file_actions_init(&fa)) != 0) return;
   posix_spawnattr_init(&at);
-  for (uint32_t i = 0; i < nfds; i++)
-    if (fds[i] >= 0) posix_spawn_file_actions_adddup2(&fa, fds[i], (int)i);
-  // Nothing else crosses: not clawpod's own descriptors, not the sources above.
-  posix_spawn_file_actions_addclosefrom_np(&fa, (int)nfds);
-  for (uint32_t i = 0; i < nfds; i++) {
-    if (fds[i] >= 0) continue;
-    posix_spawn_file_actions_addopen(&fa, (int)i, "/dev/null", O_RDWR, 0);
+  int err = 0;
+  for (uint32_t i = 0; i < j->nfds && !err; i++)
+    if (j->fds[i] >= 0) err = posix_spawn_file_actions_adddup2(&fa, j->fds[i], (int)i);
+  // Nothing else crosses: not clawpod's own descriptors, not the sources above, and not another
+  // start's (all close-on-exec, and closed here whatever their flags).
+  if (!err) err = posix_spawn_file_actions_addclosefrom_np(&fa, (int)j->nfds);
+  for (uint32_t i = 0; i < j->nfds && !err; i++) {
+    if (j->fds[i] >= 0) continue;
+    err = posix_spawn_file_actions_addopen(&fa, (int)i, "/dev/null", O_RDWR, 0);
     // A gap: opened and closed again, so it is closed whatever clawpod had there.
-    if (fds[i] != DEV_NULL) posix_spawn_file_actions_addclose(&fa, (int)i);
+    if (!err && j->fds[i] != DEV_NULL) err = posix_spawn_file_actions_addclose(&fa, (int)i);
+  }
+  // An action that could not be added would start the child without it: it is not started.
+  if (err) {
+    j->err = err;
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    return;
   }
   sigset_t all, none;
   sigfillset(&all);
   sigemptyset(&none);
   posix_spawnattr_setsigdefault(&at, &all);
   posix_spawnattr_setsigmask(&at, &none);
-  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | (setsid ? POSIX_SPAWN_SETSID : 0));
-  pid_t pid;
-  int err = posix_spawn(&pid, file, &fa, &at, argv, envp);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | (j->setsid ? POSIX_SPAWN_SETSID : 0));
+  j->err = posix_spawn(&j->pid, j->file, &fa, &at, j->argv, j->envp);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&at);
-  if (err != 0) {
-    throw_errno(env, file, err);
-    goto out;
+}
+
+static void job_done(napi_env env, napi_status status, void *data) {
+  struct job *j = data;
+  napi_value v;
+  if (status == napi_ok && j->err == 0) {
+    napi_create_int32(env, j->pid, &v);
+    napi_resolve_deferred(env, j->deferred, v);
+  } else {
+    char msg[4352];
+    int err = status == napi_ok ? j->err : ECANCELED;
+    snprintf(msg, sizeof msg, "%s: %s", j->file, strerror(err));
+    napi_value code, text;
+    napi_create_string_utf8(env, err == ENOENT ? "ENOENT" : err == EACCES ? "EACCES" : "ESPAWN", NAPI_AUTO_LENGTH, &code);
+    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text);
+    napi_create_error(env, code, text, &v);
+    napi_reject_deferred(env, j->deferred, v);
   }
-  napi_create_int32(env, pid, &result);
-out:
-  for (int i = 0; i < MAX_FDS; i++)
-    if (dups[i] >= 0) close(dups[i]);
-  free(file);
-  free_strings(argv, nargv);
-  free_strings(envp, nenv);
-  return result;
+  napi_delete_async_work(env, j->work);
+  job_free(j);
+}
+
+// spawn(file, argv, envp, fds, setsid) -> Promise<pid>. fds[i] is the parent descriptor the
+// child gets as descriptor i, DEV_NULL for /dev/null, or -1 for none; each must stay open until
+// the promise settles. Rejects with the errno when the exec itself fails.
+static napi_value js_spawn(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value args[5];
+  napi_get_cb_info(env, info, &argc, args, NULL, NULL);
+  if (argc != 5) return throw_type(env, "spawn(file, argv, envp, fds, setsid)");
+  struct job *j = calloc(1, sizeof *j);
+  if (!j) return throw_errno(env, "spawn", ENOMEM);
+  for (int i = 0; i < MAX_FDS; i++) j->dups[i] = -1;
+  j->file = get_string(env, args[0]);
+  j->argv = get_strings(env, args[1], &j->nargv);
+  j->envp = get_strings(env, args[2], &j->nenv);
+  napi_get_value_bool(env, args[4], &j->setsid);
+  bool fds_ok = false;
+  napi_is_array(env, args[3], &fds_ok);
+  if (fds_ok) napi_get_array_length(env, args[3], &j->nfds);
+  const char *bad = !j->file || !j->argv || !j->envp ? "spawn: every argument must be a string without NUL (and at most 1048576 of them)"
+                    : j->nargv == 0 ? "spawn: no argv[0]"
+                    : !fds_ok || j->nfds > MAX_FDS ? "spawn: descriptors must be an array of at most 64"
+                    : NULL;
+  if (bad) {
+    job_free(j);
+    return throw_type(env, bad);
+  }
+  for (uint32_t i = 0; i < j->nfds; i++) {
+    napi_value el;
+    napi_get_element(env, args[3], i, &el);
+    if (!int_value(env, el, &j->fds[i]) || j->fds[i] < DEV_NULL) {
+      job_free(j);
+      return throw_type(env, "spawn: descriptors must be integers");
+    }
+    // A source numbered below nfds could be overwritten by an earlier dup2 in the child: move it
+    // above every target first (close-on-exec, so only the dup2 gives it to the child).
+    if (j->fds[i] >= 0 && j->fds[i] < (int)j->nfds) {
+      j->dups[i] = fcntl(j->fds[i], F_DUPFD_CLOEXEC, (int)j->nfds);
+      if (j->dups[i] < 0) {
+        int e = errno;
+        job_free(j);
+        return throw_errno(env, "spawn: dup", e);
+      }
+      j->fds[i] = j->dups[i];
+    }
+  }
+  napi_value promise, name;
+  napi_create_promise(env, &j->deferred, &promise);
+  napi_create_string_utf8(env, "clawpod-spawn", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_async_work(env, NULL, name, job_run, job_done, j, &j->work) != napi_ok || napi_queue_async_work(env, j->work) != napi_ok) {
+    job_free(j);
+    return throw_errno(env, "spawn: queue", EAGAIN);
+  }
+  return promise;
 }
 
 // reap(pids) -> [[pid, code, signal], ...] for each of the given children that has ended (code
@@ -187,7 +256,7 @@ static napi_value js_reap(napi_env env, napi_callback_info info) {
     napi_value el;
     int32_t pid;
     napi_get_element(env, arg, i, &el);
-    if (napi_get_value_int32(env, el, &pid) != napi_ok || pid <= 0) continue;
+    if (!int_value(env, el, &pid) || pid <= 0) return throw_type(env, "reap: pids must be positive integers");
     int st;
     pid_t r;
     do r = waitpid(pid, &st, WNOHANG);
@@ -207,7 +276,10 @@ static napi_value js_reap(napi_env env, napi_callback_info info) {
 }
 
 NAPI_MODULE_INIT() {
-  napi_value fn;
+  napi_value fn, abi;
+  // What src/pod/spawn.ts expects (SPAWN_ABI): a stale build is refused, never half-used.
+  napi_create_int32(env, 2, &abi);
+  napi_set_named_property(env, exports, "abi", abi);
   napi_create_function(env, "socketpair", NAPI_AUTO_LENGTH, js_socketpair, NULL, &fn);
   napi_set_named_property(env, exports, "socketpair", fn);
   napi_create_function(env, "spawn", NAPI_AUTO_LENGTH, js_spawn, NULL, &fn);

@@ -165,7 +165,7 @@ async function startPod(
         // what it means (exec stops the pod, run stops the agent first and closes the pod normally).
         // A live pod talks to its executor over one socket on fd 6 (FD.channel), never on stdio.
         // A warm pod's resident reads the run's command on stdin and says it is ready on fd 6.
-        spawnPrelude(
+        await spawnPrelude(
           host.layout.podinit,
           argv,
           withEtcPipes<StdioSlot>(
@@ -367,7 +367,9 @@ function supervise(
     const fatal = caps.poll();
     if (fatal) fire(fatal);
     else {
-      const full = stageFull(tty ? tty.supervisorPid() : child.pid, host);
+      // Never once the prelude is reaped: its pid may be another process's by now.
+      const reaped = child.exitCode !== null || child.signalCode !== null;
+      const full = reaped ? null : stageFull(tty ? tty.supervisorPid() : child.pid, host);
       if (full) diskFull(full);
     }
   }, POLL_MS);

@@ -23,8 +23,11 @@ const shLink = (() => {
   return link;
 })();
 
-function run(script: string, stdio: Parameters<typeof spawnPrelude>[2]): Promise<{ out: string; code: number | null; signal: string | null; child: PodChild }> {
-  const child = spawnPrelude(shLink, ['-c', script], stdio);
+async function run(
+  script: string,
+  stdio: Parameters<typeof spawnPrelude>[2],
+): Promise<{ out: string; code: number | null; signal: string | null; child: PodChild }> {
+  const child = await spawnPrelude(shLink, ['-c', script], stdio);
   let out = '';
   child.stdout?.on('data', (b: Buffer) => {
     out += b.toString();
@@ -68,7 +71,7 @@ test("clawpod's own inheritable descriptors never reach the child", () => {
   // child it spawns sees only what it gives.
   const script = `
     const { spawnPrelude } = await import(${JSON.stringify(path.join(ROOT, 'dist/src/pod/spawn.js'))});
-    const c = spawnPrelude(${JSON.stringify(shLink)}, ['-c', ${JSON.stringify(FDS)}], ['ignore', 'pipe', 'ignore']);
+    const c = await spawnPrelude(${JSON.stringify(shLink)}, ['-c', ${JSON.stringify(FDS)}], ['ignore', 'pipe', 'ignore']);
     let out = ''; c.stdout.on('data', (b) => { out += b; });
     c.on('close', () => process.stdout.write(out));`;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit', 'pipe'], encoding: 'utf8' });
@@ -98,7 +101,7 @@ test("the child's whole output arrives before 'close', with its exit code or sig
 });
 
 test('kill reaches a running child; a stop of many at once reaps each once', async () => {
-  const kids = Array.from({ length: 20 }, () => spawnPrelude(shLink, ['-c', 'sleep 30'], ['ignore', 'pipe', 'ignore']));
+  const kids = await Promise.all(Array.from({ length: 20 }, () => spawnPrelude(shLink, ['-c', 'sleep 30'], ['ignore', 'pipe', 'ignore'])));
   const ends = kids.map((c) => new Promise<string | null>((r) => c.on('close', (_code, sig) => r(sig))));
   for (const c of kids) assert.equal(c.kill('SIGTERM'), true);
   assert.deepEqual(
@@ -115,18 +118,66 @@ test("clawpod's other children keep their own exit (the reaper waits only for it
   assert.equal(await otherExit, 5);
 });
 
-test('a program that cannot be started is one PodError, and nothing is left open', () => {
+test('a program that cannot be started is one PodError, and nothing is left open', async () => {
   const before = fs.readdirSync('/proc/self/fd').length;
   const missing = path.join(path.dirname(shLink), 'no-such-prelude');
   fs.symlinkSync('/nonexistent/prelude', missing);
-  assert.throws(
-    () => spawnPrelude(missing, [], ['ignore', 'pipe', 'pipe', 'ignore', 'pipe']),
-    (e: unknown) => {
-      assert.ok(e instanceof PodError);
-      assert.match((e as Error).message, /cannot start .*no-such-prelude: .*No such file/);
-      return true;
-    },
-  );
+  await assert.rejects(spawnPrelude(missing, [], ['ignore', 'pipe', 'pipe', 'ignore', 'pipe']), (e: unknown) => {
+    assert.ok(e instanceof PodError);
+    assert.match((e as Error).message, /cannot start .*no-such-prelude: .*No such file/);
+    return true;
+  });
   assert.equal(fs.readdirSync('/proc/self/fd').length, before);
   assert.equal(process.listenerCount('SIGCHLD'), 0);
+});
+
+test('children that end before their start is even known here are reaped with their own codes', async () => {
+  // The start completes on the main thread after the exec; `exit` may be over by then, its
+  // SIGCHLD already handled when the pid was not yet known.
+  const ends = await Promise.all(
+    Array.from({ length: 40 }, async (_, i) => {
+      const c = await spawnPrelude(shLink, ['-c', `exit ${i}`], i % 2 ? ['ignore', 'ignore', 'ignore'] : ['ignore', 'pipe', 'ignore']);
+      return new Promise<number | null>((r) => c.on('close', (code) => r(code)));
+    }),
+  );
+  assert.deepEqual(
+    ends,
+    Array.from({ length: 40 }, (_, i) => i),
+  );
+});
+
+test("the prelude's parent-death signal comes when clawpod dies, and not before", { skip: !fs.existsSync('/usr/bin/python3') && 'needs python3' }, async () => {
+  // The start runs on a threadpool thread, and PR_SET_PDEATHSIG follows the thread that started
+  // the child: that thread must live as long as clawpod does, and its death be clawpod's.
+  const marker = path.join(path.dirname(shLink), `pdeath-${process.pid}`);
+  const child = `import ctypes, os, time; ctypes.CDLL(None).prctl(1, 15); open(${JSON.stringify(marker)}, 'w').write(str(os.getpid())); time.sleep(60)`;
+  const script = `
+    const { spawnPrelude } = await import(${JSON.stringify(path.join(ROOT, 'dist/src/pod/spawn.js'))});
+    const fs = await import('node:fs');
+    // Beside the addon's link (shLink's dir), where spawnPrelude looks for it.
+    fs.symlinkSync('/usr/bin/python3', ${JSON.stringify(`${marker}.py3`)});
+    await spawnPrelude(${JSON.stringify(`${marker}.py3`)}, ['-c', ${JSON.stringify(child)}], ['ignore', 'ignore', 'inherit']);
+    setInterval(() => {}, 1000);`;
+  const parent = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', 'inherit'] });
+  try {
+    let pid = 0;
+    for (let i = 0; i < 300 && !pid; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      if (fs.existsSync(marker)) pid = Number(fs.readFileSync(marker, 'utf8')) || 0;
+    }
+    assert.ok(pid > 0, 'the child started');
+    // Two seconds of clawpod's life (its threadpool busy meanwhile): the child lives on.
+    await Promise.all(Array.from({ length: 8 }, () => fs.promises.readFile('/proc/self/stat')));
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.ok(fs.existsSync(`/proc/${pid}`), 'alive while clawpod lives');
+    parent.kill('SIGKILL');
+    let gone = false;
+    for (let i = 0; i < 100 && !gone; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      gone = !fs.existsSync(`/proc/${pid}`) || /\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    }
+    assert.ok(gone, 'gone once clawpod is');
+  } finally {
+    parent.kill('SIGKILL');
+  }
 });

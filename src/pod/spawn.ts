@@ -3,7 +3,9 @@
 // child_process.spawn forks the whole Node process and waits on the main thread for the child's
 // exec: ~3 ms per pod here, spent copying Node's page tables and tearing the copy down, and pods
 // started together queue behind it. posix_spawn shares the parent's memory until the exec, so a
-// start costs the exec alone. The child is a ChildProcess look-alike for what the pod code uses
+// start costs the exec alone, and it runs on a threadpool thread: under load the child can wait
+// milliseconds for a CPU before it execs, and Node's main thread (the egress proxy, the API)
+// does not wait with it. The child is a ChildProcess look-alike for what the pod code uses
 // (stdio sockets, kill, 'exit' and 'close'); it is reaped on SIGCHLD, by pid, never another's.
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
@@ -17,6 +19,9 @@ import { PodError } from './types.js';
 /** What a prelude's spawner gives back: a ChildProcess, or a PodChild below. */
 export interface PreludeProcess {
   readonly pid?: number | undefined;
+  /** Both null until the child has been reaped (its pid may then be anyone's). */
+  readonly exitCode: number | null;
+  readonly signalCode: NodeJS.Signals | null;
   readonly stdio: readonly unknown[];
   readonly stdin: Writable | null;
   readonly stdout: Readable | null;
@@ -30,37 +35,66 @@ export interface PreludeProcess {
 export type StdioSlot = 'pipe' | 'ignore' | 'inherit' | number;
 
 interface Native {
+  abi: number;
   socketpair(): [number, number];
-  spawn(file: string, argv: string[], envp: string[], fds: number[], setsid: boolean): number;
+  spawn(file: string, argv: string[], envp: string[], fds: number[], setsid: boolean): Promise<number>;
   reap(pids: number[]): [number, number, number][];
 }
 
 const NO_FD = -1;
 const DEV_NULL = -2;
 
+/** native/spawn.c's interface version: a build of another one is refused. */
+const SPAWN_ABI = 2;
 let native: Native | null = null;
 function load(dir: string): Native {
   if (native) return native;
   const file = path.join(dir, 'clawpod-spawn.node');
+  let lib: Native;
   try {
-    native = createRequire(import.meta.url)(file) as Native;
+    lib = createRequire(import.meta.url)(file) as Native;
   } catch (e) {
     throw new PodError(`${file} cannot be loaded (${(e as Error).message.split('\n')[0]}): run npm run build`);
   }
+  if (lib.abi !== SPAWN_ABI) throw new PodError(`${file} is from another clawpod version (interface ${lib.abi ?? 1}, not ${SPAWN_ABI}): run npm run build`);
+  native = lib;
   return native;
 }
 
 const children = new Map<number, PodChild>();
+// Starts in flight: the listener stays while any child may still send its SIGCHLD.
+let starting = 0;
+let listening = false;
+function listen(): void {
+  if (listening) return;
+  listening = true;
+  process.on('SIGCHLD', reapChildren);
+}
+function unlisten(): void {
+  if (!listening || starting > 0 || children.size > 0) return;
+  listening = false;
+  process.off('SIGCHLD', reapChildren);
+}
 const signalNames = new Map(Object.entries(os.constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
 
 function reapChildren(): void {
   if (!native || children.size === 0) return;
-  for (const [pid, code, sig] of native.reap([...children.keys()])) {
+  const reaped = native.reap([...children.keys()]).map(([pid, code, sig]) => {
     const child = children.get(pid);
     children.delete(pid);
-    child?.ended(code >= 0 ? code : null, sig > 0 ? (signalNames.get(sig) ?? 'SIGKILL') : null);
+    return { child, code: code >= 0 ? code : null, signal: sig > 0 ? (signalNames.get(sig) ?? 'SIGKILL') : null };
+  });
+  unlisten();
+  // Every child waited for is told, whatever one of their listeners throws (then rethrown).
+  let failure: unknown = null;
+  for (const r of reaped) {
+    try {
+      r.child?.ended(r.code, r.signal);
+    } catch (e) {
+      failure ??= e;
+    }
   }
-  if (children.size === 0) process.off('SIGCHLD', reapChildren);
+  if (failure !== null) throw failure;
 }
 
 export class PodChild extends EventEmitter {
@@ -77,6 +111,7 @@ export class PodChild extends EventEmitter {
     stdio: (net.Socket | null)[],
   ) {
     super();
+    if (!Number.isInteger(pid) || pid <= 0) throw new PodError(`the prelude's spawner gave no pid (${String(pid)}): run npm run build`);
     this.stdio = stdio;
     stdio.forEach((s, i) => {
       if (!s || i === 0) return;
@@ -143,13 +178,15 @@ export class PodChild extends EventEmitter {
 /**
  * Starts FILE with ARGV (argv[0] is FILE), an empty environment unless ENV, and exactly the
  * descriptors STDIO names at their index; every other descriptor of clawpod's stays out.
- * Throws a PodError when the program cannot be started.
+ * Rejects with a PodError when the program cannot be started. The start itself runs off the
+ * main thread (native/spawn.c): under load the child may wait milliseconds for a CPU to exec.
  */
-export function spawnPrelude(file: string, argv: string[], stdio: StdioSlot[], opts: { detached?: boolean; env?: string[] } = {}): PodChild {
+export async function spawnPrelude(file: string, argv: string[], stdio: StdioSlot[], opts: { detached?: boolean; env?: string[] } = {}): Promise<PodChild> {
   const lib = load(path.dirname(file));
   const fds: number[] = [];
   const parents: (net.Socket | null)[] = [];
   const childEnds: number[] = [];
+  starting++;
   try {
     stdio.forEach((slot, i) => {
       if (slot === 'pipe') {
@@ -165,22 +202,34 @@ export function spawnPrelude(file: string, argv: string[], stdio: StdioSlot[], o
         else fds.push(slot);
       }
     });
-    if (children.size === 0) process.on('SIGCHLD', reapChildren);
+    listen();
     let pid: number;
     try {
-      pid = lib.spawn(file, [file, ...argv], opts.env ?? [], fds, Boolean(opts.detached));
+      pid = await lib.spawn(file, [file, ...argv], opts.env ?? [], fds, Boolean(opts.detached));
     } catch (e) {
-      if (children.size === 0) process.off('SIGCHLD', reapChildren);
-      throw new PodError(`cannot start ${file}: ${(e as Error).message} (run npm run build)`);
+      const code = (e as NodeJS.ErrnoException).code;
+      const fix =
+        code === 'ENOENT' || code === 'EACCES'
+          ? 'run npm run build'
+          : /too long/i.test((e as Error).message)
+            ? 'shorten the command line'
+            : 'see the reason above';
+      throw new PodError(`cannot start ${file}: ${(e as Error).message} (${fix})`);
     }
     const child = new PodChild(pid, parents);
     children.set(pid, child);
+    // It may have ended already, its SIGCHLD handled before it was known here. Looked at once
+    // the caller has its listeners on (they come right after the await), as child_process
+    // never emits during the call that starts the child.
+    setImmediate(reapChildren);
     return child;
   } catch (e) {
     for (const p of parents) p?.destroy();
     throw e;
   } finally {
+    starting--;
     for (const fd of childEnds) fs.closeSync(fd);
+    unlisten();
   }
 }
 
