@@ -23,14 +23,19 @@
 #define MAX_ARGS (1 << 20)
 #define DEV_NULL (-2)
 
-static napi_value throw_errno(napi_env env, const char *what, int err) {
-  char msg[256];
+// An Error "WHAT: strerror(ERR)" whose code names the errno the caller acts on.
+static napi_value errno_error(napi_env env, const char *what, int err) {
+  char msg[4352];
   snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
   napi_value code, text, error;
   napi_create_string_utf8(env, err == ENOENT ? "ENOENT" : err == EACCES ? "EACCES" : "ESPAWN", NAPI_AUTO_LENGTH, &code);
   napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text);
   napi_create_error(env, code, text, &error);
-  napi_throw(env, error);
+  return error;
+}
+
+static napi_value throw_errno(napi_env env, const char *what, int err) {
+  napi_throw(env, errno_error(env, what, err));
   return NULL;
 }
 
@@ -172,14 +177,7 @@ static void job_done(napi_env env, napi_status status, void *data) {
     napi_create_int32(env, j->pid, &v);
     napi_resolve_deferred(env, j->deferred, v);
   } else {
-    char msg[4352];
-    int err = status == napi_ok ? j->err : ECANCELED;
-    snprintf(msg, sizeof msg, "%s: %s", j->file, strerror(err));
-    napi_value code, text;
-    napi_create_string_utf8(env, err == ENOENT ? "ENOENT" : err == EACCES ? "EACCES" : "ESPAWN", NAPI_AUTO_LENGTH, &code);
-    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text);
-    napi_create_error(env, code, text, &v);
-    napi_reject_deferred(env, j->deferred, v);
+    napi_reject_deferred(env, j->deferred, errno_error(env, j->file, status == napi_ok ? j->err : ECANCELED));
   }
   napi_delete_async_work(env, j->work);
   job_free(j);
@@ -233,7 +231,12 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   napi_value promise, name;
   napi_create_promise(env, &j->deferred, &promise);
   napi_create_string_utf8(env, "clawpod-spawn", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_async_work(env, NULL, name, job_run, job_done, j, &j->work) != napi_ok || napi_queue_async_work(env, j->work) != napi_ok) {
+  if (napi_create_async_work(env, NULL, name, job_run, job_done, j, &j->work) != napi_ok) {
+    job_free(j);
+    return throw_errno(env, "spawn: queue", EAGAIN);
+  }
+  if (napi_queue_async_work(env, j->work) != napi_ok) {
+    napi_delete_async_work(env, j->work);
     job_free(j);
     return throw_errno(env, "spawn: queue", EAGAIN);
   }

@@ -6,14 +6,14 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type PodChild, spawnPrelude } from './spawn.js';
 import { PodError } from './types.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const SH = '/bin/sh';
-// spawnPrelude looks for the addon beside the program it starts: the build dir holds both.
+// spawnPrelude looks for the addon beside the program it starts: a temp dir links both.
 const BUILD = path.join(ROOT, 'build');
 const shLink = (() => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'clawpod-spawn-'));
@@ -22,6 +22,7 @@ const shLink = (() => {
   fs.symlinkSync(path.join(BUILD, 'clawpod-spawn.node'), path.join(dir, 'clawpod-spawn.node'));
   return link;
 })();
+after(() => fs.rmSync(path.dirname(shLink), { recursive: true, force: true }));
 
 async function run(
   script: string,

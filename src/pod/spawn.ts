@@ -146,8 +146,7 @@ export class PodChild extends EventEmitter {
   /** Called by the reaper, once. */
   ended(code: number | null, signal: NodeJS.Signals | null): void {
     this.reaped = true;
-    clearInterval(this.retry);
-    clearTimeout(this.retry);
+    clearTimeout(this.retry); // the interval or the timeout, whichever it is
     this.exitCode = code;
     this.signalCode = signal;
     this.stdio[0]?.destroy();
@@ -176,12 +175,12 @@ export class PodChild extends EventEmitter {
 }
 
 /**
- * Starts FILE with ARGV (argv[0] is FILE), an empty environment unless ENV, and exactly the
+ * Starts FILE with ARGV (argv[0] is FILE), an empty environment, and exactly the
  * descriptors STDIO names at their index; every other descriptor of clawpod's stays out.
  * Rejects with a PodError when the program cannot be started. The start itself runs off the
  * main thread (native/spawn.c): under load the child may wait milliseconds for a CPU to exec.
  */
-export async function spawnPrelude(file: string, argv: string[], stdio: StdioSlot[], opts: { detached?: boolean; env?: string[] } = {}): Promise<PodChild> {
+export async function spawnPrelude(file: string, argv: string[], stdio: StdioSlot[], opts: { detached?: boolean } = {}): Promise<PodChild> {
   const lib = load(path.dirname(file));
   const fds: number[] = [];
   const parents: (net.Socket | null)[] = [];
@@ -205,7 +204,7 @@ export async function spawnPrelude(file: string, argv: string[], stdio: StdioSlo
     listen();
     let pid: number;
     try {
-      pid = await lib.spawn(file, [file, ...argv], opts.env ?? [], fds, Boolean(opts.detached));
+      pid = await lib.spawn(file, [file, ...argv], [], fds, Boolean(opts.detached));
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       const fix =
