@@ -1,6 +1,6 @@
 // The watch's decisions against fake cgroup files and a fake /proc: what is recorded, when the
 // pod goes on, and exactly when a storm kills it. The real kernel is in test/caps-enforce.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -20,8 +20,14 @@ interface Proc {
   state?: string;
 }
 
+const roots: string[] = [];
+after(() => {
+  for (const r of roots) fs.rmSync(r, { recursive: true, force: true });
+});
+
 function fakePod() {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'clawpod-capwatch-'));
+  roots.push(root);
   const mem = path.join(root, 'memory/clawpod/r-x');
   const pids = path.join(root, 'pids/clawpod/r-x');
   const proc = path.join(root, 'proc');

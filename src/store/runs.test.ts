@@ -285,5 +285,6 @@ describe('queued runs (service mode)', () => {
     assert.deepEqual(s.queuedRuns(), []);
     other.close();
     s.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 });
