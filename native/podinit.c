@@ -586,6 +586,12 @@ int main(int argc, char **argv) {
     while ((got = read(staged[0], &ready, 1)) < 0 && errno == EINTR) {}
     if (got != 1) _exit(125);
     close(staged[0]);
+    /* The host's /sys (a dozen cgroup and tracing mounts here) leaves this mount namespace: the
+     * pod's /sys is the skeleton bound above, and bwrap re-reads the whole mount table for every
+     * bind it makes, copies it for its own namespace and tears it down at the end. The joins
+     * above are done and the parent is past every use of /sys. As root only: in a user
+     * namespace the inherited mounts are locked to their parents and cannot go. */
+    if (!userns_mode && umount2("/sys", MNT_DETACH) != 0) die("detach the host's /sys", NULL);
     if (!userns_mode) {
       if (setgroups(0, NULL) != 0) die("setgroups", NULL);
       if (setresgid((gid_t)pod_gid, (gid_t)pod_gid, (gid_t)pod_gid) != 0) die("setgid", NULL);
