@@ -262,6 +262,69 @@ static void enter_namespaces(void) {
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) die("make mounts private", NULL);
 }
 
+/* The device nodes every pod has (bwrap's --dev set), bound from the host's /dev. */
+static const char *const DEV_NODES[] = { "null", "zero", "full", "random", "urandom", "tty" };
+/* Its links, as bwrap's --dev makes them. */
+static const char *const DEV_LINKS[][2] = {
+  { "stdin", "/proc/self/fd/0" }, { "stdout", "/proc/self/fd/1" }, { "stderr", "/proc/self/fd/2" },
+  { "fd", "/proc/self/fd" },      { "core", "/proc/kcore" },       { "ptmx", "pts/ptmx" },
+};
+
+/* As bwrap binds them (nosuid; noexec too here): only those flags are set, whatever else the
+ * host's /dev has (and, in a user namespace, keeps locked). */
+static void bind_node(const char *src, const char *dest) {
+  int fd = open(dest, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
+  if (fd < 0) die("create mount point", dest);
+  close(fd);
+  int tree = open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+  if (tree < 0) die("open_tree", src);
+  struct mount_attr attr = {0};
+  attr.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC;
+  if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof attr) != 0) die("mount attributes of", src);
+  if (move_mount(tree, "", AT_FDCWD, dest, MOVE_MOUNT_F_EMPTY_PATH) != 0) die("move_mount onto", dest);
+  close(tree);
+}
+
+/* The pod's /dev, built here and bound by bwrap as one tree (--dev-bind, then read-only) instead
+ * of bwrap's --dev: that is a tmpfs and a devpts of its own per pod, and six device binds for
+ * each of which bwrap re-reads the whole mount table. Same contents: the six nodes, the links,
+ * /dev/pts (the pod's own devpts instance), /dev/shm (the stage's), and /dev/console when the
+ * pod's stdout is a terminal (so ttyname() works, as bwrap does it). The disk stage's template
+ * holds the dir, the mount points and the links already (src/pod/stage.ts). */
+static void setup_dev(void) {
+  char dev[4096], p[4096], shm[4096];
+  path_join(dev, sizeof dev, stage, "dev"); mkdir_owned(dev, 0755, -1, -1);
+  for (size_t i = 0; i < sizeof DEV_LINKS / sizeof DEV_LINKS[0]; i++) {
+    path_join(p, sizeof p, dev, DEV_LINKS[i][0]);
+    if (symlink(DEV_LINKS[i][1], p) != 0) {
+      char got[64];
+      ssize_t n = errno == EEXIST ? readlink(p, got, sizeof got - 1) : -1;
+      if (n < 0 || (got[n] = 0, strcmp(got, DEV_LINKS[i][1]) != 0)) { if (n >= 0) errno = EEXIST; die("symlink", p); }
+    }
+  }
+  for (size_t i = 0; i < sizeof DEV_NODES / sizeof DEV_NODES[0]; i++) {
+    char src[64];
+    snprintf(src, sizeof src, "/dev/%s", DEV_NODES[i]);
+    path_join(p, sizeof p, dev, DEV_NODES[i]);
+    bind_node(src, p);
+  }
+  /* By its name here (the descriptor's own mount is the host namespace's, not this copy). */
+  const char *tty = isatty(1) ? ttyname(1) : NULL;
+  if (tty && strncmp(tty, "/dev/", 5) == 0) {
+    path_join(p, sizeof p, dev, "console");
+    bind_node(tty, p);
+  }
+  path_join(p, sizeof p, dev, "shm"); mkdir_owned(p, 0755, -1, -1);
+  path_join(shm, sizeof shm, stage, "shm");
+  if (mount(shm, p, NULL, MS_BIND, NULL) != 0) die("bind", shm);
+  /* The pod's own ptys, at most POD_PTYS: a devpts instance of bwrap's would have no cap, and
+   * every non-host instance draws on one kernel pool (kernel.pty.max less the host's reserve),
+   * which one pod could otherwise drain for all the others. */
+  path_join(p, sizeof p, dev, "pts"); mkdir_owned(p, 0755, -1, -1);
+  if (mount("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,max=" POD_PTYS) != 0)
+    die("mount devpts", p);
+}
+
 static void setup_stage(void) {
   char opts[128], p[4096];
   int userns_fd = -1;
@@ -280,12 +343,7 @@ static void setup_stage(void) {
   path_join(p, sizeof p, stage, "mnt");  mkdir_owned(p, 0755, -1, -1);
   /* /dev is read-only in the pod; its /dev/shm is this dir, so shared memory counts as disk. */
   path_join(p, sizeof p, stage, "shm");  mkdir_owned(p, 01777, -1, -1);
-  /* The pod's own ptys, at most POD_PTYS: bwrap's devpts instance has no cap, and every non-host
-   * instance draws on one kernel pool (kernel.pty.max less the host's reserve), which one pod
-   * could otherwise drain for all the others. */
-  path_join(p, sizeof p, stage, "pts");  mkdir_owned(p, 0755, -1, -1);
-  if (mount("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,max=" POD_PTYS) != 0)
-    die("mount devpts", p);
+  setup_dev();
   /* The workspace is the grant: its owner's files appear as the pod's own (idmapped). */
   if (!userns_mode && owner_uid >= 0 && ws_src) userns_fd = idmap_userns(owner_uid, owner_gid);
   if (ws_src) {

@@ -237,9 +237,10 @@ export function buildBwrapArgs(host: HostLayout, p: PodArgvInput): string[] {
     '/usr',
   ];
   for (const [link, target] of Object.entries(host.usrLinks)) a.push('--symlink', target, link);
-  // /dev is read-only (bwrap's --dev is an unsized tmpfs); /dev/shm is the capped stage's.
-  // /dev/pts is the prelude's own devpts instance (capped at 64 ptys), under bwrap's /dev/ptmx link.
-  a.push('--proc', '/proc', '--dev', '/dev', '--bind', `${host.stage}/shm`, '/dev/shm', '--dev-bind', `${host.stage}/pts`, '/dev/pts', '--remount-ro', '/dev');
+  // /dev is the prelude's (native/podinit.c setup_dev: bwrap's --dev set, its nodes bound from the
+  // host), bound whole and read-only: /dev/shm is the capped stage's, /dev/pts the pod's own devpts
+  // instance (capped at 64 ptys). bwrap's --dev would re-read the mount table for each node.
+  a.push('--proc', '/proc', '--dev-bind', `${host.stage}/dev`, '/dev', '--remount-ro', '/dev');
   a.push('--bind', `${host.stage}/tmp`, '/tmp', '--bind', `${host.stage}/home`, POD_HOME);
   // One bind for the synthetic files and the host copies (installPodEtc): bwrap re-reads the
   // mount table for every bind, so one per file cost ~4 ms a pod. The host dirs it shows (etcBinds)

@@ -14,7 +14,7 @@ const TMPFS_MAGIC = 0x01021994;
 const RAMFS_MAGIC = 0x858458f6;
 const BLOCK = 4096;
 /** Bump when the format options change: an old template is then never reused. */
-const FORMAT = 'v4';
+const FORMAT = 'v5';
 /** The stage's own dirs, as native/podinit.c setup_stage makes them (its mkdir finds them made,
  *  and changes no mode that is already right): made in the template, a pod's mount allocates
  *  nothing for them, where every mkdir on a fresh ext4 image read bitmaps and inode tables
@@ -24,11 +24,23 @@ const STAGE_DIRS: readonly [string, number][] = [
   ['home', 0o700],
   ['mnt', 0o755],
   ['shm', 0o1777],
-  ['pts', 0o755],
   ['lower', 0o755],
   ['upper', 0o755],
   ['work', 0o700],
   ['ws', 0o755],
+  ['dev', 0o755],
+  ['dev/shm', 0o755],
+  ['dev/pts', 0o755],
+];
+/** The mount points and links of the pod's /dev, as setup_dev makes them (native/podinit.c). */
+const DEV_NODES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
+const DEV_LINKS: readonly [string, string][] = [
+  ['stdin', '/proc/self/fd/0'],
+  ['stdout', '/proc/self/fd/1'],
+  ['stderr', '/proc/self/fd/2'],
+  ['fd', '/proc/self/fd'],
+  ['core', '/proc/kcore'],
+  ['ptmx', 'pts/ptmx'],
 ];
 /** Host room kept free beyond a pod's disk cap before it gets a disk stage (see stageRoomShort). */
 const HOST_MARGIN = 64 << 20;
@@ -103,6 +115,8 @@ function stageRoot(imageDir: string): string {
     fs.mkdirSync(path.join(root, name));
     fs.chmodSync(path.join(root, name), mode); // whatever the umask
   }
+  for (const name of DEV_NODES) fs.writeFileSync(path.join(root, 'dev', name), '', { mode: 0o666 });
+  for (const [name, target] of DEV_LINKS) fs.symlinkSync(target, path.join(root, 'dev', name));
   return root;
 }
 
