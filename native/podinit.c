@@ -273,8 +273,11 @@ static const char *const DEV_LINKS[][2] = {
 /* As bwrap binds them (nosuid; noexec too here): only those flags are set, whatever else the
  * host's /dev has (and, in a user namespace, keeps locked). */
 static void bind_node(const char *src, const char *dest) {
-  int fd = open(dest, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
-  if (fd < 0) die("create mount point", dest);
+  /* Never blocks or opens a device, whatever is there (the stage is fresh; a plain file only). */
+  int fd = open(dest, O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0666);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) die("create mount point", dest);
+  if (!S_ISREG(st.st_mode)) { errno = EEXIST; die("mount point is not a plain file:", dest); }
   close(fd);
   int tree = open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
   if (tree < 0) die("open_tree", src);
@@ -649,7 +652,11 @@ int main(int argc, char **argv) {
      * bind it makes, copies it for its own namespace and tears it down at the end. The joins
      * above are done and the parent is past every use of /sys. As root only: in a user
      * namespace the inherited mounts are locked to their parents and cannot go. */
-    if (!userns_mode && umount2("/sys", MNT_DETACH) != 0) die("detach the host's /sys", NULL);
+    /* So do the host's mounts under /dev (the pod's /dev is built on the stage, its console
+     * already bound). Each one stacked there, until none is left; a host without one is fine. */
+    static const char *const dev_mounts[] = { "/sys", "/dev/shm", "/dev/pts", "/dev/mqueue", "/dev/hugepages" };
+    for (size_t i = 0; !userns_mode && i < sizeof dev_mounts / sizeof dev_mounts[0]; i++)
+      for (int n = 0; n < 16 && umount2(dev_mounts[i], MNT_DETACH | UMOUNT_NOFOLLOW) == 0; n++) {}
     if (!userns_mode) {
       if (setgroups(0, NULL) != 0) die("setgroups", NULL);
       if (setresgid((gid_t)pod_gid, (gid_t)pod_gid, (gid_t)pod_gid) != 0) die("setgid", NULL);

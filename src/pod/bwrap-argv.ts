@@ -237,10 +237,6 @@ export function buildBwrapArgs(host: HostLayout, p: PodArgvInput): string[] {
     '/usr',
   ];
   for (const [link, target] of Object.entries(host.usrLinks)) a.push('--symlink', target, link);
-  // /dev is the prelude's (native/podinit.c setup_dev: bwrap's --dev set, its nodes bound from the
-  // host), bound whole and read-only: /dev/shm is the capped stage's, /dev/pts the pod's own devpts
-  // instance (capped at 64 ptys). bwrap's --dev would re-read the mount table for each node.
-  a.push('--proc', '/proc', '--dev-bind', `${host.stage}/dev`, '/dev', '--remount-ro', '/dev');
   a.push('--bind', `${host.stage}/tmp`, '/tmp', '--bind', `${host.stage}/home`, POD_HOME);
   // One bind for the synthetic files and the host copies (installPodEtc): bwrap re-reads the
   // mount table for every bind, so one per file cost ~4 ms a pod. The host dirs it shows (etcBinds)
@@ -249,7 +245,6 @@ export function buildBwrapArgs(host: HostLayout, p: PodArgvInput): string[] {
   a.push('--ro-bind', `${host.etcDir}/${POD_ETC_DIR}`, '/etc');
   // bwrap copies each into its own tmpfs and closes the fd: the pod holds neither the pipe nor a host path.
   (p.etcData ?? []).forEach((dest, i) => a.push('--perms', '0444', '--ro-bind-data', String(FD.etc + i), dest));
-  a.push(...sysBinds(p));
   a.push(...workspaceBinds(host, p));
   p.rules.mounts.forEach((m, i) => {
     a.push(m.mode === 'rw' ? '--bind' : '--ro-bind', `${host.stage}/mnt/${i}`, m.path);
@@ -275,6 +270,14 @@ export function buildBwrapArgs(host: HostLayout, p: PodArgvInput): string[] {
     command = [EGRESS.forwarder, String(EGRESS.port), EGRESS.socket, ...(p.live ? ['--pass-fd', String(FD.channel)] : []), '--', ...command];
     env = { ...egressEnv(Boolean(p.egress.caBundle)), ...p.env };
   }
+  // Last, as they bring mounts beneath them: bwrap re-reads the whole mount table at every bind,
+  // so every bind before them reads fewer lines. (No other mount may lie under /proc, /dev or
+  // /sys: policy/normalize.ts RESERVED_POD_PATHS.)
+  // /dev is the prelude's (native/podinit.c setup_dev: bwrap's --dev set, its nodes bound from the
+  // host), bound whole and read-only: /dev/shm is the capped stage's, /dev/pts the pod's own devpts
+  // instance (capped at 64 ptys). bwrap's --dev would re-read the mount table for each node.
+  a.push('--proc', '/proc', '--dev-bind', `${host.stage}/dev`, '/dev', '--remount-ro', '/dev');
+  a.push(...sysBinds(p));
   a.push('--remount-ro', '/');
   const cwd = podWorkspaceDir(p.rules, p.workspace);
   a.push('--chdir', cwd);
