@@ -159,6 +159,8 @@ test('dashboard: a long command streams live output, then is cancelled from the 
   await startFromPage('i=0; while [ $i -lt 300 ]; do echo tick-$i; i=$((i+1)); sleep 0.2; done; echo never');
   // Output on the page while the run still runs: it came over the event stream, live.
   await page.waitForSelector('.log pre.console:has-text("tick-")', WAIT);
+  // The status comes on its own event, which can be drawn just after the first output.
+  await page.waitForSelector('.toolbar .badge.status-running', WAIT);
   assert.equal(await page.textContent('.toolbar .badge'), 'running');
   await shot('01-live-running');
   await page.click('.toolbar button.danger');
