@@ -233,14 +233,21 @@ static void attach(int fd, const char *src, const char *dest, int readonly, int 
 }
 
 /* --ro-bind: SRC (clawpod's own or a public host file) onto DEST, read-only. */
-static void bind_readonly(const char *src, const char *dest) {
-  int tree = open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+/* Binds SRC (with its submounts when RECURSIVE) onto DEST with ATTRS set, and only those: what
+ * else the source has (and, in a user namespace, keeps locked) stays as it is. */
+static void bind_with(const char *src, const char *dest, unsigned long long attrs, int recursive) {
+  unsigned int rec = recursive ? AT_RECURSIVE : 0;
+  int tree = open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec);
   if (tree < 0) die("open_tree", src);
   struct mount_attr attr = {0};
-  attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
-  if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) != 0) die("mount attributes of", src);
+  attr.attr_set = attrs;
+  if (mount_setattr(tree, "", AT_EMPTY_PATH | rec, &attr, sizeof attr) != 0) die("mount attributes of", src);
   if (move_mount(tree, "", AT_FDCWD, dest, MOVE_MOUNT_F_EMPTY_PATH) != 0) die("move_mount onto", dest);
   close(tree);
+}
+
+static void bind_readonly(const char *src, const char *dest) {
+  bind_with(src, dest, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 1);
 }
 
 static void enter_userns(void) {
@@ -270,8 +277,7 @@ static const char *const DEV_LINKS[][2] = {
   { "fd", "/proc/self/fd" },      { "core", "/proc/kcore" },       { "ptmx", "pts/ptmx" },
 };
 
-/* As bwrap binds them (nosuid; noexec too here): only those flags are set, whatever else the
- * host's /dev has (and, in a user namespace, keeps locked). */
+/* As bwrap binds them (nosuid; noexec too here), onto a plain file made for it. */
 static void bind_node(const char *src, const char *dest) {
   /* Never blocks or opens a device, whatever is there (the stage is fresh; a plain file only). */
   int fd = open(dest, O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0666);
@@ -279,13 +285,7 @@ static void bind_node(const char *src, const char *dest) {
   if (fd < 0 || fstat(fd, &st) != 0) die("create mount point", dest);
   if (!S_ISREG(st.st_mode)) { errno = EEXIST; die("mount point is not a plain file:", dest); }
   close(fd);
-  int tree = open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-  if (tree < 0) die("open_tree", src);
-  struct mount_attr attr = {0};
-  attr.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC;
-  if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof attr) != 0) die("mount attributes of", src);
-  if (move_mount(tree, "", AT_FDCWD, dest, MOVE_MOUNT_F_EMPTY_PATH) != 0) die("move_mount onto", dest);
-  close(tree);
+  bind_with(src, dest, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, 0);
 }
 
 /* The pod's /dev, built here and bound by bwrap as one tree (--dev-bind, then read-only) instead
@@ -647,17 +647,16 @@ int main(int argc, char **argv) {
     while ((got = read(staged[0], &ready, 1)) < 0 && errno == EINTR) {}
     if (got != 1) _exit(125);
     close(staged[0]);
-    /* The host's /sys (a dozen cgroup and tracing mounts here) leaves this mount namespace: the
-     * pod's /sys is the skeleton bound above, and bwrap re-reads the whole mount table for every
-     * bind it makes, copies it for its own namespace and tears it down at the end. The joins
-     * above are done and the parent is past every use of /sys. As root only: in a user
-     * namespace the inherited mounts are locked to their parents and cannot go. */
-    /* So do the host's mounts under /dev (the pod's /dev is built on the stage, its console
-     * already bound). Each one stacked there, until none is left; a host without one is fine. */
-    static const char *const dev_mounts[] = { "/sys", "/dev/shm", "/dev/pts", "/dev/mqueue", "/dev/hugepages" };
-    for (size_t i = 0; !userns_mode && i < sizeof dev_mounts / sizeof dev_mounts[0]; i++)
-      for (int n = 0; n < 16 && umount2(dev_mounts[i], MNT_DETACH | UMOUNT_NOFOLLOW) == 0; n++) {}
     if (!userns_mode) {
+      /* The host's /sys (a dozen cgroup and tracing mounts here) and its mounts under /dev leave
+       * this mount namespace: the pod's /sys is the skeleton and its /dev the stage's, both bound
+       * above, and bwrap re-reads the whole mount table at every bind it makes, copies it for its
+       * own namespace and tears it down. The joins above are done and the parent is past every
+       * use of them. Each one stacked there goes; a host without one is fine. As root only: in a
+       * user namespace the inherited mounts are locked to their parents. */
+      static const char *const host_mounts[] = { "/sys", "/dev/shm", "/dev/pts", "/dev/mqueue", "/dev/hugepages" };
+      for (size_t i = 0; i < sizeof host_mounts / sizeof host_mounts[0]; i++)
+        for (int n = 0; n < 16 && umount2(host_mounts[i], MNT_DETACH | UMOUNT_NOFOLLOW) == 0; n++) {}
       if (setgroups(0, NULL) != 0) die("setgroups", NULL);
       if (setresgid((gid_t)pod_gid, (gid_t)pod_gid, (gid_t)pod_gid) != 0) die("setgid", NULL);
       if (setresuid((uid_t)pod_uid, (uid_t)pod_uid, (uid_t)pod_uid) != 0) die("setuid", NULL);
